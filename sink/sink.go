@@ -1,0 +1,21 @@
+// Package sink is the last step of the data path, index: the places transformed events
+// are written to. This package holds what every destination shares; each destination
+// lives in a subpackage (file: NDJSON files for `sluice dev`; later Elasticsearch and
+// OpenSearch), and the embedded stream of `sluice dev` lives in memstream.
+package sink
+
+import "time"
+
+// Document is one transformed event, ready to be written to a destination.
+type Document struct {
+	// Type is the event's log type (stream.ValidType holds for it). It picks the
+	// directory, index or data stream.
+	Type string
+	// Time is the event's @timestamp; daily files and indices are chosen by its UTC date.
+	Time time.Time
+	// ID identifies the event deterministically (from its stream position), so that a
+	// replayed event overwrites instead of duplicating where the destination allows.
+	ID string
+	// Body is the event document: one JSON object with no newline in it.
+	Body []byte
+}

@@ -1,0 +1,86 @@
+package stream
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Envelope is the record data format of sluice, version 1: one JSON object
+//
+//	{"v":1,"type":"firewall","received":"2026-11-26T07:00:00.123Z","event":{...}}
+//
+// where event is the event document exactly as the gateway accepted it. JSON keeps the
+// stream readable by any consumer (Firehose, Lambda, the AWS console) and lets the
+// gateway build it by appending bytes, without re-encoding the event.
+type Envelope struct {
+	// Type is the log type the gateway routed the event by.
+	Type string
+	// Received is when the gateway accepted the event.
+	Received time.Time
+	// Event is the event document, a JSON object.
+	Event json.RawMessage
+}
+
+// AppendEnvelope appends the envelope of one event to dst and returns the extended
+// slice. event must be a valid JSON object; typ must be a valid log type (it is not
+// escaped beyond what JSON requires).
+func AppendEnvelope(dst []byte, typ string, received time.Time, event []byte) []byte {
+	dst = append(dst, `{"v":1,"type":`...)
+	dst = strconv.AppendQuote(dst, typ)
+	dst = append(dst, `,"received":"`...)
+	dst = received.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","event":`...)
+	dst = append(dst, event...)
+	return append(dst, '}')
+}
+
+// envelopeV1 is the decoding shape of Envelope.
+type envelopeV1 struct {
+	V        int             `json:"v"`
+	Type     string          `json:"type"`
+	Received time.Time       `json:"received"`
+	Event    json.RawMessage `json:"event"`
+}
+
+// ParseEnvelope decodes record data made by AppendEnvelope.
+func ParseEnvelope(data []byte) (Envelope, error) {
+	var e envelopeV1
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	switch {
+	case e.V != 1:
+		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)
+	case e.Type == "":
+		return Envelope{}, errors.New("decode envelope: no type")
+	case len(e.Event) == 0 || e.Event[0] != '{':
+		return Envelope{}, errors.New("decode envelope: event is not a JSON object")
+	}
+	return Envelope{Type: e.Type, Received: e.Received, Event: e.Event}, nil
+}
+
+// MaxTypeLen is the longest log type name accepted.
+const MaxTypeLen = 64
+
+// ValidType reports whether typ can name a log type: 1 to MaxTypeLen characters of
+// lowercase ASCII letters, digits, '_', '-' and '.', starting with a letter or digit.
+// Log types name streams, pipelines, indices and directories, so the rule keeps them
+// safe in all of those places (no path separators, no "..").
+func ValidType(typ string) bool {
+	if len(typ) == 0 || len(typ) > MaxTypeLen {
+		return false
+	}
+	for i := 0; i < len(typ); i++ {
+		c := typ[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,57 @@
+// Package stream defines what travels between sluice's two tiers: the records the
+// gateway produces into a stream (Kinesis, or the embedded stream of `sluice dev`), the
+// envelope each record's data is wrapped in, and the batches the transform tier consumes.
+//
+// It is a leaf package with no dependencies so that the producer, the consumer and every
+// stream implementation agree on one set of types.
+package stream
+
+import (
+	"errors"
+	"time"
+)
+
+// Record is one record put into a stream.
+type Record struct {
+	// PartitionKey selects the shard, as in Kinesis: records with the same key keep
+	// their order.
+	PartitionKey string
+	// Data is the record's payload: an envelope made by AppendEnvelope.
+	Data []byte
+}
+
+// Size is the number of bytes the record counts for against stream limits (partition key
+// plus data, as Kinesis counts them).
+func (r Record) Size() int { return len(r.PartitionKey) + len(r.Data) }
+
+// Delivered is a record as a consumer receives it, with its place in the stream.
+type Delivered struct {
+	Record
+	// Stream, Shard and Sequence name the record's position. Sequence numbers are
+	// decimal strings that grow within a shard, as Kinesis's do.
+	Stream   string
+	Shard    string
+	Sequence string
+	// Arrival is when the stream accepted the record.
+	Arrival time.Time
+}
+
+// Batch is a run of consecutive records of one shard, handed to a consumer's handler.
+// The handler owns the batch until it returns; returning nil acknowledges every record
+// in it, and the stream may then forget them.
+type Batch struct {
+	Stream  string
+	Shard   string
+	Records []Delivered
+}
+
+// ErrFull reports that a stream has no room for a record now: the condition is
+// temporary and the caller should retry later (backpressure).
+var ErrFull = errors.New("stream full")
+
+// ErrTooLarge reports a record or batch that no stream state can ever accept, such as a
+// record over the stream's record size limit. Retrying does not help.
+var ErrTooLarge = errors.New("too large for stream")
+
+// ErrUnknownStream reports a stream name that the stream implementation does not have.
+var ErrUnknownStream = errors.New("unknown stream")
