@@ -218,7 +218,7 @@ func (x *Rejection) GetReason() string {
 type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Events that are durable in the stream.
-	Accepted int64 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Accepted int32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// Events that were not accepted, by index.
 	Rejections    []*Rejection `protobuf:"bytes,2,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -255,7 +255,7 @@ func (*PushResponse) Descriptor() ([]byte, []int) {
 	return file_sluice_v1_ingest_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *PushResponse) GetAccepted() int64 {
+func (x *PushResponse) GetAccepted() int32 {
 	if x != nil {
 		return x.Accepted
 	}
@@ -330,7 +330,7 @@ type PushStreamResponse struct {
 	// The id of the batch this acknowledges.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Events that are durable in the stream.
-	Accepted int64 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Accepted int32 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// Events that were not accepted, by index.
 	Rejections []*Rejection `protobuf:"bytes,3,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	// A gRPC status code (0 is OK): RESOURCE_EXHAUSTED (8) or UNAVAILABLE (14) mean the
@@ -380,7 +380,7 @@ func (x *PushStreamResponse) GetId() string {
 	return ""
 }
 
-func (x *PushStreamResponse) GetAccepted() int64 {
+func (x *PushStreamResponse) GetAccepted() int32 {
 	if x != nil {
 		return x.Accepted
 	}
@@ -425,7 +425,7 @@ const file_sluice_v1_ingest_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"`\n" +
 	"\fPushResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\x03R\baccepted\x124\n" +
+	"\baccepted\x18\x01 \x01(\x05R\baccepted\x124\n" +
 	"\n" +
 	"rejections\x18\x02 \x03(\v2\x14.sluice.v1.RejectionR\n" +
 	"rejections\"M\n" +
@@ -434,7 +434,7 @@ const file_sluice_v1_ingest_proto_rawDesc = "" +
 	"\x06events\x18\x02 \x03(\v2\x10.sluice.v1.EventR\x06events\"\xa4\x01\n" +
 	"\x12PushStreamResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
-	"\baccepted\x18\x02 \x01(\x03R\baccepted\x124\n" +
+	"\baccepted\x18\x02 \x01(\x05R\baccepted\x124\n" +
 	"\n" +
 	"rejections\x18\x03 \x03(\v2\x14.sluice.v1.RejectionR\n" +
 	"rejections\x12\x12\n" +

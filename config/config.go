@@ -1,0 +1,264 @@
+// Package config is sluice's configuration: one YAML file (`-c`), every field overridable
+// by an environment variable (SLUICE_ and the field's path in upper case, such as
+// SLUICE_HTTP_ADDR or SLUICE_GATEWAY_LIMITS_MAX_BODY_BYTES), then by command-line flags.
+// The defaults live in Default, and `sluice defaults` prints them with each field's
+// meaning and variable. Validate reports every problem at once, each with its path.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/bytesize"
+)
+
+// Role is how the process runs.
+type Role string
+
+// The roles of the one binary.
+const (
+	// RoleDev runs both tiers in one process on the embedded stream and the file sink.
+	RoleDev Role = "dev"
+	// RoleGateway runs the front tier.
+	RoleGateway Role = "gateway"
+	// RoleTransform runs the back tier.
+	RoleTransform Role = "transform"
+)
+
+// Config is the whole configuration of a sluice process.
+type Config struct {
+	HTTP       Listener       `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
+	GRPC       Listener       `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
+	Lumberjack Listener       `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (not in this build yet: the address is reserved)"`
+	Gateway    gateway.Config `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
+	Stream     Stream         `yaml:"stream" doc:"the stream between the tiers"`
+	Sink       Sink           `yaml:"sink" doc:"where the back tier writes events"`
+	Shutdown   Shutdown       `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
+	Log        Log            `yaml:"log" doc:"logging"`
+}
+
+// Listener is one network listener.
+type Listener struct {
+	// Addr is host:port; empty disables the listener.
+	Addr string `yaml:"addr" doc:"host:port to listen on; empty disables"`
+	TLS  TLS    `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set"`
+	// ReadTimeout bounds reading one request, body included (HTTP).
+	ReadTimeout time.Duration `yaml:"read_timeout" doc:"longest time to read one request, body included"`
+	// IdleTimeout closes connections idle this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout" doc:"close connections idle this long"`
+}
+
+// TLS is a listener's TLS setup.
+type TLS struct {
+	CertFile     string `yaml:"cert_file" doc:"PEM certificate chain"`
+	KeyFile      string `yaml:"key_file" doc:"PEM private key"`
+	ClientCAFile string `yaml:"client_ca_file" doc:"PEM CAs for client certificates (mutual TLS)"`
+	// ClientAuth is none, optional or required (client certificates).
+	ClientAuth string `yaml:"client_auth" doc:"none | optional | required: client certificates"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Stream selects and sizes the stream.
+type Stream struct {
+	// Kind is embedded (in-process, for `sluice dev`) or kinesis.
+	Kind     string   `yaml:"kind" doc:"embedded | kinesis"`
+	Embedded Embedded `yaml:"embedded" doc:"the in-memory stream of sluice dev"`
+}
+
+// Embedded sizes the in-memory stream.
+type Embedded struct {
+	Shards   int           `yaml:"shards" doc:"shards per stream"`
+	MaxBytes bytesize.Size `yaml:"max_bytes" doc:"bytes held in all streams; a full stream answers 429 (backpressure)"`
+}
+
+// Sink selects where events go.
+type Sink struct {
+	File FileSink `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
+}
+
+// FileSink is the NDJSON file sink.
+type FileSink struct {
+	Dir   string `yaml:"dir" doc:"root directory (--data-dir)"`
+	Fsync bool   `yaml:"fsync" doc:"fsync files before acknowledging (slower, survives power loss)"`
+}
+
+// Shutdown bounds graceful shutdown.
+type Shutdown struct {
+	// Timeout bounds the whole shutdown: stop accepting, drain, flush.
+	Timeout time.Duration `yaml:"timeout" doc:"deadline for stop accepting, drain and flush"`
+	// DrainDelay keeps serving (with /readyz failing) this long before closing the
+	// listeners, so a load balancer can stop sending first.
+	DrainDelay time.Duration `yaml:"drain_delay" doc:"time between /readyz failing and the listeners closing"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level" doc:"debug | info | warn | error"`
+	Format string `yaml:"format" doc:"json | text"`
+}
+
+// Default returns the defaults of a role: dev listens on 127.0.0.1 only, the container
+// roles on all interfaces.
+func Default(role Role) Config {
+	host := ""
+	if role == RoleDev {
+		host = "127.0.0.1"
+	}
+	listener := func(port string) Listener {
+		return Listener{Addr: host + ":" + port, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	}
+	c := Config{
+		HTTP:       listener("8080"),
+		GRPC:       listener("9090"),
+		Lumberjack: listener("5044"),
+		Gateway:    gateway.DefaultConfig(),
+		Stream: Stream{
+			Kind:     "kinesis",
+			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
+		},
+		Sink:     Sink{File: FileSink{Dir: "data"}},
+		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
+		Log:      Log{Level: "info", Format: "json"},
+	}
+	for _, l := range []*Listener{&c.HTTP, &c.GRPC, &c.Lumberjack} {
+		l.TLS.ClientAuth = "none"
+	}
+	if role == RoleDev {
+		c.Stream.Kind = "embedded"
+		c.Log.Format = "text"
+	} else {
+		c.Shutdown.DrainDelay = 5 * time.Second
+	}
+	return c
+}
+
+// Load builds the configuration of a role: its defaults, overlaid by the file at path
+// (if any), overlaid by environment variables from env (os.LookupEnv when nil). It
+// does not validate; call Validate. Every problem found while loading is reported.
+func Load(role Role, path string, env func(string) (string, bool)) (Config, error) {
+	c := Default(role)
+	var errs []error
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		if err := decodeYAML(data, &c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		}
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	errs = append(errs, applyEnv(&c, env)...)
+	return c, errors.Join(errs...)
+}
+
+// Validate reports every problem of the configuration for the role, each with its path.
+func (c Config) Validate(role Role) error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	listeners := []struct {
+		path string
+		l    Listener
+	}{{"http", c.HTTP}, {"grpc", c.GRPC}, {"lumberjack", c.Lumberjack}}
+	for _, x := range listeners {
+		if x.l.Addr != "" && !validAddr(x.l.Addr) {
+			bad(x.path+".addr", "want host:port, not %q", x.l.Addr)
+		}
+		t := x.l.TLS
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			bad(x.path+".tls", "cert_file and key_file must be set together")
+		}
+		switch t.ClientAuth {
+		case "", "none":
+		case "optional", "required":
+			if t.ClientCAFile == "" {
+				bad(x.path+".tls.client_ca_file", "required when client_auth is %s", t.ClientAuth)
+			}
+			if !t.Enabled() {
+				bad(x.path+".tls.client_auth", "%s needs cert_file and key_file", t.ClientAuth)
+			}
+		default:
+			bad(x.path+".tls.client_auth", "must be none, optional or required, not %q", t.ClientAuth)
+		}
+		for _, f := range []struct{ name, file string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}} {
+			if f.file != "" {
+				if _, err := os.Stat(f.file); err != nil {
+					bad(x.path+".tls."+f.name, "%v", err)
+				}
+			}
+		}
+		if x.l.ReadTimeout < 0 || x.l.IdleTimeout < 0 {
+			bad(x.path, "timeouts must not be negative")
+		}
+	}
+	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && role != RoleTransform {
+		bad("http.addr", "http and grpc are both disabled: the gateway would receive nothing")
+	}
+	if err := c.Gateway.Validate("gateway."); err != nil {
+		errs = append(errs, err)
+	}
+	if role == RoleGateway && !c.Gateway.Auth.Disabled && len(c.Gateway.Auth.Keys) == 0 {
+		bad("gateway.auth.keys", "required in gateway mode: add keys (see `sluice hash-key`) or set gateway.auth.disabled: true")
+	}
+	switch c.Stream.Kind {
+	case "embedded":
+		if role != RoleDev {
+			bad("stream.kind", "embedded lives in one process: use it with `sluice dev` only")
+		}
+	case "kinesis":
+		if role == RoleDev {
+			bad("stream.kind", "sluice dev runs on the embedded stream")
+		}
+	default:
+		bad("stream.kind", "must be embedded or kinesis, not %q", c.Stream.Kind)
+	}
+	if c.Stream.Embedded.Shards < 1 || c.Stream.Embedded.Shards > 1024 {
+		bad("stream.embedded.shards", "must be 1 to 1024, not %d", c.Stream.Embedded.Shards)
+	}
+	if c.Stream.Embedded.MaxBytes < c.Gateway.Limits.MaxDecodedBytes {
+		bad("stream.embedded.max_bytes", "%s is less than gateway.limits.max_decoded_bytes %s: a full request could never fit", c.Stream.Embedded.MaxBytes, c.Gateway.Limits.MaxDecodedBytes)
+	}
+	if role != RoleGateway && strings.TrimSpace(c.Sink.File.Dir) == "" {
+		bad("sink.file.dir", "required")
+	}
+	if c.Shutdown.Timeout <= 0 {
+		bad("shutdown.timeout", "must be positive")
+	}
+	if c.Shutdown.DrainDelay < 0 || c.Shutdown.DrainDelay >= c.Shutdown.Timeout {
+		bad("shutdown.drain_delay", "must be at least 0 and less than shutdown.timeout")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func validAddr(addr string) bool {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 || i == len(addr)-1 {
+		return false
+	}
+	for _, c := range addr[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment variable that overrides a field.
+const EnvPrefix = "SLUICE_"
+
+// decodeYAML decodes data over c, refusing unknown fields. yaml.v3 collects every type
+// error and unknown field of a document into one error.
+func decodeYAML(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// field is one leaf of the configuration tree.
+type field struct {
+	path string // yaml path, such as gateway.limits.max_body_bytes
+	env  string // SLUICE_GATEWAY_LIMITS_MAX_BODY_BYTES
+	doc  string
+	v    reflect.Value
+}
+
+// EnvName returns the environment variable of a field path.
+func EnvName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// leaves lists the configurable fields of v (a pointer to a struct): struct fields are
+// descended into, anything else (numbers, strings, durations, sizes, lists, maps) is a
+// leaf set as a whole.
+func leaves(v reflect.Value, prefix string) []field {
+	var out []field
+	v = v.Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !sf.IsExported() {
+			continue
+		}
+		path := prefix + name
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && !isScalarStruct(fv.Type()) {
+			out = append(out, leaves(fv.Addr(), path+".")...)
+			continue
+		}
+		out = append(out, field{path: path, env: EnvName(path), doc: sf.Tag.Get("doc"), v: fv})
+	}
+	return out
+}
+
+// isScalarStruct reports struct types that configuration treats as one value.
+func isScalarStruct(t reflect.Type) bool {
+	_, ok := reflect.New(t).Interface().(yaml.Unmarshaler)
+	return ok
+}
+
+// applyEnv sets every field whose variable is set. A string field takes the value as
+// it is; any other field parses it as YAML (so lists and maps are written in flow
+// style, e.g. SLUICE_GATEWAY_ROUTING_TYPE_FIELDS='[fields.log_type, event.dataset]').
+func applyEnv(c *Config, env func(string) (string, bool)) []error {
+	var errs []error
+	for _, f := range leaves(reflect.ValueOf(c), "") {
+		val, ok := env(f.env)
+		if !ok {
+			continue
+		}
+		if f.v.Kind() == reflect.String {
+			f.v.SetString(val)
+			continue
+		}
+		fresh := reflect.New(f.v.Type())
+		if err := yaml.Unmarshal([]byte(val), fresh.Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("%s (for %s): %w", f.env, f.path, err))
+			continue
+		}
+		f.v.Set(fresh.Elem())
+	}
+	return errs
+}
+
+// Document renders c as YAML with each field's meaning and environment variable as
+// comments: the reference of every setting, printed by `sluice defaults`.
+func Document(c Config) ([]byte, error) {
+	var root yaml.Node
+	if err := root.Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	comment(&root, reflect.TypeOf(c), "")
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// comment walks a mapping node alongside its struct type and attaches the doc tags.
+func comment(n *yaml.Node, t reflect.Type, prefix string) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		comment(n.Content[0], t, prefix)
+		return
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return
+	}
+	docs := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		docs[name] = sf
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		sf, ok := docs[key.Value]
+		if !ok {
+			continue
+		}
+		path := prefix + key.Value
+		doc := sf.Tag.Get("doc")
+		if sf.Type.Kind() == reflect.Struct && !isScalarStruct(sf.Type) {
+			key.HeadComment = doc
+			comment(val, sf.Type, path+".")
+			continue
+		}
+		if doc != "" {
+			doc += " "
+		}
+		key.HeadComment = doc + "(" + EnvName(path) + ")"
+	}
+}

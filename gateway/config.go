@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// Config is the gateway core's configuration: routing, limits and API keys. It is plain
+// data; Validate reports every problem at once and DefaultConfig holds the defaults.
+type Config struct {
+	Routing Routing `yaml:"routing"`
+	Limits  Limits  `yaml:"limits"`
+	Auth    Auth    `yaml:"auth"`
+}
+
+// Routing says which stream each log type goes to and how records are partitioned.
+type Routing struct {
+	// Streams maps a log type to the name of its stream.
+	Streams map[string]string `yaml:"streams" doc:"log type -> stream name"`
+	// DefaultStream receives log types not in Streams when UnknownTypes is "default".
+	DefaultStream string `yaml:"default_stream" doc:"stream for log types not listed in streams"`
+	// UnknownTypes is "default" (send to DefaultStream) or "reject".
+	UnknownTypes string `yaml:"unknown_types" doc:"default | reject: what to do with a log type not listed in streams"`
+	// TypeFields are the event fields, tried in order, that name the log type when the
+	// request does not (dotted paths into the event object).
+	TypeFields []string `yaml:"type_fields" doc:"event fields, tried in order, that name an event's log type"`
+	// DefaultType is the log type of an event that names none; empty rejects such events.
+	DefaultType string `yaml:"default_type" doc:"log type of events that name none; empty rejects them"`
+	// PartitionKeyField is the event field whose value is the partition key; empty, or
+	// absent from an event, means a random key (even spread, no per-source order).
+	PartitionKeyField string `yaml:"partition_key_field" doc:"event field used as the partition key; empty: random"`
+}
+
+// Limits bound what one request may cost. Every limit is enforced before the work it
+// protects, with an error that names it.
+type Limits struct {
+	// MaxBodyBytes bounds a request body as sent (compressed or not).
+	MaxBodyBytes bytesize.Size `yaml:"max_body_bytes" doc:"largest request body on the wire"`
+	// MaxDecodedBytes bounds a request body after decompression (gzip bombs stop here).
+	MaxDecodedBytes bytesize.Size `yaml:"max_decoded_bytes" doc:"largest request body after decompression"`
+	// MaxEventBytes bounds one event document; larger events are rejected one by one.
+	MaxEventBytes bytesize.Size `yaml:"max_event_bytes" doc:"largest single event"`
+	// MaxBatchEvents bounds the events of one request.
+	MaxBatchEvents int `yaml:"max_batch_events" doc:"most events in one request"`
+	// MaxInflightBytes bounds the event bytes that all requests together may have on the
+	// way to the stream; a request that does not fit waits up to BackpressureWait.
+	MaxInflightBytes bytesize.Size `yaml:"max_inflight_bytes" doc:"event bytes in flight to the stream, all requests together"`
+	// BackpressureWait is how long a request waits for room (in flight, or in the
+	// stream) before it is answered 429 / RESOURCE_EXHAUSTED.
+	BackpressureWait time.Duration `yaml:"backpressure_wait" doc:"how long a request waits for room before 429"`
+	// RetryAfter is the delay suggested to clients turned away by backpressure.
+	RetryAfter time.Duration `yaml:"retry_after" doc:"Retry-After suggested under backpressure"`
+}
+
+// RetryAfterSeconds is the Retry-After value, in whole seconds, suggested to clients
+// turned away by backpressure.
+func (l Limits) RetryAfterSeconds() int { return int(math.Ceil(l.RetryAfter.Seconds())) }
+
+// Auth configures API keys.
+type Auth struct {
+	// Disabled turns authentication off. `sluice gateway` refuses to start without keys
+	// unless this is set; `sluice dev` runs without keys (and says so) when none are set.
+	Disabled bool `yaml:"disabled" doc:"accept requests without an API key"`
+	// Keys are the accepted API keys.
+	Keys []APIKey `yaml:"keys" doc:"accepted API keys"`
+}
+
+// APIKey is one accepted key, stored as the SHA-256 of the key so that the config file
+// holds no secret. Make one with `sluice hash-key`.
+type APIKey struct {
+	// Name identifies the key in logs and metrics.
+	Name string `yaml:"name"`
+	// SHA256 is the hex SHA-256 of the key.
+	SHA256 string `yaml:"sha256"`
+	// Types are the log types the key may send; "*" allows all.
+	Types []string `yaml:"types"`
+}
+
+// DefaultConfig returns the gateway defaults: the log types of the sample pipelines
+// routed to their own streams, everything else to sluice-default.
+func DefaultConfig() Config {
+	return Config{
+		Routing: Routing{
+			Streams: map[string]string{
+				"firewall": "sluice-firewall",
+				"ids":      "sluice-ids",
+				"waf":      "sluice-waf",
+			},
+			DefaultStream: "sluice-default",
+			UnknownTypes:  "default",
+			TypeFields:    []string{"fields.log_type", "event.dataset"},
+		},
+		Limits: Limits{
+			MaxBodyBytes:     10 * bytesize.MiB,
+			MaxDecodedBytes:  64 * bytesize.MiB,
+			MaxEventBytes:    1000 * 1000,
+			MaxBatchEvents:   10000,
+			MaxInflightBytes: 256 * bytesize.MiB,
+			BackpressureWait: 2 * time.Second,
+			RetryAfter:       time.Second,
+		},
+	}
+}
+
+// Validate reports every problem of c at once, each prefixed with its path under
+// prefix (for example "gateway.").
+func (c Config) Validate(prefix string) error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+	}
+	r := c.Routing
+	for _, typ := range slices.Sorted(maps.Keys(r.Streams)) {
+		if !stream.ValidType(typ) {
+			bad("routing.streams."+typ, "invalid log type name: use 1-64 of a-z 0-9 _ - . starting with a letter or digit")
+		}
+		if !validStreamName(r.Streams[typ]) {
+			bad("routing.streams."+typ, "invalid stream name %q: use 1-128 of A-Z a-z 0-9 _ - .", r.Streams[typ])
+		}
+	}
+	switch r.UnknownTypes {
+	case "default":
+		if !validStreamName(r.DefaultStream) {
+			bad("routing.default_stream", "invalid stream name %q (required when unknown_types is default)", r.DefaultStream)
+		}
+	case "reject":
+		if r.DefaultStream != "" && !validStreamName(r.DefaultStream) {
+			bad("routing.default_stream", "invalid stream name %q", r.DefaultStream)
+		}
+	default:
+		bad("routing.unknown_types", "must be default or reject, not %q", r.UnknownTypes)
+	}
+	for i, f := range r.TypeFields {
+		if strings.TrimSpace(f) == "" {
+			bad(fmt.Sprintf("routing.type_fields[%d]", i), "empty field path")
+		}
+	}
+	if r.DefaultType != "" && !stream.ValidType(r.DefaultType) {
+		bad("routing.default_type", "invalid log type name %q", r.DefaultType)
+	}
+
+	l := c.Limits
+	positive := func(path string, v int64) {
+		if v <= 0 {
+			bad(path, "must be positive, not %d", v)
+		}
+	}
+	positive("limits.max_body_bytes", int64(l.MaxBodyBytes))
+	positive("limits.max_decoded_bytes", int64(l.MaxDecodedBytes))
+	positive("limits.max_event_bytes", int64(l.MaxEventBytes))
+	positive("limits.max_batch_events", int64(l.MaxBatchEvents))
+	positive("limits.max_inflight_bytes", int64(l.MaxInflightBytes))
+	if l.MaxDecodedBytes > 0 && l.MaxDecodedBytes < l.MaxBodyBytes {
+		bad("limits.max_decoded_bytes", "%s is less than max_body_bytes %s", l.MaxDecodedBytes, l.MaxBodyBytes)
+	}
+	if l.MaxInflightBytes > 0 && l.MaxInflightBytes < l.MaxDecodedBytes {
+		bad("limits.max_inflight_bytes", "%s is less than max_decoded_bytes %s: a full request could never fit", l.MaxInflightBytes, l.MaxDecodedBytes)
+	}
+	if l.BackpressureWait < 0 {
+		bad("limits.backpressure_wait", "must not be negative")
+	}
+	if l.RetryAfter < time.Second {
+		bad("limits.retry_after", "must be at least 1s (Retry-After counts whole seconds)")
+	}
+
+	names := map[string]bool{}
+	for i, k := range c.Auth.Keys {
+		path := fmt.Sprintf("auth.keys[%d]", i)
+		if k.Name == "" {
+			bad(path+".name", "required")
+		} else if names[k.Name] {
+			bad(path+".name", "duplicate key name %q", k.Name)
+		}
+		names[k.Name] = true
+		if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != 32 {
+			bad(path+".sha256", "must be 64 hex digits (the SHA-256 of the key; see `sluice hash-key`)")
+		}
+		if len(k.Types) == 0 {
+			bad(path+".types", "required: the log types this key may send, or [\"*\"]")
+		}
+		for j, t := range k.Types {
+			if t != "*" && !stream.ValidType(t) {
+				bad(fmt.Sprintf("%s.types[%d]", path, j), "invalid log type name %q", t)
+			}
+		}
+	}
+	if c.Auth.Disabled && len(c.Auth.Keys) > 0 {
+		bad("auth.disabled", "true while auth.keys are set: remove the keys or enable auth")
+	}
+	return errors.Join(errs...)
+}
+
+// StreamNames returns every stream the configuration can route to, sorted.
+func (c Config) StreamNames() []string {
+	set := map[string]bool{}
+	for _, s := range c.Routing.Streams {
+		set[s] = true
+	}
+	if c.Routing.DefaultStream != "" {
+		set[c.Routing.DefaultStream] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// validStreamName follows Kinesis's stream name rule.
+func validStreamName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

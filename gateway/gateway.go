@@ -1,0 +1,405 @@
+// Package gateway is the front tier's core, steps receive -> route -> produce of the data
+// path: it takes batches of events from the receivers (gateway/httprecv,
+// gateway/grpcrecv, later lumberjack), checks them against the limits and API keys,
+// routes each event by log type to its stream with a partition key, and hands the
+// records to the stream. Ingest returns only when every accepted event is durable in its
+// stream, so receivers acknowledge exactly what the stream holds.
+//
+// Receivers are thin: they decode their wire format into a Batch, call Ingest, and map
+// the Result and the error Kind to their own status through one table each.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// Producer puts records into a stream. Put returns nil only when every record is
+// durable in the stream; it must be safe for concurrent use. Errors wrapping
+// stream.ErrFull mean backpressure, stream.ErrTooLarge a permanent size problem. The
+// embedded stream (sink/memstream) and the Kinesis producer implement it.
+type Producer interface {
+	Put(ctx context.Context, streamName string, recs []stream.Record) error
+}
+
+// Event is one event of a batch as a receiver decoded it.
+type Event struct {
+	// Type is the log type named by the request (URL, header, message field); empty
+	// lets Ingest find it in the event's configured type fields.
+	Type string
+	// PartitionKey overrides the configured partition key when set.
+	PartitionKey string
+	// Doc is the event document, a JSON object. Ingest does not keep it after it returns.
+	Doc []byte
+	// Err, when set, is why the receiver could not decode this event; Ingest reports
+	// it as a rejection at the event's index (and counts it) instead of sending it.
+	Err error
+}
+
+// Batch is what a receiver hands to Ingest.
+type Batch struct {
+	// Receiver names the transport ("http", "rest", "grpc", "lumberjack") for metrics.
+	Receiver string
+	Events   []Event
+}
+
+// Rejection is an event that was not accepted.
+type Rejection struct {
+	Index  int
+	Kind   Kind
+	Reason string
+}
+
+// Result is the outcome of a batch whose accepted events are all durable.
+type Result struct {
+	Accepted   int
+	Rejections []Rejection
+}
+
+// Options are the gateway's collaborators; nil fields get no-op defaults.
+type Options struct {
+	Logger *slog.Logger
+	Meter  metric.Meter
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Gateway is the front tier's core. It is safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	producer Producer
+	auth     *authenticator
+	log      *slog.Logger
+	now      func() time.Time
+	inflight *semaphore.Weighted
+	metrics  metrics
+
+	inflightBytes atomic.Int64
+	draining      atomic.Bool
+}
+
+// New returns a gateway that sends to producer. cfg must have passed Validate.
+func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
+	if err := cfg.Validate(""); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Meter == nil {
+		opts.Meter = noop.NewMeterProvider().Meter("")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		producer: producer,
+		auth:     newAuthenticator(cfg.Auth),
+		log:      opts.Logger,
+		now:      opts.Now,
+		inflight: semaphore.NewWeighted(int64(cfg.Limits.MaxInflightBytes)),
+	}
+	m, err := newMetrics(opts.Meter, &g.inflightBytes)
+	if err != nil {
+		return nil, err
+	}
+	g.metrics = m
+	return g, nil
+}
+
+// Limits returns the configured limits, for receivers that enforce them on the wire.
+func (g *Gateway) Limits() Limits { return g.cfg.Limits }
+
+// Drain makes Ingest refuse new batches with KindUnavailable (and Ready report false),
+// so that a load balancer moves traffic away before the process stops.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// Ready reports whether the gateway accepts batches.
+func (g *Gateway) Ready() bool { return !g.draining.Load() }
+
+// routed is an accepted event on its way to a stream.
+type routed struct {
+	index  int
+	typ    string
+	stream string
+	rec    stream.Record
+}
+
+// Ingest checks, routes and produces a batch. It returns when every accepted event is
+// durable in its stream. Events that cannot be accepted are listed in the Result's
+// rejections and do not affect the others. An error means nothing was acknowledged
+// (although some events may have reached a stream: the caller resends, and the
+// pipeline's deterministic ids absorb the duplicates); its Kind says why.
+//
+// The caller keeps ownership of b; Ingest does not retain it or the documents.
+func (g *Gateway) Ingest(ctx context.Context, b Batch) (Result, error) {
+	start := g.now()
+	res, err := g.ingest(ctx, b, start)
+	g.metrics.duration.Record(ctx, g.now().Sub(start).Seconds(), metric.WithAttributes(
+		attribute.String("receiver", b.Receiver), attribute.String("outcome", outcome(err))))
+	if err != nil {
+		g.metrics.batchErrors.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("receiver", b.Receiver), attribute.String("kind", KindOf(err).String())))
+	}
+	return res, err
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return KindOf(err).String()
+}
+
+func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Result, error) {
+	if g.draining.Load() {
+		return Result{}, Errorf(KindUnavailable, "gateway is shutting down: send to another instance")
+	}
+	principal := PrincipalFrom(ctx)
+	if g.auth.enabled && principal == nil {
+		return Result{}, Errorf(KindUnauthenticated, "missing API key: send Authorization: Bearer <key>")
+	}
+	if n := len(b.Events); n > g.cfg.Limits.MaxBatchEvents {
+		return Result{}, Errorf(KindTooLarge, "batch has %d events, limit is %d (limits.max_batch_events)", n, g.cfg.Limits.MaxBatchEvents)
+	}
+
+	var res Result
+	reject := func(i int, typ string, size int, kind Kind, reason string) {
+		res.Rejections = append(res.Rejections, Rejection{Index: i, Kind: kind, Reason: reason})
+		attrs := metric.WithAttributes(attribute.String("receiver", b.Receiver),
+			attribute.String("type", g.typeLabel(typ)), attribute.String("reason", kind.String()))
+		g.metrics.eventsRejected.Add(ctx, 1, attrs)
+		g.metrics.bytesRejected.Add(ctx, int64(size), attrs)
+	}
+
+	out := make([]routed, 0, len(b.Events))
+	var total int64
+	for i, ev := range b.Events {
+		if ev.Err != nil {
+			reject(i, ev.Type, len(ev.Doc), KindOf(ev.Err), ev.Err.Error())
+			continue
+		}
+		if len(ev.Doc) > int(g.cfg.Limits.MaxEventBytes) {
+			reject(i, ev.Type, len(ev.Doc), KindTooLarge, fmt.Sprintf("event is %d bytes, limit is %d (limits.max_event_bytes)", len(ev.Doc), g.cfg.Limits.MaxEventBytes))
+			continue
+		}
+		if len(ev.Doc) == 0 || ev.Doc[0] != '{' {
+			reject(i, ev.Type, len(ev.Doc), KindInvalid, "event is not a JSON object")
+			continue
+		}
+		typ, err := g.resolveType(ev)
+		if err != nil {
+			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
+			continue
+		}
+		if principal != nil && !principal.Allows(typ) {
+			reject(i, typ, len(ev.Doc), KindForbidden, fmt.Sprintf("API key %q may not send log type %q", principal.Name, typ))
+			continue
+		}
+		streamName, err := g.route(typ)
+		if err != nil {
+			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
+			continue
+		}
+		data := make([]byte, 0, len(ev.Doc)+len(typ)+80)
+		data = stream.AppendEnvelope(data, typ, received, ev.Doc)
+		rec := stream.Record{PartitionKey: g.partitionKey(ev), Data: data}
+		total += int64(rec.Size())
+		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
+	}
+	if len(out) == 0 {
+		return res, nil
+	}
+
+	if err := g.produce(ctx, out, total); err != nil {
+		return Result{}, err
+	}
+	res.Accepted = len(out)
+	for _, r := range out {
+		attrs := metric.WithAttributes(attribute.String("receiver", b.Receiver), attribute.String("type", g.typeLabel(r.typ)))
+		g.metrics.eventsReceived.Add(ctx, 1, attrs)
+		g.metrics.bytesReceived.Add(ctx, int64(len(r.rec.Data)), attrs)
+	}
+	return res, nil
+}
+
+// produce waits for room in flight, then puts each stream's records, concurrently.
+func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error {
+	if total > int64(g.cfg.Limits.MaxInflightBytes) {
+		return Errorf(KindTooLarge, "batch is %d bytes, more than limits.max_inflight_bytes %d", total, g.cfg.Limits.MaxInflightBytes)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, g.cfg.Limits.BackpressureWait)
+	defer cancel()
+	if err := g.inflight.Acquire(waitCtx, total); err != nil {
+		if ctx.Err() != nil {
+			return Errorf(KindUnavailable, "request ended while waiting for room: %w", ctx.Err())
+		}
+		return Errorf(KindOverloaded, "gateway busy: %d bytes in flight; retry later", g.inflightBytes.Load())
+	}
+	g.inflightBytes.Add(total)
+	defer func() {
+		g.inflightBytes.Add(-total)
+		g.inflight.Release(total)
+	}()
+
+	byStream := map[string][]stream.Record{}
+	for _, r := range out {
+		byStream[r.stream] = append(byStream[r.stream], r.rec)
+	}
+	eg, egCtx := errgroup.WithContext(waitCtx)
+	for name, recs := range byStream {
+		eg.Go(func() error {
+			if err := g.producer.Put(egCtx, name, recs); err != nil {
+				return fmt.Errorf("put %d records to stream %s: %w", len(recs), name, err)
+			}
+			return nil
+		})
+	}
+	err := eg.Wait()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, stream.ErrFull):
+		return Errorf(KindOverloaded, "stream full, retry later: %w", err)
+	case errors.Is(err, stream.ErrTooLarge):
+		return Errorf(KindTooLarge, "%w", err)
+	case ctx.Err() != nil:
+		return Errorf(KindUnavailable, "request ended before the stream acknowledged: %w", ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded):
+		return Errorf(KindOverloaded, "stream did not acknowledge within %s, retry later: %w", g.cfg.Limits.BackpressureWait, err)
+	default:
+		g.log.Error("put records", "err", err)
+		return Errorf(KindUnavailable, "%w", err)
+	}
+}
+
+// resolveType finds an event's log type: the request's, the first configured type
+// field present in the event, or the default type.
+func (g *Gateway) resolveType(ev Event) (string, error) {
+	typ := ev.Type
+	if typ == "" {
+		for _, f := range g.cfg.Routing.TypeFields {
+			if v := lookup(ev.Doc, f); v.Type == gjson.String && v.Str != "" {
+				typ = v.Str
+				break
+			}
+		}
+	}
+	if typ == "" {
+		typ = g.cfg.Routing.DefaultType
+	}
+	if typ == "" {
+		return "", Errorf(KindInvalid, "no log type: name it with ?type=, the X-Sluice-Type header, the event's type or one of the fields %s", strings.Join(g.cfg.Routing.TypeFields, ", "))
+	}
+	if !stream.ValidType(typ) {
+		return typ, Errorf(KindInvalid, "invalid log type %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit", typ)
+	}
+	return typ, nil
+}
+
+// route returns the stream of a log type.
+func (g *Gateway) route(typ string) (string, error) {
+	if s, ok := g.cfg.Routing.Streams[typ]; ok {
+		return s, nil
+	}
+	if g.cfg.Routing.UnknownTypes == "reject" {
+		known := slices.Sorted(maps.Keys(g.cfg.Routing.Streams))
+		return "", Errorf(KindInvalid, "unknown log type %q (known: %s)", typ, strings.Join(known, ", "))
+	}
+	return g.cfg.Routing.DefaultStream, nil
+}
+
+// partitionKey returns the event's key, the configured field's value, or a random key.
+func (g *Gateway) partitionKey(ev Event) string {
+	if ev.PartitionKey != "" {
+		return truncateKey(ev.PartitionKey)
+	}
+	if f := g.cfg.Routing.PartitionKeyField; f != "" {
+		if v := lookup(ev.Doc, f); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
+			if k := v.String(); k != "" {
+				return truncateKey(k)
+			}
+		}
+	}
+	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// maxPartitionKeyLen is Kinesis's partition key limit (Unicode characters; bytes are
+// a safe stand-in since the stream hashes the UTF-8 bytes).
+const maxPartitionKeyLen = 256
+
+func truncateKey(k string) string {
+	if len(k) <= maxPartitionKeyLen {
+		return k
+	}
+	k = k[:maxPartitionKeyLen]
+	for !utf8.ValidString(k) {
+		k = k[:len(k)-1] // only the cut tail can be invalid
+	}
+	return k
+}
+
+// lookup finds a dotted path in a JSON object, both nested ({"event":{"dataset":..}})
+// and as a literal dotted key ({"event.dataset":..}), without decoding the document.
+func lookup(doc []byte, path string) gjson.Result {
+	if v := gjson.GetBytes(doc, escapePath(path)); v.Exists() {
+		return v
+	}
+	if strings.Contains(path, ".") {
+		return gjson.GetBytes(doc, gjsonEscape(path))
+	}
+	return gjson.Result{}
+}
+
+// escapePath escapes gjson's special characters except the '.' separators.
+func escapePath(path string) string {
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		parts[i] = gjsonEscape(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// gjsonEscape escapes every character gjson treats specially, dots included.
+func gjsonEscape(s string) string {
+	if !strings.ContainsAny(s, `.*?|#@\!=<>%,:{}[]"`) {
+		return s
+	}
+	var sb strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`.*?|#@\!=<>%,:{}[]"`, r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
+
+// typeLabel bounds the cardinality of the type attribute: types not routed by name
+// (which callers can invent freely) share one label.
+func (g *Gateway) typeLabel(typ string) string {
+	if _, ok := g.cfg.Routing.Streams[typ]; ok {
+		return typ
+	}
+	return "_other"
+}

@@ -1,0 +1,399 @@
+// Package grpcrecv is the gRPC receiver of the gateway (step receive of the data path):
+// sluice.v1.IngestService over gRPC, and its REST mapping through grpc-gateway. It turns
+// protobuf events into event documents, calls gateway.Ingest, and maps error kinds to
+// gRPC codes in one table (codeOf).
+package grpcrecv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/sluice-siem/sluice/gateway"
+	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
+)
+
+// Ingester is what the receiver needs from the gateway core.
+type Ingester interface {
+	Ingest(ctx context.Context, b gateway.Batch) (gateway.Result, error)
+	Authenticate(authorization string) (*gateway.Principal, error)
+	Limits() gateway.Limits
+}
+
+// Options tune the receiver.
+type Options struct {
+	// StreamConcurrency is how many batches of one PushStream are ingested at once;
+	// more batches wait unread, so HTTP/2 flow control pushes back on the client.
+	// Default 4.
+	StreamConcurrency int
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Service implements sluicev1.IngestServiceServer.
+type Service struct {
+	sluicev1.UnimplementedIngestServiceServer
+	ing  Ingester
+	opts Options
+}
+
+// New returns the service.
+func New(ing Ingester, opts Options) *Service {
+	if opts.StreamConcurrency <= 0 {
+		opts.StreamConcurrency = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{ing: ing, opts: opts}
+}
+
+// Register adds the service to a gRPC server.
+func (s *Service) Register(srv *grpc.Server) { sluicev1.RegisterIngestServiceServer(srv, s) }
+
+// ServerOptions are the gRPC server options the service relies on: API key
+// authentication on every call, and a message size limit from the gateway's limits.
+func (s *Service) ServerOptions() []grpc.ServerOption {
+	max := int(s.ing.Limits().MaxDecodedBytes)
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(max),
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	}
+}
+
+// Push ingests one batch.
+func (s *Service) Push(ctx context.Context, req *sluicev1.PushRequest) (*sluicev1.PushResponse, error) {
+	receiver := "grpc"
+	if _, ok := runtime.HTTPPathPattern(ctx); ok {
+		receiver = "rest"
+	}
+	res, err := s.ing.Ingest(ctx, toBatch(receiver, req.GetEvents()))
+	if err != nil {
+		return nil, s.statusOf(err)
+	}
+	resp := &sluicev1.PushResponse{Accepted: int32(res.Accepted), Rejections: rejections(res)}
+	if len(res.Rejections) == 0 {
+		return resp, nil
+	}
+	// Some events were rejected: answer with the code of the rejections and carry the
+	// full result in the status details, so REST and gRPC clients both learn which
+	// events to fix and that the others are durable.
+	st := status.New(rejectionCode(res), rejectionMessage(res))
+	br := &errdetails.BadRequest{}
+	for _, rj := range res.Rejections {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field: fmt.Sprintf("events[%d]", rj.Index), Description: rj.Reason,
+		})
+	}
+	if withDetails, err := st.WithDetails(resp, br); err == nil {
+		st = withDetails
+	}
+	return nil, st.Err()
+}
+
+// PushStream ingests batches as they arrive and acknowledges each one by its id.
+func (s *Service) PushStream(srv sluicev1.IngestService_PushStreamServer) error {
+	ctx := srv.Context()
+	var (
+		sendMu  sync.Mutex
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, s.opts.StreamConcurrency)
+		sendErr error
+	)
+	send := func(ack *sluicev1.PushStreamResponse) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if sendErr == nil {
+			sendErr = srv.Send(ack)
+		}
+	}
+	defer wg.Wait()
+	for {
+		req, err := srv.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil // deferred Wait sends the outstanding acknowledgements first
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			send(s.ack(ctx, req))
+		}()
+		sendMu.Lock()
+		err = sendErr
+		sendMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("send acknowledgement: %w", err)
+		}
+	}
+}
+
+// ack ingests one stream batch and builds its acknowledgement.
+func (s *Service) ack(ctx context.Context, req *sluicev1.PushStreamRequest) *sluicev1.PushStreamResponse {
+	ack := &sluicev1.PushStreamResponse{Id: req.GetId()}
+	res, err := s.ing.Ingest(ctx, toBatch("grpc", req.GetEvents()))
+	if err != nil {
+		st := s.statusOf(err)
+		ack.Code, ack.Message = int32(status.Code(st)), status.Convert(st).Message()
+		return ack
+	}
+	ack.Accepted, ack.Rejections = int32(res.Accepted), rejections(res)
+	if len(res.Rejections) > 0 {
+		ack.Code, ack.Message = int32(rejectionCode(res)), rejectionMessage(res)
+	}
+	return ack
+}
+
+// codeOf is the one table from error kinds to gRPC codes.
+func codeOf(k gateway.Kind) codes.Code {
+	switch k {
+	case gateway.KindInvalid, gateway.KindUnsupportedMedia:
+		return codes.InvalidArgument
+	case gateway.KindTooLarge:
+		return codes.InvalidArgument
+	case gateway.KindUnauthenticated:
+		return codes.Unauthenticated
+	case gateway.KindForbidden:
+		return codes.PermissionDenied
+	case gateway.KindOverloaded:
+		return codes.ResourceExhausted
+	case gateway.KindUnavailable:
+		return codes.Unavailable
+	default:
+		return codes.Internal
+	}
+}
+
+// statusOf turns an Ingest error into a gRPC status error. Backpressure statuses carry
+// a RetryInfo detail with the suggested delay.
+func (s *Service) statusOf(err error) error {
+	kind := gateway.KindOf(err)
+	msg := err.Error()
+	if kind == gateway.KindInternal {
+		s.opts.Logger.Error("grpc ingest", "err", err)
+		msg = "internal error"
+	}
+	st := status.New(codeOf(kind), msg)
+	if kind.Retryable() && kind != gateway.KindInternal {
+		delay := time.Duration(s.ing.Limits().RetryAfterSeconds()) * time.Second
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); err == nil {
+			st = d
+		}
+	}
+	return st.Err()
+}
+
+// rejectionCode is the code for a batch with rejections: the rejections' own code when
+// they share one kind, otherwise INVALID_ARGUMENT.
+func rejectionCode(res gateway.Result) codes.Code {
+	code := codeOf(res.Rejections[0].Kind)
+	for _, rj := range res.Rejections[1:] {
+		if codeOf(rj.Kind) != code {
+			return codes.InvalidArgument
+		}
+	}
+	return code
+}
+
+func rejectionMessage(res gateway.Result) string {
+	first := res.Rejections[0]
+	return fmt.Sprintf("%d of %d events rejected (%d accepted); first: events[%d]: %s",
+		len(res.Rejections), len(res.Rejections)+res.Accepted, res.Accepted, first.Index, first.Reason)
+}
+
+func rejections(res gateway.Result) []*sluicev1.Rejection {
+	out := make([]*sluicev1.Rejection, 0, len(res.Rejections))
+	for _, rj := range res.Rejections {
+		out = append(out, &sluicev1.Rejection{Index: int32(rj.Index), Reason: rj.Reason})
+	}
+	return out
+}
+
+// toBatch turns protobuf events into event documents.
+func toBatch(receiver string, events []*sluicev1.Event) gateway.Batch {
+	b := gateway.Batch{Receiver: receiver, Events: make([]gateway.Event, len(events))}
+	for i, e := range events {
+		doc, err := Document(e)
+		b.Events[i] = gateway.Event{Type: e.GetType(), PartitionKey: e.GetPartitionKey(), Doc: doc, Err: err}
+	}
+	return b
+}
+
+// Document builds the JSON event document of a protobuf event: its fields at the top
+// level (in key order, so equal events give equal bytes), "message" and "@timestamp"
+// from the event's own message and time, which win over fields of the same name.
+func Document(e *sluicev1.Event) ([]byte, error) {
+	buf := make([]byte, 0, 64+len(e.GetMessage()))
+	buf = append(buf, '{')
+	sep := func() {
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+	}
+	hasTime, hasMsg := e.GetTime() != nil, e.GetMessage() != ""
+	if hasTime {
+		if err := e.GetTime().CheckValid(); err != nil {
+			return nil, gateway.Errorf(gateway.KindInvalid, "invalid time: %w", err)
+		}
+		buf = append(buf, `"@timestamp":"`...)
+		buf = e.GetTime().AsTime().UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	}
+	if hasMsg {
+		sep()
+		buf = append(buf, `"message":`...)
+		buf = appendString(buf, e.GetMessage())
+	}
+	fields := e.GetFields().GetFields()
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if (hasTime && k == "@timestamp") || (hasMsg && k == "message") {
+			continue
+		}
+		v, err := valueJSON(fields[k])
+		if err != nil {
+			return nil, gateway.Errorf(gateway.KindInvalid, "field %q: %w", k, err)
+		}
+		sep()
+		buf = appendString(buf, k)
+		buf = append(buf, ':')
+		buf = append(buf, v...)
+	}
+	return append(buf, '}'), nil
+}
+
+func valueJSON(v *structpb.Value) ([]byte, error) {
+	if v == nil || v.GetKind() == nil {
+		return []byte("null"), nil
+	}
+	if n, ok := v.GetKind().(*structpb.Value_NumberValue); ok {
+		// protojson rejects NaN and infinities too; say so in our words.
+		f := n.NumberValue
+		if f != f || f > 1.7976931348623157e308 || f < -1.7976931348623157e308 {
+			return nil, errors.New("number is not finite")
+		}
+	}
+	return protojson.Marshal(v)
+}
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(buf []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	b, _ := json.Marshal(s) // cannot fail for a valid UTF-8 string
+	return append(buf, b...)
+}
+
+// authorization returns the "authorization" metadata value.
+func authorization(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
+	if gateway.PrincipalFrom(ctx) != nil {
+		return ctx, nil // set by the HTTP receiver for the REST mapping
+	}
+	p, err := s.ing.Authenticate(authorization(ctx))
+	if err != nil {
+		return nil, s.statusOf(err)
+	}
+	if p != nil {
+		ctx = gateway.WithPrincipal(ctx, p)
+	}
+	return ctx, nil
+}
+
+// isIngest reports whether a full method name belongs to IngestService (health and
+// reflection need no key).
+func isIngest(method string) bool {
+	return strings.HasPrefix(method, "/"+sluicev1.IngestService_ServiceDesc.ServiceName+"/")
+}
+
+func (s *Service) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !isIngest(info.FullMethod) {
+		return h(ctx, req)
+	}
+	ctx, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (s *Service) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if !isIngest(info.FullMethod) {
+		return h(srv, ss)
+	}
+	ctx, err := s.authenticate(ss.Context())
+	if err != nil {
+		return err
+	}
+	return h(srv, &authedStream{ServerStream: ss, ctx: ctx})
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (a *authedStream) Context() context.Context { return a.ctx }
+
+// RESTHandler serves the REST mapping of the service (POST /v1/push) in process. The
+// HTTP receiver authenticates the request before it reaches this handler. Errors answer
+// with grpc-gateway's JSON status body, the HTTP status of the gRPC code, and
+// Retry-After under backpressure.
+func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
+	retryAfter := strconv.Itoa(s.ing.Limits().RetryAfterSeconds())
+	mux := runtime.NewServeMux(
+		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+			if c := status.Code(err); c == codes.ResourceExhausted || c == codes.Unavailable {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	if err := sluicev1.RegisterIngestServiceHandlerServer(ctx, mux, s); err != nil {
+		return nil, fmt.Errorf("register REST mapping: %w", err)
+	}
+	return mux, nil
+}

@@ -1,0 +1,347 @@
+// Package httprecv is the HTTP receiver of the gateway (step receive of the data path):
+// `POST /v1/events` takes NDJSON or a JSON array of event objects, optionally gzip or
+// zstd compressed, and the router also serves the REST mapping of the gRPC API
+// (`POST /v1/push`), the OpenAPI document, health, readiness and metrics.
+//
+// The receiver only decodes and maps: every event goes through gateway.Ingest, and the
+// error kinds map to HTTP statuses in one table (statusOf).
+package httprecv
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sluice-siem/sluice/gateway"
+)
+
+// Ingester is what the receiver needs from the gateway core.
+type Ingester interface {
+	Ingest(ctx context.Context, b gateway.Batch) (gateway.Result, error)
+	Authenticate(authorization string) (*gateway.Principal, error)
+	Limits() gateway.Limits
+	Ready() bool
+}
+
+// Options are the other handlers the router serves next to /v1/events.
+type Options struct {
+	// Push serves POST /v1/push, the REST mapping of IngestService.Push.
+	Push http.Handler
+	// Metrics serves GET /metrics.
+	Metrics http.Handler
+	// OpenAPI is the document served at GET /openapi.json.
+	OpenAPI []byte
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Receiver is the HTTP receiver; it is an http.Handler.
+type Receiver struct {
+	ing    Ingester
+	limits gateway.Limits
+	log    *slog.Logger
+	router chi.Router
+	zstd   sync.Pool
+}
+
+// New returns the receiver's handler for all HTTP routes.
+func New(ing Ingester, opts Options) *Receiver {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rc := &Receiver{ing: ing, limits: ing.Limits(), log: opts.Logger}
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ing.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if opts.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", opts.Metrics)
+	}
+	if opts.OpenAPI != nil {
+		doc := opts.OpenAPI
+		r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(doc)
+		})
+	}
+	r.Group(func(r chi.Router) {
+		r.Use(rc.authenticate)
+		r.Post("/v1/events", rc.events)
+		if opts.Push != nil {
+			r.Method(http.MethodPost, "/v1/push", opts.Push)
+		}
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see /openapi.json", r.Method, r.URL.Path), 0)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), 0)
+	})
+	rc.router = r
+	return rc
+}
+
+// ServeHTTP routes a request.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) { rc.router.ServeHTTP(w, r) }
+
+// authenticate checks the API key and passes the caller on in the request context.
+func (rc *Receiver) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := rc.ing.Authenticate(r.Header.Get("Authorization"))
+		if err != nil {
+			rc.fail(w, err)
+			return
+		}
+		if p != nil {
+			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Response is the body of a /v1/events answer that reached the stream.
+type Response struct {
+	// Accepted events are durable in the stream.
+	Accepted int `json:"accepted"`
+	// Rejected counts the events that were not accepted.
+	Rejected int `json:"rejected"`
+	// Rejections says which events were not accepted and why.
+	Rejections []Rejection `json:"rejections,omitempty"`
+}
+
+// Rejection is one event that was not accepted.
+type Rejection struct {
+	// Index is the event's position in the body, from 0.
+	Index int `json:"index"`
+	// Line is the event's line in an NDJSON body, from 1.
+	Line   int    `json:"line,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// ErrorResponse is the body of an answer that refused the whole request.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Kind classifies the error: invalid, too_large, unsupported_media,
+	// unauthenticated, forbidden, overloaded, unavailable, internal.
+	Kind string `json:"kind"`
+}
+
+func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		rc.fail(w, err)
+		return
+	}
+	typ := r.URL.Query().Get("type")
+	if typ == "" {
+		typ = r.Header.Get("X-Sluice-Type")
+	}
+	body, err := rc.readBody(w, r)
+	if err != nil {
+		rc.fail(w, err)
+		return
+	}
+	items, err := decodeBody(body)
+	if err != nil {
+		rc.fail(w, err)
+		return
+	}
+	batch := gateway.Batch{Receiver: "http", Events: make([]gateway.Event, len(items))}
+	for i, it := range items {
+		batch.Events[i] = gateway.Event{Type: typ, Doc: it.doc, Err: it.err}
+	}
+	res, err := rc.ing.Ingest(r.Context(), batch)
+	if err != nil {
+		rc.fail(w, err)
+		return
+	}
+	resp := Response{Accepted: res.Accepted, Rejected: len(res.Rejections)}
+	status := http.StatusOK
+	for i, rj := range res.Rejections {
+		resp.Rejections = append(resp.Rejections, Rejection{Index: rj.Index, Line: items[rj.Index].line, Reason: rj.Reason})
+		// One kind of rejection answers with that kind's status (413 for oversized
+		// events, 403 for forbidden types); a mix answers 400.
+		if s := statusOf(rj.Kind); i == 0 {
+			status = s
+		} else if s != status {
+			status = http.StatusBadRequest
+		}
+	}
+	writeJSON(w, status, resp)
+}
+
+// ndjsonTypes are the accepted request content types; an empty one is accepted too.
+var ndjsonTypes = map[string]bool{
+	"application/json":        true,
+	"application/x-ndjson":    true,
+	"application/ndjson":      true,
+	"application/jsonl":       true,
+	"application/x-jsonlines": true,
+	"application/jsonlines":   true,
+	"text/plain":              true,
+}
+
+func checkContentType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return gateway.Errorf(gateway.KindUnsupportedMedia, "malformed Content-Type %q", ct)
+	}
+	if !ndjsonTypes[mt] {
+		return gateway.Errorf(gateway.KindUnsupportedMedia, "unsupported Content-Type %q: send application/x-ndjson or application/json", mt)
+	}
+	return nil
+}
+
+// readBody reads the body within the wire and decoded size limits, decompressing gzip
+// and zstd. Decompression stops at the decoded limit, so a small body that expands
+// without end (a decompression bomb) costs at most that much memory.
+func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	maxWire, maxDecoded := int64(rc.limits.MaxBodyBytes), int64(rc.limits.MaxDecodedBytes)
+	if r.ContentLength > maxWire {
+		return nil, gateway.Errorf(gateway.KindTooLarge, "body is %d bytes, limit is %d (limits.max_body_bytes)", r.ContentLength, maxWire)
+	}
+	wire := http.MaxBytesReader(w, r.Body, maxWire)
+	var (
+		src     io.Reader
+		release = func() {}
+	)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		src = wire
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(wire)
+		if err != nil {
+			return nil, rc.bodyError(err, "read gzip body")
+		}
+		src = zr
+	case "zstd":
+		zr, err := rc.zstdReader(wire)
+		if err != nil {
+			return nil, rc.bodyError(err, "read zstd body")
+		}
+		src, release = zr, func() { _ = zr.Reset(nil); rc.zstd.Put(zr) }
+	default:
+		return nil, gateway.Errorf(gateway.KindUnsupportedMedia, "unsupported Content-Encoding %q: send gzip, zstd or no encoding", enc)
+	}
+	defer release()
+
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && src == io.Reader(wire) {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(src, maxDecoded+1))
+	if err != nil {
+		return nil, rc.bodyError(err, "read body")
+	}
+	if n > maxDecoded {
+		return nil, gateway.Errorf(gateway.KindTooLarge, "decompressed body exceeds %d bytes (limits.max_decoded_bytes)", maxDecoded)
+	}
+	return buf.Bytes(), nil
+}
+
+func (rc *Receiver) zstdReader(r io.Reader) (*zstd.Decoder, error) {
+	if d, ok := rc.zstd.Get().(*zstd.Decoder); ok {
+		if err := d.Reset(r); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	return zstd.NewReader(r,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(uint64(rc.limits.MaxDecodedBytes)),
+		zstd.WithDecoderMaxWindow(uint64(min(max(rc.limits.MaxDecodedBytes, zstd.MinWindowSize), 64<<20))))
+}
+
+// bodyError classifies an error met while reading the body.
+func (rc *Receiver) bodyError(err error, what string) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return gateway.Errorf(gateway.KindTooLarge, "body exceeds %d bytes (limits.max_body_bytes)", mbe.Limit)
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return gateway.Errorf(gateway.KindTooLarge, "%s: decompressed body exceeds %d bytes (limits.max_decoded_bytes)", what, rc.limits.MaxDecodedBytes)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, zstd.ErrMagicMismatch), errors.Is(err, zstd.ErrReservedBlockType), errors.Is(err, zstd.ErrBlockTooSmall):
+		return gateway.Errorf(gateway.KindInvalid, "%s: corrupt or truncated data: %w", what, err)
+	default:
+		return gateway.Errorf(gateway.KindInvalid, "%s: %w", what, err)
+	}
+}
+
+// statusOf is the one table from error kinds to HTTP statuses.
+func statusOf(k gateway.Kind) int {
+	switch k {
+	case gateway.KindInvalid:
+		return http.StatusBadRequest
+	case gateway.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case gateway.KindUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case gateway.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case gateway.KindForbidden:
+		return http.StatusForbidden
+	case gateway.KindOverloaded:
+		return http.StatusTooManyRequests
+	case gateway.KindUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// fail answers a request refused as a whole.
+func (rc *Receiver) fail(w http.ResponseWriter, err error) {
+	kind := gateway.KindOf(err)
+	status := statusOf(kind)
+	var retryAfter int
+	if kind == gateway.KindOverloaded || kind == gateway.KindUnavailable {
+		retryAfter = rc.limits.RetryAfterSeconds()
+	}
+	if kind == gateway.KindUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+	}
+	msg := err.Error()
+	if kind == gateway.KindInternal {
+		rc.log.Error("http request", "err", err)
+		msg = "internal error"
+	}
+	writeError(w, status, kind.String(), msg, retryAfter)
+}
+
+func writeError(w http.ResponseWriter, status int, kind, msg string, retryAfter int) {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	writeJSON(w, status, ErrorResponse{Error: msg, Kind: kind})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
