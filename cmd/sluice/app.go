@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/gateway/httprecv"
+	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
+	"github.com/sluice-siem/sluice/sink/file"
+	"github.com/sluice-siem/sluice/sink/memstream"
+	"github.com/sluice-siem/sluice/transform"
+)
+
+// app is one sluice process, wired in the order of the data path:
+// receive (HTTP, gRPC) -> route and produce (gateway) -> stream -> consume and
+// transform -> sink.
+type app struct {
+	cfg  config.Config
+	role config.Role
+	log  *slog.Logger
+
+	meterProvider *sdkmetric.MeterProvider
+	registry      *promclient.Registry
+
+	stream  *memstream.Stream
+	gateway *gateway.Gateway
+	health  *health.Server
+
+	httpLn, grpcLn net.Listener
+	httpSrv        *http.Server
+	grpcSrv        *grpc.Server
+
+	transformer *transform.Transformer
+	sink        *file.Sink
+}
+
+// newApp builds the process and binds its listeners, so that a bad address fails
+// before anything runs and tests can read the bound addresses.
+func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, role: role, log: log}
+	defer func() {
+		if err != nil {
+			a.closeListeners()
+		}
+	}()
+
+	// Metrics: the OpenTelemetry SDK, exported in the Prometheus format on /metrics.
+	a.registry = promclient.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exporter, err := otelprom.New(otelprom.WithRegisterer(a.registry), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("create metrics exporter: %w", err)
+	}
+	a.meterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	meter := a.meterProvider.Meter("github.com/sluice-siem/sluice")
+
+	// The stream between the tiers.
+	switch cfg.Stream.Kind {
+	case "embedded":
+		a.stream, err = memstream.New(memstream.Config{
+			Streams:        cfg.Gateway.StreamNames(),
+			Shards:         cfg.Stream.Embedded.Shards,
+			MaxBytes:       int64(cfg.Stream.Embedded.MaxBytes),
+			MaxRecordBytes: int(cfg.Gateway.Limits.MaxEventBytes) + 4096,
+			Logger:         log.With("component", "memstream"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create embedded stream: %w", err)
+		}
+		if err := a.streamMetrics(meter); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("stream.kind %q is not available in this build yet: run `sluice dev` for the embedded stream", cfg.Stream.Kind)
+	}
+
+	if role != config.RoleTransform {
+		if err := a.buildGateway(ctx, meter); err != nil {
+			return nil, err
+		}
+	}
+	if role != config.RoleGateway {
+		a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync})
+		if err != nil {
+			return nil, fmt.Errorf("create file sink: %w", err)
+		}
+		a.transformer, err = transform.New(a.sink, transform.Options{Logger: log.With("component", "transform"), Meter: meter})
+		if err != nil {
+			return nil, fmt.Errorf("create transformer: %w", err)
+		}
+	}
+	return a, nil
+}
+
+func (a *app) streamMetrics(meter metric.Meter) error {
+	_, err := meter.Int64ObservableGauge("sluice_stream_used_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes held in the embedded stream, not yet acknowledged by the transform tier."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(a.stream.Used())
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("create stream metrics: %w", err)
+	}
+	return nil
+}
+
+// buildGateway wires the front tier: the core and its HTTP and gRPC receivers.
+func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
+	cfg := a.cfg
+	var err error
+	a.gateway, err = gateway.New(cfg.Gateway, a.stream, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
+	if err != nil {
+		return err
+	}
+	if !a.gateway.AuthEnabled() {
+		a.log.Warn("api key authentication is off: anyone who reaches the listeners can send events", "role", a.role)
+	}
+	if cfg.Lumberjack.Addr != "" {
+		a.log.Warn("the lumberjack receiver is not in this build yet; nothing listens on its address", "addr", cfg.Lumberjack.Addr)
+	}
+
+	svc := grpcrecv.New(a.gateway, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
+	if cfg.GRPC.Addr != "" {
+		opts := svc.ServerOptions()
+		tlsConf, err := cfg.GRPC.TLS.Load()
+		if err != nil {
+			return fmt.Errorf("grpc: %w", err)
+		}
+		if tlsConf != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
+		}
+		a.grpcSrv = grpc.NewServer(opts...)
+		svc.Register(a.grpcSrv)
+		a.health = health.NewServer()
+		a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		a.health.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(a.grpcSrv, a.health)
+		reflection.Register(a.grpcSrv)
+		if a.grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+			return fmt.Errorf("listen grpc on %s: %w", cfg.GRPC.Addr, err)
+		}
+	}
+	if cfg.HTTP.Addr != "" {
+		push, err := svc.RESTHandler(ctx)
+		if err != nil {
+			return err
+		}
+		handler := httprecv.New(a.gateway, httprecv.Options{
+			Push:    push,
+			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
+			OpenAPI: sluicev1.OpenAPIDocument,
+			Logger:  a.log.With("component", "http"),
+		})
+		tlsConf, err := cfg.HTTP.TLS.Load()
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		a.httpSrv = &http.Server{
+			Handler:           handler,
+			TLSConfig:         tlsConf,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       cfg.HTTP.ReadTimeout,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+		if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+			return fmt.Errorf("listen http on %s: %w", cfg.HTTP.Addr, err)
+		}
+	}
+	return nil
+}
+
+func (a *app) closeListeners() {
+	for _, ln := range []net.Listener{a.httpLn, a.grpcLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// run serves until ctx ends, then shuts down in data-path order within the shutdown
+// deadline: stop accepting (readiness drops first), let in-flight requests finish,
+// drain the stream through the transform tier, flush and close the sink.
+func (a *app) run(ctx context.Context) error {
+	var (
+		wg      sync.WaitGroup
+		errMu   sync.Mutex
+		runErr  error
+		failed  = make(chan struct{})
+		failOne sync.Once
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		runErr = errors.Join(runErr, err)
+		errMu.Unlock()
+		failOne.Do(func() { close(failed) })
+	}
+
+	consumeCtx, stopConsume := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsume()
+	consumed := make(chan struct{})
+	if a.transformer != nil {
+		go func() {
+			defer close(consumed)
+			if err := a.stream.Consume(consumeCtx, a.transformer.Handle); err != nil {
+				fail(fmt.Errorf("consume: %w", err))
+			}
+		}()
+	} else {
+		close(consumed)
+	}
+	if a.httpSrv != nil {
+		a.log.Info("http listening", "addr", a.httpLn.Addr().String(), "tls", a.httpSrv.TLSConfig != nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if a.httpSrv.TLSConfig != nil {
+				err = a.httpSrv.ServeTLS(a.httpLn, "", "")
+			} else {
+				err = a.httpSrv.Serve(a.httpLn)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fail(fmt.Errorf("serve http: %w", err))
+			}
+		}()
+	}
+	if a.grpcSrv != nil {
+		a.log.Info("grpc listening", "addr", a.grpcLn.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.grpcSrv.Serve(a.grpcLn); err != nil {
+				fail(fmt.Errorf("serve grpc: %w", err))
+			}
+		}()
+	}
+	a.log.Info("sluice started", "role", a.role, "stream", a.cfg.Stream.Kind, "data_dir", a.dataDir())
+
+	select {
+	case <-ctx.Done():
+	case <-failed:
+	}
+	a.log.Info("shutting down", "deadline", a.cfg.Shutdown.Timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Shutdown.Timeout)
+	defer cancel()
+	err := a.shutdown(shutdownCtx, func() { stopConsume(); <-consumed })
+	wg.Wait()
+	errMu.Lock()
+	defer errMu.Unlock()
+	return errors.Join(runErr, err)
+}
+
+// shutdown stops the process's parts in data-path order; stopConsume ends the
+// consumer and returns once no handler runs.
+func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
+	var errs []error
+	if a.gateway != nil {
+		a.gateway.Drain()
+		if a.health != nil {
+			a.health.Shutdown() // every service NOT_SERVING
+		}
+		select {
+		case <-time.After(a.cfg.Shutdown.DrainDelay):
+		case <-ctx.Done():
+		}
+	}
+	httpStopped := make(chan error, 1)
+	if a.httpSrv != nil {
+		go func() {
+			err := a.httpSrv.Shutdown(ctx)
+			if err != nil {
+				_ = a.httpSrv.Close()
+				err = fmt.Errorf("stop http: %w", err)
+			}
+			httpStopped <- err
+		}()
+	} else {
+		httpStopped <- nil
+	}
+	if a.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			a.grpcSrv.Stop()
+			<-stopped
+		}
+	}
+	if err := <-httpStopped; err != nil {
+		errs = append(errs, err)
+	}
+
+	if a.transformer != nil {
+		if err := a.stream.WaitEmpty(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err))
+		}
+	}
+	stopConsume()
+	if a.sink != nil {
+		if err := a.sink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close sink: %w", err))
+		}
+	}
+	if err := a.meterProvider.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop metrics: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *app) dataDir() string {
+	if a.sink == nil {
+		return ""
+	}
+	return a.cfg.Sink.File.Dir
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine with Go installed: installs the pinned
+# tools, checks formatting, generated code, vet and staticcheck, then runs every test
+# with the race detector. This is README's second command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools"
+scripts/tools.sh
+export PATH="$PWD/.bin:$PATH"
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.bin/*'))
+if [[ -n "$unformatted" ]]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "generated code is up to date (buf lint, buf generate)"
+tree_sum() { find proto -type f -print0 | sort -z | xargs -0 sha256sum; }
+before=$(tree_sum)
+scripts/gen.sh
+after=$(tree_sum)
+if [[ "$before" != "$after" ]]; then
+  echo "regenerating proto/ changed these files: run scripts/gen.sh and commit the result"
+  diff <(echo "$before") <(echo "$after") || true
+  exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+
+step "go test"
+go test -race -count=1 -timeout 15m ./... "$@"

@@ -1,0 +1,190 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-siem/sluice/sink"
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// event is one record's event on its way through the transformer: decoded from the
+// envelope, then finished and encoded as a document body.
+type event struct {
+	// typ is the log type from the envelope; stream.ValidType holds for it.
+	typ string
+	// received is when the gateway accepted the event.
+	received time.Time
+	// fields is the event document. Numbers are json.Number, so they are written
+	// back exactly as they were shipped.
+	fields map[string]any
+}
+
+// decode decodes the envelope of rec and its event. now is used only if neither the
+// envelope nor the stream recorded when the event arrived.
+func decode(rec *stream.Delivered, now func() time.Time) (event, error) {
+	env, err := stream.ParseEnvelope(rec.Data)
+	if err != nil {
+		return event{}, err
+	}
+	if !stream.ValidType(env.Type) {
+		return event{}, fmt.Errorf("decode envelope: invalid log type %q", truncate(env.Type, stream.MaxTypeLen))
+	}
+	dec := json.NewDecoder(bytes.NewReader(env.Event))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil {
+		return event{}, fmt.Errorf("decode event: %w", err)
+	}
+	if fields == nil {
+		return event{}, errors.New("decode event: not a JSON object")
+	}
+	received := env.Received
+	if received.IsZero() {
+		received = rec.Arrival
+	}
+	if received.IsZero() {
+		received = now()
+	}
+	return event{typ: env.Type, received: received, fields: fields}, nil
+}
+
+// truncate shortens s to at most n bytes, marking the cut, so that a hostile value
+// cannot flood an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// finish sets the fields every document must have, where the event lacks them:
+// @timestamp (when the gateway received the event) and event.dataset (the log type).
+// An event whose "event" field is not an object keeps it as it is, without a dataset.
+func (e *event) finish() {
+	if _, ok := e.fields["@timestamp"]; !ok {
+		e.fields["@timestamp"] = e.received.UTC().Format(time.RFC3339Nano)
+	}
+	if _, ok := e.fields["event.dataset"]; ok {
+		return
+	}
+	v, ok := e.fields["event"]
+	if !ok {
+		e.fields["event"] = map[string]any{"dataset": e.typ}
+		return
+	}
+	if obj, ok := v.(map[string]any); ok {
+		if _, ok := obj["dataset"]; !ok {
+			obj["dataset"] = e.typ
+		}
+	}
+}
+
+// timestamp returns the time the document is filed under: the event's @timestamp if it
+// is an RFC 3339 string or a number of milliseconds since the Unix epoch, else when the
+// event was received.
+func (e *event) timestamp() time.Time {
+	switch v := e.fields["@timestamp"].(type) {
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t.UTC()
+		}
+	case json.Number:
+		if t, ok := parseEpochMillis(v); ok {
+			return t
+		}
+	}
+	return e.received.UTC()
+}
+
+// The range of epoch milliseconds accepted as a timestamp: years 1 to 9999, as RFC 3339
+// allows, so that every document date is a four-digit year.
+const (
+	minEpochMillis = -62135596800000 // 0001-01-01T00:00:00Z
+	maxEpochMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
+)
+
+// parseEpochMillis reads n as milliseconds since the Unix epoch.
+func parseEpochMillis(n json.Number) (time.Time, bool) {
+	if ms, err := n.Int64(); err == nil {
+		if ms < minEpochMillis || ms > maxEpochMillis {
+			return time.Time{}, false
+		}
+		return time.UnixMilli(ms).UTC(), true
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || f < minEpochMillis || f > maxEpochMillis {
+		return time.Time{}, false
+	}
+	whole := math.Floor(f)
+	frac := time.Duration((f - whole) * float64(time.Millisecond))
+	return time.UnixMilli(int64(whole)).Add(frac).UTC(), true
+}
+
+// deadLetterBody is the document of a record that could not be transformed. It keeps
+// the record's data whole, so the record can be repaired and sent again.
+type deadLetterBody struct {
+	Timestamp string `json:"@timestamp"`
+	Error     string `json:"error"`
+	Stream    string `json:"stream"`
+	Shard     string `json:"shard"`
+	Sequence  string `json:"sequence"`
+	// Data is the record's data if it is valid UTF-8, DataBase64 otherwise.
+	Data       *string `json:"data,omitempty"`
+	DataBase64 *string `json:"data_base64,omitempty"`
+}
+
+// deadLetter makes the dead-letter document of rec, which failed with cause. Its id is
+// the record's, so a replay overwrites it like any other document.
+func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encoder) (sink.Document, error) {
+	now := t.now().UTC()
+	dl := deadLetterBody{
+		Timestamp: now.Format(time.RFC3339Nano),
+		Error:     cause.Error(),
+		Stream:    rec.Stream,
+		Shard:     rec.Shard,
+		Sequence:  rec.Sequence,
+	}
+	if utf8.Valid(rec.Data) {
+		s := string(rec.Data)
+		dl.Data = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(rec.Data)
+		dl.DataBase64 = &s
+	}
+	body, err := enc.encode(dl)
+	if err != nil {
+		return sink.Document{}, fmt.Errorf("encode dead letter of %s: %w", documentID(rec), err)
+	}
+	return sink.Document{Type: DeadLetterType, Time: now, ID: documentID(rec), Body: body}, nil
+}
+
+// encoder encodes document bodies as compact JSON without HTML escaping (so "<" and
+// "&" in log lines stay readable), reusing one buffer. It is not safe for concurrent
+// use.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newEncoder() *encoder {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}
+
+// encode returns the JSON of v, without a trailing newline, in a new slice.
+func (e *encoder) encode(v any) ([]byte, error) {
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})), nil
+}

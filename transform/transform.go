@@ -1,0 +1,180 @@
+// Package transform is the transform step of the data path (step 5, between consume
+// and index): it turns the records a stream consumer delivers into documents for a
+// sink. Each record's envelope is decoded, its event gets the fields every document
+// must have (@timestamp, event.dataset), and the batch is written to the sink with one
+// call, whose success acknowledges the batch.
+//
+// The transform is a passthrough for now: the per-log-type pipelines of processors
+// (grok, dissect, date, ...) will run between decoding an event and finishing it.
+// Records that cannot be decoded are never dropped and never block their shard: they
+// are written as dead letters of type DeadLetterType.
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/sluice-siem/sluice/sink"
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// DeadLetterType is the document type of records that could not be transformed. It
+// starts with '_' so that no routed log type (see stream.ValidType) can collide with it;
+// sinks accept it by name.
+const DeadLetterType = "_dead_letter"
+
+// Sink is where the transformer writes documents. Write must return nil only once every
+// document is durably handed off, because the transformer's caller then acknowledges
+// the batch; it must not keep docs after it returns.
+type Sink interface {
+	Write(ctx context.Context, docs []sink.Document) error
+}
+
+// Options holds the transformer's optional dependencies.
+type Options struct {
+	// Logger receives a warning per dead letter. Nil discards logs.
+	Logger *slog.Logger
+	// Meter creates the transformer's counters. Nil means a no-op meter.
+	Meter metric.Meter
+	// Now is the clock for dead letters' @timestamp and for events whose record carries
+	// no time at all. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Transformer transforms batches of stream records and writes them to a Sink. It is
+// safe for concurrent use, so one Transformer can serve every shard of a consumer.
+type Transformer struct {
+	sink Sink
+	log  *slog.Logger
+	now  func() time.Time
+
+	events      metric.Int64Counter
+	deadLetters metric.Int64Counter
+}
+
+// New returns a Transformer writing to s.
+func New(s Sink, opts Options) (*Transformer, error) {
+	if s == nil {
+		return nil, errors.New("new transformer: sink is nil")
+	}
+	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	meter := opts.Meter
+	if meter == nil {
+		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/transform")
+	}
+	var err error
+	t.events, err = meter.Int64Counter("sluice_transform_events_total",
+		metric.WithDescription("Events transformed and written to the sink, by log type (dead letters excluded)."),
+		metric.WithUnit("{event}"))
+	if err != nil {
+		return nil, fmt.Errorf("create counter sluice_transform_events_total: %w", err)
+	}
+	t.deadLetters, err = meter.Int64Counter("sluice_transform_dead_letters_total",
+		metric.WithDescription("Records that could not be transformed and were written as dead letters."),
+		metric.WithUnit("{record}"))
+	if err != nil {
+		return nil, fmt.Errorf("create counter sluice_transform_dead_letters_total: %w", err)
+	}
+	return t, nil
+}
+
+// Handle transforms one batch and writes it to the sink with a single Write call, one
+// document per record in record order. It is the handler given to a stream's Consume:
+// returning nil acknowledges the batch, and the consumer may then checkpoint or forget
+// it. A record that cannot be decoded becomes a dead letter rather than an error, so
+// the only error is the sink's (wrapped), and the batch must then be delivered again.
+// Handle does not keep b or its records' data after it returns. An empty batch is
+// acknowledged without calling the sink.
+func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	enc := newEncoder()
+	docs := make([]sink.Document, len(b.Records))
+	var dead int64
+	for i := range b.Records {
+		rec := &b.Records[i]
+		doc, err := t.transform(rec, enc)
+		if err != nil {
+			t.log.WarnContext(ctx, "record sent to dead letter",
+				"stream", rec.Stream, "shard", rec.Shard, "sequence", rec.Sequence, "err", err)
+			doc, err = t.deadLetter(rec, err, enc)
+			if err != nil {
+				return err
+			}
+			dead++
+		}
+		docs[i] = doc
+	}
+	if err := t.sink.Write(ctx, docs); err != nil {
+		return fmt.Errorf("write %d documents: %w", len(docs), err)
+	}
+	t.count(ctx, docs, dead)
+	return nil
+}
+
+// transform makes the document of one record, or reports why the record cannot be
+// decoded.
+func (t *Transformer) transform(rec *stream.Delivered, enc *encoder) (sink.Document, error) {
+	ev, err := decode(rec, t.now)
+	if err != nil {
+		return sink.Document{}, err
+	}
+	// The pipeline of ev.typ's processors runs here, once pipelines exist: after
+	// decoding, so processors see the event as shipped, and before finish, so the
+	// defaults only fill what the pipeline left unset.
+	ev.finish()
+	body, err := enc.encode(ev.fields)
+	if err != nil {
+		return sink.Document{}, fmt.Errorf("encode event: %w", err)
+	}
+	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body}, nil
+}
+
+// documentID identifies a record by its stream position, so that a replayed record
+// makes the same document id.
+func documentID(rec *stream.Delivered) string {
+	return rec.Stream + "/" + rec.Shard + "/" + rec.Sequence
+}
+
+// count adds a written batch to the counters.
+func (t *Transformer) count(ctx context.Context, docs []sink.Document, dead int64) {
+	if dead > 0 {
+		t.deadLetters.Add(ctx, dead)
+	}
+	// A batch is one shard of one stream, so it nearly always holds a single type.
+	type typeCount struct {
+		typ string
+		n   int64
+	}
+	var counts []typeCount
+next:
+	for i := range docs {
+		if docs[i].Type == DeadLetterType {
+			continue
+		}
+		for j := range counts {
+			if counts[j].typ == docs[i].Type {
+				counts[j].n++
+				continue next
+			}
+		}
+		counts = append(counts, typeCount{typ: docs[i].Type, n: 1})
+	}
+	for _, c := range counts {
+		t.events.Add(ctx, c.n, metric.WithAttributeSet(attribute.NewSet(attribute.String("type", c.typ))))
+	}
+}
