@@ -8,9 +8,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
@@ -150,7 +154,15 @@ func Load(role Role, path string, env func(string) (string, bool)) (Config, erro
 			return c, fmt.Errorf("read config: %w", err)
 		}
 		if err := decodeYAML(data, &c); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			// One problem per type error or unknown field, like Validate's.
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				for _, e := range te.Errors {
+					errs = append(errs, fmt.Errorf("%s: %s", path, e))
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			}
 		}
 	}
 	if env == nil {
@@ -250,15 +262,12 @@ func (c Config) Validate(role Role) error {
 	return errors.Join(errs...)
 }
 
+// validAddr accepts host:port with a port from 0 to 65535 (0 picks a free port).
 func validAddr(addr string) bool {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 || i == len(addr)-1 {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
 		return false
 	}
-	for _, c := range addr[i+1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }

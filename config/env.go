@@ -15,14 +15,52 @@ import (
 const EnvPrefix = "SLUICE_"
 
 // decodeYAML decodes data over c, refusing unknown fields. yaml.v3 collects every type
-// error and unknown field of a document into one error.
+// error and unknown field of a document into one error. A map the file sets replaces
+// the default map rather than merging into it (as lists do, and as the environment
+// does), so that a file can drop default routes.
 func decodeYAML(data []byte, c *Config) error {
+	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	if len(doc.Content) == 1 {
+		clearSetMaps(doc.Content[0], reflect.ValueOf(c).Elem())
+	}
+	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
+}
+
+// clearSetMaps sets to nil every map field of v that the mapping node n gives a value.
+func clearSetMaps(n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
+		return
+	}
+	t := v.Type()
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		for j := 0; j < t.NumField(); j++ {
+			name, _, _ := strings.Cut(t.Field(j).Tag.Get("yaml"), ",")
+			if name != key || !t.Field(j).IsExported() {
+				continue
+			}
+			switch fv := v.Field(j); fv.Kind() {
+			case reflect.Map:
+				if val.Kind == yaml.MappingNode {
+					fv.SetZero()
+				}
+			case reflect.Struct:
+				clearSetMaps(val, fv)
+			}
+		}
+	}
 }
 
 // field is one leaf of the configuration tree.
@@ -80,6 +118,10 @@ func applyEnv(c *Config, env func(string) (string, bool)) []error {
 		}
 		if f.v.Kind() == reflect.String {
 			f.v.SetString(val)
+			continue
+		}
+		if strings.TrimSpace(val) == "" {
+			errs = append(errs, fmt.Errorf("%s (for %s): empty value; unset the variable to keep the default", f.env, f.path))
 			continue
 		}
 		fresh := reflect.New(f.v.Type())

@@ -67,14 +67,15 @@ func (s Size) String() string {
 	return strconv.FormatInt(int64(s), 10)
 }
 
-// UnmarshalYAML accepts an integer or a string for Parse.
+// UnmarshalYAML accepts an integer or a string for Parse. Its errors are *yaml.TypeError,
+// which yaml.v3 collects with the document's other type errors instead of stopping.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: byte size must be a number or a string like 16MiB", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: byte size must be a number or a string like 16MiB", n.Line)}}
 	}
 	v, err := Parse(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*s = v
 	return nil
