@@ -155,3 +155,17 @@ func BenchmarkDecodeNDJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "events/s")
 }
+
+// FuzzValidJSON checks that the fast validator accepts exactly what encoding/json
+// accepts: rejecting valid JSON would lose good events, accepting invalid JSON would
+// pass garbage to the stream.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,2.5e-3,true,null,"\u00e9"]}`, `{"a":"\xff"}`, `{"a":1,}`, `[1 2]`, `"\ud800"`, `01`, `-0`, `1e`, "{\"a\":\"\t\"}", ` {} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
