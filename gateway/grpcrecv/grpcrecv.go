@@ -374,8 +374,9 @@ type authedStream struct {
 
 func (a *authedStream) Context() context.Context { return a.ctx }
 
-// RESTHandler serves the REST mapping of the service (POST /v1/push) in process. The
-// HTTP receiver authenticates the request before it reaches this handler. Errors answer
+// RESTHandler serves the REST mapping of the service (POST /v1/push) in process, with
+// the body bounded by limits.max_body_bytes. The HTTP receiver authenticates the
+// request before it reaches this handler. Errors answer
 // with grpc-gateway's JSON status body, the HTTP status of the gRPC code, and
 // Retry-After under backpressure.
 func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
@@ -395,5 +396,11 @@ func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
 	if err := sluicev1.RegisterIngestServiceHandlerServer(ctx, mux, s); err != nil {
 		return nil, fmt.Errorf("register REST mapping: %w", err)
 	}
-	return mux, nil
+	// Bound the body here too, so that the handler is safe on its own; the HTTP
+	// receiver also buffers it within its limits and decodes gzip and zstd first.
+	maxBody := int64(s.ing.Limits().MaxBodyBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		mux.ServeHTTP(w, r)
+	}), nil
 }

@@ -88,7 +88,7 @@ func New(ing Ingester, opts Options) *Receiver {
 		r.Use(rc.authenticate)
 		r.Post("/v1/events", rc.events)
 		if opts.Push != nil {
-			r.Method(http.MethodPost, "/v1/push", opts.Push)
+			r.With(rc.bufferBody).Method(http.MethodPost, "/v1/push", opts.Push)
 		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +115,23 @@ func (rc *Receiver) authenticate(next http.Handler) http.Handler {
 		if p != nil {
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bufferBody reads the body within the same limits and decodings as /v1/events before
+// handing the request on, so that the REST mapping is bounded and accepts gzip and
+// zstd bodies too.
+func (rc *Receiver) bufferBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := rc.readBody(w, r)
+		if err != nil {
+			rc.fail(w, err)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Del("Content-Encoding")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/sink/memstream"
@@ -48,7 +49,11 @@ func newHarness(t *testing.T, cfg gateway.Config, consume bool, streamBytes int6
 		t.Fatal(err)
 	}
 	h := &harness{gw: gw, ms: ms, got: map[string][]stream.Envelope{}}
-	h.srv = httptest.NewServer(httprecv.New(gw, httprecv.Options{OpenAPI: []byte(`{"swagger":"2.0"}`)}))
+	push, err := grpcrecv.New(gw, grpcrecv.Options{}).RESTHandler(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(httprecv.New(gw, httprecv.Options{OpenAPI: []byte(`{"swagger":"2.0"}`), Push: push}))
 	t.Cleanup(h.srv.Close)
 	if consume {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -238,6 +243,21 @@ func TestEventsLimits(t *testing.T) {
 		h.post(t, "/v1/events?type=ids", bomb, "Content-Encoding", "zstd").
 			want(t, http.StatusRequestEntityTooLarge, "limits.max_decoded_bytes")
 	})
+	t.Run("REST body over the limit", func(t *testing.T) {
+		body := `{"events":[{"type":"ids","message":"` + strings.Repeat("x", 13<<10) + `"}]}`
+		h.post(t, "/v1/push", []byte(body), "Content-Type", "application/json").
+			want(t, http.StatusRequestEntityTooLarge, "limits.max_body_bytes")
+	})
+	t.Run("REST gzip bomb", func(t *testing.T) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write([]byte(`{"events":[{"type":"ids","message":"`))
+		_, _ = zw.Write(bytes.Repeat([]byte("x"), 4<<20))
+		_, _ = zw.Write([]byte(`"}]}`))
+		_ = zw.Close()
+		h.post(t, "/v1/push", buf.Bytes(), "Content-Type", "application/json", "Content-Encoding", "gzip").
+			want(t, http.StatusRequestEntityTooLarge, "limits.max_decoded_bytes")
+	})
 	t.Run("too many events", func(t *testing.T) {
 		h.post(t, "/v1/events?type=ids", bytes.Repeat([]byte("{}\n"), 6)).
 			want(t, http.StatusRequestEntityTooLarge, "batch has 6 events, limit is 5 (limits.max_batch_events)")
@@ -263,6 +283,19 @@ func TestEventsCompressedBodies(t *testing.T) {
 	}
 	h.post(t, "/v1/events?type=waf", []byte("not gzip at all"), "Content-Encoding", "gzip").want(t, http.StatusBadRequest, "read gzip body")
 	h.post(t, "/v1/events?type=waf", body, "Content-Encoding", "br").want(t, http.StatusUnsupportedMediaType, `unsupported Content-Encoding \"br\"`)
+}
+
+func TestRESTPushCompressed(t *testing.T) {
+	h := newHarness(t, gateway.DefaultConfig(), true, 64<<20)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(`{"events":[{"type":"ids","message":"zipped"}]}`))
+	_ = zw.Close()
+	h.post(t, "/v1/push", buf.Bytes(), "Content-Type", "application/json", "Content-Encoding", "gzip").
+		want(t, http.StatusOK, `"accepted":1`)
+	if m := messages(h.received(t)["sluice-ids"]); len(m) != 1 || m[0] != "ids:zipped" {
+		t.Fatalf("ids stream = %v", m)
+	}
 }
 
 func TestEventsBadRequests(t *testing.T) {
@@ -317,7 +350,7 @@ func TestEventsBackpressure(t *testing.T) {
 	h := newHarness(t, cfg, false, capacity) // nothing consumes: the stream fills up
 	event := []byte(`{"message":"` + strings.Repeat("x", 900) + `"}` + "\n")
 	var accepted, refused int
-	for range 100 {
+	for i := 0; i < 100 && refused < 3; i++ {
 		r := h.post(t, "/v1/events?type=firewall", bytes.Repeat(event, 4))
 		switch r.status {
 		case http.StatusOK:
