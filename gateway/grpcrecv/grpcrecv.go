@@ -6,12 +6,12 @@ package grpcrecv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -281,39 +281,123 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 		if (hasTime && k == "@timestamp") || (hasMsg && k == "message") {
 			continue
 		}
-		v, err := valueJSON(fields[k])
-		if err != nil {
-			return nil, gateway.Errorf(gateway.KindInvalid, "field %q: %w", k, err)
-		}
 		sep()
 		buf = appendString(buf, k)
 		buf = append(buf, ':')
-		buf = append(buf, v...)
+		var err error
+		if buf, err = appendValue(buf, fields[k]); err != nil {
+			return nil, gateway.Errorf(gateway.KindInvalid, "field %q: %w", k, err)
+		}
 	}
 	return append(buf, '}'), nil
 }
 
-func valueJSON(v *structpb.Value) ([]byte, error) {
-	if v == nil || v.GetKind() == nil {
-		return []byte("null"), nil
-	}
-	if n, ok := v.GetKind().(*structpb.Value_NumberValue); ok {
-		// protojson rejects NaN and infinities too; say so in our words.
-		f := n.NumberValue
-		if f != f || f > 1.7976931348623157e308 || f < -1.7976931348623157e308 {
+// appendValue appends a protobuf Value as JSON (objects with sorted keys), refusing
+// numbers JSON cannot hold.
+func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return appendString(buf, k.StringValue), nil
+	case *structpb.Value_NumberValue:
+		f := k.NumberValue
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, errors.New("number is not finite")
 		}
+		return appendFloat(buf, f), nil
+	case *structpb.Value_BoolValue:
+		return strconv.AppendBool(buf, k.BoolValue), nil
+	case *structpb.Value_StructValue:
+		buf = append(buf, '{')
+		fields := k.StructValue.GetFields()
+		for i, key := range slices.Sorted(maps.Keys(fields)) {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendString(buf, key)
+			buf = append(buf, ':')
+			var err error
+			if buf, err = appendValue(buf, fields[key]); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+		return append(buf, '}'), nil
+	case *structpb.Value_ListValue:
+		buf = append(buf, '[')
+		for i, item := range k.ListValue.GetValues() {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendValue(buf, item); err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return append(buf, ']'), nil
+	default: // null, or no kind set
+		return append(buf, "null"...), nil
 	}
-	return protojson.Marshal(v)
 }
 
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(buf []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+// appendFloat formats a number as encoding/json and JavaScript do: plain decimals
+// between 1e-6 and 1e21, exponents outside.
+func appendFloat(buf []byte, f float64) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		n := len(buf)
+		buf = strconv.AppendFloat(buf, f, 'e', -1, 64)
+		// e-07 -> e-7, as JSON writers usually print it.
+		if m := len(buf); m-n >= 4 && buf[m-4] == 'e' && buf[m-3] == '-' && buf[m-2] == '0' {
+			buf[m-2] = buf[m-1]
+			buf = buf[:m-1]
+		}
+		return buf
 	}
-	b, _ := json.Marshal(s) // cannot fail for a valid UTF-8 string
-	return append(buf, b...)
+	return strconv.AppendFloat(buf, f, 'f', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string: quotes, backslashes and control characters
+// escaped, invalid UTF-8 replaced by U+FFFD, everything else as it is.
+func appendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }
 
 // authorization returns the "authorization" metadata value.

@@ -40,7 +40,8 @@ type Event struct {
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Structured fields of the event, merged into the top level of the event document.
 	Fields *structpb.Struct `protobuf:"bytes,3,opt,name=fields,proto3" json:"fields,omitempty"`
-	// When the event happened; becomes `@timestamp`. The receipt time is used when absent.
+	// When the event happened; becomes `@timestamp`. When absent, the transform tier
+	// sets `@timestamp` to the time the gateway received the event.
 	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// Kinesis partition key; the gateway's configured partition key is used when empty.
 	PartitionKey  string `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
@@ -334,8 +335,9 @@ type PushStreamResponse struct {
 	// Events that were not accepted, by index.
 	Rejections []*Rejection `protobuf:"bytes,3,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	// A gRPC status code (0 is OK): RESOURCE_EXHAUSTED (8) or UNAVAILABLE (14) mean the
-	// batch was not acknowledged and should be sent again; INVALID_ARGUMENT (3) means some
-	// events were rejected and the others accepted.
+	// batch was not acknowledged and should be sent again; INVALID_ARGUMENT (3), or
+	// PERMISSION_DENIED (7) when every rejection is a forbidden log type, mean some events
+	// were rejected and the others accepted.
 	Code int32 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
 	// Explains a non-zero code.
 	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`

@@ -42,10 +42,13 @@ type IngestServiceClient interface {
 	// Push ingests one batch and answers once every accepted event is durable.
 	//
 	// Errors: INVALID_ARGUMENT when some events were rejected (the status details carry a
-	// PushResponse with the accepted count and each rejection; the other events were
-	// accepted), RESOURCE_EXHAUSTED when the stream is full (retry later: nothing of the
-	// batch was acknowledged), UNAVAILABLE while the gateway drains or the stream cannot be
-	// reached, UNAUTHENTICATED and PERMISSION_DENIED for API key problems.
+	// PushResponse with the accepted count and each rejection, and a BadRequest; the other
+	// events were accepted), or PERMISSION_DENIED when every rejection is a log type the
+	// API key may not send. RESOURCE_EXHAUSTED with a RetryInfo detail when the stream is
+	// full: retry later, nothing of the batch was acknowledged; RESOURCE_EXHAUSTED without
+	// RetryInfo is a message over the size limit: split it, do not retry it as is.
+	// UNAVAILABLE while the gateway drains or the stream cannot be reached: retry.
+	// UNAUTHENTICATED for a missing or unknown API key.
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*PushResponse, error)
 	// PushStream ingests a sequence of batches on one stream. Each batch gets exactly one
 	// acknowledgement, a PushStreamResponse carrying the batch's client-chosen id;
@@ -98,10 +101,13 @@ type IngestServiceServer interface {
 	// Push ingests one batch and answers once every accepted event is durable.
 	//
 	// Errors: INVALID_ARGUMENT when some events were rejected (the status details carry a
-	// PushResponse with the accepted count and each rejection; the other events were
-	// accepted), RESOURCE_EXHAUSTED when the stream is full (retry later: nothing of the
-	// batch was acknowledged), UNAVAILABLE while the gateway drains or the stream cannot be
-	// reached, UNAUTHENTICATED and PERMISSION_DENIED for API key problems.
+	// PushResponse with the accepted count and each rejection, and a BadRequest; the other
+	// events were accepted), or PERMISSION_DENIED when every rejection is a log type the
+	// API key may not send. RESOURCE_EXHAUSTED with a RetryInfo detail when the stream is
+	// full: retry later, nothing of the batch was acknowledged; RESOURCE_EXHAUSTED without
+	// RetryInfo is a message over the size limit: split it, do not retry it as is.
+	// UNAVAILABLE while the gateway drains or the stream cannot be reached: retry.
+	// UNAUTHENTICATED for a missing or unknown API key.
 	Push(context.Context, *PushRequest) (*PushResponse, error)
 	// PushStream ingests a sequence of batches on one stream. Each batch gets exactly one
 	// acknowledgement, a PushStreamResponse carrying the batch's client-chosen id;
