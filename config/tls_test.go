@@ -1,59 +1,21 @@
 package config_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/internal/testcerts"
 )
 
-// selfSigned writes a self-signed ECDSA certificate and its key as PEM into a temporary
-// directory and returns their paths. The certificate also serves as a client CA.
+// selfSigned returns a server certificate and key, and the CA that signed them, from a
+// throwaway PKI.
 func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sluice-test"},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	pki := testcerts.New(t)
+	return pki.ServerCert, pki.ServerKey
 }
 
 func TestTLSLoadOff(t *testing.T) {
@@ -99,8 +61,8 @@ func TestTLSLoadClientAuth(t *testing.T) {
 // The loaded configuration really serves TLS, and with client_auth required it
 // accepts a client holding a certificate from the CA.
 func TestTLSLoadHandshake(t *testing.T) {
-	cert, key := selfSigned(t)
-	server, err := config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: cert, ClientAuth: "required"}.Load()
+	pki := testcerts.New(t)
+	server, err := config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile, ClientAuth: "required"}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +82,7 @@ func TestTLSLoadHandshake(t *testing.T) {
 		done <- conn.(*tls.Conn).Handshake()
 	}()
 
-	pair, err := tls.LoadX509KeyPair(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	pemBytes, _ := os.ReadFile(cert)
-	roots.AppendCertsFromPEM(pemBytes)
-	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{
-		RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12,
-	})
+	conn, err := tls.Dial("tcp", ln.Addr().String(), pki.ClientConfig(&pki.Client))
 	if err != nil {
 		t.Fatalf("client handshake: %v", err)
 	}
