@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,23 +181,53 @@ func checkSink(t *testing.T, dir string, want sent) {
 	}
 }
 
-// TestDevEndToEndInProcess runs sluice dev in this process and sends over every
-// transport; after a graceful stop, the file sink holds exactly what was sent.
-func TestDevEndToEndInProcess(t *testing.T) {
+// devConfig is the dev configuration for tests: listeners on free loopback ports, the
+// sink in a temporary directory.
+func devConfig(t *testing.T) config.Config {
+	t.Helper()
 	cfg := config.Default(config.RoleDev)
 	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr = "127.0.0.1:0", "127.0.0.1:0", ""
 	cfg.Sink.File.Dir = t.TempDir()
+	return cfg
+}
+
+// startDev runs sluice dev in this process. stop ends it gracefully (as SIGTERM does)
+// and returns run's error; it is also called at the end of the test.
+func startDev(t *testing.T, cfg config.Config) (a *app, stop func() error) {
+	t.Helper()
 	if err := cfg.Validate(config.RoleDev); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	a, err := newApp(ctx, cfg, config.RoleDev, slog.New(slog.DiscardHandler))
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				runErr = errors.New("sluice dev did not stop within 30s of its context ending")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return a, stop
+}
+
+// TestDevEndToEndInProcess runs sluice dev in this process and sends over every
+// transport; after a graceful stop, the file sink holds exactly what was sent.
+func TestDevEndToEndInProcess(t *testing.T) {
+	cfg := devConfig(t)
+	a, stop := startDev(t, cfg)
 
 	want := send(t, a.httpLn.Addr().String(), a.grpcLn.Addr().String())
 
@@ -217,14 +249,8 @@ func TestDevEndToEndInProcess(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("sluice dev did not stop within 20s of its context ending")
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	checkSink(t, cfg.Sink.File.Dir, want)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,22 +24,11 @@ import (
 // that got through reach the sink.
 func TestDevTLS(t *testing.T) {
 	pki := testcerts.New(t)
-	cfg := config.Default(config.RoleDev)
-	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr = "127.0.0.1:0", "127.0.0.1:0", ""
+	cfg := devConfig(t)
 	cfg.HTTP.TLS = config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile, ClientAuth: "required"}
 	cfg.GRPC.TLS = config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientAuth: "none"}
-	cfg.Sink.File.Dir = t.TempDir()
-	if err := cfg.Validate(config.RoleDev); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, cfg, config.RoleDev, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
+	a, stop := startDev(t, cfg)
+	ctx := context.Background()
 
 	url := "https://" + a.httpLn.Addr().String() + "/v1/events?type=firewall"
 	post := func(cert bool, stranger bool, msg string) (*http.Response, error) {
@@ -90,8 +78,7 @@ func TestDevTLS(t *testing.T) {
 		t.Fatalf("gRPC over TLS: %v", err)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	checkSink(t, cfg.Sink.File.Dir, sent{"firewall": {"mtls-ok"}, "ids": {"grpc-tls"}})
