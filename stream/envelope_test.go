@@ -32,8 +32,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 func TestParseEnvelopeRejects(t *testing.T) {
 	for data, want := range map[string]string{
 		`not json`: "decode envelope",
-		`{"v":2,"type":"a","received":"2026-11-26T06:00:00Z","event":{}}`: "unsupported version 2",
-		`{"v":1,"received":"2026-11-26T06:00:00Z","event":{}}`:            "no type",
+		`{"v":2,"type":"a","received":"2026-11-26T06:00:00Z","event":{}}`:  "unsupported version 2",
+		`{"v":1,"received":"2026-11-26T06:00:00Z","event":{}}`:             "no type",
 		`{"v":1,"type":"a","received":"2026-11-26T06:00:00Z","event":[1]}`: "not a JSON object",
 		`{"v":1,"type":"a","received":"2026-11-26T06:00:00Z"}`:             "not a JSON object",
 		`{"v":1,"type":"a","received":"yesterday","event":{}}`:             "decode envelope",
@@ -48,7 +48,7 @@ func TestValidType(t *testing.T) {
 	for typ, ok := range map[string]bool{
 		"firewall": true, "ids": true, "a": true, "0x": true, "panos.traffic": true, "waf_v2-eu": true,
 		strings.Repeat("a", stream.MaxTypeLen): true,
-		"": false, strings.Repeat("a", stream.MaxTypeLen+1): false, "Firewall": false, "_x": false,
+		"":                                     false, strings.Repeat("a", stream.MaxTypeLen+1): false, "Firewall": false, "_x": false,
 		"-x": false, ".x": false, "..": false, "../etc": false, "a/b": false, `a\b`: false, "a b": false, "é": false,
 	} {
 		if got := stream.ValidType(typ); got != ok {
