@@ -37,8 +37,9 @@ const (
 type Config struct {
 	HTTP       Listener       `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
 	GRPC       Listener       `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
-	Lumberjack Listener       `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (not in this build yet: the address is reserved)"`
+	Lumberjack Lumberjack     `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
 	Gateway    gateway.Config `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
+	Bulk       Bulk           `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
 	Stream     Stream         `yaml:"stream" doc:"the stream between the tiers"`
 	Sink       Sink           `yaml:"sink" doc:"where the back tier writes events"`
 	Shutdown   Shutdown       `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
@@ -120,8 +121,9 @@ func Default(role Role) Config {
 	c := Config{
 		HTTP:       listener("8080"),
 		GRPC:       listener("9090"),
-		Lumberjack: listener("5044"),
+		Lumberjack: defaultLumberjack(host),
 		Gateway:    gateway.DefaultConfig(),
+		Bulk:       defaultBulk(),
 		Stream: Stream{
 			Kind:     "kinesis",
 			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
@@ -130,7 +132,7 @@ func Default(role Role) Config {
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
-	for _, l := range []*Listener{&c.HTTP, &c.GRPC, &c.Lumberjack} {
+	for _, l := range []*Listener{&c.HTTP, &c.GRPC} {
 		l.TLS.ClientAuth = "none"
 	}
 	if role == RoleDev {
@@ -181,7 +183,7 @@ func (c Config) Validate(role Role) error {
 	listeners := []struct {
 		path string
 		l    Listener
-	}{{"http", c.HTTP}, {"grpc", c.GRPC}, {"lumberjack", c.Lumberjack}}
+	}{{"http", c.HTTP}, {"grpc", c.GRPC}, {"lumberjack", Listener{Addr: c.Lumberjack.Addr, TLS: c.Lumberjack.TLS}}}
 	for _, x := range listeners {
 		if x.l.Addr != "" && !validAddr(x.l.Addr) {
 			bad(x.path+".addr", "want host:port, not %q", x.l.Addr)
@@ -213,10 +215,16 @@ func (c Config) Validate(role Role) error {
 			bad(x.path, "timeouts must not be negative")
 		}
 	}
-	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && role != RoleTransform {
-		bad("http.addr", "http and grpc are both disabled: the gateway would receive nothing")
+	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && role != RoleTransform {
+		bad("http.addr", "http, grpc and lumberjack are all disabled: the gateway would receive nothing")
+	}
+	if err := c.Lumberjack.Validate("lumberjack."); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Gateway.Validate("gateway."); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Bulk.Validate("bulk."); err != nil {
 		errs = append(errs, err)
 	}
 	if role == RoleGateway && !c.Gateway.Auth.Disabled && len(c.Gateway.Auth.Keys) == 0 {

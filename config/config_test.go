@@ -250,8 +250,12 @@ func TestValidateAddr(t *testing.T) {
 func TestValidateNeedsAReceiver(t *testing.T) {
 	c := config.Default(config.RoleDev)
 	c.HTTP.Addr, c.GRPC.Addr = "", ""
+	if err := c.Validate(config.RoleDev); err != nil {
+		t.Errorf("dev with lumberjack only: %v", err)
+	}
+	c.Lumberjack.Addr = ""
 	if got := paths(c.Validate(config.RoleDev)); !slices.Equal(got, []string{"http.addr"}) {
-		t.Errorf("dev without http and grpc: problems at %q, want http.addr", got)
+		t.Errorf("dev without http, grpc and lumberjack: problems at %q, want http.addr", got)
 	}
 	tr := config.Default(config.RoleTransform)
 	tr.HTTP.Addr, tr.GRPC.Addr = "", ""

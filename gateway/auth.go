@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 )
@@ -32,6 +33,21 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	return p
 }
 
+// NewPrincipal returns a caller that is not an API key: a receiver whose clients cannot
+// present a key (lumberjack has no header for one and relies on mutual TLS) names its
+// callers and the log types they may send, so that Ingest applies the same type
+// allow-list as for keys. "*" in types allows every type.
+func NewPrincipal(name string, types []string) *Principal {
+	p := &Principal{Name: name, types: make(map[string]bool, len(types))}
+	for _, t := range types {
+		if t == "*" {
+			p.all = true
+		}
+		p.types[t] = true
+	}
+	return p
+}
+
 // authenticator checks API keys against their configured SHA-256 hashes.
 type authenticator struct {
 	enabled bool
@@ -51,14 +67,7 @@ func newAuthenticator(a Auth) *authenticator {
 		if b, err := hex.DecodeString(k.SHA256); err == nil && len(b) == sha256.Size {
 			copy(sk.hash[:], b)
 		}
-		p := &Principal{Name: k.Name, types: map[string]bool{}}
-		for _, t := range k.Types {
-			if t == "*" {
-				p.all = true
-			}
-			p.types[t] = true
-		}
-		sk.p = p
+		sk.p = NewPrincipal(k.Name, k.Types)
 		au.keys = append(au.keys, sk)
 	}
 	return au
@@ -67,32 +76,87 @@ func newAuthenticator(a Auth) *authenticator {
 // AuthEnabled reports whether requests must carry an API key.
 func (g *Gateway) AuthEnabled() bool { return g.auth.enabled }
 
-// Authenticate checks an Authorization header value ("Bearer <key>"; gRPC metadata uses
-// the same form). It returns nil, nil when authentication is off.
+// Authenticate checks an Authorization header value and returns the caller. It accepts
+// the schemes that shippers send, all naming a key configured in auth.keys:
+//
+//   - "Bearer <key>": sluice's own scheme (HTTP, and gRPC metadata in the same form).
+//   - "ApiKey <key>": the key as configured.
+//   - "ApiKey <base64 of id:key>": the form of Elasticsearch API keys (Filebeat's and
+//     Logstash's api_key: "id:key" send this); the id is not checked, only the key.
+//   - "Basic <base64 of user:key>": Elasticsearch username and password (Fluent Bit's
+//     HTTP_Passwd, Vector's auth.password, Filebeat's password); the user is not
+//     checked, the password is the key.
+//
+// It returns nil, nil when authentication is off.
 func (g *Gateway) Authenticate(authorization string) (*Principal, error) {
 	if !g.auth.enabled {
 		return nil, nil
 	}
-	scheme, key, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	authorization = strings.TrimSpace(authorization)
 	if authorization == "" {
 		return nil, Errorf(KindUnauthenticated, "missing API key: send Authorization: Bearer <key>")
 	}
-	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(key) == "" {
-		return nil, Errorf(KindUnauthenticated, "malformed Authorization: want Bearer <key>")
+	scheme, cred, _ := strings.Cut(authorization, " ")
+	cred = strings.TrimSpace(cred)
+	// The key candidates the header can mean; a match of any of them authenticates.
+	var candidates [2]string
+	n := 0
+	switch {
+	case cred == "":
+	case strings.EqualFold(scheme, "bearer"):
+		candidates[0], n = cred, 1
+	case strings.EqualFold(scheme, "apikey"):
+		// A configured key may itself be valid base64, so try it as it is first.
+		candidates[0], n = cred, 1
+		if _, key, ok := decodeCredentials(cred); ok {
+			candidates[1], n = key, 2
+		}
+	case strings.EqualFold(scheme, "basic"):
+		if _, key, ok := decodeCredentials(cred); ok {
+			candidates[0], n = key, 1
+		}
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	if n == 0 {
+		return nil, Errorf(KindUnauthenticated, "malformed Authorization: want Bearer <key>, ApiKey <key> or Basic <base64 of user:key>")
+	}
 	var found *Principal
-	for _, k := range g.auth.keys {
-		// Compare against every key in constant time, so timing tells nothing about
-		// which hash prefix matched.
-		if subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 {
-			found = k.p
+	for _, c := range candidates[:n] {
+		if p := g.auth.match(c); p != nil && found == nil {
+			found = p // the key as sent wins over what it decodes to
 		}
 	}
 	if found == nil {
 		return nil, Errorf(KindUnauthenticated, "invalid API key")
 	}
 	return found, nil
+}
+
+// match returns the principal of a key, or nil.
+func (a *authenticator) match(key string) *Principal {
+	sum := sha256.Sum256([]byte(key))
+	var found *Principal
+	for _, k := range a.keys {
+		// Compare against every key in constant time, so timing tells nothing about
+		// which hash prefix matched.
+		if subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 {
+			found = k.p
+		}
+	}
+	return found
+}
+
+// decodeCredentials decodes base64 (padded or not) of "id:key", as Elasticsearch API
+// keys and Basic credentials are written. ok is false unless both parts are there and
+// the key is not empty.
+func decodeCredentials(cred string) (id, key string, ok bool) {
+	b, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		if b, err = base64.RawStdEncoding.DecodeString(cred); err != nil {
+			return "", "", false
+		}
+	}
+	id, key, ok = strings.Cut(string(b), ":")
+	return id, key, ok && key != ""
 }
 
 // HashKey returns the hex SHA-256 of an API key, as configured in auth.keys[].sha256.

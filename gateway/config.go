@@ -97,7 +97,9 @@ func DefaultConfig() Config {
 			},
 			DefaultStream: "sluice-default",
 			UnknownTypes:  "default",
-			TypeFields:    []string{"fields.log_type", "event.dataset"},
+			// input.type comes last: Beats set it on every event ("filestream",
+			// "syslog", ...), so lumberjack events without a log type still get one.
+			TypeFields: []string{"fields.log_type", "event.dataset", "input.type"},
 		},
 		Limits: Limits{
 			MaxBodyBytes:     10 * bytesize.MiB,

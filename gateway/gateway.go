@@ -1,6 +1,6 @@
 // Package gateway is the front tier's core, steps receive -> route -> produce of the data
 // path: it takes batches of events from the receivers (gateway/httprecv,
-// gateway/grpcrecv, later lumberjack), checks them against the limits and API keys,
+// gateway/grpcrecv, gateway/lumberjack), checks them against the limits and API keys,
 // routes each event by log type to its stream with a partition key, and hands the
 // records to the stream. Ingest returns only when every accepted event is durable in its
 // stream, so receivers acknowledge exactly what the stream holds.

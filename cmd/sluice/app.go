@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
+	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/memstream"
@@ -33,7 +34,7 @@ import (
 )
 
 // app is one sluice process, wired in the order of the data path:
-// receive (HTTP, gRPC) -> route and produce (gateway) -> stream -> consume and
+// receive (HTTP, gRPC, lumberjack) -> route and produce (gateway) -> stream -> consume and
 // transform -> sink.
 type app struct {
 	cfg  config.Config
@@ -50,6 +51,11 @@ type app struct {
 	httpLn, grpcLn net.Listener
 	httpSrv        *http.Server
 	grpcSrv        *grpc.Server
+
+	// ljSrv is the Beats/lumberjack receiver; ljStop ends its Run, which closes ljDone.
+	ljSrv  *lumberjack.Server
+	ljStop context.CancelFunc
+	ljDone chan struct{}
 
 	transformer *transform.Transformer
 	sink        *file.Sink
@@ -138,7 +144,17 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		a.log.Warn("api key authentication is off: anyone who reaches the listeners can send events", "role", a.role)
 	}
 	if cfg.Lumberjack.Addr != "" {
-		a.log.Warn("the lumberjack receiver is not in this build yet; nothing listens on its address", "addr", cfg.Lumberjack.Addr)
+		a.ljSrv, err = lumberjack.New(a.gateway, cfg.Lumberjack, lumberjack.Options{
+			Logger:       a.log.With("component", "lumberjack"),
+			Meter:        meter,
+			DrainTimeout: cfg.Shutdown.Timeout,
+		})
+		if err != nil {
+			return err
+		}
+		if err := a.ljSrv.Listen(); err != nil {
+			return err
+		}
 	}
 
 	svc := grpcrecv.New(a.gateway, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
@@ -172,6 +188,7 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			OpenAPI: sluicev1.OpenAPIDocument,
 			Logger:  a.log.With("component", "http"),
+			Bulk:    bulkOptions(cfg.Bulk),
 		})
 		tlsConf, err := cfg.HTTP.TLS.Load()
 		if err != nil {
@@ -198,6 +215,9 @@ func (a *app) closeListeners() {
 		if ln != nil {
 			_ = ln.Close()
 		}
+	}
+	if a.ljSrv != nil {
+		_ = a.ljSrv.Close()
 	}
 }
 
@@ -258,6 +278,17 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.ljSrv != nil {
+		ljCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		a.ljStop, a.ljDone = stop, make(chan struct{})
+		a.log.Info("lumberjack listening", "addr", a.ljSrv.Addr().String(), "tls", a.ljSrv.TLS())
+		go func() {
+			defer close(a.ljDone)
+			if err := a.ljSrv.Run(ljCtx); err != nil {
+				fail(fmt.Errorf("serve lumberjack: %w", err))
+			}
+		}()
+	}
 	a.log.Info("sluice started", "role", a.role, "stream", a.cfg.Stream.Kind, "data_dir", a.dataDir())
 
 	select {
@@ -301,6 +332,9 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 	} else {
 		httpStopped <- nil
 	}
+	if a.ljSrv != nil {
+		a.ljStop() // stops accepting; windows in progress finish (or are refused while draining)
+	}
 	if a.grpcSrv != nil {
 		stopped := make(chan struct{})
 		go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
@@ -309,6 +343,14 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 		case <-ctx.Done():
 			a.grpcSrv.Stop()
 			<-stopped
+		}
+	}
+	if a.ljSrv != nil {
+		select {
+		case <-a.ljDone:
+		case <-ctx.Done():
+			_ = a.ljSrv.Close()
+			<-a.ljDone
 		}
 	}
 	if err := <-httpStopped; err != nil {

@@ -1,7 +1,9 @@
 // Package httprecv is the HTTP receiver of the gateway (step receive of the data path):
 // `POST /v1/events` takes NDJSON or a JSON array of event objects, optionally gzip or
 // zstd compressed, and the router also serves the REST mapping of the gRPC API
-// (`POST /v1/push`), the OpenAPI document, health, readiness and metrics.
+// (`POST /v1/push`), the OpenAPI document, health, readiness and metrics. With
+// Options.Bulk set it also speaks enough of the Elasticsearch API (`POST /_bulk` and
+// what shippers call at start) for any shipper with an Elasticsearch output.
 //
 // The receiver only decodes and maps: every event goes through gateway.Ingest, and the
 // error kinds map to HTTP statuses in one table (statusOf).
@@ -46,6 +48,9 @@ type Options struct {
 	OpenAPI []byte
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Bulk, when set, serves the Elasticsearch-compatible API: POST /_bulk, POST
+	// /{index}/_bulk, GET / and the start-up endpoints of shippers.
+	Bulk *Bulk
 }
 
 // Receiver is the HTTP receiver; it is an http.Handler.
@@ -91,6 +96,9 @@ func New(ing Ingester, opts Options) *Receiver {
 			r.With(rc.bufferBody).Method(http.MethodPost, "/v1/push", opts.Push)
 		}
 	})
+	if opts.Bulk != nil {
+		rc.mountBulk(r, *opts.Bulk)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see /openapi.json", r.Method, r.URL.Path), 0)
 	})
