@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/sink/kinesis"
 )
 
 // Role is how the process runs.
@@ -74,6 +75,8 @@ type Stream struct {
 	// Kind is embedded (in-process, for `sluice dev`) or kinesis.
 	Kind     string   `yaml:"kind" doc:"embedded | kinesis"`
 	Embedded Embedded `yaml:"embedded" doc:"the in-memory stream of sluice dev"`
+	// Kinesis is the producer's configuration for Kinesis Data Streams.
+	Kinesis kinesis.Config `yaml:"kinesis" doc:"Kinesis Data Streams: endpoint, batching, aggregation, retries, shard limits"`
 }
 
 // Embedded sizes the in-memory stream.
@@ -127,6 +130,7 @@ func Default(role Role) Config {
 		Stream: Stream{
 			Kind:     "kinesis",
 			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
+			Kinesis:  kinesis.DefaultConfig(),
 		},
 		Sink:     Sink{File: FileSink{Dir: "data"}},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
@@ -238,6 +242,12 @@ func (c Config) Validate(role Role) error {
 	case "kinesis":
 		if role == RoleDev {
 			bad("stream.kind", "sluice dev runs on the embedded stream")
+		}
+		if err := c.Stream.Kinesis.Validate("stream.kinesis."); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Stream.Kinesis.MaxInflightBytes < c.Gateway.Limits.MaxDecodedBytes+c.Gateway.Limits.MaxDecodedBytes/4 {
+			bad("stream.kinesis.max_inflight_bytes", "%s is too small for one full request of gateway.limits.max_decoded_bytes %s and its envelopes", c.Stream.Kinesis.MaxInflightBytes, c.Gateway.Limits.MaxDecodedBytes)
 		}
 	default:
 		bad("stream.kind", "must be embedded or kinesis, not %q", c.Stream.Kind)

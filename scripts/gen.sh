@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Lints the wire contract and regenerates the Go, gRPC, grpc-gateway and OpenAPI code
-# from proto/. Generated files are committed; scripts/test.sh fails when they are stale.
+# from proto/, and the Go messages of the KPL aggregated record format (proto/sluice/kpl,
+# template buf.gen.kpl.yaml: it has no services, and buf.gen.yaml's gRPC and REST
+# plugins would refuse it). Generated files are committed; scripts/test.sh fails when
+# they are stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
 export PATH="$PWD/.bin:$PATH"
 buf lint
-buf generate
+buf generate --exclude-path proto/sluice/kpl
+buf generate --template buf.gen.kpl.yaml
 gofmt -w proto

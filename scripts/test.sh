@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine with Go installed: installs the pinned
-# tools, checks formatting, generated code, vet and staticcheck, then runs every test
-# with the race detector. This is README's second command and what CI runs.
+# The whole test suite, from a fresh machine with Go and Node.js installed: installs the
+# pinned tools, checks formatting, generated code, vet and staticcheck, starts a
+# Kinesis-compatible server (scripts/kinesis.sh: kinesalite from npm, on 127.0.0.1),
+# then runs every test with the race detector. This is README's second command and what
+# CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,16 @@ go vet ./...
 
 step "staticcheck"
 staticcheck ./...
+
+step "kinesis-compatible server (kinesalite on 127.0.0.1)"
+# A fresh in-memory server per run, with its own runtime directory so that concurrent
+# runs never stop each other's server; stopped by PID however the run ends.
+export SLUICE_KINESIS_RUN_DIR
+SLUICE_KINESIS_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kinesis.XXXXXX")
+trap 'scripts/kinesis.sh stop; rm -rf "$SLUICE_KINESIS_RUN_DIR"' EXIT
+SLUICE_TEST_KINESIS_ENDPOINT=$(scripts/kinesis.sh start)
+export SLUICE_TEST_KINESIS_ENDPOINT
+echo "SLUICE_TEST_KINESIS_ENDPOINT=$SLUICE_TEST_KINESIS_ENDPOINT"
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"

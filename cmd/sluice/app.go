@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/file"
+	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/transform"
 )
@@ -44,7 +45,12 @@ type app struct {
 	meterProvider *sdkmetric.MeterProvider
 	registry      *promclient.Registry
 
-	stream  *memstream.Stream
+	// producer is where the gateway puts records: the embedded stream, or Kinesis.
+	producer gateway.Producer
+	// stream is the embedded stream (dev), which the transform tier also consumes.
+	stream *memstream.Stream
+	// kinesis is the Kinesis producer of the gateway role, flushed on shutdown.
+	kinesis *kinesis.Producer
 	gateway *gateway.Gateway
 	health  *health.Server
 
@@ -97,8 +103,18 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		if err := a.streamMetrics(meter); err != nil {
 			return nil, err
 		}
+		a.producer = a.stream
+	case "kinesis":
+		if role == config.RoleTransform {
+			return nil, errors.New("sluice transform cannot consume Kinesis in this build yet (the consumer with shard leases is still to come): run `sluice dev` for the whole path")
+		}
+		a.kinesis, err = kinesis.New(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: log.With("component", "kinesis"), Meter: meter})
+		if err != nil {
+			return nil, fmt.Errorf("create kinesis producer: %w", err)
+		}
+		a.producer = a.kinesis
 	default:
-		return nil, fmt.Errorf("stream.kind %q is not available in this build yet: run `sluice dev` for the embedded stream", cfg.Stream.Kind)
+		return nil, fmt.Errorf("unknown stream.kind %q", cfg.Stream.Kind)
 	}
 
 	if role != config.RoleTransform {
@@ -136,7 +152,7 @@ func (a *app) streamMetrics(meter metric.Meter) error {
 func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 	cfg := a.cfg
 	var err error
-	a.gateway, err = gateway.New(cfg.Gateway, a.stream, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
+	a.gateway, err = gateway.New(cfg.Gateway, a.producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
 	if err != nil {
 		return err
 	}
@@ -357,6 +373,11 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 		errs = append(errs, err)
 	}
 
+	if a.kinesis != nil {
+		if err := a.kinesis.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush kinesis producer: %w", err))
+		}
+	}
 	if a.transformer != nil {
 		if err := a.stream.WaitEmpty(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err))

@@ -195,11 +195,17 @@ func devConfig(t *testing.T) config.Config {
 // and returns run's error; it is also called at the end of the test.
 func startDev(t *testing.T, cfg config.Config) (a *app, stop func() error) {
 	t.Helper()
-	if err := cfg.Validate(config.RoleDev); err != nil {
+	return startApp(t, cfg, config.RoleDev)
+}
+
+// startApp runs sluice in a role in this process, as startDev does.
+func startApp(t *testing.T, cfg config.Config, role config.Role) (a *app, stop func() error) {
+	t.Helper()
+	if err := cfg.Validate(role); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, config.RoleDev, slog.New(slog.DiscardHandler))
+	a, err := newApp(ctx, cfg, role, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

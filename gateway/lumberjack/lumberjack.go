@@ -302,11 +302,11 @@ func (s *Server) serve(nc net.Conn) {
 	if s.stopping.Load() || len(s.conns) >= s.cfg.MaxConnections {
 		full := !s.stopping.Load()
 		s.mu.Unlock()
-		_ = nc.Close()
-		if full {
+		if full { // counted before the close, so the count is there when the client sees it
 			s.metrics.opened.Add(context.Background(), 1, s.metrics.attrs("result", "over_limit"))
 			s.logOverLimit(nc.RemoteAddr())
 		}
+		_ = nc.Close()
 		return
 	}
 	s.nextID++

@@ -1,0 +1,496 @@
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// failKind classifies a failure once, for retrying and for the error a Put returns.
+type failKind uint8
+
+const (
+	// failThrottled is shard or account throttling: backpressure (stream.ErrFull).
+	failThrottled failKind = iota + 1
+	// failServer is the service failing (5xx, InternalFailure, other entry errors).
+	failServer
+	// failUnreachable is no answer at all: connection refused, DNS, timeouts.
+	failUnreachable
+	// failPermanent is a 4xx that retrying cannot fix (credentials, permissions, ...).
+	failPermanent
+	// failMissing is a stream that does not exist (stream.ErrUnknownStream).
+	failMissing
+	// failClosed is Close giving up on the flush.
+	failClosed
+)
+
+var failKindNames = [...]string{
+	failThrottled:   "throttled",
+	failServer:      "server",
+	failUnreachable: "unreachable",
+	failPermanent:   "permanent",
+	failMissing:     "missing",
+	failClosed:      "closed",
+}
+
+func (k failKind) String() string {
+	if int(k) < len(failKindNames) && failKindNames[k] != "" {
+		return failKindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// retryable reports whether a failure of this kind is worth another try.
+func (k failKind) retryable() bool {
+	return k == failThrottled || k == failServer || k == failUnreachable
+}
+
+// failure is a failed call to Kinesis and, once the retry budget is spent, how long
+// it was tried.
+type failure struct {
+	kind     failKind
+	err      error
+	attempts int // tries made when the budget was spent; 0 otherwise
+	elapsed  time.Duration
+}
+
+// errorFor is the error a Put of n events gets for this failure: it names the stream
+// and the endpoint, and wraps the sentinel the gateway classifies by. A cause from the
+// SDK is quoted, not wrapped, so that a timeout inside it does not read as the caller's.
+func (f *failure) errorFor(n int, streamName, endpoint string) error {
+	what := fmt.Sprintf("put %d records to stream %s at %s", n, streamName, endpoint)
+	budget := ""
+	if f.attempts > 0 {
+		budget = fmt.Sprintf(" after %d attempts in %s (retry budget spent)", f.attempts, f.elapsed.Round(time.Millisecond))
+	}
+	switch f.kind {
+	case failThrottled:
+		return fmt.Errorf("%s: throttled%s: %v: %w", what, budget, f.err, stream.ErrFull)
+	case failMissing:
+		return fmt.Errorf("%s: %v: %w", what, f.err, stream.ErrUnknownStream)
+	case failClosed:
+		return fmt.Errorf("%s: %w", what, errClosed)
+	case failUnreachable:
+		return fmt.Errorf("%s: endpoint unreachable%s: %v", what, budget, f.err)
+	default:
+		return fmt.Errorf("%s: not durable%s: %v", what, budget, f.err)
+	}
+}
+
+// classify sorts an error of a Kinesis call. closed says whether the producer's
+// context has ended.
+func classify(err error, closed bool) failKind {
+	if closed && errors.Is(err, context.Canceled) {
+		return failClosed
+	}
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) {
+		return failMissing
+	}
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+		return failThrottled
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "Throttl") {
+		return failThrottled // KMSThrottlingException and the like
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		switch code := status.HTTPStatusCode(); {
+		case code >= 500:
+			return failServer
+		case code == 429:
+			return failThrottled
+		case code >= 400:
+			if apiErr != nil && apiErr.ErrorCode() == "ResourceInUseException" {
+				return failServer // resharding or updating: try again
+			}
+			return failPermanent
+		}
+	}
+	return failUnreachable
+}
+
+// errorCode names an error for the failed-entries metric.
+func errorCode(err error, kind failKind) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return kind.String()
+}
+
+// isThrottleCode reports whether a PutRecords entry error code is throttling.
+func isThrottleCode(code string) bool {
+	return code == "ProvisionedThroughputExceededException" || strings.Contains(code, "Throttl")
+}
+
+// backoff returns the wait before retry number attempt (1 for the first retry): a
+// random duration below min(MaxDelay, BaseDelay * 2^(attempt-1)) (full jitter).
+func (s *streamProducer) backoff(attempt int) time.Duration {
+	ceiling := s.cfg.Retry.MaxDelay
+	if shift := attempt - 1; shift < 32 {
+		if d := s.cfg.Retry.BaseDelay << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return rand.N(ceiling) + 1
+}
+
+// sleep waits d or until ctx ends; it reports whether the whole wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// setFailure records the stream's latest failure.
+func (s *streamProducer) setFailure(f *failure) { s.failure.Store(f) }
+
+func (s *streamProducer) streamAttr() metric.MeasurementOption {
+	return metric.WithAttributes(attribute.String("stream", s.name))
+}
+
+// encode writes an entry's record data: the aggregated record, or the event's data.
+func (e *entry) encode() {
+	if e.agg != nil {
+		e.data = e.agg.AppendTo(make([]byte, 0, e.size-len(e.key)))
+		e.agg = nil
+		return
+	}
+	e.data = e.events[0].data
+}
+
+// send is a sender goroutine: it puts one request, retries what failed within the
+// budget, and frees each shard of the request as soon as none of its records is left.
+func (s *streamProducer) send(req *request) {
+	for _, e := range req.entries {
+		e.encode()
+	}
+	busy := make(map[string]bool, len(req.shards))
+	for _, id := range req.shards {
+		busy[id] = true
+	}
+	pending := req.entries
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		pending = s.dropGoneEntries(pending)
+		var (
+			f         *failure
+			throttled []string
+			whole     bool
+		)
+		if len(pending) > 0 {
+			pending, f, throttled, whole = s.putOnce(pending, attempt)
+		}
+		left := map[string]bool{}
+		for _, e := range pending {
+			left[e.shard] = true
+		}
+		var freed []string
+		for id := range busy {
+			if !left[id] {
+				freed = append(freed, id)
+				delete(busy, id)
+			}
+		}
+		if len(freed) > 0 || len(throttled) > 0 {
+			s.note(func(n *notes) {
+				n.freed = append(n.freed, freed...)
+				n.throttled = append(n.throttled, throttled...)
+			})
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if !f.kind.retryable() {
+			if f.kind == failClosed {
+				s.abandonedOnClose.Add(int64(countEvents(pending)))
+			}
+			s.finishEntries(pending, f)
+			pending = nil
+			break
+		}
+		delay := s.backoff(attempt)
+		if elapsed := time.Since(start); attempt >= s.cfg.Retry.MaxAttempts || elapsed+delay > s.cfg.Retry.Timeout {
+			spent := *f
+			spent.attempts, spent.elapsed = attempt, elapsed
+			s.p.log.Error("kinesis put failed: retry budget spent", "stream", s.name, "records", len(pending),
+				"attempts", attempt, "kind", f.kind.String(), "err", f.err)
+			s.finishEntries(pending, &spent)
+			pending = nil
+			break
+		}
+		reason := "entries"
+		if whole {
+			reason = "request"
+		}
+		s.p.metrics.retries.Add(s.p.ctx, 1, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("reason", reason)))
+		if !sleep(s.p.ctx, delay) {
+			s.finishEntries(pending, &failure{kind: failClosed, err: errClosed})
+			s.abandonedOnClose.Add(int64(countEvents(pending)))
+			pending = nil
+			break
+		}
+	}
+	remaining := slices.Collect(maps.Keys(busy))
+	s.note(func(n *notes) {
+		n.freed = append(n.freed, remaining...)
+		n.reqsDone++
+	})
+}
+
+func countEvents(entries []*entry) int {
+	n := 0
+	for _, e := range entries {
+		n += len(e.events)
+	}
+	return n
+}
+
+// dropGoneEntries drops entries that nobody waits for any more (every caller of
+// their events has been answered), instead of sending or retrying them.
+func (s *streamProducer) dropGoneEntries(entries []*entry) []*entry {
+	kept := entries[:0:0]
+	for _, e := range entries {
+		gone := true
+		for _, ev := range e.events {
+			if !ev.call.gone.Load() {
+				gone = false
+				break
+			}
+		}
+		if !gone {
+			kept = append(kept, e)
+			continue
+		}
+		s.release(e.bytes)
+		s.p.metrics.eventsAbandoned.Add(s.p.ctx, int64(len(e.events)), s.streamAttr())
+	}
+	return kept
+}
+
+// putOnce sends entries in one PutRecords call. Entries that succeeded are finished
+// (their callers woken); it returns the ones that failed with why, the shards that
+// throttled, and whether the request failed as a whole.
+func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry, f *failure, throttled []string, whole bool) {
+	in := &awskinesis.PutRecordsInput{
+		StreamName: aws.String(s.name),
+		Records:    make([]types.PutRecordsRequestEntry, len(entries)),
+	}
+	for i, e := range entries {
+		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.key)}
+	}
+	ctx, cancel := context.WithTimeout(s.p.ctx, s.cfg.RequestTimeout)
+	start := time.Now()
+	out, err := s.client.api.PutRecords(ctx, in)
+	cancel()
+	took := time.Since(start).Seconds()
+	var kind failKind
+	if err == nil && len(out.Records) != len(entries) {
+		err = fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries))
+		kind = failServer
+	}
+	if err != nil {
+		if kind == 0 {
+			kind = classify(err, s.p.ctx.Err() != nil)
+		}
+		f = &failure{kind: kind, err: err}
+		s.setFailure(f)
+		if kind == failMissing {
+			s.blocked.Store(f)
+		}
+		code := errorCode(err, kind)
+		s.p.metrics.putDuration.Record(s.p.ctx, took, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", "error")))
+		s.p.metrics.failedEntries.Add(s.p.ctx, int64(len(entries)), metric.WithAttributes(attribute.String("stream", s.name), attribute.String("code", code)))
+		s.p.log.Warn("kinesis put records failed", "stream", s.name, "endpoint", s.client.endpoint, "records", len(entries),
+			"attempt", attempt, "kind", kind.String(), "code", code, "err", err)
+		if kind == failThrottled {
+			for _, e := range entries {
+				throttled = append(throttled, e.shard)
+			}
+		}
+		return entries, f, throttled, true
+	}
+
+	type tally struct{ records, events, bytes int64 }
+	tallies := map[string]*tally{}
+	codes := map[string]int{}
+	messages := map[string]string{}
+	moved := false
+	for i, r := range out.Records {
+		e := entries[i]
+		if r.ErrorCode == nil {
+			shard := aws.ToString(r.ShardId)
+			if shard != e.shard {
+				moved = true
+			}
+			t := tallies[shard]
+			if t == nil {
+				t = &tally{}
+				tallies[shard] = t
+			}
+			t.records++
+			t.events += int64(len(e.events))
+			t.bytes += int64(e.size)
+			s.p.metrics.eventsPerRecord.Record(s.p.ctx, int64(len(e.events)), s.streamAttr())
+			s.finish(e, nil)
+			continue
+		}
+		code := aws.ToString(r.ErrorCode)
+		codes[code]++
+		messages[code] = aws.ToString(r.ErrorMessage)
+		failed = append(failed, e)
+		if isThrottleCode(code) && !slices.Contains(throttled, e.shard) {
+			throttled = append(throttled, e.shard)
+		}
+	}
+	for shard, t := range tallies {
+		attrs := metric.WithAttributes(attribute.String("stream", s.name), attribute.String("shard", shard))
+		s.p.metrics.recordsPut.Add(s.p.ctx, t.records, attrs)
+		s.p.metrics.eventsPut.Add(s.p.ctx, t.events, attrs)
+		s.p.metrics.bytesPut.Add(s.p.ctx, t.bytes, attrs)
+	}
+	if moved {
+		// A record landed on a shard the map did not predict: the stream was resharded.
+		s.note(func(n *notes) { n.refresh = true })
+	}
+	outcome := "ok"
+	if len(failed) > 0 {
+		outcome = "partial"
+	}
+	s.p.metrics.putDuration.Record(s.p.ctx, took, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", outcome)))
+	if len(failed) == 0 {
+		s.setFailure(nil)
+		return nil, nil, nil, false
+	}
+	kind = failServer
+	if len(throttled) > 0 {
+		kind = failThrottled
+	}
+	var summary []string
+	for _, code := range slices.Sorted(maps.Keys(codes)) {
+		n := codes[code]
+		summary = append(summary, fmt.Sprintf("%d %s (%s)", n, code, messages[code]))
+		s.p.metrics.failedEntries.Add(s.p.ctx, int64(n), metric.WithAttributes(attribute.String("stream", s.name), attribute.String("code", code)))
+		s.p.log.Warn("kinesis put records: entries failed", "stream", s.name, "code", code, "entries", n,
+			"of", len(entries), "attempt", attempt, "message", messages[code])
+	}
+	f = &failure{kind: kind, err: fmt.Errorf("%d of %d records failed: %s", len(failed), len(entries), strings.Join(summary, ", "))}
+	s.setFailure(f)
+	return failed, f, throttled, false
+}
+
+// finish ends an entry: durable (f nil) or failed. It wakes the callers and releases
+// the entry's in-flight bytes.
+func (s *streamProducer) finish(e *entry, f *failure) {
+	s.release(e.bytes)
+	s.completeEvents(e.events, f)
+}
+
+func (s *streamProducer) finishEntries(entries []*entry, f *failure) {
+	for _, e := range entries {
+		s.finish(e, f)
+	}
+}
+
+// completeEvents reports events durable (f nil) or failed to their calls, one report
+// per run of events of the same call.
+func (s *streamProducer) completeEvents(evs []*event, f *failure) {
+	if f != nil {
+		s.p.metrics.eventsFailed.Add(s.p.ctx, int64(len(evs)), metric.WithAttributes(
+			attribute.String("stream", s.name), attribute.String("reason", f.kind.String())))
+	}
+	for i := 0; i < len(evs); {
+		c := evs[i].call
+		j := i + 1
+		for j < len(evs) && evs[j].call == c {
+			j++
+		}
+		var err error
+		if f != nil {
+			err = s.failedError(len(c.events), f)
+		}
+		c.complete(j-i, err)
+		i = j
+	}
+}
+
+// startLoad starts the loader goroutine, which loads the shard map and reports it.
+func (s *streamProducer) startLoad(ctx context.Context, now time.Time) {
+	b := &s.batch
+	b.loading, b.lastLoad = true, now
+	b.nextRefresh = now.Add(s.cfg.ShardRefresh)
+	initial := b.smap == nil
+	s.senders.Add(1)
+	go func() {
+		defer s.senders.Done()
+		s.load(ctx, initial)
+	}()
+}
+
+// load lists the stream's shards until it succeeds. The first load of a stream tries
+// until the batcher stops it: once its retry budget is spent, it reports the failure
+// (Puts then fail at once) and goes on trying. A refresh gives up with the budget and
+// keeps the old map.
+func (s *streamProducer) load(ctx context.Context, initial bool) {
+	start := time.Now()
+	reported := false
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		m, err := loadShardMap(actx, s.client.api, s.name, time.Now())
+		cancel()
+		if err == nil {
+			s.blocked.Store(nil)
+			s.note(func(n *notes) { n.newMap, n.loadDone = m, true })
+			return
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		kind := classify(err, false)
+		f := &failure{kind: kind, err: err}
+		s.setFailure(f)
+		s.p.log.Warn("kinesis list shards failed", "stream", s.name, "endpoint", s.client.endpoint,
+			"attempt", attempt, "kind", kind.String(), "err", err)
+		elapsed := time.Since(start)
+		spent := !kind.retryable() || attempt >= s.cfg.Retry.MaxAttempts || elapsed >= s.cfg.Retry.Timeout
+		if spent && !initial {
+			break
+		}
+		if spent && !reported {
+			reported = true
+			bf := &failure{kind: kind, err: err, attempts: attempt, elapsed: elapsed}
+			if !kind.retryable() {
+				bf.attempts = 0
+			}
+			s.blocked.Store(bf)
+			s.note(func(n *notes) { n.loadFail = bf })
+		}
+		if !sleep(ctx, s.backoff(attempt)) {
+			break
+		}
+	}
+	s.note(func(n *notes) { n.loadDone = true })
+}
