@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine with Go and Node.js installed: installs the
-# pinned tools, checks formatting, generated code, vet and staticcheck, starts a
-# Kinesis-compatible server (scripts/kinesis.sh: kinesalite from npm, on 127.0.0.1),
-# then runs every test with the race detector. This is README's second command and what
+# pinned tools, checks formatting, generated code, vet and staticcheck, starts the
+# servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
+# scripts/lookupdb.sh: Redis and PostgreSQL from Debian's packages), then runs every
+# test with the race detector. This is README's second command and what
 # CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,15 +37,31 @@ go vet ./...
 step "staticcheck"
 staticcheck ./...
 
+# Servers the tests use, each stopped however the run ends (cleanup runs in reverse).
+cleanup=()
+on_exit() {
+  local i
+  for ((i = ${#cleanup[@]} - 1; i >= 0; i--)); do eval "${cleanup[i]}" || true; done
+}
+trap on_exit EXIT
+
 step "kinesis-compatible server (kinesalite on 127.0.0.1)"
 # A fresh in-memory server per run, with its own runtime directory so that concurrent
 # runs never stop each other's server; stopped by PID however the run ends.
 export SLUICE_KINESIS_RUN_DIR
 SLUICE_KINESIS_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kinesis.XXXXXX")
-trap 'scripts/kinesis.sh stop; rm -rf "$SLUICE_KINESIS_RUN_DIR"' EXIT
+cleanup+=('scripts/kinesis.sh stop; rm -rf "$SLUICE_KINESIS_RUN_DIR"')
 SLUICE_TEST_KINESIS_ENDPOINT=$(scripts/kinesis.sh start)
 export SLUICE_TEST_KINESIS_ENDPOINT
 echo "SLUICE_TEST_KINESIS_ENDPOINT=$SLUICE_TEST_KINESIS_ENDPOINT"
+
+step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
+export SLUICE_LOOKUPDB_RUN_DIR
+SLUICE_LOOKUPDB_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-lookupdb-run.XXXXXX")
+cleanup+=('scripts/lookupdb.sh stop; rm -rf "$SLUICE_LOOKUPDB_RUN_DIR"')
+lookupdb_env=$(scripts/lookupdb.sh start) # assigned first: set -e sees a failed start
+eval "$lookupdb_env"
+echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"

@@ -1,0 +1,352 @@
+package enrich
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/sluice-siem/sluice/transform/event"
+)
+
+// mmdbHolder serves the current version of one MaxMind database. A reload opens the new
+// file completely into memory and swaps the pointer, so a lookup sees one version from
+// start to end, and an old version is released by the garbage collector once no lookup
+// uses it (nothing is memory-mapped, so rewriting the file in place cannot tear a read).
+type mmdbHolder struct {
+	name, path string
+	cur        atomic.Pointer[mmdbVersion]
+}
+
+// mmdbVersion is one loaded version of a database and the records decoded from it.
+type mmdbVersion struct {
+	reader *maxminddb.Reader
+	// records caches the fields made of a data record, by its offset (many networks
+	// share a record): decoding a City record costs microseconds, copying its fields
+	// a fraction of that. At most maxCachedRecords entries; records past that are
+	// decoded every time.
+	records sync.Map // uintptr -> *geoRecord
+	cached  atomic.Int64
+}
+
+// maxCachedRecords bounds the decoded records a database version keeps (GeoLite2 City
+// holds a few hundred thousand; a busy gateway sees far fewer).
+const maxCachedRecords = 1 << 16
+
+// load reads the file and serves it.
+func (h *mmdbHolder) load() error {
+	data, err := os.ReadFile(h.path)
+	if err != nil {
+		return fmt.Errorf("read mmdb %s: %w", h.name, err)
+	}
+	r, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return fmt.Errorf("open mmdb %s (%s): %w", h.name, h.path, err)
+	}
+	h.cur.Store(&mmdbVersion{reader: r})
+	return nil
+}
+
+// geoRecord is what one data record contributes to an event: object members with
+// their values already boxed, so that an event gets them without allocating each.
+type geoRecord struct {
+	members  []member
+	lat, lon any // geo.location, when the record has one
+	orgName  any // as.organization.name, when the record has one
+}
+
+type member struct {
+	key string
+	val any
+}
+
+// record returns the fields of the record found for addr (nil when none), decoding it
+// with decode on first use.
+func (v *mmdbVersion) record(addr netip.Addr, decode func(maxminddb.Result) (*geoRecord, error)) (*geoRecord, error) {
+	res := v.reader.Lookup(addr)
+	if !res.Found() {
+		return nil, res.Err()
+	}
+	off := res.Offset()
+	if rec, ok := v.records.Load(off); ok {
+		return rec.(*geoRecord), nil
+	}
+	rec, err := decode(res)
+	if err != nil {
+		return nil, err
+	}
+	if v.cached.Load() < maxCachedRecords {
+		if _, loaded := v.records.LoadOrStore(off, rec); !loaded {
+			v.cached.Add(1)
+		}
+	}
+	return rec, nil
+}
+
+// localizedNames holds the English name of a record; other languages are skipped
+// while decoding.
+type localizedNames struct {
+	EN string `maxminddb:"en"`
+}
+
+// cityRecord is the part of a GeoIP2/GeoLite2 City record that geoip writes.
+type cityRecord struct {
+	City struct {
+		Names localizedNames `maxminddb:"names"`
+	} `maxminddb:"city"`
+	Continent struct {
+		Names localizedNames `maxminddb:"names"`
+	} `maxminddb:"continent"`
+	Country struct {
+		ISOCode string         `maxminddb:"iso_code"`
+		Names   localizedNames `maxminddb:"names"`
+	} `maxminddb:"country"`
+	Location struct {
+		Latitude  float64 `maxminddb:"latitude"`
+		Longitude float64 `maxminddb:"longitude"`
+		TimeZone  string  `maxminddb:"time_zone"`
+	} `maxminddb:"location"`
+	Postal struct {
+		Code string `maxminddb:"code"`
+	} `maxminddb:"postal"`
+	Subdivisions []struct {
+		ISOCode string         `maxminddb:"iso_code"`
+		Names   localizedNames `maxminddb:"names"`
+	} `maxminddb:"subdivisions"`
+}
+
+// asnRecord is a GeoIP2/GeoLite2 ASN record.
+type asnRecord struct {
+	Number       uint32 `maxminddb:"autonomous_system_number"`
+	Organization string `maxminddb:"autonomous_system_organization"`
+}
+
+// geoIP is the geoip processor.
+type geoIP struct {
+	field, target string
+	ignoreMissing bool
+	city, asn     *mmdbHolder
+	cityCount     lookupCounter
+	asnCount      lookupCounter
+}
+
+// NewGeoIP returns a geoip processor over the databases of r named by cfg. It is safe
+// for concurrent use and serves reloaded databases as soon as Resources.Run swaps them
+// in; r must outlive it.
+func NewGeoIP(cfg GeoIPConfig, r *Resources) (event.Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &geoIP{field: cfg.Field, target: cfg.TargetField, ignoreMissing: cfg.IgnoreMissing}
+	if g.target == "" {
+		g.target = parentPath(cfg.Field)
+	}
+	var err error
+	if cfg.CityDB != "" {
+		if g.city, err = r.mmdb("city_db", cfg.CityDB); err != nil {
+			return nil, err
+		}
+		g.cityCount = r.metrics.lookupCounter("geoip", cfg.CityDB)
+	}
+	if cfg.ASNDB != "" {
+		if g.asn, err = r.mmdb("asn_db", cfg.ASNDB); err != nil {
+			return nil, err
+		}
+		g.asnCount = r.metrics.lookupCounter("geoip", cfg.ASNDB)
+	}
+	return g, nil
+}
+
+// Process writes the geo and as objects of the address in the field.
+func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
+	addr, ok, err := ipField(e, g.field, g.ignoreMissing)
+	if err != nil || !ok {
+		if err != nil {
+			g.countAll(ctx, resultError)
+			return fmt.Errorf("geoip of %s: %w", g.field, err)
+		}
+		return nil
+	}
+	if !routable(addr) {
+		g.countAll(ctx, resultMiss)
+		return nil
+	}
+	var geo, as map[string]any
+	if g.city != nil {
+		if geo, err = g.cityFields(addr); err != nil {
+			g.cityCount.add(ctx, resultError)
+			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.city.name, err)
+		}
+		g.cityCount.add(ctx, hitOrMiss(geo != nil))
+	}
+	if g.asn != nil {
+		if as, err = g.asnFields(addr); err != nil {
+			g.asnCount.add(ctx, resultError)
+			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.asn.name, err)
+		}
+		g.asnCount.add(ctx, hitOrMiss(as != nil))
+	}
+	if geo == nil && as == nil {
+		return nil
+	}
+	obj, err := targetObject(e, g.target)
+	if err != nil {
+		return fmt.Errorf("geoip of %s: target_field %w", g.field, err)
+	}
+	if geo != nil {
+		if err := mergeObject(obj, "geo", geo); err != nil {
+			return fmt.Errorf("geoip of %s: %w", g.field, err)
+		}
+	}
+	if as != nil {
+		if err := mergeObject(obj, "as", as); err != nil {
+			return fmt.Errorf("geoip of %s: %w", g.field, err)
+		}
+	}
+	return nil
+}
+
+func (g *geoIP) countAll(ctx context.Context, result string) {
+	if g.city != nil {
+		g.cityCount.add(ctx, result)
+	}
+	if g.asn != nil {
+		g.asnCount.add(ctx, result)
+	}
+}
+
+// cityFields returns the ECS geo object of addr, or nil when the database knows nothing.
+func (g *geoIP) cityFields(addr netip.Addr) (map[string]any, error) {
+	rec, err := g.city.cur.Load().record(addr, decodeCity)
+	if rec == nil || err != nil {
+		return nil, err
+	}
+	n := len(rec.members)
+	if rec.lat != nil {
+		n++
+	}
+	geo := make(map[string]any, n)
+	for _, m := range rec.members {
+		geo[m.key] = m.val
+	}
+	if rec.lat != nil {
+		geo["location"] = map[string]any{"lat": rec.lat, "lon": rec.lon}
+	}
+	return geo, nil
+}
+
+// decodeCity makes the geo members of a City record; nil when it has none.
+func decodeCity(res maxminddb.Result) (*geoRecord, error) {
+	var rec cityRecord
+	if err := res.Decode(&rec); err != nil {
+		return nil, err
+	}
+	out := &geoRecord{}
+	put := func(k, v string) {
+		if v != "" {
+			out.members = append(out.members, member{k, v})
+		}
+	}
+	put("continent_name", rec.Continent.Names.EN)
+	put("country_iso_code", rec.Country.ISOCode)
+	put("country_name", rec.Country.Names.EN)
+	if len(rec.Subdivisions) > 0 {
+		sub := rec.Subdivisions[0]
+		put("region_name", sub.Names.EN)
+		if sub.ISOCode != "" && rec.Country.ISOCode != "" {
+			put("region_iso_code", rec.Country.ISOCode+"-"+sub.ISOCode)
+		}
+	}
+	put("city_name", rec.City.Names.EN)
+	put("postal_code", rec.Postal.Code)
+	put("timezone", rec.Location.TimeZone)
+	// MaxMind leaves the location out rather than writing 0,0.
+	if rec.Location.Latitude != 0 || rec.Location.Longitude != 0 {
+		out.lat, out.lon = rec.Location.Latitude, rec.Location.Longitude
+	}
+	if len(out.members) == 0 && out.lat == nil {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// asnFields returns the ECS as object of addr, or nil when the database knows nothing.
+func (g *geoIP) asnFields(addr netip.Addr) (map[string]any, error) {
+	rec, err := g.asn.cur.Load().record(addr, decodeASN)
+	if rec == nil || err != nil {
+		return nil, err
+	}
+	as := make(map[string]any, 2)
+	for _, m := range rec.members {
+		as[m.key] = m.val
+	}
+	if rec.orgName != nil {
+		as["organization"] = map[string]any{"name": rec.orgName}
+	}
+	return as, nil
+}
+
+// decodeASN makes the as members of an ASN record; nil when it has none.
+func decodeASN(res maxminddb.Result) (*geoRecord, error) {
+	var rec asnRecord
+	if err := res.Decode(&rec); err != nil {
+		return nil, err
+	}
+	out := &geoRecord{}
+	if rec.Number != 0 {
+		out.members = append(out.members, member{"number", int64(rec.Number)})
+	}
+	if rec.Organization != "" {
+		out.orgName = rec.Organization
+	}
+	if len(out.members) == 0 && out.orgName == nil {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// routable reports whether a geolocation database can know addr: not private,
+// loopback, link-local, multicast or unspecified.
+func routable(a netip.Addr) bool {
+	return a.IsGlobalUnicast() && !a.IsPrivate()
+}
+
+func hitOrMiss(hit bool) string {
+	if hit {
+		return resultHit
+	}
+	return resultMiss
+}
+
+// ipField reads the IP address in a field. ok is false, with a nil error, when the
+// field is absent (or null) and ignoreMissing is set.
+func ipField(e *event.Event, field string, ignoreMissing bool) (netip.Addr, bool, error) {
+	v, ok := e.Get(field)
+	if !ok || v == nil {
+		if ignoreMissing {
+			return netip.Addr{}, false, nil
+		}
+		return netip.Addr{}, false, errMissing
+	}
+	s, ok := v.(string)
+	if !ok {
+		return netip.Addr{}, false, fmt.Errorf("a %s, not an IP address", event.Kind(v))
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false, fmt.Errorf("%q is not an IP address", truncate(s, 64))
+	}
+	return normalizeAddr(a), true, nil
+}
+
+// truncate shortens s to at most n bytes for error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
