@@ -18,7 +18,11 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/kinesis"
+	"github.com/sluice-siem/sluice/transform/consume"
+	"github.com/sluice-siem/sluice/transform/enrich"
+	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // Role is how the process runs.
@@ -45,6 +49,16 @@ type Config struct {
 	Sink       Sink           `yaml:"sink" doc:"where the back tier writes events"`
 	Shutdown   Shutdown       `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
 	Log        Log            `yaml:"log" doc:"logging"`
+
+	// The transform pipelines, by log type: the samples (if SamplePipelines), then the
+	// files of PipelinesDir, then Pipelines, each replacing the ones before it for the
+	// log types it has. A log type without a pipeline passes through as shipped.
+	Pipelines       map[string]pipeline.Config `yaml:"pipelines" doc:"log type -> its transform pipeline: description, keep_original, processors, on_failure (see sluice test)"`
+	PipelinesDir    string                     `yaml:"pipelines_dir" doc:"directory of pipeline files: NAME.yaml is the pipeline of log type NAME, NAME.test.yaml its test cases"`
+	SamplePipelines bool                       `yaml:"sample_pipelines" doc:"load the shipped sample pipelines firewall, ids and waf (pipelines_dir and pipelines replace them by log type)"`
+	// Lookups are the enrichment resources pipelines use: MaxMind databases, CIDR
+	// tables, threat-intel sets, and Redis and PostgreSQL lookup sources.
+	Lookups enrich.ResourcesConfig `yaml:"lookups" doc:"enrichment resources: mmdb files, CIDR tables, threat-intel sets, Redis and PostgreSQL sources, cache"`
 }
 
 // Listener is one network listener.
@@ -72,11 +86,25 @@ func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Stream selects and sizes the stream.
 type Stream struct {
-	// Kind is embedded (in-process, for `sluice dev`) or kinesis.
-	Kind     string   `yaml:"kind" doc:"embedded | kinesis"`
+	// Kind is embedded (in-process, for `sluice dev`) or kinesis; discard (gateway
+	// only) drops every record and is a benchmark tool (sink/discard).
+	Kind     string   `yaml:"kind" doc:"embedded | kinesis | discard (benchmarks only: drops every event)"`
 	Embedded Embedded `yaml:"embedded" doc:"the in-memory stream of sluice dev"`
 	// Kinesis is the producer's configuration for Kinesis Data Streams.
 	Kinesis kinesis.Config `yaml:"kinesis" doc:"Kinesis Data Streams: endpoint, batching, aggregation, retries, shard limits"`
+	// Consumer is how `sluice transform` reads Kinesis: worker id, streams, periods and
+	// bounds of leasing and reading (transform/consume).
+	Consumer consume.Config `yaml:"consumer" doc:"how sluice transform reads Kinesis: worker id, streams, lease periods, read limits"`
+	// Leases is where the consumer's shard leases and checkpoints live.
+	Leases Leases `yaml:"leases" doc:"the lease table the transform workers share"`
+}
+
+// Leases selects the lease store of the Kinesis consumer.
+type Leases struct {
+	// Store is dynamodb (shared by any number of workers) or memory (one worker only,
+	// checkpoints lost when it stops: for trials without DynamoDB).
+	Store    string          `yaml:"store" doc:"dynamodb | memory (a single worker; checkpoints are lost when it stops)"`
+	DynamoDB dynamodb.Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
 }
 
 // Embedded sizes the in-memory stream.
@@ -94,6 +122,9 @@ type Sink struct {
 type FileSink struct {
 	Dir   string `yaml:"dir" doc:"root directory (--data-dir)"`
 	Fsync bool   `yaml:"fsync" doc:"fsync files before acknowledging (slower, survives power loss)"`
+	// IDField, when set, writes each document's id (stream/shard/sequence) as the
+	// first field of its line, so that replays can be told apart from new events.
+	IDField string `yaml:"id_field" doc:"top-level field to write each document's id under (stream/shard/sequence); empty: not written"`
 }
 
 // Shutdown bounds graceful shutdown.
@@ -131,17 +162,22 @@ func Default(role Role) Config {
 			Kind:     "kinesis",
 			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
 			Kinesis:  kinesis.DefaultConfig(),
+			Consumer: consume.DefaultConfig(),
+			Leases:   Leases{Store: "dynamodb", DynamoDB: dynamodb.DefaultConfig()},
 		},
 		Sink:     Sink{File: FileSink{Dir: "data"}},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
+	c.Pipelines = map[string]pipeline.Config{}
+	c.Lookups = enrich.DefaultResourcesConfig()
 	for _, l := range []*Listener{&c.HTTP, &c.GRPC} {
 		l.TLS.ClientAuth = "none"
 	}
 	if role == RoleDev {
 		c.Stream.Kind = "embedded"
 		c.Log.Format = "text"
+		c.SamplePipelines = true
 	} else {
 		c.Shutdown.DrainDelay = 5 * time.Second
 	}
@@ -249,8 +285,16 @@ func (c Config) Validate(role Role) error {
 		if c.Stream.Kinesis.MaxInflightBytes < c.Gateway.Limits.MaxDecodedBytes+c.Gateway.Limits.MaxDecodedBytes/4 {
 			bad("stream.kinesis.max_inflight_bytes", "%s is too small for one full request of gateway.limits.max_decoded_bytes %s and its envelopes", c.Stream.Kinesis.MaxInflightBytes, c.Gateway.Limits.MaxDecodedBytes)
 		}
+		if role == RoleTransform {
+			errs = append(errs, c.validateConsumer()...)
+		}
+	case "discard":
+		// A benchmark tool: the receivers alone, every record dropped (sink/discard).
+		if role != RoleGateway {
+			bad("stream.kind", "discard (a benchmark tool that drops every event) is for `sluice gateway` only")
+		}
 	default:
-		bad("stream.kind", "must be embedded or kinesis, not %q", c.Stream.Kind)
+		bad("stream.kind", "must be embedded, kinesis or discard, not %q", c.Stream.Kind)
 	}
 	if c.Stream.Embedded.Shards < 1 || c.Stream.Embedded.Shards > 1024 {
 		bad("stream.embedded.shards", "must be 1 to 1024, not %d", c.Stream.Embedded.Shards)
@@ -260,6 +304,18 @@ func (c Config) Validate(role Role) error {
 	}
 	if role != RoleGateway && strings.TrimSpace(c.Sink.File.Dir) == "" {
 		bad("sink.file.dir", "required")
+	}
+	if role != RoleGateway {
+		if err := c.Lookups.Validate(); err != nil {
+			errs = append(errs, prefixed("lookups.", err))
+		}
+	}
+	if c.PipelinesDir != "" {
+		if st, err := os.Stat(c.PipelinesDir); err != nil {
+			bad("pipelines_dir", "%v", err)
+		} else if !st.IsDir() {
+			bad("pipelines_dir", "%s is not a directory", c.PipelinesDir)
+		}
 	}
 	if c.Shutdown.Timeout <= 0 {
 		bad("shutdown.timeout", "must be positive")
@@ -280,6 +336,30 @@ func (c Config) Validate(role Role) error {
 	return errors.Join(errs...)
 }
 
+// validateConsumer checks the Kinesis consumer of `sluice transform`.
+func (c Config) validateConsumer() []error {
+	var errs []error
+	if err := c.Stream.Consumer.Validate("stream.consumer."); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Stream.Consumer.Streams) == 0 && len(c.Gateway.StreamNames()) == 0 {
+		errs = append(errs, errors.New("stream.consumer.streams: no streams to read: name them, or route types to streams in gateway.routing"))
+	}
+	if h := c.Stream.Consumer.HandoffTimeout; h >= c.Shutdown.Timeout {
+		errs = append(errs, fmt.Errorf("stream.consumer.handoff_timeout: %s must be less than shutdown.timeout %s, which bounds the hand-off and the rest of the shutdown", h, c.Shutdown.Timeout))
+	}
+	switch c.Stream.Leases.Store {
+	case "dynamodb":
+		if err := c.Stream.Leases.DynamoDB.Validate("stream.leases.dynamodb."); err != nil {
+			errs = append(errs, err)
+		}
+	case "memory":
+	default:
+		errs = append(errs, fmt.Errorf("stream.leases.store: must be dynamodb or memory, not %q", c.Stream.Leases.Store))
+	}
+	return errs
+}
+
 // validAddr accepts host:port with a port from 0 to 65535 (0 picks a free port).
 func validAddr(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
@@ -288,4 +368,17 @@ func validAddr(addr string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
+}
+
+// prefixed puts prefix before each problem of a (possibly joined) error, for sections
+// whose Validate reports paths relative to themselves.
+func prefixed(prefix string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixed(prefix, e))
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s%w", prefix, err)
 }

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine with Go and Node.js installed: installs the
 # pinned tools, checks formatting, generated code, vet and staticcheck, starts the
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
-# scripts/lookupdb.sh: Redis and PostgreSQL from Debian's packages), then runs every
+# scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
+# Redis and PostgreSQL from Debian's packages), then runs every
 # test with the race detector. This is README's second command and what
 # CI runs.
 set -euo pipefail
@@ -55,6 +56,14 @@ SLUICE_TEST_KINESIS_ENDPOINT=$(scripts/kinesis.sh start)
 export SLUICE_TEST_KINESIS_ENDPOINT
 echo "SLUICE_TEST_KINESIS_ENDPOINT=$SLUICE_TEST_KINESIS_ENDPOINT"
 
+step "dynamodb-compatible server for the lease table (dynalite on 127.0.0.1)"
+export SLUICE_DYNALITE_RUN_DIR
+SLUICE_DYNALITE_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-dynalite.XXXXXX")
+cleanup+=('scripts/dynalite.sh stop; rm -rf "$SLUICE_DYNALITE_RUN_DIR"')
+SLUICE_TEST_DYNAMODB_ENDPOINT=$(scripts/dynalite.sh start)
+export SLUICE_TEST_DYNAMODB_ENDPOINT
+echo "SLUICE_TEST_DYNAMODB_ENDPOINT=$SLUICE_TEST_DYNAMODB_ENDPOINT"
+
 step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
 export SLUICE_LOOKUPDB_RUN_DIR
 SLUICE_LOOKUPDB_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-lookupdb-run.XXXXXX")
@@ -65,3 +74,8 @@ echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"
+
+step "benchmarks, short (scripts/bench.sh: proves every scenario runs; figures not asserted)"
+# Always, in CI too: about 30 s. --race reuses the build cache of go test -race and
+# makes a data race in a subject under load fail the run.
+scripts/bench.sh --short --race

@@ -32,6 +32,13 @@ type Delivered struct {
 	Stream   string
 	Shard    string
 	Sequence string
+	// SubSequence is the record's index among the user records of a KPL aggregated
+	// record (Kinesis packs many events into one record): with Sequence it names the
+	// record. It is meaningful only when Aggregated is set; plain records leave both
+	// zero.
+	SubSequence int
+	// Aggregated reports that the record is a user record of an aggregated record.
+	Aggregated bool
 	// Arrival is when the stream accepted the record.
 	Arrival time.Time
 }

@@ -4,10 +4,12 @@
 // must have (@timestamp, event.dataset), and the batch is written to the sink with one
 // call, whose success acknowledges the batch.
 //
-// The transform is a passthrough for now: the per-log-type pipelines of processors
-// (grok, dissect, date, ...) will run between decoding an event and finishing it.
-// Records that cannot be decoded are never dropped and never block their shard: they
-// are written as dead letters of type DeadLetterType.
+// Between decoding and finishing, the event runs through the pipeline of its log type
+// (Options.Pipelines, built by transform/pipeline): parsers, enrichment, ECS fields. A
+// pipeline never fails an event (failures are recorded in it); an event it drops is
+// acknowledged with its batch and not written. Records that cannot be decoded are never
+// dropped and never block their shard: they are written as dead letters of type
+// DeadLetterType.
 package transform
 
 import (
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,14 +49,18 @@ type Options struct {
 	// Now is the clock for dead letters' @timestamp and for events whose record carries
 	// no time at all. Nil means time.Now.
 	Now func() time.Time
+	// Pipelines gives each log type's pipeline. Nil: every event passes through as
+	// shipped.
+	Pipelines Pipelines
 }
 
 // Transformer transforms batches of stream records and writes them to a Sink. It is
 // safe for concurrent use, so one Transformer can serve every shard of a consumer.
 type Transformer struct {
-	sink Sink
-	log  *slog.Logger
-	now  func() time.Time
+	sink      Sink
+	log       *slog.Logger
+	now       func() time.Time
+	pipelines Pipelines
 
 	events      metric.Int64Counter
 	deadLetters metric.Int64Counter
@@ -64,7 +71,7 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	if s == nil {
 		return nil, errors.New("new transformer: sink is nil")
 	}
-	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now}
+	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -92,22 +99,26 @@ func New(s Sink, opts Options) (*Transformer, error) {
 }
 
 // Handle transforms one batch and writes it to the sink with a single Write call, one
-// document per record in record order. It is the handler given to a stream's Consume:
+// document per record in record order (none for a record whose pipeline dropped its
+// event). It is the handler given to a stream's Consume:
 // returning nil acknowledges the batch, and the consumer may then checkpoint or forget
 // it. A record that cannot be decoded becomes a dead letter rather than an error, so
 // the only error is the sink's (wrapped), and the batch must then be delivered again.
-// Handle does not keep b or its records' data after it returns. An empty batch is
-// acknowledged without calling the sink.
+// Handle does not keep b or its records' data after it returns. An empty batch, or one
+// whose events were all dropped, is acknowledged without calling the sink.
 func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
 	enc := newEncoder()
-	docs := make([]sink.Document, len(b.Records))
+	docs := make([]sink.Document, 0, len(b.Records))
 	var dead int64
 	for i := range b.Records {
 		rec := &b.Records[i]
-		doc, err := t.transform(rec, enc)
+		doc, keep, err := t.transform(ctx, rec, enc)
+		if err == nil && !keep {
+			continue // dropped by its pipeline
+		}
 		if err != nil {
 			t.log.WarnContext(ctx, "record sent to dead letter",
 				"stream", rec.Stream, "shard", rec.Shard, "sequence", rec.Sequence, "err", err)
@@ -117,7 +128,10 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 			}
 			dead++
 		}
-		docs[i] = doc
+		docs = append(docs, doc)
+	}
+	if len(docs) == 0 {
+		return nil
 	}
 	if err := t.sink.Write(ctx, docs); err != nil {
 		return fmt.Errorf("write %d documents: %w", len(docs), err)
@@ -126,28 +140,35 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	return nil
 }
 
-// transform makes the document of one record, or reports why the record cannot be
-// decoded.
-func (t *Transformer) transform(rec *stream.Delivered, enc *encoder) (sink.Document, error) {
+// transform makes the document of one record (keep=false: its pipeline dropped it),
+// or reports why the record cannot be transformed.
+func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder) (doc sink.Document, keep bool, err error) {
 	ev, err := decode(rec, t.now)
 	if err != nil {
-		return sink.Document{}, err
+		return sink.Document{}, false, err
 	}
-	// The pipeline of ev.typ's processors runs here, once pipelines exist: after
-	// decoding, so processors see the event as shipped, and before finish, so the
-	// defaults only fill what the pipeline left unset.
+	// The pipeline runs after decoding, so processors see the event as shipped, and
+	// before finish, so the defaults only fill what the pipeline left unset.
+	if keep, err := t.runPipeline(ctx, &ev); err != nil || !keep {
+		return sink.Document{}, keep, err
+	}
 	ev.finish()
 	body, err := enc.encode(ev.fields)
 	if err != nil {
-		return sink.Document{}, fmt.Errorf("encode event: %w", err)
+		return sink.Document{}, false, fmt.Errorf("encode event: %w", err)
 	}
-	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body}, nil
+	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body}, true, nil
 }
 
 // documentID identifies a record by its stream position, so that a replayed record
-// makes the same document id.
+// makes the same document id: stream/shard/sequence, and /sub-sequence for a user
+// record of an aggregated record.
 func documentID(rec *stream.Delivered) string {
-	return rec.Stream + "/" + rec.Shard + "/" + rec.Sequence
+	id := rec.Stream + "/" + rec.Shard + "/" + rec.Sequence
+	if rec.Aggregated {
+		id += "/" + strconv.Itoa(rec.SubSequence)
+	}
+	return id
 }
 
 // count adds a written batch to the counters.

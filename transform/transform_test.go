@@ -233,6 +233,27 @@ func TestDocumentTypeAndID(t *testing.T) {
 	}
 }
 
+// TestDocumentIDAggregated checks that the user records of one aggregated record get
+// distinct ids, their sub-sequence appended, while plain records keep the short form.
+func TestDocumentIDAggregated(t *testing.T) {
+	rs := &recordingSink{}
+	tr := newTransformer(t, rs, transform.Options{})
+	b := batch(envelope("firewall", `{"n":1}`), envelope("firewall", `{"n":2}`), envelope("firewall", `{"n":3}`))
+	for i := range 2 {
+		b.Records[i].Sequence = "1000"
+		b.Records[i].Aggregated = true
+		b.Records[i].SubSequence = i
+	}
+	if err := tr.Handle(context.Background(), b); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	for i, want := range []string{"logs-firewall/shard-0/1000/0", "logs-firewall/shard-0/1000/1", "logs-firewall/shard-0/1002"} {
+		if got := rs.calls[0][i].ID; got != want {
+			t.Errorf("doc %d id %q, want %q", i, got, want)
+		}
+	}
+}
+
 func TestDeadLetters(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -28,10 +28,15 @@ import (
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
+	"github.com/sluice-siem/sluice/sink/discard"
+	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/transform"
+	"github.com/sluice-siem/sluice/transform/consume"
+	"github.com/sluice-siem/sluice/transform/enrich"
+	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // app is one sluice process, wired in the order of the data path:
@@ -63,8 +68,19 @@ type app struct {
 	ljStop context.CancelFunc
 	ljDone chan struct{}
 
+	// consumer delivers the stream's records to the transformer: the embedded stream,
+	// or the Kinesis consumer with shard leases (transform/consume) of `sluice
+	// transform`, whose reader and lease table are closed after it stops.
+	consumer interface {
+		Consume(context.Context, consume.Handler) error
+	}
+	reader *kinesis.Reader
+	leases *dynamodb.Store
+
 	transformer *transform.Transformer
-	sink        *file.Sink
+	// resources are the lookups of the enrichment processors, reloaded while running.
+	resources *enrich.Resources
+	sink      *file.Sink
 }
 
 // newApp builds the process and binds its listeners, so that a bad address fails
@@ -74,6 +90,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	defer func() {
 		if err != nil {
 			a.closeListeners()
+			a.closeConsumer()
 		}
 	}()
 
@@ -104,15 +121,23 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			return nil, err
 		}
 		a.producer = a.stream
+		a.consumer = a.stream
 	case "kinesis":
 		if role == config.RoleTransform {
-			return nil, errors.New("sluice transform cannot consume Kinesis in this build yet (the consumer with shard leases is still to come): run `sluice dev` for the whole path")
+			if err := a.buildConsumer(ctx, meter); err != nil {
+				return nil, err
+			}
+			break
 		}
 		a.kinesis, err = kinesis.New(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: log.With("component", "kinesis"), Meter: meter})
 		if err != nil {
 			return nil, fmt.Errorf("create kinesis producer: %w", err)
 		}
 		a.producer = a.kinesis
+	case "discard":
+		// A benchmark tool (gateway role only): the receivers alone, every record dropped.
+		log.Warn("stream.kind is discard: every event is acknowledged and dropped (a benchmark tool, never for real traffic)")
+		a.producer = discard.New()
 	default:
 		return nil, fmt.Errorf("unknown stream.kind %q", cfg.Stream.Kind)
 	}
@@ -123,16 +148,74 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 	}
 	if role != config.RoleGateway {
-		a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync})
+		// The pipelines compile first, so that a mistake in one fails the start before
+		// anything is opened.
+		a.resources, err = enrich.NewResources(ctx, cfg.Lookups, log.With("component", "enrich"), meter)
+		if err != nil {
+			return nil, fmt.Errorf("open lookups: %w", err)
+		}
+		var pipes *pipeline.Set
+		pipes, err = buildPipelines(cfg, pipeline.Deps{Logger: log.With("component", "pipeline"), Meter: meter, Enrich: a.resources.Processor})
+		if err != nil {
+			a.resources.Close()
+			return nil, fmt.Errorf("build pipelines: %w", err)
+		}
+		a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
 		if err != nil {
 			return nil, fmt.Errorf("create file sink: %w", err)
 		}
-		a.transformer, err = transform.New(a.sink, transform.Options{Logger: log.With("component", "transform"), Meter: meter})
+		a.transformer, err = transform.New(a.sink, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes})
 		if err != nil {
 			return nil, fmt.Errorf("create transformer: %w", err)
 		}
 	}
 	return a, nil
+}
+
+// buildConsumer wires step 4 for `sluice transform` on Kinesis: the reader of the
+// streams, the lease table and the consumer that shares the shards with the other
+// transform tasks.
+func (a *app) buildConsumer(ctx context.Context, meter metric.Meter) (err error) {
+	cfg := a.cfg
+	ccfg := cfg.Stream.Consumer
+	if len(ccfg.Streams) == 0 {
+		ccfg.Streams = cfg.Gateway.StreamNames()
+	}
+	var store consume.LeaseStore
+	switch cfg.Stream.Leases.Store {
+	case "memory":
+		a.log.Warn("stream.leases.store is memory: this worker shares no shards with others and forgets its checkpoints when it stops")
+		store = consume.NewMemoryStore()
+	default:
+		a.leases, err = dynamodb.New(ctx, cfg.Stream.Leases.DynamoDB)
+		if err != nil {
+			return fmt.Errorf("open lease table: %w", err)
+		}
+		store = a.leases
+	}
+	a.reader, err = kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis")})
+	if err != nil {
+		a.closeConsumer()
+		return fmt.Errorf("create kinesis reader: %w", err)
+	}
+	c, err := consume.New(ccfg, store, a.reader, consume.Options{Logger: a.log.With("component", "consume"), Meter: meter})
+	if err != nil {
+		a.closeConsumer()
+		return fmt.Errorf("create kinesis consumer: %w", err)
+	}
+	a.log.Info("kinesis consumer", "worker", c.WorkerID(), "streams", ccfg.Streams, "lease_store", cfg.Stream.Leases.Store)
+	a.consumer = c
+	return nil
+}
+
+// closeConsumer closes the Kinesis reader and the lease table, once nothing uses them.
+func (a *app) closeConsumer() {
+	if a.reader != nil {
+		a.reader.Close()
+	}
+	if a.leases != nil {
+		a.leases.Close()
+	}
 }
 
 func (a *app) streamMetrics(meter metric.Meter) error {
@@ -261,8 +344,16 @@ func (a *app) run(ctx context.Context) error {
 	if a.transformer != nil {
 		go func() {
 			defer close(consumed)
-			if err := a.stream.Consume(consumeCtx, a.transformer.Handle); err != nil {
+			if err := a.consumer.Consume(consumeCtx, a.transformer.Handle); err != nil {
 				fail(fmt.Errorf("consume: %w", err))
+			}
+		}()
+		// Reloads of the lookup files run as long as the consumer does.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.resources.Run(consumeCtx); err != nil {
+				fail(fmt.Errorf("reload lookups: %w", err))
 			}
 		}()
 	} else {
@@ -378,12 +469,16 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 			errs = append(errs, fmt.Errorf("flush kinesis producer: %w", err))
 		}
 	}
-	if a.transformer != nil {
+	if a.transformer != nil && a.stream != nil {
 		if err := a.stream.WaitEmpty(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err))
 		}
 	}
 	stopConsume()
+	a.closeConsumer()
+	if a.resources != nil {
+		a.resources.Close()
+	}
 	if a.sink != nil {
 		if err := a.sink.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close sink: %w", err))

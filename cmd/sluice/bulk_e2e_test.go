@@ -32,6 +32,7 @@ func TestBulkEndToEndInProcess(t *testing.T) {
 	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr = "127.0.0.1:0", "", ""
 	cfg.Sink.File.Dir = t.TempDir()
 	cfg.Gateway.Limits.MaxEventBytes = 8 * bytesize.KiB
+	cfg.SamplePipelines = false // documents as shipped
 	cfg.Bulk.IndexTypes = append(cfg.Bulk.IndexTypes, config.IndexType{Pattern: "suricata-*", Type: "ids"})
 	if err := cfg.Validate(config.RoleDev); err != nil {
 		t.Fatal(err)

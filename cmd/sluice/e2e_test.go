@@ -188,6 +188,7 @@ func devConfig(t *testing.T) config.Config {
 	cfg := config.Default(config.RoleDev)
 	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr = "127.0.0.1:0", "127.0.0.1:0", ""
 	cfg.Sink.File.Dir = t.TempDir()
+	cfg.SamplePipelines = false // documents as shipped; pipeline_e2e_test.go runs the samples
 	return cfg
 }
 

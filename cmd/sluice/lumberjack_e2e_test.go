@@ -43,6 +43,7 @@ func TestLumberjackEndToEnd(t *testing.T) {
 	cfg := config.Default(config.RoleDev)
 	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr = "127.0.0.1:0", "", "127.0.0.1:0"
 	cfg.Sink.File.Dir = t.TempDir()
+	cfg.SamplePipelines = false // documents as shipped
 	if err := cfg.Validate(config.RoleDev); err != nil {
 		t.Fatal(err)
 	}

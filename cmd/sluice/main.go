@@ -4,6 +4,7 @@
 //	sluice gateway    the front tier: receivers -> routing -> stream
 //	sluice transform  the back tier: stream -> pipelines -> index
 //	sluice validate   check a configuration file, reporting every problem
+//	sluice test       run the pipelines' test cases (NAME.test.yaml)
 //	sluice defaults   print every setting with its default and environment variable
 //	sluice hash-key   make the SHA-256 of an API key for gateway.auth.keys
 //	sluice version    print the version
@@ -47,6 +48,7 @@ Usage:
   sluice gateway    [flags]   front tier: receive, route, write to the stream
   sluice transform  [flags]   back tier: consume the stream, transform, write
   sluice validate   -c FILE [--role ROLE]   check a configuration, report every problem
+  sluice test       [-c FILE] [PIPELINE_DIR...]   run pipeline test cases
   sluice defaults   [ROLE]    print every setting, its default and its variable
   sluice hash-key   [--generate]   SHA-256 of an API key (read from stdin)
   sluice version
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "dev", "gateway", "transform":
 		return serve(ctx, config.Role(cmd), args, stderr, env)
+	case "test":
+		return pipelineTest(ctx, args, stdout, stderr, env)
 	case "validate":
 		return validate(args, stdout, stderr, env)
 	case "defaults":
@@ -138,6 +142,10 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 		printProblems(stderr, "sluice "+string(role)+": configuration", err)
 		return 1
 	}
+	if err := checkPipelines(cfg, role); err != nil {
+		printProblems(stderr, "sluice "+string(role)+": pipelines", err)
+		return 1
+	}
 	log := newLogger(stderr, cfg.Log)
 	log.Info("starting sluice", "role", role, "version", versionString())
 	a, err := newApp(ctx, cfg, role, log)
@@ -183,7 +191,7 @@ func validate(args []string, stdout, stderr io.Writer, env func(string) (string,
 	}
 	cfg, err := config.Load(r, *path, env)
 	if err == nil {
-		err = cfg.Validate(r)
+		err = errors.Join(cfg.Validate(r), checkPipelines(cfg, r))
 	}
 	if err != nil {
 		printProblems(stderr, *path, err)

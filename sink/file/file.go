@@ -11,8 +11,10 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"container/list"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,10 @@ type Config struct {
 	// MaxOpenFiles bounds the file handles kept open between writes; beyond it the
 	// least recently used file is closed. Zero means DefaultMaxOpenFiles.
 	MaxOpenFiles int
+	// IDField, when set, makes each line begin with the document's id under this
+	// top-level field (an object's later duplicate key, if the event has one, is left
+	// as it is). Replays of a record then show as repeated ids.
+	IDField string
 	// Logger receives problems that no caller can act on, such as a failure to close
 	// an evicted file. Nil discards them.
 	Logger *slog.Logger
@@ -82,6 +88,8 @@ type Sink struct {
 	fsync   bool
 	maxOpen int
 	log     *slog.Logger
+	// idKey is `"IDField":` in JSON, or nil when ids are not written.
+	idKey []byte
 
 	mu     sync.Mutex
 	closed bool
@@ -118,6 +126,10 @@ func New(cfg Config) (*Sink, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IDField != "" {
+		key, _ := json.Marshal(cfg.IDField) // a string always encodes
+		s.idKey = append(key, ':')
 	}
 	return s, nil
 }
@@ -202,7 +214,20 @@ func (s *Sink) writeGroup(g fileGroup, docs []sink.Document) error {
 	}
 	s.buf.Reset(of.f)
 	for _, i := range g.docs {
-		s.buf.Write(docs[i].Body) // errors are sticky and reported by Flush
+		// Errors are sticky and reported by Flush.
+		if s.idKey != nil {
+			body := docs[i].Body
+			id, _ := json.Marshal(docs[i].ID)
+			s.buf.WriteByte('{')
+			s.buf.Write(s.idKey)
+			s.buf.Write(id)
+			if rest := bytes.TrimLeft(body[1:], " \t\r"); len(rest) > 0 && rest[0] != '}' {
+				s.buf.WriteByte(',')
+			}
+			s.buf.Write(body[1:])
+		} else {
+			s.buf.Write(docs[i].Body)
+		}
 		s.buf.WriteByte('\n')
 	}
 	err = s.buf.Flush()

@@ -366,3 +366,26 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
 }
+
+// TestIDField writes each document's id as the first field of its line, with valid
+// JSON for empty and non-empty objects alike.
+func TestIDField(t *testing.T) {
+	s := newSink(t, Config{IDField: "_id"})
+	docs := []sink.Document{
+		{Type: "fw", Time: day1, ID: "fw-stream/shardId-000000000001/4959/3", Body: []byte(`{"message":"a"}`)},
+		{Type: "fw", Time: day1, ID: `quote"d`, Body: []byte(`{}`)},
+		{Type: "fw", Time: day1, ID: "x", Body: []byte(`{ }`)},
+	}
+	if err := s.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	got := readLines(t, filepath.Join(s.dir, "fw", "2026-11-26.ndjson"))
+	want := []string{
+		`{"_id":"fw-stream/shardId-000000000001/4959/3","message":"a"}`,
+		`{"_id":"quote\"d"}`,
+		`{"_id":"x" }`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -93,7 +93,9 @@ type Producer struct {
 
 // client is a Kinesis client for one location, and how errors name it.
 type client struct {
-	api       api
+	api api
+	// reader is the same client's read side, for the consumer (Reader).
+	reader    readAPI
 	endpoint  string
 	transport *http.Transport
 }
@@ -182,7 +184,7 @@ func newClient(ctx context.Context, loc StreamLocation, maxInflight int) (*clien
 		o.Retryer = aws.NopRetryer{}
 		o.HTTPClient = httpClient
 	})
-	return &client{api: api, endpoint: endpoint, transport: transport}, nil
+	return &client{api: api, reader: api, endpoint: endpoint, transport: transport}, nil
 }
 
 // closeIdle closes the idle connections of every client.

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +38,16 @@ type faultProxy struct {
 	// the requests that waited on it.
 	hold chan struct{}
 	held int
+
+	// callFault, when set, may answer call n (from 1) of another operation than
+	// PutRecords (target such as "GetRecords") with an error: a status and an error
+	// code, or 0 to forward it.
+	callFault func(target string, n int) (status int, code string)
+	calls     map[string]int
+	// pageShards, when positive, makes ListShards answer in pages of that many
+	// shards with NextToken, as Kinesis does for large streams (kinesalite does not
+	// paginate).
+	pageShards int
 
 	requests       int
 	seen           map[string]int // digest -> arrivals
@@ -101,7 +113,25 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if r.Header.Get("X-Amz-Target") != "Kinesis_20131202.PutRecords" {
+	if target := r.Header.Get("X-Amz-Target"); target != "Kinesis_20131202.PutRecords" {
+		op := strings.TrimPrefix(target, "Kinesis_20131202.")
+		p.mu.Lock()
+		if p.calls == nil {
+			p.calls = map[string]int{}
+		}
+		p.calls[op]++
+		n, fault, pages := p.calls[op], p.callFault, p.pageShards
+		p.mu.Unlock()
+		if fault != nil {
+			if status, code := fault(op, n); status != 0 {
+				writeError(w, status, code)
+				return
+			}
+		}
+		if op == "ListShards" && pages > 0 {
+			p.listShardsPaged(w, r, body, pages)
+			return
+		}
 		p.forward(w, r, body)
 		return
 	}
@@ -211,6 +241,60 @@ func writeError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("X-Amzn-ErrorType", code)
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, `{"__type":%q,"message":"injected by the test proxy"}`, code)
+}
+
+// listShardsPaged answers ListShards in pages of n shards. The NextToken it makes
+// names the stream and the offset of the next page.
+func (p *faultProxy) listShardsPaged(w http.ResponseWriter, r *http.Request, body []byte, n int) {
+	var in struct {
+		StreamName string `json:"StreamName,omitempty"`
+		NextToken  string `json:"NextToken,omitempty"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	offset := 0
+	if in.NextToken != "" {
+		name, off, ok := strings.Cut(in.NextToken, "|")
+		if !ok || in.StreamName != "" {
+			writeError(w, http.StatusBadRequest, "InvalidArgumentException")
+			return
+		}
+		in.StreamName = name
+		offset, _ = strconv.Atoi(off)
+	}
+	fwd, _ := json.Marshal(map[string]string{"StreamName": in.StreamName})
+	status, respBody, err := p.do(r, fwd)
+	if err != nil || status != http.StatusOK {
+		w.WriteHeader(status)
+		_, _ = w.Write(respBody)
+		return
+	}
+	var out struct {
+		Shards    []json.RawMessage `json:"Shards"`
+		NextToken string            `json:"NextToken,omitempty"`
+	}
+	if err := json.Unmarshal(respBody, &out); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	total := len(out.Shards)
+	end := min(offset+n, total)
+	out.Shards = out.Shards[min(offset, end):end]
+	if end < total {
+		out.NextToken = fmt.Sprintf("%s|%d", in.StreamName, end)
+	}
+	respBody, _ = json.Marshal(out)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_, _ = w.Write(respBody)
+}
+
+// callCount returns how many calls of an operation other than PutRecords arrived.
+func (p *faultProxy) callCount(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[op]
 }
 
 // forward sends a request on to the server unchanged and copies the answer back.

@@ -339,6 +339,7 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 	codes := map[string]int{}
 	messages := map[string]string{}
 	moved := false
+	var durable []*entry
 	for i, r := range out.Records {
 		e := entries[i]
 		if r.ErrorCode == nil {
@@ -355,7 +356,7 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 			t.events += int64(len(e.events))
 			t.bytes += int64(e.size)
 			s.p.metrics.eventsPerRecord.Record(s.p.ctx, int64(len(e.events)), s.streamAttr())
-			s.finish(e, nil)
+			durable = append(durable, e)
 			continue
 		}
 		code := aws.ToString(r.ErrorCode)
@@ -371,6 +372,10 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 		s.p.metrics.recordsPut.Add(s.p.ctx, t.records, attrs)
 		s.p.metrics.eventsPut.Add(s.p.ctx, t.events, attrs)
 		s.p.metrics.bytesPut.Add(s.p.ctx, t.bytes, attrs)
+	}
+	// Callers are woken once the counters include their records.
+	for _, e := range durable {
+		s.finish(e, nil)
 	}
 	if moved {
 		// A record landed on a shard the map did not predict: the stream was resharded.

@@ -105,6 +105,11 @@ type CacheConfig struct {
 // hour of stale-if-error, and files checked every 30 seconds.
 func DefaultResourcesConfig() ResourcesConfig {
 	return ResourcesConfig{
+		MMDB:        map[string]string{},
+		CIDRTables:  map[string]string{},
+		ThreatIntel: map[string]IndicatorSetConfig{},
+		Redis:       map[string]RedisConfig{},
+		Postgres:    map[string]PostgresConfig{},
 		Cache: CacheConfig{
 			Size:         10000,
 			TTL:          5 * time.Minute,

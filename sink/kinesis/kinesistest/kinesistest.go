@@ -215,3 +215,59 @@ func ReadAll(t testing.TB, c *awskinesis.Client, name string) []Record {
 	}
 	return out
 }
+
+// SplitShard splits an open shard at the middle of its hash key range, waits until the
+// stream is active again and returns the children's ids.
+func SplitShard(t testing.TB, c *awskinesis.Client, name, shard string) []string {
+	t.Helper()
+	var parent *Shard
+	for _, s := range Shards(t, c, name) {
+		if s.ID == shard {
+			parent = &s
+		}
+	}
+	if parent == nil {
+		t.Fatalf("split shard: %s has no shard %s", name, shard)
+	}
+	mid := new(big.Int).Add(parent.Start, parent.End)
+	mid.Rsh(mid, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := c.SplitShard(ctx, &awskinesis.SplitShardInput{
+		StreamName: aws.String(name), ShardToSplit: aws.String(shard), NewStartingHashKey: aws.String(mid.String()),
+	}); err != nil {
+		t.Fatalf("split shard %s/%s: %v", name, shard, err)
+	}
+	WaitActive(t, c, name)
+	return children(t, c, name, shard)
+}
+
+// MergeShards merges two open shards with adjacent hash key ranges, waits until the
+// stream is active again and returns the child's id.
+func MergeShards(t testing.TB, c *awskinesis.Client, name, shard, adjacent string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := c.MergeShards(ctx, &awskinesis.MergeShardsInput{
+		StreamName: aws.String(name), ShardToMerge: aws.String(shard), AdjacentShardToMerge: aws.String(adjacent),
+	}); err != nil {
+		t.Fatalf("merge shards %s/%s and %s: %v", name, shard, adjacent, err)
+	}
+	WaitActive(t, c, name)
+	ids := children(t, c, name, shard)
+	if len(ids) != 1 {
+		t.Fatalf("merge of %s and %s made children %v", shard, adjacent, ids)
+	}
+	return ids[0]
+}
+
+// children returns the shards whose parent is shard.
+func children(t testing.TB, c *awskinesis.Client, name, shard string) []string {
+	var out []string
+	for _, s := range Shards(t, c, name) {
+		if s.Parent == shard {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}

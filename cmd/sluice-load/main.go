@@ -1,0 +1,239 @@
+// Command sluice-load is sluice's load generator and benchmark helper: it drives a
+// subject (a sluice process, or a baseline) over lumberjack v2, HTTP NDJSON, gRPC
+// PushStream or the Elasticsearch _bulk API with events shaped like the sample log
+// types, and reports throughput, acknowledgement latency, errors by kind and, from
+// /proc, the subject's CPU per event and peak memory. scripts/bench.sh runs the whole
+// suite with it; BENCHMARKS.md has the figures.
+//
+//	sluice-load run --transport lumberjack --addr 127.0.0.1:5044 --duration 10s
+//	sluice-load baseline-lumberjack --addr 127.0.0.1:5045
+//	sluice-load kinesis-streams --endpoint http://127.0.0.1:4567 sluice-firewall
+//	sluice-load free-ports 3
+//	sluice-load table results/*.json
+//
+// It only targets loopback addresses unless --allow-remote is given, and every run
+// stops by itself (duration, event count, a hard cap of one hour).
+//
+// It is a separate binary so that the sluice binary carries none of it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `sluice-load: load generator and benchmark helper for sluice
+
+Usage:
+  sluice-load run [flags]                    drive a subject, print a JSON summary
+  sluice-load baseline-lumberjack --addr A   serve go-lumber's stock v2 server (baseline)
+  sluice-load kinesis-streams --endpoint URL [--shards N] NAME...
+                                             create streams on a Kinesis-compatible server
+  sluice-load free-ports N                   print N free TCP ports on 127.0.0.1
+  sluice-load table FILE...                  print run summaries as one Markdown table
+
+Run "sluice-load COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		cfg, code := parseRun(args, stderr)
+		if code >= 0 {
+			return code
+		}
+		return runLoad(ctx, cfg, stdout, stderr)
+	case "baseline-lumberjack":
+		return baselineCmd(ctx, args, stderr)
+	case "kinesis-streams":
+		return kinesisCmd(ctx, args, stderr)
+	case "free-ports":
+		return freePorts(args, stdout, stderr)
+	case "table":
+		return tableCmd(args, stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sluice-load: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+// parseRun reads the flags of `run`; a code of -1 means go on.
+func parseRun(args []string, stderr io.Writer) (runConfig, int) {
+	fs := flag.NewFlagSet("sluice-load run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c runConfig
+	fs.StringVar(&c.label, "label", "", "scenario `name` for the table (scripts/bench.sh)")
+	fs.StringVar(&c.role, "role", "subject", "subject or baseline: which side of the scenario this run measures")
+	fs.StringVar(&c.transport, "transport", transportLumberjack, "lumberjack | http (NDJSON to /v1/events) | grpc (PushStream) | bulk (/_bulk)")
+	fs.StringVar(&c.addr, "addr", "", "`host:port` of the subject (loopback only unless --allow-remote)")
+	fs.IntVar(&c.connections, "connections", 4, "connections (each with its own worker)")
+	fs.IntVar(&c.batch, "batch", 0, "events per batch: window, request or stream message (default 2048 lumberjack, 1000 bulk, 500 http and grpc)")
+	fs.IntVar(&c.inflight, "inflight", 2, "batches in flight per connection: lumberjack pipelining, PushStream window (HTTP: always 1)")
+	fs.IntVar(&c.level, "compression", 3, "lumberjack zlib `level`, 0 for none (3 is Filebeat's default)")
+	fs.BoolVar(&c.gzip, "gzip", false, "gzip HTTP and _bulk bodies (compressed once, up front)")
+	fs.Float64Var(&c.rate, "rate", 0, "fixed rate in `events/s` over all connections (token bucket); 0 sends as fast as batches are acknowledged")
+	fs.DurationVar(&c.duration, "duration", 0, "how long to send (default 10s, or the 1h hard cap when --events is set)")
+	fs.Int64Var(&c.events, "events", 0, "stop after sending this many events (0: no count limit)")
+	fs.DurationVar(&c.drain, "drain", 30*time.Second, "after sending stops, longest wait for the outstanding acknowledgements")
+	fs.DurationVar(&c.timeout, "timeout", time.Minute, "longest wait for one batch's acknowledgement")
+	fs.StringVar(&c.apiKey, "api-key", "", "API key sent as Authorization: Bearer (HTTP, _bulk, gRPC)")
+	fs.StringVar(&c.index, "index", "logs-%s-bench", "_bulk index of each document; %s is the log type")
+	fs.StringVar(&c.shape, "shape", shapeFirewall, "event shape: firewall (iptables syslog line in Filebeat's shape), ids (Suricata EVE), waf (AWS WAF), mix")
+	fs.IntVar(&c.size, "size", 0, "pad every event document to at least this many `bytes` (0: natural size)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated events")
+	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress line on stderr (0: none)")
+	fs.IntVar(&c.pid, "pid", 0, "`PID` of the subject, for its CPU time and memory from /proc")
+	fs.StringVar(&c.subjectCmd, "subject-cmd", "", "shell `command` that starts the subject; it is measured, then stopped with SIGTERM")
+	fs.StringVar(&c.subjectLog, "subject-log", "", "`file` for the output of --subject-cmd (default: stderr)")
+	fs.DurationVar(&c.subjectReady, "subject-ready", 30*time.Second, "longest wait for --subject-cmd to accept connections on --addr")
+	fs.StringVar(&c.sinkDir, "sink-dir", "", "file sink `directory` of the subject (sluice dev): wait until it holds every acknowledged event, and count that time")
+	fs.DurationVar(&c.sinkTimeout, "sink-timeout", time.Minute, "longest wait for the sink after the last acknowledgement")
+	fs.Float64Var(&c.maxErrorRatio, "max-error-ratio", 0, "fail the run when more than this share of the events sent was not acknowledged")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	if err := fs.Parse(args); err != nil {
+		return c, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sluice-load run: unexpected arguments %q\n", fs.Args())
+		return c, 2
+	}
+	if c.batch == 0 {
+		c.batch = defaultBatch(c.transport)
+	}
+	if c.duration == 0 {
+		c.duration = 10 * time.Second
+		if c.events > 0 {
+			c.duration = hardCap
+		}
+	}
+	return c, -1
+}
+
+func baselineCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice-load baseline-lumberjack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:5045", "`host:port` to listen on (loopback only unless --allow-remote)")
+	timeout := fs.Duration("timeout", 30*time.Second, "the server's read and write timeout")
+	verbose := fs.Bool("verbose", false, "keep go-lumber's own log lines")
+	allowRemote := fs.Bool("allow-remote", false, "allow listening on an address that is not loopback")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := checkLoopback(ctx, *addr, *allowRemote); err != nil {
+		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)
+		return 1
+	}
+	if err := baselineLumberjack(ctx, ln, *timeout, *verbose, stderr); err != nil {
+		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)
+		return 1
+	}
+	return 0
+}
+
+func kinesisCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice-load kinesis-streams", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := fs.String("endpoint", "", "`URL` of the Kinesis-compatible server (loopback only unless --allow-remote)")
+	region := fs.String("region", "us-east-1", "region to sign requests for")
+	shards := fs.Int("shards", 4, "shards per stream")
+	allowRemote := fs.Bool("allow-remote", false, "allow an endpoint that is not loopback")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *endpoint == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: sluice-load kinesis-streams --endpoint URL [--shards N] NAME...")
+		return 2
+	}
+	if err := createStreams(ctx, *endpoint, *region, *shards, fs.Args(), *allowRemote); err != nil {
+		fmt.Fprintln(stderr, "sluice-load kinesis-streams:", err)
+		return 1
+	}
+	return 0
+}
+
+// freePorts prints n distinct free TCP ports of 127.0.0.1, one a line. They are held
+// open together while chosen, so they differ; another process may still take one
+// before the caller binds it.
+func freePorts(args []string, stdout, stderr io.Writer) int {
+	n := 1
+	if len(args) > 1 {
+		fmt.Fprintln(stderr, "usage: sluice-load free-ports [N]")
+		return 2
+	}
+	if len(args) == 1 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > 100 {
+			fmt.Fprintln(stderr, "sluice-load free-ports: N must be 1 to 100")
+			return 2
+		}
+		n = v
+	}
+	var ports []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(stderr, "sluice-load free-ports: listen:", err)
+			return 1
+		}
+		defer ln.Close()
+		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	fmt.Fprintln(stdout, strings.Join(ports, "\n"))
+	return 0
+}
+
+func tableCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: sluice-load table FILE...")
+		return 2
+	}
+	rows, err := readSummaries(args)
+	writeTable(stdout, rows)
+	if err != nil {
+		printErrs(stderr, "sluice-load table", err)
+		return 1
+	}
+	return 0
+}
+
+// printErrs prints each error of a joined error on its own line.
+func printErrs(w io.Writer, what string, err error) {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		for _, e := range j.Unwrap() {
+			fmt.Fprintf(w, "%s: %v\n", what, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: %v\n", what, err)
+}

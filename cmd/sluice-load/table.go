@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// scenarioRow is one scenario of the table: its subject's and baseline's summaries.
+type scenarioRow struct {
+	label             string
+	subject, baseline *summary
+}
+
+// readSummaries reads run summaries and groups them by label, in the order the labels
+// first appear.
+func readSummaries(paths []string) ([]*scenarioRow, error) {
+	var rows []*scenarioRow
+	byLabel := map[string]*scenarioRow{}
+	var errs []error
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read summary: %w", err))
+			continue
+		}
+		var s summary
+		if err := json.Unmarshal(data, &s); err != nil {
+			errs = append(errs, fmt.Errorf("decode summary %s: %w", p, err))
+			continue
+		}
+		row := byLabel[s.Label]
+		if row == nil {
+			row = &scenarioRow{label: s.Label}
+			byLabel[s.Label] = row
+			rows = append(rows, row)
+		}
+		if s.Role == "baseline" {
+			row.baseline = &s
+		} else {
+			row.subject = &s
+		}
+	}
+	return rows, errors.Join(errs...)
+}
+
+// writeTable prints the scenarios as one Markdown table. The quoted figure is events
+// per second per core of the subject process (acknowledged events per CPU second); the
+// ratio is the subject's over the baseline's.
+func writeTable(w io.Writer, rows []*scenarioRow) {
+	var m *machine
+	for _, r := range rows {
+		for _, s := range []*summary{r.subject, r.baseline} {
+			if s != nil && m == nil {
+				m = &s.Machine
+			}
+		}
+	}
+	if m != nil {
+		fmt.Fprintf(w, "Machine: %d x %s, %s, %s. Figures: events/s per core of the subject process (acknowledged events per CPU second, from /proc); ratio = subject / baseline.\n\n", m.NProc, m.Model, m.OS, m.Go)
+	}
+	fmt.Fprintln(w, "| scenario | subject | baseline | ratio | events/s, subject / baseline | p99 ACK ms, subject / baseline | peak RSS MiB, subject / baseline |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		ratio := "-"
+		sp, bp := perCore(r.subject), perCore(r.baseline)
+		if sp > 0 && bp > 0 {
+			ratio = strconv.FormatFloat(sp/bp, 'f', 1, 64) + "x"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s / %s | %s / %s | %s / %s |\n", r.label,
+			figure(r.subject, sp), figure(r.baseline, bp), ratio,
+			field(r.subject, func(s *summary) string { return thousands(s.EventsPerSecond) }),
+			field(r.baseline, func(s *summary) string { return thousands(s.EventsPerSecond) }),
+			field(r.subject, func(s *summary) string { return strconv.FormatFloat(s.Latency.P99, 'f', 1, 64) }),
+			field(r.baseline, func(s *summary) string { return strconv.FormatFloat(s.Latency.P99, 'f', 1, 64) }),
+			field(r.subject, peakRSS), field(r.baseline, peakRSS))
+	}
+}
+
+func perCore(s *summary) float64 {
+	if s == nil || s.Process == nil {
+		return 0
+	}
+	return s.Process.EventsPerCore
+}
+
+func figure(s *summary, perCore float64) string {
+	switch {
+	case s == nil:
+		return "-"
+	case !s.OK:
+		return "FAILED"
+	case perCore == 0:
+		return "n/a"
+	}
+	return thousands(perCore)
+}
+
+func field(s *summary, f func(*summary) string) string {
+	if s == nil || (!s.OK && s.Events.Sent == 0) {
+		return "-" // no run, or one that never sent
+	}
+	return f(s)
+}
+
+func peakRSS(s *summary) string {
+	if s.Process == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(s.Process.PeakRSS, 'f', 0, 64)
+}
+
+// thousands formats v rounded to a whole number with comma separators.
+func thousands(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

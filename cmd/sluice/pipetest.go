@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/transform/pipeline"
+	"github.com/sluice-siem/sluice/transform/pipeline/samples"
+)
+
+// pipelineTest is `sluice test [-c FILE] [-v] [PIPELINE_DIR...]`: it runs the pipeline
+// test cases (NAME.test.yaml beside NAME.yaml, see pipeline.TestFile) of the given
+// directories, of the configuration's pipelines_dir and, when the configuration loads
+// them (or nothing else is given), of the sample pipelines. Pipelines come from the
+// same places, the directories last. It prints one line per test file, a diff per
+// failed case, and exits 1 if any case fails or anything cannot be loaded.
+func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	flags := flag.NewFlagSet("sluice test", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("c", "", "configuration `file` whose pipelines (pipelines, pipelines_dir, sample_pipelines) are tested too")
+	flags.StringVar(configPath, "config", "", "same as -c")
+	verbose := flags.Bool("v", false, "list every case")
+	flags.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sluice test [-c FILE] [-v] [PIPELINE_DIR...]\n\nWith neither -c nor directories, tests the sample pipelines.")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		return 2
+	}
+	dirs := flags.Args()
+
+	cfg := config.Default(config.RoleTransform)
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(config.RoleTransform, *configPath, env); err != nil {
+			printProblems(stderr, *configPath, err)
+			return 1
+		}
+	} else if len(dirs) == 0 {
+		cfg.SamplePipelines = true
+	}
+
+	// The pipelines, and where test files are.
+	type source struct {
+		fsys   fs.FS
+		origin string
+	}
+	var sources []source
+	if cfg.SamplePipelines {
+		sources = append(sources, source{samples.FS(), samples.Origin})
+	}
+	if cfg.PipelinesDir != "" {
+		sources = append(sources, source{os.DirFS(cfg.PipelinesDir), cfg.PipelinesDir})
+	}
+	cfgs, loadErr := pipelineConfigs(cfg)
+	errs := []error{loadErr}
+	for _, dir := range dirs {
+		st, err := os.Stat(dir)
+		if err == nil && !st.IsDir() {
+			err = errors.New("not a directory")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", dir, err))
+			continue
+		}
+		d, err := pipeline.LoadDir(dir)
+		errs = append(errs, err)
+		maps.Copy(cfgs, d)
+		sources = append(sources, source{os.DirFS(dir), dir})
+	}
+	set, err := pipeline.Build(cfgs, pipeline.Deps{})
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		printProblems(stderr, "sluice test: pipelines", err)
+		return 1
+	}
+
+	files, cases, failed := 0, 0, 0
+	for _, src := range sources {
+		names, err := pipeline.TestFiles(src.fsys)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice test: %s: %v\n", src.origin, err)
+			return 1
+		}
+		for _, name := range names {
+			origin := path.Join(src.origin, name)
+			files++
+			tf, err := pipeline.LoadTestFile(src.fsys, name, origin)
+			if err != nil {
+				fmt.Fprintf(stdout, "FAIL  %s\n      %v\n", origin, err)
+				failed++
+				continue
+			}
+			p := set.Get(tf.Pipeline)
+			if p == nil {
+				fmt.Fprintf(stdout, "FAIL  %s\n      no pipeline %q (pipelines: %s)\n", origin, tf.Pipeline, strings.Join(set.Names(), ", "))
+				failed++
+				continue
+			}
+			var report strings.Builder
+			bad := 0
+			for _, c := range tf.Cases {
+				cases++
+				diff, err := c.Run(ctx, p, tf.Received)
+				switch {
+				case err != nil:
+					fmt.Fprintf(&report, "  --- %s: %v\n", c.Name, err)
+					bad++
+				case diff != "":
+					fmt.Fprintf(&report, "  --- %s: (- expected, + got)\n", c.Name)
+					for _, line := range strings.Split(strings.TrimRight(diff, "\n"), "\n") {
+						fmt.Fprintf(&report, "      %s\n", line)
+					}
+					bad++
+				case *verbose:
+					fmt.Fprintf(&report, "  ok  %s\n", c.Name)
+				}
+			}
+			status := "ok  "
+			if bad > 0 {
+				status = "FAIL"
+				failed += bad
+			}
+			fmt.Fprintf(stdout, "%s  %s (pipeline %s): %d cases, %d failed\n%s", status, origin, tf.Pipeline, len(tf.Cases), bad, report.String())
+		}
+	}
+	if files == 0 {
+		fmt.Fprintln(stderr, "sluice test: no test files (NAME.test.yaml) found")
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d files, %d cases, %d failed\n", files, cases, failed)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,124 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Path is a dotted field path split once, for processors that read or write the same
+// path in every event: the per-event cost is then the map lookups alone. The zero Path
+// is invalid; make one with ParsePath.
+type Path struct {
+	full  string
+	parts []string
+}
+
+// ParsePath splits a dotted path ("source.ip").
+func ParsePath(s string) Path {
+	return Path{full: s, parts: strings.Split(s, ".")}
+}
+
+// String returns the path as written.
+func (p Path) String() string { return p.full }
+
+// GetPath is Get of a parsed path.
+func (e *Event) GetPath(p Path) (any, bool) {
+	if v, ok := e.Fields[p.full]; ok {
+		return v, true
+	}
+	if len(p.parts) == 1 {
+		return nil, false
+	}
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		child, ok := m[part].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		m = child
+	}
+	v, ok := m[p.parts[last]]
+	return v, ok
+}
+
+// SetPath is Set of a parsed path: it stores v, creating the objects on the way, and
+// fails, changing nothing, when a value on the way is not an object.
+func (e *Event) SetPath(p Path, v any) error {
+	if e.Fields == nil {
+		e.Fields = map[string]any{}
+	}
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		next, ok := m[part]
+		if !ok {
+			child := make(map[string]any, 4)
+			m[part] = child
+			m = child
+			continue
+		}
+		child, ok := next.(map[string]any)
+		if !ok {
+			return e.Set(p.full, v) // reports the conflict in Set's words
+		}
+		m = child
+	}
+	m[p.parts[last]] = v
+	return nil
+}
+
+// DeletePath is Delete of a parsed path.
+func (e *Event) DeletePath(p Path) bool {
+	if _, ok := e.Fields[p.full]; ok {
+		delete(e.Fields, p.full)
+		return true
+	}
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		child, ok := m[part].(map[string]any)
+		if !ok {
+			return false
+		}
+		m = child
+	}
+	_, ok := m[p.parts[last]]
+	delete(m, p.parts[last])
+	return ok
+}
+
+// Object returns the object at p, creating it and the objects on the way, so that a
+// processor setting many fields below one parent looks it up once. It fails, changing
+// nothing, when a value on the way or at p is not an object.
+func (e *Event) Object(p Path) (map[string]any, error) {
+	if e.Fields == nil {
+		e.Fields = map[string]any{}
+	}
+	m := e.Fields
+	for i, part := range p.parts {
+		next, ok := m[part]
+		if !ok {
+			child := make(map[string]any, 4)
+			m[part] = child
+			m = child
+			continue
+		}
+		child, ok := next.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("object %s: %s is a %s, not an object", p.full, strings.Join(p.parts[:i+1], "."), Kind(next))
+		}
+		m = child
+	}
+	return m, nil
+}
+
+// Parent returns the path without its last part, and the last part; ok is false for a
+// path of one part.
+func (p Path) Parent() (parent Path, last string, ok bool) {
+	n := len(p.parts)
+	if n < 2 {
+		return Path{}, p.full, false
+	}
+	return Path{full: strings.Join(p.parts[:n-1], "."), parts: p.parts[:n-1]}, p.parts[n-1], true
+}

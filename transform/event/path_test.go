@@ -1,0 +1,59 @@
+package event
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestPaths(t *testing.T) {
+	e := &Event{Fields: map[string]any{"flat.key": "x", "s": "str", "source": map[string]any{"ip": "10.0.0.1"}}}
+	for path, want := range map[string]any{"flat.key": "x", "source.ip": "10.0.0.1", "s": "str"} {
+		if v, ok := e.GetPath(ParsePath(path)); !ok || v != want {
+			t.Errorf("GetPath(%s) = %v, %v", path, v, ok)
+		}
+	}
+	for _, path := range []string{"nope", "source.port", "s.x", "source.ip.x"} {
+		if _, ok := e.GetPath(ParsePath(path)); ok {
+			t.Errorf("GetPath(%s) found something", path)
+		}
+	}
+	if err := e.SetPath(ParsePath("destination.geo.country_iso_code"), "FR"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetPath(ParsePath("s.x"), 1); err == nil || err.Error() != "set s.x: s is a string, not an object" {
+		t.Errorf("SetPath through a string: %v", err)
+	}
+	obj, err := e.Object(ParsePath("source"))
+	if err != nil || obj["ip"] != "10.0.0.1" {
+		t.Fatalf("Object(source) = %v, %v", obj, err)
+	}
+	obj, err = e.Object(ParsePath("observer.ingress.interface"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj["name"] = "eth0"
+	if _, err := e.Object(ParsePath("s.x")); err == nil || err.Error() != "object s.x: s is a string, not an object" {
+		t.Errorf("Object through a string: %v", err)
+	}
+	if _, err := e.Object(ParsePath("s")); err == nil {
+		t.Error("Object of a string succeeded")
+	}
+	if !e.DeletePath(ParsePath("flat.key")) || !e.DeletePath(ParsePath("destination.geo.country_iso_code")) || e.DeletePath(ParsePath("source.nope")) || e.DeletePath(ParsePath("s.x")) {
+		t.Error("DeletePath")
+	}
+	want := map[string]any{
+		"s":           "str",
+		"source":      map[string]any{"ip": "10.0.0.1"},
+		"destination": map[string]any{"geo": map[string]any{}},
+		"observer":    map[string]any{"ingress": map[string]any{"interface": map[string]any{"name": "eth0"}}},
+	}
+	if !reflect.DeepEqual(e.Fields, want) {
+		t.Errorf("fields = %v\nwant %v", e.Fields, want)
+	}
+	if parent, last, ok := ParsePath("a.b.c").Parent(); !ok || parent.String() != "a.b" || last != "c" {
+		t.Errorf("Parent = %v %q %v", parent, last, ok)
+	}
+	if _, last, ok := ParsePath("a").Parent(); ok || last != "a" {
+		t.Errorf("Parent of a top-level path = %q %v", last, ok)
+	}
+}

@@ -1,0 +1,637 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-siem/sluice/transform/event"
+)
+
+// This file holds the processors that move and shape fields: set, rename, remove,
+// convert, lowercase, uppercase, append, drop.
+
+// requireField checks a required field-path option.
+func requireField(option, value string, node *yaml.Node) error {
+	if strings.TrimSpace(value) == "" {
+		return optErr(option, node, "required")
+	}
+	if strings.HasPrefix(value, ".") || strings.HasSuffix(value, ".") || strings.Contains(value, "..") {
+		return optErr(option, node, "%q is not a field path", value)
+	}
+	return nil
+}
+
+// missing is the error of a field that is not there.
+func missing(field string) error { return fmt.Errorf("field %s: not found", field) }
+
+// --- set
+
+type setOptions struct {
+	Field            string    `yaml:"field"`
+	Value            yaml.Node `yaml:"value"`
+	CopyFrom         string    `yaml:"copy_from"`
+	Expr             string    `yaml:"expr"`
+	Override         *bool     `yaml:"override"`
+	IgnoreEmptyValue bool      `yaml:"ignore_empty_value"`
+}
+
+// setProc sets a field to a constant, a template, a copy of another field, or the
+// value of an expression.
+type setProc struct {
+	field       event.Path
+	value       any // constant; copied per event when composite
+	tpl         *template
+	copyFrom    *event.Path
+	expr        *program
+	override    bool
+	ignoreEmpty bool
+}
+
+func newSet(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o setOptions
+	given, errs := decodeOptions(node, &o)
+	if err := requireField("field", o.Field, given["field"]); err != nil {
+		errs = append(errs, err)
+	}
+	p := &setProc{field: event.ParsePath(o.Field), override: o.Override == nil || *o.Override, ignoreEmpty: o.IgnoreEmptyValue}
+	n := 0
+	for _, k := range []string{"value", "copy_from", "expr"} {
+		if given[k] != nil {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, optErr("value", node, "give exactly one of value, copy_from and expr"))
+	}
+	switch {
+	case given["value"] != nil:
+		v, err := yamlValue(&o.Value)
+		if err != nil {
+			errs = append(errs, optErr("value", given["value"], "%v", err))
+		}
+		if s, ok := v.(string); ok {
+			t, err := parseTemplate(s)
+			if err != nil {
+				errs = append(errs, optErr("value", given["value"], "%v", err))
+			} else if !t.static() {
+				p.tpl = &t
+			}
+		}
+		p.value = v
+	case given["copy_from"] != nil:
+		if err := requireField("copy_from", o.CopyFrom, given["copy_from"]); err != nil {
+			errs = append(errs, err)
+		}
+		path := event.ParsePath(o.CopyFrom)
+		p.copyFrom = &path
+	case given["expr"] != nil:
+		prog, err := compileExpr(o.Expr)
+		if err != nil {
+			errs = append(errs, optErr("expr", given["expr"], "%s", oneLine(err)))
+		}
+		p.expr = prog
+	}
+	return p, errors.Join(errs...)
+}
+
+func (p *setProc) Process(_ context.Context, e *event.Event) error {
+	if !p.override {
+		if _, ok := e.GetPath(p.field); ok {
+			return nil
+		}
+	}
+	var v any
+	switch {
+	case p.tpl != nil:
+		v = p.tpl.render(e)
+	case p.copyFrom != nil:
+		src, ok := e.GetPath(*p.copyFrom)
+		if !ok {
+			if p.ignoreEmpty {
+				return nil
+			}
+			return missing(p.copyFrom.String())
+		}
+		v = deepCopy(src)
+	case p.expr != nil:
+		out, err := p.expr.eval(e)
+		if err != nil {
+			return fmt.Errorf("field %s: expr: %w", p.field, err)
+		}
+		v = jsonShaped(out)
+	default:
+		v = deepCopy(p.value)
+	}
+	if p.ignoreEmpty && (v == nil || v == "") {
+		return nil
+	}
+	if err := e.SetPath(p.field, v); err != nil {
+		return fmt.Errorf("field %s: %w", p.field, err)
+	}
+	return nil
+}
+
+// jsonShaped turns an expression's result into a field value.
+func jsonShaped(v any) any {
+	switch v := v.(type) {
+	case int:
+		return int64(v)
+	case []string:
+		out := make([]any, len(v))
+		for i, s := range v {
+			out[i] = s
+		}
+		return out
+	case map[string]any, []any:
+		return deepCopy(v)
+	}
+	return v
+}
+
+// --- rename
+
+type renameOptions struct {
+	Field         string    `yaml:"field"`
+	TargetField   string    `yaml:"target_field"`
+	Fields        yaml.Node `yaml:"fields"`
+	IgnoreMissing bool      `yaml:"ignore_missing"`
+	Override      bool      `yaml:"override"`
+}
+
+type renamePair struct{ from, to event.Path }
+
+// renameProc moves fields. With fields (a mapping from -> to, in order) it renames
+// many at once; a missing one is skipped only with ignore_missing.
+type renameProc struct {
+	pairs         []renamePair
+	ignoreMissing bool
+	override      bool
+}
+
+func newRename(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o renameOptions
+	given, errs := decodeOptions(node, &o)
+	p := &renameProc{ignoreMissing: o.IgnoreMissing, override: o.Override}
+	if given["fields"] != nil {
+		if given["field"] != nil || given["target_field"] != nil {
+			errs = append(errs, optErr("fields", given["fields"], "give either fields or field and target_field"))
+		}
+		if o.Fields.Kind != yaml.MappingNode || len(o.Fields.Content) == 0 {
+			errs = append(errs, optErr("fields", given["fields"], "want a mapping of field -> new name"))
+		}
+		for i := 0; i+1 < len(o.Fields.Content); i += 2 {
+			from, to := o.Fields.Content[i].Value, o.Fields.Content[i+1].Value
+			for _, f := range []string{from, to} {
+				if err := requireField("fields", f, o.Fields.Content[i]); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			p.pairs = append(p.pairs, renamePair{event.ParsePath(from), event.ParsePath(to)})
+		}
+	} else {
+		for _, opt := range []struct{ name, v string }{{"field", o.Field}, {"target_field", o.TargetField}} {
+			if err := requireField(opt.name, opt.v, given[opt.name]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		p.pairs = []renamePair{{event.ParsePath(o.Field), event.ParsePath(o.TargetField)}}
+	}
+	return p, errors.Join(errs...)
+}
+
+func (p *renameProc) Process(_ context.Context, e *event.Event) error {
+	for _, r := range p.pairs {
+		v, ok := e.GetPath(r.from)
+		if !ok {
+			if p.ignoreMissing {
+				continue
+			}
+			return missing(r.from.String())
+		}
+		if !p.override {
+			if _, exists := e.GetPath(r.to); exists {
+				return fmt.Errorf("field %s: target %s exists (set override: true to replace it)", r.from, r.to)
+			}
+		}
+		e.DeletePath(r.from)
+		if err := e.SetPath(r.to, v); err != nil {
+			_ = e.SetPath(r.from, v) // put it back: it came from there
+			return fmt.Errorf("field %s: rename to %s: %w", r.from, r.to, err)
+		}
+	}
+	return nil
+}
+
+// --- remove
+
+type removeOptions struct {
+	Field         stringList `yaml:"field"`
+	Keep          stringList `yaml:"keep"`
+	IgnoreMissing bool       `yaml:"ignore_missing"`
+}
+
+// removeProc removes fields, or every top-level field but the ones to keep.
+type removeProc struct {
+	fields        []event.Path
+	keep          map[string]bool
+	ignoreMissing bool
+}
+
+func newRemove(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o removeOptions
+	given, errs := decodeOptions(node, &o)
+	p := &removeProc{ignoreMissing: o.IgnoreMissing}
+	if (len(o.Field) == 0) == (len(o.Keep) == 0) {
+		errs = append(errs, optErr("field", node, "give either field or keep"))
+	}
+	for _, f := range o.Field {
+		if err := requireField("field", f, given["field"]); err != nil {
+			errs = append(errs, err)
+		}
+		p.fields = append(p.fields, event.ParsePath(f))
+	}
+	if len(o.Keep) > 0 {
+		p.keep = map[string]bool{}
+		for _, f := range o.Keep {
+			if strings.Contains(f, ".") {
+				errs = append(errs, optErr("keep", given["keep"], "%q: keep takes top-level fields", f))
+			}
+			p.keep[f] = true
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+func (p *removeProc) Process(_ context.Context, e *event.Event) error {
+	if p.keep != nil {
+		for k := range e.Fields {
+			if !p.keep[k] {
+				delete(e.Fields, k)
+			}
+		}
+		return nil
+	}
+	for _, f := range p.fields {
+		if !e.DeletePath(f) && !p.ignoreMissing {
+			return missing(f.String())
+		}
+	}
+	return nil
+}
+
+// --- convert
+
+type convertOptions struct {
+	Field         string `yaml:"field"`
+	TargetField   string `yaml:"target_field"`
+	Type          string `yaml:"type"`
+	IgnoreMissing bool   `yaml:"ignore_missing"`
+}
+
+// convertProc converts a field (each element of an array) to a type.
+type convertProc struct {
+	field, target event.Path
+	typ           string
+	ignoreMissing bool
+}
+
+func newConvert(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o convertOptions
+	given, errs := decodeOptions(node, &o)
+	if err := requireField("field", o.Field, given["field"]); err != nil {
+		errs = append(errs, err)
+	}
+	if o.TargetField == "" {
+		o.TargetField = o.Field
+	}
+	switch o.Type {
+	case "integer", "long", "float", "double", "boolean", "ip", "string", "auto":
+	case "int":
+		o.Type = "integer"
+	case "bool":
+		o.Type = "boolean"
+	default:
+		errs = append(errs, optErr("type", given["type"], "want integer, long, float, double, boolean, ip, string or auto, not %q", o.Type))
+	}
+	return &convertProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), typ: o.Type, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
+}
+
+func (p *convertProc) Process(_ context.Context, e *event.Event) error {
+	v, ok := e.GetPath(p.field)
+	if !ok {
+		if p.ignoreMissing {
+			return nil
+		}
+		return missing(p.field.String())
+	}
+	var out any
+	var err error
+	if list, isList := v.([]any); isList {
+		converted := make([]any, len(list))
+		for i, x := range list {
+			if converted[i], err = convertValue(x, p.typ); err != nil {
+				break
+			}
+		}
+		out = converted
+	} else {
+		out, err = convertValue(v, p.typ)
+	}
+	if err != nil {
+		return fmt.Errorf("field %s: %w", p.field, err)
+	}
+	if err := e.SetPath(p.target, out); err != nil {
+		return fmt.Errorf("field %s: %w", p.target, err)
+	}
+	return nil
+}
+
+// convertValue converts one value. Numbers convert between kinds only without loss.
+func convertValue(v any, typ string) (any, error) {
+	s, isText := textOf(v)
+	switch typ {
+	case "string":
+		if _, composite := v.(map[string]any); composite || v == nil {
+			return nil, fmt.Errorf("cannot convert a %s to a string", event.Kind(v))
+		}
+		return valueString(v), nil
+	case "integer", "long":
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
+				return int64(x), nil
+			}
+			return nil, fmt.Errorf("cannot convert %v to an integer without loss", x)
+		}
+		if isText {
+			if i, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64); err == nil {
+				return i, nil
+			}
+		}
+		return nil, fmt.Errorf("cannot convert %s to an integer", describe(v))
+	case "float", "double":
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case int64:
+			return float64(x), nil
+		}
+		if isText {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+				return f, nil
+			}
+		}
+		return nil, fmt.Errorf("cannot convert %s to a float", describe(v))
+	case "boolean":
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		if isText {
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "true":
+				return true, nil
+			case "false":
+				return false, nil
+			}
+		}
+		return nil, fmt.Errorf("cannot convert %s to a boolean", describe(v))
+	case "ip":
+		if str, ok := v.(string); ok {
+			if a, err := netip.ParseAddr(strings.TrimSpace(str)); err == nil {
+				return a.String(), nil
+			}
+		}
+		return nil, fmt.Errorf("%s is not an IP address", describe(v))
+	case "auto":
+		str, ok := v.(string)
+		if !ok {
+			return v, nil
+		}
+		if i, err := strconv.ParseInt(str, 10, 64); err == nil {
+			return i, nil
+		}
+		if f, err := strconv.ParseFloat(str, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f, nil
+		}
+		switch strings.ToLower(str) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return str, nil
+	}
+	return nil, fmt.Errorf("unknown type %s", typ)
+}
+
+// textOf returns the text of a string or a number as decoded from JSON.
+func textOf(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return string(v), true
+	}
+	return "", false
+}
+
+// describe names a value in an error, shortened.
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(truncate(v, 64))
+	case json.Number:
+		return string(v)
+	case map[string]any, []any, nil:
+		return "a " + event.Kind(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// --- lowercase, uppercase
+
+type caseOptions struct {
+	Field         string `yaml:"field"`
+	TargetField   string `yaml:"target_field"`
+	IgnoreMissing bool   `yaml:"ignore_missing"`
+}
+
+// caseProc changes the case of a string field (or of each string of an array).
+type caseProc struct {
+	field, target event.Path
+	ignoreMissing bool
+	fn            func(string) string
+}
+
+func newLowercase(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	return newCase(node, strings.ToLower)
+}
+
+func newUppercase(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	return newCase(node, strings.ToUpper)
+}
+
+func newCase(node *yaml.Node, fn func(string) string) (event.Processor, error) {
+	var o caseOptions
+	given, errs := decodeOptions(node, &o)
+	if err := requireField("field", o.Field, given["field"]); err != nil {
+		errs = append(errs, err)
+	}
+	if o.TargetField == "" {
+		o.TargetField = o.Field
+	}
+	return &caseProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), ignoreMissing: o.IgnoreMissing, fn: fn}, errors.Join(errs...)
+}
+
+func (p *caseProc) Process(_ context.Context, e *event.Event) error {
+	v, ok := e.GetPath(p.field)
+	if !ok {
+		if p.ignoreMissing {
+			return nil
+		}
+		return missing(p.field.String())
+	}
+	var out any
+	switch x := v.(type) {
+	case string:
+		out = p.fn(x)
+	case []any:
+		list := make([]any, len(x))
+		for i, el := range x {
+			s, ok := el.(string)
+			if !ok {
+				return fmt.Errorf("field %s: element %d is a %s, not a string", p.field, i, event.Kind(el))
+			}
+			list[i] = p.fn(s)
+		}
+		out = list
+	default:
+		return fmt.Errorf("field %s: is a %s, not a string", p.field, event.Kind(v))
+	}
+	if err := e.SetPath(p.target, out); err != nil {
+		return fmt.Errorf("field %s: %w", p.target, err)
+	}
+	return nil
+}
+
+// --- append
+
+type appendOptions struct {
+	Field           string    `yaml:"field"`
+	Value           yaml.Node `yaml:"value"`
+	AllowDuplicates *bool     `yaml:"allow_duplicates"`
+}
+
+// appendProc appends values to an array field (tags), making it an array if it is a
+// single value or creating it.
+type appendProc struct {
+	field           event.Path
+	values          []any       // constants
+	templates       []*template // per value: non-nil for a string with field references
+	allowDuplicates bool
+}
+
+func newAppend(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o appendOptions
+	given, errs := decodeOptions(node, &o)
+	if err := requireField("field", o.Field, given["field"]); err != nil {
+		errs = append(errs, err)
+	}
+	p := &appendProc{field: event.ParsePath(o.Field), allowDuplicates: o.AllowDuplicates == nil || *o.AllowDuplicates}
+	if given["value"] == nil {
+		errs = append(errs, optErr("value", node, "required"))
+	} else {
+		v, err := yamlValue(&o.Value)
+		if err != nil {
+			errs = append(errs, optErr("value", given["value"], "%v", err))
+		}
+		list, ok := v.([]any)
+		if !ok {
+			list = []any{v}
+		}
+		for _, x := range list {
+			var tpl *template
+			if s, ok := x.(string); ok {
+				t, err := parseTemplate(s)
+				if err != nil {
+					errs = append(errs, optErr("value", given["value"], "%v", err))
+				} else if !t.static() {
+					tpl = &t
+				}
+			}
+			p.values = append(p.values, x)
+			p.templates = append(p.templates, tpl)
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+func (p *appendProc) Process(_ context.Context, e *event.Event) error {
+	var list []any
+	switch cur := mustGet(e, p.field).(type) {
+	case nil:
+	case []any:
+		list = cur
+	default:
+		list = []any{cur}
+	}
+	for i, v := range p.values {
+		if p.templates[i] != nil {
+			v = p.templates[i].render(e)
+		} else {
+			v = deepCopy(v)
+		}
+		if !p.allowDuplicates && containsValue(list, v) {
+			continue
+		}
+		list = append(list, v)
+	}
+	if err := e.SetPath(p.field, list); err != nil {
+		return fmt.Errorf("field %s: %w", p.field, err)
+	}
+	return nil
+}
+
+func mustGet(e *event.Event, p event.Path) any {
+	v, _ := e.GetPath(p)
+	return v
+}
+
+func containsValue(list []any, v any) bool {
+	for _, x := range list {
+		switch x.(type) {
+		case map[string]any, []any:
+			continue
+		}
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// --- drop
+
+// dropProc drops the event: it is acknowledged and not written. Use it with if.
+type dropProc struct{}
+
+func newDrop(node *yaml.Node, _ *Deps) (event.Processor, error) {
+	var o struct{}
+	_, errs := decodeOptions(node, &o)
+	return dropProc{}, errors.Join(errs...)
+}
+
+func (dropProc) Process(_ context.Context, e *event.Event) error {
+	e.Dropped = true
+	return nil
+}
