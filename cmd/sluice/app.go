@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,8 @@ type app struct {
 	leases *dynamodb.Store
 
 	transformer *transform.Transformer
+	// stopping is set when shutdown begins (readiness of the transform role).
+	stopping atomic.Bool
 	// resources are the lookups of the enrichment processors, reloaded while running.
 	resources *enrich.Resources
 	sink      *file.Sink
@@ -144,6 +147,10 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 
 	if role != config.RoleTransform {
 		if err := a.buildGateway(ctx, meter); err != nil {
+			return nil, err
+		}
+	} else if cfg.HTTP.Addr != "" {
+		if err := a.buildOps(); err != nil {
 			return nil, err
 		}
 	}
@@ -309,6 +316,41 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 	return nil
 }
 
+// buildOps serves what operators and orchestrators need from the transform role on
+// the HTTP address: /healthz, /readyz (503 once shutdown begins) and /metrics.
+func (a *app) buildOps() error {
+	mux := http.NewServeMux()
+	writeStatus := func(w http.ResponseWriter, code int, status string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", status)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if a.stopping.Load() {
+			writeStatus(w, http.StatusServiceUnavailable, "draining")
+			return
+		}
+		writeStatus(w, http.StatusOK, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	tlsConf, err := a.cfg.HTTP.TLS.Load()
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	a.httpSrv = &http.Server{
+		Handler:           mux,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTP.Addr); err != nil {
+		return fmt.Errorf("listen http on %s: %w", a.cfg.HTTP.Addr, err)
+	}
+	return nil
+}
+
 func (a *app) closeListeners() {
 	for _, ln := range []net.Listener{a.httpLn, a.grpcLn} {
 		if ln != nil {
@@ -416,6 +458,7 @@ func (a *app) run(ctx context.Context) error {
 // consumer and returns once no handler runs.
 func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 	var errs []error
+	a.stopping.Store(true)
 	if a.gateway != nil {
 		a.gateway.Drain()
 		if a.health != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +106,7 @@ func TestKinesisDeliverySuite(t *testing.T) {
 		f.waitDelivered(all)
 		counts := f.waitBalanced("w1", "w2", "w3")
 		t.Logf("shards per worker: %v", counts)
+		f.checkOps("w1")
 		if d := duplicates(f.docs()); len(d) > 0 {
 			t.Errorf("%d records processed more than once in steady state, e.g. %v", len(d), d[:min(5, len(d))])
 		}
@@ -306,6 +309,8 @@ func newFleet(t *testing.T, kEndpoint, dEndpoint string) *fleet {
 
 	f.config = filepath.Join(root, "transform.yaml")
 	yaml := fmt.Sprintf(`
+http:
+  addr: 127.0.0.1:0
 stream:
   kind: kinesis
   kinesis:
@@ -758,4 +763,38 @@ func (p position) after(checkpoint string, sub int) bool {
 		return c > 0
 	}
 	return sub >= 0 && p.sub > sub
+}
+
+// checkOps reads a worker's HTTP address from its log and checks its operations
+// endpoints: alive, ready, and the consumer's lease gauge among its metrics.
+func (f *fleet) checkOps(id string) {
+	f.t.Helper()
+	var addr string
+	logs, _ := os.ReadFile(f.worker(id).logPath)
+	for line := range strings.Lines(string(logs)) {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "http listening" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		f.t.Fatalf("worker %s logged no http address", id)
+	}
+	get := func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			f.t.Fatalf("%s of worker %s: %d %s", path, id, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	get("/healthz")
+	get("/readyz")
+	if m := get("/metrics"); !strings.Contains(m, "sluice_consumer_leases_owned") {
+		f.t.Errorf("worker %s /metrics lacks the consumer's lease gauge sluice_consumer_leases_owned", id)
+	}
 }
