@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/transform/jsonx"
 )
 
 // event is one record's event on its way through the transformer: decoded from the
@@ -29,30 +29,21 @@ type event struct {
 // decode decodes the envelope of rec and its event. now is used only if neither the
 // envelope nor the stream recorded when the event arrived.
 func decode(rec *stream.Delivered, now func() time.Time) (event, error) {
-	env, err := stream.ParseEnvelope(rec.Data)
+	env, err := parseEnvelope(rec.Data)
 	if err != nil {
 		return event{}, err
 	}
-	if !stream.ValidType(env.Type) {
-		return event{}, fmt.Errorf("decode envelope: invalid log type %q", truncate(env.Type, stream.MaxTypeLen))
+	if !stream.ValidType(env.typ) {
+		return event{}, fmt.Errorf("decode envelope: invalid log type %q", truncate(env.typ, stream.MaxTypeLen))
 	}
-	dec := json.NewDecoder(bytes.NewReader(env.Event))
-	dec.UseNumber()
-	var fields map[string]any
-	if err := dec.Decode(&fields); err != nil {
-		return event{}, fmt.Errorf("decode event: %w", err)
-	}
-	if fields == nil {
-		return event{}, errors.New("decode event: not a JSON object")
-	}
-	received := env.Received
+	received := env.received
 	if received.IsZero() {
 		received = rec.Arrival
 	}
 	if received.IsZero() {
 		received = now()
 	}
-	return event{typ: env.Type, received: received, fields: fields}, nil
+	return event{typ: env.typ, received: received, fields: env.fields}, nil
 }
 
 // truncate shortens s to at most n bytes, marking the cut, so that a hostile value
@@ -166,21 +157,58 @@ func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encode
 }
 
 // encoder encodes document bodies as compact JSON without HTML escaping (so "<" and
-// "&" in log lines stay readable), reusing one buffer. It is not safe for concurrent
-// use.
+// "&" in log lines stay readable). Events go through jsonx's encoder into a reused
+// scratch buffer and are copied into arena chunks shared by the documents of one
+// batch; dead letters go through encoding/json. It is not safe for concurrent use.
 type encoder struct {
+	doc     jsonx.Encoder
+	scratch []byte
+	// arena holds the bodies of the batch's documents; a full chunk is left to them
+	// and a new one started, so bodies never move.
+	arena []byte
+	// chunk is the size of a new arena chunk.
+	chunk int
+
 	buf bytes.Buffer
 	enc *json.Encoder
 }
 
-func newEncoder() *encoder {
-	e := &encoder{}
+// minChunk is the smallest arena chunk.
+const minChunk = 16 << 10
+
+// newEncoder returns an encoder for a batch whose record data add up to about size
+// bytes.
+func newEncoder(size int) *encoder {
+	e := &encoder{chunk: max(minChunk, size+size/4)}
 	e.enc = json.NewEncoder(&e.buf)
 	e.enc.SetEscapeHTML(false)
 	return e
 }
 
-// encode returns the JSON of v, without a trailing newline, in a new slice.
+// encodeFields returns the JSON of an event document, in memory that stays valid
+// after further calls.
+func (e *encoder) encodeFields(fields map[string]any) ([]byte, error) {
+	var err error
+	e.scratch, err = e.doc.Append(e.scratch[:0], fields)
+	if err != nil {
+		return nil, err
+	}
+	return e.keep(e.scratch), nil
+}
+
+// keep copies b into the arena and returns the copy.
+func (e *encoder) keep(b []byte) []byte {
+	if cap(e.arena)-len(e.arena) < len(b) {
+		e.arena = make([]byte, 0, max(e.chunk, len(b)))
+		e.chunk = max(minChunk, e.chunk/2)
+	}
+	start := len(e.arena)
+	e.arena = append(e.arena, b...)
+	return e.arena[start:len(e.arena):len(e.arena)]
+}
+
+// encode returns the JSON of v (encoding/json, without a trailing newline), in a new
+// slice.
 func (e *encoder) encode(v any) ([]byte, error) {
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {

@@ -110,7 +110,11 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
-	enc := newEncoder()
+	size := 0
+	for i := range b.Records {
+		size += len(b.Records[i].Data)
+	}
+	enc := newEncoder(size)
 	docs := make([]sink.Document, 0, len(b.Records))
 	var dead int64
 	for i := range b.Records {
@@ -153,7 +157,7 @@ func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc 
 		return sink.Document{}, keep, err
 	}
 	ev.finish()
-	body, err := enc.encode(ev.fields)
+	body, err := enc.encodeFields(ev.fields)
 	if err != nil {
 		return sink.Document{}, false, fmt.Errorf("encode event: %w", err)
 	}

@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"sync"
@@ -57,6 +58,23 @@ type geoRecord struct {
 	members  []member
 	lat, lon any // geo.location, when the record has one
 	orgName  any // as.organization.name, when the record has one
+	// tmpl is the geo or as object of the members, with a nil "location" or
+	// "organization" when the record has one: a lookup clones it and sets the nested
+	// object, so the members are neither hashed nor boxed again per event.
+	tmpl map[string]any
+}
+
+// withTemplate fills rec.tmpl, nested is "location" or "organization" when rec has
+// that object.
+func (rec *geoRecord) withTemplate(nested string) *geoRecord {
+	rec.tmpl = make(map[string]any, len(rec.members)+1)
+	for _, m := range rec.members {
+		rec.tmpl[m.key] = m.val
+	}
+	if nested != "" {
+		rec.tmpl[nested] = nil
+	}
+	return rec
 }
 
 type member struct {
@@ -225,14 +243,7 @@ func (g *geoIP) cityFields(addr netip.Addr) (map[string]any, error) {
 	if rec == nil || err != nil {
 		return nil, err
 	}
-	n := len(rec.members)
-	if rec.lat != nil {
-		n++
-	}
-	geo := make(map[string]any, n)
-	for _, m := range rec.members {
-		geo[m.key] = m.val
-	}
+	geo := maps.Clone(rec.tmpl)
 	if rec.lat != nil {
 		geo["location"] = map[string]any{"lat": rec.lat, "lon": rec.lon}
 	}
@@ -271,7 +282,10 @@ func decodeCity(res maxminddb.Result) (*geoRecord, error) {
 	if len(out.members) == 0 && out.lat == nil {
 		return nil, nil
 	}
-	return out, nil
+	if out.lat != nil {
+		return out.withTemplate("location"), nil
+	}
+	return out.withTemplate(""), nil
 }
 
 // asnFields returns the ECS as object of addr, or nil when the database knows nothing.
@@ -280,10 +294,7 @@ func (g *geoIP) asnFields(addr netip.Addr) (map[string]any, error) {
 	if rec == nil || err != nil {
 		return nil, err
 	}
-	as := make(map[string]any, 2)
-	for _, m := range rec.members {
-		as[m.key] = m.val
-	}
+	as := maps.Clone(rec.tmpl)
 	if rec.orgName != nil {
 		as["organization"] = map[string]any{"name": rec.orgName}
 	}
@@ -306,7 +317,10 @@ func decodeASN(res maxminddb.Result) (*geoRecord, error) {
 	if len(out.members) == 0 && out.orgName == nil {
 		return nil, nil
 	}
-	return out, nil
+	if out.orgName != nil {
+		return out.withTemplate("organization"), nil
+	}
+	return out.withTemplate(""), nil
 }
 
 // routable reports whether a geolocation database can know addr: not private,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,6 +37,9 @@ type indicator struct {
 	confidence  string
 	description string
 	reference   string
+	// tmpl is the indicator's threat.indicator object without the matched value,
+	// made once: a match clones it, so its values are not boxed again per event.
+	tmpl map[string]any
 }
 
 // indicatorSet is one loaded set: IPs and CIDRs in a prefix table (an IP is a /32 or
@@ -98,6 +102,7 @@ func loadIndicatorSet(cfg IndicatorSetConfig) (*indicatorSet, error) {
 			}
 			s.hashes[in.name] = i
 		}
+		in.tmpl = in.template()
 		s.indicators = append(s.indicators, in)
 		return nil
 	}
@@ -378,15 +383,20 @@ func (t *threatIntel) Process(ctx context.Context, e *event.Event) error {
 	if v, ok := threat["enrichments"]; ok && enrichments == nil && v != nil {
 		return fmt.Errorf("threat_intel: threat.enrichments is a %s, not an array", event.Kind(v))
 	}
-	for _, m := range matches {
+	var first any // the first match's value, boxed once for both objects
+	for i, m := range matches {
+		atomic := any(m.atomic)
+		if i == 0 {
+			first = atomic
+		}
 		enrichments = append(enrichments, map[string]any{
-			"indicator": m.ind.fields(m.atomic),
-			"matched":   map[string]any{"atomic": m.atomic, "field": m.field, "type": "indicator_match_rule"},
+			"indicator": m.ind.fields(atomic),
+			"matched":   map[string]any{"atomic": atomic, "field": m.field, "type": "indicator_match_rule"},
 		})
 	}
 	threat["enrichments"] = enrichments
 	if _, ok := threat["indicator"]; !ok {
-		threat["indicator"] = matches[0].ind.fields(matches[0].atomic)
+		threat["indicator"] = matches[0].ind.fields(first)
 	}
 	if err := addTag(e, t.tag); err != nil {
 		return fmt.Errorf("threat_intel: %w", err)
@@ -446,14 +456,32 @@ func hasUpper(s string) bool {
 	return false
 }
 
-// fields returns the ECS threat.indicator object of a match of value.
-func (in *indicator) fields(value string) map[string]any {
+// fields returns the ECS threat.indicator object of a match of value (boxed once by
+// the caller).
+func (in *indicator) fields(value any) map[string]any {
+	tmpl := in.tmpl
+	if tmpl == nil { // an indicator made without a template
+		tmpl = in.template()
+	}
+	m := maps.Clone(tmpl)
+	switch in.typ {
+	case indicatorIPv4, indicatorIPv6:
+		m["ip"] = value
+	case indicatorFile: // the event owns its objects
+		m["file"] = map[string]any{"hash": map[string]any{in.hashAlgo: in.name}}
+	}
+	return m
+}
+
+// template makes the threat.indicator object of the indicator, with "ip" set to nil
+// for IP indicators (fields sets the matched address there, without growing the map).
+func (in *indicator) template() map[string]any {
 	m := make(map[string]any, 8)
 	m["type"] = in.typ
 	m["name"] = in.name
 	switch in.typ {
 	case indicatorIPv4, indicatorIPv6:
-		m["ip"] = value
+		m["ip"] = nil
 	case indicatorDomain:
 		m["domain"] = in.name
 	case indicatorFile:

@@ -1,0 +1,124 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/transform/jsonx"
+)
+
+// envelope is a record's envelope (stream.Envelope) with its event decoded.
+type envelope struct {
+	typ      string
+	received time.Time
+	fields   map[string]any
+}
+
+// errBadEnvelope stands for any envelope the fast path rejects; parseEnvelope then
+// asks stream.ParseEnvelope for the error to report.
+var errBadEnvelope = errors.New("bad envelope")
+
+// parseEnvelope decodes record data made by stream.AppendEnvelope in one pass, the
+// event straight into its document, with the results (and the errors) of
+// stream.ParseEnvelope followed by decoding the event with encoding/json.
+func parseEnvelope(data []byte) (envelope, error) {
+	env, err := parseEnvelopeFast(data)
+	if err == nil {
+		return env, nil
+	}
+	// The record is bad (or unusual); report it as the reference decoder does.
+	slow, serr := stream.ParseEnvelope(data)
+	if serr != nil {
+		return envelope{}, serr
+	}
+	fields, err := jsonx.DecodeObject(slow.Event)
+	if err != nil {
+		return envelope{}, fmt.Errorf("decode event: %w", err)
+	}
+	return envelope{typ: slow.Type, received: slow.Received, fields: fields}, nil
+}
+
+// parseEnvelopeFast is parseEnvelope without the error messages: it fails with
+// errBadEnvelope (or the decoder's error) where stream.ParseEnvelope fails. The
+// envelope's keys match as encoding/json matches struct fields (exactly, else without
+// regard to case), the last of repeated keys wins, and null leaves v, type and
+// received as they were.
+func parseEnvelopeFast(data []byte) (envelope, error) {
+	d := jsonx.NewDecoder(data)
+	if d.Peek() != '{' {
+		return envelope{}, errBadEnvelope
+	}
+	var (
+		env     envelope
+		version int64
+	)
+	err := d.Object(func(key string) error {
+		switch {
+		case key == "event" || strings.EqualFold(key, "event"):
+			if d.Peek() != '{' {
+				env.fields = nil
+				_, err := d.Skip()
+				return err
+			}
+			v, err := d.Value()
+			if err != nil {
+				return err
+			}
+			env.fields = v.(map[string]any)
+			return nil
+		case key == "type" || strings.EqualFold(key, "type"):
+			switch d.Peek() {
+			case 'n':
+				_, err := d.Skip()
+				return err
+			case '"':
+				s, err := d.String()
+				env.typ = s
+				return err
+			}
+			return errBadEnvelope
+		case key == "received" || strings.EqualFold(key, "received"):
+			raw, err := d.Skip()
+			if err != nil {
+				return err
+			}
+			// time.Time decodes its JSON itself (null changes nothing).
+			return env.received.UnmarshalJSON(raw)
+		case key == "v" || strings.EqualFold(key, "v"):
+			raw, err := d.Skip()
+			if err != nil {
+				return err
+			}
+			if string(raw) == "null" {
+				return nil
+			}
+			if string(raw) == "1" {
+				version = 1
+				return nil
+			}
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			if err != nil {
+				return errBadEnvelope
+			}
+			version = n
+			return nil
+		default:
+			_, err := d.Skip()
+			return err
+		}
+	})
+	if err != nil {
+		return envelope{}, err
+	}
+	if err := d.End(); err != nil {
+		return envelope{}, err
+	}
+	if version != 1 || env.typ == "" || env.fields == nil {
+		return envelope{}, errBadEnvelope
+	}
+	return env, nil
+}

@@ -1,0 +1,121 @@
+package jsonx
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestDecodeErrors(t *testing.T) {
+	for _, in := range []string{
+		``, ` `, `{`, `{"a"`, `{"a":`, `{"a":1,}`, `[1,]`, `[1 2]`, `{"a" 1}`, `{1:2}`, `01`, `-`, `1.`, `1e+`,
+		`"abc`, `"\x"`, `"\u12g4"`, "\"\x1f\"", `tru`, `nulL`, `{} {}`, `{"a":1}]`,
+		strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1),
+	} {
+		if v, err := Decode([]byte(in)); err == nil {
+			t.Errorf("Decode(%.40q) = %#v, want an error", in, v)
+		}
+	}
+	if _, err := Decode([]byte(strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth))); err != nil {
+		t.Errorf("Decode at MaxDepth: %v", err)
+	}
+	if _, err := DecodeObject([]byte(`[1]`)); err == nil {
+		t.Error("DecodeObject of an array: no error")
+	}
+}
+
+func TestDecodeStrings(t *testing.T) {
+	for in, want := range map[string]string{
+		`"plain"`:                "plain",
+		`"a\"b\\c\/d\b\f\n\r\t"`: "a\"b\\c/d\b\f\n\r\t",
+		`"\u00e9\u20AC"`:         "é€",
+		`"\ud83d\ude00"`:         "😀",
+		`"\ud83d"`:               "\ufffd",
+		`"\ud83dx"`:              "\ufffdx",
+		`"\ude00\ud83d\ude00"`:   "\ufffd😀",
+		`"\ud83d\u0041"`:         "\ufffdA",
+		"\"\xff\xc3\"":           "\ufffd\ufffd",
+		"\"\xe2\x82\"":           "\ufffd\ufffd",
+	} {
+		v, err := Decode([]byte(in))
+		if err != nil || v != want {
+			t.Errorf("Decode(%q) = %q, %v; want %q", in, v, err, want)
+		}
+	}
+}
+
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	values := []any{
+		map[string]any{"b": 1.0, "a": []any{int64(-3), 1e21, 1e-7, 0.000001, math.Copysign(0, -1), 123456789.0}, "c": json.Number("")},
+		map[string]any{"<&>": "\u2028\u2029\x7f\x00\x1f", "é": "\xff", "n": nil, "t": true},
+		[]any{uint32(64500), float32(0.1), map[string]string{"k": "v"}, []string(nil)},
+	}
+	var e Encoder
+	for _, v := range values {
+		got, err := e.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := stdEncode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("Append = %s, encoding/json %s", got, want)
+		}
+	}
+	for _, v := range []any{math.NaN(), math.Inf(1), json.Number("1x"), map[string]any{"a": []any{math.Inf(-1)}}} {
+		if got, err := e.Append([]byte("x"), v); err == nil || string(got) != "x" {
+			t.Errorf("Append(%v) = %q, %v; want an error and dst unchanged", v, got, err)
+		}
+	}
+}
+
+// firewallDoc is a shipped firewall event of about 400 bytes.
+const firewallDoc = `{"@timestamp":"2026-11-26T07:00:01.123Z","message":"deny tcp 203.0.113.7:40001 -> 10.1.2.3:443",` +
+	`"source":{"ip":"203.0.113.7","port":40001},"destination":{"ip":"10.1.2.3","port":443},` +
+	`"network":{"transport":"tcp","bytes":1234},"event":{"action":"deny","outcome":"failure","severity":4},` +
+	`"observer":{"vendor":"acme","product":"fw-9000","hostname":"edge-fw-01"},"rule":{"id":"1042","name":"block-inbound"},` +
+	`"host":{"name":"edge-fw-01"},"tags":["perimeter","prod"]}`
+
+// BenchmarkRoundTrip decodes and encodes one event with jsonx and, as the baseline in
+// the same run, with encoding/json (UseNumber, no HTML escaping).
+func BenchmarkRoundTrip(b *testing.B) {
+	data := []byte(firewallDoc)
+	b.Run("jsonx", func(b *testing.B) {
+		var e Encoder
+		var buf []byte
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := DecodeObject(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = e.Append(buf[:0], m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		var out bytes.Buffer
+		enc := json.NewEncoder(&out)
+		enc.SetEscapeHTML(false)
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			var m map[string]any
+			if err := dec.Decode(&m); err != nil {
+				b.Fatal(err)
+			}
+			out.Reset()
+			if err := enc.Encode(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
