@@ -410,6 +410,11 @@ func TestMetrics(t *testing.T) {
 		<-doneB
 	}()
 	consumetest.WaitBalanced(t, shared, "a", "b")
+	// The store shows the hand-over before b's next round counts it: wait for that.
+	stolenBy := time.Now().Add(consumetest.Patience)
+	for collectB()["sluice_consumer_leases_stolen_total"]["fw"] == 0 && time.Now().Before(stolenBy) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := collectB()["sluice_consumer_leases_stolen_total"]["fw"]; n != 1 {
 		t.Errorf("b stolen = %d, want 1", n)
 	}
