@@ -7,6 +7,7 @@
 //	sluice test       run the pipelines' test cases (NAME.test.yaml)
 //	sluice defaults   print every setting with its default and environment variable
 //	sluice hash-key   make the SHA-256 of an API key for gateway.auth.keys
+//	sluice healthcheck  exit 0 when /readyz answers 200 (the image's HEALTHCHECK)
 //	sluice version    print the version
 //
 // This file is the command line; app.go wires the data path.
@@ -51,6 +52,7 @@ Usage:
   sluice test       [-c FILE] [PIPELINE_DIR...]   run pipeline test cases
   sluice defaults   [ROLE]    print every setting, its default and its variable
   sluice hash-key   [--generate]   SHA-256 of an API key (read from stdin)
+  sluice healthcheck [--url URL]   exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
   sluice version
 
 Run "sluice COMMAND -h" for a command's flags.
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return defaults(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "sluice", versionString())
 		return 0

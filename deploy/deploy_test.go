@@ -1,0 +1,821 @@
+// Package deploy holds the deployment artifacts (container image, ECS CloudFormation,
+// Kubernetes kustomize tree, local stack); this test checks them offline against the
+// code they deploy: the AWS calls sluice makes, the settings it reads, its shutdown
+// timings. scripts/deploy-check.sh runs the external validators (cfn-lint, hadolint,
+// kustomize, kubernetes-validate) and this test on the built overlays.
+package deploy
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-siem/sluice/config"
+)
+
+// ---------------------------------------------------------------- helpers
+
+// cfnValue decodes a CloudFormation YAML node into plain Go values, turning the short
+// intrinsic tags into their long form: !Ref X -> {"Ref": X}, !Sub s -> {"Fn::Sub": s}.
+func cfnValue(n *yaml.Node) any {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		return cfnValue(n.Content[0])
+	case yaml.AliasNode:
+		return cfnValue(n.Alias)
+	case yaml.MappingNode:
+		m := map[string]any{}
+		for i := 0; i < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = cfnValue(n.Content[i+1])
+		}
+		v = m
+	case yaml.SequenceNode:
+		l := []any{}
+		for _, c := range n.Content {
+			l = append(l, cfnValue(c))
+		}
+		v = l
+	default:
+		v = n.Value
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		name := strings.TrimPrefix(n.Tag, "!")
+		if name == "GetAtt" {
+			if s, ok := v.(string); ok {
+				a, b, _ := strings.Cut(s, ".")
+				v = []any{a, b}
+			}
+		}
+		if name != "Ref" && name != "Condition" {
+			name = "Fn::" + name
+		}
+		return map[string]any{name: v}
+	}
+	return v
+}
+
+func loadCFN(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile("ecs/sluice.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		t.Fatal(err)
+	}
+	return cfnValue(&n).(map[string]any)
+}
+
+func get(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func list(v any) []any { l, _ := v.([]any); return l }
+
+func ref(v any) string { return str(get(v, "Ref")) }
+
+// awsCalls lists the methods of the AWS API interfaces declared in a Go source file
+// (those returning *awskinesis.XOutput or *dynamodb.XOutput): the calls sluice makes.
+func awsCalls(t *testing.T, file string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		it, ok := n.(*ast.InterfaceType)
+		if !ok {
+			return true
+		}
+		for _, m := range it.Methods.List {
+			ft, ok := m.Type.(*ast.FuncType)
+			if !ok || ft.Results == nil || len(m.Names) == 0 {
+				continue
+			}
+			if star, ok := ft.Results.List[0].Type.(*ast.StarExpr); ok {
+				if sel, ok := star.X.(*ast.SelectorExpr); ok && strings.HasSuffix(sel.Sel.Name, "Output") {
+					if pkg, ok := sel.X.(*ast.Ident); ok && (pkg.Name == "awskinesis" || pkg.Name == "dynamodb") {
+						calls = append(calls, m.Names[0].Name)
+					}
+				}
+			}
+		}
+		return true
+	})
+	return calls
+}
+
+func iamActions(prefix string, calls ...[]string) []string {
+	var out []string
+	for _, cs := range calls {
+		for _, c := range cs {
+			a := prefix + ":" + c
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// settingVars are the SLUICE_* variables sluice documents for a role.
+func settingVars(t *testing.T, role config.Role) map[string]bool {
+	t.Helper()
+	doc, err := config.Document(config.Default(role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\((SLUICE_[A-Z0-9_]+)\)`).FindAllSubmatch(doc, -1) {
+		vars[string(m[1])] = true
+	}
+	return vars
+}
+
+func paramDefault(t *testing.T, tpl map[string]any, name string) int {
+	t.Helper()
+	n, err := strconv.Atoi(str(get(tpl, "Parameters", name, "Default")))
+	if err != nil {
+		t.Fatalf("parameter %s: default: %v", name, err)
+	}
+	return n
+}
+
+// ---------------------------------------------------------------- CloudFormation
+
+func TestCloudFormation(t *testing.T) {
+	tpl := loadCFN(t)
+	res := get(tpl, "Resources").(map[string]any)
+	byType := func(typ string) map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for name, r := range res {
+			if str(get(r, "Type")) == typ {
+				out[name] = r.(map[string]any)
+			}
+		}
+		return out
+	}
+
+	// Timings: the NLB drains a target for drain_delay + the in-flight deadline, and
+	// ECS's stop timeout leaves sluice its whole shutdown.timeout.
+	drain, shutdown := paramDefault(t, tpl, "DrainDelaySeconds"), paramDefault(t, tpl, "ShutdownTimeoutSeconds")
+	if d := paramDefault(t, tpl, "DeregistrationDelaySeconds"); d != drain+shutdown {
+		t.Errorf("DeregistrationDelaySeconds default %d, want drain %d + shutdown %d", d, drain, shutdown)
+	}
+	if s := paramDefault(t, tpl, "StopTimeoutSeconds"); s < shutdown+5 || s > 120 {
+		t.Errorf("StopTimeoutSeconds default %d: want shutdown.timeout (%d) + a margin, at most Fargate's 120", s, shutdown)
+	}
+	if drain >= shutdown {
+		t.Errorf("drain delay %d must be inside the shutdown timeout %d", drain, shutdown)
+	}
+
+	// Listeners: lumberjack, HTTP, gRPC; TCP (TLS passthrough), each to a target group
+	// checking /readyz on the HTTP port with the drain-matching deregistration delay.
+	ports := map[string]bool{}
+	for name, l := range byType("AWS::ElasticLoadBalancingV2::Listener") {
+		p := get(l, "Properties")
+		ports[str(get(p, "Port"))] = true
+		if got := str(get(p, "Protocol")); got != "TCP" {
+			t.Errorf("%s: protocol %s, want TCP (TLS passes through to sluice)", name, got)
+		}
+		acts := list(get(p, "DefaultActions"))
+		if len(acts) != 1 || str(get(acts[0], "Type")) != "forward" {
+			t.Fatalf("%s: want one forward action", name)
+		}
+		tg := get(res, ref(get(acts[0], "TargetGroupArn")), "Properties")
+		if str(get(tg, "Port")) != str(get(p, "Port")) || str(get(tg, "TargetType")) != "ip" {
+			t.Errorf("%s: target group port %v type %v", name, get(tg, "Port"), get(tg, "TargetType"))
+		}
+		if str(get(tg, "HealthCheckPath")) != "/readyz" || str(get(tg, "HealthCheckPort")) != "8080" {
+			t.Errorf("%s: health check %v on %v, want /readyz on 8080", name, get(tg, "HealthCheckPath"), get(tg, "HealthCheckPort"))
+		}
+		var dereg string
+		for _, a := range list(get(tg, "TargetGroupAttributes")) {
+			if str(get(a, "Key")) == "deregistration_delay.timeout_seconds" {
+				dereg = ref(get(a, "Value"))
+			}
+		}
+		if dereg != "DeregistrationDelaySeconds" {
+			t.Errorf("%s: deregistration delay %q, want Ref DeregistrationDelaySeconds", name, dereg)
+		}
+	}
+	if len(ports) != 3 || !ports["5044"] || !ports["8080"] || !ports["9090"] {
+		t.Errorf("listener ports %v, want 5044, 8080, 9090", ports)
+	}
+
+	// Streams: one per routed log type plus the dead-letter stream, mode by parameter.
+	streams := byType("AWS::Kinesis::Stream")
+	routed := []string{"FirewallStream", "IdsStream", "WafStream", "DefaultStream"}
+	for _, s := range append(slices.Clone(routed), "DeadLetterStream") {
+		if streams[s] == nil {
+			t.Errorf("no stream %s", s)
+			continue
+		}
+		if ref(get(streams[s], "Properties", "StreamModeDetails", "StreamMode")) != "StreamMode" {
+			t.Errorf("%s: stream mode is not the StreamMode parameter", s)
+		}
+	}
+	shards := 0
+	for _, p := range []string{"FirewallShards", "IdsShards", "WafShards", "DefaultShards"} {
+		shards += paramDefault(t, tpl, p)
+	}
+	if m := paramDefault(t, tpl, "TransformMaxTasks"); m > shards {
+		t.Errorf("TransformMaxTasks default %d exceeds the routed streams' %d shards", m, shards)
+	}
+
+	// Lease table: the key sink/dynamodb creates and checks, on-demand.
+	attr := leaseKeyAttr(t)
+	lt := get(res, "LeaseTable", "Properties")
+	if str(get(lt, "BillingMode")) != "PAY_PER_REQUEST" {
+		t.Error("lease table: want PAY_PER_REQUEST")
+	}
+	ks, ad := list(get(lt, "KeySchema")), list(get(lt, "AttributeDefinitions"))
+	if len(ks) != 1 || str(get(ks[0], "AttributeName")) != attr || str(get(ks[0], "KeyType")) != "HASH" ||
+		len(ad) != 1 || str(get(ad[0], "AttributeName")) != attr || str(get(ad[0], "AttributeType")) != "S" {
+		t.Errorf("lease table key %v %v, want %s (S) HASH", ks, ad, attr)
+	}
+
+	// IAM: exactly the calls the code makes, on exactly these resources.
+	root := ".."
+	gatewayKinesis := iamActions("kinesis",
+		awsCalls(t, filepath.Join(root, "sink/kinesis/producer.go")),
+		awsCalls(t, filepath.Join(root, "sink/kinesis/shardmap.go")))
+	transformKinesis := iamActions("kinesis", awsCalls(t, filepath.Join(root, "sink/kinesis/consumer.go")))
+	leases := iamActions("dynamodb", awsCalls(t, filepath.Join(root, "sink/dynamodb/dynamodb.go")))
+	if len(gatewayKinesis) < 2 || len(transformKinesis) < 3 || len(leases) < 5 {
+		t.Fatalf("found too few AWS calls in the code: %v %v %v", gatewayKinesis, transformKinesis, leases)
+	}
+	streamArns := func() []string {
+		var out []string
+		for _, s := range routed {
+			out = append(out, "GetAtt "+s+".Arn")
+		}
+		return out
+	}()
+	checkRole(t, res, "GatewayTaskRole", map[string][]string{strings.Join(gatewayKinesis, ","): streamArns})
+	checkRole(t, res, "TransformTaskRole", map[string][]string{
+		strings.Join(transformKinesis, ","): streamArns,
+		strings.Join(leases, ","):           {"GetAtt LeaseTable.Arn"},
+	})
+
+	// Task definitions: stop timeout, no data volumes, settings sluice knows that
+	// validate for the role.
+	for name, role := range map[string]config.Role{"GatewayTaskDefinition": config.RoleGateway, "TransformTaskDefinition": config.RoleTransform} {
+		td := get(res, name, "Properties")
+		if v := get(td, "Volumes"); v != nil && !reflectEqualTLSVolume(v) {
+			t.Errorf("%s: volumes %v; only the ephemeral tls volume is allowed", name, v)
+		}
+		var main map[string]any
+		for _, c := range list(get(td, "ContainerDefinitions")) {
+			c = unIf(c)
+			if str(get(c, "Name")) == "sluice" {
+				main = c.(map[string]any)
+			}
+		}
+		if main == nil {
+			t.Fatalf("%s: no sluice container", name)
+		}
+		if ref(main["StopTimeout"]) != "StopTimeoutSeconds" {
+			t.Errorf("%s: StopTimeout %v, want Ref StopTimeoutSeconds", name, main["StopTimeout"])
+		}
+		if cmd := list(main["Command"]); len(cmd) != 1 || cmd[0] != string(role) {
+			t.Errorf("%s: command %v, want [%s]", name, cmd, role)
+		}
+		if get(main, "LogConfiguration", "LogDriver") != "awslogs" {
+			t.Errorf("%s: want awslogs", name)
+		}
+		hc := list(get(main, "HealthCheck", "Command"))
+		if len(hc) < 3 || hc[0] != "CMD" || hc[1] != "/usr/local/bin/sluice" || hc[2] != "healthcheck" {
+			t.Errorf("%s: health check %v, want the binary's healthcheck (no shell)", name, hc)
+		}
+		env := map[string]string{}
+		known := settingVars(t, role)
+		for _, e := range list(main["Environment"]) {
+			e = unIf(e) // the TLS branch: names only (their files exist in the task)
+			n := str(get(e, "Name"))
+			if !known[n] {
+				t.Errorf("%s: %s is not a setting of sluice %s", name, n, role)
+			}
+			if strings.Contains(n, "_TLS_") {
+				continue
+			}
+			env[n] = resolve(get(e, "Value"))
+		}
+		if env["SLUICE_SHUTDOWN_TIMEOUT"] != fmt.Sprintf("%ds", shutdown) || env["SLUICE_SHUTDOWN_DRAIN_DELAY"] != fmt.Sprintf("%ds", drain) {
+			t.Errorf("%s: shutdown settings %q %q", name, env["SLUICE_SHUTDOWN_TIMEOUT"], env["SLUICE_SHUTDOWN_DRAIN_DELAY"])
+		}
+		cfg, err := config.Load(role, "", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err == nil {
+			err = cfg.Validate(role)
+		}
+		if err != nil {
+			t.Errorf("%s: settings do not validate for sluice %s: %v", name, role, err)
+		}
+	}
+
+	// Autoscaling: gateways on CPU, transformers on the streams' iterator age, bounded
+	// by the parameters.
+	for target, bounds := range map[string][2]string{
+		"GatewayScalableTarget":   {"GatewayMinTasks", "GatewayMaxTasks"},
+		"TransformScalableTarget": {"TransformMinTasks", "TransformMaxTasks"},
+	} {
+		p := get(res, target, "Properties")
+		if ref(get(p, "MinCapacity")) != bounds[0] || ref(get(p, "MaxCapacity")) != bounds[1] {
+			t.Errorf("%s: bounds %v..%v", target, get(p, "MinCapacity"), get(p, "MaxCapacity"))
+		}
+	}
+	if get(res, "GatewayCpuScaling", "Properties", "TargetTrackingScalingPolicyConfiguration", "PredefinedMetricSpecification", "PredefinedMetricType") != "ECSServiceAverageCPUUtilization" {
+		t.Error("gateway scaling: want target tracking on CPU")
+	}
+	for alarm, policy := range map[string]string{"IteratorAgeHighAlarm": "TransformScaleOut", "IteratorAgeLowAlarm": "TransformScaleIn"} {
+		p := get(res, alarm, "Properties")
+		if acts := list(get(p, "AlarmActions")); len(acts) != 1 || ref(acts[0]) != policy {
+			t.Errorf("%s: actions %v, want %s", alarm, acts, policy)
+		}
+		var seen []string
+		for _, m := range list(get(p, "Metrics")) {
+			ms := get(m, "MetricStat", "Metric")
+			if ms == nil {
+				continue
+			}
+			if get(ms, "MetricName") != "GetRecords.IteratorAgeMilliseconds" {
+				t.Errorf("%s: metric %v", alarm, get(ms, "MetricName"))
+			}
+			seen = append(seen, ref(get(list(get(ms, "Dimensions"))[0], "Value")))
+		}
+		sort.Strings(seen)
+		want := slices.Clone(routed)
+		sort.Strings(want)
+		if !slices.Equal(seen, want) {
+			t.Errorf("%s: streams %v, want %v", alarm, seen, want)
+		}
+	}
+}
+
+func reflectEqualTLSVolume(v any) bool {
+	i := get(v, "Fn::If")
+	l := list(i)
+	return len(l) == 3 && l[0] == "Tls" && ref(l[2]) == "AWS::NoValue" &&
+		len(list(l[1])) == 1 && get(list(l[1])[0], "Name") == "tls" && get(list(l[1])[0], "Host") == nil
+}
+
+// unIf takes the true branch of a Fn::If.
+func unIf(v any) any {
+	if l := list(get(v, "Fn::If")); len(l) == 3 {
+		return l[1]
+	}
+	return v
+}
+
+// resolve renders a value with made-up names for references: !Ref FirewallStream ->
+// "stack-firewallstream", !Sub "${X}s" with parameter defaults.
+func resolve(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	fake := func(name string) string {
+		switch name {
+		case "DrainDelaySeconds":
+			return "5"
+		case "ShutdownTimeoutSeconds":
+			return "30"
+		case "AWS::Region":
+			return "eu-west-1"
+		case "ApiKeys":
+			return `[{name: test, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, types: ["*"]}]`
+		}
+		return "stack-" + strings.ToLower(name)
+	}
+	if r := ref(v); r != "" {
+		return fake(r)
+	}
+	if s := str(get(v, "Fn::Sub")); s != "" {
+		return regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(s, func(m string) string { return fake(m[2 : len(m)-1]) })
+	}
+	return fmt.Sprint(v)
+}
+
+func checkRole(t *testing.T, res map[string]any, name string, want map[string][]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, p := range list(get(res, name, "Properties", "Policies")) {
+		for _, st := range list(get(p, "PolicyDocument", "Statement")) {
+			if get(st, "Effect") != "Allow" {
+				t.Errorf("%s: unexpected effect %v", name, get(st, "Effect"))
+			}
+			var acts []string
+			for _, a := range list(get(st, "Action")) {
+				if strings.Contains(str(a), "*") {
+					t.Errorf("%s: wildcard action %v", name, a)
+				}
+				acts = append(acts, str(a))
+			}
+			sort.Strings(acts)
+			var rs []string
+			rl := list(get(st, "Resource"))
+			if rl == nil {
+				rl = []any{get(st, "Resource")}
+			}
+			for _, r := range rl {
+				ga := list(get(r, "Fn::GetAtt"))
+				if len(ga) != 2 {
+					t.Errorf("%s: resource %v is not an attribute of a stack resource", name, r)
+					continue
+				}
+				rs = append(rs, fmt.Sprintf("GetAtt %s.%s", ga[0], ga[1]))
+			}
+			got[strings.Join(acts, ",")] = rs
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: statements %v, want %v", name, got, want)
+	}
+	for acts, rs := range want {
+		if !slices.Equal(got[acts], rs) {
+			t.Errorf("%s: actions %s on %v, want on %v (all statements: %v)", name, acts, got[acts], rs, got)
+		}
+	}
+	if managed := get(res, name, "Properties", "ManagedPolicyArns"); managed != nil {
+		t.Errorf("%s: managed policies %v: least privilege is the inline policy", name, managed)
+	}
+}
+
+// leaseKeyAttr reads sink/dynamodb's lease key attribute name from its source.
+func leaseKeyAttr(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../sink/dynamodb/dynamodb.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`attrKey\s*=\s*"([^"]+)"`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("sink/dynamodb: no attrKey constant")
+	}
+	return string(m[1])
+}
+
+// ---------------------------------------------------------------- Dockerfile
+
+func TestDockerfile(t *testing.T) {
+	data, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(data)
+	for _, want := range []string{
+		"CGO_ENABLED=0",
+		`-X main.version=${VERSION}`,
+		"-trimpath",
+		"FROM gcr.io/distroless/static-debian12:nonroot",
+		"USER 65532:65532",
+		"EXPOSE 8080 9090 5044",
+		`CMD ["/usr/local/bin/sluice", "healthcheck"`,
+		`ENTRYPOINT ["/usr/local/bin/sluice"]`,
+	} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if n := strings.Count(df, "\nFROM "); n != 2 {
+		t.Errorf("%d stages, want 2 (build, runtime)", n)
+	}
+	// deploy-check.sh builds with the Dockerfile's flags: keep them equal.
+	check, err := os.ReadFile("../scripts/deploy-check.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`go build (-trimpath -ldflags "-s -w -X main.version=)`).FindStringSubmatch(df)
+	if flags == nil || !bytes.Contains(check, []byte(flags[1])) {
+		t.Errorf("scripts/deploy-check.sh does not build with the Dockerfile's flags %q", flags)
+	}
+}
+
+// ---------------------------------------------------------------- Kubernetes
+
+// k8sDocs reads every object of a multi-document YAML stream.
+func k8sDocs(t *testing.T, r io.Reader) []map[string]any {
+	t.Helper()
+	dec := yaml.NewDecoder(r)
+	var out []map[string]any
+	for {
+		var m map[string]any
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+}
+
+// TestKubernetes checks the output of `kustomize build` for each overlay, which
+// scripts/deploy-check.sh writes to $SLUICE_DEPLOY_K8S_DIR/<overlay>.yaml; without it,
+// only the base's files (no kustomize) are checked.
+func TestKubernetes(t *testing.T) {
+	dir := os.Getenv("SLUICE_DEPLOY_K8S_DIR")
+	if dir == "" {
+		var objs []map[string]any
+		for _, f := range []string{"k8s/base/serviceaccounts.yaml", "k8s/base/gateway.yaml", "k8s/base/transform.yaml"} {
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs = append(objs, k8sDocs(t, fh)...)
+			fh.Close()
+		}
+		cfgs := map[string]string{}
+		for _, r := range []string{"gateway", "transform"} {
+			b, err := os.ReadFile("k8s/base/config/" + r + ".yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfgs[r+".yaml"] = string(b)
+		}
+		objs = append(objs, map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "sluice-config"}, "data": anyMap(cfgs)})
+		kust, err := os.ReadFile("k8s/base/kustomization.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		region := regexp.MustCompile(`AWS_REGION=(\S+)`).FindSubmatch(kust)
+		if region == nil {
+			t.Fatal("k8s/base/kustomization.yaml: no AWS_REGION literal")
+		}
+		objs = append(objs, map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "sluice-env"}, "data": map[string]any{"AWS_REGION": string(region[1])}})
+		checkK8s(t, objs, false)
+		t.Log("SLUICE_DEPLOY_K8S_DIR not set: checked the base's files only (scripts/deploy-check.sh checks the built overlays)")
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if len(files) == 0 {
+		t.Fatalf("no built overlays in %s", dir)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			checkK8s(t, k8sDocs(t, fh), true)
+		})
+	}
+}
+
+func anyMap(m map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case string:
+		i, _ := strconv.Atoi(n)
+		return i
+	}
+	return -1
+}
+
+func checkK8s(t *testing.T, objs []map[string]any, built bool) {
+	t.Helper()
+	find := func(kind, prefix string) map[string]any {
+		for _, o := range objs {
+			if o["kind"] == kind && strings.HasPrefix(str(get(o, "metadata", "name")), prefix) {
+				return o
+			}
+		}
+		t.Fatalf("no %s %s", kind, prefix)
+		return nil
+	}
+	cm := find("ConfigMap", "sluice-config")
+	if built && !regexp.MustCompile(`^sluice-config-[a-z0-9]+$`).MatchString(str(get(cm, "metadata", "name"))) {
+		t.Errorf("config map %v: want kustomize's content hash suffix (rollouts on config change)", get(cm, "metadata", "name"))
+	}
+	certs := testCerts(t)
+	for _, role := range []config.Role{config.RoleGateway, config.RoleTransform} {
+		name := "sluice-" + string(role)
+		file := string(role) + ".yaml"
+		// The role's configuration loads and validates (TLS files replaced by test ones).
+		path := filepath.Join(t.TempDir(), file)
+		if err := os.WriteFile(path, []byte(str(get(cm, "data", file))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(role, path, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, tl := range []*config.TLS{&cfg.HTTP.TLS, &cfg.GRPC.TLS, &cfg.Lumberjack.TLS} {
+			for _, p := range []*string{&tl.CertFile, &tl.KeyFile, &tl.ClientCAFile} {
+				if *p != "" {
+					if !strings.HasPrefix(*p, "/etc/sluice/tls/") {
+						t.Errorf("%s: TLS file %s is not on the sluice-tls mount", file, *p)
+					}
+					*p = certs[filepath.Base(*p)]
+				}
+			}
+		}
+		if err := cfg.Validate(role); err != nil {
+			t.Errorf("%s does not validate for sluice %s: %v", file, role, err)
+		}
+
+		d := find("Deployment", name)
+		spec := get(d, "spec", "template", "spec")
+		grace := intOf(get(spec, "terminationGracePeriodSeconds"))
+		timeout := int(cfg.Shutdown.Timeout / time.Second)
+		if grace < timeout+5 {
+			t.Errorf("%s: terminationGracePeriodSeconds %d < shutdown.timeout %ds + 5", name, grace, timeout)
+		}
+		if get(spec, "securityContext", "runAsNonRoot") != true {
+			t.Errorf("%s: want runAsNonRoot", name)
+		}
+		if get(spec, "serviceAccountName") != name {
+			t.Errorf("%s: service account %v", name, get(spec, "serviceAccountName"))
+		}
+		sa := find("ServiceAccount", name)
+		if !strings.HasPrefix(str(get(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn")), "arn:aws:iam::") {
+			t.Errorf("%s: service account without an IRSA role", name)
+		}
+		c := list(get(spec, "containers"))[0]
+		if args := list(get(c, "args")); len(args) == 0 || args[0] != string(role) {
+			t.Errorf("%s: args %v", name, args)
+		}
+		if get(c, "lifecycle") != nil {
+			t.Errorf("%s: lifecycle hooks need a shell the image does not have", name)
+		}
+		if get(c, "livenessProbe", "httpGet", "path") != "/healthz" || get(c, "readinessProbe", "httpGet", "path") != "/readyz" {
+			t.Errorf("%s: probes: liveness %v readiness %v", name, get(c, "livenessProbe", "httpGet", "path"), get(c, "readinessProbe", "httpGet", "path"))
+		}
+		scheme := str(get(c, "readinessProbe", "httpGet", "scheme"))
+		if tlsOn := cfg.HTTP.TLS.CertFile != ""; tlsOn != (scheme == "HTTPS") {
+			t.Errorf("%s: probe scheme %q but HTTP TLS is %v", name, scheme, tlsOn)
+		}
+		for _, r := range []string{"requests/cpu", "requests/memory", "limits/memory"} {
+			k := strings.Split(r, "/")
+			if get(c, "resources", k[0], k[1]) == nil {
+				t.Errorf("%s: no resources.%s", name, r)
+			}
+		}
+		pdb := find("PodDisruptionBudget", name)
+		if get(pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/component") != string(role) {
+			t.Errorf("%s: PDB selector %v", name, get(pdb, "spec", "selector"))
+		}
+		if role == config.RoleGateway {
+			checkGatewayService(t, find("Service", name), find("HorizontalPodAutoscaler", name), cfg)
+		} else {
+			checkScaledObject(t, find("ScaledObject", name), cfg)
+			so, env := find("ScaledObject", name), find("ConfigMap", "sluice-env")
+			for _, tr := range list(get(so, "spec", "triggers")) {
+				if r := get(tr, "metadata", "awsRegion"); r != get(env, "data", "AWS_REGION") {
+					t.Errorf("KEDA trigger region %v, the pods' AWS_REGION %v", r, get(env, "data", "AWS_REGION"))
+				}
+			}
+		}
+	}
+}
+
+func checkGatewayService(t *testing.T, svc, hpa map[string]any, cfg config.Config) {
+	t.Helper()
+	if get(svc, "spec", "type") != "LoadBalancer" {
+		t.Errorf("service type %v", get(svc, "spec", "type"))
+	}
+	ann := func(k string) string {
+		return str(get(svc, "metadata", "annotations", "service.beta.kubernetes.io/aws-load-balancer-"+k))
+	}
+	if ann("type") != "external" || ann("nlb-target-type") != "ip" || ann("healthcheck-path") != "/readyz" || ann("healthcheck-port") != "8080" {
+		t.Errorf("NLB annotations: %v", get(svc, "metadata", "annotations"))
+	}
+	wantProto := "HTTP"
+	if cfg.HTTP.TLS.CertFile != "" {
+		wantProto = "HTTPS"
+	}
+	if ann("healthcheck-protocol") != wantProto {
+		t.Errorf("NLB health check protocol %q, want %s", ann("healthcheck-protocol"), wantProto)
+	}
+	m := regexp.MustCompile(`deregistration_delay.timeout_seconds=(\d+)`).FindStringSubmatch(ann("target-group-attributes"))
+	want := int((cfg.Shutdown.DrainDelay + cfg.Shutdown.Timeout) / time.Second)
+	if m == nil || intOf(m[1]) != want {
+		t.Errorf("deregistration delay %v, want drain_delay + timeout = %d", m, want)
+	}
+	ports := map[int]bool{}
+	for _, p := range list(get(svc, "spec", "ports")) {
+		if get(p, "protocol") != "TCP" {
+			t.Errorf("port %v: want TCP", p)
+		}
+		ports[intOf(get(p, "port"))] = true
+	}
+	if len(ports) != 3 || !ports[5044] || !ports[8080] || !ports[9090] {
+		t.Errorf("service ports %v", ports)
+	}
+	if get(hpa, "spec", "scaleTargetRef", "name") != "sluice-gateway" || get(list(get(hpa, "spec", "metrics"))[0], "resource", "name") != "cpu" {
+		t.Errorf("HPA: %v", get(hpa, "spec"))
+	}
+	if intOf(get(hpa, "spec", "minReplicas")) < 1 || intOf(get(hpa, "spec", "maxReplicas")) < intOf(get(hpa, "spec", "minReplicas")) {
+		t.Errorf("HPA bounds %v..%v", get(hpa, "spec", "minReplicas"), get(hpa, "spec", "maxReplicas"))
+	}
+}
+
+func checkScaledObject(t *testing.T, so map[string]any, cfg config.Config) {
+	t.Helper()
+	if get(so, "apiVersion") != "keda.sh/v1alpha1" || get(so, "spec", "scaleTargetRef", "name") != "sluice-transform" {
+		t.Errorf("ScaledObject target %v", get(so, "spec", "scaleTargetRef"))
+	}
+	lo, hi := intOf(get(so, "spec", "minReplicaCount")), intOf(get(so, "spec", "maxReplicaCount"))
+	if lo < 1 || hi < lo {
+		t.Errorf("ScaledObject bounds %d..%d", lo, hi)
+	}
+	var streams []string
+	for _, tr := range list(get(so, "spec", "triggers")) {
+		md := get(tr, "metadata")
+		if get(tr, "type") != "aws-cloudwatch" || get(md, "metricName") != "GetRecords.IteratorAgeMilliseconds" ||
+			get(md, "namespace") != "AWS/Kinesis" || get(md, "dimensionName") != "StreamName" || get(md, "metricStat") != "Maximum" {
+			t.Errorf("trigger %v", tr)
+		}
+		if get(tr, "authenticationRef", "name") == nil {
+			t.Errorf("trigger without authenticationRef")
+		}
+		streams = append(streams, str(get(md, "dimensionValue")))
+	}
+	want := []string{cfg.Gateway.Routing.DefaultStream}
+	for _, s := range cfg.Gateway.Routing.Streams {
+		want = append(want, s)
+	}
+	sort.Strings(want)
+	sort.Strings(streams)
+	if !slices.Equal(streams, slices.Compact(want)) {
+		t.Errorf("ScaledObject watches %v, the transformer reads %v", streams, want)
+	}
+}
+
+// testCerts writes a self-signed certificate, key and CA for configurations that
+// name TLS files.
+func testCerts(t *testing.T) map[string]string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice"}, DNSNames: []string{"sluice"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := map[string]string{}
+	for name, blk := range map[string]*pem.Block{"tls.crt": {Type: "CERTIFICATE", Bytes: der}, "ca.crt": {Type: "CERTIFICATE", Bytes: der}, "tls.key": {Type: "PRIVATE KEY", Bytes: kb}} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = p
+	}
+	return out
+}

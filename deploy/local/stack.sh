@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The production shape on a laptop, without an AWS account: kinesalite (Kinesis) and
+# dynalite (the DynamoDB lease table) from npm on 127.0.0.1, then `sluice gateway` and
+# `sluice transform` against them with the sample pipelines, the file sink standing in
+# for the search engine (sink/elasticsearch is not built yet).
+#
+#   deploy/local/stack.sh            start everything and stay up; Ctrl-C stops it all
+#   deploy/local/stack.sh --smoke    start, send events over HTTP, wait until the
+#                                    transform tier has written every one, stop (CI)
+#
+# Needs Go and Node.js (npm). Ports: gateway HTTP/gRPC/lumberjack on free loopback ports
+# (printed), transform's /healthz, /readyz, /metrics on another. Events land under
+# $SLUICE_LOCAL_DIR (default .cache/local-stack)/data/<type>/<UTC date>.ndjson.
+# Stops only the processes it started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+smoke=false
+[[ "${1:-}" == "--smoke" ]] && smoke=true
+
+dir="${SLUICE_LOCAL_DIR:-$PWD/.cache/local-stack}"
+rm -rf "$dir/data" "$dir/run"
+mkdir -p "$dir/bin" "$dir/run"
+log() { printf 'stack.sh: %s\n' "$*" >&2; }
+
+pids=()
+cleanup() {
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  scripts/kinesis.sh stop >/dev/null 2>&1 || true
+  scripts/dynalite.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+export SLUICE_KINESIS_RUN_DIR="$dir/run/kinesis" SLUICE_DYNALITE_RUN_DIR="$dir/run/dynalite"
+mkdir -p "$SLUICE_KINESIS_RUN_DIR" "$SLUICE_DYNALITE_RUN_DIR"
+
+log "building sluice and sluice-load"
+go build -o "$dir/bin/sluice" ./cmd/sluice
+go build -o "$dir/bin/sluice-load" ./cmd/sluice-load
+
+kinesis=$(scripts/kinesis.sh start)
+dynamo=$(scripts/dynalite.sh start)
+log "kinesalite $kinesis, dynalite $dynamo"
+
+streams=(sluice-firewall sluice-ids sluice-waf sluice-default)
+"$dir/bin/sluice-load" kinesis-streams --endpoint "$kinesis" --shards 2 "${streams[@]}"
+
+read -r http grpc lj ops <<<"$("$dir/bin/sluice-load" free-ports 4 | tr '\n' ' ')"
+
+# Settings shared by both roles: the local endpoints and dummy credentials (neither
+# server checks them).
+common=(
+  SLUICE_STREAM_KIND=kinesis
+  SLUICE_STREAM_KINESIS_REGION=us-east-1
+  SLUICE_STREAM_KINESIS_ENDPOINT="$kinesis"
+  SLUICE_STREAM_KINESIS_CREDENTIALS_ACCESS_KEY_ID=local
+  SLUICE_STREAM_KINESIS_CREDENTIALS_SECRET_ACCESS_KEY=local
+  SLUICE_LOG_FORMAT=text
+  SLUICE_SHUTDOWN_DRAIN_DELAY=0s
+)
+env "${common[@]}" \
+  SLUICE_GATEWAY_AUTH_DISABLED=true \
+  "$dir/bin/sluice" gateway --http "127.0.0.1:$http" --grpc "127.0.0.1:$grpc" --lumberjack "127.0.0.1:$lj" \
+  >"$dir/gateway.log" 2>&1 &
+pids+=($!)
+env "${common[@]}" \
+  SLUICE_HTTP_ADDR="127.0.0.1:$ops" \
+  SLUICE_STREAM_LEASES_STORE=dynamodb \
+  SLUICE_STREAM_LEASES_DYNAMODB_TABLE=sluice-leases \
+  SLUICE_STREAM_LEASES_DYNAMODB_REGION=us-east-1 \
+  SLUICE_STREAM_LEASES_DYNAMODB_ENDPOINT="$dynamo" \
+  SLUICE_STREAM_LEASES_DYNAMODB_CREDENTIALS_ACCESS_KEY_ID=local \
+  SLUICE_STREAM_LEASES_DYNAMODB_CREDENTIALS_SECRET_ACCESS_KEY=local \
+  SLUICE_STREAM_CONSUMER_IDLE_WAIT=200ms \
+  SLUICE_SAMPLE_PIPELINES=true \
+  "$dir/bin/sluice" transform --data-dir "$dir/data" \
+  >"$dir/transform.log" 2>&1 &
+pids+=($!)
+
+# The container's health check, here on loopback: both roles answer /readyz.
+for url in "http://127.0.0.1:$http/readyz" "http://127.0.0.1:$ops/readyz"; do
+  for _ in $(seq 1 100); do
+    "$dir/bin/sluice" healthcheck -q --url "$url" 2>/dev/null && break
+    sleep 0.2
+  done
+  "$dir/bin/sluice" healthcheck --url "$url" || { log "not ready: $url"; tail -20 "$dir"/*.log >&2; exit 1; }
+done
+
+cat >&2 <<MSG
+stack.sh: up.
+  gateway:    HTTP 127.0.0.1:$http  gRPC 127.0.0.1:$grpc  lumberjack 127.0.0.1:$lj   (log $dir/gateway.log)
+  transform:  127.0.0.1:$ops/metrics   (log $dir/transform.log)
+  documents:  $dir/data/<type>/<UTC date>.ndjson
+  try:        curl -s 127.0.0.1:$http/v1/events -H 'Content-Type: application/x-ndjson' --data-binary '{"message":"deny tcp","fields":{"log_type":"firewall"}}'
+MSG
+
+if ! $smoke; then
+  log "Ctrl-C stops everything"
+  wait "${pids[0]}"
+  exit
+fi
+
+# Smoke: events of three types through gateway -> Kinesis -> leases -> transform -> files.
+body=$'{"message":"Nov 26 07:00:00 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=10.1.2.3 PROTO=TCP SPT=443 DPT=51234","fields":{"log_type":"firewall"}}\n{"message":"ET SCAN Nmap","event":{"dataset":"ids"}}\n{"message":"blocked SQLi","fields":{"log_type":"waf"}}\n{"message":"something else","fields":{"log_type":"custom"}}\n'
+want=0
+for _ in 1 2 3 4 5; do
+  out=$(curl -sS --fail-with-body "127.0.0.1:$http/v1/events" -H 'Content-Type: application/x-ndjson' --data-binary "$body")
+  [[ "$out" == *'"accepted":4'* ]] || { log "gateway answered: $out"; exit 1; }
+  want=$((want + 4))
+done
+log "sent $want events; waiting for the transform tier"
+got=0
+for _ in $(seq 1 150); do
+  got=$(cat "$dir"/data/*/*.ndjson 2>/dev/null | wc -l)
+  ((got >= want)) && break
+  sleep 0.2
+done
+if ((got < want)); then
+  log "only $got of $want documents arrived"; tail -30 "$dir"/*.log >&2; exit 1
+fi
+for t in firewall ids waf custom; do
+  ls "$dir"/data/"$t"/*.ndjson >/dev/null 2>&1 || { log "no documents of type $t"; ls -R "$dir/data" >&2; exit 1; }
+done
+log "ok: $got documents of firewall, ids, waf and custom written by sluice transform"
