@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/kinesis"
+	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/transform/consume"
 	"github.com/sluice-siem/sluice/transform/enrich"
 	"github.com/sluice-siem/sluice/transform/pipeline"
@@ -115,7 +116,22 @@ type Embedded struct {
 
 // Sink selects where events go.
 type Sink struct {
-	File FileSink `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
+	// Kind is file or search; empty picks search when sink.search.addresses is set,
+	// file otherwise.
+	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file"`
+	File   FileSink      `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
+	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
+}
+
+// EffectiveKind is the sink the back tier writes to: Kind, or its default.
+func (s Sink) EffectiveKind() string {
+	if s.Kind != "" {
+		return s.Kind
+	}
+	if len(s.Search.Addresses) > 0 {
+		return "search"
+	}
+	return "file"
 }
 
 // FileSink is the NDJSON file sink.
@@ -165,7 +181,7 @@ func Default(role Role) Config {
 			Consumer: consume.DefaultConfig(),
 			Leases:   Leases{Store: "dynamodb", DynamoDB: dynamodb.DefaultConfig()},
 		},
-		Sink:     Sink{File: FileSink{Dir: "data"}},
+		Sink:     Sink{File: FileSink{Dir: "data"}, Search: search.DefaultConfig()},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
@@ -304,6 +320,17 @@ func (c Config) Validate(role Role) error {
 	}
 	if role != RoleGateway && strings.TrimSpace(c.Sink.File.Dir) == "" {
 		bad("sink.file.dir", "required")
+	}
+	if role != RoleGateway {
+		switch c.Sink.EffectiveKind() {
+		case "file":
+		case "search":
+			if err := c.Sink.Search.Validate("sink.search."); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			bad("sink.kind", "must be file or search, not %q", c.Sink.Kind)
+		}
 	}
 	if role != RoleGateway {
 		if err := c.Lookups.Validate(); err != nil {

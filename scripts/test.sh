@@ -3,7 +3,8 @@
 # pinned tools, checks formatting, generated code, vet and staticcheck, starts the
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
 # scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
-# Redis and PostgreSQL from Debian's packages), then runs every
+# Redis and PostgreSQL from Debian's packages; scripts/opensearch.sh: OpenSearch from
+# Maven Central, needs Java 17 and mvn), then runs every
 # test with the race detector. This is README's second command and what
 # CI runs.
 set -euo pipefail
@@ -71,6 +72,14 @@ cleanup+=('scripts/lookupdb.sh stop; rm -rf "$SLUICE_LOOKUPDB_RUN_DIR"')
 lookupdb_env=$(scripts/lookupdb.sh start) # assigned first: set -e sees a failed start
 eval "$lookupdb_env"
 echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
+
+step "search engine (OpenSearch integ-test-zip on 127.0.0.1)"
+export SLUICE_OPENSEARCH_RUN_DIR
+SLUICE_OPENSEARCH_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-opensearch.XXXXXX")
+cleanup+=('scripts/opensearch.sh stop; rm -rf "$SLUICE_OPENSEARCH_RUN_DIR"')
+SLUICE_TEST_OPENSEARCH_URL=$(scripts/opensearch.sh start)
+export SLUICE_TEST_OPENSEARCH_URL
+echo "SLUICE_TEST_OPENSEARCH_URL=$SLUICE_TEST_OPENSEARCH_URL"
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"

@@ -34,6 +34,7 @@ import (
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/memstream"
+	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/transform"
 	"github.com/sluice-siem/sluice/transform/consume"
 	"github.com/sluice-siem/sluice/transform/enrich"
@@ -83,7 +84,11 @@ type app struct {
 	stopping atomic.Bool
 	// resources are the lookups of the enrichment processors, reloaded while running.
 	resources *enrich.Resources
-	sink      *file.Sink
+	// sink is the file sink: the destination of `sluice dev` and, with sink.kind
+	// search, of dead letters.
+	sink *file.Sink
+	// search is the Elasticsearch/OpenSearch sink, with sink.kind search.
+	search *search.Sink
 }
 
 // newApp builds the process and binds its listeners, so that a bad address fails
@@ -171,7 +176,22 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		if err != nil {
 			return nil, fmt.Errorf("create file sink: %w", err)
 		}
-		a.transformer, err = transform.New(a.sink, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes})
+		var out transform.Sink = a.sink
+		if cfg.Sink.EffectiveKind() == "search" {
+			// Dead letters go to the file sink until the Kinesis dead-letter stream exists.
+			a.search, err = search.New(ctx, cfg.Sink.Search, search.Options{
+				DeadLetters: a.sink, Logger: log.With("component", "search"), Meter: meter,
+			})
+			if err != nil {
+				_ = a.sink.Close()
+				a.resources.Close()
+				return nil, fmt.Errorf("create search sink: %w", err)
+			}
+			a.log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", cfg.Sink.Search.Addresses,
+				"layout", cfg.Sink.Search.Layout, "dead_letters", cfg.Sink.File.Dir)
+			out = a.search
+		}
+		a.transformer, err = transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes})
 		if err != nil {
 			return nil, fmt.Errorf("create transformer: %w", err)
 		}
@@ -521,6 +541,11 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 	a.closeConsumer()
 	if a.resources != nil {
 		a.resources.Close()
+	}
+	if a.search != nil {
+		if err := a.search.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close search sink: %w", err))
+		}
 	}
 	if a.sink != nil {
 		if err := a.sink.Close(); err != nil {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDevIntoSearchEngine runs sluice dev with sink.kind search against the OpenSearch
+// of scripts/opensearch.sh: every event sent over every transport is in the data
+// stream of its log type exactly once after a graceful stop, and the sink's metrics
+// show them.
+func TestDevIntoSearchEngine(t *testing.T) {
+	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
+	if url == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+		}
+		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ns := "e2e" + hex.EncodeToString(b)
+
+	cfg := devConfig(t)
+	cfg.Sink.Kind = "search"
+	cfg.Sink.Search.Addresses = []string{url}
+	cfg.Sink.Search.Namespace = ns
+	a, stop := startDev(t, cfg)
+	want := send(t, a.httpLn.Addr().String(), a.grpcLn.Addr().String())
+
+	// The transform tier writes after the gateway acknowledges: wait for the metrics.
+	total := 0
+	for _, msgs := range want {
+		total += len(msgs)
+	}
+	wantMetric := fmt.Sprintf("sluice_search_documents_indexed_total %d", total)
+	var metrics string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + a.httpLn.Addr().String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if metrics = string(data); strings.Contains(metrics, wantMetric) {
+			break
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, m := range []string{wantMetric, "sluice_search_bulk_duration_seconds_bucket"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
+	got := sent{}
+	if _, err := http.Post(url+"/logs-*-"+ns+"/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(url + "/logs-*-" + ns + "/_search?size=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Index  string `json:"_index"`
+				Source struct {
+					Message string `json:"message"`
+					Event   struct {
+						Dataset string `json:"dataset"`
+					} `json:"event"`
+				} `json:"_source"`
+			}
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.Hits.Hits {
+		typ := h.Source.Event.Dataset
+		if !strings.Contains(h.Index, fmt.Sprintf("logs-%s-%s", typ, ns)) {
+			t.Errorf("event of type %s in %s", typ, h.Index)
+		}
+		got.add(typ, h.Source.Message)
+	}
+	for typ := range want {
+		slices.Sort(want[typ])
+		slices.Sort(got[typ])
+		if !slices.Equal(got[typ], want[typ]) {
+			t.Errorf("type %s: engine holds %d events, sent %d\nengine: %v\nsent: %v", typ, len(got[typ]), len(want[typ]), got[typ], want[typ])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("engine holds types %v, sent %v", got, want)
+	}
+}

@@ -1,0 +1,664 @@
+package search_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluice-siem/sluice/sink"
+	"github.com/sluice-siem/sluice/sink/file"
+	"github.com/sluice-siem/sluice/sink/search"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// engineURL is the OpenSearch of scripts/opensearch.sh. Without it the test is skipped,
+// or fails under CI=true.
+func engineURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+		}
+		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+	}
+	return u
+}
+
+// namespace is a fresh data stream namespace (and daily index prefix), so that tests
+// never see each other's documents.
+func namespace(t *testing.T) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "t" + hex.EncodeToString(b)
+}
+
+// deadLetters records what the sink dead-letters.
+type deadLetters struct {
+	mu   sync.Mutex
+	docs []sink.Document
+}
+
+func (d *deadLetters) Write(_ context.Context, docs []sink.Document) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, doc := range docs {
+		doc.Body = bytes.Clone(doc.Body)
+		d.docs = append(d.docs, doc)
+	}
+	return nil
+}
+
+func (d *deadLetters) all() []sink.Document {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]sink.Document(nil), d.docs...)
+}
+
+func newSink(t *testing.T, url string, mod func(*search.Config), dl search.DeadLetters) *search.Sink {
+	t.Helper()
+	cfg := search.DefaultConfig()
+	cfg.Addresses = []string{url}
+	cfg.Namespace = namespace(t)
+	cfg.IndexPrefix = cfg.Namespace
+	cfg.RetryBase = 10 * time.Millisecond
+	cfg.RetryMax = 100 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	if dl == nil {
+		dl = &deadLetters{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := search.New(ctx, cfg, search.Options{DeadLetters: dl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// docs makes n firewall documents with ids fw/0/<i>.
+func docs(n int, typ string, at time.Time) []sink.Document {
+	out := make([]sink.Document, n)
+	for i := range out {
+		out[i] = sink.Document{
+			Type: typ,
+			Time: at,
+			ID:   fmt.Sprintf("fw/shardId-000000000000/%d", 1000+i),
+			Body: fmt.Appendf(nil, `{"@timestamp":%q,"source":{"ip":"10.0.0.%d","port":%d},"message":"event %d"}`,
+				at.Format(time.RFC3339Nano), i%250+1, 1024+i, i),
+		}
+	}
+	return out
+}
+
+// get sends a request to the engine directly and decodes the JSON answer into v.
+func get(t *testing.T, method, url string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(data, v); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// count refreshes index and returns its document count.
+func count(t *testing.T, base, index string) int {
+	t.Helper()
+	get(t, http.MethodPost, base+"/"+index+"/_refresh", nil)
+	var c struct{ Count int }
+	if code := get(t, http.MethodGet, base+"/"+index+"/_count", &c); code != http.StatusOK {
+		t.Fatalf("count %s: status %d", index, code)
+	}
+	return c.Count
+}
+
+func write(t *testing.T, s *search.Sink, batch []sink.Document) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Documents are indexed into the data stream of their type, readable by their
+// deterministic id, with their body unchanged.
+func TestIndexedAndReadable(t *testing.T) {
+	url := engineURL(t)
+	s := newSink(t, url, func(c *search.Config) { c.BulkMaxDocs = 7 }, nil)
+	batch := docs(50, "firewall", time.Now().UTC())
+	write(t, s, batch)
+	index := s.IndexName("firewall", time.Time{})
+	if got := count(t, url, index); got != 50 {
+		t.Fatalf("count = %d, want 50", got)
+	}
+	for _, i := range []int{0, 17, 49} {
+		var hit struct {
+			Source json.RawMessage `json:"_source"`
+		}
+		// A data stream is searched, not read by GET: ask by _id.
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					Source json.RawMessage `json:"_source"`
+				}
+			}
+		}
+		id := search.DocumentID(&batch[i])
+		if code := get(t, http.MethodGet, url+"/"+index+"/_search?q=_id:"+id, &res); code != http.StatusOK || len(res.Hits.Hits) != 1 {
+			t.Fatalf("search id %s: status %d, %d hits", id, code, len(res.Hits.Hits))
+		}
+		hit.Source = res.Hits.Hits[0].Source
+		if !bytes.Equal(hit.Source, batch[i].Body) {
+			t.Errorf("document %d: source %s, want %s", i, hit.Source, batch[i].Body)
+		}
+	}
+}
+
+// Replaying the same batch (a failover, a restart) creates nothing: the engine answers
+// 409 to create, which the sink counts as success.
+func TestReplayCreatesNoDuplicates(t *testing.T) {
+	url := engineURL(t)
+	dl := &deadLetters{}
+	s := newSink(t, url, nil, dl)
+	batch := docs(40, "ids", time.Now().UTC())
+	for range 3 {
+		write(t, s, batch)
+	}
+	// A partial replay mixed with new documents.
+	more := append(docs(45, "ids", time.Now().UTC())[30:], batch[:5]...)
+	write(t, s, more)
+	if got := count(t, url, s.IndexName("ids", time.Time{})); got != 45 {
+		t.Fatalf("count = %d, want 45", got)
+	}
+	if n := len(dl.all()); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+}
+
+// A document the engine refuses (a string in an ip field, a malformed body) goes to the
+// dead letters with its reason, and the rest of the batch is indexed. Dead letters are
+// written with the file sink, as in `sluice dev`.
+func TestMappingErrorDeadLettered(t *testing.T) {
+	url := engineURL(t)
+	dir := t.TempDir()
+	fs, err := file.New(file.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	s := newSink(t, url, nil, fs)
+	batch := docs(10, "waf", at)
+	batch[3].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"ip":"not-an-ip"}}`)
+	batch[7].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"port":"eighty"}}`)
+	batch = append(batch, sink.Document{Type: "waf", Time: at, ID: "bad-body", Body: []byte("not json")})
+	write(t, s, batch)
+	if got := count(t, url, s.IndexName("waf", time.Time{})); got != 8 {
+		t.Fatalf("count = %d, want 8", got)
+	}
+	var lines []map[string]any
+	matches, _ := filepath.Glob(filepath.Join(dir, search.DeadLetterType, "*.ndjson"))
+	for _, m := range matches {
+		f, err := os.Open(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var v map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				t.Fatalf("dead letter %s: %v", sc.Text(), err)
+			}
+			lines = append(lines, v)
+		}
+		f.Close()
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d dead letters, want 3: %v", len(lines), lines)
+	}
+	byID := map[string]map[string]any{}
+	for _, l := range lines {
+		byID[l["id"].(string)] = l
+		if l["log_type"] != "waf" || l["@timestamp"] == nil || l["index"] != s.IndexName("waf", time.Time{}) {
+			t.Errorf("dead letter lacks log type, time or index: %v", l)
+		}
+	}
+	for _, i := range []int{3, 7} {
+		l := byID[batch[i].ID]
+		if l == nil {
+			t.Fatalf("document %d not dead-lettered: %v", i, lines)
+		}
+		e := l["error"].(map[string]any)
+		if e["type"] != "mapper_parsing_exception" || e["reason"] == "" || l["status"] != float64(400) {
+			t.Errorf("document %d: error %v status %v, want mapper_parsing_exception 400 with a reason", i, e, l["status"])
+		}
+		if _, ok := l["event"].(map[string]any); !ok {
+			t.Errorf("document %d: original event missing: %v", i, l)
+		}
+	}
+	if l := byID["bad-body"]; l == nil || l["event_text"] != "not json" || l["error"].(map[string]any)["type"] != "invalid_document" {
+		t.Errorf("malformed body: dead letter %v", l)
+	}
+}
+
+// faultProxy forwards every request to the engine and, on the way back, rewrites the
+// answer of the bulk items whose source contains a marker: the first `times` answers
+// for each marked item become the given status. It records each _bulk body it forwards.
+type faultProxy struct {
+	target string
+	marker string
+	status int
+	times  int
+
+	mu     sync.Mutex
+	seen   map[string]int // marked source line -> faults injected
+	bodies [][]byte
+}
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	req, _ := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+	req.Header = r.Header.Clone()
+	req.Header.Del("Accept-Encoding") // the answer is rewritten, so read it plain
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if strings.HasSuffix(r.URL.Path, "/_bulk") && resp.StatusCode == http.StatusOK {
+		answer = p.rewrite(body, answer)
+	}
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(answer)
+}
+
+func (p *faultProxy) rewrite(body, answer []byte) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bodies = append(p.bodies, body)
+	lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
+	var ans struct {
+		Took   int                         `json:"took"`
+		Errors bool                        `json:"errors"`
+		Items  []map[string]map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(answer, &ans); err != nil {
+		return answer
+	}
+	for i := 0; 2*i+1 < len(lines) && i < len(ans.Items); i++ {
+		src := string(lines[2*i+1])
+		if !strings.Contains(src, p.marker) || p.seen[src] >= p.times {
+			continue
+		}
+		p.seen[src]++
+		for _, v := range ans.Items[i] {
+			v["status"] = p.status
+			v["error"] = map[string]any{"type": "injected", "reason": fmt.Sprintf("injected %d", p.status)}
+		}
+		ans.Errors = true
+	}
+	out, _ := json.Marshal(ans)
+	return out
+}
+
+// Items the engine throttles (429) or fails (503) are retried, and only they: the
+// retried requests hold nothing but the faulted documents, and at the end each
+// document is indexed once.
+func TestRetryOnlyFailedItems(t *testing.T) {
+	url := engineURL(t)
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			p := &faultProxy{target: url, marker: `"retry-me"`, status: status, times: 2, seen: map[string]int{}}
+			srv := httptest.NewServer(p)
+			defer srv.Close()
+			dl := &deadLetters{}
+			s := newSink(t, srv.URL, nil, dl)
+			batch := docs(20, "fw", time.Now().UTC())
+			for _, i := range []int{2, 11, 19} {
+				batch[i].Body = append(bytes.TrimSuffix(batch[i].Body, []byte("}")), `,"tags":["retry-me"]}`...)
+			}
+			write(t, s, batch)
+			p.mu.Lock()
+			bodies := p.bodies
+			p.mu.Unlock()
+			if len(bodies) != 3 {
+				t.Fatalf("%d bulk requests, want 3 (one, then two retries)", len(bodies))
+			}
+			for _, b := range bodies[1:] {
+				if n := bytes.Count(b, []byte("\n")); n != 6 {
+					t.Errorf("retry request has %d lines, want 6 (the 3 faulted documents): %s", n, b)
+				}
+				if c := bytes.Count(b, []byte(`"retry-me"`)); c != 3 {
+					t.Errorf("retry request holds %d faulted documents, want 3", c)
+				}
+			}
+			if got := count(t, url, s.IndexName("fw", time.Time{})); got != 20 {
+				t.Fatalf("count = %d, want 20", got)
+			}
+			if n := len(dl.all()); n != 0 {
+				t.Fatalf("%d dead letters, want 0", n)
+			}
+		})
+	}
+}
+
+// When the engine cannot be reached, Write keeps retrying until its context ends, then
+// fails: nothing is reported as written, nothing is dead-lettered.
+func TestUnreachableFailsAtContextEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	ln.Close()
+	dl := &deadLetters{}
+	s := newSink(t, addr, func(c *search.Config) { c.Template = false }, dl)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err = s.Write(ctx, docs(5, "fw", time.Now()))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write = %v, want an error wrapping context.DeadlineExceeded", err)
+	}
+	if d := time.Since(began); d < 400*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Write returned after %s, want about 500ms", d)
+	}
+	if n := len(dl.all()); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+}
+
+// New installs the index template (twice is the same as once), the data stream gets
+// sluice's mappings, and the daily layout writes to <prefix>-<type>-YYYY.MM.DD by the
+// document's UTC date.
+func TestTemplateAndIndexNames(t *testing.T) {
+	url := engineURL(t)
+	ns := namespace(t)
+	mod := func(c *search.Config) { c.Namespace = ns }
+	s := newSink(t, url, mod, nil)
+	newSink(t, url, mod, nil) // again: no error, same template
+	var tpl struct {
+		IndexTemplates []struct {
+			Name          string
+			IndexTemplate struct {
+				IndexPatterns []string       `json:"index_patterns"`
+				DataStream    map[string]any `json:"data_stream"`
+			} `json:"index_template"`
+		} `json:"index_templates"`
+	}
+	if code := get(t, http.MethodGet, url+"/_index_template/"+s.TemplateName(), &tpl); code != http.StatusOK || len(tpl.IndexTemplates) != 1 {
+		t.Fatalf("template %s: status %d, %+v", s.TemplateName(), code, tpl)
+	}
+	it := tpl.IndexTemplates[0].IndexTemplate
+	if it.DataStream == nil || len(it.IndexPatterns) != 1 || it.IndexPatterns[0] != "logs-*-"+ns {
+		t.Errorf("template = %+v, want data stream on logs-*-%s", it, ns)
+	}
+	write(t, s, docs(3, "ids", time.Now()))
+	name := "logs-ids-" + ns
+	if got := s.IndexName("ids", time.Time{}); got != name {
+		t.Fatalf("IndexName = %s, want %s", got, name)
+	}
+	if code := get(t, http.MethodGet, url+"/_data_stream/"+name, nil); code != http.StatusOK {
+		t.Fatalf("data stream %s: status %d", name, code)
+	}
+	var mapping map[string]struct {
+		Mappings struct {
+			Properties map[string]struct {
+				Properties map[string]struct{ Type string }
+			}
+		}
+	}
+	get(t, http.MethodGet, url+"/"+name+"/_mapping", &mapping)
+	for idx, m := range mapping {
+		if typ := m.Mappings.Properties["source"].Properties["ip"].Type; typ != "ip" {
+			t.Errorf("%s: source.ip is %q, want ip", idx, typ)
+		}
+	}
+
+	daily := newSink(t, url, func(c *search.Config) { c.Layout = search.LayoutDaily }, nil)
+	at := time.Date(2026, 11, 25, 23, 30, 0, 0, time.FixedZone("x", -2*3600)) // 2026-11-26 UTC
+	write(t, daily, docs(2, "waf", at))
+	want := daily.TemplateName() + "-waf-2026.11.26"
+	if got := daily.IndexName("waf", at); got != want {
+		t.Fatalf("IndexName = %s, want %s", got, want)
+	}
+	if got := count(t, url, want); got != 2 {
+		t.Fatalf("count %s = %d, want 2", want, got)
+	}
+}
+
+// Dead letters of the transformer (undecodable records) go to the dead-letter
+// destination as they are, never to the engine.
+func TestTransformerDeadLettersPassThrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	ln.Close()
+	dl := &deadLetters{}
+	s := newSink(t, addr, func(c *search.Config) { c.Template = false }, dl)
+	in := sink.Document{Type: search.DeadLetterType, ID: "x", Body: []byte(`{"error":"decode"}`)}
+	if err := s.Write(context.Background(), []sink.Document{in}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dl.all(); len(got) != 1 || string(got[0].Body) != string(in.Body) {
+		t.Fatalf("dead letters = %v, want the document as written", got)
+	}
+}
+
+func TestDocumentID(t *testing.T) {
+	a := search.DocumentID(&sink.Document{ID: "fw/shardId-000000000001/49590338271490256608559692538361571095921575989136588898"})
+	b := search.DocumentID(&sink.Document{ID: "fw/shardId-000000000001/49590338271490256608559692538361571095921575989136588899"})
+	if len(a) != 22 || a == b {
+		t.Fatalf("ids %q %q: want 22 characters, distinct", a, b)
+	}
+	c1 := search.DocumentID(&sink.Document{Type: "fw", Body: []byte(`{"a":1}`)})
+	c2 := search.DocumentID(&sink.Document{Type: "fw", Body: []byte(`{"a":1}`)})
+	c3 := search.DocumentID(&sink.Document{Type: "ids", Body: []byte(`{"a":1}`)})
+	if c1 != c2 || c1 == c3 {
+		t.Fatalf("content ids %q %q %q: want equal for equal content, distinct by type", c1, c2, c3)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := search.DefaultConfig()
+	c.Engine = "solr"
+	c.Addresses = []string{"ftp://x"}
+	c.Layout = "monthly"
+	c.Workers = 0
+	c.APIKey = "k"
+	c.Username = "u"
+	err := c.Validate("sink.search.")
+	for _, want := range []string{"sink.search.engine", "sink.search.addresses[0]", "sink.search.layout", "sink.search.workers", "sink.search.api_key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want a problem at %s", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprintf("%v %#v %s", c, c, c.APIKey), `"k"`) {
+		t.Error("the API key prints")
+	}
+	ok := search.DefaultConfig()
+	ok.Addresses = []string{"http://127.0.0.1:9200"}
+	if err := ok.Validate(""); err != nil {
+		t.Errorf("defaults with an address: %v", err)
+	}
+}
+
+// outageProxy forwards to the engine, except while down: then it drops every connection
+// without an answer, as an engine that is stopped or unreachable does.
+type outageProxy struct {
+	target string
+	mu     sync.Mutex
+	down   bool
+	failed int
+}
+
+func (p *outageProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+}
+
+func (p *outageProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	down := p.down
+	if down {
+		p.failed++
+	}
+	p.mu.Unlock()
+	if down {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		http.Error(w, "down", http.StatusBadGateway)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	req, _ := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// While the engine is unreachable, Write does not return (nothing is acknowledged); when
+// the engine is back, every document is indexed exactly once (a third of the batch was
+// indexed before the outage and answers 409).
+func TestOutageThenRecovery(t *testing.T) {
+	url := engineURL(t)
+	p := &outageProxy{target: url}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	dl := &deadLetters{}
+	s := newSink(t, srv.URL, func(c *search.Config) { c.BulkMaxDocs = 10 }, dl)
+	batch := docs(60, "fw", time.Now().UTC())
+	write(t, s, batch[:20]) // indexed before the outage; replayed below
+
+	p.setDown(true)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- s.Write(ctx, batch)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Write returned %v while the engine was unreachable", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	p.setDown(false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Write did not return within 20s of the engine coming back")
+	}
+	p.mu.Lock()
+	failed := p.failed
+	p.mu.Unlock()
+	if failed < 2 {
+		t.Errorf("%d requests during the outage, want retries", failed)
+	}
+	if got := count(t, url, s.IndexName("fw", time.Time{})); got != 60 {
+		t.Fatalf("count = %d, want 60", got)
+	}
+	if n := len(dl.all()); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+}
+
+// With a flush interval, concurrent Write calls (one per shard) share _bulk requests,
+// each Write still returns only once its own documents are indexed, and a throttled
+// item is retried alone.
+func TestFlushIntervalGathersWrites(t *testing.T) {
+	url := engineURL(t)
+	p := &faultProxy{target: url, marker: `"retry-me"`, status: http.StatusTooManyRequests, times: 1, seen: map[string]int{}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	s := newSink(t, srv.URL, func(c *search.Config) { c.FlushInterval = 300 * time.Millisecond }, nil)
+	all := docs(50, "fw", time.Now().UTC())
+	all[13].Body = append(bytes.TrimSuffix(all[13].Body, []byte("}")), `,"tags":["retry-me"]}`...)
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	for w := range 5 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs <- s.Write(ctx, all[w*10:(w+1)*10])
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	bodies := p.bodies
+	p.mu.Unlock()
+	// One shared request (two if a Write came late), then the retry of one document.
+	if len(bodies) < 2 || len(bodies) > 3 {
+		t.Fatalf("%d bulk requests for 5 writes, want 2 or 3", len(bodies))
+	}
+	if last := bodies[len(bodies)-1]; bytes.Count(last, []byte("\n")) != 2 {
+		t.Errorf("retry request %s, want the one throttled document", last)
+	}
+	if got := count(t, url, s.IndexName("fw", time.Time{})); got != 50 {
+		t.Fatalf("count = %d, want 50", got)
+	}
+}
