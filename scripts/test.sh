@@ -88,3 +88,8 @@ step "benchmarks, short (scripts/bench.sh: proves every scenario runs; figures n
 # Always, in CI too: about 30 s. --race reuses the build cache of go test -race and
 # makes a data race in a subject under load fail the run.
 scripts/bench.sh --short --race
+
+step "deploy: offline validation and the local stack (scripts/deploy-check.sh --local)"
+# cfn-lint, hadolint, kustomize, kubernetes-validate, the Dockerfile's build stage, the
+# deploy Go test on the built overlays, and deploy/local/stack.sh --smoke end to end.
+scripts/deploy-check.sh --local

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The production shape on a laptop, without an AWS account: kinesalite (Kinesis) and
-# dynalite (the DynamoDB lease table) from npm on 127.0.0.1, then `sluice gateway` and
-# `sluice transform` against them with the sample pipelines, the file sink standing in
-# for the search engine (sink/elasticsearch is not built yet).
+# dynalite (the DynamoDB lease table) from npm and OpenSearch (integ-test-zip from Maven
+# Central) on 127.0.0.1, then `sluice gateway` and `sluice transform` against them with
+# the sample pipelines, indexing into OpenSearch's data streams.
 #
 #   deploy/local/stack.sh            start everything and stay up; Ctrl-C stops it all
-#   deploy/local/stack.sh --smoke    start, send events over HTTP, wait until the
-#                                    transform tier has written every one, stop (CI)
+#   deploy/local/stack.sh --smoke    start, send events over HTTP, wait until every one
+#                                    is searchable in OpenSearch, stop (CI)
 #
-# Needs Go and Node.js (npm). Ports: gateway HTTP/gRPC/lumberjack on free loopback ports
-# (printed), transform's /healthz, /readyz, /metrics on another. Events land under
-# $SLUICE_LOCAL_DIR (default .cache/local-stack)/data/<type>/<UTC date>.ndjson.
+# Needs Go, Node.js (npm), Java 17 with Maven. Ports: gateway HTTP/gRPC/lumberjack on
+# free loopback ports (printed), transform's /healthz, /readyz, /metrics on another.
+# Documents land in OpenSearch's data streams logs-<type>-default; dead letters under
+# $SLUICE_LOCAL_DIR (default .cache/local-stack)/data/_dead_letter/.
 # Stops only the processes it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,10 +33,12 @@ cleanup() {
   done
   scripts/kinesis.sh stop >/dev/null 2>&1 || true
   scripts/dynalite.sh stop >/dev/null 2>&1 || true
+  scripts/opensearch.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-export SLUICE_KINESIS_RUN_DIR="$dir/run/kinesis" SLUICE_DYNALITE_RUN_DIR="$dir/run/dynalite"
-mkdir -p "$SLUICE_KINESIS_RUN_DIR" "$SLUICE_DYNALITE_RUN_DIR"
+export SLUICE_KINESIS_RUN_DIR="$dir/run/kinesis" SLUICE_DYNALITE_RUN_DIR="$dir/run/dynalite" \
+  SLUICE_OPENSEARCH_RUN_DIR="$dir/run/opensearch"
+mkdir -p "$SLUICE_KINESIS_RUN_DIR" "$SLUICE_DYNALITE_RUN_DIR" "$SLUICE_OPENSEARCH_RUN_DIR"
 
 log "building sluice and sluice-load"
 go build -o "$dir/bin/sluice" ./cmd/sluice
@@ -43,7 +46,8 @@ go build -o "$dir/bin/sluice-load" ./cmd/sluice-load
 
 kinesis=$(scripts/kinesis.sh start)
 dynamo=$(scripts/dynalite.sh start)
-log "kinesalite $kinesis, dynalite $dynamo"
+search=$(scripts/opensearch.sh start)
+log "kinesalite $kinesis, dynalite $dynamo, opensearch $search"
 
 streams=(sluice-firewall sluice-ids sluice-waf sluice-default)
 "$dir/bin/sluice-load" kinesis-streams --endpoint "$kinesis" --shards 2 "${streams[@]}"
@@ -76,6 +80,9 @@ env "${common[@]}" \
   SLUICE_STREAM_LEASES_DYNAMODB_CREDENTIALS_SECRET_ACCESS_KEY=local \
   SLUICE_STREAM_CONSUMER_IDLE_WAIT=200ms \
   SLUICE_SAMPLE_PIPELINES=true \
+  SLUICE_SINK_KIND=search \
+  SLUICE_SINK_SEARCH_ENGINE=opensearch \
+  SLUICE_SINK_SEARCH_ADDRESSES="[$search]" \
   "$dir/bin/sluice" transform --data-dir "$dir/data" \
   >"$dir/transform.log" 2>&1 &
 pids+=($!)
@@ -93,7 +100,7 @@ cat >&2 <<MSG
 stack.sh: up.
   gateway:    HTTP 127.0.0.1:$http  gRPC 127.0.0.1:$grpc  lumberjack 127.0.0.1:$lj   (log $dir/gateway.log)
   transform:  127.0.0.1:$ops/metrics   (log $dir/transform.log)
-  documents:  $dir/data/<type>/<UTC date>.ndjson
+  documents:  $search/logs-*/_search   (dead letters: $dir/data/_dead_letter/)
   try:        curl -s 127.0.0.1:$http/v1/events -H 'Content-Type: application/x-ndjson' --data-binary '{"message":"deny tcp","fields":{"log_type":"firewall"}}'
 MSG
 
@@ -103,7 +110,8 @@ if ! $smoke; then
   exit
 fi
 
-# Smoke: events of three types through gateway -> Kinesis -> leases -> transform -> files.
+# Smoke: events of four types through gateway -> Kinesis -> leases -> transform ->
+# OpenSearch.
 body=$'{"message":"Nov 26 07:00:00 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.7 DST=10.1.2.3 PROTO=TCP SPT=443 DPT=51234","fields":{"log_type":"firewall"}}\n{"message":"ET SCAN Nmap","event":{"dataset":"ids"}}\n{"message":"blocked SQLi","fields":{"log_type":"waf"}}\n{"message":"something else","fields":{"log_type":"custom"}}\n'
 want=0
 for _ in 1 2 3 4 5; do
@@ -111,17 +119,22 @@ for _ in 1 2 3 4 5; do
   [[ "$out" == *'"accepted":4'* ]] || { log "gateway answered: $out"; exit 1; }
   want=$((want + 4))
 done
-log "sent $want events; waiting for the transform tier"
+log "sent $want events; waiting until they are searchable"
+count() { # documents in a data stream pattern, after a refresh
+  curl -sS -X POST "$search/$1/_refresh" >/dev/null 2>&1 || true
+  curl -sS "$search/$1/_count" 2>/dev/null | sed -n 's/.*"count":\([0-9]*\).*/\1/p'
+}
 got=0
 for _ in $(seq 1 150); do
-  got=$(cat "$dir"/data/*/*.ndjson 2>/dev/null | wc -l)
-  ((got >= want)) && break
+  got=$(count 'logs-*')
+  ((${got:-0} >= want)) && break
   sleep 0.2
 done
-if ((got < want)); then
-  log "only $got of $want documents arrived"; tail -30 "$dir"/*.log >&2; exit 1
+if ((${got:-0} != want)); then
+  log "$got of $want documents in OpenSearch"; tail -30 "$dir"/*.log >&2; exit 1
 fi
 for t in firewall ids waf custom; do
-  ls "$dir"/data/"$t"/*.ndjson >/dev/null 2>&1 || { log "no documents of type $t"; ls -R "$dir/data" >&2; exit 1; }
+  n=$(count "logs-$t-default")
+  ((${n:-0} == 5)) || { log "logs-$t-default holds ${n:-0} documents, want 5"; exit 1; }
 done
-log "ok: $got documents of firewall, ids, waf and custom written by sluice transform"
+log "ok: $got documents of firewall, ids, waf and custom searchable in OpenSearch"
