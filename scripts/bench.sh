@@ -217,11 +217,12 @@ EOF
   rm -rf "$data"
 }
 
-# Hooks for scenarios whose parts are not built yet. Each will be a function like the
-# ones above: start the subject and its baseline, run_load both under one label.
+# Scenarios not in this script yet. Each will be a function like the ones above:
+# start the subject and its baseline, run_load both under one label. Until then their
+# figures come from Go benchmarks (BENCHMARKS.md).
 hooks=(
-  "transform pipelines vs stock Go grok: needs the pipeline runner (transform/pipeline) and a driver that feeds it records; baseline: elastic/go-grok and vjeantet/grok on the same patterns"
-  "sink -> search engine: needs sink/elasticsearch; baseline: go-elasticsearch's esutil.BulkIndexer against the same cluster"
+  "transform pipelines vs stock Go grok: a driver feeding sample records to the pipelines (transform/pipeline; today: go test -bench in transform/pipeline/grok and samples); baseline: elastic/go-grok and vjeantet/grok on the same patterns"
+  "sink -> search engine: sluice transform with sink.kind search into scripts/opensearch.sh (today: go test -bench in sink/search); baseline: go-elasticsearch's esutil.BulkIndexer against the same cluster"
 )
 
 scenario_lumberjack
