@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
-	"github.com/sluice-siem/sluice/transform/jsonx"
 )
 
 // envelope is a record's envelope (stream.Envelope) with its event decoded.

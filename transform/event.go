@@ -9,9 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
-	"github.com/sluice-siem/sluice/transform/jsonx"
 )
 
 // event is one record's event on its way through the transformer: decoded from the

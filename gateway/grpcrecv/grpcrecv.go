@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -31,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 )
 
@@ -274,7 +274,7 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 	if hasMsg {
 		sep()
 		buf = append(buf, `"message":`...)
-		buf = appendString(buf, e.GetMessage())
+		buf = jsonx.AppendString(buf, e.GetMessage())
 	}
 	fields := e.GetFields().GetFields()
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
@@ -282,7 +282,7 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 			continue
 		}
 		sep()
-		buf = appendString(buf, k)
+		buf = jsonx.AppendString(buf, k)
 		buf = append(buf, ':')
 		var err error
 		if buf, err = appendValue(buf, fields[k]); err != nil {
@@ -297,13 +297,13 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_StringValue:
-		return appendString(buf, k.StringValue), nil
+		return jsonx.AppendString(buf, k.StringValue), nil
 	case *structpb.Value_NumberValue:
 		f := k.NumberValue
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, errors.New("number is not finite")
 		}
-		return appendFloat(buf, f), nil
+		return jsonx.AppendFloat(buf, f)
 	case *structpb.Value_BoolValue:
 		return strconv.AppendBool(buf, k.BoolValue), nil
 	case *structpb.Value_StructValue:
@@ -313,7 +313,7 @@ func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendString(buf, key)
+			buf = jsonx.AppendString(buf, key)
 			buf = append(buf, ':')
 			var err error
 			if buf, err = appendValue(buf, fields[key]); err != nil {
@@ -336,68 +336,6 @@ func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 	default: // null, or no kind set
 		return append(buf, "null"...), nil
 	}
-}
-
-// appendFloat formats a number as encoding/json and JavaScript do: plain decimals
-// between 1e-6 and 1e21, exponents outside.
-func appendFloat(buf []byte, f float64) []byte {
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		n := len(buf)
-		buf = strconv.AppendFloat(buf, f, 'e', -1, 64)
-		// e-07 -> e-7, as JSON writers usually print it.
-		if m := len(buf); m-n >= 4 && buf[m-4] == 'e' && buf[m-3] == '-' && buf[m-2] == '0' {
-			buf[m-2] = buf[m-1]
-			buf = buf[:m-1]
-		}
-		return buf
-	}
-	return strconv.AppendFloat(buf, f, 'f', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD, everything else as it is.
-func appendString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }
 
 // authorization returns the "authorization" metadata value.

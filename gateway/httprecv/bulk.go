@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -497,12 +498,12 @@ func (es *esAPI) appendBulkResponse(dst []byte, items []bulkItem, took int64) []
 		dst = append(dst, `":{`...)
 		if it.index != "" {
 			dst = append(dst, `"_index":`...)
-			dst = appendJSONString(dst, it.index)
+			dst = jsonx.AppendString(dst, it.index)
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"_id":`...)
 		if it.id != "" {
-			dst = appendJSONString(dst, it.id)
+			dst = jsonx.AppendString(dst, it.id)
 		} else {
 			dst = appendGeneratedID(dst)
 		}
@@ -510,12 +511,12 @@ func (es *esAPI) appendBulkResponse(dst []byte, items []bulkItem, took int64) []
 			dst = append(dst, `,"status":`...)
 			dst = strconv.AppendInt(dst, int64(e.status), 10)
 			dst = append(dst, `,"error":{"type":`...)
-			dst = appendJSONString(dst, e.typ)
+			dst = jsonx.AppendString(dst, e.typ)
 			dst = append(dst, `,"reason":`...)
-			dst = appendJSONString(dst, e.reason)
+			dst = jsonx.AppendString(dst, e.reason)
 			if it.index != "" {
 				dst = append(dst, `,"index":`...)
-				dst = appendJSONString(dst, it.index)
+				dst = jsonx.AppendString(dst, it.index)
 			}
 			dst = append(dst, `}}}`...)
 			continue
@@ -538,58 +539,5 @@ func appendGeneratedID(dst []byte) []byte {
 	}
 	dst = append(dst, '"')
 	dst = base64.RawURLEncoding.AppendEncode(dst, raw[:15])
-	return append(dst, '"')
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and control
-// characters are escaped and invalid UTF-8 becomes U+FFFD, as encoding/json does; HTML
-// characters are kept, as with SetEscapeHTML(false), since the answer is for machines.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript readers of the answer.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }

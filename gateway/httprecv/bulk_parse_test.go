@@ -195,22 +195,6 @@ func TestIndexTypes(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"b\`, "\x00\x1f\n\r\t", "<&>", "é\u2028\u2029😀", "\xff\xfe", "a\xc3"} {
-		out := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: %v", s, out, err)
-		}
-		want, _ := json.Marshal(s) // encoding/json replaces invalid UTF-8 the same way
-		var wantBack string
-		_ = json.Unmarshal(want, &wantBack)
-		if back != wantBack {
-			t.Errorf("appendJSONString(%q) decodes to %q, want %q", s, back, wantBack)
-		}
-	}
-}
-
 // bulkResponse is the decoding shape of a bulk answer, for tests.
 type bulkResponse struct {
 	Took   int64                                   `json:"took"`

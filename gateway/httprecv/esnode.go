@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // This file makes the HTTP port look enough like an Elasticsearch node for shippers
@@ -230,9 +231,9 @@ func writeESError(w http.ResponseWriter, e esError) {
 	b := make([]byte, 0, 128+2*len(e.reason))
 	cause := func(b []byte) []byte {
 		b = append(b, `"type":`...)
-		b = appendJSONString(b, e.typ)
+		b = jsonx.AppendString(b, e.typ)
 		b = append(b, `,"reason":`...)
-		return appendJSONString(b, e.reason)
+		return jsonx.AppendString(b, e.reason)
 	}
 	b = append(b, `{"error":{"root_cause":[{`...)
 	b = cause(b)

@@ -71,7 +71,7 @@ func (e *Encoder) value(dst []byte, v any) ([]byte, error) {
 	case int:
 		return strconv.AppendInt(dst, int64(v), 10), nil
 	case float64:
-		return appendFloat(dst, v)
+		return AppendFloat(dst, v)
 	default:
 		return e.encodeOther(dst, v)
 	}
@@ -120,8 +120,9 @@ func (e *Encoder) encodeOther(dst []byte, v any) ([]byte, error) {
 	return append(dst, bytes.TrimSuffix(e.otherBuf.Bytes(), []byte{'\n'})...), nil
 }
 
-// appendFloat formats f as encoding/json does for a float64.
-func appendFloat(dst []byte, f float64) ([]byte, error) {
+// AppendFloat appends f as encoding/json formats a float64; NaN and infinities, which
+// JSON cannot hold, are an error.
+func AppendFloat(dst []byte, f float64) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return dst, fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, 64))
 	}

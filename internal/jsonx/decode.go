@@ -1,5 +1,6 @@
-// Package jsonx is the JSON codec of the transform step's document model
-// (transform/event): it decodes an event straight into map[string]any, []any, string,
+// Package jsonx is sluice's JSON codec for event documents. The transform step uses it
+// for its document model (transform/event), and the receivers use its string and
+// number appenders to write JSON without reflection. It decodes an event straight into map[string]any, []any, string,
 // json.Number, bool and nil, exactly the values encoding/json gives with UseNumber, and
 // encodes such documents back byte for byte as encoding/json does without HTML
 // escaping. It exists because encoding/json's reflection costs more per event than the
