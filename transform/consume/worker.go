@@ -128,6 +128,11 @@ func (w *worker) releaseStrayOnce(ctx context.Context) (conflict bool) {
 			conflict = conflict || errors.Is(err, ErrConflict)
 			continue
 		}
+		if l.Owner != w.me {
+			// Only a steal request was withdrawn: the lease was never this worker's.
+			w.c.log.Info("steal request withdrawn", "stream", l.Stream, "shard", l.Shard, "owner", l.Owner, "counter", nl.Counter)
+			continue
+		}
 		w.c.log.Info("lease released", "stream", l.Stream, "shard", l.Shard, "counter", nl.Counter,
 			"checkpoint", nl.Checkpoint.Sequence, "sub_sequence", subOf(nl.Checkpoint))
 	}
