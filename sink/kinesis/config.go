@@ -1,16 +1,16 @@
 package kinesis
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+
+	"github.com/sluice-siem/sluice/internal/secret"
 )
 
 // Service limits of Kinesis Data Streams that bound Config.
@@ -94,30 +94,8 @@ func (c Credentials) IsZero() bool {
 	return c.AccessKeyID == "" && c.SecretAccessKey == "" && c.SessionToken == ""
 }
 
-// Secret is a credential that never prints: fmt, slog and YAML output show
-// "[redacted]" instead of its value.
-type Secret string
-
-// String returns "[redacted]" for a set secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString is String, so that %#v hides the secret too.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue is String, for slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalYAML writes String, so that a printed configuration holds no secret.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON writes String as a JSON string, for the same reason (slog's JSON handler
-// encodes structs with encoding/json).
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+// Secret is a credential that never prints (see internal/secret).
+type Secret = secret.Secret
 
 // Retry bounds the retries of failed entries and requests. An entry's retry budget is
 // spent when it has been tried MaxAttempts times or Timeout has passed since its first

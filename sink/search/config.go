@@ -1,16 +1,16 @@
 package search
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+
+	"github.com/sluice-siem/sluice/internal/secret"
 )
 
 // Engines the sink can index into (Config.Engine).
@@ -172,26 +172,5 @@ func validNamePart(s string) bool {
 	return true
 }
 
-// Secret is a credential that never prints: fmt, slog, YAML and JSON output show
-// "[redacted]" instead of its value.
-type Secret string
-
-// String returns "[redacted]" for a set secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString is String, so that %#v hides the secret too.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue is String, for slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalYAML writes String, so that a printed configuration holds no secret.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON writes String as a JSON string.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+// Secret is a credential that never prints (see internal/secret).
+type Secret = secret.Secret

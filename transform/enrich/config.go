@@ -1,15 +1,15 @@
 package enrich
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/secret"
 )
 
 // Defaults of ResourcesConfig that a zero value stands for. They live here, in one
@@ -372,26 +372,5 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Secret is a credential that never prints: fmt, slog, YAML and JSON output show
-// "[redacted]" instead of its value.
-type Secret string
-
-// String returns "[redacted]" for a set secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString is String, so that %#v hides the secret too.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue is String, for slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalYAML writes String, so that a printed configuration holds no secret.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON writes String as a JSON string.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+// Secret is a credential that never prints (see internal/secret).
+type Secret = secret.Secret
