@@ -9,143 +9,18 @@
 #
 # Runtime files (PID, port, log) go to $SLUICE_DYNALITE_RUN_DIR, .cache/dynalite/run by
 # default; give each concurrent run its own directory so that one run never stops
-# another's server. dynalite binds all interfaces by itself: the same Node preload as
-# scripts/kinesis.sh rewrites the host of every listen call to 127.0.0.1. Tests read the
-# endpoint from SLUICE_TEST_DYNAMODB_ENDPOINT (scripts/test.sh exports it).
+# another's server. Tests read the endpoint from SLUICE_TEST_DYNAMODB_ENDPOINT
+# (scripts/test.sh exports it). The mechanics are in scripts/npm-server.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+name=dynalite
 version=4.0.0
-home="$PWD/.cache/dynalite"
-run="${SLUICE_DYNALITE_RUN_DIR:-$home/run}"
+run="${SLUICE_DYNALITE_RUN_DIR:-$PWD/.cache/dynalite/run}"
+npm_opts=()
+# Tables become ACTIVE at once instead of after 500 ms; no --path: data in memory.
+cli_opts=(--createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
 
-log() { printf 'dynalite.sh: %s\n' "$*" >&2; }
-
-install() {
-  local pkg="$home/node_modules/dynalite/package.json"
-  if [[ -f "$pkg" ]] && grep -q "\"version\": \"$version\"" "$pkg"; then
-    return
-  fi
-  command -v npm >/dev/null || { log "npm is required (Node.js 18 or later)"; exit 1; }
-  log "installing dynalite $version into $home"
-  mkdir -p "$home"
-  npm install --prefix "$home" --no-audit --no-fund --loglevel=error "dynalite@$version" >&2
-}
-
-# The preload: every net.Server of the process listens on 127.0.0.1, and the port it
-# got is written to $LOOPBACK_PORT_FILE once it listens.
-# It also keeps the server up when a client drops a connection mid-request.
-write_preload() {
-  cat >"$home/loopback.js" <<'JS'
-'use strict';
-const fs = require('fs');
-const net = require('net');
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  const first = args[0];
-  if (first !== null && typeof first === 'object' && !first._handle && first.fd === undefined) {
-    args[0] = Object.assign({}, first, { host: '127.0.0.1' });
-  } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
-    if (typeof args[1] === 'string') args[1] = '127.0.0.1';
-    else args.splice(1, 0, '127.0.0.1');
-  }
-  if (process.env.LOOPBACK_PORT_FILE) {
-    this.once('listening', () => {
-      const addr = this.address();
-      fs.writeFileSync(process.env.LOOPBACK_PORT_FILE, addr.address + ' ' + addr.port + '\n');
-    });
-  }
-  return listen.apply(this, args);
-};
-// The server throws from a request's 'error' event when a client goes away in the
-// middle of a request (a worker killed with SIGKILL, a request cancelled at its
-// deadline), which would end the whole server and fail every later test. That error
-// concerns one connection only: log it and go on.
-process.on('uncaughtException', (err) => {
-  if (err && err.code === 'ECONNRESET') {
-    console.error('dynalite: a client went away mid-request: ' + err.message);
-    return;
-  }
-  console.error(err);
-  process.exit(1);
-});
-JS
-}
-
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-alive() { [[ -f "$run/pid" ]] && kill -0 "$(cat "$run/pid")" 2>/dev/null; }
-
-start() {
-  install
-  write_preload
-  mkdir -p "$run"
-  if alive; then
-    log "already running (PID $(cat "$run/pid")); stop it first"
-    exit 1
-  fi
-  for attempt in 1 2 3; do
-    local port
-    port=$(free_port)
-    rm -f "$run/port"
-    # Tables become ACTIVE at once instead of after 500 ms; no --path: data in memory.
-    LOOPBACK_PORT_FILE="$run/port" nohup node --require "$home/loopback.js" \
-      "$home/node_modules/dynalite/cli.js" --port "$port" \
-      --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
-      >"$run/log" 2>&1 </dev/null &
-    echo $! >"$run/pid"
-    for _ in $(seq 1 100); do
-      if [[ -s "$run/port" ]]; then
-        read -r host bound <"$run/port"
-        if [[ "$host" != "127.0.0.1" ]]; then
-          log "dynalite listens on $host, not 127.0.0.1: stopping it"
-          stop
-          exit 1
-        fi
-        # Any HTTP answer (dynalite says 400 to a bare GET) means it serves.
-        if curl -s -o /dev/null -m 2 "http://127.0.0.1:$bound/"; then
-          log "dynalite $version listening on 127.0.0.1:$bound (PID $(cat "$run/pid"), log $run/log)"
-          echo "http://127.0.0.1:$bound"
-          return
-        fi
-      fi
-      alive || break
-      sleep 0.1
-    done
-    log "dynalite did not start on port $port (attempt $attempt):"
-    tail -5 "$run/log" >&2 || true
-    stop
-  done
-  exit 1
-}
-
-stop() {
-  if [[ ! -f "$run/pid" ]]; then
-    return
-  fi
-  local pid
-  pid=$(cat "$run/pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "PID $pid did not stop on SIGTERM; sending SIGKILL"
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$run/pid" "$run/port"
-}
-
-case "${1:-}" in
-start) start ;;
-stop) stop ;;
-*)
-  echo "usage: $0 start|stop" >&2
-  exit 2
-  ;;
-esac
+# shellcheck source=scripts/npm-server.sh
+source scripts/npm-server.sh
+npm_server_main "$@"
