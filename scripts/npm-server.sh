@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # name, version, run, npm_opts, cli_opts: set by the sourcing script
 # Sourced by scripts/kinesis.sh and scripts/dynalite.sh: start and stop a test server
 # from an npm package, pinned, in memory, bound to 127.0.0.1 only (scripts/loopback.js),
 # on a free port. The sourcing script sets, then calls npm_server_main "$@":
