@@ -56,7 +56,12 @@ type Config struct {
 	// log types it has. A log type without a pipeline passes through as shipped.
 	Pipelines       map[string]pipeline.Config `yaml:"pipelines" doc:"log type -> its transform pipeline: description, keep_original, processors, on_failure (see sluice test)"`
 	PipelinesDir    string                     `yaml:"pipelines_dir" doc:"directory of pipeline files: NAME.yaml is the pipeline of log type NAME, NAME.test.yaml its test cases"`
-	SamplePipelines bool                       `yaml:"sample_pipelines" doc:"load the shipped sample pipelines firewall, ids and waf (pipelines_dir and pipelines replace them by log type)"`
+	SamplePipelines bool                       `yaml:"sample_pipelines" doc:"load the shipped sample pipelines firewall, ids and waf (pipelines_dir and pipelines replace them by log type); the firewall sample is the enriched one when its lookups city, asn, zones and feeds exist (see sample_lookups), the plain one otherwise"`
+	// SampleLookups gives the sample pipelines the sample lookup data built into the
+	// binary. It is for trying sluice (the dev default), never for real traffic: the
+	// sample zones table names private networks such as 10.1.0.0/16, so it would label
+	// real addresses.
+	SampleLookups bool `yaml:"sample_lookups" doc:"with sample_pipelines, add the shipped sample lookups city, asn, zones and feeds (GeoIP of made-up data for documentation networks, a zones table of private networks, a threat-intel list) where lookups lacks them; for trying sluice only (the dev default)"`
 	// Lookups are the enrichment resources pipelines use: MaxMind databases, CIDR
 	// tables, threat-intel sets, and Redis and PostgreSQL lookup sources.
 	Lookups enrich.ResourcesConfig `yaml:"lookups" doc:"enrichment resources: mmdb files, CIDR tables, threat-intel sets, Redis and PostgreSQL sources, cache"`
@@ -194,6 +199,7 @@ func Default(role Role) Config {
 		c.Stream.Kind = "embedded"
 		c.Log.Format = "text"
 		c.SamplePipelines = true
+		c.SampleLookups = true
 	} else {
 		c.Shutdown.DrainDelay = 5 * time.Second
 	}

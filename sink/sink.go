@@ -15,7 +15,15 @@ type Document struct {
 	Time time.Time
 	// ID identifies the event deterministically (from its stream position), so that a
 	// replayed event overwrites instead of duplicating where the destination allows.
+	// The transformer makes it stream/shard/sequence, with /sub-sequence for a user
+	// record of an aggregated record; it is empty for events without a position.
 	ID string
 	// Body is the event document: one JSON object with no newline in it.
 	Body []byte
+	// Original is the record the document was made from, as the stream delivered it
+	// (the envelope of stream.AppendEnvelope, holding the event as shipped), or nil.
+	// It is referenced, not copied, and only read when the document becomes a dead
+	// letter, so that `sluice replay --pipeline` can run the event through a repaired
+	// pipeline. Like Body, it must not be kept after Write returns.
+	Original []byte
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
+	evt "github.com/sluice-siem/sluice/transform/event"
 )
 
 // envelope is a record's envelope (stream.Envelope) with its event decoded.
@@ -26,7 +27,13 @@ var errBadEnvelope = errors.New("bad envelope")
 // event straight into its document, with the results (and the errors) of
 // stream.ParseEnvelope followed by decoding the event with encoding/json.
 func parseEnvelope(data []byte) (envelope, error) {
-	env, err := parseEnvelopeFast(data)
+	return parseEnvelopeInto(data, nil)
+}
+
+// parseEnvelopeInto is parseEnvelope with the event's top-level object taken from objs
+// (when not nil), so that it is recycled with the event's other objects.
+func parseEnvelopeInto(data []byte, objs *evt.Objects) (envelope, error) {
+	env, err := parseEnvelopeFastInto(data, objs)
 	if err == nil {
 		return env, nil
 	}
@@ -48,6 +55,12 @@ func parseEnvelope(data []byte) (envelope, error) {
 // regard to case), the last of repeated keys wins, and null leaves v, type and
 // received as they were.
 func parseEnvelopeFast(data []byte) (envelope, error) {
+	return parseEnvelopeFastInto(data, nil)
+}
+
+// parseEnvelopeFastInto is parseEnvelopeFast with the event's top-level object taken
+// from objs when it is not nil.
+func parseEnvelopeFastInto(data []byte, objs *evt.Objects) (envelope, error) {
 	d := jsonx.NewDecoder(data)
 	if d.Peek() != '{' {
 		return envelope{}, errBadEnvelope
@@ -63,6 +76,17 @@ func parseEnvelopeFast(data []byte) (envelope, error) {
 				env.fields = nil
 				_, err := d.Skip()
 				return err
+			}
+			if objs != nil {
+				// The members go straight into a recycled object (the last of repeated
+				// keys wins, as in a decoded map).
+				fields := objs.New(8)
+				env.fields = fields
+				return d.Object(func(key string) error {
+					v, err := d.Value()
+					fields[key] = v
+					return err
+				})
 			}
 			v, err := d.Value()
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/stream"
+	evt "github.com/sluice-siem/sluice/transform/event"
 )
 
 // FuzzParseEnvelope holds the one-pass envelope decoder to the two-pass reference:
@@ -47,10 +48,15 @@ func FuzzParseEnvelope(f *testing.F) {
 		if (ferr == nil) != (rerr == nil) {
 			t.Fatalf("parseEnvelope(%q): err = %v, reference err = %v", data, ferr, rerr)
 		}
+		// Decoding into recycled objects agrees too.
+		pooled, perr := parseEnvelopeInto(data, &evt.Objects{})
+		if (perr == nil) != (rerr == nil) {
+			t.Fatalf("parseEnvelopeInto(%q): err = %v, reference err = %v", data, perr, rerr)
+		}
 		if rerr != nil {
 			return
 		}
-		for _, env := range []envelope{got, full} {
+		for _, env := range []envelope{got, full, pooled} {
 			if env.typ != ref.Type || !env.received.Equal(ref.Received) || !reflect.DeepEqual(env.fields, want) {
 				t.Fatalf("parseEnvelope(%q) = %q %v %#v, reference %q %v %#v",
 					data, env.typ, env.received, env.fields, ref.Type, ref.Received, want)

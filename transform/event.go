@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
+	evt "github.com/sluice-siem/sluice/transform/event"
 )
 
 // event is one record's event on its way through the transformer: decoded from the
@@ -26,10 +27,11 @@ type event struct {
 	fields map[string]any
 }
 
-// decode decodes the envelope of rec and its event. now is used only if neither the
-// envelope nor the stream recorded when the event arrived.
-func decode(rec *stream.Delivered, now func() time.Time) (event, error) {
-	env, err := parseEnvelope(rec.Data)
+// decode decodes the envelope of rec and its event, the event's document in an object
+// of objs. now is used only if neither the envelope nor the stream recorded when the
+// event arrived.
+func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects) (event, error) {
+	env, err := parseEnvelopeInto(rec.Data, objs)
 	if err != nil {
 		return event{}, err
 	}
@@ -123,9 +125,12 @@ func parseEpochMillis(n json.Number) (time.Time, bool) {
 type deadLetterBody struct {
 	Timestamp string `json:"@timestamp"`
 	Error     string `json:"error"`
-	Stream    string `json:"stream"`
-	Shard     string `json:"shard"`
-	Sequence  string `json:"sequence"`
+	// ID is the document id the record would have had, so that `sluice replay` keeps
+	// it (the sub-sequence of an aggregated record is not in Sequence).
+	ID       string `json:"id"`
+	Stream   string `json:"stream"`
+	Shard    string `json:"shard"`
+	Sequence string `json:"sequence"`
 	// Data is the record's data if it is valid UTF-8, DataBase64 otherwise.
 	Data       *string `json:"data,omitempty"`
 	DataBase64 *string `json:"data_base64,omitempty"`
@@ -138,6 +143,7 @@ func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encode
 	dl := deadLetterBody{
 		Timestamp: now.Format(time.RFC3339Nano),
 		Error:     cause.Error(),
+		ID:        documentID(rec),
 		Stream:    rec.Stream,
 		Shard:     rec.Shard,
 		Sequence:  rec.Sequence,
@@ -153,7 +159,7 @@ func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encode
 	if err != nil {
 		return sink.Document{}, fmt.Errorf("encode dead letter of %s: %w", documentID(rec), err)
 	}
-	return sink.Document{Type: DeadLetterType, Time: now, ID: documentID(rec), Body: body}, nil
+	return sink.Document{Type: DeadLetterType, Time: now, ID: documentID(rec), Body: body, Original: rec.Data}, nil
 }
 
 // encoder encodes document bodies as compact JSON without HTML escaping (so "<" and

@@ -17,10 +17,11 @@ type Pipelines interface {
 	Pipeline(logType string) evt.Processor
 }
 
-// runPipeline runs the pipeline of ev's log type over it, if there is one. keep is
-// false when the pipeline dropped the event. A panic that escapes the pipeline is an
-// error, so the record becomes a dead letter and the process lives on.
-func (t *Transformer) runPipeline(ctx context.Context, ev *event) (keep bool, err error) {
+// runPipeline runs the pipeline of ev's log type over it, if there is one, its
+// processors taking new objects from objs. keep is false when the pipeline dropped the
+// event. A panic that escapes the pipeline is an error, so the record becomes a dead
+// letter and the process lives on.
+func (t *Transformer) runPipeline(ctx context.Context, ev *event, objs *evt.Objects) (keep bool, err error) {
 	if t.pipelines == nil {
 		return true, nil
 	}
@@ -34,7 +35,7 @@ func (t *Transformer) runPipeline(ctx context.Context, ev *event) (keep bool, er
 			keep, err = false, fmt.Errorf("pipeline %s: panic: %v", ev.typ, r)
 		}
 	}()
-	e := evt.Event{Type: ev.typ, Received: ev.received, Fields: ev.fields}
+	e := evt.Event{Type: ev.typ, Received: ev.received, Fields: ev.fields, Objects: objs}
 	if err := p.Process(ctx, &e); err != nil {
 		return false, fmt.Errorf("pipeline %s: %w", ev.typ, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
+	evt "github.com/sluice-siem/sluice/transform/event"
 )
 
 // DeadLetterType is the document type of records that could not be transformed. It
@@ -61,6 +63,9 @@ type Transformer struct {
 	log       *slog.Logger
 	now       func() time.Time
 	pipelines Pipelines
+	// objects holds *evt.Objects: the recycled objects of events, one set per Handle
+	// call, since a call transforms its records one at a time.
+	objects sync.Pool
 
 	events      metric.Int64Counter
 	deadLetters metric.Int64Counter
@@ -115,11 +120,13 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 		size += len(b.Records[i].Data)
 	}
 	enc := newEncoder(size)
+	objs := t.getObjects()
+	defer t.objects.Put(objs)
 	docs := make([]sink.Document, 0, len(b.Records))
 	var dead int64
 	for i := range b.Records {
 		rec := &b.Records[i]
-		doc, keep, err := t.transform(ctx, rec, enc)
+		doc, keep, err := t.transform(ctx, rec, enc, objs)
 		if err == nil && !keep {
 			continue // dropped by its pipeline
 		}
@@ -144,16 +151,27 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	return nil
 }
 
+// getObjects returns a set of recycled event objects for one Handle call.
+func (t *Transformer) getObjects() *evt.Objects {
+	if objs, ok := t.objects.Get().(*evt.Objects); ok {
+		return objs
+	}
+	return &evt.Objects{}
+}
+
 // transform makes the document of one record (keep=false: its pipeline dropped it),
-// or reports why the record cannot be transformed.
-func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder) (doc sink.Document, keep bool, err error) {
-	ev, err := decode(rec, t.now)
+// or reports why the record cannot be transformed. The objects the pipeline takes
+// from objs are released once the document is encoded (or the event is dropped or
+// failed), so they serve the next record.
+func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder, objs *evt.Objects) (doc sink.Document, keep bool, err error) {
+	defer objs.Release()
+	ev, err := decode(rec, t.now, objs)
 	if err != nil {
 		return sink.Document{}, false, err
 	}
 	// The pipeline runs after decoding, so processors see the event as shipped, and
 	// before finish, so the defaults only fill what the pipeline left unset.
-	if keep, err := t.runPipeline(ctx, &ev); err != nil || !keep {
+	if keep, err := t.runPipeline(ctx, &ev, objs); err != nil || !keep {
 		return sink.Document{}, keep, err
 	}
 	ev.finish()
@@ -161,7 +179,7 @@ func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc 
 	if err != nil {
 		return sink.Document{}, false, fmt.Errorf("encode event: %w", err)
 	}
-	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body}, true, nil
+	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body, Original: rec.Data}, true, nil
 }
 
 // documentID identifies a record by its stream position, so that a replayed record

@@ -453,7 +453,7 @@ func TestThroughFileSink(t *testing.T) {
 		"firewall/2026-11-26.ndjson": `{"@timestamp":"2026-11-26T07:00:00.123456789Z","bytes":12345678901234567890,"event":{"dataset":"firewall"},"source":{"ip":"10.0.0.1"}}` + "\n",
 		"firewall/2026-11-28.ndjson": `{"@timestamp":"2026-11-27T23:59:59.5-01:00","event":{"dataset":"firewall"},"message":"late"}` + "\n",
 		"_dead_letter/2026-12-01.ndjson": `{"@timestamp":"2026-12-01T12:00:00Z","error":"decode envelope: invalid character 'o' in literal null (expecting 'u')",` +
-			`"stream":"logs-firewall","shard":"shard-0","sequence":"1002","data":"not an envelope\n"}` + "\n",
+			`"id":"logs-firewall/shard-0/1002","stream":"logs-firewall","shard":"shard-0","sequence":"1002","data":"not an envelope\n"}` + "\n",
 	}
 	var files []string
 	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

@@ -161,8 +161,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	}
 	if role != config.RoleGateway {
 		// The pipelines compile first, so that a mistake in one fails the start before
-		// anything is opened.
-		a.resources, err = enrich.NewResources(ctx, cfg.Lookups, log.With("component", "enrich"), meter)
+		// anything is opened. The sample pipelines bring the sample lookups they enrich
+		// with (lookupsConfig).
+		a.resources, err = enrich.NewResources(ctx, lookupsConfig(cfg), log.With("component", "enrich"), meter)
 		if err != nil {
 			return nil, fmt.Errorf("open lookups: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,11 +60,20 @@ func get(doc map[string]any, path string) any {
 // TestDevPipelinesEndToEnd runs sluice dev with its default sample pipelines, posts
 // the sample firewall (iptables over syslog), IDS (Suricata EVE) and WAF (AWS WAF)
 // lines over HTTP as raw messages, and finds ECS documents in the file sink: parsed
-// fields, the device's time as @timestamp (and the day's file), failures kept and
-// tagged, Suricata stats dropped, and the pipeline metrics on /metrics.
+// fields, the device's time as @timestamp (and the day's file), firewall events
+// enriched from the shipped sample lookups (GeoIP City and ASN, threat intel) and from
+// the configuration's own zones table (which replaces the sample's of that name),
+// failures kept and tagged, Suricata stats dropped, and the pipeline metrics on
+// /metrics.
 func TestDevPipelinesEndToEnd(t *testing.T) {
 	cfg := devConfig(t)
 	cfg.SamplePipelines = true
+	// The user's own table named like the sample's: it serves the sample pipeline.
+	zones := filepath.Join(t.TempDir(), "my-zones.csv")
+	if err := os.WriteFile(zones, []byte("cidr,network.zone,asset.owner\n10.1.2.0/24,user-dmz,user-web-team\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Lookups.CIDRTables = map[string]string{"zones": zones}
 	a, stop := startDev(t, cfg)
 	addr := a.httpLn.Addr().String()
 
@@ -110,10 +120,25 @@ func TestDevPipelinesEndToEnd(t *testing.T) {
 		"@timestamp": "2026-11-26T07:00:01Z", "source.ip": "203.0.113.7", "source.port": 51234.0,
 		"destination.ip": "10.1.2.3", "destination.port": 22.0, "network.transport": "tcp",
 		"observer.hostname": "fw01", "rule.name": "FW-DROP", "iptables.ttl": 52.0, "host.name": "shipper-1",
+		// Enrichment: the sample GeoIP databases (203.0.113.0/25 is "Amsterdam" there)...
+		"source.geo.country_iso_code": "NL", "source.geo.city_name": "Amsterdam",
+		"source.geo.location.lat": 52.374, "source.geo.location.lon": 4.8897,
+		"source.as.number": 64500.0, "source.as.organization.name": "Example Transit B.V.",
+		// ...the configuration's zones table rather than the sample's...
+		"destination.network.zone": "user-dmz", "destination.asset.owner": "user-web-team",
+		// ...and the sample threat-intel set (203.0.113.0/25).
+		"threat.indicator.ip": "203.0.113.7", "threat.indicator.type": "ipv4-addr",
+		"threat.indicator.provider": "sluice-sample-feed",
 	} {
 		if got := get(deny, path); got != want {
 			t.Errorf("firewall deny %s = %#v, want %#v", path, got, want)
 		}
+	}
+	if tags, _ := get(deny, "tags").([]any); !slices.Contains(tags, any("threat-intel-match")) {
+		t.Errorf("firewall deny tags %v, want threat-intel-match", get(deny, "tags"))
+	}
+	if geo := get(deny, "destination.geo"); geo != nil {
+		t.Errorf("a private destination got geo fields: %v", geo)
 	}
 	if byAction["deny"] != 3 || byAction["allow"] != 1 || byAction["log"] != 1 || failures != 1 {
 		t.Errorf("firewall actions %v, failures %d", byAction, failures)

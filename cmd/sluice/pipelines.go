@@ -15,8 +15,10 @@ import (
 )
 
 // pipelineConfigs gathers the pipelines of a configuration, by log type: the samples
-// (sample_pipelines), then the files of pipelines_dir, then pipelines:, each replacing
-// the ones before it for the log types it has. Every problem is reported.
+// (sample_pipelines; the enriched firewall sample in place of the plain one when its
+// lookups exist, see sampleLookupsPresent), then the files of pipelines_dir, then
+// pipelines:, each replacing the ones before it for the log types it has. Every
+// problem is reported.
 func pipelineConfigs(cfg config.Config) (map[string]pipeline.Config, error) {
 	out := map[string]pipeline.Config{}
 	var errs []error
@@ -24,6 +26,11 @@ func pipelineConfigs(cfg config.Config) (map[string]pipeline.Config, error) {
 		s, err := samples.Pipelines()
 		errs = append(errs, err)
 		maps.Copy(out, s)
+		if sampleLookupsPresent(lookupsConfig(cfg)) {
+			enriched, err := samples.Enriched()
+			errs = append(errs, err)
+			maps.Copy(out, enriched)
+		}
 	}
 	if cfg.PipelinesDir != "" {
 		d, err := pipeline.LoadDir(cfg.PipelinesDir)
@@ -35,6 +42,50 @@ func pipelineConfigs(cfg config.Config) (map[string]pipeline.Config, error) {
 		out[name] = p
 	}
 	return out, errors.Join(errs...)
+}
+
+// lookupsConfig returns the lookups: section of cfg and, when the sample pipelines and
+// sample lookups are on (the dev default), the sample lookups the enriched samples use
+// (samples.LookupsConfig: GeoIP City and ASN databases of made-up data for
+// documentation networks, a zones table, a threat-intel set, all embedded in the
+// binary) under the names the configuration does not use itself, so that a
+// configuration's own city database, say, serves the samples too.
+func lookupsConfig(cfg config.Config) enrich.ResourcesConfig {
+	out := cfg.Lookups
+	if !cfg.SamplePipelines || !cfg.SampleLookups {
+		return out
+	}
+	sample := samples.LookupsConfig()
+	out.MMDB = withMissing(out.MMDB, sample.MMDB)
+	out.CIDRTables = withMissing(out.CIDRTables, sample.CIDRTables)
+	out.ThreatIntel = withMissing(out.ThreatIntel, sample.ThreatIntel)
+	out.Embedded = sample.Embedded
+	return out
+}
+
+// sampleLookupsPresent reports whether lookups has every lookup the enriched samples
+// use, so that they can replace the plain ones: always with sample_lookups, and in a
+// production configuration once it names its own databases and tables.
+func sampleLookupsPresent(lookups enrich.ResourcesConfig) bool {
+	_, city := lookups.MMDB[samples.LookupCity]
+	_, asn := lookups.MMDB[samples.LookupASN]
+	_, zones := lookups.CIDRTables[samples.LookupZones]
+	_, feeds := lookups.ThreatIntel[samples.LookupThreats]
+	return city && asn && zones && feeds
+}
+
+// withMissing returns a copy of m with the entries of add whose keys m lacks.
+func withMissing[V any](m, add map[string]V) map[string]V {
+	out := maps.Clone(m)
+	if out == nil {
+		out = map[string]V{}
+	}
+	for k, v := range add {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // buildPipelines compiles the pipelines of a configuration with deps, reporting every
@@ -56,6 +107,7 @@ func checkPipelines(cfg config.Config, role config.Role) error {
 	if role == config.RoleGateway {
 		return nil
 	}
+	cfg.Lookups = lookupsConfig(cfg)
 	_, err := buildPipelines(cfg, pipeline.Deps{
 		// Enrichment options are checked against the lookups: section without loading
 		// files or connecting to servers.

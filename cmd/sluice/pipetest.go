@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/transform/enrich"
 	"github.com/sluice-siem/sluice/transform/pipeline"
 	"github.com/sluice-siem/sluice/transform/pipeline/samples"
 )
@@ -21,8 +22,11 @@ import (
 // test cases (NAME.test.yaml beside NAME.yaml, see pipeline.TestFile) of the given
 // directories, of the configuration's pipelines_dir and, when the configuration loads
 // them (or nothing else is given), of the sample pipelines. Pipelines come from the
-// same places, the directories last. It prints one line per test file, a diff per
-// failed case, and exits 1 if any case fails or anything cannot be loaded.
+// same places, the directories last; enrichment processors run with the
+// configuration's lookups: section and, with the samples, the sample lookups (the
+// enriched samples and their cases replace the plain ones of the same log type). It
+// prints one line per test file, a diff per failed case, and exits 1 if any case fails
+// or anything cannot be loaded.
 func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	flags := flag.NewFlagSet("sluice test", flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -46,20 +50,35 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return 1
 		}
 	} else if len(dirs) == 0 {
-		cfg.SamplePipelines = true
+		// The samples as shipped, with their sample lookups.
+		cfg.SamplePipelines, cfg.SampleLookups = true, true
 	}
 
 	// The pipelines, and where test files are.
 	type source struct {
 		fsys   fs.FS
 		origin string
+		skip   map[string]bool // test files of a pipeline a later source replaces
 	}
 	var sources []source
-	if cfg.SamplePipelines {
-		sources = append(sources, source{samples.FS(), samples.Origin})
+	if cfg.SamplePipelines && !sampleLookupsPresent(lookupsConfig(cfg)) {
+		sources = append(sources, source{samples.FS(), samples.Origin, nil})
+	} else if cfg.SamplePipelines {
+		// The enriched samples replace the plain ones of their log types, test cases too.
+		replaced := map[string]bool{}
+		names, err := pipeline.TestFiles(samples.EnrichedFS())
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice test: %s: %v\n", samples.EnrichedOrigin, err)
+			return 1
+		}
+		for _, n := range names {
+			replaced[n] = true
+		}
+		sources = append(sources, source{samples.FS(), samples.Origin, replaced},
+			source{samples.EnrichedFS(), samples.EnrichedOrigin, nil})
 	}
 	if cfg.PipelinesDir != "" {
-		sources = append(sources, source{os.DirFS(cfg.PipelinesDir), cfg.PipelinesDir})
+		sources = append(sources, source{os.DirFS(cfg.PipelinesDir), cfg.PipelinesDir, nil})
 	}
 	cfgs, loadErr := pipelineConfigs(cfg)
 	errs := []error{loadErr}
@@ -75,9 +94,16 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		d, err := pipeline.LoadDir(dir)
 		errs = append(errs, err)
 		maps.Copy(cfgs, d)
-		sources = append(sources, source{os.DirFS(dir), dir})
+		sources = append(sources, source{os.DirFS(dir), dir, nil})
 	}
-	set, err := pipeline.Build(cfgs, pipeline.Deps{})
+	// Enrichment processors run with the configuration's lookups (and the samples').
+	res, err := enrich.NewResources(ctx, lookupsConfig(cfg), nil, nil)
+	if err != nil {
+		printProblems(stderr, "sluice test: lookups", err)
+		return 1
+	}
+	defer res.Close()
+	set, err := pipeline.Build(cfgs, pipeline.Deps{Enrich: res.Processor})
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		printProblems(stderr, "sluice test: pipelines", err)
@@ -92,6 +118,9 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return 1
 		}
 		for _, name := range names {
+			if src.skip[name] {
+				continue
+			}
 			origin := path.Join(src.origin, name)
 			files++
 			tf, err := pipeline.LoadTestFile(src.fsys, name, origin)

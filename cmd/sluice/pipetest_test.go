@@ -7,16 +7,20 @@ import (
 	"testing"
 )
 
-// `sluice test` alone runs the sample pipelines' cases.
+// `sluice test` alone runs the sample pipelines' cases: the enriched firewall sample's
+// (with the sample lookups) in place of the plain one's.
 func TestPipelineTestSamples(t *testing.T) {
 	code, stdout, stderr := cli(t, "", nil, "test")
 	if code != 0 || !strings.Contains(stdout, "3 files, 11 cases, 0 failed") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, f := range []string{"samples/firewall.test.yaml", "samples/ids.test.yaml", "samples/waf.test.yaml"} {
+	for _, f := range []string{"samples/enriched/firewall.test.yaml", "samples/ids.test.yaml", "samples/waf.test.yaml"} {
 		if !strings.Contains(stdout, "ok    "+f) {
 			t.Errorf("no ok line for %s:\n%s", f, stdout)
 		}
+	}
+	if strings.Contains(stdout, "samples/firewall.test.yaml") {
+		t.Errorf("the plain firewall sample's cases ran against the enriched pipeline:\n%s", stdout)
 	}
 }
 

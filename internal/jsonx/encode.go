@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,7 +18,9 @@ import (
 // float64) are encoded by encoding/json itself. The zero Encoder is ready to use; it
 // reuses its scratch space across calls and is not safe for concurrent use.
 type Encoder struct {
-	keys []string
+	// members is a stack of the members of the objects being encoded, each object's
+	// sorted in place: taking the values with the keys spares a map lookup per key.
+	members []member
 	// other encodes values outside the document model.
 	other    *json.Encoder
 	otherBuf bytes.Buffer
@@ -77,35 +80,80 @@ func (e *Encoder) value(dst []byte, v any) ([]byte, error) {
 	}
 }
 
+// member is one key and value of an object being encoded.
+type member struct {
+	key string
+	val any
+}
+
 func (e *Encoder) object(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	start := len(e.keys)
-	for k := range m {
-		e.keys = append(e.keys, k)
+	// Most objects are small: their members go in an array on the stack and are sorted
+	// through an array of indexes, so sorting moves no pointers and costs no write
+	// barriers (a collection is nearly always running while documents are encoded).
+	// Larger objects use e.members.
+	if len(m) <= smallObject {
+		var buf [smallObject]member
+		var order [smallObject]uint8
+		n := 0
+		for k, v := range m {
+			if n == len(buf) { // m grew under us (a concurrent writer): encode what we have
+				break
+			}
+			buf[n] = member{k, v}
+			order[n] = uint8(n)
+			n++
+		}
+		for i := 1; i < n; i++ {
+			for j := i; j > 0 && buf[order[j]].key < buf[order[j-1]].key; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
+			}
+		}
+		dst = append(dst, '{')
+		var err error
+		for i, o := range order[:n] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, buf[o].key)
+			dst = append(dst, ':')
+			if dst, err = e.value(dst, buf[o].val); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, '}'), nil
 	}
-	slices.Sort(e.keys[start:])
-	end := len(e.keys)
+	start := len(e.members)
+	for k, v := range m {
+		e.members = append(e.members, member{k, v})
+	}
+	ms := e.members[start:]
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	// Nested objects may reallocate e.members: ms keeps the array it was taken from.
 	dst = append(dst, '{')
 	var err error
-	for i := start; i < end; i++ {
-		// e.keys may be reallocated by nested objects; index it afresh each time.
-		k := e.keys[i]
-		if i > start {
+	for i := range ms {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, k)
+		dst = AppendString(dst, ms[i].key)
 		dst = append(dst, ':')
-		if dst, err = e.value(dst, m[k]); err != nil {
-			e.keys = e.keys[:start]
-			return dst, err
+		if dst, err = e.value(dst, ms[i].val); err != nil {
+			break
 		}
 	}
-	clear(e.keys[start:end])
-	e.keys = e.keys[:start]
+	clear(e.members[start:])
+	e.members = e.members[:start]
+	if err != nil {
+		return dst, err
+	}
 	return append(dst, '}'), nil
 }
+
+// smallObject is the most members an object may have to be encoded from the stack.
+const smallObject = 16
 
 // encodeOther encodes a value outside the document model with encoding/json.
 func (e *Encoder) encodeOther(dst []byte, v any) ([]byte, error) {
@@ -157,6 +205,19 @@ func ValidNumber(s string) bool {
 	return d.pos == len(s)
 }
 
+// plain8 reports whether none of the 8 bytes of s needs escaping or UTF-8 checking:
+// no control character, '"', '\\' or byte of a multi-byte character.
+func plain8(s string) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	below := (x - lsb*0x20) & ^x & msb // some byte < 0x20 (exact for ASCII bytes)
+	q := x ^ (lsb * '"')
+	bs := x ^ (lsb * '\\')
+	zero := ((q-lsb) & ^q | (bs-lsb) & ^bs) & msb // some byte is '"' or '\\'
+	return (below | zero | x&msb) == 0
+}
+
 // AppendString appends s as a JSON string, escaped as encoding/json escapes it without
 // HTML escaping: '"', '\\' and control characters escaped, invalid UTF-8 as \ufffd,
 // U+2028 and U+2029 as \u2028 and \u2029.
@@ -164,6 +225,13 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a second look.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= ' ' && b != '"' && b != '\\' {

@@ -3,6 +3,7 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -51,6 +52,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		map[string]any{"b": 1.0, "a": []any{int64(-3), 1e21, 1e-7, 0.000001, math.Copysign(0, -1), 123456789.0}, "c": json.Number("")},
 		map[string]any{"<&>": "\u2028\u2029\x7f\x00\x1f", "é": "\xff", "n": nil, "t": true},
 		[]any{uint32(64500), float32(0.1), map[string]string{"k": "v"}, []string(nil)},
+		bigObject(3), // objects of more members than fit on the stack, nested
 	}
 	var e Encoder
 	for _, v := range values {
@@ -118,4 +120,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlain8 checks the eight-byte fast path of AppendString against its definition:
+// for every byte value at every position among plain bytes, and for plain bytes that
+// sit next to the special ones in value.
+func TestPlain8(t *testing.T) {
+	special := func(b byte) bool { return b < 0x20 || b == '"' || b == '\\' || b >= 0x80 }
+	for _, fill := range []byte{'a', ' ', '!', '#', '[', ']', '~', 0x7f} {
+		for pos := range 8 {
+			for v := range 256 {
+				s := []byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				s[pos] = byte(v)
+				if got, want := plain8(string(s)), !special(byte(v)); got != want {
+					t.Fatalf("plain8(%q) = %v, want %v", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// bigObject makes an object of 40 members, some of them objects of the same kind
+// (depth levels deep) and some small objects, to encode past smallObject.
+func bigObject(depth int) map[string]any {
+	m := map[string]any{}
+	for i := range 40 {
+		k := fmt.Sprintf("k%02d-%c", (i*17)%40, 'z'-i%26)
+		switch {
+		case i%13 == 0 && depth > 0:
+			m[k] = bigObject(depth - 1)
+		case i%7 == 0:
+			m[k] = map[string]any{"y": "\"q\"", "x": []any{int64(i), nil}}
+		default:
+			m[k] = fmt.Sprint("v", i)
+		}
+	}
+	return m
 }

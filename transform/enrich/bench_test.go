@@ -151,7 +151,7 @@ func BenchmarkLoadThreatIntel100k(b *testing.B) {
 	cfg := IndicatorSetConfig{Files: []string{threatBenchSet(b)}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := loadIndicatorSet(cfg); err != nil {
+		if _, err := loadIndicatorSet(nil, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}

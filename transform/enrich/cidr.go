@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -28,11 +28,12 @@ type cidrTable struct {
 // table and swaps the pointer.
 type cidrHolder struct {
 	name, path string
+	embedded   fs.FS // ResourcesConfig.Embedded
 	table      atomic.Pointer[cidrTable]
 }
 
 func (h *cidrHolder) load() error {
-	t, err := loadCIDRTable(h.path)
+	t, err := loadCIDRTable(h.embedded, h.path)
 	if err != nil {
 		return fmt.Errorf("load cidr table %s: %w", h.name, err)
 	}
@@ -41,8 +42,8 @@ func (h *cidrHolder) load() error {
 }
 
 // loadCIDRTable reads a .csv or .json table. Errors name the file and line.
-func loadCIDRTable(path string) (*cidrTable, error) {
-	data, err := os.ReadFile(path)
+func loadCIDRTable(embedded fs.FS, path string) (*cidrTable, error) {
+	data, err := readLookupFile(embedded, path)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +218,7 @@ func lineAt(data []byte, off int64) int {
 // cidrLookup is the cidr_lookup processor.
 type cidrLookup struct {
 	field, target string
+	path          event.Path // field, parsed
 	ignoreMissing bool
 	table         *cidrHolder
 	count         lookupCounter
@@ -233,7 +235,7 @@ func NewCIDRLookup(cfg CIDRConfig, r *Resources) (event.Processor, error) {
 	if !ok {
 		return nil, fmt.Errorf("table: no cidr table %q in lookups.cidr_tables", cfg.Table)
 	}
-	c := &cidrLookup{field: cfg.Field, target: cfg.TargetField, ignoreMissing: cfg.IgnoreMissing, table: h,
+	c := &cidrLookup{field: cfg.Field, path: event.ParsePath(cfg.Field), target: cfg.TargetField, ignoreMissing: cfg.IgnoreMissing, table: h,
 		count: r.metrics.lookupCounter("cidr_lookup", cfg.Table)}
 	if c.target == "" {
 		c.target = parentPath(cfg.Field)
@@ -243,7 +245,7 @@ func NewCIDRLookup(cfg CIDRConfig, r *Resources) (event.Processor, error) {
 
 // Process merges the fields of the longest prefix holding the field's address.
 func (c *cidrLookup) Process(ctx context.Context, e *event.Event) error {
-	addr, ok, err := ipField(e, c.field, c.ignoreMissing)
+	addr, ok, err := ipField(e, c.path, c.ignoreMissing)
 	if err != nil {
 		c.count.add(ctx, resultError)
 		return fmt.Errorf("cidr_lookup of %s: %w", c.field, err)
@@ -262,7 +264,7 @@ func (c *cidrLookup) Process(ctx context.Context, e *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("cidr_lookup of %s: target_field %w", c.field, err)
 	}
-	if err := applyLeaves(obj, t.rows[i]); err != nil {
+	if err := applyLeaves(e, obj, t.rows[i]); err != nil {
 		return fmt.Errorf("cidr_lookup of %s: %w", c.field, err)
 	}
 	return nil

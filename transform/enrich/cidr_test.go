@@ -192,7 +192,7 @@ func TestCIDRTableLoadErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeFile(t, dir, c.file, []byte(c.data))
-			_, err := loadCIDRTable(path)
+			_, err := loadCIDRTable(nil, path)
 			if err == nil {
 				t.Fatal("loaded")
 			}

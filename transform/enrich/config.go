@@ -3,7 +3,9 @@ package enrich
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +47,33 @@ type ResourcesConfig struct {
 	Cache CacheConfig `yaml:"cache" doc:"cache of each Redis/PostgreSQL source"`
 	// ReloadInterval is how often Run checks the files above for changes.
 	ReloadInterval time.Duration `yaml:"reload_interval" doc:"how often files are checked for changes (mtime and size); a change is loaded once it has held for one interval"`
+	// Embedded holds files built into the binary (the sample lookups sluice ships),
+	// which the paths above name with EmbeddedPrefix ("embedded:sample-city.mmdb"). They
+	// never change, so they are never reloaded. Set by sluice, not by configuration.
+	Embedded fs.FS `yaml:"-"`
+}
+
+// EmbeddedPrefix starts a lookup file path naming a file of ResourcesConfig.Embedded
+// rather than of the disk.
+const EmbeddedPrefix = "embedded:"
+
+func isEmbedded(path string) bool { return strings.HasPrefix(path, EmbeddedPrefix) }
+
+// readLookupFile reads a lookup file: from embedded when path starts with
+// EmbeddedPrefix, else from the disk.
+func readLookupFile(embedded fs.FS, path string) ([]byte, error) {
+	name, ok := strings.CutPrefix(path, EmbeddedPrefix)
+	if !ok {
+		return os.ReadFile(path)
+	}
+	if embedded == nil {
+		return nil, fmt.Errorf("%s: no embedded files in this build", path)
+	}
+	data, err := fs.ReadFile(embedded, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
 }
 
 // IndicatorSetConfig is one threat-intel indicator set: the union of its files.

@@ -34,16 +34,16 @@ func flatten(out []leaf, prefix []string, m map[string]any) []leaf {
 	return out
 }
 
-// applyLeaves writes leaves into obj, creating the objects on the way and copying
-// arrays, so that the event owns everything it receives. It fails on the first value
-// on the way that is not an object; leaves before it are written.
-func applyLeaves(obj map[string]any, leaves []leaf) error {
+// applyLeaves writes leaves into obj, an object of e, creating the objects on the way
+// and copying arrays, so that the event owns everything it receives. It fails on the
+// first value on the way that is not an object; leaves before it are written.
+func applyLeaves(e *event.Event, obj map[string]any, leaves []leaf) error {
 	for _, l := range leaves {
 		m := obj
 		for i, part := range l.path[:len(l.path)-1] {
 			next, ok := m[part]
 			if !ok {
-				child := make(map[string]any, 2)
+				child := e.NewObject(2)
 				m[part] = child
 				m = child
 				continue
@@ -84,7 +84,7 @@ func copyValue(v any) any {
 // the way; the empty path is the event itself.
 func targetObject(e *event.Event, path string) (map[string]any, error) {
 	if e.Fields == nil {
-		e.Fields = map[string]any{}
+		e.Fields = e.NewObject(0)
 	}
 	m := e.Fields
 	if path == "" {
@@ -96,7 +96,7 @@ func targetObject(e *event.Event, path string) (map[string]any, error) {
 		part, rest, _ = strings.Cut(rest, ".")
 		next, ok := m[part]
 		if !ok {
-			child := make(map[string]any, 4)
+			child := e.NewObject(4)
 			m[part] = child
 			m = child
 			continue
@@ -110,28 +110,30 @@ func targetObject(e *event.Event, path string) (map[string]any, error) {
 	return m, nil
 }
 
-// mergeObject stores src as obj[key], or merges its members into obj[key] when that is
-// already an object. src becomes the event's: the caller must not keep it.
-func mergeObject(obj map[string]any, key string, src map[string]any) error {
+// memberObject returns obj[key], an object of e, to merge members into: a new object
+// (room for hint members) when it is absent or null. It fails, changing nothing, when
+// obj[key] is something else.
+func memberObject(e *event.Event, obj map[string]any, key string, hint int) (map[string]any, error) {
 	cur, ok := obj[key]
 	if !ok || cur == nil {
-		obj[key] = src
-		return nil
+		m := e.NewObject(hint)
+		obj[key] = m
+		return m, nil
 	}
 	dst, ok := cur.(map[string]any)
 	if !ok {
-		return fmt.Errorf("%s is a %s, not an object", key, event.Kind(cur))
+		return nil, fmt.Errorf("%s is a %s, not an object", key, event.Kind(cur))
 	}
-	for k, v := range src {
-		if sub, ok := v.(map[string]any); ok {
-			if err := mergeObject(dst, k, sub); err != nil {
-				return fmt.Errorf("%s.%w", key, err)
-			}
-			continue
-		}
-		dst[k] = v
+	return dst, nil
+}
+
+// parsePaths parses dotted field paths once, for processors reading them per event.
+func parsePaths(fields []string) []event.Path {
+	out := make([]event.Path, len(fields))
+	for i, f := range fields {
+		out[i] = event.ParsePath(f)
 	}
-	return nil
+	return out
 }
 
 // parentPath returns the parent of a dotted path: "source.ip" -> "source", "ip" -> "".
@@ -142,9 +144,10 @@ func parentPath(path string) string {
 	return ""
 }
 
-// addTag appends tag to the event's tags (an array, created when absent; a single
-// string becomes an array) unless it is there already.
-func addTag(e *event.Event, tag string) error {
+// addTag appends tag, a string boxed once by the caller, to the event's tags (an
+// array, created when absent; a single string becomes an array) unless it is there
+// already.
+func addTag(e *event.Event, tag any) error {
 	if e.Fields == nil {
 		e.Fields = map[string]any{}
 	}
@@ -159,7 +162,7 @@ func addTag(e *event.Event, tag string) error {
 		}
 		e.Fields["tags"] = append(tags, tag)
 	case string:
-		if tags != tag {
+		if any(tags) != tag {
 			e.Fields["tags"] = []any{tags, tag}
 		}
 	default:

@@ -3,9 +3,8 @@ package enrich
 import (
 	"context"
 	"fmt"
-	"maps"
+	"io/fs"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -20,6 +19,7 @@ import (
 // uses it (nothing is memory-mapped, so rewriting the file in place cannot tear a read).
 type mmdbHolder struct {
 	name, path string
+	embedded   fs.FS // ResourcesConfig.Embedded
 	cur        atomic.Pointer[mmdbVersion]
 }
 
@@ -40,7 +40,7 @@ const maxCachedRecords = 1 << 16
 
 // load reads the file and serves it.
 func (h *mmdbHolder) load() error {
-	data, err := os.ReadFile(h.path)
+	data, err := readLookupFile(h.embedded, h.path)
 	if err != nil {
 		return fmt.Errorf("read mmdb %s: %w", h.name, err)
 	}
@@ -58,23 +58,33 @@ type geoRecord struct {
 	members  []member
 	lat, lon any // geo.location, when the record has one
 	orgName  any // as.organization.name, when the record has one
-	// tmpl is the geo or as object of the members, with a nil "location" or
-	// "organization" when the record has one: a lookup clones it and sets the nested
-	// object, so the members are neither hashed nor boxed again per event.
-	tmpl map[string]any
 }
 
-// withTemplate fills rec.tmpl, nested is "location" or "organization" when rec has
-// that object.
-func (rec *geoRecord) withTemplate(nested string) *geoRecord {
-	rec.tmpl = make(map[string]any, len(rec.members)+1)
+// writeTo merges the record into obj[key] (geo or as) of e, creating the objects it
+// needs from e, so that a lookup allocates nothing when e recycles its objects.
+func (rec *geoRecord) writeTo(e *event.Event, obj map[string]any, key string) error {
+	dst, err := memberObject(e, obj, key, len(rec.members)+1)
+	if err != nil {
+		return err
+	}
 	for _, m := range rec.members {
-		rec.tmpl[m.key] = m.val
+		dst[m.key] = m.val
 	}
-	if nested != "" {
-		rec.tmpl[nested] = nil
+	if rec.lat != nil {
+		loc, err := memberObject(e, dst, "location", 2)
+		if err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		loc["lat"], loc["lon"] = rec.lat, rec.lon
 	}
-	return rec
+	if rec.orgName != nil {
+		org, err := memberObject(e, dst, "organization", 1)
+		if err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		org["name"] = rec.orgName
+	}
+	return nil
 }
 
 type member struct {
@@ -146,6 +156,7 @@ type asnRecord struct {
 // geoIP is the geoip processor.
 type geoIP struct {
 	field, target string
+	path          event.Path // field, parsed
 	ignoreMissing bool
 	city, asn     *mmdbHolder
 	cityCount     lookupCounter
@@ -159,7 +170,7 @@ func NewGeoIP(cfg GeoIPConfig, r *Resources) (event.Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &geoIP{field: cfg.Field, target: cfg.TargetField, ignoreMissing: cfg.IgnoreMissing}
+	g := &geoIP{field: cfg.Field, path: event.ParsePath(cfg.Field), target: cfg.TargetField, ignoreMissing: cfg.IgnoreMissing}
 	if g.target == "" {
 		g.target = parentPath(cfg.Field)
 	}
@@ -181,7 +192,7 @@ func NewGeoIP(cfg GeoIPConfig, r *Resources) (event.Processor, error) {
 
 // Process writes the geo and as objects of the address in the field.
 func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
-	addr, ok, err := ipField(e, g.field, g.ignoreMissing)
+	addr, ok, err := ipField(e, g.path, g.ignoreMissing)
 	if err != nil || !ok {
 		if err != nil {
 			g.countAll(ctx, resultError)
@@ -193,16 +204,16 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 		g.countAll(ctx, resultMiss)
 		return nil
 	}
-	var geo, as map[string]any
+	var geo, as *geoRecord
 	if g.city != nil {
-		if geo, err = g.cityFields(addr); err != nil {
+		if geo, err = g.city.cur.Load().record(addr, decodeCity); err != nil {
 			g.cityCount.add(ctx, resultError)
 			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.city.name, err)
 		}
 		g.cityCount.add(ctx, hitOrMiss(geo != nil))
 	}
 	if g.asn != nil {
-		if as, err = g.asnFields(addr); err != nil {
+		if as, err = g.asn.cur.Load().record(addr, decodeASN); err != nil {
 			g.asnCount.add(ctx, resultError)
 			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.asn.name, err)
 		}
@@ -216,12 +227,12 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 		return fmt.Errorf("geoip of %s: target_field %w", g.field, err)
 	}
 	if geo != nil {
-		if err := mergeObject(obj, "geo", geo); err != nil {
+		if err := geo.writeTo(e, obj, "geo"); err != nil {
 			return fmt.Errorf("geoip of %s: %w", g.field, err)
 		}
 	}
 	if as != nil {
-		if err := mergeObject(obj, "as", as); err != nil {
+		if err := as.writeTo(e, obj, "as"); err != nil {
 			return fmt.Errorf("geoip of %s: %w", g.field, err)
 		}
 	}
@@ -235,19 +246,6 @@ func (g *geoIP) countAll(ctx context.Context, result string) {
 	if g.asn != nil {
 		g.asnCount.add(ctx, result)
 	}
-}
-
-// cityFields returns the ECS geo object of addr, or nil when the database knows nothing.
-func (g *geoIP) cityFields(addr netip.Addr) (map[string]any, error) {
-	rec, err := g.city.cur.Load().record(addr, decodeCity)
-	if rec == nil || err != nil {
-		return nil, err
-	}
-	geo := maps.Clone(rec.tmpl)
-	if rec.lat != nil {
-		geo["location"] = map[string]any{"lat": rec.lat, "lon": rec.lon}
-	}
-	return geo, nil
 }
 
 // decodeCity makes the geo members of a City record; nil when it has none.
@@ -282,23 +280,7 @@ func decodeCity(res maxminddb.Result) (*geoRecord, error) {
 	if len(out.members) == 0 && out.lat == nil {
 		return nil, nil
 	}
-	if out.lat != nil {
-		return out.withTemplate("location"), nil
-	}
-	return out.withTemplate(""), nil
-}
-
-// asnFields returns the ECS as object of addr, or nil when the database knows nothing.
-func (g *geoIP) asnFields(addr netip.Addr) (map[string]any, error) {
-	rec, err := g.asn.cur.Load().record(addr, decodeASN)
-	if rec == nil || err != nil {
-		return nil, err
-	}
-	as := maps.Clone(rec.tmpl)
-	if rec.orgName != nil {
-		as["organization"] = map[string]any{"name": rec.orgName}
-	}
-	return as, nil
+	return out, nil
 }
 
 // decodeASN makes the as members of an ASN record; nil when it has none.
@@ -317,10 +299,7 @@ func decodeASN(res maxminddb.Result) (*geoRecord, error) {
 	if len(out.members) == 0 && out.orgName == nil {
 		return nil, nil
 	}
-	if out.orgName != nil {
-		return out.withTemplate("organization"), nil
-	}
-	return out.withTemplate(""), nil
+	return out, nil
 }
 
 // routable reports whether a geolocation database can know addr: not private,
@@ -338,8 +317,8 @@ func hitOrMiss(hit bool) string {
 
 // ipField reads the IP address in a field. ok is false, with a nil error, when the
 // field is absent (or null) and ignoreMissing is set.
-func ipField(e *event.Event, field string, ignoreMissing bool) (netip.Addr, bool, error) {
-	v, ok := e.Get(field)
+func ipField(e *event.Event, field event.Path, ignoreMissing bool) (netip.Addr, bool, error) {
+	v, ok := e.GetPath(field)
 	if !ok || v == nil {
 		if ignoreMissing {
 			return netip.Addr{}, false, nil

@@ -367,7 +367,7 @@ func (l *lookupProc) Process(ctx context.Context, e *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("lookup of %s: target_field %w", l.field, err)
 	}
-	if err := applyLeaves(obj, ent.leaves); err != nil {
+	if err := applyLeaves(e, obj, ent.leaves); err != nil {
 		return fmt.Errorf("lookup of %s: %w", l.field, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,17 +62,17 @@ func NewResources(ctx context.Context, cfg ResourcesConfig, logger *slog.Logger,
 		cidrs: map[string]*cidrHolder{}, sets: map[string]*setHolder{}, sources: map[string]*source{}}
 	var errs []error
 	for _, name := range sortedKeys(cfg.MMDB) {
-		h := &mmdbHolder{name: name, path: cfg.MMDB[name]}
+		h := &mmdbHolder{name: name, path: cfg.MMDB[name], embedded: cfg.Embedded}
 		r.mmdbs[name] = h
 		errs = append(errs, r.watch("mmdb", name, []string{h.path}, h.load))
 	}
 	for _, name := range sortedKeys(cfg.CIDRTables) {
-		h := &cidrHolder{name: name, path: cfg.CIDRTables[name]}
+		h := &cidrHolder{name: name, path: cfg.CIDRTables[name], embedded: cfg.Embedded}
 		r.cidrs[name] = h
 		errs = append(errs, r.watch("cidr_table", name, []string{h.path}, h.load))
 	}
 	for _, name := range sortedKeys(cfg.ThreatIntel) {
-		h := &setHolder{name: name, cfg: cfg.ThreatIntel[name]}
+		h := &setHolder{name: name, cfg: cfg.ThreatIntel[name], embedded: cfg.Embedded}
 		r.sets[name] = h
 		errs = append(errs, r.watch("threat_intel", name, h.cfg.Files, h.load))
 	}
@@ -326,6 +327,8 @@ func stampOf(path string) (fileStamp, error) {
 
 // watch loads a resource from its files now and registers them with Run.
 func (r *Resources) watch(kind, name string, paths []string, load func() error) error {
+	// Embedded files are part of the binary: loaded once, never watched.
+	paths = slices.DeleteFunc(slices.Clone(paths), isEmbedded)
 	var stamps []fileStamp
 	for _, p := range paths {
 		st, err := stampOf(p)

@@ -9,9 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -37,9 +36,10 @@ type indicator struct {
 	confidence  string
 	description string
 	reference   string
-	// tmpl is the indicator's threat.indicator object without the matched value,
-	// made once: a match clones it, so its values are not boxed again per event.
-	tmpl map[string]any
+	// members are the indicator's threat.indicator members without the matched value
+	// and the file hash, boxed once: a match copies them, so its values are not boxed
+	// again per event.
+	members []member
 }
 
 // indicatorSet is one loaded set: IPs and CIDRs in a prefix table (an IP is a /32 or
@@ -54,13 +54,14 @@ type indicatorSet struct {
 // setHolder serves the current version of one indicator set; a reload builds a new
 // set from all its files and swaps the pointer.
 type setHolder struct {
-	name string
-	cfg  IndicatorSetConfig
-	set  atomic.Pointer[indicatorSet]
+	name     string
+	cfg      IndicatorSetConfig
+	embedded fs.FS // ResourcesConfig.Embedded
+	set      atomic.Pointer[indicatorSet]
 }
 
 func (h *setHolder) load() error {
-	s, err := loadIndicatorSet(h.cfg)
+	s, err := loadIndicatorSet(h.embedded, h.cfg)
 	if err != nil {
 		return fmt.Errorf("load threat-intel set %s: %w", h.name, err)
 	}
@@ -70,7 +71,7 @@ func (h *setHolder) load() error {
 
 // loadIndicatorSet reads every file of a set. Errors name the file and line. An
 // indicator listed twice keeps its first metadata.
-func loadIndicatorSet(cfg IndicatorSetConfig) (*indicatorSet, error) {
+func loadIndicatorSet(embedded fs.FS, cfg IndicatorSetConfig) (*indicatorSet, error) {
 	s := &indicatorSet{domains: map[string]int32{}, hashes: map[string]int32{}}
 	var prefixes []prefixValue
 	add := func(path string, line int, raw indicatorRecord) error {
@@ -102,12 +103,12 @@ func loadIndicatorSet(cfg IndicatorSetConfig) (*indicatorSet, error) {
 			}
 			s.hashes[in.name] = i
 		}
-		in.tmpl = in.template()
+		in.members = in.template()
 		s.indicators = append(s.indicators, in)
 		return nil
 	}
 	for _, path := range cfg.Files {
-		if err := readIndicatorFile(path, add); err != nil {
+		if err := readIndicatorFile(embedded, path, add); err != nil {
 			return nil, err
 		}
 	}
@@ -125,8 +126,8 @@ type indicatorRecord struct {
 }
 
 // readIndicatorFile calls add for every indicator of a file, in order.
-func readIndicatorFile(path string, add func(path string, line int, r indicatorRecord) error) error {
-	data, err := os.ReadFile(path)
+func readIndicatorFile(embedded fs.FS, path string, add func(path string, line int, r indicatorRecord) error) error {
+	data, err := readLookupFile(embedded, path)
 	if err != nil {
 		return err
 	}
@@ -318,10 +319,12 @@ func validDomain(d string) bool {
 
 // threatIntel is the threat_intel processor.
 type threatIntel struct {
-	fields []string
-	tag    string
-	set    *setHolder
-	count  lookupCounter
+	fields   []string
+	paths    []event.Path // fields, parsed
+	tag      string
+	tagValue any // tag, boxed once
+	set      *setHolder
+	count    lookupCounter
 }
 
 // NewThreatIntel returns a threat_intel processor over the indicator set of r named by
@@ -335,10 +338,11 @@ func NewThreatIntel(cfg ThreatIntelConfig, r *Resources) (event.Processor, error
 	if !ok {
 		return nil, fmt.Errorf("set: no indicator set %q in lookups.threat_intel", cfg.Set)
 	}
-	t := &threatIntel{fields: cfg.Fields, tag: cfg.Tag, set: h, count: r.metrics.lookupCounter("threat_intel", cfg.Set)}
+	t := &threatIntel{fields: cfg.Fields, paths: parsePaths(cfg.Fields), tag: cfg.Tag, set: h, count: r.metrics.lookupCounter("threat_intel", cfg.Set)}
 	if t.tag == "" {
 		t.tag = DefaultThreatTag
 	}
+	t.tagValue = t.tag
 	return t, nil
 }
 
@@ -353,9 +357,10 @@ type match struct {
 // addresses, hashes nor domains simply do not match.
 func (t *threatIntel) Process(ctx context.Context, e *event.Event) error {
 	s := t.set.set.Load()
-	var matches []match
-	for _, f := range t.fields {
-		v, ok := e.Get(f)
+	var buf [4]match
+	matches := buf[:0]
+	for i, f := range t.fields {
+		v, ok := e.GetPath(t.paths[i])
 		if !ok {
 			continue
 		}
@@ -389,16 +394,17 @@ func (t *threatIntel) Process(ctx context.Context, e *event.Event) error {
 		if i == 0 {
 			first = atomic
 		}
-		enrichments = append(enrichments, map[string]any{
-			"indicator": m.ind.fields(atomic),
-			"matched":   map[string]any{"atomic": atomic, "field": m.field, "type": "indicator_match_rule"},
-		})
+		matched := e.NewObject(3)
+		matched["atomic"], matched["field"], matched["type"] = atomic, m.field, "indicator_match_rule"
+		enrichment := e.NewObject(2)
+		enrichment["indicator"], enrichment["matched"] = m.ind.fields(e, atomic), matched
+		enrichments = append(enrichments, enrichment)
 	}
 	threat["enrichments"] = enrichments
 	if _, ok := threat["indicator"]; !ok {
-		threat["indicator"] = matches[0].ind.fields(first)
+		threat["indicator"] = matches[0].ind.fields(e, first)
 	}
-	if err := addTag(e, t.tag); err != nil {
+	if err := addTag(e, t.tagValue); err != nil {
 		return fmt.Errorf("threat_intel: %w", err)
 	}
 	return nil
@@ -457,40 +463,42 @@ func hasUpper(s string) bool {
 }
 
 // fields returns the ECS threat.indicator object of a match of value (boxed once by
-// the caller).
-func (in *indicator) fields(value any) map[string]any {
-	tmpl := in.tmpl
-	if tmpl == nil { // an indicator made without a template
-		tmpl = in.template()
+// the caller), made with e's objects.
+func (in *indicator) fields(e *event.Event, value any) map[string]any {
+	members := in.members
+	if members == nil { // an indicator made without a template
+		members = in.template()
 	}
-	m := maps.Clone(tmpl)
+	m := e.NewObject(len(members) + 1)
+	for _, mb := range members {
+		m[mb.key] = mb.val
+	}
 	switch in.typ {
 	case indicatorIPv4, indicatorIPv6:
 		m["ip"] = value
 	case indicatorFile: // the event owns its objects
-		m["file"] = map[string]any{"hash": map[string]any{in.hashAlgo: in.name}}
+		hash := e.NewObject(1)
+		hash[in.hashAlgo] = in.name
+		file := e.NewObject(1)
+		file["hash"] = hash
+		m["file"] = file
 	}
 	return m
 }
 
-// template makes the threat.indicator object of the indicator, with "ip" set to nil
-// for IP indicators (fields sets the matched address there, without growing the map).
-func (in *indicator) template() map[string]any {
-	m := make(map[string]any, 8)
-	m["type"] = in.typ
-	m["name"] = in.name
-	switch in.typ {
-	case indicatorIPv4, indicatorIPv6:
-		m["ip"] = nil
-	case indicatorDomain:
-		m["domain"] = in.name
-	case indicatorFile:
-		m["file"] = map[string]any{"hash": map[string]any{in.hashAlgo: in.name}}
-	}
+// template makes the threat.indicator members of the indicator that do not depend on
+// the match: all but "ip" (the matched address) and "file" (an object of each event).
+func (in *indicator) template() []member {
+	m := make([]member, 0, 6)
 	put := func(k, v string) {
 		if v != "" {
-			m[k] = v
+			m = append(m, member{k, v})
 		}
+	}
+	put("type", in.typ)
+	put("name", in.name)
+	if in.typ == indicatorDomain {
+		put("domain", in.name)
 	}
 	put("provider", in.provider)
 	put("confidence", in.confidence)

@@ -184,7 +184,7 @@ func TestThreatIntelLoadErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, err := loadIndicatorSet(IndicatorSetConfig{Files: []string{writeFile(t, dir, c.file, []byte(c.data))}})
+			_, err := loadIndicatorSet(nil, IndicatorSetConfig{Files: []string{writeFile(t, dir, c.file, []byte(c.data))}})
 			if err == nil {
 				t.Fatal("loaded")
 			}

@@ -26,6 +26,9 @@ type Event struct {
 	Fields map[string]any
 	// Dropped is set by the drop processor: the event is acknowledged but not written.
 	Dropped bool
+	// Objects, when set, supplies the objects processors create (NewObject), to be
+	// recycled by the event's owner once the event is encoded. Nil: plain maps.
+	Objects *Objects
 }
 
 // Processor changes an event in place. An error means the processor could not do its
@@ -69,7 +72,7 @@ func (e *Event) GetString(path string) (string, bool) {
 // nothing, when a value on the way is not an object.
 func (e *Event) Set(path string, v any) error {
 	if e.Fields == nil {
-		e.Fields = map[string]any{}
+		e.Fields = e.NewObject(0)
 	}
 	m := e.Fields
 	for {
@@ -80,7 +83,7 @@ func (e *Event) Set(path string, v any) error {
 		}
 		next, ok := m[head]
 		if !ok {
-			child := map[string]any{}
+			child := e.NewObject(1)
 			m[head] = child
 			m, path = child, rest
 			continue

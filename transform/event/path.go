@@ -46,14 +46,14 @@ func (e *Event) GetPath(p Path) (any, bool) {
 // fails, changing nothing, when a value on the way is not an object.
 func (e *Event) SetPath(p Path, v any) error {
 	if e.Fields == nil {
-		e.Fields = map[string]any{}
+		e.Fields = e.NewObject(0)
 	}
 	m := e.Fields
 	last := len(p.parts) - 1
 	for _, part := range p.parts[:last] {
 		next, ok := m[part]
 		if !ok {
-			child := make(map[string]any, 4)
+			child := e.NewObject(4)
 			m[part] = child
 			m = child
 			continue
@@ -93,13 +93,13 @@ func (e *Event) DeletePath(p Path) bool {
 // nothing, when a value on the way or at p is not an object.
 func (e *Event) Object(p Path) (map[string]any, error) {
 	if e.Fields == nil {
-		e.Fields = map[string]any{}
+		e.Fields = e.NewObject(0)
 	}
 	m := e.Fields
 	for i, part := range p.parts {
 		next, ok := m[part]
 		if !ok {
-			child := make(map[string]any, 4)
+			child := e.NewObject(4)
 			m[part] = child
 			m = child
 			continue

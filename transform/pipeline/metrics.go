@@ -18,6 +18,9 @@ import (
 //	sluice_processor_failures_total{pipeline,processor,kind}  failures of a processor, its if included
 //	sluice_processor_seconds_total{pipeline,processor,kind}   time spent in a processor, its if included
 //	                                                          (measured on one event in 8, counted 8 times)
+//	sluice_grok_fallbacks_total{pipeline,processor,tag}       events a grok processor matched with regexp
+//	                                                          instead of its compiled matcher (an expression
+//	                                                          it cannot compile, or a line over its step budget)
 //
 // processor is the processor's place in its pipeline ("processors[2]",
 // "processors[2].on_failure[0]").
@@ -55,10 +58,21 @@ func registerMetrics(meter metric.Meter, set *Set) error {
 		return fmt.Errorf("create counter sluice_processor_seconds_total: %w", err)
 	}
 
+	gFallbacks, err := counter("sluice_grok_fallbacks_total",
+		"Events a grok processor ran through the regexp engine instead of its compiled matcher, for at least one pattern: one the matcher cannot compile, or a line over its step budget.", "{event}")
+	if err != nil {
+		return err
+	}
+
 	type observed struct {
 		attrs metric.MeasurementOption
 		step  *step
 	}
+	type grokObs struct {
+		attrs metric.MeasurementOption
+		proc  *grokProc
+	}
+	var groks []grokObs
 	type pipelineObs struct {
 		attrs metric.MeasurementOption
 		p     *Pipeline
@@ -73,6 +87,10 @@ func registerMetrics(meter metric.Meter, set *Set) error {
 			for _, s := range steps {
 				po.steps = append(po.steps, observed{step: s, attrs: metric.WithAttributeSet(attribute.NewSet(
 					attribute.String("pipeline", name), attribute.String("processor", s.path), attribute.String("kind", s.kind)))})
+				if g, ok := s.proc.(*grokProc); ok {
+					groks = append(groks, grokObs{proc: g, attrs: metric.WithAttributeSet(attribute.NewSet(
+						attribute.String("pipeline", name), attribute.String("processor", s.path), attribute.String("tag", s.tag)))})
+				}
 				walk(s.onFailure)
 			}
 		}
@@ -91,8 +109,11 @@ func registerMetrics(meter metric.Meter, set *Set) error {
 				o.ObserveFloat64(sSeconds, float64(s.step.nanos.Load())/1e9, s.attrs)
 			}
 		}
+		for _, g := range groks {
+			o.ObserveInt64(gFallbacks, g.proc.fallbacks.Load(), g.attrs)
+		}
 		return nil
-	}, pEvents, pFailures, pDropped, sEvents, sFailures, sSeconds)
+	}, pEvents, pFailures, pDropped, sEvents, sFailures, sSeconds, gFallbacks)
 	if err != nil {
 		return fmt.Errorf("register pipeline metrics: %w", err)
 	}

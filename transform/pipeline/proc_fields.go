@@ -111,7 +111,7 @@ func (p *setProc) Process(_ context.Context, e *event.Event) error {
 	var v any
 	switch {
 	case p.tpl != nil:
-		v = p.tpl.render(e)
+		v = p.tpl.renderValue(e)
 	case p.copyFrom != nil:
 		src, ok := e.GetPath(*p.copyFrom)
 		if !ok {
@@ -504,7 +504,11 @@ func (p *caseProc) Process(_ context.Context, e *event.Event) error {
 	var out any
 	switch x := v.(type) {
 	case string:
-		out = p.fn(x)
+		if y := p.fn(x); y != x {
+			out = y
+		} else {
+			out = v // unchanged: keep the boxed value rather than box it again
+		}
 	case []any:
 		list := make([]any, len(x))
 		for i, el := range x {
@@ -585,9 +589,12 @@ func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 	default:
 		list = []any{cur}
 	}
+	if list == nil {
+		list = make([]any, 0, len(p.values))
+	}
 	for i, v := range p.values {
 		if p.templates[i] != nil {
-			v = p.templates[i].render(e)
+			v = p.templates[i].renderValue(e)
 		} else {
 			v = deepCopy(v)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,6 +32,10 @@ type grokProc struct {
 	ignoreMissing bool
 	keepEmpty     bool
 	maxSpans      int
+	// fallbacks counts the events for which regexp ran at least one of the patterns
+	// instead of the fast matcher (see grok.Pattern.MatchFallback), for the metric
+	// sluice_grok_fallbacks_total.
+	fallbacks atomic.Int64
 }
 
 type grokPattern struct {
@@ -131,8 +136,16 @@ func (p *grokProc) Process(_ context.Context, e *event.Event) error {
 	if p.maxSpans > len(buf) {
 		spans = make([]int, p.maxSpans)
 	}
+	fellBack := false
+	defer func() {
+		if fellBack {
+			p.fallbacks.Add(1)
+		}
+	}()
 	for _, pat := range p.patterns {
-		if !pat.p.Match(s, spans) {
+		matched, fallback := pat.p.MatchFallback(s, spans)
+		fellBack = fellBack || fallback
+		if !matched {
 			continue
 		}
 		var objects [maxParents]map[string]any
@@ -141,8 +154,10 @@ func (p *grokProc) Process(_ context.Context, e *event.Event) error {
 			if start < 0 || (start == end && !p.keepEmpty) {
 				continue
 			}
-			var val any = s[start:end]
-			if f.typ != "" {
+			var val any
+			if f.typ == "" {
+				val = s[start:end]
+			} else {
 				var err error
 				if val, err = convertCapture(s[start:end], f.typ); err != nil {
 					return fmt.Errorf("field %s: capture %s: %w", p.field, f.path, err)

@@ -88,6 +88,20 @@ func (t template) render(e *event.Event) string {
 	return b.String()
 }
 
+// renderValue is render as a value to store: a template that is one reference to a
+// string field gives that field's value as it is boxed already, so storing it
+// allocates nothing.
+func (t template) renderValue(e *event.Event) any {
+	if len(t.parts) == 1 && t.parts[0].ref {
+		if v, _ := e.GetPath(t.parts[0].field); v != nil {
+			if _, ok := v.(string); ok {
+				return v
+			}
+		}
+	}
+	return t.render(e)
+}
+
 // valueString renders a field value as text: strings as they are, numbers as
 // written, objects and arrays as JSON, null and missing as empty.
 func valueString(v any) string {

@@ -294,8 +294,16 @@ func (p *Pattern) Fallbacks() int64 { return p.fallbacks.Load() }
 // (spans[2*i], spans[2*i+1] for Fields()[i]), or -1, -1 for a field whose group did not
 // take part. spans must have room for 2*len(Fields()) offsets.
 func (p *Pattern) Match(s string, spans []int) bool {
+	matched, _ := p.MatchFallback(s, spans)
+	return matched
+}
+
+// MatchFallback is Match that also reports whether regexp ran the match instead of
+// the fast matcher: always for an expression that is not Fast, else when the fast
+// matcher ran out of its step budget on s.
+func (p *Pattern) MatchFallback(s string, spans []int) (matched, fallback bool) {
 	if p.prog == nil || len(s) > math.MaxInt32 {
-		return p.matchRegexp(s, spans)
+		return p.matchRegexp(s, spans), true
 	}
 	var buf [64]int
 	var slots []int
@@ -309,12 +317,12 @@ func (p *Pattern) Match(s string, spans []int) bool {
 		for i, c := range p.progCaps {
 			spans[2*i], spans[2*i+1] = slots[2*c], slots[2*c+1]
 		}
-		return true
+		return true, false
 	case execNoMatch:
-		return false
+		return false, false
 	default:
 		p.fallbacks.Add(1)
-		return p.matchRegexp(s, spans)
+		return p.matchRegexp(s, spans), true
 	}
 }
 

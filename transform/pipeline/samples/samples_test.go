@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the pipelines' output")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the pipelines' output, and enriched/*.mmdb from their generator")
 
 // received is when the gateway received the sample events: it gives year-less syslog
 // dates their year.
@@ -38,13 +39,21 @@ func build(t testing.TB) *pipeline.Set {
 }
 
 // TestGolden runs every line of testdata/NAME.log through the sample pipeline NAME
-// and compares the documents with testdata/NAME.golden (go test -update rewrites it).
-// A dropped event is written as {"_dropped": true}.
+// and compares the documents with testdata/NAME.golden (go test -update rewrites it);
+// the enriched firewall sample, with the sample lookups, goes to
+// testdata/firewall-enriched.golden. A dropped event is written as {"_dropped": true}.
 func TestGolden(t *testing.T) {
-	set := build(t)
-	for _, name := range []string{"firewall", "ids", "waf"} {
-		t.Run(name, func(t *testing.T) {
-			p := set.Get(name)
+	set, enriched := build(t), enrichedSet(t)
+	for _, g := range []struct {
+		golden, name string
+		set          *pipeline.Set
+	}{
+		{"firewall", "firewall", set}, {"ids", "ids", set}, {"waf", "waf", set},
+		{"firewall-enriched", "firewall", enriched},
+	} {
+		name := g.name
+		t.Run(g.golden, func(t *testing.T) {
+			p := g.set.Get(name)
 			if p == nil {
 				t.Fatalf("no sample pipeline %s", name)
 			}
@@ -71,7 +80,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			golden := filepath.Join("testdata", name+".golden")
+			golden := filepath.Join("testdata", g.golden+".golden")
 			if *update {
 				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
@@ -112,16 +121,26 @@ func lineDiff(want, got string) string {
 
 // TestCases runs the samples' NAME.test.yaml cases, as `sluice test` does.
 func TestCases(t *testing.T) {
-	set := build(t)
-	names, err := pipeline.TestFiles(FS())
+	runCases(t, FS(), build(t), 3)
+}
+
+// TestEnrichedCases runs the enriched samples' test cases with the sample lookups.
+func TestEnrichedCases(t *testing.T) {
+	runCases(t, EnrichedFS(), enrichedSet(t), 1)
+}
+
+// runCases runs the test case files of fsys (want of them) with the pipelines of set.
+func runCases(t *testing.T, fsys fs.FS, set *pipeline.Set, want int) {
+	t.Helper()
+	names, err := pipeline.TestFiles(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) != 3 {
-		t.Errorf("test files %v, want one per sample", names)
+	if len(names) != want {
+		t.Errorf("test files %v, want %d: one per sample", names, want)
 	}
 	for _, name := range names {
-		tf, err := pipeline.LoadTestFile(FS(), name, name)
+		tf, err := pipeline.LoadTestFile(fsys, name, name)
 		if err != nil {
 			t.Fatal(err)
 		}
