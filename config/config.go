@@ -126,6 +126,19 @@ type Sink struct {
 	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file"`
 	File   FileSink      `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
 	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
+	// DeadLetters is where the search sink writes the documents the engine refuses
+	// for good, and where `sluice replay` reads them from.
+	DeadLetters DeadLetters `yaml:"dead_letters" doc:"where documents the search engine refuses go, for sluice replay"`
+}
+
+// DeadLetters selects the dead-letter destination of the search sink.
+type DeadLetters struct {
+	// Kind is kinesis (a stream, so that nothing is kept on a task's disk) or file
+	// (the file sink's directory, for sluice dev).
+	Kind string `yaml:"kind" doc:"kinesis (the stream below, located by stream.kinesis) | file (sink.file.dir/_dead_letter)"`
+	// Stream is the Kinesis dead-letter stream; it is reached with stream.kinesis's
+	// region, endpoint and credentials (or stream.kinesis.streams.<name>'s).
+	Stream string `yaml:"stream" doc:"Kinesis dead-letter stream (where it lives: stream.kinesis, stream.kinesis.streams)"`
 }
 
 // EffectiveKind is the sink the back tier writes to: Kind, or its default.
@@ -186,7 +199,8 @@ func Default(role Role) Config {
 			Consumer: consume.DefaultConfig(),
 			Leases:   Leases{Store: "dynamodb", DynamoDB: dynamodb.DefaultConfig()},
 		},
-		Sink:     Sink{File: FileSink{Dir: "data"}, Search: search.DefaultConfig()},
+		Sink: Sink{File: FileSink{Dir: "data"}, Search: search.DefaultConfig(),
+			DeadLetters: DeadLetters{Kind: "kinesis", Stream: "sluice-dead-letters"}},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
@@ -197,6 +211,7 @@ func Default(role Role) Config {
 	}
 	if role == RoleDev {
 		c.Stream.Kind = "embedded"
+		c.Sink.DeadLetters.Kind = "file"
 		c.Log.Format = "text"
 		c.SamplePipelines = true
 		c.SampleLookups = true
@@ -334,6 +349,7 @@ func (c Config) Validate(role Role) error {
 			if err := c.Sink.Search.Validate("sink.search."); err != nil {
 				errs = append(errs, err)
 			}
+			errs = append(errs, c.validateDeadLetters()...)
 		default:
 			bad("sink.kind", "must be file or search, not %q", c.Sink.Kind)
 		}
@@ -389,6 +405,28 @@ func (c Config) validateConsumer() []error {
 	case "memory":
 	default:
 		errs = append(errs, fmt.Errorf("stream.leases.store: must be dynamodb or memory, not %q", c.Stream.Leases.Store))
+	}
+	return errs
+}
+
+// validateDeadLetters checks the dead-letter destination of the search sink.
+func (c Config) validateDeadLetters() []error {
+	var errs []error
+	d := c.Sink.DeadLetters
+	switch d.Kind {
+	case "file":
+	case "kinesis":
+		if !kinesis.ValidStreamName(d.Stream) {
+			errs = append(errs, fmt.Errorf("sink.dead_letters.stream: %q is not a Kinesis stream name (1-128 of A-Z a-z 0-9 '_' '-' '.')", d.Stream))
+		}
+		if c.Stream.Kind != "kinesis" {
+			// The stream's location is stream.kinesis's, otherwise unchecked.
+			if err := c.Stream.Kinesis.Validate("stream.kinesis."); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("sink.dead_letters.kind: must be kinesis or file, not %q", d.Kind))
 	}
 	return errs
 }

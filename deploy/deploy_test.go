@@ -288,8 +288,10 @@ func TestCloudFormation(t *testing.T) {
 		return out
 	}()
 	checkRole(t, res, "GatewayTaskRole", map[string][]string{strings.Join(gatewayKinesis, ","): streamArns})
+	// The transformer also puts dead letters (sink/deadletter over the producer).
 	checkRole(t, res, "TransformTaskRole", map[string][]string{
 		strings.Join(transformKinesis, ","): streamArns,
+		strings.Join(gatewayKinesis, ","):   {"GetAtt DeadLetterStream.Arn"},
 		strings.Join(leases, ","):           {"GetAtt LeaseTable.Arn"},
 	})
 

@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
+	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/discard"
 	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/file"
@@ -89,6 +90,9 @@ type app struct {
 	sink *file.Sink
 	// search is the Elasticsearch/OpenSearch sink, with sink.kind search.
 	search *search.Sink
+	// deadProducer puts the search sink's dead letters into the Kinesis dead-letter
+	// stream (sink.dead_letters.kind kinesis); it is flushed after the search sink.
+	deadProducer *kinesis.Producer
 }
 
 // newApp builds the process and binds its listeners, so that a bad address fails
@@ -179,17 +183,25 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 		var out transform.Sink = a.sink
 		if cfg.Sink.EffectiveKind() == "search" {
-			// Dead letters go to the file sink until the Kinesis dead-letter stream exists.
-			a.search, err = search.New(ctx, cfg.Sink.Search, search.Options{
-				DeadLetters: a.sink, Logger: log.With("component", "search"), Meter: meter,
-			})
+			var dead search.DeadLetters
+			var deadWhere string
+			dead, deadWhere, err = a.buildDeadLetters(ctx, meter)
+			if err == nil {
+				a.search, err = search.New(ctx, cfg.Sink.Search, search.Options{
+					DeadLetters: dead, Logger: log.With("component", "search"), Meter: meter,
+				})
+				if err != nil {
+					err = fmt.Errorf("create search sink: %w", err)
+				}
+			}
 			if err != nil {
+				_ = a.closeDeadLetters(ctx)
 				_ = a.sink.Close()
 				a.resources.Close()
-				return nil, fmt.Errorf("create search sink: %w", err)
+				return nil, err
 			}
 			a.log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", cfg.Sink.Search.Addresses,
-				"layout", cfg.Sink.Search.Layout, "dead_letters", cfg.Sink.File.Dir)
+				"layout", cfg.Sink.Search.Layout, "dead_letters", deadWhere, "lifecycle", a.search.Lifecycle())
 			out = a.search
 		}
 		a.transformer, err = transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes})
@@ -198,6 +210,52 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 	}
 	return a, nil
+}
+
+// buildDeadLetters makes the search sink's dead-letter destination
+// (sink.dead_letters): the Kinesis dead-letter stream, which must exist, or the file
+// sink. where names it for the log.
+func (a *app) buildDeadLetters(ctx context.Context, meter metric.Meter) (_ search.DeadLetters, where string, err error) {
+	cfg := a.cfg
+	if cfg.Sink.DeadLetters.Kind == "file" {
+		return a.sink, deadletter.Dir(cfg.Sink.File.Dir), nil
+	}
+	name := cfg.Sink.DeadLetters.Stream
+	kopts := kinesis.Options{Logger: a.log.With("component", "kinesis", "stream", name), Meter: meter}
+	// A missing stream fails the start rather than the first refused document.
+	r, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kopts)
+	if err != nil {
+		return nil, "", fmt.Errorf("create dead-letter stream reader: %w", err)
+	}
+	_, err = r.Shards(ctx, name)
+	r.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("check dead-letter stream (sink.dead_letters.stream): %w", err)
+	}
+	a.deadProducer, err = kinesis.New(ctx, cfg.Stream.Kinesis, kopts)
+	if err != nil {
+		return nil, "", fmt.Errorf("create dead-letter producer: %w", err)
+	}
+	k, err := deadletter.NewKinesis(a.deadProducer, name, deadletter.KinesisOptions{
+		MaxRecordBytes: int(cfg.Stream.Kinesis.MaxRecordBytes), Logger: a.log.With("component", "deadletter"), Meter: meter,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return k, "kinesis:" + name, nil
+}
+
+// closeDeadLetters flushes and closes the dead-letter producer, if there is one.
+func (a *app) closeDeadLetters(ctx context.Context) error {
+	if a.deadProducer == nil {
+		return nil
+	}
+	p := a.deadProducer
+	a.deadProducer = nil
+	if err := p.Close(ctx); err != nil {
+		return fmt.Errorf("flush dead-letter producer: %w", err)
+	}
+	return nil
 }
 
 // buildConsumer wires step 4 for `sluice transform` on Kinesis: the reader of the
@@ -419,6 +477,17 @@ func (a *app) run(ctx context.Context) error {
 				fail(fmt.Errorf("reload lookups: %w", err))
 			}
 		}()
+		if a.search != nil {
+			// Rollover and retention by sluice's sweeper, where the engine has no ILM
+			// or ISM (it returns at once otherwise); it stops with the consumer.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.search.RunLifecycle(consumeCtx); err != nil {
+					fail(fmt.Errorf("search lifecycle: %w", err))
+				}
+			}()
+		}
 	} else {
 		close(consumed)
 	}
@@ -547,6 +616,9 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 		if err := a.search.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close search sink: %w", err))
 		}
+	}
+	if err := a.closeDeadLetters(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if a.sink != nil {
 		if err := a.sink.Close(); err != nil {

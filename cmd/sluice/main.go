@@ -5,6 +5,7 @@
 //	sluice transform  the back tier: stream -> pipelines -> index
 //	sluice validate   check a configuration file, reporting every problem
 //	sluice test       run the pipelines' test cases (NAME.test.yaml)
+//	sluice replay     index dead letters again, optionally through changed pipelines
 //	sluice defaults   print every setting with its default and environment variable
 //	sluice hash-key   make the SHA-256 of an API key for gateway.auth.keys
 //	sluice healthcheck  exit 0 when /readyz answers 200 (the image's HEALTHCHECK)
@@ -50,6 +51,7 @@ Usage:
   sluice transform  [flags]   back tier: consume the stream, transform, write
   sluice validate   -c FILE [--role ROLE]   check a configuration, report every problem
   sluice test       [-c FILE] [PIPELINE_DIR...]   run pipeline test cases
+  sluice replay     [-c FILE] [--from SRC] [--pipeline] [--dry-run] ...   index dead letters again
   sluice defaults   [ROLE]    print every setting, its default and its variable
   sluice hash-key   [--generate]   SHA-256 of an API key (read from stdin)
   sluice healthcheck [--url URL]   exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, config.Role(cmd), args, stderr, env)
 	case "test":
 		return pipelineTest(ctx, args, stdout, stderr, env)
+	case "replay":
+		return replay(ctx, args, stdout, stderr, env)
 	case "validate":
 		return validate(args, stdout, stderr, env)
 	case "defaults":

@@ -10,8 +10,8 @@
 #
 # Needs Go, Node.js (npm), Java 17 with Maven. Ports: gateway HTTP/gRPC/lumberjack on
 # free loopback ports (printed), transform's /healthz, /readyz, /metrics on another.
-# Documents land in OpenSearch's data streams logs-<type>-default; dead letters under
-# $SLUICE_LOCAL_DIR (default .cache/local-stack)/data/_dead_letter/.
+# Documents land in OpenSearch's data streams logs-<type>-default; dead letters in the
+# Kinesis stream sluice-dead-letters (read them back with `sluice replay`).
 # Stops only the processes it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,6 +51,8 @@ log "kinesalite $kinesis, dynalite $dynamo, opensearch $search"
 
 streams=(sluice-firewall sluice-ids sluice-waf sluice-default)
 "$dir/bin/sluice-load" kinesis-streams --endpoint "$kinesis" --shards 2 "${streams[@]}"
+# The dead-letter stream (sink.dead_letters.stream's default), which transform checks at start.
+"$dir/bin/sluice-load" kinesis-streams --endpoint "$kinesis" --shards 1 sluice-dead-letters
 
 read -r http grpc lj ops <<<"$("$dir/bin/sluice-load" free-ports 4 | tr '\n' ' ')"
 

@@ -264,3 +264,7 @@ func validStreamName(s string) bool {
 	}
 	return true
 }
+
+// ValidStreamName reports whether s follows Kinesis's stream name rule: 1 to 128 of
+// A-Z a-z 0-9 _ - and '.'.
+func ValidStreamName(s string) bool { return validStreamName(s) }

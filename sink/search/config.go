@@ -50,6 +50,8 @@ type Config struct {
 	IndexPrefix string `yaml:"index_prefix" doc:"first part of daily index names"`
 	// Template installs (or updates) the index template at start.
 	Template bool `yaml:"template" doc:"install the index template with sluice's mappings at start"`
+	// Lifecycle rolls data streams over and deletes expired indices (see lifecycle.go).
+	Lifecycle LifecycleConfig `yaml:"lifecycle" doc:"rollover and retention: the engine's ILM/ISM policy, or sluice's sweeper where the engine has none (replaces Curator)"`
 
 	BulkMaxBytes bytesize.Size `yaml:"bulk_max_bytes" doc:"largest _bulk request body"`
 	BulkMaxDocs  int           `yaml:"bulk_max_docs" doc:"most documents per _bulk request"`
@@ -75,6 +77,7 @@ func DefaultConfig() Config {
 		IndexPrefix:    "sluice",
 		AWSService:     "es",
 		Template:       true,
+		Lifecycle:      DefaultLifecycleConfig(),
 		BulkMaxBytes:   5 * bytesize.MiB,
 		BulkMaxDocs:    1000,
 		Workers:        2,
@@ -154,6 +157,7 @@ func (c Config) Validate(prefix string) error {
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		bad("retry_base", "%s with retry_max %s: want 0 < retry_base <= retry_max", c.RetryBase, c.RetryMax)
 	}
+	errs = append(errs, c.Lifecycle.validate(prefix+"lifecycle.")...)
 	return errors.Join(errs...)
 }
 

@@ -16,10 +16,11 @@ import (
 
 // No Elasticsearch can be run here (no distribution on the registries this machine
 // reaches), so the Elasticsearch client path is checked through the requests it
-// builds: go-elasticsearch sends the template and the _bulk body with the API key, and
-// the sink reads the answer. The recorder answers as Elasticsearch does (the product
-// header go-elasticsearch checks); it proves the request building only, never the
-// engine's behavior, which the OpenSearch tests prove against a real engine.
+// builds: go-elasticsearch sends the ILM policy, the template (naming the policy) and
+// the _bulk body with the API key, and the sink reads the answer. The recorder answers
+// as Elasticsearch does (the product header go-elasticsearch checks); it proves the
+// request building only, never the engine's behavior, which the OpenSearch tests prove
+// against a real engine.
 func TestElasticsearchRequests(t *testing.T) {
 	type call struct{ method, path, auth, ctype, body string }
 	var mu sync.Mutex
@@ -31,8 +32,11 @@ func TestElasticsearchRequests(t *testing.T) {
 		mu.Unlock()
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/_bulk":
+		switch {
+		case r.Method == http.MethodGet: // no policy, no template yet
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"error":{"type":"resource_not_found_exception","reason":"not found"},"status":404}`)
+		case r.URL.Path == "/_bulk":
 			_, _ = io.WriteString(w, `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}}]}`)
 		default:
 			_, _ = io.WriteString(w, `{"acknowledged":true}`)
@@ -59,12 +63,21 @@ func TestElasticsearchRequests(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(calls) != 2 {
-		t.Fatalf("%d requests, want 2 (template, bulk): %+v", len(calls), calls)
+	// Read then write the ILM policy, read then write the template, then the bulk.
+	if len(calls) != 5 {
+		t.Fatalf("%d requests, want 5 (policy read and write, template read and write, bulk): %+v", len(calls), calls)
 	}
-	tpl, bulk := calls[0], calls[1]
-	if tpl.method != http.MethodPut || tpl.path != "/_index_template/sluice-logs-default" || !strings.Contains(tpl.body, `"data_stream":{}`) {
+	policy, tpl, bulk := calls[1], calls[3], calls[4]
+	if calls[0].method != http.MethodGet || calls[0].path != "/_ilm/policy/sluice-logs-default" ||
+		policy.method != http.MethodPut || policy.path != "/_ilm/policy/sluice-logs-default" || !strings.Contains(policy.body, `"delete":{"actions":{"delete":{}},"min_age":"90d"}`) {
+		t.Errorf("policy requests %+v, %+v", calls[0], policy)
+	}
+	if tpl.method != http.MethodPut || tpl.path != "/_index_template/sluice-logs-default" || !strings.Contains(tpl.body, `"data_stream":{}`) ||
+		!strings.Contains(tpl.body, `"settings":{"index":{"lifecycle":{"name":"sluice-logs-default"}}}`) {
 		t.Errorf("template request %+v", tpl)
+	}
+	if s.Lifecycle() != "ilm" {
+		t.Errorf("Lifecycle = %q, want ilm", s.Lifecycle())
 	}
 	want := `{"create":{"_index":"logs-firewall-default","_id":"` + search.DocumentID(&batch[0]) + `"}}` + "\n" + `{"message":"one"}` + "\n" +
 		`{"create":{"_index":"logs-firewall-default","_id":"` + search.DocumentID(&batch[1]) + `"}}` + "\n" + `{"message":"two"}` + "\n"

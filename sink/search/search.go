@@ -12,7 +12,9 @@
 // holds while the engine is down.
 //
 // Documents go to the data stream logs-<type>-<namespace> (the default) or to daily
-// indices <prefix>-<type>-YYYY.MM.DD; New installs the matching index template.
+// indices <prefix>-<type>-YYYY.MM.DD; New installs the matching index template and the
+// lifecycle that rolls them over and deletes them after the retention: the engine's
+// policy (ILM or ISM), or sluice's own sweeper (RunLifecycle) where the engine has none.
 package search
 
 import (
@@ -33,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/sluice-siem/sluice/sink"
+	"github.com/sluice-siem/sluice/sink/deadletter"
 )
 
 // DeadLetterType is the document type of dead letters: the transformer's records that
@@ -41,9 +44,8 @@ import (
 const DeadLetterType = "_dead_letter"
 
 // DeadLetters is where the sink sends documents the engine refuses for good. Write
-// must return nil only once the documents are durably stored; the file sink does this
-// in `sluice dev` (a Kinesis dead-letter stream is the production destination, not yet
-// built).
+// must return nil only once the documents are durably stored: the Kinesis dead-letter
+// stream (sink/deadletter) in production, the file sink in `sluice dev`.
 type DeadLetters interface {
 	Write(ctx context.Context, docs []sink.Document) error
 }
@@ -58,7 +60,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Meter creates the sink's instruments. Nil means a no-op meter.
 	Meter metric.Meter
-	// Now is the clock of dead letters. Nil means time.Now.
+	// Now is the clock of dead letters and of the retention sweeper. Nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -78,12 +81,24 @@ type Sink struct {
 
 	indexed, conflicts, retried, deadLettered metric.Int64Counter
 	latency                                   metric.Float64Histogram
+
+	// lifecycle is the effective lifecycle (Lifecycle), set by New.
+	lifecycle                               string
+	rolledOver, indicesDeleted, sweepErrors metric.Int64Counter
+	// stop is closed by Close to end RunLifecycle; running counts RunLifecycle calls,
+	// which Close waits for. stopMu orders them against Close.
+	stop    chan struct{}
+	stopMu  sync.Mutex
+	stopped bool
+	running sync.WaitGroup
 }
 
-// New validates cfg, connects a client of cfg.Engine and, with cfg.Template, installs
-// the index template (idempotently: the same template is written again). It fails if
-// the engine cannot be reached for the template, so that a wrong address fails the
-// start.
+// New validates cfg, connects a client of cfg.Engine, sets up the lifecycle of
+// cfg.Lifecycle (installing the engine's ILM or ISM policy, or choosing sluice's
+// sweeper, which RunLifecycle runs) and, with cfg.Template, installs the index
+// template. Policy and template are read first and written only when they differ, so
+// starting again changes nothing. It fails if the engine cannot be reached, so that a
+// wrong address fails the start.
 func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 	if err := cfg.Validate(""); err != nil {
 		return nil, fmt.Errorf("search sink config: %w", err)
@@ -96,7 +111,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, eng: eng, close: eng.close, dead: opts.DeadLetters, log: opts.Logger, now: opts.Now,
-		sem: make(chan struct{}, cfg.Workers)}
+		sem: make(chan struct{}, cfg.Workers), stop: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,7 +121,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 	if cfg.FlushInterval > 0 {
 		s.batch = &batcher{s: s, interval: cfg.FlushInterval}
 	}
-	if err := s.instruments(opts.Meter); err != nil {
+	if err := errors.Join(s.instruments(opts.Meter), s.sweepInstruments(opts.Meter)); err != nil {
+		_ = eng.close()
+		return nil, err
+	}
+	if err := s.setupLifecycle(ctx); err != nil {
 		_ = eng.close()
 		return nil, err
 	}
@@ -119,9 +138,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 	return s, nil
 }
 
-// Close waits for the _bulk requests in flight and releases the client. Write must not
-// be called after Close.
+// Close ends RunLifecycle, waits for the _bulk requests in flight and releases the
+// client. Write must not be called after Close.
 func (s *Sink) Close() error {
+	s.stopMu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		close(s.stop)
+	}
+	s.stopMu.Unlock()
+	s.running.Wait()
 	if s.batch != nil {
 		s.batch.close()
 	}
@@ -184,6 +210,26 @@ type result struct {
 // must deliver the batch again (documents already created answer 409 next time). Write
 // does not keep docs after it returns.
 func (s *Sink) Write(ctx context.Context, docs []sink.Document) error {
+	_, err := s.WriteStats(ctx, docs)
+	return err
+}
+
+// Stats counts what became of the documents of one WriteStats call.
+type Stats struct {
+	// Indexed documents were created by the engine.
+	Indexed int
+	// Conflicts were already in the engine (409 on create): duplicates avoided.
+	Conflicts int
+	// DeadLettered documents were refused for good (or were dead letters already) and
+	// written to the dead-letter destination.
+	DeadLettered int
+}
+
+// WriteStats is Write, and also says how many documents were indexed, already present
+// or dead-lettered, for callers that report them (`sluice replay`). The counts are
+// valid when the error is nil.
+func (s *Sink) WriteStats(ctx context.Context, docs []sink.Document) (Stats, error) {
+	var st Stats
 	var dead []sink.Document
 	items := make([]item, 0, len(docs))
 	for i := range docs {
@@ -206,7 +252,7 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Document) error {
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
 			if err := s.wait(ctx, attempt); err != nil {
-				return fmt.Errorf("index %d documents, %d not yet indexed: %w", len(docs), len(pending), err)
+				return st, fmt.Errorf("index %d documents, %d not yet indexed: %w", len(docs), len(pending), err)
 			}
 		}
 		var results []result
@@ -220,6 +266,12 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Document) error {
 		for j, i := range pending {
 			r := results[j]
 			switch r.out {
+			case outDone:
+				if r.status == http.StatusConflict {
+					st.Conflicts++
+				} else {
+					st.Indexed++
+				}
 			case outRetry:
 				next = append(next, i)
 				lastErr = fmt.Sprintf("status %d %s: %s", r.status, r.errType, r.reason)
@@ -235,12 +287,13 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Document) error {
 	}
 	if len(dead) > 0 {
 		if err := s.dead.Write(ctx, dead); err != nil {
-			return fmt.Errorf("write %d dead letters: %w", len(dead), err)
+			return st, fmt.Errorf("write %d dead letters: %w", len(dead), err)
 		}
 		s.deadLettered.Add(ctx, int64(len(dead)))
 		s.log.WarnContext(ctx, "documents sent to dead letters", "count", len(dead))
+		st.DeadLettered = len(dead)
 	}
-	return nil
+	return st, nil
 }
 
 // wait sleeps before retry round attempt (1, 2, ...): a random duration up to
@@ -404,33 +457,28 @@ func DocumentID(d *sink.Document) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// deadLetterBody is the document written for a document the engine refused: the
-// original event whole, so that it can be repaired and indexed again.
-type deadLetterBody struct {
-	Timestamp string `json:"@timestamp"`
-	LogType   string `json:"log_type"`
-	Index     string `json:"index"`
-	ID        string `json:"id,omitempty"`
-	Status    int    `json:"status,omitempty"`
-	Error     struct {
-		Type   string `json:"type"`
-		Reason string `json:"reason"`
-	} `json:"error"`
-	// Event is the original body if it is valid JSON, EventText otherwise.
-	Event     json.RawMessage `json:"event,omitempty"`
-	EventText string          `json:"event_text,omitempty"`
-}
-
-// deadLetter makes the dead-letter document of it, refused with r.
+// deadLetter makes the dead-letter document of it, refused with r (deadletter.Body):
+// the document whole and the record it was made from, so that it can be repaired and
+// indexed again with `sluice replay`.
 func (s *Sink) deadLetter(it item, r result) sink.Document {
 	d := it.doc
 	now := s.now().UTC()
-	b := deadLetterBody{Timestamp: now.Format(time.RFC3339Nano), LogType: d.Type, Index: it.index, ID: d.ID, Status: r.status}
-	b.Error.Type, b.Error.Reason = r.errType, r.reason
+	b := deadletter.Body{Timestamp: now.Format(time.RFC3339Nano), LogType: d.Type, Index: it.index, ID: d.ID, Status: r.status,
+		Error: deadletter.Error{Type: r.errType, Reason: r.reason}, Position: deadletter.ParsePosition(d.ID)}
 	if json.Valid(d.Body) && bytes.IndexByte(d.Body, '\n') < 0 {
 		b.Event = d.Body
 	} else {
 		b.EventText = string(d.Body)
+	}
+	if !d.Time.IsZero() {
+		b.Time = d.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if len(d.Original) > 0 {
+		if json.Valid(d.Original) && bytes.IndexByte(d.Original, '\n') < 0 {
+			b.Original = d.Original
+		} else {
+			b.OriginalText = string(d.Original)
+		}
 	}
 	body, err := json.Marshal(b)
 	if err != nil { // only strings and valid JSON: cannot happen, but never panic

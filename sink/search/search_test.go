@@ -392,7 +392,7 @@ func TestUnreachableFailsAtContextEnd(t *testing.T) {
 	addr := "http://" + ln.Addr().String()
 	ln.Close()
 	dl := &deadLetters{}
-	s := newSink(t, addr, func(c *search.Config) { c.Template = false }, dl)
+	s := newSink(t, addr, func(c *search.Config) { c.Template, c.Lifecycle.Mode = false, search.LifecycleOff }, dl)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -477,7 +477,7 @@ func TestTransformerDeadLettersPassThrough(t *testing.T) {
 	addr := "http://" + ln.Addr().String()
 	ln.Close()
 	dl := &deadLetters{}
-	s := newSink(t, addr, func(c *search.Config) { c.Template = false }, dl)
+	s := newSink(t, addr, func(c *search.Config) { c.Template, c.Lifecycle.Mode = false, search.LifecycleOff }, dl)
 	in := sink.Document{Type: search.DeadLetterType, ID: "x", Body: []byte(`{"error":"decode"}`)}
 	if err := s.Write(context.Background(), []sink.Document{in}); err != nil {
 		t.Fatal(err)

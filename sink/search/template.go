@@ -18,7 +18,8 @@ func (s *Sink) TemplateName() string {
 // template is the index template of the configured layout: the index patterns sluice
 // writes to, a data stream for the data_stream layout, and the mappings of the ECS
 // fields whose type dynamic mapping would guess wrong (addresses, ports, geo points).
-// Other strings become keywords.
+// Other strings become keywords. Under ILM the settings name the policy (and daily
+// indices take their ILM age from the date in their name).
 func (s *Sink) template() map[string]any {
 	obj := func(props map[string]any) map[string]any { return map[string]any{"properties": props} }
 	typ := func(t string) map[string]any { return map[string]any{"type": t} }
@@ -47,9 +48,19 @@ func (s *Sink) template() map[string]any {
 			"network": obj(map[string]any{"transport": typ("keyword"), "bytes": typ("long")}),
 		},
 	}
+	body := map[string]any{"mappings": mappings}
+	if s.lifecycle == lifecycleILM {
+		// Nested and with string values, the form the engine answers with, so that
+		// the template compares equal when read back.
+		ilm := map[string]any{"name": s.PolicyName()}
+		if s.cfg.Layout == LayoutDaily {
+			ilm["parse_origination_date"] = "true"
+		}
+		body["settings"] = map[string]any{"index": map[string]any{"lifecycle": ilm}}
+	}
 	t := map[string]any{
 		"priority": 200,
-		"template": map[string]any{"mappings": mappings},
+		"template": body,
 		"_meta":    map[string]any{"managed_by": "sluice"},
 	}
 	if s.cfg.Layout == LayoutDaily {
@@ -61,19 +72,40 @@ func (s *Sink) template() map[string]any {
 	return t
 }
 
-// installTemplate writes the index template; writing the same template again changes
-// nothing.
+// installTemplate reads the index template and writes it only when it differs from
+// template (a value changed or missing; what the engine adds, such as the data stream's
+// timestamp field, does not count), so starting again writes nothing.
 func (s *Sink) installTemplate(ctx context.Context) error {
-	body, err := json.Marshal(s.template())
+	name := s.TemplateName()
+	path := "/_index_template/" + name
+	want := normalize(s.template())
+	status, answer, err := s.eng.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return fmt.Errorf("encode index template: %w", err)
+		return fmt.Errorf("read index template %s: %w", name, err)
 	}
-	status, answer, err := s.eng.Do(ctx, http.MethodPut, "/_index_template/"+s.TemplateName(), body)
-	if err != nil {
-		return fmt.Errorf("install index template %s: %w", s.TemplateName(), err)
+	switch status {
+	case http.StatusOK:
+		var current struct {
+			IndexTemplates []struct {
+				Name          string `json:"name"`
+				IndexTemplate any    `json:"index_template"`
+			} `json:"index_templates"`
+		}
+		if err := json.Unmarshal(answer, &current); err != nil {
+			return fmt.Errorf("read index template %s: decode answer: %w", name, err)
+		}
+		for _, t := range current.IndexTemplates {
+			if t.Name == name && subset(want, t.IndexTemplate) {
+				return nil
+			}
+		}
+	case http.StatusNotFound:
+	default:
+		return fmt.Errorf("read index template %s: status %d: %s", name, status, truncate(string(answer), 300))
 	}
-	if status != http.StatusOK {
-		return fmt.Errorf("install index template %s: status %d: %s", s.TemplateName(), status, truncate(string(answer), 300))
+	if err := s.put(ctx, path, want, "install index template "+name); err != nil {
+		return err
 	}
+	s.log.InfoContext(ctx, "index template written", "template", name)
 	return nil
 }
