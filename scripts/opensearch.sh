@@ -9,7 +9,11 @@
 #   scripts/opensearch.sh stop    stops the server that start started, by its PID
 #
 # Runtime files (PID, config, data, logs) go to $SLUICE_OPENSEARCH_RUN_DIR,
-# .cache/opensearch/run by default; give each concurrent run its own directory. The
+# .cache/opensearch/run by default; give each concurrent run its own directory. stop
+# keeps the data directory and start reuses it, so a stop and a start are a restart of
+# the same engine with its indices (remove the run directory for an empty one). With
+# SLUICE_OPENSEARCH_PORT set, start listens on that HTTP port and fails if it is taken,
+# so that a restarted engine comes back where its clients expect it. The
 # engine refuses to run as root, so start creates the system user sluice-search (when
 # run as root) and starts the engine as that user with runuser. It needs Java 17
 # (OpenSearch 2.19 runs on 11 to 21; 3.x would need 21): JAVA_HOME is taken as set, or
@@ -35,8 +39,10 @@ install() {
   command -v mvn >/dev/null || want+=(maven)
   command -v unzip >/dev/null || want+=(unzip)
   if ((${#want[@]} > 0)); then
-    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
-      { log "missing ${want[*]}: install them (apt-get install ${want[*]})"; exit 1; }
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+      log "missing ${want[*]}: install them (apt-get install ${want[*]})"
+      exit 1
+    fi
     log "installing ${want[*]} from Debian's packages"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >&2
@@ -83,7 +89,8 @@ ensure_user() {
 alive() { [[ -f "$run/tmp/pid" ]] && kill -0 "$(cat "$run/tmp/pid")" 2>/dev/null; }
 
 # The HTTP and transport ports: a random block of 100 in 20000-59999, so that the engine
-# takes the first free one of each range and concurrent runs rarely meet.
+# takes the first free one of each range and concurrent runs rarely meet; the HTTP port
+# is $SLUICE_OPENSEARCH_PORT instead when that is set.
 start() {
   install
   ensure_user
@@ -95,8 +102,9 @@ start() {
   local jh
   jh=$(java_home)
   # The run directory holds a copy of the config (the engine writes its keystore
-  # there), data, logs and tmp, all owned by the engine's user.
-  rm -rf "$run/config" "$run/data" "$run/logs" "$run/tmp"
+  # there), data, logs and tmp, all owned by the engine's user. The data of an earlier
+  # start stays: this start restarts that engine.
+  rm -rf "$run/config" "$run/logs" "$run/tmp"
   cp -r "$dist/config" "$run/config"
   mkdir -p "$run/data" "$run/logs" "$run/tmp"
   # jvm.options names gc.log, heap dumps and error files relative to the engine's home,
@@ -107,13 +115,21 @@ start() {
     chown -R "$user" "$run/config" "$run/data" "$run/logs" "$run/tmp"
   fi
   local base=$((20000 + (RANDOM % 400) * 100))
+  local http_ports="$base-$((base + 99))"
+  if [[ -n "${SLUICE_OPENSEARCH_PORT:-}" ]]; then
+    if ! [[ "$SLUICE_OPENSEARCH_PORT" =~ ^[0-9]{1,5}$ ]] || ((10#$SLUICE_OPENSEARCH_PORT < 1 || 10#$SLUICE_OPENSEARCH_PORT > 65535)); then
+      log "SLUICE_OPENSEARCH_PORT=$SLUICE_OPENSEARCH_PORT is not a TCP port (1-65535)"
+      exit 1
+    fi
+    http_ports=$SLUICE_OPENSEARCH_PORT
+  fi
   rm -f "$run/tmp/pid"
   local cmd=(env OPENSEARCH_PATH_CONF="$run/config" OPENSEARCH_TMPDIR="$run/tmp" JAVA_HOME="$jh"
     OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx1g"
     "$dist/bin/opensearch" -p "$run/tmp/pid"
     -E cluster.name=sluice-test -E node.name=sluice-test
     -E network.host=127.0.0.1 -E discovery.type=single-node
-    -E http.port="$base-$((base + 99))" -E transport.port="$((base + 100))-$((base + 199))"
+    -E http.port="$http_ports" -E transport.port="$((base + 100))-$((base + 199))"
     -E path.data="$run/data" -E path.logs="$run/logs"
     -E cluster.routing.allocation.disk.threshold_enabled=false)
   if [[ $(id -u) -eq 0 ]]; then

@@ -80,6 +80,7 @@ type workerProc struct {
 	exited  chan struct{}
 	err     error
 	killed  time.Time
+	addrs   map[string]string // log message -> address, found by fleet.addr
 }
 
 func TestKinesisDeliverySuite(t *testing.T) {
@@ -287,7 +288,37 @@ func TestKinesisDeliverySuite(t *testing.T) {
 	t.Logf("%d events produced, %d documents written", len(all), len(f.docs()))
 }
 
+// fleetOptions vary a fleet between suites; the zero value is the delivery suite's.
+type fleetOptions struct {
+	// shards of the stream; 8 when 0.
+	shards int
+	// sink is the YAML of the workers' sink: section (indented by two spaces); empty:
+	// the file sink with each document's id.
+	sink string
+	// extra is more top-level YAML of the workers' configuration, such as
+	// sample_pipelines.
+	extra string
+	// periods are the consumer's periods (YAML under stream.consumer, indented by four
+	// spaces); deliveryPeriods when empty.
+	periods string
+}
+
 func newFleet(t *testing.T, kEndpoint, dEndpoint string) *fleet {
+	return newFleetWith(t, kEndpoint, dEndpoint, fleetOptions{})
+}
+
+// newFleetWith builds the binary once, creates the stream and the lease table and
+// writes the workers' configuration; start runs workers on it.
+func newFleetWith(t *testing.T, kEndpoint, dEndpoint string, opts fleetOptions) *fleet {
+	if opts.shards == 0 {
+		opts.shards = 8
+	}
+	if opts.periods == "" {
+		opts.periods = deliveryPeriods
+	}
+	if opts.sink == "" {
+		opts.sink = "  file:\n    id_field: _id\n"
+	}
 	root := t.TempDir()
 	bin := filepath.Join(root, "sluice")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -295,7 +326,7 @@ func newFleet(t *testing.T, kEndpoint, dEndpoint string) *fleet {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	f := &fleet{t: t, bin: bin, root: root, kc: kinesistest.Client(t, kEndpoint), workers: map[string]*workerProc{}, keyN: map[string]int{}}
-	f.stream = kinesistest.CreateStream(t, f.kc, 8)
+	f.stream = kinesistest.CreateStream(t, f.kc, opts.shards)
 	table := dynamodbtest.TableName(t)
 	t.Cleanup(func() { dynamodbtest.DeleteTable(t, dEndpoint, table) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -328,15 +359,13 @@ stream:
       endpoint: %[8]s
       credentials: {access_key_id: %[3]s, secret_access_key: %[4]s}
 sink:
-  file:
-    id_field: _id
-shutdown:
+%[9]sshutdown:
   timeout: 10s
   drain_delay: 0s
 log:
   level: info
   format: json
-`, kinesistest.Region, kEndpoint, kinesistest.AccessKeyID, kinesistest.SecretAccessKey, f.stream, deliveryPeriods, table, dEndpoint)
+%[10]s`, kinesistest.Region, kEndpoint, kinesistest.AccessKeyID, kinesistest.SecretAccessKey, f.stream, opts.periods, table, dEndpoint, opts.sink, opts.extra)
 	if err := os.WriteFile(f.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -363,18 +392,35 @@ log:
 		}
 	}
 	t.Cleanup(f.stopAll)
+	t.Cleanup(func() {
+		if t.Failed() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for id, w := range f.workers {
+				t.Logf("end of %s's log:\n%s", id, tail(w.logPath))
+			}
+		}
+	})
 	return f
 }
 
 // start runs a `sluice transform` worker named id.
 func (f *fleet) start(id string) *workerProc {
 	f.t.Helper()
-	w := &workerProc{id: id, logPath: filepath.Join(f.root, id+".log"), dataDir: filepath.Join(f.root, "data", id), exited: make(chan struct{})}
+	dataDir := filepath.Join(f.root, "data", id)
+	return f.run(id, dataDir, "transform", "-c", f.config, "--data-dir", dataDir)
+}
+
+// run starts the binary with args as the process named id (a worker, or another role
+// such as a gateway), its output in the log file id.log; stopAll kills it at the end.
+func (f *fleet) run(id, dataDir string, args ...string) *workerProc {
+	f.t.Helper()
+	w := &workerProc{id: id, logPath: filepath.Join(f.root, id+".log"), dataDir: dataDir, exited: make(chan struct{}), addrs: map[string]string{}}
 	logFile, err := os.Create(w.logPath)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	w.cmd = exec.Command(f.bin, "transform", "-c", f.config, "--data-dir", w.dataDir)
+	w.cmd = exec.Command(f.bin, args...)
 	w.cmd.Env = append(os.Environ(), "SLUICE_STREAM_CONSUMER_WORKER_ID="+id)
 	w.cmd.Stderr, w.cmd.Stdout = logFile, logFile
 	if err := w.cmd.Start(); err != nil {
@@ -769,17 +815,7 @@ func (p position) after(checkpoint string, sub int) bool {
 // endpoints: alive, ready, and the consumer's lease gauge among its metrics.
 func (f *fleet) checkOps(id string) {
 	f.t.Helper()
-	var addr string
-	logs, _ := os.ReadFile(f.worker(id).logPath)
-	for line := range strings.Lines(string(logs)) {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "http listening" {
-			addr = rec.Addr
-		}
-	}
-	if addr == "" {
-		f.t.Fatalf("worker %s logged no http address", id)
-	}
+	addr := f.addr(id, "http listening", 0)
 	get := func(path string) string {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -796,5 +832,40 @@ func (f *fleet) checkOps(id string) {
 	get("/readyz")
 	if m := get("/metrics"); !strings.Contains(m, "sluice_consumer_leases_owned") {
 		f.t.Errorf("worker %s /metrics lacks the consumer's lease gauge sluice_consumer_leases_owned", id)
+	}
+}
+
+// addr returns the address a process logged with msg (such as "http listening"),
+// waiting up to within for the line to appear.
+func (f *fleet) addr(id, msg string, within time.Duration) string {
+	f.t.Helper()
+	w := f.worker(id)
+	f.mu.Lock()
+	addr, ok := w.addrs[msg]
+	f.mu.Unlock()
+	if ok {
+		return addr
+	}
+	deadline := time.Now().Add(within)
+	for {
+		logs, _ := os.ReadFile(w.logPath)
+		for line := range strings.Lines(string(logs)) {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg && rec.Addr != "" {
+				f.mu.Lock()
+				w.addrs[msg] = rec.Addr
+				f.mu.Unlock()
+				return rec.Addr
+			}
+		}
+		select {
+		case <-w.exited:
+			f.t.Fatalf("%s exited (%v) before logging %q; log:\n%s", id, w.err, msg, tail(w.logPath))
+		default:
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s logged no %q within %v; log:\n%s", id, msg, within, tail(w.logPath))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
