@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: builds sluice and sluice-load, starts every
-# subject and baseline as its own process on free 127.0.0.1 ports (and kinesalite
-# through scripts/kinesis.sh), drives each with cmd/sluice-load, and prints one table:
+# subject and baseline as its own process on free 127.0.0.1 ports (kinesalite through
+# scripts/kinesis.sh, dynalite through scripts/dynalite.sh, OpenSearch through
+# scripts/opensearch.sh), drives each with cmd/sluice-load, and prints one table:
 # scenario, subject, baseline, ratio. BENCHMARKS.md explains the figures.
+#
+# Servers reused when set (as scripts/test.sh and CI set them): SLUICE_TEST_OPENSEARCH_URL
+# (else scripts/opensearch.sh starts one, which takes a minute or more the first time)
+# and SLUICE_TEST_DYNAMODB_ENDPOINT (else scripts/dynalite.sh starts one). kinesalite is
+# always a fresh instance of this run. Every stream, table, data stream and template a
+# run makes has a name of its own, and the data streams and templates are deleted again.
 #
 #   scripts/bench.sh                 every scenario, 10 s each
 #   scripts/bench.sh --short         2 s each: proves the suite works (CI, scripts/test.sh)
 #   scripts/bench.sh --duration 30s --connections 8
 #
 # Options:
-#   --short           2 s per scenario, fewer connections
+#   --short           2 s per scenario (1 s per grok engine and per search client and
+#                     request size, fewer events in the whole chain), fewer connections
 #   --race            build with the race detector (reuses go test -race's build cache;
 #                     figures are then meaningless, but races under load fail the run)
 #   --duration D      time each scenario sends (default 10s)
 #   --connections N   connections per scenario (default 4; the Kinesis scenario uses 4N)
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
+#   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
+#                     bulk, kinesis, dev, grok, search, chain
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
@@ -24,13 +34,28 @@
 #   _bulk -> discard stream        sluice gateway; no baseline yet
 #   HTTP -> gateway -> Kinesis     sluice gateway on kinesalite (its CPU is not counted)
 #   sluice dev, HTTP -> file sink  the whole chain, timed until the sink holds every event
-# Hooks, not built yet (listed at the end of every run):
-#   transform pipelines vs stock Go grok (github.com/elastic/go-grok, vjeantet/grok)
-#   sink -> search engine (Elasticsearch / OpenSearch bulk indexing)
+#   grok / transform pipeline      `sluice-load grok`, one process per engine on the same
+#                                  generated iptables lines: sluice's grok (the firewall
+#                                  sample pipeline's expression) and the whole firewall
+#                                  pipeline; baselines: github.com/elastic/go-grok and
+#                                  github.com/vjeantet/grok on the same expression. The
+#                                  captures of 500 lines are compared (grok-compare): a
+#                                  difference fails the scenario
+#   sink -> OpenSearch _bulk       `sluice-load index`: sluice's sink/search against
+#                                  go-elasticsearch's esutil.BulkIndexer, same documents,
+#                                  request size (1 MiB, 5 MiB) and workers (2), into
+#                                  OpenSearch (count checked) and into `sluice-load
+#                                  null-bulk` (a null endpoint: the clients' own CPU)
+#   whole chain                    lumberjack -> sluice gateway -> kinesalite -> sluice
+#                                  transform (dynalite leases, firewall pipeline) ->
+#                                  OpenSearch: open loop for a fixed number of events, and
+#                                  at a fixed rate for acknowledgement-to-searchable
+#                                  latency; no baseline (no Logstash on this machine)
 #
 # Exit status: non-zero when any scenario failed (sluice-load found a problem: nothing
-# acknowledged, errors, a subject that died or did not stop cleanly, a sink that never
-# held every event). The figures themselves are never asserted.
+# acknowledged, parsed or indexed, errors, a subject that died or did not stop cleanly, a
+# sink or search engine that never held every event, grok captures that differ between
+# sluice and a library). The figures themselves are never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +64,7 @@ race=0
 duration=10s
 connections=4
 results=""
+only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --short) short=1 ;;
@@ -46,14 +72,29 @@ while [[ $# -gt 0 ]]; do
   --duration) duration="$2"; shift ;;
   --connections) connections="$2"; shift ;;
   --results) results="$2"; shift ;;
+  --only) only="$2"; shift ;;
   -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+scenarios=(lumberjack http grpc bulk kinesis dev grok search chain)
+if [[ -n "$only" ]]; then
+  IFS=, read -r -a wanted <<<"$only"
+  for w in "${wanted[@]}"; do
+    if [[ " ${scenarios[*]} " != *" $w "* ]]; then
+      echo "bench.sh: --only: unknown scenario \"$w\" (want some of: ${scenarios[*]})" >&2
+      exit 2
+    fi
+  done
+fi
+grok_duration=$duration  # per grok engine
+index_duration=$duration # per search client and request size
 if [[ $short == 1 ]]; then
   duration=2s
   connections=2
+  grok_duration=1s
+  index_duration=1s
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
@@ -63,8 +104,21 @@ fi
 mkdir -p "$results" "$work/bin"
 results=$(cd "$results" && pwd)
 export SLUICE_KINESIS_RUN_DIR="$work/kinesis"
+export SLUICE_DYNALITE_RUN_DIR="$work/dynalite"
+export SLUICE_OPENSEARCH_RUN_DIR="$work/opensearch"
+search_url="${SLUICE_TEST_OPENSEARCH_URL:-}"
+dynamodb_endpoint="${SLUICE_TEST_DYNAMODB_ENDPOINT:-}"
+started_opensearch=0
+started_dynalite=0
+bg_pids=() # background processes of this script (null endpoint, sluice transform)
 cleanup() {
+  local p
+  for p in "${bg_pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
   scripts/kinesis.sh stop || true
+  if [[ $started_dynalite == 1 ]]; then scripts/dynalite.sh stop || true; fi
+  if [[ $started_opensearch == 1 ]]; then scripts/opensearch.sh stop || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,6 +156,7 @@ EOF
 
 failed=()
 n=0
+chain_n=0
 
 # ports prints three free loopback ports: HTTP, gRPC, lumberjack.
 ports() { "$load" free-ports 3 | tr '\n' ' '; }
@@ -217,20 +272,243 @@ EOF
   rm -rf "$data"
 }
 
-# Scenarios not in this script yet. Each will be a function like the ones above:
-# start the subject and its baseline, run_load both under one label. Until then their
-# figures come from Go benchmarks (BENCHMARKS.md).
-hooks=(
-  "transform pipelines vs stock Go grok: a driver feeding sample records to the pipelines (transform/pipeline; today: go test -bench in transform/pipeline/grok and samples); baseline: elastic/go-grok and vjeantet/grok on the same patterns"
-  "sink -> search engine: sluice transform with sink.kind search into scripts/opensearch.sh (today: go test -bench in sink/search); baseline: go-elasticsearch's esutil.BulkIndexer against the same cluster"
-)
+# record_failure LABEL ROLE FILE: a run that wrote no summary still gets a failed row.
+record_failure() {
+  failed+=("$1 ($2)")
+  if ! [[ -s "$3" ]]; then
+    printf '{"label":"%s","role":"%s","ok":false}\n' "$1" "$2" >"$3"
+  fi
+}
 
-scenario_lumberjack
-scenario_http
-scenario_grpc
-scenario_bulk
-scenario_kinesis
-scenario_dev
+# grok_run LABEL ROLE ENGINE: one `sluice-load grok` process on the shared line file; its
+# captures go to $results/captures-ENGINE.ndjson, its summary's path to $summary.
+grok_run() {
+  local label="$1" role="$2" engine="$3" base
+  n=$((n + 1))
+  base=$(printf '%02d-%s' "$n" "$role")
+  log "$label ($role: $engine)"
+  if ! "$load" grok --engine "$engine" --input "$work/firewall.lines" --duration "$grok_duration" \
+    --label "$label" --role "$role" --captures "$results/captures-$engine.ndjson" \
+    >"$results/$base.json" 2>"$results/$base.log"; then
+    echo "bench.sh: $label ($role: $engine) FAILED:" >&2
+    tail -5 "$results/$base.log" >&2 || true
+    record_failure "$label" "$role" "$results/$base.json"
+  fi
+  summary="$results/$base.json"
+}
+
+# relabel SUMMARY LABEL ROLE: a copy of a summary under another scenario, so that one
+# measurement serves as the subject or baseline of two rows.
+relabel() {
+  n=$((n + 1))
+  local out
+  out=$(printf '%s/%02d-%s.json' "$results" "$n" "$3")
+  sed -e "s|^  \"label\": .*|  \"label\": \"$2\",|" -e "s|^  \"role\": .*|  \"role\": \"$3\",|" "$1" >"$out"
+}
+
+scenario_grok() {
+  local g e
+  "$load" lines --shape firewall --events 4096 --seed 1 >"$work/firewall.lines"
+  local le="grok, firewall expression: sluice vs elastic/go-grok"
+  local lv="grok, firewall expression: sluice vs vjeantet/grok"
+  local lp="firewall sample pipeline (grok + 16 processors) vs elastic/go-grok (grok alone)"
+  grok_run "$le" subject sluice-grok
+  g=$summary
+  grok_run "$le" baseline elastic-go-grok
+  e=$summary
+  grok_run "$lv" baseline vjeantet-grok
+  relabel "$g" "$lv" subject
+  grok_run "$lp" subject pipeline
+  relabel "$e" "$lp" baseline
+  # Apples to apples: the libraries must take the same fields with the same values.
+  for engine in elastic-go-grok vjeantet-grok; do
+    if ! "$load" grok-compare "$results/captures-sluice-grok.ndjson" "$results/captures-$engine.ndjson" >&2; then
+      failed+=("grok captures of sluice and $engine differ")
+    fi
+  done
+}
+
+# opensearch_url sets search_url: SLUICE_TEST_OPENSEARCH_URL, or a server of this run.
+opensearch_url() {
+  if [[ -n "$search_url" ]]; then
+    return 0
+  fi
+  log "opensearch (scripts/opensearch.sh)"
+  if ! search_url=$(scripts/opensearch.sh start); then
+    return 1
+  fi
+  started_opensearch=1
+}
+
+# index_run LABEL ROLE CLIENT URL BULK [--null]: one `sluice-load index` process.
+index_run() {
+  local label="$1" role="$2" client="$3" url="$4" bulk="$5" base
+  shift 5
+  n=$((n + 1))
+  base=$(printf '%02d-%s' "$n" "$role")
+  log "$label ($role: $client)"
+  if ! "$load" index --client "$client" --url "$url" --bulk-bytes "$bulk" --workers 2 --duration "$index_duration" \
+    --label "$label" --role "$role" "$@" >"$results/$base.json" 2>"$results/$base.log"; then
+    echo "bench.sh: $label ($role: $client) FAILED:" >&2
+    tail -5 "$results/$base.log" >&2 || true
+    record_failure "$label" "$role" "$results/$base.json"
+  fi
+}
+
+scenario_search() {
+  local bulk port null_pid
+  if opensearch_url; then
+    for bulk in 1MiB 5MiB; do
+      index_run "sink -> OpenSearch _bulk, $bulk requests, 2 workers" subject sluice "$search_url" "$bulk"
+      index_run "sink -> OpenSearch _bulk, $bulk requests, 2 workers" baseline esutil "$search_url" "$bulk"
+    done
+  else
+    failed+=("sink -> OpenSearch (no OpenSearch: scripts/opensearch.sh start failed)")
+  fi
+  port=$("$load" free-ports 1)
+  "$load" null-bulk --addr "127.0.0.1:$port" 2>"$results/null-bulk.log" &
+  null_pid=$!
+  bg_pids+=("$null_pid")
+  for bulk in 1MiB 5MiB; do
+    index_run "sink -> null _bulk endpoint, $bulk requests, 2 workers" subject sluice "http://127.0.0.1:$port" "$bulk" --null
+    index_run "sink -> null _bulk endpoint, $bulk requests, 2 workers" baseline esutil "http://127.0.0.1:$port" "$bulk" --null
+  done
+  kill "$null_pid" 2>/dev/null || true
+  wait "$null_pid" 2>/dev/null || true
+}
+
+# chain_config FILE RUN KINESIS DYNAMODB: gateway and transform configuration of one whole
+# chain run; every stream, the lease table and the data stream namespace are the run's own.
+chain_config() {
+  local file="$1" run="$2" kinesis="$3" dynamodb="$4"
+  cat >"$file" <<EOF
+http:
+  addr: 127.0.0.1:0
+gateway:
+  auth:
+    disabled: true
+  routing:
+    streams:
+      firewall: $run-firewall
+      ids: $run-ids
+      waf: $run-waf
+    default_stream: $run-default
+stream:
+  kind: kinesis
+  kinesis:
+    endpoint: $kinesis
+    region: us-east-1
+    credentials:
+      access_key_id: sluice-bench
+      secret_access_key: sluice-bench
+    shard:
+      bytes_per_second: 1GiB
+      records_per_second: 1000000
+  consumer:
+    # Leases taken within a second or two of the start, not after the default 5 s.
+    renew_period: 1s
+    failover_time: 3s
+    balance_period: 1s
+  leases:
+    store: dynamodb
+    dynamodb:
+      table: $run-leases
+      region: us-east-1
+      endpoint: $dynamodb
+      credentials:
+        access_key_id: sluice-bench
+        secret_access_key: sluice-bench
+sample_pipelines: true
+sink:
+  kind: search
+  dead_letters:
+    kind: kinesis
+    stream: $run-dead-letters
+  search:
+    addresses: [$search_url]
+    namespace: ${run//-/}
+    lifecycle:
+      mode: "off"
+shutdown:
+  drain_delay: 0s
+log:
+  level: warn
+EOF
+}
+
+# chain_run LABEL KINESIS DYNAMODB LOAD_ARGS...: one whole chain run: its streams, a
+# `sluice transform` in the background (its CPU added to the gateway's), the gateway as
+# the subject of sluice-load, which waits until OpenSearch counts every acknowledged
+# event; then the transform stops and the run's data stream is deleted.
+chain_run() {
+  local label="$1" kinesis="$2" dynamodb="$3" run p tpid cfg
+  shift 3
+  chain_n=$((chain_n + 1))
+  run="benchchain$(date +%s)x$chain_n"
+  cfg="$work/$run.yaml"
+  chain_config "$cfg" "$run" "$kinesis" "$dynamodb"
+  if ! "$load" kinesis-streams --endpoint "$kinesis" --shards 4 "$run-firewall" "$run-ids" "$run-waf" "$run-default" "$run-dead-letters"; then
+    failed+=("$label (streams not created)")
+    return
+  fi
+  log "$label: sluice transform"
+  "$sluice" transform -c "$cfg" >"$results/$run-transform.log" 2>&1 &
+  tpid=$!
+  bg_pids+=("$tpid")
+  sleep 3 # leases taken (balance_period 1s)
+  if ! kill -0 "$tpid" 2>/dev/null; then
+    failed+=("$label (sluice transform did not start)")
+    echo "bench.sh: sluice transform did not start:" >&2
+    tail -20 "$results/$run-transform.log" >&2 || true
+    return
+  fi
+  read -r -a p <<<"$(ports)"
+  run_load "$label" subject "$(gateway_cmd "$cfg" "${p[@]}")" \
+    --transport lumberjack --addr "127.0.0.1:${p[2]}" \
+    --search-url "$search_url" --search-index "logs-*-${run//-/}" --also-pid "$tpid" --sink-timeout 5m "$@"
+  kill "$tpid" 2>/dev/null || true
+  if ! wait "$tpid"; then
+    failed+=("$label (sluice transform did not stop cleanly)")
+    tail -20 "$results/$run-transform.log" >&2 || true
+  fi
+  "$load" search-cleanup --url "$search_url" --namespace "${run//-/}" || true
+}
+
+scenario_chain() {
+  local kinesis events=100000 rate=2000
+  if [[ $short == 1 ]]; then
+    events=10000
+    rate=1000
+  fi
+  if ! opensearch_url; then
+    failed+=("whole chain (no OpenSearch: scripts/opensearch.sh start failed)")
+    return
+  fi
+  if [[ -z "$dynamodb_endpoint" ]]; then
+    log "dynalite (scripts/dynalite.sh)"
+    if ! dynamodb_endpoint=$(scripts/dynalite.sh start); then
+      failed+=("whole chain (dynalite did not start)")
+      return
+    fi
+    started_dynalite=1
+  fi
+  log "kinesalite (a fresh instance for the whole chain)"
+  if ! kinesis=$(scripts/kinesis.sh start); then
+    failed+=("whole chain (kinesalite did not start)")
+    return
+  fi
+  chain_run "whole chain: lumberjack -> gateway -> Kinesis -> transform -> OpenSearch, $events events open loop" \
+    "$kinesis" "$dynamodb_endpoint" --events "$events"
+  chain_run "whole chain: lumberjack -> gateway -> Kinesis -> transform -> OpenSearch, $rate events/s" \
+    "$kinesis" "$dynamodb_endpoint" --rate "$rate" --batch 200 --connections 1
+  scripts/kinesis.sh stop
+}
+
+for s in "${scenarios[@]}"; do
+  if [[ -z "$only" || ",$only," == *",$s,"* ]]; then
+    "scenario_$s"
+  fi
+done
 
 build=""
 if [[ $race == 1 ]]; then
@@ -242,11 +520,6 @@ log "results"
   echo "Finished: $(date -u +%Y-%m-%dT%H:%MZ); load average at the start: $loadavg."
   echo
   "$load" table "$results"/*.json
-  echo
-  echo "Not built yet (hooks in scripts/bench.sh):"
-  for h in "${hooks[@]}"; do
-    echo "- $h"
-  done
 } | tee "$results/table.md"
 
 if [[ ${#failed[@]} -gt 0 ]]; then

@@ -60,6 +60,11 @@ type runConfig struct {
 	sinkDir     string
 	sinkTimeout time.Duration
 
+	searchURL   string
+	searchIndex string
+	searchPoll  time.Duration
+	alsoPIDs    []int // more processes of the subject, their CPU added to its own
+
 	maxErrorRatio float64
 	allowRemote   bool
 }
@@ -128,6 +133,23 @@ func (c *runConfig) check() error {
 	}
 	if c.sinkTimeout <= 0 || c.sinkTimeout > 10*time.Minute {
 		bad("--sink-timeout must be more than 0 and at most 10m")
+	}
+	if len(c.alsoPIDs) > 0 && c.pid == 0 && c.subjectCmd == "" {
+		bad("--also-pid needs --pid or --subject-cmd")
+	}
+	if c.searchURL != "" && c.searchIndex == "" {
+		bad("--search-url needs --search-index")
+	}
+	if c.searchURL != "" && c.sinkDir != "" {
+		bad("--search-url and --sink-dir exclude each other")
+	}
+	if c.searchPoll < 10*time.Millisecond || c.searchPoll > time.Minute {
+		bad("--search-poll must be 10ms to 1m, not %s", c.searchPoll)
+	}
+	for _, p := range c.alsoPIDs {
+		if p <= 0 {
+			bad("--also-pid must be positive, not %d", p)
+		}
 	}
 	if c.maxErrorRatio < 0 || c.maxErrorRatio > 1 {
 		bad("--max-error-ratio must be 0 to 1")

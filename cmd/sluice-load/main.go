@@ -8,6 +8,10 @@
 //	sluice-load run --transport lumberjack --addr 127.0.0.1:5044 --duration 10s
 //	sluice-load baseline-lumberjack --addr 127.0.0.1:5045
 //	sluice-load kinesis-streams --endpoint http://127.0.0.1:4567 sluice-firewall
+//	sluice-load lines --events 4096 > lines.txt
+//	sluice-load grok --engine elastic-go-grok --input lines.txt --duration 10s
+//	sluice-load index --client esutil --url http://127.0.0.1:9200 --bulk-bytes 5MiB
+//	sluice-load null-bulk --addr 127.0.0.1:9299
 //	sluice-load free-ports 3
 //	sluice-load table results/*.json
 //
@@ -45,6 +49,15 @@ Usage:
   sluice-load baseline-lumberjack --addr A   serve go-lumber's stock v2 server (baseline)
   sluice-load kinesis-streams --endpoint URL [--shards N] NAME...
                                              create streams on a Kinesis-compatible server
+  sluice-load lines [--shape S] [--events N] raw log lines of generated events
+  sluice-load grok --engine E --input FILE   parse lines with sluice's firewall pipeline,
+                                             its grok alone or a stock Go grok library
+  sluice-load grok-compare A B               check two engines' captures are equal
+  sluice-load index --client C --url URL     bulk-index generated documents with sluice's
+                                             search sink or esutil.BulkIndexer
+  sluice-load null-bulk --addr A             serve a null _bulk endpoint (client CPU only)
+  sluice-load search-cleanup --url URL --namespace NS
+                                             delete a run's data streams and template
   sluice-load free-ports N                   print N free TCP ports on 127.0.0.1
   sluice-load table FILE...                  print run summaries as one Markdown table
 
@@ -69,6 +82,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return baselineCmd(ctx, args, stderr)
 	case "kinesis-streams":
 		return kinesisCmd(ctx, args, stderr)
+	case "lines":
+		return linesCmd(args, stdout, stderr)
+	case "grok":
+		return grokCmd(ctx, args, stdout, stderr)
+	case "grok-compare":
+		return grokCompareCmd(args, stdout, stderr)
+	case "index":
+		return indexCmd(ctx, args, stdout, stderr)
+	case "search-cleanup":
+		return searchCleanupCmd(ctx, args, stderr)
+	case "null-bulk":
+		return nullBulkCmd(ctx, args, stderr)
 	case "free-ports":
 		return freePorts(args, stdout, stderr)
 	case "table":
@@ -113,6 +138,17 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	fs.DurationVar(&c.subjectReady, "subject-ready", 30*time.Second, "longest wait for --subject-cmd to accept connections on --addr")
 	fs.StringVar(&c.sinkDir, "sink-dir", "", "file sink `directory` of the subject (sluice dev): wait until it holds every acknowledged event, and count that time")
 	fs.DurationVar(&c.sinkTimeout, "sink-timeout", time.Minute, "longest wait for the sink after the last acknowledgement")
+	fs.StringVar(&c.searchURL, "search-url", "", "search engine `URL` the subject indexes into (the whole chain): wait until --search-index counts every acknowledged event, and measure acknowledgement to searchable")
+	fs.StringVar(&c.searchIndex, "search-index", "", "index `pattern` that holds this run's documents and nothing else (e.g. logs-*-run42)")
+	fs.DurationVar(&c.searchPoll, "search-poll", 100*time.Millisecond, "interval of the _count polls: the resolution of acknowledgement-to-searchable latency")
+	fs.Func("also-pid", "`PID` of another process of the subject (e.g. sluice transform) whose CPU time is added to the subject's; repeatable", func(s string) error {
+		p, err := strconv.Atoi(s)
+		if err != nil || p <= 0 {
+			return fmt.Errorf("%q is not a PID", s)
+		}
+		c.alsoPIDs = append(c.alsoPIDs, p)
+		return nil
+	})
 	fs.Float64Var(&c.maxErrorRatio, "max-error-ratio", 0, "fail the run when more than this share of the events sent was not acknowledged")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	if err := fs.Parse(args); err != nil {

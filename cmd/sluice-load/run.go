@@ -45,6 +45,7 @@ type summary struct {
 
 	Process *processFigures `json:"process,omitempty"`
 	Sink    *sinkFigures    `json:"sink,omitempty"`
+	Search  *searchFigures  `json:"search,omitempty"`
 	Machine machine         `json:"machine"`
 	Date    string          `json:"date"`
 
@@ -80,10 +81,14 @@ type processFigures struct {
 	// EventsPerCore is acknowledged events per CPU second: events/s per core.
 	EventsPerCore float64 `json:"events_per_s_per_core"`
 	// PeakRSS is VmHWM at the end: the peak since the process started.
-	PeakRSS     float64 `json:"peak_rss_mib"`
-	RSSBefore   float64 `json:"rss_before_mib"`
-	RSSAfter    float64 `json:"rss_after_mib"`
-	CoresUsed   float64 `json:"cores_used"` // CPU seconds per elapsed second
+	PeakRSS   float64 `json:"peak_rss_mib"`
+	RSSBefore float64 `json:"rss_before_mib"`
+	RSSAfter  float64 `json:"rss_after_mib"`
+	CoresUsed float64 `json:"cores_used"` // CPU seconds per elapsed second
+	// AlsoPIDs are more processes of the subject (--also-pid); CPU includes their CPU
+	// time, AlsoCPU is that part. Peak RSS is the main process's alone.
+	AlsoPIDs    []int   `json:"also_pids,omitempty"`
+	AlsoCPU     float64 `json:"also_cpu_s,omitempty"`
 	StopProblem string  `json:"stop_problem,omitempty"`
 }
 
@@ -107,6 +112,12 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 	if err := checkLoopback(ctx, cfg.addr, cfg.allowRemote); err != nil {
 		fmt.Fprintln(stderr, "sluice-load run:", err)
 		return 2
+	}
+	if cfg.searchURL != "" {
+		if err := checkSearchURL(ctx, cfg.searchURL, cfg.allowRemote); err != nil {
+			fmt.Fprintln(stderr, "sluice-load run:", err)
+			return 2
+		}
 	}
 	deadline := cfg.duration + cfg.drain + cfg.sinkTimeout + cfg.subjectReady + time.Minute
 	ctx, cancel := context.WithTimeout(ctx, deadline)
@@ -139,12 +150,21 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		stopSubject()
 		return 1
 	}
+	r.stats.trackAcks = cfg.searchURL != ""
 	var before procSample
+	alsoBefore := make([]procSample, len(cfg.alsoPIDs))
 	if sub != nil {
 		if before, err = readProc("/proc", sub.pid); err != nil {
 			fmt.Fprintln(stderr, "sluice-load run:", err)
 			stopSubject()
 			return 1
+		}
+		for i, p := range cfg.alsoPIDs {
+			if alsoBefore[i], err = readProc("/proc", p); err != nil {
+				fmt.Fprintln(stderr, "sluice-load run: --also-pid:", err)
+				stopSubject()
+				return 1
+			}
 		}
 	}
 
@@ -165,6 +185,13 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 	progCtx, stopProgress := context.WithCancel(runCtx)
 	if cfg.progress > 0 {
 		go r.progressLoop(progCtx, stderr, start, cfg.progress)
+	}
+	var poller *searchPoller
+	pollCtx, stopPolling := context.WithCancel(runCtx)
+	defer stopPolling()
+	if cfg.searchURL != "" {
+		poller = &searchPoller{base: strings.TrimSuffix(cfg.searchURL, "/"), index: cfg.searchIndex, interval: cfg.searchPoll}
+		go poller.run(pollCtx)
 	}
 	r.load(runCtx, sendCtx)
 	stopProgress()
@@ -194,6 +221,34 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		}
 	}
 
+	var search *searchFigures
+	if poller != nil {
+		r.stats.mu.Lock()
+		acked, acks := r.stats.acked, r.stats.acks
+		r.stats.mu.Unlock()
+		complete, n, err := poller.wait(runCtx, acked, cfg.sinkTimeout)
+		stopPolling()
+		search = &searchFigures{URL: cfg.searchURL, Index: cfg.searchIndex, Documents: n, Complete: !complete.IsZero(),
+			PollMs: float64(cfg.searchPoll) / 1e6}
+		switch {
+		case complete.IsZero() && err != nil:
+			problems = append(problems, fmt.Sprintf("the engine counts %d of %d acknowledged events after %s: %v", n, acked, cfg.sinkTimeout, err))
+		case complete.IsZero():
+			problems = append(problems, fmt.Sprintf("the engine counts %d of %d acknowledged events after %s", n, acked, cfg.sinkTimeout))
+		default:
+			search.Wait = max(complete.Sub(end), 0).Seconds()
+			if complete.After(end) {
+				end = complete
+			}
+		}
+		poller.mu.Lock()
+		h := ackToSearchable(acks, poller.points)
+		poller.mu.Unlock()
+		ms := func(v uint64) float64 { return float64(v) / 1e6 }
+		search.Latency = latency{Count: h.count(), P50: ms(h.percentile(50)), P99: ms(h.percentile(99)),
+			P999: ms(h.percentile(99.9)), Max: ms(h.max), Mean: h.mean() / 1e6}
+	}
+
 	var proc *processFigures
 	if sub != nil {
 		alive := sub.alive()
@@ -205,6 +260,14 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 			problems = append(problems, err.Error())
 		default:
 			proc = processOf(sub.pid, cfg.subjectCmd, before, after, r.stats.acked, end.Sub(start))
+			for i, p := range cfg.alsoPIDs {
+				a, err := readProc("/proc", p)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("--also-pid: %v", err))
+					continue
+				}
+				proc.addCPU(p, (a.CPU - alsoBefore[i].CPU).Seconds(), r.stats.acked, end.Sub(start))
+			}
 		}
 		if p := stopSubject(); p != "" {
 			problems = append(problems, p)
@@ -216,6 +279,7 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 
 	cpuinfo, _ := os.ReadFile("/proc/cpuinfo")
 	s := r.summarize(end.Sub(start), proc, sink, thisMachine(cpuinfo))
+	s.Search = search
 	s.Problems = append(s.Problems, problems...)
 	s.OK = len(s.Problems) == 0
 	enc := json.NewEncoder(stdout)
@@ -251,6 +315,23 @@ func processOf(pid int, command string, before, after procSample, acked int64, e
 		p.EventsPerCore = float64(acked) / cpu
 	}
 	return p
+}
+
+// addCPU adds the CPU time of another process of the subject and recomputes the
+// figures that depend on it.
+func (p *processFigures) addCPU(pid int, cpu float64, acked int64, elapsed time.Duration) {
+	p.AlsoPIDs = append(p.AlsoPIDs, pid)
+	p.AlsoCPU += cpu
+	p.CPU += cpu
+	if elapsed > 0 {
+		p.CoresUsed = p.CPU / elapsed.Seconds()
+	}
+	if acked > 0 {
+		p.CPUPerMillion = p.CPU / float64(acked) * 1e6
+	}
+	if p.CPU > 0 {
+		p.EventsPerCore = float64(acked) / p.CPU
+	}
 }
 
 // summarize builds the summary and its own problems from the counters.

@@ -63,6 +63,10 @@ func TestTable(t *testing.T) {
 			baseline: &summary{OK: true, EventsPerSecond: 80000, Latency: latency{P99: 400}, Process: &processFigures{EventsPerCore: 123456.7, PeakRSS: 131}}},
 		{label: "http -> discard", subject: &summary{OK: true, EventsPerSecond: 1e6, Process: &processFigures{EventsPerCore: 500000}}},
 		{label: "broken", subject: &summary{OK: false}},
+		{label: "grok", subject: &summary{OK: true, EventsPerSecond: 10, Process: &processFigures{EventsPerCore: 20}}},
+		{label: "chain", subject: &summary{OK: true, EventsPerSecond: 100, Events: counts{Acked: 5000},
+			Latency: latency{Count: 3, P99: 80}, Process: &processFigures{EventsPerCore: 2000},
+			Search: &searchFigures{Documents: 5000, Wait: 1.25, PollMs: 100, Latency: latency{Count: 3, P50: 900, P99: 1400, Max: 1500}}}},
 	}
 	var out bytes.Buffer
 	writeTable(&out, rows)
@@ -70,6 +74,8 @@ func TestTable(t *testing.T) {
 		"| lumberjack -> discard | 1,234,567 | 123,457 | 10.0x | 250,000 / 80,000 | 12.3 / 400.0 | 52 / 131 |",
 		"| http -> discard | 500,000 | - | - | 1,000,000 / - |",
 		"| broken | FAILED | - | - |",
+		"| grok | 20 | - | - | 10 / - | - / - |",
+		"- chain: 5,000 of 5,000 acknowledged events searchable, the last 1.2 s after the last acknowledgement; acknowledgement -> searchable per batch (3 batches, 100 ms polls): p50 900 ms, p99 1400 ms, max 1500 ms.",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())

@@ -50,6 +50,10 @@ type stats struct {
 	samples                               map[string]string
 	hist                                  *histogram
 	lastDone                              time.Time
+	// acks, when trackAcks is set, holds the running total of acknowledged events
+	// after every batch that acknowledged any (for --search-url).
+	trackAcks bool
+	acks      []ackPoint
 }
 
 func newStats() *stats {
@@ -85,6 +89,9 @@ func (s *stats) done(b batch, o outcome, now time.Time) {
 		}
 	}
 	s.lastDone = now
+	if s.trackAcks && o.acked > 0 {
+		s.acks = append(s.acks, ackPoint{at: now, n: s.acked})
+	}
 }
 
 // failure records an error that is not a batch's (a failed dial).

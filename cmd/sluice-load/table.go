@@ -76,10 +76,33 @@ func writeTable(w io.Writer, rows []*scenarioRow) {
 			figure(r.subject, sp), figure(r.baseline, bp), ratio,
 			field(r.subject, func(s *summary) string { return thousands(s.EventsPerSecond) }),
 			field(r.baseline, func(s *summary) string { return thousands(s.EventsPerSecond) }),
-			field(r.subject, func(s *summary) string { return strconv.FormatFloat(s.Latency.P99, 'f', 1, 64) }),
-			field(r.baseline, func(s *summary) string { return strconv.FormatFloat(s.Latency.P99, 'f', 1, 64) }),
+			field(r.subject, p99), field(r.baseline, p99),
 			field(r.subject, peakRSS), field(r.baseline, peakRSS))
 	}
+	var notes []string
+	for _, r := range rows {
+		if s := r.subject; s != nil && s.Search != nil {
+			l := s.Search.Latency
+			notes = append(notes, fmt.Sprintf("- %s: %s of %s acknowledged events searchable, the last %.1f s after the last acknowledgement; acknowledgement -> searchable per batch (%d batches, %.0f ms polls): p50 %.0f ms, p99 %.0f ms, max %.0f ms.",
+				r.label, thousands(float64(s.Search.Documents)), thousands(float64(s.Events.Acked)), s.Search.Wait, l.Count, s.Search.PollMs, l.P50, l.P99, l.Max))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "End to end (events/s above: acknowledged events over the time until the last was searchable; per core: CPU of every sluice process):")
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
+		}
+	}
+}
+
+// p99 is the run's p99 latency of a batch (acknowledgement, _bulk request), or "-"
+// when the run measured none (grok runs).
+func p99(s *summary) string {
+	if s.Latency.Count == 0 && s.Latency.P99 == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(s.Latency.P99, 'f', 1, 64)
 }
 
 func perCore(s *summary) float64 {
