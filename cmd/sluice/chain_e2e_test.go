@@ -205,8 +205,8 @@ type sampleEvent struct {
 var checkedFields = map[string][]string{
 	"firewall": {"source.ip", "destination.ip", "source.port", "destination.port", "event.action", "event.category", "network.transport", "observer.type", "rule.name",
 		"source.geo.country_iso_code", "source.as.number", "destination.network.zone", "threat.indicator.ip", "tags"},
-	"ids":      {"source.ip", "destination.ip", "source.port", "destination.port", "event.kind", "event.action", "observer.type", "rule.id", "network.transport"},
-	"waf":      {"source.ip", "event.action", "event.category", "rule.id", "http.request.method", "url.path", "observer.type"},
+	"ids": {"source.ip", "destination.ip", "source.port", "destination.port", "event.kind", "event.action", "observer.type", "rule.id", "network.transport"},
+	"waf": {"source.ip", "event.action", "event.category", "rule.id", "http.request.method", "url.path", "observer.type"},
 }
 
 // sampleMarkers find the part of each type's sample line that is replaced by an
