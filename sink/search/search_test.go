@@ -213,9 +213,10 @@ func TestReplayCreatesNoDuplicates(t *testing.T) {
 	}
 }
 
-// A document the engine refuses (a string in an ip field, a malformed body) goes to the
-// dead letters with its reason, and the rest of the batch is indexed. Dead letters are
-// written with the file sink, as in `sluice dev`.
+// A document the engine refuses (a string in an ip field or a number field, a keyword
+// too large to index, a malformed body) goes to the dead letters with its reason, and
+// the rest of the batch is indexed. Dead letters are written with the file sink, as in
+// `sluice dev`.
 func TestMappingErrorDeadLettered(t *testing.T) {
 	url := engineURL(t)
 	dir := t.TempDir()
@@ -228,10 +229,14 @@ func TestMappingErrorDeadLettered(t *testing.T) {
 	batch := docs(10, "waf", at)
 	batch[3].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"ip":"not-an-ip"}}`)
 	batch[7].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"port":"eighty"}}`)
+	// event.action is a keyword without ignore_above in sluice's template; Lucene
+	// refuses a term over 32766 bytes ("immense term").
+	huge := strings.Repeat("x", 40_000)
+	batch[5].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","event":{"action":"` + huge + `"}}`)
 	batch = append(batch, sink.Document{Type: "waf", Time: at, ID: "bad-body", Body: []byte("not json")})
 	write(t, s, batch)
-	if got := count(t, url, s.IndexName("waf", time.Time{})); got != 8 {
-		t.Fatalf("count = %d, want 8", got)
+	if got := count(t, url, s.IndexName("waf", time.Time{})); got != 7 {
+		t.Fatalf("count = %d, want 7", got)
 	}
 	var lines []map[string]any
 	matches, _ := filepath.Glob(filepath.Join(dir, search.DeadLetterType, "*.ndjson"))
@@ -250,8 +255,8 @@ func TestMappingErrorDeadLettered(t *testing.T) {
 		}
 		f.Close()
 	}
-	if len(lines) != 3 {
-		t.Fatalf("%d dead letters, want 3: %v", len(lines), lines)
+	if len(lines) != 4 {
+		t.Fatalf("%d dead letters, want 4: %v", len(lines), lines)
 	}
 	byID := map[string]map[string]any{}
 	for _, l := range lines {
@@ -272,6 +277,13 @@ func TestMappingErrorDeadLettered(t *testing.T) {
 		if _, ok := l["event"].(map[string]any); !ok {
 			t.Errorf("document %d: original event missing: %v", i, l)
 		}
+	}
+	if l := byID[batch[5].ID]; l == nil {
+		t.Errorf("document with an immense keyword not dead-lettered")
+	} else if e := l["error"].(map[string]any); l["status"] != float64(400) || !strings.Contains(fmt.Sprint(e["reason"]), "immense term") {
+		t.Errorf("document with an immense keyword: error %v status %v, want 400 naming the immense term", e, l["status"])
+	} else if ev, _ := l["event"].(map[string]any); ev == nil || len(fmt.Sprint(ev["event"])) < 40_000 {
+		t.Errorf("document with an immense keyword: the original is not kept whole")
 	}
 	if l := byID["bad-body"]; l == nil || l["event_text"] != "not json" || l["error"].(map[string]any)["type"] != "invalid_document" {
 		t.Errorf("malformed body: dead letter %v", l)
