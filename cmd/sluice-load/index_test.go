@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 )
 
 // indexRunCmd runs `sluice-load index` and returns its summary, exit code and stderr.
@@ -87,13 +88,7 @@ func TestIndexRefusesBadFlagsAndDeadEndpoints(t *testing.T) {
 // scripts/opensearch.sh: the engine's count equals what each reports, and the run's
 // data stream and template are gone afterwards.
 func TestIndexIntoOpenSearch(t *testing.T) {
-	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
+	url := searchtest.OpenSearchURL(t)
 	for _, client := range []string{clientSluice, clientEsutil} {
 		t.Run(client, func(t *testing.T) {
 			s, code, stderr := indexRunCmd(t, "--client", client, "--url", url, "--duration", "500ms", "--bulk-bytes", "256KiB")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/sluice-siem/sluice/sink/dynamodb/dynamodbtest"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -48,7 +48,7 @@ func TestChainEndToEnd(t *testing.T) {
 	}
 	kEndpoint := kinesistest.Endpoint(t)
 	dEndpoint := dynamodbtest.Endpoint(t)
-	url := openSearchURL(t)
+	url := searchtest.OpenSearchURL(t)
 	total := 100_000
 	if os.Getenv("SLUICE_TEST_LONG") == "1" {
 		total *= 3
@@ -60,7 +60,7 @@ func TestChainEndToEnd(t *testing.T) {
 		}
 		total = n
 	}
-	ns := uniqueNamespace()
+	ns := searchtest.Name("e2e")
 	kc := kinesistest.Client(t, kEndpoint)
 	dlq := kinesistest.CreateStream(t, kc, 1)
 	f := newFleetWith(t, kEndpoint, dEndpoint, fleetOptions{shards: 4, sink: searchSinkYAML(url, ns, dlq), extra: "sample_pipelines: true\nsample_lookups: true\n", periods: chainPeriods})
@@ -153,26 +153,6 @@ const chainPeriods = `
 `
 
 const chainFailover = 6 * time.Second
-
-// openSearchURL returns the shared engine's URL, or skips (fails under CI=true) when
-// SLUICE_TEST_OPENSEARCH_URL is unset.
-func openSearchURL(t *testing.T) string {
-	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
-	return strings.TrimRight(url, "/")
-}
-
-// uniqueNamespace returns a data stream namespace no other test uses.
-func uniqueNamespace() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return "e2e" + hex.EncodeToString(b)
-}
 
 // searchSinkYAML is the workers' sink: section for the engine at url, data streams in
 // namespace ns, retries capped at a second so that an engine back up is noticed soon,

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 )
 
 // TestDevRunsRetentionSweeper runs sluice dev with sink.kind search against the
@@ -19,16 +17,8 @@ import (
 // sluice's sweeper, the process runs it (it rolls the data stream over once its write
 // index is older than rollover_max_age, and counts it), and a graceful stop ends it.
 func TestDevRunsRetentionSweeper(t *testing.T) {
-	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	ns := "e2e" + hex.EncodeToString(b)
+	url := searchtest.OpenSearchURL(t)
+	ns := searchtest.Name("e2e")
 	ds := "logs-ids-" + ns
 	t.Cleanup(func() {
 		for _, p := range []string{"/_data_stream/" + ds, "/_index_template/sluice-logs-" + ns} {

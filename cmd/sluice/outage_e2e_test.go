@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-siem/sluice/sink/dynamodb/dynamodbtest"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/transform/consume"
 )
 
@@ -37,7 +38,7 @@ func TestEngineOutage(t *testing.T) {
 	}
 	kEndpoint := kinesistest.Endpoint(t)
 	dEndpoint := dynamodbtest.Endpoint(t)
-	openSearchURL(t)
+	searchtest.OpenSearchURL(t)
 	// The issue asks for 60 s; a local run may ask for less.
 	down := 60 * time.Second
 	if v := os.Getenv("SLUICE_TEST_ENGINE_DOWN"); v != "" {
@@ -49,7 +50,7 @@ func TestEngineOutage(t *testing.T) {
 	}
 
 	eng := startOwnEngine(t)
-	ns := uniqueNamespace()
+	ns := searchtest.Name("e2e")
 	kc := kinesistest.Client(t, kEndpoint)
 	dlq := kinesistest.CreateStream(t, kc, 1)
 	f := newFleetWith(t, kEndpoint, dEndpoint, fleetOptions{shards: 4, sink: searchSinkYAML(eng.url, ns, dlq), extra: "sample_pipelines: true\nsample_lookups: true\n", periods: chainPeriods})

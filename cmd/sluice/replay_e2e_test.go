@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,29 +23,9 @@ import (
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
 )
-
-// searchURL is the OpenSearch of scripts/opensearch.sh: without it the test is
-// skipped, or fails under CI=true.
-func searchURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
-	return url
-}
-
-// uniqueName is a fresh lowercase name for a namespace or log type.
-func uniqueName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // replayPipeline is a changed pipeline that repairs the refused event: the port name
 // the template's long field refused moves to a keyword field.
@@ -57,26 +35,6 @@ pipelines:
     processors:
       - rename: {field: source.port, target_field: labels.port_name}
 `
-
-// countDocs refreshes the indices of pattern and counts their documents.
-func countDocs(t *testing.T, url, pattern string) int {
-	t.Helper()
-	resp, err := http.Post(url+"/"+pattern+"/_refresh", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	resp, err = http.Get(url + "/" + pattern + "/_count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct{ Count int }
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c.Count
-}
 
 // getDoc returns the _source of the document with the engine id of a sink document
 // id, or nil.
@@ -131,12 +89,12 @@ func readLetters(t *testing.T, kc *awskinesis.Client, name string) []deadletter.
 // indexes it; replaying three times leaves the document count unchanged. A record the
 // transformer could not decode is a dead letter too, and stays one (with its id).
 func TestDeadLettersToKinesisThenReplay(t *testing.T) {
-	url := searchURL(t)
+	url := searchtest.OpenSearchURL(t)
 	endpoint := kinesistest.Endpoint(t)
 	kc := kinesistest.Client(t, endpoint)
 	src := kinesistest.CreateStream(t, kc, 1)
 	dlq := kinesistest.CreateStream(t, kc, 2)
-	ns, typ := uniqueName("dl"), uniqueName("dlt")
+	ns, typ := searchtest.Name("dl"), searchtest.Name("dlt")
 	index := "logs-" + typ + "-" + ns
 
 	dir := t.TempDir()
@@ -190,7 +148,7 @@ sample_pipelines: false
 
 	var letters []deadletter.Letter
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if letters = readLetters(t, kc, dlq); len(letters) > 1 && countDocs(t, url, index) == 1 {
+		if letters = readLetters(t, kc, dlq); len(letters) > 1 && searchtest.Count(t, url, index) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -264,7 +222,7 @@ sample_pipelines: false
 
 	// A dry run writes nothing.
 	code, stdout, stderr = cli(t, "", nil, "replay", "-c", newCfg, "--pipeline", "--dry-run", "--error-type", "mapper_parsing_exception")
-	if code != 0 || !strings.Contains(stdout, "would index 2") || countDocs(t, url, index) != 1 {
+	if code != 0 || !strings.Contains(stdout, "would index 2") || searchtest.Count(t, url, index) != 1 {
 		t.Fatalf("dry run: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 
@@ -279,7 +237,7 @@ sample_pipelines: false
 			t.Errorf("replay %d: no progress on stderr: %s", i+1, stderr)
 		}
 		t.Logf("replay %d: %s", i+1, strings.TrimSpace(stdout))
-		if n := countDocs(t, url, index); n != 2 {
+		if n := searchtest.Count(t, url, index); n != 2 {
 			t.Fatalf("after replay %d: %d documents, want 2", i+1, n)
 		}
 	}
@@ -305,8 +263,8 @@ sample_pipelines: false
 // pipeline reads it from there (the default source in dev) and indexes it once,
 // however often it runs.
 func TestDevDeadLettersToFilesThenReplay(t *testing.T) {
-	url := searchURL(t)
-	ns, typ := uniqueName("dd"), uniqueName("ddt")
+	url := searchtest.OpenSearchURL(t)
+	ns, typ := searchtest.Name("dd"), searchtest.Name("ddt")
 	index := "logs-" + typ + "-" + ns
 	dir := t.TempDir()
 	base := fmt.Sprintf(`
@@ -343,7 +301,7 @@ sample_pipelines: false
 			data, _ := os.ReadFile(f)
 			lines = append(lines, bytes.Split(bytes.TrimSpace(data), []byte("\n"))...)
 		}
-		if len(lines) > 0 && countDocs(t, url, index) == 1 {
+		if len(lines) > 0 && searchtest.Count(t, url, index) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -370,7 +328,7 @@ sample_pipelines: false
 		if code != 0 || !strings.Contains(stdout, "from file:"+cfg.Sink.File.Dir) || !strings.Contains(stdout, "read 1, matched 1, "+want+", refused again 0") {
 			t.Fatalf("replay %d: exit %d, want 0 and %q\nstdout: %s\nstderr: %s", i+1, code, want, stdout, stderr)
 		}
-		if n := countDocs(t, url, index); n != 2 {
+		if n := searchtest.Count(t, url, index); n != 2 {
 			t.Fatalf("after replay %d: %d documents, want 2", i+1, n)
 		}
 	}
@@ -406,7 +364,7 @@ func TestReplayUsageErrors(t *testing.T) {
 // TestTransformRefusesAMissingDeadLetterStream: a dead-letter stream that does not
 // exist fails the start of `sluice transform`, not the first refused document.
 func TestTransformRefusesAMissingDeadLetterStream(t *testing.T) {
-	url := searchURL(t)
+	url := searchtest.OpenSearchURL(t)
 	endpoint := kinesistest.Endpoint(t)
 	kc := kinesistest.Client(t, endpoint)
 	cfg := config.Default(config.RoleTransform)
@@ -418,7 +376,7 @@ func TestTransformRefusesAMissingDeadLetterStream(t *testing.T) {
 	k.Credentials.AccessKeyID, k.Credentials.SecretAccessKey = kinesistest.AccessKeyID, kinesistest.SecretAccessKey
 	cfg.Sink.File.Dir = t.TempDir()
 	cfg.Sink.Search.Addresses = []string{url}
-	cfg.Sink.Search.Namespace = uniqueName("ms")
+	cfg.Sink.Search.Namespace = searchtest.Name("ms")
 	cfg.Sink.DeadLetters.Stream = kinesistest.StreamName(t)
 	if err := cfg.Validate(config.RoleTransform); err != nil {
 		t.Fatal(err)

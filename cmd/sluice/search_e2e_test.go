@@ -1,17 +1,16 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 )
 
 // TestDevIntoSearchEngine runs sluice dev with sink.kind search against the OpenSearch
@@ -19,16 +18,8 @@ import (
 // stream of its log type exactly once after a graceful stop, and the sink's metrics
 // show them.
 func TestDevIntoSearchEngine(t *testing.T) {
-	url := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	ns := "e2e" + hex.EncodeToString(b)
+	url := searchtest.OpenSearchURL(t)
+	ns := searchtest.Name("e2e")
 
 	cfg := devConfig(t)
 	cfg.Sink.Kind = "search"

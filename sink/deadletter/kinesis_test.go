@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform"
 )
@@ -146,19 +145,6 @@ func TestKinesisRoundTrip(t *testing.T) {
 	}
 }
 
-// searchEngine is the OpenSearch of scripts/opensearch.sh.
-func searchEngine(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
-	}
-	return u
-}
-
 // pipelineOf runs the transformer into a search sink whose dead letters go to dl.
 func pipelineOf(t *testing.T, url, ns string, dl search.DeadLetters) *transform.Transformer {
 	t.Helper()
@@ -199,7 +185,7 @@ func conflictBatch(typ string) stream.Batch {
 // acknowledged, the refused document is in the stream, and the good one is indexed
 // once.
 func TestDeadLetterWriteFailureHoldsTheBatch(t *testing.T) {
-	url := searchEngine(t)
+	url := searchtest.OpenSearchURL(t)
 	endpoint := kinesistest.Endpoint(t)
 	kc := kinesistest.Client(t, endpoint)
 	b := make([]byte, 4)
@@ -256,26 +242,7 @@ func TestDeadLetterWriteFailureHoldsTheBatch(t *testing.T) {
 		t.Errorf("dead letters = %+v", letters)
 	}
 	index := "logs-" + typ + "-" + ns
-	if n := count(t, url, index); n != 1 {
+	if n := searchtest.Count(t, url, index); n != 1 {
 		t.Errorf("%s holds %d documents, want the good one once", index, n)
 	}
-}
-
-func count(t *testing.T, url, index string) int {
-	t.Helper()
-	resp, err := http.Post(url+"/"+index+"/_refresh", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	resp, err = http.Get(url + "/" + index + "/_count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct{ Count int }
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c.Count
 }
