@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	ljserver "github.com/elastic/go-lumber/server/v2"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/cputime"
 )
 
 // The benchmark's load, as Filebeat sends it by default: windows of 2048 events of
@@ -218,13 +218,6 @@ func (bc *benchConn) drive(window []byte, windows int) ([]time.Duration, error) 
 	return lat, nil
 }
 
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // heapPerConn holds benchHeapConns connections mid-window (their window sent, its ACK
 // held back) and returns the heap in use per connection, in MiB.
 func heapPerConn(b *testing.B, s *benchServer, window []byte) float64 {
@@ -282,7 +275,7 @@ func benchmarkServer(b *testing.B, start func(*testing.B) *benchServer) {
 	)
 	runtime.GC()
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := cputime.Self(), time.Now()
 	for _, c := range conns {
 		wg.Go(func() {
 			l, err := c.drive(window, per)
@@ -295,7 +288,7 @@ func benchmarkServer(b *testing.B, start func(*testing.B) *benchServer) {
 		})
 	}
 	wg.Wait()
-	cpu, elapsed := cpuTime()-cpu0, time.Since(t0)
+	cpu, elapsed := cputime.Self()-cpu0, time.Since(t0)
 	b.StopTimer()
 	if len(lat) == 0 {
 		return

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/stream"
@@ -59,7 +60,7 @@ func runProducer(b *testing.B, cfg kinesis.Config, streamName string) {
 	}
 	before := sums(b, reader)
 	const workers, batch = 32, 200
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -89,7 +90,7 @@ func runProducer(b *testing.B, cfg kinesis.Config, streamName string) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Self() - cpu0
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

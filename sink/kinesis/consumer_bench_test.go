@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/stream"
@@ -74,7 +75,7 @@ func BenchmarkConsumer(b *testing.B) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			stopped := make(chan error, 1)
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			b.ResetTimer()
 			start := time.Now()
 			go func() { stopped <- c.Consume(ctx, handler) }()
@@ -84,7 +85,7 @@ func BenchmarkConsumer(b *testing.B) {
 				b.Fatalf("read %d of %d events in 10 minutes", got.Load(), b.N)
 			}
 			elapsed := time.Since(start)
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Self() - cpu0
 			b.StopTimer()
 			cancel()
 			if err := <-stopped; err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
 )
 
@@ -17,7 +18,7 @@ func BenchmarkFirewallPipeline(b *testing.B) {
 	p := build(b).Get("firewall")
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for b.Loop() {
 		e := event.Event{Type: "firewall", Received: received, Fields: map[string]any{"message": firewallLine}}
 		_ = p.Process(ctx, &e)
@@ -33,7 +34,7 @@ func BenchmarkFirewallPipeline(b *testing.B) {
 // garbage collector's included) since start, a cpuTime reading: unlike events/s, it
 // does not count time spent waiting for a CPU on a busy machine.
 func reportCPURate(b *testing.B, start time.Duration, events int) {
-	if used := cpuTime() - start; start > 0 && used > 0 {
+	if used := cputime.Self() - start; start > 0 && used > 0 {
 		b.ReportMetric(float64(events)/used.Seconds(), "events/cpu-s")
 	}
 }

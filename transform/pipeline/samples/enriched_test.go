@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/enrich"
 	"github.com/sluice-siem/sluice/transform/event"
 	"github.com/sluice-siem/sluice/transform/pipeline"
@@ -74,7 +75,7 @@ func BenchmarkFirewallEnrichedPipeline(b *testing.B) {
 	ctx := context.Background()
 	var objs event.Objects
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for b.Loop() {
 		fields := objs.New(1)
 		fields["message"] = firewallLine

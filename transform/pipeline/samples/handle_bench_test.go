@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform"
@@ -61,7 +62,7 @@ func BenchmarkFirewallEnrichedHandle(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for b.Loop() {
 		if err := tr.Handle(ctx, batch); err != nil {
 			b.Fatal(err)
