@@ -180,14 +180,9 @@ func baselineCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := checkLoopback(ctx, *addr, *allowRemote); err != nil {
-		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)
-		return 1
+	ln, code := listenLoopback(ctx, "baseline-lumberjack", *addr, *allowRemote, stderr)
+	if ln == nil {
+		return code
 	}
 	if err := baselineLumberjack(ctx, ln, *timeout, *verbose, stderr); err != nil {
 		fmt.Fprintln(stderr, "sluice-load baseline-lumberjack:", err)

@@ -3,10 +3,27 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
 )
+
+// listenLoopback listens on addr for command cmd after checkLoopback. On failure it
+// prints why to stderr and returns the exit status: 2 for a refused address, 1 when
+// listening fails.
+func listenLoopback(ctx context.Context, cmd, addr string, allowRemote bool, stderr io.Writer) (net.Listener, int) {
+	if err := checkLoopback(ctx, addr, allowRemote); err != nil {
+		fmt.Fprintf(stderr, "sluice-load %s: %v\n", cmd, err)
+		return nil, 2
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-load %s: %v\n", cmd, err)
+		return nil, 1
+	}
+	return ln, 0
+}
 
 // checkLoopback refuses an address whose host is not a loopback address (or a name
 // that resolves only to loopback addresses), unless allowRemote is set: the load

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -26,14 +25,9 @@ func nullBulkCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := checkLoopback(ctx, *addr, *allowRemote); err != nil {
-		fmt.Fprintln(stderr, "sluice-load null-bulk:", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice-load null-bulk:", err)
-		return 1
+	ln, code := listenLoopback(ctx, "null-bulk", *addr, *allowRemote, stderr)
+	if ln == nil {
+		return code
 	}
 	var requests, items atomic.Int64
 	srv := &http.Server{Handler: nullBulkHandler(*maxBody, &requests, &items), ReadHeaderTimeout: 10 * time.Second}
@@ -48,7 +42,7 @@ func nullBulkCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err := srv.Shutdown(sctx)
 	fmt.Fprintf(stderr, "sluice-load null-bulk: stopped after %d requests, %d actions\n", requests.Load(), items.Load())
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(stderr, "sluice-load null-bulk: stop:", err)
