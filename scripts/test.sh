@@ -3,8 +3,9 @@
 # pinned tools, checks formatting, generated code, vet and staticcheck, starts the
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
 # scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
-# Redis and PostgreSQL from Debian's packages; scripts/opensearch.sh: OpenSearch from
-# Maven Central, needs Java 17 and mvn), then runs every
+# Redis and PostgreSQL from Debian's packages; scripts/opensearch.sh and
+# scripts/elasticsearch.sh: OpenSearch and Elasticsearch from Maven Central, need Java 17
+# and mvn), then runs every
 # test with the race detector. This is README's second command and what
 # CI runs.
 set -euo pipefail
@@ -17,6 +18,7 @@ scripts/tools.sh
 export PATH="$PWD/.bin:$PATH"
 
 step "gofmt"
+# shellcheck disable=SC2046 # one word per file: no Go file name holds a space
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.bin/*'))
 if [[ -n "$unformatted" ]]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
@@ -52,6 +54,7 @@ step "kinesis-compatible server (kinesalite on 127.0.0.1)"
 # runs never stop each other's server; stopped by PID however the run ends.
 export SLUICE_KINESIS_RUN_DIR
 SLUICE_KINESIS_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kinesis.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 cleanup+=('scripts/kinesis.sh stop; rm -rf "$SLUICE_KINESIS_RUN_DIR"')
 SLUICE_TEST_KINESIS_ENDPOINT=$(scripts/kinesis.sh start)
 export SLUICE_TEST_KINESIS_ENDPOINT
@@ -60,6 +63,7 @@ echo "SLUICE_TEST_KINESIS_ENDPOINT=$SLUICE_TEST_KINESIS_ENDPOINT"
 step "dynamodb-compatible server for the lease table (dynalite on 127.0.0.1)"
 export SLUICE_DYNALITE_RUN_DIR
 SLUICE_DYNALITE_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-dynalite.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 cleanup+=('scripts/dynalite.sh stop; rm -rf "$SLUICE_DYNALITE_RUN_DIR"')
 SLUICE_TEST_DYNAMODB_ENDPOINT=$(scripts/dynalite.sh start)
 export SLUICE_TEST_DYNAMODB_ENDPOINT
@@ -68,6 +72,7 @@ echo "SLUICE_TEST_DYNAMODB_ENDPOINT=$SLUICE_TEST_DYNAMODB_ENDPOINT"
 step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
 export SLUICE_LOOKUPDB_RUN_DIR
 SLUICE_LOOKUPDB_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-lookupdb-run.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 cleanup+=('scripts/lookupdb.sh stop; rm -rf "$SLUICE_LOOKUPDB_RUN_DIR"')
 lookupdb_env=$(scripts/lookupdb.sh start) # assigned first: set -e sees a failed start
 eval "$lookupdb_env"
@@ -76,10 +81,20 @@ echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
 step "search engine (OpenSearch integ-test-zip on 127.0.0.1)"
 export SLUICE_OPENSEARCH_RUN_DIR
 SLUICE_OPENSEARCH_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-opensearch.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 cleanup+=('scripts/opensearch.sh stop; rm -rf "$SLUICE_OPENSEARCH_RUN_DIR"')
 SLUICE_TEST_OPENSEARCH_URL=$(scripts/opensearch.sh start)
 export SLUICE_TEST_OPENSEARCH_URL
 echo "SLUICE_TEST_OPENSEARCH_URL=$SLUICE_TEST_OPENSEARCH_URL"
+
+step "search engine (Elasticsearch integ-test-zip on 127.0.0.1)"
+export SLUICE_ELASTICSEARCH_RUN_DIR
+SLUICE_ELASTICSEARCH_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-elasticsearch.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the cleanup runs
+cleanup+=('scripts/elasticsearch.sh stop; rm -rf "$SLUICE_ELASTICSEARCH_RUN_DIR"')
+SLUICE_TEST_ELASTICSEARCH_URL=$(scripts/elasticsearch.sh start)
+export SLUICE_TEST_ELASTICSEARCH_URL
+echo "SLUICE_TEST_ELASTICSEARCH_URL=$SLUICE_TEST_ELASTICSEARCH_URL"
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"
