@@ -3,12 +3,16 @@ package search
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	elasticsearch "github.com/elastic/go-elasticsearch/v8"
@@ -85,18 +89,40 @@ func newEngine(ctx context.Context, cfg Config) (*httpEngine, error) {
 	}
 	switch cfg.Engine {
 	case EngineElasticsearch:
+		// The client's own transport, so that Close can close its idle connections:
+		// go-elasticsearch would share http.DefaultTransport, and its Close leaves the
+		// connections (and their goroutines) open.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if ca != nil {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(ca) {
+				return nil, fmt.Errorf("ca file %s: no PEM certificate in it", cfg.CAFile)
+			}
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			tr.TLSClientConfig.RootCAs = pool
+		}
 		c, err := elasticsearch.NewClient(elasticsearch.Config{
 			Addresses:    cfg.Addresses,
 			Username:     cfg.Username,
 			Password:     string(cfg.Password),
 			APIKey:       string(cfg.APIKey),
-			CACert:       ca,
+			Transport:    tr,
 			DisableRetry: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create elasticsearch client: %w", err)
 		}
-		return &httpEngine{client: c, close: func() error { return nil }}, nil
+		// Once: the client's Close fails when called again, and Sink.Close may be.
+		closeOnce := sync.OnceValue(func() error {
+			defer tr.CloseIdleConnections()
+			if err := c.Close(context.Background()); err != nil {
+				return fmt.Errorf("close elasticsearch client: %w", err)
+			}
+			return nil
+		})
+		return &httpEngine{client: c, close: closeOnce}, nil
 	case EngineOpenSearch:
 		oc := opensearch.Config{
 			Addresses:    cfg.Addresses,
@@ -160,12 +186,39 @@ func (e *httpEngine) Do(ctx context.Context, method, path string, body []byte) (
 // bulkAnswer is the part of a _bulk answer the sink reads.
 type bulkAnswer struct {
 	Items []map[string]struct {
-		Status int `json:"status"`
-		Error  *struct {
-			Type   string `json:"type"`
-			Reason string `json:"reason"`
-		} `json:"error"`
+		Status int          `json:"status"`
+		Error  *engineError `json:"error"`
 	} `json:"items"`
+}
+
+// engineError is an item's error object: its type, its reason and the error that caused
+// it. Elasticsearch 8 answers a refused field with document_parsing_exception, whose
+// reason quotes the field's value, and puts what went wrong (an immense term, say) in
+// caused_by only.
+type engineError struct {
+	Type     string       `json:"type"`
+	Reason   string       `json:"reason"`
+	CausedBy *engineError `json:"caused_by"`
+}
+
+// maxReasonBytes caps each reason kept from an item's error, and maxCauses the causes
+// read. The reason can quote the refused field whole (Elasticsearch's value preview),
+// which the dead letter already holds in its event.
+const (
+	maxReasonBytes = 1024
+	maxCauses      = 4
+)
+
+// text is the reason followed by the type and reason of each cause.
+func (e *engineError) text() string {
+	var b strings.Builder
+	b.WriteString(truncate(e.Reason, maxReasonBytes))
+	c := e.CausedBy
+	for n := 0; c != nil && n < maxCauses; n++ {
+		fmt.Fprintf(&b, "; caused by %s: %s", c.Type, truncate(c.Reason, maxReasonBytes))
+		c = c.CausedBy
+	}
+	return b.String()
 }
 
 // Bulk implements engine.
@@ -199,18 +252,22 @@ func (e *httpEngine) Bulk(ctx context.Context, body []byte) ([]itemResult, error
 		for _, r := range it { // one key: the action
 			out[i].Status = r.Status
 			if r.Error != nil {
-				out[i].ErrType, out[i].Reason = r.Error.Type, r.Error.Reason
+				out[i].ErrType, out[i].Reason = r.Error.Type, r.Error.text()
 			}
 		}
 	}
 	return out, nil
 }
 
-// truncate shortens s to at most n bytes for an error message.
+// truncate shortens s to at most n bytes, cut at a character's start, for an error
+// message.
 func truncate(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

@@ -268,7 +268,7 @@ func (s *Sink) setupLifecycle(ctx context.Context) error {
 		return nil
 	case LifecycleSluice:
 		s.lifecycle = lifecycleSweeper
-		return nil
+		return s.checkDataStreams(ctx)
 	}
 	var err error
 	if s.cfg.Engine == EngineElasticsearch {
@@ -283,7 +283,7 @@ func (s *Sink) setupLifecycle(ctx context.Context) error {
 		s.lifecycle = lifecycleSweeper
 		s.log.WarnContext(ctx, "the engine has no lifecycle API (no ISM plugin or ILM): sluice's sweeper rolls data streams over and deletes expired indices",
 			"engine", s.cfg.Engine, "retention", s.cfg.Lifecycle.Retention.String(), "sweep_interval", s.cfg.Lifecycle.SweepInterval)
-		return nil
+		return s.checkDataStreams(ctx)
 	case errors.Is(err, errNoLifecycleAPI):
 		return fmt.Errorf("lifecycle mode engine: %w; use mode auto or sluice for sluice's sweeper", err)
 	default:

@@ -25,11 +25,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/lifecycle/*.json from the policies the sink writes")
 
-// policyServer emulates the lifecycle policy endpoints of an engine, and nothing else:
+// policyServer emulates the lifecycle policy endpoints of an engine, and nothing else
+// (GET _data_stream answers that there is none yet):
 // GET and PUT of an ILM policy (Elasticsearch, _ilm/policy) or of an ISM policy
 // (OpenSearch, _plugins/_ism/policies, with if_seq_no and if_primary_term on updates).
 // No engine with a lifecycle API can run here: the OpenSearch of the tests has no ISM
-// plugin (which is not on Maven Central) and no Elasticsearch can be had. It stores the
+// plugin (which is not on Maven Central) and the Elasticsearch integ-test-zip no ILM
+// (an X-Pack module it does not ship). It stores the
 // policy with the fields the engines add when they answer (dates, versions, retry
 // defaults), so it proves the sink's read-compare-write logic, not the engines'
 // behavior.
@@ -62,6 +64,10 @@ func (p *policyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prefix := "/_plugins/_ism/policies/"
 	if p.es {
 		prefix = "/_ilm/policy/"
+	}
+	if strings.HasPrefix(r.URL.Path, "/_data_stream/") { // the sweeper's start check: none yet
+		answer(http.StatusNotFound, map[string]any{"error": map[string]any{"type": "index_not_found_exception"}, "status": 404})
+		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if p.absent || !ok {

@@ -28,21 +28,93 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(closeIdle{m})
+}
+
+// closeIdle runs the tests, then closes the idle connections that the tests' own
+// requests to the engines (http.DefaultClient) keep open, so that goleak sees only
+// what the code under test leaves running.
+type closeIdle struct{ m *testing.M }
+
+func (c closeIdle) Run() int {
+	code := c.m.Run()
+	http.DefaultClient.CloseIdleConnections()
+	return code
 }
 
 // engineURL is the OpenSearch of scripts/opensearch.sh. Without it the test is skipped,
-// or fails under CI=true.
+// or fails under CI=true. Tests of what only OpenSearch here has (data streams) use it;
+// tests of engine behaviour both engines share run on each of engines instead.
 func engineURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("SLUICE_TEST_OPENSEARCH_URL")
+	return engines[0].url(t)
+}
+
+// testEngine is a real engine the tests run against: its URL comes from env, which
+// scripts/test.sh exports.
+type testEngine struct {
+	// name names the subtests.
+	name string
+	// engine is the sink's engine setting for it.
+	engine string
+	env    string
+	script string
+	// mappingError is the error type of a document refused by its mapping.
+	mappingError string
+	// dataStreams says whether the engine has data streams: the Elasticsearch
+	// integ-test-zip has neither data streams nor ILM (they are X-Pack modules it does
+	// not ship), so the tests use the daily layout there.
+	dataStreams bool
+}
+
+// engines are the real engines the engine-behaviour tests run on, each in a subtest
+// named by the engine.
+var engines = []testEngine{
+	{name: "opensearch", engine: search.EngineOpenSearch, env: "SLUICE_TEST_OPENSEARCH_URL", script: "scripts/opensearch.sh",
+		mappingError: "mapper_parsing_exception", dataStreams: true},
+	{name: "elasticsearch", engine: search.EngineElasticsearch, env: "SLUICE_TEST_ELASTICSEARCH_URL", script: "scripts/elasticsearch.sh",
+		mappingError: "document_parsing_exception"},
+}
+
+// url returns the engine's URL. When its variable is unset the test is skipped, or
+// fails under CI=true.
+func (e testEngine) url(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv(e.env)
 	if u == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+			t.Fatalf("%s is not set (%s start)", e.env, e.script)
 		}
-		t.Skip("SLUICE_TEST_OPENSEARCH_URL is not set (scripts/opensearch.sh start)")
+		t.Skipf("%s is not set (%s start)", e.env, e.script)
 	}
-	return u
+	return strings.TrimRight(u, "/")
+}
+
+// layout is the index layout the tests use on the engine: data streams where it has
+// them, daily indices otherwise.
+func (e testEngine) layout() string {
+	if e.dataStreams {
+		return search.LayoutDataStream
+	}
+	return search.LayoutDaily
+}
+
+// with returns a config change that selects the engine and its layout, then applies mod.
+func (e testEngine) with(mod func(*search.Config)) func(*search.Config) {
+	return func(c *search.Config) {
+		c.Engine, c.Layout = e.engine, e.layout()
+		if mod != nil {
+			mod(c)
+		}
+	}
+}
+
+// forEngines runs f once per engine of engines, in a subtest named by the engine, with
+// the engine's URL.
+func forEngines(t *testing.T, f func(t *testing.T, e testEngine, url string)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { f(t, e, e.url(t)) })
+	}
 }
 
 // namespace is a fresh data stream namespace (and daily index prefix), so that tests
@@ -158,59 +230,59 @@ func write(t *testing.T, s *search.Sink, batch []sink.Document) {
 	}
 }
 
-// Documents are indexed into the data stream of their type, readable by their
-// deterministic id, with their body unchanged.
+// Documents are indexed into the data stream (or daily index) of their type, readable
+// by their deterministic id, with their body unchanged.
 func TestIndexedAndReadable(t *testing.T) {
-	url := engineURL(t)
-	s := newSink(t, url, func(c *search.Config) { c.BulkMaxDocs = 7 }, nil)
-	batch := docs(50, "firewall", time.Now().UTC())
-	write(t, s, batch)
-	index := s.IndexName("firewall", time.Time{})
-	if got := count(t, url, index); got != 50 {
-		t.Fatalf("count = %d, want 50", got)
-	}
-	for _, i := range []int{0, 17, 49} {
-		var hit struct {
-			Source json.RawMessage `json:"_source"`
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		s := newSink(t, url, e.with(func(c *search.Config) { c.BulkMaxDocs = 7 }), nil)
+		at := time.Now().UTC()
+		batch := docs(50, "firewall", at)
+		write(t, s, batch)
+		index := s.IndexName("firewall", at)
+		if got := count(t, url, index); got != 50 {
+			t.Fatalf("count = %d, want 50", got)
 		}
-		// A data stream is searched, not read by GET: ask by _id.
-		var res struct {
-			Hits struct {
-				Hits []struct {
-					Source json.RawMessage `json:"_source"`
+		for _, i := range []int{0, 17, 49} {
+			// A data stream is searched, not read by GET: ask by _id.
+			var res struct {
+				Hits struct {
+					Hits []struct {
+						Source json.RawMessage `json:"_source"`
+					}
 				}
 			}
+			id := search.DocumentID(&batch[i])
+			if code := get(t, http.MethodGet, url+"/"+index+"/_search?q=_id:"+id, &res); code != http.StatusOK || len(res.Hits.Hits) != 1 {
+				t.Fatalf("search id %s: status %d, %d hits", id, code, len(res.Hits.Hits))
+			}
+			if src := res.Hits.Hits[0].Source; !bytes.Equal(src, batch[i].Body) {
+				t.Errorf("document %d: source %s, want %s", i, src, batch[i].Body)
+			}
 		}
-		id := search.DocumentID(&batch[i])
-		if code := get(t, http.MethodGet, url+"/"+index+"/_search?q=_id:"+id, &res); code != http.StatusOK || len(res.Hits.Hits) != 1 {
-			t.Fatalf("search id %s: status %d, %d hits", id, code, len(res.Hits.Hits))
-		}
-		hit.Source = res.Hits.Hits[0].Source
-		if !bytes.Equal(hit.Source, batch[i].Body) {
-			t.Errorf("document %d: source %s, want %s", i, hit.Source, batch[i].Body)
-		}
-	}
+	})
 }
 
 // Replaying the same batch (a failover, a restart) creates nothing: the engine answers
 // 409 to create, which the sink counts as success.
 func TestReplayCreatesNoDuplicates(t *testing.T) {
-	url := engineURL(t)
-	dl := &deadLetters{}
-	s := newSink(t, url, nil, dl)
-	batch := docs(40, "ids", time.Now().UTC())
-	for range 3 {
-		write(t, s, batch)
-	}
-	// A partial replay mixed with new documents.
-	more := append(docs(45, "ids", time.Now().UTC())[30:], batch[:5]...)
-	write(t, s, more)
-	if got := count(t, url, s.IndexName("ids", time.Time{})); got != 45 {
-		t.Fatalf("count = %d, want 45", got)
-	}
-	if n := len(dl.all()); n != 0 {
-		t.Fatalf("%d dead letters, want 0", n)
-	}
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		dl := &deadLetters{}
+		s := newSink(t, url, e.with(nil), dl)
+		at := time.Now().UTC()
+		batch := docs(40, "ids", at)
+		for range 3 {
+			write(t, s, batch)
+		}
+		// A partial replay mixed with new documents.
+		more := append(docs(45, "ids", at)[30:], batch[:5]...)
+		write(t, s, more)
+		if got := count(t, url, s.IndexName("ids", at)); got != 45 {
+			t.Fatalf("count = %d, want 45", got)
+		}
+		if n := len(dl.all()); n != 0 {
+			t.Fatalf("%d dead letters, want 0", n)
+		}
+	})
 }
 
 // A document the engine refuses (a string in an ip field or a number field, a keyword
@@ -218,76 +290,83 @@ func TestReplayCreatesNoDuplicates(t *testing.T) {
 // the rest of the batch is indexed. Dead letters are written with the file sink, as in
 // `sluice dev`.
 func TestMappingErrorDeadLettered(t *testing.T) {
-	url := engineURL(t)
-	dir := t.TempDir()
-	fs, err := file.New(file.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	s := newSink(t, url, nil, fs)
-	batch := docs(10, "waf", at)
-	batch[3].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"ip":"not-an-ip"}}`)
-	batch[7].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"port":"eighty"}}`)
-	// event.action is a keyword without ignore_above in sluice's template; Lucene
-	// refuses a term over 32766 bytes ("immense term").
-	huge := strings.Repeat("x", 40_000)
-	batch[5].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","event":{"action":"` + huge + `"}}`)
-	batch = append(batch, sink.Document{Type: "waf", Time: at, ID: "bad-body", Body: []byte("not json")})
-	write(t, s, batch)
-	if got := count(t, url, s.IndexName("waf", time.Time{})); got != 7 {
-		t.Fatalf("count = %d, want 7", got)
-	}
-	var lines []map[string]any
-	matches, _ := filepath.Glob(filepath.Join(dir, search.DeadLetterType, "*.ndjson"))
-	for _, m := range matches {
-		f, err := os.Open(m)
+	forEngines(t, func(t *testing.T, eng testEngine, url string) {
+		dir := t.TempDir()
+		fs, err := file.New(file.Config{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var v map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-				t.Fatalf("dead letter %s: %v", sc.Text(), err)
+		at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+		s := newSink(t, url, eng.with(nil), fs)
+		batch := docs(10, "waf", at)
+		batch[3].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"ip":"not-an-ip"}}`)
+		batch[7].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","source":{"port":"eighty"}}`)
+		// event.action is a keyword without ignore_above in sluice's template; Lucene
+		// refuses a term over 32766 bytes ("immense term").
+		huge := strings.Repeat("x", 40_000)
+		batch[5].Body = []byte(`{"@timestamp":"2026-11-26T08:00:00Z","event":{"action":"` + huge + `"}}`)
+		batch = append(batch, sink.Document{Type: "waf", Time: at, ID: "bad-body", Body: []byte("not json")})
+		write(t, s, batch)
+		if got := count(t, url, s.IndexName("waf", at)); got != 7 {
+			t.Fatalf("count = %d, want 7", got)
+		}
+		var lines []map[string]any
+		matches, _ := filepath.Glob(filepath.Join(dir, search.DeadLetterType, "*.ndjson"))
+		for _, m := range matches {
+			f, err := os.Open(m)
+			if err != nil {
+				t.Fatal(err)
 			}
-			lines = append(lines, v)
+			sc := bufio.NewScanner(f)
+			sc.Buffer(nil, 1<<20) // a dead letter holds the whole original event
+			for sc.Scan() {
+				var v map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+					t.Fatalf("dead letter %s: %v", sc.Text(), err)
+				}
+				lines = append(lines, v)
+			}
+			f.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatalf("read dead letters %s: %v", m, err)
+			}
 		}
-		f.Close()
-	}
-	if len(lines) != 4 {
-		t.Fatalf("%d dead letters, want 4: %v", len(lines), lines)
-	}
-	byID := map[string]map[string]any{}
-	for _, l := range lines {
-		byID[l["id"].(string)] = l
-		if l["log_type"] != "waf" || l["@timestamp"] == nil || l["index"] != s.IndexName("waf", time.Time{}) {
-			t.Errorf("dead letter lacks log type, time or index: %v", l)
+		if len(lines) != 4 {
+			t.Fatalf("%d dead letters, want 4: %v", len(lines), lines)
 		}
-	}
-	for _, i := range []int{3, 7} {
-		l := byID[batch[i].ID]
-		if l == nil {
-			t.Fatalf("document %d not dead-lettered: %v", i, lines)
+		byID := map[string]map[string]any{}
+		for _, l := range lines {
+			byID[l["id"].(string)] = l
+			if l["log_type"] != "waf" || l["@timestamp"] == nil || l["index"] != s.IndexName("waf", at) {
+				t.Errorf("dead letter lacks log type, time or index: %v", l)
+			}
 		}
-		e := l["error"].(map[string]any)
-		if e["type"] != "mapper_parsing_exception" || e["reason"] == "" || l["status"] != float64(400) {
-			t.Errorf("document %d: error %v status %v, want mapper_parsing_exception 400 with a reason", i, e, l["status"])
+		for _, i := range []int{3, 7} {
+			l := byID[batch[i].ID]
+			if l == nil {
+				t.Fatalf("document %d not dead-lettered: %v", i, lines)
+			}
+			e := l["error"].(map[string]any)
+			if e["type"] != eng.mappingError || e["reason"] == "" || l["status"] != float64(400) {
+				t.Errorf("document %d: error %v status %v, want %s 400 with a reason", i, e, l["status"], eng.mappingError)
+			}
+			if _, ok := l["event"].(map[string]any); !ok {
+				t.Errorf("document %d: original event missing: %v", i, l)
+			}
 		}
-		if _, ok := l["event"].(map[string]any); !ok {
-			t.Errorf("document %d: original event missing: %v", i, l)
+		if l := byID[batch[5].ID]; l == nil {
+			t.Errorf("document with an immense keyword not dead-lettered")
+		} else if e := l["error"].(map[string]any); l["status"] != float64(400) || !strings.Contains(fmt.Sprint(e["reason"]), "immense term") {
+			t.Errorf("document with an immense keyword: error %.2000v status %v, want 400 naming the immense term", e, l["status"])
+		} else if r := fmt.Sprint(e["reason"]); len(r) > 8<<10 {
+			t.Errorf("document with an immense keyword: reason of %d bytes, want it bounded (the event holds the value)", len(r))
+		} else if ev, _ := l["event"].(map[string]any); ev == nil || len(fmt.Sprint(ev["event"])) < 40_000 {
+			t.Errorf("document with an immense keyword: the original is not kept whole")
 		}
-	}
-	if l := byID[batch[5].ID]; l == nil {
-		t.Errorf("document with an immense keyword not dead-lettered")
-	} else if e := l["error"].(map[string]any); l["status"] != float64(400) || !strings.Contains(fmt.Sprint(e["reason"]), "immense term") {
-		t.Errorf("document with an immense keyword: error %v status %v, want 400 naming the immense term", e, l["status"])
-	} else if ev, _ := l["event"].(map[string]any); ev == nil || len(fmt.Sprint(ev["event"])) < 40_000 {
-		t.Errorf("document with an immense keyword: the original is not kept whole")
-	}
-	if l := byID["bad-body"]; l == nil || l["event_text"] != "not json" || l["error"].(map[string]any)["type"] != "invalid_document" {
-		t.Errorf("malformed body: dead letter %v", l)
-	}
+		if l := byID["bad-body"]; l == nil || l["event_text"] != "not json" || l["error"].(map[string]any)["type"] != "invalid_document" {
+			t.Errorf("malformed body: dead letter %v", l)
+		}
+	})
 }
 
 // faultProxy forwards every request to the engine and, on the way back, rewrites the
@@ -319,7 +398,10 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "/_bulk") && resp.StatusCode == http.StatusOK {
 		answer = p.rewrite(body, answer)
 	}
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	for k, v := range resp.Header { // X-Elastic-Product too: go-elasticsearch checks it
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length") // the answer may have been rewritten
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(answer)
 }
@@ -357,41 +439,43 @@ func (p *faultProxy) rewrite(body, answer []byte) []byte {
 // retried requests hold nothing but the faulted documents, and at the end each
 // document is indexed once.
 func TestRetryOnlyFailedItems(t *testing.T) {
-	url := engineURL(t)
-	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
-		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			p := &faultProxy{target: url, marker: `"retry-me"`, status: status, times: 2, seen: map[string]int{}}
-			srv := httptest.NewServer(p)
-			defer srv.Close()
-			dl := &deadLetters{}
-			s := newSink(t, srv.URL, nil, dl)
-			batch := docs(20, "fw", time.Now().UTC())
-			for _, i := range []int{2, 11, 19} {
-				batch[i].Body = append(bytes.TrimSuffix(batch[i].Body, []byte("}")), `,"tags":["retry-me"]}`...)
-			}
-			write(t, s, batch)
-			p.mu.Lock()
-			bodies := p.bodies
-			p.mu.Unlock()
-			if len(bodies) != 3 {
-				t.Fatalf("%d bulk requests, want 3 (one, then two retries)", len(bodies))
-			}
-			for _, b := range bodies[1:] {
-				if n := bytes.Count(b, []byte("\n")); n != 6 {
-					t.Errorf("retry request has %d lines, want 6 (the 3 faulted documents): %s", n, b)
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+			t.Run(fmt.Sprint(status), func(t *testing.T) {
+				p := &faultProxy{target: url, marker: `"retry-me"`, status: status, times: 2, seen: map[string]int{}}
+				srv := httptest.NewServer(p)
+				defer srv.Close()
+				dl := &deadLetters{}
+				s := newSink(t, srv.URL, e.with(nil), dl)
+				at := time.Now().UTC()
+				batch := docs(20, "fw", at)
+				for _, i := range []int{2, 11, 19} {
+					batch[i].Body = append(bytes.TrimSuffix(batch[i].Body, []byte("}")), `,"tags":["retry-me"]}`...)
 				}
-				if c := bytes.Count(b, []byte(`"retry-me"`)); c != 3 {
-					t.Errorf("retry request holds %d faulted documents, want 3", c)
+				write(t, s, batch)
+				p.mu.Lock()
+				bodies := p.bodies
+				p.mu.Unlock()
+				if len(bodies) != 3 {
+					t.Fatalf("%d bulk requests, want 3 (one, then two retries)", len(bodies))
 				}
-			}
-			if got := count(t, url, s.IndexName("fw", time.Time{})); got != 20 {
-				t.Fatalf("count = %d, want 20", got)
-			}
-			if n := len(dl.all()); n != 0 {
-				t.Fatalf("%d dead letters, want 0", n)
-			}
-		})
-	}
+				for _, b := range bodies[1:] {
+					if n := bytes.Count(b, []byte("\n")); n != 6 {
+						t.Errorf("retry request has %d lines, want 6 (the 3 faulted documents): %s", n, b)
+					}
+					if c := bytes.Count(b, []byte(`"retry-me"`)); c != 3 {
+						t.Errorf("retry request holds %d faulted documents, want 3", c)
+					}
+				}
+				if got := count(t, url, s.IndexName("fw", at)); got != 20 {
+					t.Fatalf("count = %d, want 20", got)
+				}
+				if n := len(dl.all()); n != 0 {
+					t.Fatalf("%d dead letters, want 0", n)
+				}
+			})
+		}
+	})
 }
 
 // When the engine cannot be reached, Write keeps retrying until its context ends, then
@@ -420,9 +504,8 @@ func TestUnreachableFailsAtContextEnd(t *testing.T) {
 	}
 }
 
-// New installs the index template (twice is the same as once), the data stream gets
-// sluice's mappings, and the daily layout writes to <prefix>-<type>-YYYY.MM.DD by the
-// document's UTC date.
+// New installs the index template (twice is the same as once) and the data stream gets
+// sluice's mappings.
 func TestTemplateAndIndexNames(t *testing.T) {
 	url := engineURL(t)
 	ns := namespace(t)
@@ -453,6 +536,13 @@ func TestTemplateAndIndexNames(t *testing.T) {
 	if code := get(t, http.MethodGet, url+"/_data_stream/"+name, nil); code != http.StatusOK {
 		t.Fatalf("data stream %s: status %d", name, code)
 	}
+	sourceIPMapped(t, url, name)
+}
+
+// sourceIPMapped checks that source.ip of index (or data stream) is mapped as ip, as
+// sluice's template says.
+func sourceIPMapped(t *testing.T, url, index string) {
+	t.Helper()
 	var mapping map[string]struct {
 		Mappings struct {
 			Properties map[string]struct {
@@ -460,23 +550,32 @@ func TestTemplateAndIndexNames(t *testing.T) {
 			}
 		}
 	}
-	get(t, http.MethodGet, url+"/"+name+"/_mapping", &mapping)
+	if code := get(t, http.MethodGet, url+"/"+index+"/_mapping", &mapping); code != http.StatusOK || len(mapping) == 0 {
+		t.Fatalf("mapping of %s: status %d, %d indices", index, code, len(mapping))
+	}
 	for idx, m := range mapping {
 		if typ := m.Mappings.Properties["source"].Properties["ip"].Type; typ != "ip" {
 			t.Errorf("%s: source.ip is %q, want ip", idx, typ)
 		}
 	}
+}
 
-	daily := newSink(t, url, func(c *search.Config) { c.Layout = search.LayoutDaily }, nil)
-	at := time.Date(2026, 11, 25, 23, 30, 0, 0, time.FixedZone("x", -2*3600)) // 2026-11-26 UTC
-	write(t, daily, docs(2, "waf", at))
-	want := daily.TemplateName() + "-waf-2026.11.26"
-	if got := daily.IndexName("waf", at); got != want {
-		t.Fatalf("IndexName = %s, want %s", got, want)
-	}
-	if got := count(t, url, want); got != 2 {
-		t.Fatalf("count %s = %d, want 2", want, got)
-	}
+// The daily layout writes to <prefix>-<type>-YYYY.MM.DD by the document's UTC date,
+// with sluice's mappings.
+func TestDailyIndexNames(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		daily := newSink(t, url, func(c *search.Config) { c.Engine, c.Layout = e.engine, search.LayoutDaily }, nil)
+		at := time.Date(2026, 11, 25, 23, 30, 0, 0, time.FixedZone("x", -2*3600)) // 2026-11-26 UTC
+		write(t, daily, docs(2, "waf", at))
+		want := daily.TemplateName() + "-waf-2026.11.26"
+		if got := daily.IndexName("waf", at); got != want {
+			t.Fatalf("IndexName = %s, want %s", got, want)
+		}
+		if got := count(t, url, want); got != 2 {
+			t.Fatalf("count %s = %d, want 2", want, got)
+		}
+		sourceIPMapped(t, url, want)
+	})
 }
 
 // Dead letters of the transformer (undecodable records) go to the dead-letter
@@ -589,88 +688,92 @@ func (p *outageProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the engine is back, every document is indexed exactly once (a third of the batch was
 // indexed before the outage and answers 409).
 func TestOutageThenRecovery(t *testing.T) {
-	url := engineURL(t)
-	p := &outageProxy{target: url}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	dl := &deadLetters{}
-	s := newSink(t, srv.URL, func(c *search.Config) { c.BulkMaxDocs = 10 }, dl)
-	batch := docs(60, "fw", time.Now().UTC())
-	write(t, s, batch[:20]) // indexed before the outage; replayed below
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		p := &outageProxy{target: url}
+		srv := httptest.NewServer(p)
+		defer srv.Close()
+		dl := &deadLetters{}
+		s := newSink(t, srv.URL, e.with(func(c *search.Config) { c.BulkMaxDocs = 10 }), dl)
+		at := time.Now().UTC()
+		batch := docs(60, "fw", at)
+		write(t, s, batch[:20]) // indexed before the outage; replayed below
 
-	p.setDown(true)
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		done <- s.Write(ctx, batch)
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("Write returned %v while the engine was unreachable", err)
-	case <-time.After(1500 * time.Millisecond):
-	}
-	p.setDown(false)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+		p.setDown(true)
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done <- s.Write(ctx, batch)
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("Write returned %v while the engine was unreachable", err)
+		case <-time.After(1500 * time.Millisecond):
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Write did not return within 20s of the engine coming back")
-	}
-	p.mu.Lock()
-	failed := p.failed
-	p.mu.Unlock()
-	if failed < 2 {
-		t.Errorf("%d requests during the outage, want retries", failed)
-	}
-	if got := count(t, url, s.IndexName("fw", time.Time{})); got != 60 {
-		t.Fatalf("count = %d, want 60", got)
-	}
-	if n := len(dl.all()); n != 0 {
-		t.Fatalf("%d dead letters, want 0", n)
-	}
+		p.setDown(false)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Write did not return within 20s of the engine coming back")
+		}
+		p.mu.Lock()
+		failed := p.failed
+		p.mu.Unlock()
+		if failed < 2 {
+			t.Errorf("%d requests during the outage, want retries", failed)
+		}
+		if got := count(t, url, s.IndexName("fw", at)); got != 60 {
+			t.Fatalf("count = %d, want 60", got)
+		}
+		if n := len(dl.all()); n != 0 {
+			t.Fatalf("%d dead letters, want 0", n)
+		}
+	})
 }
 
 // With a flush interval, concurrent Write calls (one per shard) share _bulk requests,
 // each Write still returns only once its own documents are indexed, and a throttled
 // item is retried alone.
 func TestFlushIntervalGathersWrites(t *testing.T) {
-	url := engineURL(t)
-	p := &faultProxy{target: url, marker: `"retry-me"`, status: http.StatusTooManyRequests, times: 1, seen: map[string]int{}}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	s := newSink(t, srv.URL, func(c *search.Config) { c.FlushInterval = 300 * time.Millisecond }, nil)
-	all := docs(50, "fw", time.Now().UTC())
-	all[13].Body = append(bytes.TrimSuffix(all[13].Body, []byte("}")), `,"tags":["retry-me"]}`...)
-	var wg sync.WaitGroup
-	errs := make(chan error, 5)
-	for w := range 5 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			errs <- s.Write(ctx, all[w*10:(w+1)*10])
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		p := &faultProxy{target: url, marker: `"retry-me"`, status: http.StatusTooManyRequests, times: 1, seen: map[string]int{}}
+		srv := httptest.NewServer(p)
+		defer srv.Close()
+		s := newSink(t, srv.URL, e.with(func(c *search.Config) { c.FlushInterval = 300 * time.Millisecond }), nil)
+		at := time.Now().UTC()
+		all := docs(50, "fw", at)
+		all[13].Body = append(bytes.TrimSuffix(all[13].Body, []byte("}")), `,"tags":["retry-me"]}`...)
+		var wg sync.WaitGroup
+		errs := make(chan error, 5)
+		for w := range 5 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				errs <- s.Write(ctx, all[w*10:(w+1)*10])
+			})
 		}
-	}
-	p.mu.Lock()
-	bodies := p.bodies
-	p.mu.Unlock()
-	// One shared request (two if a Write came late), then the retry of one document.
-	if len(bodies) < 2 || len(bodies) > 3 {
-		t.Fatalf("%d bulk requests for 5 writes, want 2 or 3", len(bodies))
-	}
-	if last := bodies[len(bodies)-1]; bytes.Count(last, []byte("\n")) != 2 {
-		t.Errorf("retry request %s, want the one throttled document", last)
-	}
-	if got := count(t, url, s.IndexName("fw", time.Time{})); got != 50 {
-		t.Fatalf("count = %d, want 50", got)
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.mu.Lock()
+		bodies := p.bodies
+		p.mu.Unlock()
+		// One shared request (two if a Write came late), then the retry of one document.
+		if len(bodies) < 2 || len(bodies) > 3 {
+			t.Fatalf("%d bulk requests for 5 writes, want 2 or 3", len(bodies))
+		}
+		if last := bodies[len(bodies)-1]; bytes.Count(last, []byte("\n")) != 2 {
+			t.Errorf("retry request %s, want the one throttled document", last)
+		}
+		if got := count(t, url, s.IndexName("fw", at)); got != 50 {
+			t.Fatalf("count = %d, want 50", got)
+		}
+	})
 }

@@ -177,6 +177,31 @@ func (s *Sink) do(ctx context.Context, method, path string, body []byte) (int, [
 	return s.eng.Do(ctx, method, path, body)
 }
 
+// checkDataStreams fails the start of a sweeper over the data_stream layout on an
+// engine without the data stream API (the Elasticsearch integ-test-zip lacks the
+// module): there the documents would land in plain indices named like the data
+// streams, which the sweeper can neither list, roll over nor prune, and every sweep
+// would fail. Other layouts, and an answer that says nothing about the API (401 or 403
+// of a key without the monitor privilege), pass.
+func (s *Sink) checkDataStreams(ctx context.Context) error {
+	if s.cfg.Layout != LayoutDataStream {
+		return nil
+	}
+	pattern := s.patterns()[0]
+	status, answer, err := s.do(ctx, http.MethodGet, "/_data_stream/"+pattern, nil)
+	if err != nil {
+		return fmt.Errorf("check the data stream API: %w", err)
+	}
+	// Without the API, the path reads as an index named _data_stream: Elasticsearch
+	// answers 405 (only POST to /<index>/<id>) or 400 (invalid index name).
+	if status == http.StatusMethodNotAllowed || noHandler(status, answer) ||
+		(status == http.StatusBadRequest && strings.Contains(string(answer), "invalid_index_name_exception")) {
+		return fmt.Errorf("layout %s: the engine has no data stream API (GET /_data_stream/%s answers %d), so sluice's sweeper cannot manage the indices; use layout %s",
+			LayoutDataStream, pattern, status, LayoutDaily)
+	}
+	return nil
+}
+
 // dataStream is the part of a GET _data_stream answer the sweeper reads.
 type dataStream struct {
 	Name string `json:"name"`

@@ -3,8 +3,10 @@ package search_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -66,10 +68,19 @@ func sweepSink(t *testing.T, url string, mod func(*search.Config), now func() ti
 }
 
 // removeAll deletes what a test made under cfg's namespace or prefix, best effort.
+// Daily indices are deleted by name: Elasticsearch refuses to delete by wildcard unless
+// action.destructive_requires_name is off.
 func removeAll(url string, cfg search.Config) {
 	var paths []string
 	if cfg.Layout == search.LayoutDaily {
-		paths = []string{"/" + cfg.IndexPrefix + "-*", "/_index_template/" + cfg.IndexPrefix}
+		if resp, err := http.Get(url + "/" + cfg.IndexPrefix + "-*/_settings/index.creation_date"); err == nil {
+			var ans map[string]any
+			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ans) == nil && len(ans) > 0 {
+				paths = append(paths, "/"+strings.Join(slices.Collect(maps.Keys(ans)), ","))
+			}
+			resp.Body.Close()
+		}
+		paths = append(paths, "/_index_template/"+cfg.IndexPrefix)
 	} else {
 		paths = []string{"/_data_stream/logs-*-" + cfg.Namespace, "/_index_template/sluice-logs-" + cfg.Namespace}
 	}
@@ -348,38 +359,39 @@ func TestSweepConcurrent(t *testing.T) {
 // and indices not named <prefix>-<type>-YYYY.MM.DD stay. Two sweepers run at once;
 // each reports an index at most once.
 func TestSweepDaily(t *testing.T) {
-	url := engineURL(t)
-	ns := namespace(t)
-	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} // cutoff 2026-08-28 12:00
-	daily := func(c *search.Config) { c.Layout = search.LayoutDaily; c.IndexPrefix = ns }
-	a, b := sweepSink(t, url, daily, clk.now, nil), sweepSink(t, url, daily, clk.now, nil)
-	day := func(s string) time.Time {
-		d, err := time.Parse("2006-01-02", s)
-		if err != nil {
-			t.Fatal(err)
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		ns := namespace(t)
+		clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} // cutoff 2026-08-28 12:00
+		daily := func(c *search.Config) { c.Engine, c.Layout, c.IndexPrefix = e.engine, search.LayoutDaily, ns }
+		a, b := sweepSink(t, url, daily, clk.now, nil), sweepSink(t, url, daily, clk.now, nil)
+		day := func(s string) time.Time {
+			d, err := time.Parse("2006-01-02", s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Add(6 * time.Hour)
 		}
-		return d.Add(6 * time.Hour)
-	}
-	for _, d := range []string{"2026-06-01", "2026-08-27", "2026-08-28", "2026-11-26"} {
-		write(t, a, docs(1, "waf", day(d)))
-	}
-	write(t, a, docs(1, "fw", day("2026-08-27")))
-	for _, other := range []string{ns + "-notes", ns + "-fw-2020.13.45", ns + "-2020.01.01"} {
-		if code := get(t, http.MethodPut, url+"/"+other, nil); code != http.StatusOK {
-			t.Fatalf("create %s: status %d", other, code)
+		for _, d := range []string{"2026-06-01", "2026-08-27", "2026-08-28", "2026-11-26"} {
+			write(t, a, docs(1, "waf", day(d)))
 		}
-	}
+		write(t, a, docs(1, "fw", day("2026-08-27")))
+		for _, other := range []string{ns + "-notes", ns + "-fw-2020.13.45", ns + "-2020.01.01"} {
+			if code := get(t, http.MethodPut, url+"/"+other, nil); code != http.StatusOK {
+				t.Fatalf("create %s: status %d", other, code)
+			}
+		}
 
-	results := sweepBoth(t, a, b)
-	deleted := union(t, results[0].Deleted, results[1].Deleted)
-	want := []string{ns + "-fw-2026.08.27", ns + "-waf-2026.06.01", ns + "-waf-2026.08.27"}
-	if !slices.Equal(deleted, want) {
-		t.Errorf("deleted %v, want %v", deleted, want)
-	}
-	left := []string{ns + "-2020.01.01", ns + "-fw-2020.13.45", ns + "-notes", ns + "-waf-2026.08.28", ns + "-waf-2026.11.26"}
-	if got := indices(t, url, ns+"-*"); !slices.Equal(got, left) {
-		t.Errorf("indices left %v, want %v", got, left)
-	}
+		results := sweepBoth(t, a, b)
+		deleted := union(t, results[0].Deleted, results[1].Deleted)
+		want := []string{ns + "-fw-2026.08.27", ns + "-waf-2026.06.01", ns + "-waf-2026.08.27"}
+		if !slices.Equal(deleted, want) {
+			t.Errorf("deleted %v, want %v", deleted, want)
+		}
+		left := []string{ns + "-2020.01.01", ns + "-fw-2020.13.45", ns + "-notes", ns + "-waf-2026.08.28", ns + "-waf-2026.11.26"}
+		if got := indices(t, url, ns+"-*"); !slices.Equal(got, left) {
+			t.Errorf("indices left %v, want %v", got, left)
+		}
+	})
 }
 
 // recorder forwards to the engine and records each request's method and path.
@@ -423,44 +435,62 @@ func (p *recorder) writes() []string {
 	return out
 }
 
-// On the real OpenSearch, which has no ISM plugin, mode auto finds no lifecycle API and
-// falls back to the sweeper with a log line; mode engine refuses to start. The template
-// is present after the first start, and a second start writes nothing.
+// On the real engines, which have no lifecycle API (the OpenSearch here has no ISM
+// plugin, the Elasticsearch integ-test-zip no ILM), mode auto finds none and falls back
+// to the sweeper with a log line; mode engine refuses to start. The template is present
+// after the first start, and a second start writes nothing.
 func TestStartTwiceChangesNothing(t *testing.T) {
-	url := engineURL(t)
-	rec := &recorder{target: url}
-	proxy := httptest.NewServer(rec)
-	defer proxy.Close()
-	ns := namespace(t)
-	for _, layout := range []string{search.LayoutDataStream, search.LayoutDaily} {
-		cfg := search.DefaultConfig()
-		cfg.Addresses = []string{proxy.URL}
-		cfg.Namespace, cfg.IndexPrefix, cfg.Layout = ns, ns, layout
-		var logs bytes.Buffer
-		s, err := start(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-		if err != nil {
-			t.Fatal(err)
+	forEngines(t, func(t *testing.T, e testEngine, url string) {
+		rec := &recorder{target: url}
+		proxy := httptest.NewServer(rec)
+		defer proxy.Close()
+		ns := namespace(t)
+		layouts := []string{search.LayoutDaily}
+		if e.dataStreams {
+			layouts = []string{search.LayoutDataStream, search.LayoutDaily}
 		}
-		if s.Lifecycle() != "sweeper" || !strings.Contains(logs.String(), "no lifecycle API") {
-			t.Errorf("%s: Lifecycle %q, logs %q: want the sweeper and a log line saying why", layout, s.Lifecycle(), logs.String())
+		for _, layout := range layouts {
+			cfg := search.DefaultConfig()
+			cfg.Addresses = []string{proxy.URL}
+			cfg.Engine, cfg.Namespace, cfg.IndexPrefix, cfg.Layout = e.engine, ns, ns, layout
+			var logs bytes.Buffer
+			s, err := start(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Lifecycle() != "sweeper" || !strings.Contains(logs.String(), "no lifecycle API") {
+				t.Errorf("%s: Lifecycle %q, logs %q: want the sweeper and a log line saying why", layout, s.Lifecycle(), logs.String())
+			}
+			if got := rec.writes(); !slices.Equal(got, []string{"PUT /_index_template/" + s.TemplateName()}) {
+				t.Errorf("%s: first start wrote %v, want the template only", layout, got)
+			}
+			if code := get(t, http.MethodGet, url+"/_index_template/"+s.TemplateName(), nil); code != http.StatusOK {
+				t.Errorf("%s: template %s: status %d", layout, s.TemplateName(), code)
+			}
+			if _, err := start(t, cfg, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.writes(); len(got) != 0 {
+				t.Errorf("%s: second start wrote %v, want nothing", layout, got)
+			}
+			cfg.Lifecycle.Mode = search.LifecycleEngine
+			if _, err := start(t, cfg, nil); err == nil || !strings.Contains(err.Error(), "no lifecycle API") {
+				t.Errorf("%s: mode engine without a lifecycle API: %v, want an error", layout, err)
+			}
 		}
-		if got := rec.writes(); !slices.Equal(got, []string{"PUT /_index_template/" + s.TemplateName()}) {
-			t.Errorf("%s: first start wrote %v, want the template only", layout, got)
+		if !e.dataStreams {
+			// The sweeper cannot manage data streams on an engine without them.
+			cfg := search.DefaultConfig()
+			cfg.Addresses = []string{url}
+			cfg.Engine, cfg.Namespace, cfg.Layout = e.engine, ns, search.LayoutDataStream
+			for _, mode := range []string{search.LifecycleAuto, search.LifecycleSluice} {
+				cfg.Lifecycle.Mode = mode
+				if _, err := start(t, cfg, nil); err == nil || !strings.Contains(err.Error(), "no data stream API") {
+					t.Errorf("mode %s, layout data_stream without data streams: %v, want an error naming the missing API", mode, err)
+				}
+			}
 		}
-		if code := get(t, http.MethodGet, url+"/_index_template/"+s.TemplateName(), nil); code != http.StatusOK {
-			t.Errorf("%s: template %s: status %d", layout, s.TemplateName(), code)
-		}
-		if _, err := start(t, cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		if got := rec.writes(); len(got) != 0 {
-			t.Errorf("%s: second start wrote %v, want nothing", layout, got)
-		}
-		cfg.Lifecycle.Mode = search.LifecycleEngine
-		if _, err := start(t, cfg, nil); err == nil || !strings.Contains(err.Error(), "no lifecycle API") {
-			t.Errorf("%s: mode engine without ISM: %v, want an error", layout, err)
-		}
-	}
+	})
 }
 
 // RunLifecycle sweeps on its timer until Close ends it.
