@@ -10,21 +10,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/sink/search/searchtest"
 )
 
-// TestDevIntoSearchEngine runs sluice dev with sink.kind search against the OpenSearch
-// of scripts/opensearch.sh: every event sent over every transport is in the data
-// stream of its log type exactly once after a graceful stop, and the sink's metrics
-// show them.
+// TestDevIntoSearchEngine runs sluice dev with sink.kind search against each real
+// engine (OpenSearch with data streams; Elasticsearch, whose test distribution has
+// none, with daily indices): every event sent over every transport is in the data
+// stream or index of its log type exactly once after a graceful stop, and the sink's
+// metrics show them.
 func TestDevIntoSearchEngine(t *testing.T) {
-	url := searchtest.OpenSearchURL(t)
-	ns := searchtest.Name("e2e")
+	for _, engine := range []string{search.EngineOpenSearch, search.EngineElasticsearch} {
+		t.Run(engine, func(t *testing.T) { devIntoSearchEngine(t, engine) })
+	}
+}
 
+func devIntoSearchEngine(t *testing.T, engine string) {
+	ns := searchtest.Name("e2e")
 	cfg := devConfig(t)
 	cfg.Sink.Kind = "search"
+	cfg.Sink.Search.Engine = engine
+	// pattern finds the run's documents; indexOf names the data stream or index of a
+	// log type.
+	var url, pattern string
+	var indexOf func(typ string) string
+	if engine == search.EngineOpenSearch {
+		url = searchtest.OpenSearchURL(t)
+		cfg.Sink.Search.Namespace = ns
+		pattern = "logs-*-" + ns
+		indexOf = func(typ string) string { return fmt.Sprintf("logs-%s-%s", typ, ns) }
+	} else {
+		url = searchtest.ElasticsearchURL(t)
+		cfg.Sink.Search.Layout = search.LayoutDaily
+		cfg.Sink.Search.IndexPrefix = ns
+		pattern = ns + "-*"
+		indexOf = func(typ string) string { return ns + "-" + typ + "-" }
+		t.Cleanup(func() { deleteIndices(url, pattern) })
+	}
 	cfg.Sink.Search.Addresses = []string{url}
-	cfg.Sink.Search.Namespace = ns
 	a, stop := startDev(t, cfg)
 	want := send(t, a.httpLn.Addr().String(), a.grpcLn.Addr().String())
 
@@ -56,10 +79,10 @@ func TestDevIntoSearchEngine(t *testing.T) {
 	}
 
 	got := sent{}
-	if _, err := http.Post(url+"/logs-*-"+ns+"/_refresh", "application/json", nil); err != nil {
-		t.Fatal(err)
+	if got := searchtest.Count(t, url, pattern); got != total {
+		t.Errorf("engine counts %d documents, sent %d", got, total)
 	}
-	resp, err := http.Get(url + "/logs-*-" + ns + "/_search?size=1000")
+	resp, err := http.Get(url + "/" + pattern + "/_search?size=1000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +106,7 @@ func TestDevIntoSearchEngine(t *testing.T) {
 	}
 	for _, h := range res.Hits.Hits {
 		typ := h.Source.Event.Dataset
-		if !strings.Contains(h.Index, fmt.Sprintf("logs-%s-%s", typ, ns)) {
+		if !strings.Contains(h.Index, indexOf(typ)) {
 			t.Errorf("event of type %s in %s", typ, h.Index)
 		}
 		got.add(typ, h.Source.Message)
@@ -97,5 +120,28 @@ func TestDevIntoSearchEngine(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("engine holds types %v, sent %v", got, want)
+	}
+}
+
+// deleteIndices deletes the indices matching pattern, best effort: Elasticsearch
+// refuses wildcard deletes by default, so they are listed first.
+func deleteIndices(url, pattern string) {
+	resp, err := http.Get(url + "/_cat/indices/" + pattern + "?h=index")
+	if err != nil {
+		return
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for name := range strings.FieldsSeq(string(data)) {
+		if req, err := http.NewRequest(http.MethodDelete, url+"/"+name, nil); err == nil {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	if req, err := http.NewRequest(http.MethodDelete, url+"/_index_template/"+strings.TrimSuffix(pattern, "-*"), nil); err == nil {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}
 }

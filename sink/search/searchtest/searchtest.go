@@ -1,8 +1,9 @@
-// Package searchtest runs tests against a real search engine: the OpenSearch that
-// scripts/opensearch.sh installs and starts on 127.0.0.1 and scripts/test.sh exports as
-// SLUICE_TEST_OPENSEARCH_URL. It finds the engine, names what a test creates so that
-// tests sharing the engine never collide, and counts what the engine holds. It is for
-// tests only.
+// Package searchtest runs tests against real search engines: the OpenSearch and the
+// Elasticsearch that scripts/opensearch.sh and scripts/elasticsearch.sh install and
+// start on 127.0.0.1, and scripts/test.sh exports as SLUICE_TEST_OPENSEARCH_URL and
+// SLUICE_TEST_ELASTICSEARCH_URL. It finds the engines, names what a test creates so
+// that tests sharing an engine never collide, and counts what an engine holds. It is
+// for tests only.
 package searchtest
 
 import (
@@ -15,22 +16,38 @@ import (
 	"testing"
 )
 
-// OpenSearchEnv names the variable that holds the test engine's URL.
-const OpenSearchEnv = "SLUICE_TEST_OPENSEARCH_URL"
+// The variables that hold the test engines' URLs.
+const (
+	OpenSearchEnv    = "SLUICE_TEST_OPENSEARCH_URL"
+	ElasticsearchEnv = "SLUICE_TEST_ELASTICSEARCH_URL"
+)
 
-// OpenSearchURL returns the test engine's URL without a trailing slash. When
+// OpenSearchURL returns the test OpenSearch's URL without a trailing slash. When
 // OpenSearchEnv is unset it skips the test, except under CI=true, where it fails it:
 // CI must never skip these tests silently.
 func OpenSearchURL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv(OpenSearchEnv); u != "" {
+	return engineURL(t, OpenSearchEnv, "OpenSearch", "scripts/opensearch.sh")
+}
+
+// ElasticsearchURL is OpenSearchURL for the test Elasticsearch (ElasticsearchEnv). It
+// has no data streams and no ILM (the integ-test-zip distribution): tests use the
+// daily index layout on it.
+func ElasticsearchURL(t testing.TB) string {
+	t.Helper()
+	return engineURL(t, ElasticsearchEnv, "Elasticsearch", "scripts/elasticsearch.sh")
+}
+
+func engineURL(t testing.TB, env, engine, script string) string {
+	t.Helper()
+	if u := os.Getenv(env); u != "" {
 		return strings.TrimRight(u, "/")
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set and CI=true: run the tests with scripts/test.sh, which starts OpenSearch", OpenSearchEnv)
+		t.Fatalf("%s is not set and CI=true: run the tests with scripts/test.sh, which starts %s", env, engine)
 	}
-	t.Skipf("%s is not set: run scripts/test.sh (or `scripts/opensearch.sh start` and export %s=<url>) to run this test against OpenSearch",
-		OpenSearchEnv, OpenSearchEnv)
+	t.Skipf("%s is not set: run scripts/test.sh (or `%s start` and export %s=<url>) to run this test against %s",
+		env, script, env, engine)
 	return ""
 }
 
