@@ -447,10 +447,7 @@ func (e searchEngine) do(t *testing.T, method, url, body string, out any) {
 // hold.
 func (e searchEngine) count(t *testing.T) int {
 	t.Helper()
-	e.do(t, http.MethodPost, e.pattern()+"/_refresh?allow_no_indices=true", "", nil)
-	var res struct{ Count int }
-	e.do(t, http.MethodGet, e.pattern()+"/_count?allow_no_indices=true", "", &res)
-	return res.Count
+	return searchtest.Count(t, e.url, "logs-*-"+e.ns)
 }
 
 // waitCount waits until the namespace holds want documents, failing at once if it

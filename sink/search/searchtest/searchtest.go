@@ -10,10 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The variables that hold the test engines' URLs.
@@ -60,8 +62,29 @@ func Name(prefix string) string {
 }
 
 // Count refreshes the indices matching pattern and returns how many documents they
-// hold, failing the test if the engine does not answer.
+// hold. A 503 (a new index whose shards are not allocated yet answers "all shards
+// failed") is asked again for up to countPatience; any other answer but 200 fails the
+// test.
 func Count(t testing.TB, url, pattern string) int {
+	t.Helper()
+	deadline := time.Now().Add(countPatience)
+	for {
+		n, status, answer := count(t, url, pattern)
+		switch {
+		case status == http.StatusOK:
+			return n
+		case status == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond)
+		default:
+			t.Fatalf("count %s: status %d: %s", pattern, status, answer)
+		}
+	}
+}
+
+// countPatience bounds how long Count asks again while the engine answers 503.
+const countPatience = 15 * time.Second
+
+func count(t testing.TB, url, pattern string) (n, status int, answer []byte) {
 	t.Helper()
 	resp, err := http.Post(url+"/"+pattern+"/_refresh", "application/json", nil)
 	if err != nil {
@@ -73,11 +96,18 @@ func Count(t testing.TB, url, pattern string) int {
 		t.Fatalf("count %s: %v", pattern, err)
 	}
 	defer resp.Body.Close()
+	answer, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("count %s: read answer: %v", pattern, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, resp.StatusCode, answer
+	}
 	var c struct {
-		Count int `json:"count"`
+		Count *int `json:"count"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatalf("count %s: decode answer (status %d): %v", pattern, resp.StatusCode, err)
+	if err := json.Unmarshal(answer, &c); err != nil || c.Count == nil {
+		t.Fatalf("count %s: no count in the answer %s (%v)", pattern, answer, err)
 	}
-	return c.Count
+	return *c.Count, resp.StatusCode, answer
 }
