@@ -32,6 +32,7 @@ import (
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/memlimit"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -156,6 +157,12 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 	}
 	log := newLogger(stderr, cfg.Log)
 	log.Info("starting sluice", "role", role, "version", versionString())
+	// The garbage collector keeps the heap under the container's memory limit.
+	if limit, source, err := memlimit.Set(cgroupRoot, env); err != nil {
+		log.Warn("no Go memory limit: cannot read the container's", "err", err)
+	} else if limit > 0 {
+		log.Info("Go memory limit", "bytes", limit, "from", source)
+	}
 	a, err := newApp(ctx, cfg, role, log)
 	if err != nil {
 		log.Error("start", "err", err)
@@ -168,6 +175,9 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 	log.Info("stopped")
 	return 0
 }
+
+// cgroupRoot is where the process sees its cgroup, whose memory limit memlimit reads.
+const cgroupRoot = "/sys/fs/cgroup"
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	var level slog.Level
