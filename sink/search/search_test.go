@@ -163,6 +163,9 @@ func newSink(t *testing.T, url string, mod func(*search.Config), dl search.DeadL
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// What the test made goes once the sink is closed (cleanups run last first), so
+	// that a local engine does not fill up across runs.
+	t.Cleanup(func() { removeAll(url, cfg) })
 	s, err := search.New(ctx, cfg, search.Options{DeadLetters: dl})
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +447,7 @@ func TestRetryOnlyFailedItems(t *testing.T) {
 			t.Run(fmt.Sprint(status), func(t *testing.T) {
 				p := &faultProxy{target: url, marker: `"retry-me"`, status: status, times: 2, seen: map[string]int{}}
 				srv := httptest.NewServer(p)
-				defer srv.Close()
+				t.Cleanup(srv.Close) // after the sink's cleanups, which go through it
 				dl := &deadLetters{}
 				s := newSink(t, srv.URL, e.with(nil), dl)
 				at := time.Now().UTC()
@@ -691,7 +694,7 @@ func TestOutageThenRecovery(t *testing.T) {
 	forEngines(t, func(t *testing.T, e testEngine, url string) {
 		p := &outageProxy{target: url}
 		srv := httptest.NewServer(p)
-		defer srv.Close()
+		t.Cleanup(srv.Close) // after the sink's cleanups, which go through it
 		dl := &deadLetters{}
 		s := newSink(t, srv.URL, e.with(func(c *search.Config) { c.BulkMaxDocs = 10 }), dl)
 		at := time.Now().UTC()
@@ -741,7 +744,7 @@ func TestFlushIntervalGathersWrites(t *testing.T) {
 	forEngines(t, func(t *testing.T, e testEngine, url string) {
 		p := &faultProxy{target: url, marker: `"retry-me"`, status: http.StatusTooManyRequests, times: 1, seen: map[string]int{}}
 		srv := httptest.NewServer(p)
-		defer srv.Close()
+		t.Cleanup(srv.Close) // after the sink's cleanups, which go through it
 		s := newSink(t, srv.URL, e.with(func(c *search.Config) { c.FlushInterval = 300 * time.Millisecond }), nil)
 		at := time.Now().UTC()
 		all := docs(50, "fw", at)
