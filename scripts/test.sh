@@ -49,52 +49,38 @@ on_exit() {
 }
 trap on_exit EXIT
 
+# serve NAME RUN_VAR [URL_VAR]: starts scripts/NAME.sh with a fresh runtime directory
+# in RUN_VAR, so that concurrent runs never stop each other's server, and stops it by
+# PID however the run ends. What start printed is in $started; with URL_VAR, it is
+# exported there (the tests read it) and shown.
+serve() {
+  local name="$1" run_var="$2" url_var="${3:-}" dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$name.XXXXXX")
+  export "$run_var=$dir"
+  cleanup+=("scripts/$name.sh stop; rm -rf '$dir'")
+  started=$("scripts/$name.sh" start)
+  if [[ -n "$url_var" ]]; then
+    export "$url_var=$started"
+    echo "$url_var=$started"
+  fi
+}
+
 step "kinesis-compatible server (kinesalite on 127.0.0.1)"
-# A fresh in-memory server per run, with its own runtime directory so that concurrent
-# runs never stop each other's server; stopped by PID however the run ends.
-export SLUICE_KINESIS_RUN_DIR
-SLUICE_KINESIS_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kinesis.XXXXXX")
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-cleanup+=('scripts/kinesis.sh stop; rm -rf "$SLUICE_KINESIS_RUN_DIR"')
-SLUICE_TEST_KINESIS_ENDPOINT=$(scripts/kinesis.sh start)
-export SLUICE_TEST_KINESIS_ENDPOINT
-echo "SLUICE_TEST_KINESIS_ENDPOINT=$SLUICE_TEST_KINESIS_ENDPOINT"
+serve kinesis SLUICE_KINESIS_RUN_DIR SLUICE_TEST_KINESIS_ENDPOINT
 
 step "dynamodb-compatible server for the lease table (dynalite on 127.0.0.1)"
-export SLUICE_DYNALITE_RUN_DIR
-SLUICE_DYNALITE_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-dynalite.XXXXXX")
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-cleanup+=('scripts/dynalite.sh stop; rm -rf "$SLUICE_DYNALITE_RUN_DIR"')
-SLUICE_TEST_DYNAMODB_ENDPOINT=$(scripts/dynalite.sh start)
-export SLUICE_TEST_DYNAMODB_ENDPOINT
-echo "SLUICE_TEST_DYNAMODB_ENDPOINT=$SLUICE_TEST_DYNAMODB_ENDPOINT"
+serve dynalite SLUICE_DYNALITE_RUN_DIR SLUICE_TEST_DYNAMODB_ENDPOINT
 
 step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
-export SLUICE_LOOKUPDB_RUN_DIR
-SLUICE_LOOKUPDB_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-lookupdb-run.XXXXXX")
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-cleanup+=('scripts/lookupdb.sh stop; rm -rf "$SLUICE_LOOKUPDB_RUN_DIR"')
-lookupdb_env=$(scripts/lookupdb.sh start) # assigned first: set -e sees a failed start
-eval "$lookupdb_env"
+serve lookupdb SLUICE_LOOKUPDB_RUN_DIR # prints export lines: SLUICE_TEST_REDIS_ADDR, ...
+eval "$started"
 echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
 
 step "search engine (OpenSearch integ-test-zip on 127.0.0.1)"
-export SLUICE_OPENSEARCH_RUN_DIR
-SLUICE_OPENSEARCH_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-opensearch.XXXXXX")
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-cleanup+=('scripts/opensearch.sh stop; rm -rf "$SLUICE_OPENSEARCH_RUN_DIR"')
-SLUICE_TEST_OPENSEARCH_URL=$(scripts/opensearch.sh start)
-export SLUICE_TEST_OPENSEARCH_URL
-echo "SLUICE_TEST_OPENSEARCH_URL=$SLUICE_TEST_OPENSEARCH_URL"
+serve opensearch SLUICE_OPENSEARCH_RUN_DIR SLUICE_TEST_OPENSEARCH_URL
 
 step "search engine (Elasticsearch integ-test-zip on 127.0.0.1)"
-export SLUICE_ELASTICSEARCH_RUN_DIR
-SLUICE_ELASTICSEARCH_RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-elasticsearch.XXXXXX")
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-cleanup+=('scripts/elasticsearch.sh stop; rm -rf "$SLUICE_ELASTICSEARCH_RUN_DIR"')
-SLUICE_TEST_ELASTICSEARCH_URL=$(scripts/elasticsearch.sh start)
-export SLUICE_TEST_ELASTICSEARCH_URL
-echo "SLUICE_TEST_ELASTICSEARCH_URL=$SLUICE_TEST_ELASTICSEARCH_URL"
+serve elasticsearch SLUICE_ELASTICSEARCH_RUN_DIR SLUICE_TEST_ELASTICSEARCH_URL
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"
