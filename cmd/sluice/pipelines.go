@@ -16,7 +16,7 @@ import (
 
 // pipelineConfigs gathers the pipelines of a configuration, by log type: the samples
 // (sample_pipelines; the enriched firewall sample in place of the plain one when its
-// lookups exist, see sampleLookupsPresent), then the files of pipelines_dir, then
+// lookups exist, see enrichedSamples), then the files of pipelines_dir, then
 // pipelines:, each replacing the ones before it for the log types it has. Every
 // problem is reported.
 func pipelineConfigs(cfg config.Config) (map[string]pipeline.Config, error) {
@@ -26,7 +26,7 @@ func pipelineConfigs(cfg config.Config) (map[string]pipeline.Config, error) {
 		s, err := samples.Pipelines()
 		errs = append(errs, err)
 		maps.Copy(out, s)
-		if sampleLookupsPresent(lookupsConfig(cfg)) {
+		if enrichedSamples(cfg) {
 			enriched, err := samples.Enriched()
 			errs = append(errs, err)
 			maps.Copy(out, enriched)
@@ -63,10 +63,15 @@ func lookupsConfig(cfg config.Config) enrich.ResourcesConfig {
 	return out
 }
 
-// sampleLookupsPresent reports whether lookups has every lookup the enriched samples
-// use, so that they can replace the plain ones: always with sample_lookups, and in a
-// production configuration once it names its own databases and tables.
-func sampleLookupsPresent(lookups enrich.ResourcesConfig) bool {
+// enrichedSamples reports whether the enriched samples replace the plain ones of their
+// log types: with the sample pipelines on and every lookup they use present (always
+// with sample_lookups; in a production configuration once it names its own databases
+// and tables). pipelineConfigs and `sluice test` both ask it.
+func enrichedSamples(cfg config.Config) bool {
+	if !cfg.SamplePipelines {
+		return false
+	}
+	lookups := lookupsConfig(cfg)
 	_, city := lookups.MMDB[samples.LookupCity]
 	_, asn := lookups.MMDB[samples.LookupASN]
 	_, zones := lookups.CIDRTables[samples.LookupZones]

@@ -61,21 +61,24 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		skip   map[string]bool // test files of a pipeline a later source replaces
 	}
 	var sources []source
-	if cfg.SamplePipelines && !sampleLookupsPresent(lookupsConfig(cfg)) {
-		sources = append(sources, source{samples.FS(), samples.Origin, nil})
-	} else if cfg.SamplePipelines {
-		// The enriched samples replace the plain ones of their log types, test cases too.
-		replaced := map[string]bool{}
-		names, err := pipeline.TestFiles(samples.EnrichedFS())
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice test: %s: %v\n", samples.EnrichedOrigin, err)
-			return 1
+	if cfg.SamplePipelines {
+		plain := source{samples.FS(), samples.Origin, nil}
+		if !enrichedSamples(cfg) {
+			sources = append(sources, plain)
+		} else {
+			// The enriched samples replace the plain ones of their log types, test
+			// cases too.
+			names, err := pipeline.TestFiles(samples.EnrichedFS())
+			if err != nil {
+				fmt.Fprintf(stderr, "sluice test: %s: %v\n", samples.EnrichedOrigin, err)
+				return 1
+			}
+			plain.skip = map[string]bool{}
+			for _, n := range names {
+				plain.skip[n] = true
+			}
+			sources = append(sources, plain, source{samples.EnrichedFS(), samples.EnrichedOrigin, nil})
 		}
-		for _, n := range names {
-			replaced[n] = true
-		}
-		sources = append(sources, source{samples.FS(), samples.Origin, replaced},
-			source{samples.EnrichedFS(), samples.EnrichedOrigin, nil})
 	}
 	if cfg.PipelinesDir != "" {
 		sources = append(sources, source{os.DirFS(cfg.PipelinesDir), cfg.PipelinesDir, nil})

@@ -111,3 +111,17 @@ func TestServeRefusesBrokenPipelines(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// A transform configuration with the sample pipelines but none of their lookups runs
+// the plain firewall sample, so `sluice test -c` runs the plain sample's cases, not the
+// enriched one's.
+func TestPipelineTestPlainSamplesWithoutLookups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "transform.yaml")
+	if err := os.WriteFile(path, []byte("sample_pipelines: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cli(t, "", nil, "test", "-c", path)
+	if code != 0 || !strings.Contains(stdout, "ok    samples/firewall.test.yaml") || strings.Contains(stdout, "enriched") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
