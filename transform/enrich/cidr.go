@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/sluice-siem/sluice/transform/event"
 )
@@ -22,23 +21,6 @@ import (
 type cidrTable struct {
 	prefixes prefixTable
 	rows     [][]leaf
-}
-
-// cidrHolder serves the current version of one CIDR table; a reload builds a new
-// table and swaps the pointer.
-type cidrHolder struct {
-	name, path string
-	embedded   fs.FS // ResourcesConfig.Embedded
-	table      atomic.Pointer[cidrTable]
-}
-
-func (h *cidrHolder) load() error {
-	t, err := loadCIDRTable(h.embedded, h.path)
-	if err != nil {
-		return fmt.Errorf("load cidr table %s: %w", h.name, err)
-	}
-	h.table.Store(t)
-	return nil
 }
 
 // loadCIDRTable reads a .csv or .json table. Errors name the file and line.
@@ -220,7 +202,7 @@ type cidrLookup struct {
 	field, target string
 	path          event.Path // field, parsed
 	ignoreMissing bool
-	table         *cidrHolder
+	table         *reloadable[cidrTable]
 	count         lookupCounter
 }
 
@@ -253,7 +235,7 @@ func (c *cidrLookup) Process(ctx context.Context, e *event.Event) error {
 	if !ok {
 		return nil
 	}
-	t := c.table.table.Load()
+	t := c.table.cur.Load()
 	i := t.prefixes.lookup(addr)
 	if i < 0 {
 		c.count.add(ctx, resultMiss)

@@ -13,16 +13,6 @@ import (
 	"github.com/sluice-siem/sluice/transform/event"
 )
 
-// mmdbHolder serves the current version of one MaxMind database. A reload opens the new
-// file completely into memory and swaps the pointer, so a lookup sees one version from
-// start to end, and an old version is released by the garbage collector once no lookup
-// uses it (nothing is memory-mapped, so rewriting the file in place cannot tear a read).
-type mmdbHolder struct {
-	name, path string
-	embedded   fs.FS // ResourcesConfig.Embedded
-	cur        atomic.Pointer[mmdbVersion]
-}
-
 // mmdbVersion is one loaded version of a database and the records decoded from it.
 type mmdbVersion struct {
 	reader *maxminddb.Reader
@@ -38,18 +28,18 @@ type mmdbVersion struct {
 // holds a few hundred thousand; a busy gateway sees far fewer).
 const maxCachedRecords = 1 << 16
 
-// load reads the file and serves it.
-func (h *mmdbHolder) load() error {
-	data, err := readLookupFile(h.embedded, h.path)
+// loadMMDB reads a MaxMind database file whole into memory (nothing is memory-mapped,
+// so rewriting the file in place cannot tear a read) and opens it.
+func loadMMDB(embedded fs.FS, name, path string) (*mmdbVersion, error) {
+	data, err := readLookupFile(embedded, path)
 	if err != nil {
-		return fmt.Errorf("read mmdb %s: %w", h.name, err)
+		return nil, fmt.Errorf("read mmdb %s: %w", name, err)
 	}
 	r, err := maxminddb.OpenBytes(data)
 	if err != nil {
-		return fmt.Errorf("open mmdb %s (%s): %w", h.name, h.path, err)
+		return nil, fmt.Errorf("open mmdb %s (%s): %w", name, path, err)
 	}
-	h.cur.Store(&mmdbVersion{reader: r})
-	return nil
+	return &mmdbVersion{reader: r}, nil
 }
 
 // geoRecord is what one data record contributes to an event: object members with
@@ -158,7 +148,7 @@ type geoIP struct {
 	field, target string
 	path          event.Path // field, parsed
 	ignoreMissing bool
-	city, asn     *mmdbHolder
+	city, asn     *reloadable[mmdbVersion]
 	cityCount     lookupCounter
 	asnCount      lookupCounter
 }

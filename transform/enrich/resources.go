@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -33,9 +34,9 @@ type Resources struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mmdbs   map[string]*mmdbHolder
-	cidrs   map[string]*cidrHolder
-	sets    map[string]*setHolder
+	mmdbs   map[string]*reloadable[mmdbVersion]
+	cidrs   map[string]*reloadable[cidrTable]
+	sets    map[string]*reloadable[indicatorSet]
 	sources map[string]*source
 	files   []*watchedFile
 
@@ -58,23 +59,38 @@ func NewResources(ctx context.Context, cfg ResourcesConfig, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	r := &Resources{cfg: cfg, log: logger, metrics: m, mmdbs: map[string]*mmdbHolder{},
-		cidrs: map[string]*cidrHolder{}, sets: map[string]*setHolder{}, sources: map[string]*source{}}
+	r := &Resources{cfg: cfg, log: logger, metrics: m, mmdbs: map[string]*reloadable[mmdbVersion]{},
+		cidrs: map[string]*reloadable[cidrTable]{}, sets: map[string]*reloadable[indicatorSet]{}, sources: map[string]*source{}}
 	var errs []error
 	for _, name := range sortedKeys(cfg.MMDB) {
-		h := &mmdbHolder{name: name, path: cfg.MMDB[name], embedded: cfg.Embedded}
+		path := cfg.MMDB[name]
+		h := &reloadable[mmdbVersion]{name: name, build: func() (*mmdbVersion, error) { return loadMMDB(cfg.Embedded, name, path) }}
 		r.mmdbs[name] = h
-		errs = append(errs, r.watch("mmdb", name, []string{h.path}, h.load))
+		errs = append(errs, r.watch("mmdb", name, []string{path}, h.load))
 	}
 	for _, name := range sortedKeys(cfg.CIDRTables) {
-		h := &cidrHolder{name: name, path: cfg.CIDRTables[name], embedded: cfg.Embedded}
+		path := cfg.CIDRTables[name]
+		h := &reloadable[cidrTable]{name: name, build: func() (*cidrTable, error) {
+			t, err := loadCIDRTable(cfg.Embedded, path)
+			if err != nil {
+				return nil, fmt.Errorf("load cidr table %s: %w", name, err)
+			}
+			return t, nil
+		}}
 		r.cidrs[name] = h
-		errs = append(errs, r.watch("cidr_table", name, []string{h.path}, h.load))
+		errs = append(errs, r.watch("cidr_table", name, []string{path}, h.load))
 	}
 	for _, name := range sortedKeys(cfg.ThreatIntel) {
-		h := &setHolder{name: name, cfg: cfg.ThreatIntel[name], embedded: cfg.Embedded}
+		set := cfg.ThreatIntel[name]
+		h := &reloadable[indicatorSet]{name: name, build: func() (*indicatorSet, error) {
+			s, err := loadIndicatorSet(cfg.Embedded, set)
+			if err != nil {
+				return nil, fmt.Errorf("load threat-intel set %s: %w", name, err)
+			}
+			return s, nil
+		}}
 		r.sets[name] = h
-		errs = append(errs, r.watch("threat_intel", name, h.cfg.Files, h.load))
+		errs = append(errs, r.watch("threat_intel", name, set.Files, h.load))
 	}
 	for _, name := range sortedKeys(cfg.Redis) {
 		c := cfg.Redis[name]
@@ -293,12 +309,32 @@ func decodeOptions(node *yaml.Node, out any) error {
 }
 
 // mmdb returns the database named name for option opt.
-func (r *Resources) mmdb(opt, name string) (*mmdbHolder, error) {
+func (r *Resources) mmdb(opt, name string) (*reloadable[mmdbVersion], error) {
 	h, ok := r.mmdbs[name]
 	if !ok {
 		return nil, fmt.Errorf("%s: no database %q in lookups.mmdb", opt, name)
 	}
 	return h, nil
+}
+
+// reloadable serves the current version of a lookup built from files (a MaxMind
+// database, a CIDR table, an indicator set). A reload builds a whole new version and
+// swaps the pointer, so a lookup sees one version from start to end, and an old one is
+// collected once no lookup uses it.
+type reloadable[T any] struct {
+	name  string // the resource's name in the lookups: section, for errors
+	cur   atomic.Pointer[T]
+	build func() (*T, error)
+}
+
+// load builds a version and serves it; on an error the version in service stays.
+func (h *reloadable[T]) load() error {
+	v, err := h.build()
+	if err != nil {
+		return err
+	}
+	h.cur.Store(v)
+	return nil
 }
 
 // watchedFile is a file that Run reloads when it changes. Several files may share

@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/sluice-siem/sluice/transform/event"
 )
@@ -49,24 +48,6 @@ type indicatorSet struct {
 	domains    map[string]int32
 	hashes     map[string]int32
 	indicators []indicator
-}
-
-// setHolder serves the current version of one indicator set; a reload builds a new
-// set from all its files and swaps the pointer.
-type setHolder struct {
-	name     string
-	cfg      IndicatorSetConfig
-	embedded fs.FS // ResourcesConfig.Embedded
-	set      atomic.Pointer[indicatorSet]
-}
-
-func (h *setHolder) load() error {
-	s, err := loadIndicatorSet(h.embedded, h.cfg)
-	if err != nil {
-		return fmt.Errorf("load threat-intel set %s: %w", h.name, err)
-	}
-	h.set.Store(s)
-	return nil
 }
 
 // loadIndicatorSet reads every file of a set. Errors name the file and line. An
@@ -323,7 +304,7 @@ type threatIntel struct {
 	paths    []event.Path // fields, parsed
 	tag      string
 	tagValue any // tag, boxed once
-	set      *setHolder
+	set      *reloadable[indicatorSet]
 	count    lookupCounter
 }
 
@@ -356,7 +337,7 @@ type match struct {
 // Process matches the fields' values against the set. Values that are neither IP
 // addresses, hashes nor domains simply do not match.
 func (t *threatIntel) Process(ctx context.Context, e *event.Event) error {
-	s := t.set.set.Load()
+	s := t.set.cur.Load()
 	var buf [4]match
 	matches := buf[:0]
 	for i, f := range t.fields {
