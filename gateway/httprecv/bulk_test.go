@@ -602,19 +602,5 @@ func BenchmarkBulk(b *testing.B) {
 		body.WriteString(`{"create":{"_index":"logs-firewall-default"}}` + "\n")
 		fmt.Fprintf(&body, `{"@timestamp":"2026-11-26T07:00:00.000Z","message":"<134>Nov 26 07:00:00 fw01 %%ASA-6-302013: Built outbound TCP connection %06d for outside:203.0.113.7/443 (203.0.113.7/443) to inside:10.1.2.3/51234 (10.1.2.3/51234)","host":{"name":"fw01","ip":["10.1.2.1"]},"log":{"file":{"path":"/var/log/asa.log"}},"source":{"ip":"203.0.113.7","port":443},"destination":{"ip":"10.1.2.3","port":51234},"event":{"action":"built-connection","outcome":"success"},"data_stream":{"type":"logs","dataset":"firewall","namespace":"default"}}`+"\n", i)
 	}
-	client := srv.Client()
-	b.SetBytes(int64(body.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := client.Post(srv.URL+"/_bulk", "application/x-ndjson", bytes.NewReader(body.Bytes()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
-	}
-	b.ReportMetric(float64(b.N)*docs/b.Elapsed().Seconds(), "events/s")
+	benchPost(b, srv, "/_bulk", body.Bytes(), docs)
 }
