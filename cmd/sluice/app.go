@@ -222,14 +222,17 @@ func (a *app) buildDeadLetters(ctx context.Context, meter metric.Meter) (_ searc
 	}
 	name := cfg.Sink.DeadLetters.Stream
 	kopts := kinesis.Options{Logger: a.log.With("component", "kinesis", "stream", name), Meter: meter}
-	// A missing stream fails the start rather than the first refused document.
-	r, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kopts)
-	if err != nil {
-		return nil, "", fmt.Errorf("create dead-letter stream reader: %w", err)
+	// A missing stream fails the start rather than the first refused document. The
+	// consumer's reader (sluice transform) can list its shards; otherwise one is made
+	// for the check.
+	r := a.reader
+	if r == nil {
+		if r, err = kinesis.NewReader(ctx, cfg.Stream.Kinesis, kopts); err != nil {
+			return nil, "", fmt.Errorf("create dead-letter stream reader: %w", err)
+		}
+		defer r.Close()
 	}
-	_, err = r.Shards(ctx, name)
-	r.Close()
-	if err != nil {
+	if _, err = r.Shards(ctx, name); err != nil {
 		return nil, "", fmt.Errorf("check dead-letter stream (sink.dead_letters.stream): %w", err)
 	}
 	a.deadProducer, err = kinesis.New(ctx, cfg.Stream.Kinesis, kopts)
