@@ -23,8 +23,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 	evt "github.com/sluice-siem/sluice/transform/event"
@@ -83,22 +83,11 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	meter := opts.Meter
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/transform")
-	}
-	var err error
-	t.events, err = meter.Int64Counter("sluice_transform_events_total",
-		metric.WithDescription("Events transformed and written to the sink, by log type (dead letters excluded)."),
-		metric.WithUnit("{event}"))
-	if err != nil {
-		return nil, fmt.Errorf("create counter sluice_transform_events_total: %w", err)
-	}
-	t.deadLetters, err = meter.Int64Counter("sluice_transform_dead_letters_total",
-		metric.WithDescription("Records that could not be transformed and were written as dead letters."),
-		metric.WithUnit("{record}"))
-	if err != nil {
-		return nil, fmt.Errorf("create counter sluice_transform_dead_letters_total: %w", err)
+	in := instruments.New(opts.Meter, "github.com/sluice-siem/sluice/transform")
+	t.events = in.Counter("sluice_transform_events_total", "{event}", "Events transformed and written to the sink, by log type (dead letters excluded).")
+	t.deadLetters = in.Counter("sluice_transform_dead_letters_total", "{record}", "Records that could not be transformed and were written as dead letters.")
+	if err := in.Err("transformer"); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

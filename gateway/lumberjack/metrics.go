@@ -2,11 +2,12 @@ package lumberjack
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sluice-siem/sluice/internal/instruments"
 )
 
 // metrics are the receiver's instruments. Events and bytes the gateway core accepted
@@ -27,40 +28,28 @@ type metrics struct {
 }
 
 func newMetrics(m metric.Meter, open func() int64) (*metrics, error) {
-	var (
-		ms   = &metrics{sets: map[string]metric.MeasurementOption{}}
-		errs []error
-	)
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
-	ms.opened = counter("sluice_lumberjack_connections_opened", "{connection}",
+	ms := &metrics{sets: map[string]metric.MeasurementOption{}}
+	in := instruments.New(m, "github.com/sluice-siem/sluice/gateway/lumberjack")
+	ms.opened = in.Counter("sluice_lumberjack_connections_opened", "{connection}",
 		"Connections accepted by the lumberjack listener, by result: served, over_limit (closed at once: lumberjack.max_connections), handshake_failed.")
-	ms.windows = counter("sluice_lumberjack_windows", "{window}", "Windows fully acknowledged.")
-	ms.events = counter("sluice_lumberjack_events", "{event}",
+	ms.windows = in.Counter("sluice_lumberjack_windows", "{window}", "Windows fully acknowledged.")
+	ms.events = in.Counter("sluice_lumberjack_events", "{event}",
 		"Events of acknowledged parts of windows, by result: accepted (durable in the stream) or rejected (invalid, too large, forbidden type; dropped).")
-	ms.bytes = counter("sluice_lumberjack_bytes_received", "By", "Bytes read from lumberjack connections (after TLS, before decompression).")
-	ms.keepalives = counter("sluice_lumberjack_keepalives", "{ack}", "Keepalive ACKs sent while a window waited for the stream.")
-	ms.protocol = counter("sluice_lumberjack_protocol_errors", "{connection}",
+	ms.bytes = in.Counter("sluice_lumberjack_bytes_received", "By", "Bytes read from lumberjack connections (after TLS, before decompression).")
+	ms.keepalives = in.Counter("sluice_lumberjack_keepalives", "{ack}", "Keepalive ACKs sent while a window waited for the stream.")
+	ms.protocol = in.Counter("sluice_lumberjack_protocol_errors", "{connection}",
 		"Connections closed for breaking the protocol or a limit, by kind: version, frame_type, window_size, frame_too_large, decoded_too_large, zlib, truncated, read_timeout.")
-	var err error
-	ms.ackLatency, err = m.Float64Histogram("sluice_lumberjack_ack_latency", metric.WithUnit("s"),
-		metric.WithDescription("Time from a window's first frame to its last ACK."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-	errs = append(errs, err)
-	_, err = m.Int64ObservableGauge("sluice_lumberjack_connections_open", metric.WithUnit("{connection}"),
+	ms.ackLatency = in.Histogram("sluice_lumberjack_ack_latency", "s", "Time from a window's first frame to its last ACK.",
+		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+	_, err := in.Meter().Int64ObservableGauge("sluice_lumberjack_connections_open", metric.WithUnit("{connection}"),
 		metric.WithDescription("Open lumberjack connections."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(open())
 			return nil
 		}))
-	errs = append(errs, err)
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("create lumberjack metrics: %w", err)
-		}
+	in.Add(err)
+	if err := in.Err("lumberjack"); err != nil {
+		return nil, err
 	}
 	ms.accepted = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "accepted")))
 	ms.rejected = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "rejected")))

@@ -10,8 +10,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -70,19 +70,13 @@ func NewKinesis(p Putter, streamName string, opts KinesisOptions) (*Kinesis, err
 	if k.log == nil {
 		k.log = slog.New(slog.DiscardHandler)
 	}
-	meter := opts.Meter
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/sink/deadletter")
-	}
-	var errs [3]error
-	k.written, errs[0] = meter.Int64Counter("sluice_dead_letters_written_total",
-		metric.WithDescription("Dead letters durable in their destination, by destination and stream."), metric.WithUnit("{document}"))
-	k.failed, errs[1] = meter.Int64Counter("sluice_dead_letters_write_failures_total",
-		metric.WithDescription("Dead letters whose write failed (their batch is not acknowledged and comes again), by destination and stream."), metric.WithUnit("{document}"))
-	k.truncated, errs[2] = meter.Int64Counter("sluice_dead_letters_truncated_total",
-		metric.WithDescription("Dead letters that lost fields to fit in one record, by destination and stream."), metric.WithUnit("{document}"))
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, fmt.Errorf("create dead letter metrics: %w", err)
+	in := instruments.New(opts.Meter, "github.com/sluice-siem/sluice/sink/deadletter")
+	k.written = in.Counter("sluice_dead_letters_written_total", "{document}", "Dead letters durable in their destination, by destination and stream.")
+	k.failed = in.Counter("sluice_dead_letters_write_failures_total", "{document}",
+		"Dead letters whose write failed (their batch is not acknowledged and comes again), by destination and stream.")
+	k.truncated = in.Counter("sluice_dead_letters_truncated_total", "{document}", "Dead letters that lost fields to fit in one record, by destination and stream.")
+	if err := in.Err("dead letter"); err != nil {
+		return nil, err
 	}
 	return k, nil
 }

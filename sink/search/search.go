@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 )
@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 	if cfg.FlushInterval > 0 {
 		s.batch = &batcher{s: s, interval: cfg.FlushInterval}
 	}
-	if err := errors.Join(s.instruments(opts.Meter), s.sweepInstruments(opts.Meter)); err != nil {
+	if err := s.instruments(opts.Meter); err != nil {
 		_ = eng.close()
 		return nil, err
 	}
@@ -157,25 +157,20 @@ func (s *Sink) Close() error {
 	return nil
 }
 
+// instruments creates the sink's and its sweeper's instruments.
 func (s *Sink) instruments(meter metric.Meter) error {
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/sink/search")
-	}
-	var errs [5]error
-	s.indexed, errs[0] = meter.Int64Counter("sluice_search_documents_indexed_total",
-		metric.WithDescription("Documents the search engine created."), metric.WithUnit("{document}"))
-	s.conflicts, errs[1] = meter.Int64Counter("sluice_search_conflicts_total",
-		metric.WithDescription("Documents the engine already held (409 on create): duplicates avoided."), metric.WithUnit("{document}"))
-	s.retried, errs[2] = meter.Int64Counter("sluice_search_retried_total",
-		metric.WithDescription("Document sends retried after a 429, a 5xx or a failed request."), metric.WithUnit("{document}"))
-	s.deadLettered, errs[3] = meter.Int64Counter("sluice_search_dead_lettered_total",
-		metric.WithDescription("Documents refused by the engine and written as dead letters."), metric.WithUnit("{document}"))
-	s.latency, errs[4] = meter.Float64Histogram("sluice_search_bulk_duration_seconds",
-		metric.WithDescription("Duration of _bulk requests."), metric.WithUnit("s"))
-	if err := errors.Join(errs[:]...); err != nil {
-		return fmt.Errorf("create search sink metrics: %w", err)
-	}
-	return nil
+	in := instruments.New(meter, "github.com/sluice-siem/sluice/sink/search")
+	s.indexed = in.Counter("sluice_search_documents_indexed_total", "{document}", "Documents the search engine created.")
+	s.conflicts = in.Counter("sluice_search_conflicts_total", "{document}", "Documents the engine already held (409 on create): duplicates avoided.")
+	s.retried = in.Counter("sluice_search_retried_total", "{document}", "Document sends retried after a 429, a 5xx or a failed request.")
+	s.deadLettered = in.Counter("sluice_search_dead_lettered_total", "{document}", "Documents refused by the engine and written as dead letters.")
+	s.latency = in.Histogram("sluice_search_bulk_duration_seconds", "s", "Duration of _bulk requests.")
+	s.rolledOver = in.Counter("sluice_search_lifecycle_rollovers_total", "{rollover}", "Data streams the retention sweeper rolled over.")
+	s.indicesDeleted = in.Counter("sluice_search_lifecycle_deleted_indices_total", "{index}",
+		"Indices the retention sweeper deleted as older than the retention (one deleted by two tasks at the same instant counts twice).")
+	s.sweepErrors = in.Counter("sluice_search_lifecycle_sweep_errors_total", "{error}",
+		"Requests of the retention sweeper that failed (rollover, listing or deletion).")
+	return in.Err("search sink")
 }
 
 // item is one document on its way to the engine.

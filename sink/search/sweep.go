@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // SweepResult is what one sweep did.
@@ -23,24 +20,6 @@ type SweepResult struct {
 	// another task had deleted before. Two tasks deleting the same index at the same
 	// instant are both acknowledged by the engine, so both may list it.
 	Deleted []string
-}
-
-// sweepInstruments creates the sweeper's counters.
-func (s *Sink) sweepInstruments(meter metric.Meter) error {
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/sink/search")
-	}
-	var errs [3]error
-	s.rolledOver, errs[0] = meter.Int64Counter("sluice_search_lifecycle_rollovers_total",
-		metric.WithDescription("Data streams the retention sweeper rolled over."), metric.WithUnit("{rollover}"))
-	s.indicesDeleted, errs[1] = meter.Int64Counter("sluice_search_lifecycle_deleted_indices_total",
-		metric.WithDescription("Indices the retention sweeper deleted as older than the retention (one deleted by two tasks at the same instant counts twice)."), metric.WithUnit("{index}"))
-	s.sweepErrors, errs[2] = meter.Int64Counter("sluice_search_lifecycle_sweep_errors_total",
-		metric.WithDescription("Requests of the retention sweeper that failed (rollover, listing or deletion)."), metric.WithUnit("{error}"))
-	if err := errors.Join(errs[:]...); err != nil {
-		return fmt.Errorf("create search lifecycle metrics: %w", err)
-	}
-	return nil
 }
 
 // RunLifecycle runs sluice's retention sweeper until ctx ends or Close is called, and

@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sluice-siem/sluice/internal/instruments"
 )
 
 // metrics are the consumer's instruments. The gauges are observed from the running
@@ -20,21 +22,13 @@ func newMetrics(m metric.Meter, c *Consumer) (metrics, error) {
 		ms  metrics
 		err error
 	)
-	counter := func(dst *metric.Int64Counter, name, desc, unit string) {
-		if err != nil {
-			return
-		}
-		*dst, err = m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit(unit))
-		if err != nil {
-			err = fmt.Errorf("create counter %s: %w", name, err)
-		}
-	}
-	counter(&ms.taken, "sluice_consumer_leases_taken_total", "Leases taken by this worker because they were free or expired, by stream.", "{lease}")
-	counter(&ms.stolen, "sluice_consumer_leases_stolen_total", "Leases handed to this worker by another one for balance, by stream.", "{lease}")
-	counter(&ms.lost, "sluice_consumer_leases_lost_total", "Leases this worker lost without handing them off (not renewed in time, or taken), by stream.", "{lease}")
-	counter(&ms.records, "sluice_consumer_records_read_total", "User records read (after de-aggregation), by stream and shard.", "{record}")
-	counter(&ms.throttles, "sluice_consumer_get_records_throttles_total", "GetRecords calls the stream refused for its rate limits, by stream and shard.", "{call}")
-	if err != nil {
+	in := instruments.New(m, "github.com/sluice-siem/sluice/transform/consume")
+	ms.taken = in.Counter("sluice_consumer_leases_taken_total", "{lease}", "Leases taken by this worker because they were free or expired, by stream.")
+	ms.stolen = in.Counter("sluice_consumer_leases_stolen_total", "{lease}", "Leases handed to this worker by another one for balance, by stream.")
+	ms.lost = in.Counter("sluice_consumer_leases_lost_total", "{lease}", "Leases this worker lost without handing them off (not renewed in time, or taken), by stream.")
+	ms.records = in.Counter("sluice_consumer_records_read_total", "{record}", "User records read (after de-aggregation), by stream and shard.")
+	ms.throttles = in.Counter("sluice_consumer_get_records_throttles_total", "{call}", "GetRecords calls the stream refused for its rate limits, by stream and shard.")
+	if err = in.Err("consumer"); err != nil {
 		return metrics{}, err
 	}
 	gauge := func(name, desc, unit string, observe func(metric.Int64Observer)) {

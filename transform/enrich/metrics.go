@@ -2,13 +2,13 @@ package enrich
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/sluice-siem/sluice/internal/instruments"
 )
 
 // Results of one lookup, the result attribute of sluice_enrich_lookups_total.
@@ -34,31 +34,20 @@ type metrics struct {
 }
 
 func newMetrics(meter metric.Meter) (*metrics, error) {
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("github.com/sluice-siem/sluice/transform/enrich")
+	in := instruments.New(meter, "github.com/sluice-siem/sluice/transform/enrich")
+	m := &metrics{
+		lookups: in.Counter("sluice_enrich_lookups_total", "{lookup}",
+			"Enrichment lookups, by processor kind, resource (database, table, set or source name) and result (hit, miss, cache_hit, negative_cache_hit, stale, error)."),
+		backend: in.Histogram("sluice_enrich_backend_duration_seconds", "s",
+			"Duration of Redis and PostgreSQL lookup calls, by source, backend and result (hit, miss, error).",
+			0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+		reloads: in.Counter("sluice_enrich_reloads_total", "{reload}",
+			"Reloads of enrichment files after they changed, by kind, resource name and result (ok, error)."),
 	}
-	var m metrics
-	var err error
-	m.lookups, err = meter.Int64Counter("sluice_enrich_lookups_total",
-		metric.WithDescription("Enrichment lookups, by processor kind, resource (database, table, set or source name) and result (hit, miss, cache_hit, negative_cache_hit, stale, error)."),
-		metric.WithUnit("{lookup}"))
-	if err != nil {
-		return nil, fmt.Errorf("create counter sluice_enrich_lookups_total: %w", err)
+	if err := in.Err("enrichment"); err != nil {
+		return nil, err
 	}
-	m.backend, err = meter.Float64Histogram("sluice_enrich_backend_duration_seconds",
-		metric.WithDescription("Duration of Redis and PostgreSQL lookup calls, by source, backend and result (hit, miss, error)."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-	if err != nil {
-		return nil, fmt.Errorf("create histogram sluice_enrich_backend_duration_seconds: %w", err)
-	}
-	m.reloads, err = meter.Int64Counter("sluice_enrich_reloads_total",
-		metric.WithDescription("Reloads of enrichment files after they changed, by kind, resource name and result (ok, error)."),
-		metric.WithUnit("{reload}"))
-	if err != nil {
-		return nil, fmt.Errorf("create counter sluice_enrich_reloads_total: %w", err)
-	}
-	return &m, nil
+	return m, nil
 }
 
 // lookupCounter counts one processor's lookups in one resource, with the attribute sets
