@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/search"
@@ -42,8 +43,9 @@ const (
 // Config is the whole configuration of a sluice process.
 type Config struct {
 	HTTP       Listener       `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
-	GRPC       Listener       `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
+	GRPC       GRPC           `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
 	Lumberjack Lumberjack     `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
+	Limits     Limits         `yaml:"limits" doc:"bounds both tiers apply to every event"`
 	Gateway    gateway.Config `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
 	Bulk       Bulk           `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
 	Stream     Stream         `yaml:"stream" doc:"the stream between the tiers"`
@@ -67,7 +69,18 @@ type Config struct {
 	Lookups enrich.ResourcesConfig `yaml:"lookups" doc:"enrichment resources: mmdb files, CIDR tables, threat-intel sets, Redis and PostgreSQL sources, cache"`
 }
 
-// Listener is one network listener.
+// Limits are the bounds both tiers apply to every event, so that an event the gateway
+// accepts is one the transform tier can read.
+type Limits struct {
+	// MaxDepth bounds how deeply an event's objects and arrays nest: the gateway
+	// refuses deeper events, and the transform tier reads no deeper (its decoders and
+	// the json processor recurse at most this far).
+	MaxDepth int `yaml:"max_depth" doc:"deepest nesting of objects and arrays in an event (the event object is level 1); the gateway refuses deeper events"`
+}
+
+// Listener is one network listener: the HTTP listener (for the transform role, its
+// health, readiness and metrics), and the shape every listener's address and TLS are
+// checked in.
 type Listener struct {
 	// Addr is host:port; empty disables the listener.
 	Addr string `yaml:"addr" doc:"host:port to listen on; empty disables"`
@@ -76,6 +89,8 @@ type Listener struct {
 	ReadTimeout time.Duration `yaml:"read_timeout" doc:"longest time to read one request, body included"`
 	// IdleTimeout closes connections idle this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout" doc:"close connections idle this long"`
+	// MaxConnections bounds the open connections; more are closed at once.
+	MaxConnections int `yaml:"max_connections" doc:"most open connections; more are closed at once"`
 }
 
 // TLS is a listener's TLS setup.
@@ -176,20 +191,17 @@ type Log struct {
 	Format string `yaml:"format" doc:"json | text"`
 }
 
-// Default returns the defaults of a role: dev listens on 127.0.0.1 only, the container
-// roles on all interfaces.
+// Default returns the defaults of a role. Every role listens on 127.0.0.1 only: a
+// listener reachable from other hosts is a choice made where sluice is deployed (the
+// files in deploy/ set 0.0.0.0).
 func Default(role Role) Config {
-	host := ""
-	if role == RoleDev {
-		host = "127.0.0.1"
-	}
-	listener := func(port string) Listener {
-		return Listener{Addr: host + ":" + port, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-	}
+	const host = "127.0.0.1"
 	c := Config{
-		HTTP:       listener("8080"),
-		GRPC:       listener("9090"),
+		HTTP: Listener{Addr: host + ":8080", TLS: TLS{ClientAuth: "none"},
+			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 1024},
+		GRPC:       defaultGRPC(host),
 		Lumberjack: defaultLumberjack(host),
+		Limits:     Limits{MaxDepth: jsonx.DefaultMaxDepth},
 		Gateway:    gateway.DefaultConfig(),
 		Bulk:       defaultBulk(),
 		Stream: Stream{
@@ -206,9 +218,6 @@ func Default(role Role) Config {
 	}
 	c.Pipelines = map[string]pipeline.Config{}
 	c.Lookups = enrich.DefaultResourcesConfig()
-	for _, l := range []*Listener{&c.HTTP, &c.GRPC} {
-		l.TLS.ClientAuth = "none"
-	}
 	if role == RoleDev {
 		c.Stream.Kind = "embedded"
 		c.Sink.DeadLetters.Kind = "file"
@@ -260,7 +269,7 @@ func (c Config) Validate(role Role) error {
 	listeners := []struct {
 		path string
 		l    Listener
-	}{{"http", c.HTTP}, {"grpc", c.GRPC}, {"lumberjack", Listener{Addr: c.Lumberjack.Addr, TLS: c.Lumberjack.TLS}}}
+	}{{"http", c.HTTP}, {"grpc", Listener{Addr: c.GRPC.Addr, TLS: c.GRPC.TLS}}, {"lumberjack", Listener{Addr: c.Lumberjack.Addr, TLS: c.Lumberjack.TLS}}}
 	for _, x := range listeners {
 		if x.l.Addr != "" && !validAddr(x.l.Addr) {
 			bad(x.path+".addr", "want host:port, not %q", x.l.Addr)
@@ -292,11 +301,20 @@ func (c Config) Validate(role Role) error {
 			bad(x.path, "timeouts must not be negative")
 		}
 	}
+	if c.HTTP.MaxConnections <= 0 {
+		bad("http.max_connections", "must be positive, not %d", c.HTTP.MaxConnections)
+	}
+	if err := c.GRPC.Validate("grpc."); err != nil {
+		errs = append(errs, err)
+	}
 	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && role != RoleTransform {
 		bad("http.addr", "http, grpc and lumberjack are all disabled: the gateway would receive nothing")
 	}
 	if err := c.Lumberjack.Validate("lumberjack."); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Limits.MaxDepth < 1 || c.Limits.MaxDepth > jsonx.MaxDepth {
+		bad("limits.max_depth", "must be 1 to %d, not %d", jsonx.MaxDepth, c.Limits.MaxDepth)
 	}
 	if err := c.Gateway.Validate("gateway."); err != nil {
 		errs = append(errs, err)

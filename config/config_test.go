@@ -58,9 +58,11 @@ func TestDefaultBindsByRole(t *testing.T) {
 		http, grpc, lumberjack string
 		kind                   string
 	}{
+		// Every role listens on loopback only unless told otherwise (the deployment
+		// files in deploy/ set 0.0.0.0).
 		{config.RoleDev, "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:5044", "embedded"},
-		{config.RoleGateway, ":8080", ":9090", ":5044", "kinesis"},
-		{config.RoleTransform, ":8080", ":9090", ":5044", "kinesis"},
+		{config.RoleGateway, "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:5044", "kinesis"},
+		{config.RoleTransform, "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:5044", "kinesis"},
 	} {
 		c := config.Default(tc.role)
 		if c.HTTP.Addr != tc.http || c.GRPC.Addr != tc.grpc || c.Lumberjack.Addr != tc.lumberjack {

@@ -10,7 +10,7 @@ import (
 
 func TestLumberjackDefaults(t *testing.T) {
 	l := config.Default(config.RoleGateway).Lumberjack
-	if l.Addr != ":5044" || l.TLS.ClientAuth != "none" || !slices.Equal(l.Types, []string{"*"}) || l.KeepMetadata {
+	if l.Addr != "127.0.0.1:5044" || l.TLS.ClientAuth != "none" || !slices.Equal(l.Types, []string{"*"}) || l.KeepMetadata {
 		t.Errorf("lumberjack defaults: %+v", l)
 	}
 	// Keepalives well inside Filebeat's 30s timeout, and windows of Filebeat's default

@@ -20,6 +20,7 @@ import (
 	"go/token"
 	"io"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -348,6 +349,11 @@ func TestCloudFormation(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: settings do not validate for sluice %s: %v", name, role, err)
 		}
+		var ports []string
+		for _, pm := range list(main["PortMappings"]) {
+			ports = append(ports, str(get(pm, "ContainerPort")))
+		}
+		checkPublished(t, name, ports, cfg)
 	}
 
 	// Autoscaling: gateways on CPU, transformers on the streams' iterator age, bounded
@@ -385,6 +391,29 @@ func TestCloudFormation(t *testing.T) {
 		sort.Strings(want)
 		if !slices.Equal(seen, want) {
 			t.Errorf("%s: streams %v, want %v", alarm, seen, want)
+		}
+	}
+}
+
+// checkPublished checks that the listener of every port a container publishes listens
+// on all interfaces: sluice listens on 127.0.0.1 unless told otherwise, where nothing
+// outside the container reaches it.
+func checkPublished(t *testing.T, name string, ports []string, cfg config.Config) {
+	t.Helper()
+	if len(ports) == 0 {
+		t.Errorf("%s: publishes no port", name)
+	}
+	byPort := map[string]string{}
+	for _, addr := range []string{cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr} {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			byPort[port] = addr
+		}
+	}
+	for _, p := range ports {
+		addr, ok := byPort[p]
+		host, _, _ := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); !ok || ip == nil || !ip.IsUnspecified() {
+			t.Errorf("%s: publishes port %s, whose listener is %q: want 0.0.0.0:%s (sluice listens on 127.0.0.1 unless told otherwise)", name, p, addr, p)
 		}
 	}
 }
@@ -662,6 +691,11 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 		if err := cfg.Validate(role); err != nil {
 			t.Errorf("%s does not validate for sluice %s: %v", file, role, err)
 		}
+		var ports []string
+		for _, p := range list(get(list(get(find("Deployment", name), "spec", "template", "spec", "containers"))[0], "ports")) {
+			ports = append(ports, strconv.Itoa(intOf(get(p, "containerPort"))))
+		}
+		checkPublished(t, name, ports, cfg)
 
 		d := find("Deployment", name)
 		spec := get(d, "spec", "template", "spec")

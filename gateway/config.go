@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -38,6 +39,14 @@ type Routing struct {
 	// PartitionKeyField is the event field whose value is the partition key; empty, or
 	// absent from an event, means a random key (even spread, no per-source order).
 	PartitionKeyField string `yaml:"partition_key_field" doc:"event field used as the partition key; empty: random"`
+	// MaxTypes bounds the distinct log types one gateway process accepts, the types of
+	// Streams and DefaultType included, since every type becomes a pipeline lookup, a
+	// directory of the file sink and an index downstream. The set only grows while the
+	// process runs.
+	MaxTypes int `yaml:"max_types" doc:"most distinct log types a gateway process accepts (those in streams and default_type count); see over_max_types"`
+	// OverMaxTypes is what happens to an event of a new type once MaxTypes are known:
+	// "reject" refuses it, "default_type" sends it as DefaultType.
+	OverMaxTypes string `yaml:"over_max_types" doc:"reject | default_type: an event of a new log type beyond max_types is refused, or sent as default_type"`
 }
 
 // Limits bound what one request may cost. Every limit is enforced before the work it
@@ -59,6 +68,25 @@ type Limits struct {
 	BackpressureWait time.Duration `yaml:"backpressure_wait" doc:"how long a request waits for room before 429"`
 	// RetryAfter is the delay suggested to clients turned away by backpressure.
 	RetryAfter time.Duration `yaml:"retry_after" doc:"Retry-After suggested under backpressure"`
+	// MaxBufferedBytes bounds the request bytes that all HTTP requests together may
+	// hold while they are read and decompressed; a request that cannot get room within
+	// BackpressureWait is answered 429. It is what makes N concurrent decompression
+	// bombs cost at most this much, not N times max_decoded_bytes. A body counts every
+	// buffer it grew through, about twice its size, so this must be at least twice
+	// MaxDecodedBytes.
+	MaxBufferedBytes bytesize.Size `yaml:"max_buffered_bytes" doc:"request bytes (after decompression) all HTTP requests together may hold while being read; more waits, then 429"`
+	// MaxDepth bounds how deeply an event's objects and arrays may nest. It is not
+	// set here but from the top-level limits.max_depth, which the transform tier
+	// shares; 0 means jsonx.DefaultMaxDepth.
+	MaxDepth int `yaml:"-"`
+}
+
+// Depth returns the nesting limit of events: MaxDepth, or jsonx.DefaultMaxDepth.
+func (l Limits) Depth() int {
+	if l.MaxDepth <= 0 {
+		return jsonx.DefaultMaxDepth
+	}
+	return l.MaxDepth
 }
 
 // RetryAfterSeconds is the Retry-After value, in whole seconds, suggested to clients
@@ -99,7 +127,9 @@ func DefaultConfig() Config {
 			UnknownTypes:  "default",
 			// input.type comes last: Beats set it on every event ("filestream",
 			// "syslog", ...), so lumberjack events without a log type still get one.
-			TypeFields: []string{"fields.log_type", "event.dataset", "input.type"},
+			TypeFields:   []string{"fields.log_type", "event.dataset", "input.type"},
+			MaxTypes:     1000,
+			OverMaxTypes: "reject",
 		},
 		Limits: Limits{
 			MaxBodyBytes:     10 * bytesize.MiB,
@@ -109,6 +139,7 @@ func DefaultConfig() Config {
 			MaxInflightBytes: 256 * bytesize.MiB,
 			BackpressureWait: 2 * time.Second,
 			RetryAfter:       time.Second,
+			MaxBufferedBytes: 128 * bytesize.MiB,
 		},
 	}
 }
@@ -149,6 +180,18 @@ func (c Config) Validate(prefix string) error {
 	if r.DefaultType != "" && !stream.ValidType(r.DefaultType) {
 		bad("routing.default_type", "invalid log type name %q", r.DefaultType)
 	}
+	if known := len(r.Streams) + 1; r.MaxTypes < known {
+		bad("routing.max_types", "%d is less than the %d log types of streams and default_type: want at least %d", r.MaxTypes, known-1, known)
+	}
+	switch r.OverMaxTypes {
+	case "reject":
+	case "default_type":
+		if r.DefaultType == "" {
+			bad("routing.over_max_types", "default_type needs routing.default_type")
+		}
+	default:
+		bad("routing.over_max_types", "must be reject or default_type, not %q", r.OverMaxTypes)
+	}
 
 	l := c.Limits
 	positive := func(path string, v int64) {
@@ -161,6 +204,13 @@ func (c Config) Validate(prefix string) error {
 	positive("limits.max_event_bytes", int64(l.MaxEventBytes))
 	positive("limits.max_batch_events", int64(l.MaxBatchEvents))
 	positive("limits.max_inflight_bytes", int64(l.MaxInflightBytes))
+	positive("limits.max_buffered_bytes", int64(l.MaxBufferedBytes))
+	if l.MaxBufferedBytes > 0 && l.MaxBufferedBytes < 2*l.MaxDecodedBytes {
+		bad("limits.max_buffered_bytes", "%s is less than twice max_decoded_bytes %s: a full request, read into buffers that double as it grows, could never be read", l.MaxBufferedBytes, l.MaxDecodedBytes)
+	}
+	if l.MaxDepth < 0 || l.MaxDepth > jsonx.MaxDepth {
+		bad("limits.max_depth", "must be 1 to %d, not %d", jsonx.MaxDepth, l.MaxDepth)
+	}
 	if l.MaxDecodedBytes > 0 && l.MaxDecodedBytes < l.MaxBodyBytes {
 		bad("limits.max_decoded_bytes", "%s is less than max_body_bytes %s", l.MaxDecodedBytes, l.MaxBodyBytes)
 	}

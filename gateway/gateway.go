@@ -92,6 +92,7 @@ type Gateway struct {
 	now      func() time.Time
 	inflight *semaphore.Weighted
 	metrics  metrics
+	types    *typeSet
 
 	inflightBytes atomic.Int64
 	draining      atomic.Bool
@@ -118,8 +119,9 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 		log:      opts.Logger,
 		now:      opts.Now,
 		inflight: semaphore.NewWeighted(int64(cfg.Limits.MaxInflightBytes)),
+		types:    newTypeSet(cfg.Routing.MaxTypes, append(slices.Collect(maps.Keys(cfg.Routing.Streams)), cfg.Routing.DefaultType)...),
 	}
-	m, err := newMetrics(opts.Meter, &g.inflightBytes)
+	m, err := newMetrics(opts.Meter, &g.inflightBytes, g.types.len)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +210,9 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			continue
 		}
 		typ, err := g.resolveType(ev)
+		if err == nil {
+			typ, err = g.admitType(typ)
+		}
 		if err != nil {
 			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
 			continue
@@ -325,6 +330,19 @@ func (g *Gateway) resolveType(ev Event) (string, error) {
 		return typ, Errorf(KindInvalid, "invalid log type %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit", typ)
 	}
 	return typ, nil
+}
+
+// admitType returns the log type an event is sent as: typ when it is one of the
+// routing.max_types distinct types the process accepts, routing.default_type in its
+// place when over_max_types says so, or an error.
+func (g *Gateway) admitType(typ string) (string, error) {
+	if g.types.admit(typ) {
+		return typ, nil
+	}
+	if g.cfg.Routing.OverMaxTypes == "default_type" {
+		return g.cfg.Routing.DefaultType, nil
+	}
+	return typ, Errorf(KindInvalid, "log type %q is new, and this gateway already accepts %d distinct log types (gateway.routing.max_types): send a known type or raise the limit", typ, g.cfg.Routing.MaxTypes)
 }
 
 // route returns the stream of a log type.

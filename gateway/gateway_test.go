@@ -241,3 +241,64 @@ func TestIngestRejectsNonObjectsAndDecodeErrors(t *testing.T) {
 		t.Fatalf("Ingest = %+v, %v", res, err)
 	}
 }
+
+// TestMaxTypes: a process accepts at most routing.max_types distinct log types (the
+// routed ones count): events of further new types are refused one by one, or sent as
+// the default type with over_max_types: default_type, while known types keep flowing.
+func TestMaxTypes(t *testing.T) {
+	typed := func(typ string) gateway.Event { return gateway.Event{Type: typ, Doc: []byte(`{"m":1}`)} }
+	cfg := gateway.DefaultConfig() // firewall, ids, waf routed
+	cfg.Routing.MaxTypes = 5
+	p := &producer{}
+	g := newGateway(t, cfg, p)
+	res, err := g.Ingest(context.Background(), gateway.Batch{Receiver: "test", Events: []gateway.Event{
+		typed("new-1"), typed("firewall"), typed("new-2"), typed("new-3"), typed("new-1"), typed("waf"), typed("new-4"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 5 || len(res.Rejections) != 2 {
+		t.Fatalf("Ingest = %+v, want 5 accepted and new-3, new-4 rejected", res)
+	}
+	for i, rj := range res.Rejections {
+		if want := []int{3, 6}[i]; rj.Index != want || rj.Kind != gateway.KindInvalid || !strings.Contains(rj.Reason, "gateway.routing.max_types") {
+			t.Errorf("rejection %d = %+v, want index %d naming gateway.routing.max_types", i, rj, want)
+		}
+	}
+	if n := len(p.puts["sluice-default"]); n != 3 {
+		t.Errorf("default stream got %d records, want new-1 twice and new-2", n)
+	}
+
+	cfg.Routing.OverMaxTypes = "default_type"
+	cfg.Routing.DefaultType = "unsorted"
+	cfg.Routing.MaxTypes = 5 // firewall, ids, waf, unsorted and one more
+	p = &producer{}
+	g = newGateway(t, cfg, p)
+	res, err = g.Ingest(context.Background(), gateway.Batch{Receiver: "test", Events: []gateway.Event{typed("new-1"), typed("new-2"), typed("new-1")}})
+	if err != nil || res.Accepted != 3 {
+		t.Fatalf("Ingest = %+v, %v; want all accepted", res, err)
+	}
+	var types []string
+	for _, r := range p.puts["sluice-default"] {
+		env, err := stream.ParseEnvelope(r.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, env.Type)
+	}
+	if fmt.Sprint(types) != "[new-1 unsorted new-1]" {
+		t.Errorf("types sent = %v, want [new-1 unsorted new-1]", types)
+	}
+}
+
+func TestMaxTypesValidate(t *testing.T) {
+	cfg := gateway.DefaultConfig()
+	cfg.Routing.MaxTypes = 3
+	cfg.Routing.OverMaxTypes = "default_type"
+	err := cfg.Validate("gateway.")
+	for _, want := range []string{"gateway.routing.max_types: 3 is less than the 3 log types", "gateway.routing.over_max_types: default_type needs routing.default_type"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want %q", err, want)
+		}
+	}
+}

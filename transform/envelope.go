@@ -27,13 +27,14 @@ var errBadEnvelope = errors.New("bad envelope")
 // event straight into its document, with the results (and the errors) of
 // stream.ParseEnvelope followed by decoding the event with encoding/json.
 func parseEnvelope(data []byte) (envelope, error) {
-	return parseEnvelopeInto(data, nil)
+	return parseEnvelopeInto(data, nil, jsonx.DefaultMaxDepth)
 }
 
 // parseEnvelopeInto is parseEnvelope with the event's top-level object taken from objs
-// (when not nil), so that it is recycled with the event's other objects.
-func parseEnvelopeInto(data []byte, objs *evt.Objects) (envelope, error) {
-	env, err := parseEnvelopeFastInto(data, objs)
+// (when not nil), so that it is recycled with the event's other objects, and the event
+// read no deeper than maxDepth levels (the envelope's own level aside).
+func parseEnvelopeInto(data []byte, objs *evt.Objects, maxDepth int) (envelope, error) {
+	env, err := parseEnvelopeFastInto(data, objs, maxDepth)
 	if err == nil {
 		return env, nil
 	}
@@ -42,7 +43,7 @@ func parseEnvelopeInto(data []byte, objs *evt.Objects) (envelope, error) {
 	if serr != nil {
 		return envelope{}, serr
 	}
-	fields, err := jsonx.DecodeObject(slow.Event)
+	fields, err := jsonx.DecodeObjectDepth(slow.Event, maxDepth)
 	if err != nil {
 		return envelope{}, fmt.Errorf("decode event: %w", err)
 	}
@@ -55,13 +56,14 @@ func parseEnvelopeInto(data []byte, objs *evt.Objects) (envelope, error) {
 // regard to case), the last of repeated keys wins, and null leaves v, type and
 // received as they were.
 func parseEnvelopeFast(data []byte) (envelope, error) {
-	return parseEnvelopeFastInto(data, nil)
+	return parseEnvelopeFastInto(data, nil, jsonx.DefaultMaxDepth)
 }
 
 // parseEnvelopeFastInto is parseEnvelopeFast with the event's top-level object taken
 // from objs when it is not nil.
-func parseEnvelopeFastInto(data []byte, objs *evt.Objects) (envelope, error) {
+func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelope, error) {
 	d := jsonx.NewDecoder(data)
+	d.SetMaxDepth(maxDepth + 1) // the envelope is a level above the event
 	if d.Peek() != '{' {
 		return envelope{}, errBadEnvelope
 	}

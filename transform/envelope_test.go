@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"reflect"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("parseEnvelope(%q): err = %v, reference err = %v", data, ferr, rerr)
 		}
 		// Decoding into recycled objects agrees too.
-		pooled, perr := parseEnvelopeInto(data, &evt.Objects{})
+		pooled, perr := parseEnvelopeInto(data, &evt.Objects{}, jsonx.MaxDepth)
 		if (perr == nil) != (rerr == nil) {
 			t.Fatalf("parseEnvelopeInto(%q): err = %v, reference err = %v", data, perr, rerr)
 		}

@@ -28,10 +28,10 @@ type event struct {
 }
 
 // decode decodes the envelope of rec and its event, the event's document in an object
-// of objs. now is used only if neither the envelope nor the stream recorded when the
-// event arrived.
-func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects) (event, error) {
-	env, err := parseEnvelopeInto(rec.Data, objs)
+// of objs, reading no deeper than maxDepth levels into the event. now is used only if
+// neither the envelope nor the stream recorded when the event arrived.
+func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxDepth int) (event, error) {
+	env, err := parseEnvelopeInto(rec.Data, objs, maxDepth)
 	if err != nil {
 		return event{}, err
 	}

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/internal/instruments"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 	evt "github.com/sluice-siem/sluice/transform/event"
@@ -54,6 +55,9 @@ type Options struct {
 	// Pipelines gives each log type's pipeline. Nil: every event passes through as
 	// shipped.
 	Pipelines Pipelines
+	// MaxDepth bounds how deeply an event may nest (limits.max_depth): deeper records
+	// become dead letters before any recursion over them. 0 means jsonx.DefaultMaxDepth.
+	MaxDepth int
 }
 
 // Transformer transforms batches of stream records and writes them to a Sink. It is
@@ -63,6 +67,7 @@ type Transformer struct {
 	log       *slog.Logger
 	now       func() time.Time
 	pipelines Pipelines
+	maxDepth  int
 	// objects holds *evt.Objects: the recycled objects of events, one set per Handle
 	// call, since a call transforms its records one at a time.
 	objects sync.Pool
@@ -76,7 +81,10 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	if s == nil {
 		return nil, errors.New("new transformer: sink is nil")
 	}
-	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines}
+	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines, maxDepth: opts.MaxDepth}
+	if t.maxDepth <= 0 {
+		t.maxDepth = jsonx.DefaultMaxDepth
+	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,7 +162,7 @@ func (t *Transformer) getObjects() *evt.Objects {
 // failed), so they serve the next record.
 func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder, objs *evt.Objects) (doc sink.Document, keep bool, err error) {
 	defer objs.Release()
-	ev, err := decode(rec, t.now, objs)
+	ev, err := decode(rec, t.now, objs, t.maxDepth)
 	if err != nil {
 		return sink.Document{}, false, err
 	}
@@ -207,6 +215,15 @@ next:
 		counts = append(counts, typeCount{typ: docs[i].Type, n: 1})
 	}
 	for _, c := range counts {
-		t.events.Add(ctx, c.n, metric.WithAttributeSet(attribute.NewSet(attribute.String("type", c.typ))))
+		t.events.Add(ctx, c.n, metric.WithAttributeSet(attribute.NewSet(attribute.String("type", t.typeLabel(c.typ)))))
 	}
+}
+
+// typeLabel bounds the cardinality of the type attribute: log types without a pipeline,
+// which senders can invent freely, share one label.
+func (t *Transformer) typeLabel(typ string) string {
+	if t.pipelines != nil && t.pipelines.Pipeline(typ) != nil {
+		return typ
+	}
+	return "_other"
 }

@@ -410,11 +410,15 @@ func counters(t *testing.T, reader sdkmetric.Reader) map[string]int64 {
 	return got
 }
 
+// TestMetrics: events are counted by log type, and types without a pipeline, which
+// senders can invent freely, share the label _other.
 func TestMetrics(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	rs := &recordingSink{}
-	tr := newTransformer(t, rs, transform.Options{Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")})
-	b := batch(envelope("firewall", `{}`), envelope("ids", `{}`), []byte("bad"), envelope("firewall", `{}`))
+	set := pipelines(t, "firewall: {processors: [{set: {field: a, value: 1}}]}\nids: {processors: [{set: {field: a, value: 1}}]}\n")
+	tr := newTransformer(t, rs, transform.Options{Pipelines: set, Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")})
+	b := batch(envelope("firewall", `{}`), envelope("ids", `{}`), []byte("bad"), envelope("firewall", `{}`),
+		envelope("invented-1", `{}`), envelope("invented-2", `{}`))
 	for range 2 {
 		if err := tr.Handle(context.Background(), b); err != nil {
 			t.Fatalf("Handle: %v", err)
@@ -424,6 +428,7 @@ func TestMetrics(t *testing.T) {
 	want := map[string]int64{
 		"sluice_transform_events_total{firewall}": 4,
 		"sluice_transform_events_total{ids}":      2,
+		"sluice_transform_events_total{_other}":   4,
 		"sluice_transform_dead_letters_total":     2,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -144,7 +144,11 @@ func TestLumberjackToGoLumberBaseline(t *testing.T) {
 
 func TestHTTPAndBulkToSluiceReceiver(t *testing.T) {
 	g, null := newCore(t)
-	srv := httptest.NewServer(httprecv.New(g, httprecv.Options{Bulk: &httprecv.Bulk{DataStreamTypes: true, Version: "8.17.0"}}))
+	rc, err := httprecv.New(g, httprecv.Options{Bulk: &httprecv.Bulk{DataStreamTypes: true, Version: "8.17.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 

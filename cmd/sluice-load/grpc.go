@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 )
 
@@ -66,7 +67,7 @@ func grpcEventDoc(ev *sluicev1.Event, fields map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("build event fields: %w", err)
 	}
 	ev.Fields = s
-	doc, err := grpcrecv.Document(ev)
+	doc, err := grpcrecv.Document(ev, jsonx.DefaultMaxDepth)
 	if err != nil {
 		return nil, fmt.Errorf("build event document: %w", err)
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
+	"github.com/sluice-siem/sluice/internal/netlimit"
+	"github.com/sluice-siem/sluice/internal/secret"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/discard"
@@ -62,6 +64,9 @@ type app struct {
 	gateway *gateway.Gateway
 	health  *health.Server
 
+	// conns bounds the connections of every listener: each listener's cap, and one
+	// budget of file descriptors they all share.
+	conns          *netlimit.Group
 	httpLn, grpcLn net.Listener
 	httpSrv        *http.Server
 	grpcSrv        *grpc.Server
@@ -115,6 +120,21 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	}
 	a.meterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
 	meter := a.meterProvider.Meter("github.com/sluice-siem/sluice")
+
+	// Connection limits: every listener's own cap, and a budget of connections all
+	// listeners share, from the file-descriptor limit, so that a flood on one port
+	// cannot take the descriptors the other listeners and the outbound connections need.
+	budget, nofile, err := netlimit.FDBudget()
+	if err != nil {
+		log.Warn("no connection budget, only each listener's max_connections", "err", err)
+	}
+	a.conns, err = netlimit.NewGroup(netlimit.GroupOptions{Budget: budget, Logger: log.With("component", "listener"), Meter: meter})
+	if err != nil {
+		return nil, err
+	}
+	if budget > 0 {
+		log.Info("connection budget of all listeners", "connections", budget, "nofile", nofile)
+	}
 
 	// The stream between the tiers.
 	switch cfg.Stream.Kind {
@@ -200,11 +220,16 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 				a.resources.Close()
 				return nil, err
 			}
-			a.log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", cfg.Sink.Search.Addresses,
+			addrs := make([]string, len(cfg.Sink.Search.Addresses))
+			for i, u := range cfg.Sink.Search.Addresses {
+				addrs[i] = secret.RedactURL(u) // a URL may carry user:password
+			}
+			a.log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", addrs,
 				"layout", cfg.Sink.Search.Layout, "dead_letters", deadWhere, "lifecycle", a.search.Lifecycle())
 			out = a.search
 		}
-		a.transformer, err = transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes})
+		a.transformer, err = transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes,
+			MaxDepth: cfg.Limits.MaxDepth})
 		if err != nil {
 			return nil, fmt.Errorf("create transformer: %w", err)
 		}
@@ -324,7 +349,9 @@ func (a *app) streamMetrics(meter metric.Meter) error {
 func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 	cfg := a.cfg
 	var err error
-	a.gateway, err = gateway.New(cfg.Gateway, a.producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
+	gcfg := cfg.Gateway
+	gcfg.Limits.MaxDepth = cfg.Limits.MaxDepth // limits.max_depth, which the transform tier shares
+	a.gateway, err = gateway.New(gcfg, a.producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
 	if err != nil {
 		return err
 	}
@@ -336,6 +363,9 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 			Logger:       a.log.With("component", "lumberjack"),
 			Meter:        meter,
 			DrainTimeout: cfg.Shutdown.Timeout,
+			// lumberjack.max_connections is the receiver's own (counted and logged as
+			// over_limit); the listener shares the process's budget.
+			WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("lumberjack", ln, 0) },
 		})
 		if err != nil {
 			return err
@@ -345,7 +375,15 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		}
 	}
 
-	svc := grpcrecv.New(a.gateway, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
+	svc := grpcrecv.New(a.gateway, grpcrecv.Options{
+		Logger:               a.log.With("component", "grpc"),
+		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
+		HandshakeTimeout:     cfg.GRPC.ReadTimeout,
+		IdleTimeout:          cfg.GRPC.IdleTimeout,
+		KeepaliveTime:        cfg.GRPC.KeepaliveTime,
+		KeepaliveTimeout:     cfg.GRPC.KeepaliveTimeout,
+		KeepaliveMinTime:     cfg.GRPC.KeepaliveMinTime,
+	})
 	if cfg.GRPC.Addr != "" {
 		opts := svc.ServerOptions()
 		tlsConf, err := cfg.GRPC.TLS.Load()
@@ -362,7 +400,7 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		a.health.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 		reflection.Register(a.grpcSrv)
-		if a.grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+		if a.grpcLn, err = a.conns.Listen("grpc", cfg.GRPC.Addr, cfg.GRPC.MaxConnections); err != nil {
 			return fmt.Errorf("listen grpc on %s: %w", cfg.GRPC.Addr, err)
 		}
 	}
@@ -371,13 +409,17 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		if err != nil {
 			return err
 		}
-		handler := httprecv.New(a.gateway, httprecv.Options{
+		handler, err := httprecv.New(a.gateway, httprecv.Options{
 			Push:    push,
 			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			OpenAPI: sluicev1.OpenAPIDocument,
 			Logger:  a.log.With("component", "http"),
 			Bulk:    bulkOptions(cfg.Bulk),
+			Meter:   meter,
 		})
+		if err != nil {
+			return err
+		}
 		tlsConf, err := cfg.HTTP.TLS.Load()
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
@@ -391,7 +433,7 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
-		if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		if a.httpLn, err = a.conns.Listen("http", cfg.HTTP.Addr, cfg.HTTP.MaxConnections); err != nil {
 			return fmt.Errorf("listen http on %s: %w", cfg.HTTP.Addr, err)
 		}
 	}
@@ -427,7 +469,7 @@ func (a *app) buildOps() error {
 		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTP.Addr); err != nil {
+	if a.httpLn, err = a.conns.Listen("http", a.cfg.HTTP.Addr, a.cfg.HTTP.MaxConnections); err != nil {
 		return fmt.Errorf("listen http on %s: %w", a.cfg.HTTP.Addr, err)
 	}
 	return nil

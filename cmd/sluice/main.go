@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 
+	"google.golang.org/grpc/grpclog"
+
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/memlimit"
@@ -39,6 +41,7 @@ import (
 var version = ""
 
 func main() {
+	grpclog.SetLoggerV2(grpcLog) // before any gRPC function: see grpcLog
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
@@ -156,6 +159,7 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log)
+	grpcLog.use(log)
 	log.Info("starting sluice", "role", role, "version", versionString())
 	// The garbage collector keeps the heap under the container's memory limit.
 	if limit, source, err := memlimit.Set(cgroupRoot, env); err != nil {

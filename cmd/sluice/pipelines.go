@@ -97,6 +97,7 @@ func withMissing[V any](m, add map[string]V) map[string]V {
 // problem of every pipeline at once. deps.Enrich builds the enrichment processors
 // (geoip, cidr_lookup, lookup, threat_intel) from the lookups: section.
 func buildPipelines(cfg config.Config, deps pipeline.Deps) (*pipeline.Set, error) {
+	deps.MaxDepth = cfg.Limits.MaxDepth
 	cfgs, loadErr := pipelineConfigs(cfg)
 	set, err := pipeline.Build(cfgs, deps)
 	if err := errors.Join(loadErr, err); err != nil {

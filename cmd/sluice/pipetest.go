@@ -106,7 +106,7 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 1
 	}
 	defer res.Close()
-	set, err := pipeline.Build(cfgs, pipeline.Deps{Enrich: res.Processor})
+	set, err := pipeline.Build(cfgs, pipeline.Deps{Enrich: res.Processor, MaxDepth: cfg.Limits.MaxDepth})
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		printProblems(stderr, "sluice test: pipelines", err)

@@ -288,7 +288,8 @@ func (r *replayer) open(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("build pipelines: %w", err)
 		}
-		r.transformer, err = transform.New(&r.captured, transform.Options{Logger: r.log.With("component", "transform"), Pipelines: pipes})
+		r.transformer, err = transform.New(&r.captured, transform.Options{Logger: r.log.With("component", "transform"), Pipelines: pipes,
+			MaxDepth: cfg.Limits.MaxDepth})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -29,7 +30,7 @@ func benchEvents(tb testing.TB) []*sluicev1.Event {
 		})
 	}
 	// Document is what the gateway stores: measure that, not an estimate.
-	if doc, err := grpcrecv.Document(events[0]); err != nil || len(doc) < 250 || len(doc) > 350 {
+	if doc, err := grpcrecv.Document(events[0], jsonx.DefaultMaxDepth); err != nil || len(doc) < 250 || len(doc) > 350 {
 		tb.Fatalf("benchmark event document is %d bytes (%v), want about 300: %s", len(doc), err, doc)
 	}
 	return events

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 )
 
@@ -33,7 +34,7 @@ func FuzzDocument(f *testing.F) {
 		if err != nil {
 			return // invalid UTF-8 in a key: protobuf would not carry it either
 		}
-		doc, err := grpcrecv.Document(&sluicev1.Event{Message: msg, Fields: fields})
+		doc, err := grpcrecv.Document(&sluicev1.Event{Message: msg, Fields: fields}, jsonx.DefaultMaxDepth)
 		if err != nil {
 			t.Fatalf("Document: %v", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -49,6 +51,27 @@ type Options struct {
 	StreamConcurrency int
 	// Logger; nil discards.
 	Logger *slog.Logger
+
+	// The bounds of a connection, applied by ServerOptions (grpc.* settings). Zero
+	// leaves grpc-go's default, noted with each.
+
+	// MaxConcurrentStreams bounds the calls open at once on one connection; the server
+	// announces it and refuses more (REFUSED_STREAM). grpc-go: no bound.
+	MaxConcurrentStreams uint32
+	// HandshakeTimeout bounds the start of a connection: the TLS handshake and the
+	// HTTP/2 preface; a connection silent that long is closed. grpc-go: 120 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection without calls this long, with a GOAWAY. grpc-go:
+	// never.
+	IdleTimeout time.Duration
+	// KeepaliveTime is how long a connection may be silent before the server pings it,
+	// and KeepaliveTimeout how long it then waits for an answer before closing it, so
+	// that connections of clients that are gone do not stay. grpc-go: 2 h and 20 s.
+	KeepaliveTime, KeepaliveTimeout time.Duration
+	// KeepaliveMinTime is the shortest interval between a client's pings: a client
+	// pinging more often, or without a call open, is disconnected (GOAWAY
+	// too_many_pings), so pings cannot keep the server busy. grpc-go: 5 min.
+	KeepaliveMinTime time.Duration
 }
 
 // Service implements sluicev1.IngestServiceServer.
@@ -69,18 +92,46 @@ func New(ing Ingester, opts Options) *Service {
 	return &Service{ing: ing, opts: opts}
 }
 
-// Register adds the service to a gRPC server.
-func (s *Service) Register(srv *grpc.Server) { sluicev1.RegisterIngestServiceServer(srv, s) }
+// Register adds the service to a gRPC server made with ServerOptions, whose codec its
+// handlers need (codec.go).
+func (s *Service) Register(srv *grpc.Server) { srv.RegisterService(serviceDesc(), s) }
 
 // ServerOptions are the gRPC server options the service relies on: API key
-// authentication on every call, and a message size limit from the gateway's limits.
+// authentication on every call, requests that do not decode answered INVALID_ARGUMENT
+// (codec.go), a message size limit from the gateway's limits, and the connection
+// bounds of Options.
+//
+// The message size limit is limits.max_body_bytes, the bound of a request on the wire,
+// for compressed and decompressed messages alike (grpc-go has one limit for both). It
+// bounds memory the gateway's own limits do not see: grpc-go v1.85 allocates no buffer
+// of the length a message's 5-byte prefix declares, but on reading that prefix it
+// opens the stream's flow-control window to the whole length (transport.Stream.read,
+// requestRead), then holds what the client sends until the message is complete,
+// before any handler runs. So each open call may hold up to this limit: at most
+// MaxConcurrentStreams of them per connection.
 func (s *Service) ServerOptions() []grpc.ServerOption {
-	max := int(s.ing.Limits().MaxDecodedBytes)
-	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(max),
+	o := s.opts
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(s.ing.Limits().MaxBodyBytes)),
+		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: o.IdleTimeout,
+			Time:              o.KeepaliveTime,
+			Timeout:           o.KeepaliveTimeout,
+		}),
 	}
+	if o.MaxConcurrentStreams > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(o.MaxConcurrentStreams))
+	}
+	if o.HandshakeTimeout > 0 {
+		opts = append(opts, grpc.ConnectionTimeout(o.HandshakeTimeout))
+	}
+	if o.KeepaliveMinTime > 0 {
+		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: o.KeepaliveMinTime}))
+	}
+	return opts
 }
 
 // Push ingests one batch.
@@ -89,7 +140,7 @@ func (s *Service) Push(ctx context.Context, req *sluicev1.PushRequest) (*sluicev
 	if _, ok := runtime.HTTPPathPattern(ctx); ok {
 		receiver = "rest"
 	}
-	res, err := s.ing.Ingest(ctx, toBatch(receiver, req.GetEvents()))
+	res, err := s.ing.Ingest(ctx, toBatch(receiver, req.GetEvents(), s.ing.Limits().Depth()))
 	if err != nil {
 		return nil, s.statusOf(err)
 	}
@@ -163,7 +214,7 @@ func (s *Service) PushStream(srv sluicev1.IngestService_PushStreamServer) error 
 // ack ingests one stream batch and builds its acknowledgement.
 func (s *Service) ack(ctx context.Context, req *sluicev1.PushStreamRequest) *sluicev1.PushStreamResponse {
 	ack := &sluicev1.PushStreamResponse{Id: req.GetId()}
-	res, err := s.ing.Ingest(ctx, toBatch("grpc", req.GetEvents()))
+	res, err := s.ing.Ingest(ctx, toBatch("grpc", req.GetEvents(), s.ing.Limits().Depth()))
 	if err != nil {
 		st := s.statusOf(err)
 		ack.Code, ack.Message = int32(status.Code(st)), status.Convert(st).Message()
@@ -242,10 +293,10 @@ func rejections(res gateway.Result) []*sluicev1.Rejection {
 }
 
 // toBatch turns protobuf events into event documents.
-func toBatch(receiver string, events []*sluicev1.Event) gateway.Batch {
+func toBatch(receiver string, events []*sluicev1.Event, maxDepth int) gateway.Batch {
 	b := gateway.Batch{Receiver: receiver, Events: make([]gateway.Event, len(events))}
 	for i, e := range events {
-		doc, err := Document(e)
+		doc, err := Document(e, maxDepth)
 		b.Events[i] = gateway.Event{Type: e.GetType(), PartitionKey: e.GetPartitionKey(), Doc: doc, Err: err}
 	}
 	return b
@@ -254,7 +305,9 @@ func toBatch(receiver string, events []*sluicev1.Event) gateway.Batch {
 // Document builds the JSON event document of a protobuf event: its fields at the top
 // level (in key order, so equal events give equal bytes), "message" and "@timestamp"
 // from the event's own message and time, which win over fields of the same name.
-func Document(e *sluicev1.Event) ([]byte, error) {
+// Values nested deeper than maxDepth levels (the event object being the first) are
+// refused before they are walked, as the other receivers refuse such JSON.
+func Document(e *sluicev1.Event, maxDepth int) ([]byte, error) {
 	buf := make([]byte, 0, 64+len(e.GetMessage()))
 	buf = append(buf, '{')
 	sep := func() {
@@ -285,7 +338,7 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 		buf = jsonx.AppendString(buf, k)
 		buf = append(buf, ':')
 		var err error
-		if buf, err = appendValue(buf, fields[k]); err != nil {
+		if buf, err = appendValue(buf, fields[k], maxDepth-1); err != nil {
 			return nil, gateway.Errorf(gateway.KindInvalid, "field %q: %w", k, err)
 		}
 	}
@@ -293,8 +346,14 @@ func Document(e *sluicev1.Event) ([]byte, error) {
 }
 
 // appendValue appends a protobuf Value as JSON (objects with sorted keys), refusing
-// numbers JSON cannot hold.
-func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
+// numbers JSON cannot hold and objects or lists more than depth levels deep.
+func appendValue(buf []byte, v *structpb.Value, depth int) ([]byte, error) {
+	switch v.GetKind().(type) {
+	case *structpb.Value_StructValue, *structpb.Value_ListValue:
+		if depth <= 0 {
+			return nil, errors.New("nested deeper than limits.max_depth")
+		}
+	}
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_StringValue:
 		return jsonx.AppendString(buf, k.StringValue), nil
@@ -316,7 +375,7 @@ func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 			buf = jsonx.AppendString(buf, key)
 			buf = append(buf, ':')
 			var err error
-			if buf, err = appendValue(buf, fields[key]); err != nil {
+			if buf, err = appendValue(buf, fields[key], depth-1); err != nil {
 				return nil, fmt.Errorf("%s: %w", key, err)
 			}
 		}
@@ -328,7 +387,7 @@ func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = appendValue(buf, item); err != nil {
+			if buf, err = appendValue(buf, item, depth-1); err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
 		}
@@ -397,12 +456,16 @@ type authedStream struct {
 func (a *authedStream) Context() context.Context { return a.ctx }
 
 // RESTHandler serves the REST mapping of the service (POST /v1/push) in process, with
-// the body bounded by limits.max_body_bytes. The HTTP receiver authenticates the
+// the decoded body bounded by limits.max_decoded_bytes. The HTTP receiver authenticates the
 // request before it reaches this handler. Errors answer
 // with grpc-gateway's JSON status body, the HTTP status of the gRPC code, and
-// Retry-After under backpressure.
+// Retry-After under backpressure; a malformed Content-Type answers 415.
 func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
 	retryAfter := strconv.Itoa(s.ing.Limits().RetryAfterSeconds())
+	jsonpb := &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 			if c := status.Code(err); c == codes.ResourceExhausted || c == codes.Unavailable {
@@ -410,18 +473,29 @@ func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
 			}
 			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 		}),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
 	)
 	if err := sluicev1.RegisterIngestServiceHandlerServer(ctx, mux, s); err != nil {
 		return nil, fmt.Errorf("register REST mapping: %w", err)
 	}
-	// Bound the body here too, so that the handler is safe on its own; the HTTP
-	// receiver also buffers it within its limits and decodes gzip and zstd first.
-	maxBody := int64(s.ing.Limits().MaxBodyBytes)
+	// Bound the body here too, so that the handler is safe on its own. The HTTP
+	// receiver buffers it within its limits and decodes gzip and zstd first, so what
+	// arrives here is decoded: the decoded limit applies, the same as for /v1/events.
+	maxBody := int64(s.ing.Limits().MaxDecodedBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// grpc-gateway logs each Content-Type it cannot parse at ERROR level through
+		// grpclog (runtime.MarshalerForRequest), then decodes the body as JSON anyway,
+		// so any client could write to the log at will. Refuse such a request here, as
+		// the HTTP receiver's /v1/events does.
+		for _, ct := range r.Header.Values("Content-Type") {
+			if _, _, err := mime.ParseMediaType(ct); err != nil {
+				runtime.DefaultHTTPErrorHandler(r.Context(), mux, jsonpb, w, r, &runtime.HTTPStatusError{
+					HTTPStatus: http.StatusUnsupportedMediaType,
+					Err:        status.Errorf(codes.InvalidArgument, "malformed Content-Type %q: send application/json", ct),
+				})
+				return
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		mux.ServeHTTP(w, r)
 	}), nil

@@ -207,9 +207,9 @@ const maxIndexBytes = 255
 // next line is taken as that action's payload unless it reads as an action itself.
 // Documents are subslices of body and are not decoded. More than maxItems actions fail
 // the whole request, before the work of parsing them.
-func parseBulk(body []byte, defaultIndex string, maxItems int) ([]bulkItem, error) {
+func parseBulk(body []byte, defaultIndex string, maxItems int, sc *jsonx.Scanner) ([]bulkItem, error) {
 	body = bytes.TrimPrefix(body, bom)
-	p := lineReader{body: body}
+	p := lineReader{body: body, sc: sc}
 	var items []bulkItem
 	for {
 		line, ok := p.next()
@@ -234,7 +234,8 @@ func parseBulk(body []byte, defaultIndex string, maxItems int) ([]bulkItem, erro
 // lineReader walks the lines of a body.
 type lineReader struct {
 	body []byte
-	n    int // lines read
+	n    int            // lines read
+	sc   *jsonx.Scanner // validates every line before it is read
 }
 
 // next returns the next line without its line break.
@@ -264,7 +265,7 @@ func (p *lineReader) peekAction() bool {
 			rest = nil
 		}
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			if line[0] != '{' || !validJSON(line) {
+			if line[0] != '{' || p.sc.Valid(line) != nil {
 				return false
 			}
 			first := ""
@@ -299,7 +300,7 @@ func knownOp(op string) bool {
 // item reads the action on line (trimmed, not blank) and the lines that belong to it.
 func (p *lineReader) item(line []byte, defaultIndex string) bulkItem {
 	it := bulkItem{op: "index", line: p.n, index: defaultIndex}
-	op, meta, err := readAction(line)
+	op, meta, err := p.readAction(line)
 	if err != nil {
 		it.fail = err
 		p.skipPayload()
@@ -335,7 +336,7 @@ func (p *lineReader) item(line []byte, defaultIndex string) bulkItem {
 			it.fail = &esError{http.StatusBadRequest, esActionValidation, fmt.Sprintf("line %d: %s action without a document line", it.line, op)}
 		case it.fail != nil:
 		default:
-			it.source, it.fail = readSource(bytes.TrimSpace(src), p.n)
+			it.source, it.fail = p.readSource(bytes.TrimSpace(src), p.n)
 		}
 	case "delete":
 		it.fail = &esError{http.StatusBadRequest, esIllegalArgument, fmt.Sprintf("line %d: delete is not supported: sluice appends events to a stream and cannot delete documents", it.line)}
@@ -366,18 +367,15 @@ func (p *lineReader) item(line []byte, defaultIndex string) bulkItem {
 
 // readAction reads an action line: a JSON object with one field, the action, whose
 // value is an object of metadata.
-func readAction(line []byte) (op string, meta gjson.Result, fail *esError) {
+func (p *lineReader) readAction(line []byte) (op string, meta gjson.Result, fail *esError) {
 	bad := func(format string, args ...any) *esError {
 		return &esError{http.StatusBadRequest, esIllegalArgument, fmt.Sprintf(format, args...)}
 	}
-	if line[0] != '{' {
-		if !validJSON(line) {
-			return "", meta, bad("malformed action line: invalid JSON: %s", syntaxError(line))
-		}
-		return "", meta, bad("malformed action line: a JSON %s, want an object such as {\"create\":{}}", jsonKind(line[0]))
+	if problem := checkJSON(p.sc, line); problem != "" {
+		return "", meta, bad("malformed action line: %s", problem)
 	}
-	if !validJSON(line) {
-		return "", meta, bad("malformed action line: invalid JSON: %s", syntaxError(line))
+	if line[0] != '{' {
+		return "", meta, bad("malformed action line: a JSON %s, want an object such as {\"create\":{}}", jsonKind(line[0]))
 	}
 	fields := 0
 	gjson.ParseBytes(line).ForEach(func(k, v gjson.Result) bool {
@@ -397,12 +395,14 @@ func readAction(line []byte) (op string, meta gjson.Result, fail *esError) {
 }
 
 // readSource checks a document line (trimmed) of line number n.
-func readSource(src []byte, n int) ([]byte, *esError) {
-	switch {
-	case len(src) == 0:
+func (p *lineReader) readSource(src []byte, n int) ([]byte, *esError) {
+	if len(src) == 0 {
 		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document line is empty", n)}
-	case !validJSON(src):
-		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: failed to parse the document: %s", n, syntaxError(src))}
+	}
+	if problem := checkJSON(p.sc, src); problem != "" {
+		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: failed to parse the document: %s", n, problem)}
+	}
+	switch {
 	case src[0] != '{':
 		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document is a JSON %s, want an object", n, jsonKind(src[0]))}
 	}
@@ -421,6 +421,16 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// bulkTypes are the content types /_bulk accepts: those of /v1/events, and the
+// versioned media types Elasticsearch's clients send in compatibility mode.
+var bulkTypes = func() map[string]bool {
+	m := map[string]bool{"application/vnd.elasticsearch+x-ndjson": true, "application/vnd.elasticsearch+json": true}
+	for t := range ndjsonTypes {
+		m[t] = true
+	}
+	return m
+}()
+
 // bulk serves POST /_bulk and POST /{index}/_bulk.
 func (es *esAPI) bulk(w http.ResponseWriter, r *http.Request) {
 	start := es.now()
@@ -429,12 +439,17 @@ func (es *esAPI) bulk(w http.ResponseWriter, r *http.Request) {
 		es.fail(w, gateway.Errorf(gateway.KindInvalid, "invalid index name in the path: %w", err))
 		return
 	}
-	body, err := es.rc.readBody(w, r)
+	if err := checkContentType(r.Header.Get("Content-Type"), bulkTypes, "application/x-ndjson or application/json"); err != nil {
+		es.fail(w, err)
+		return
+	}
+	body, err := es.rc.body.read(w, r)
 	if err != nil {
 		es.fail(w, err)
 		return
 	}
-	items, err := parseBulk(body, defaultIndex, es.rc.limits.MaxBatchEvents)
+	defer body.Release() // the documents are subslices of the body until Ingest returns
+	items, err := parseBulk(body.bytes, defaultIndex, es.rc.limits.MaxBatchEvents, jsonx.NewScanner(es.rc.limits.Depth()))
 	if err != nil {
 		es.fail(w, err)
 		return

@@ -99,7 +99,7 @@ func TestParseBulk(t *testing.T) {
 		{name: "documents that are not JSON objects",
 			body: "{\"index\":{\"_index\":\"x\"}}\n{\"a\":\n{\"index\":{\"_index\":\"x\"}}\n[1,2]\n{\"index\":{\"_index\":\"x\"}}\n\"s\"\n{\"index\":{\"_index\":\"x\"}}\n{\"ok\":true}\n",
 			want: []string{"index x - " + badDoc, "index x - " + badDoc, "index x - " + badDoc, `index x - {"ok":true}`},
-			reasons: []string{"line 2: failed to parse the document: unexpected end of JSON input",
+			reasons: []string{"line 2: failed to parse the document: invalid JSON: unexpected end of JSON input (column 5)",
 				"line 4: the document is a JSON array, want an object", "line 6: the document is a JSON string"}},
 		{name: "no index anywhere",
 			body:    "{\"index\":{}}\n{\"a\":1}\n",
@@ -112,7 +112,7 @@ func TestParseBulk(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			items, err := parseBulk([]byte(tc.body), tc.defaultIndex, 100)
+			items, err := parseBulk([]byte(tc.body), tc.defaultIndex, 100, testScanner())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,15 +136,15 @@ func TestParseBulk(t *testing.T) {
 
 func TestParseBulkWholeRequestErrors(t *testing.T) {
 	for _, body := range []string{"", "\n\n", " \r\n\t\n", "\xef\xbb\xbf"} {
-		if _, err := parseBulk([]byte(body), "x", 10); gateway.KindOf(err) != gateway.KindInvalid || !strings.Contains(err.Error(), "request body is required") {
+		if _, err := parseBulk([]byte(body), "x", 10, testScanner()); gateway.KindOf(err) != gateway.KindInvalid || !strings.Contains(err.Error(), "request body is required") {
 			t.Errorf("parseBulk(%q) = %v, want an invalid request", body, err)
 		}
 	}
 	body := strings.Repeat("{\"delete\":{\"_index\":\"x\",\"_id\":\"1\"}}\n", 4)
-	if items, err := parseBulk([]byte(body), "", 4); err != nil || len(items) != 4 {
+	if items, err := parseBulk([]byte(body), "", 4, testScanner()); err != nil || len(items) != 4 {
 		t.Fatalf("4 actions at a limit of 4: %d items, %v", len(items), err)
 	}
-	if _, err := parseBulk([]byte(body+body), "", 4); gateway.KindOf(err) != gateway.KindTooLarge || !strings.Contains(err.Error(), "more than 4 actions (limits.max_batch_events)") {
+	if _, err := parseBulk([]byte(body+body), "", 4, testScanner()); gateway.KindOf(err) != gateway.KindTooLarge || !strings.Contains(err.Error(), "more than 4 actions (limits.max_batch_events)") {
 		t.Fatalf("8 actions at a limit of 4: %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func FuzzParseBulk(f *testing.F) {
 	}
 	es := &esAPI{}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		items, err := parseBulk(body, "d", 1<<20)
+		items, err := parseBulk(body, "d", 1<<20, testScanner())
 		blank := len(bytes.TrimSpace(bytes.TrimPrefix(body, bom))) == 0
 		if (err != nil) != blank {
 			t.Fatalf("parseBulk(%q): err %v for a body blank=%v", body, err, blank)
@@ -261,7 +261,7 @@ func FuzzParseBulk(f *testing.F) {
 			framed.WriteByte('\n')
 			docs = append(docs, bytes.TrimSpace(bytes.TrimSuffix(l, []byte{'\r'})))
 		}
-		items, err = parseBulk(framed.Bytes(), "", 1<<20)
+		items, err = parseBulk(framed.Bytes(), "", 1<<20, testScanner())
 		if err != nil || len(items) != len(docs) {
 			t.Fatalf("%d actions framed: %d items, %v", len(docs), len(items), err)
 		}

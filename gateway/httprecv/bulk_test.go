@@ -48,7 +48,7 @@ func newBulkHarness(t *testing.T, cfg gateway.Config, consume bool, streamBytes 
 	t.Helper()
 	h := newHarness(t, cfg, consume, streamBytes)
 	b := testBulk()
-	h.srv = httptest.NewServer(httprecv.New(h.gw, httprecv.Options{Bulk: &b, OpenAPI: []byte(`{"swagger":"2.0"}`)}))
+	h.srv = httptest.NewServer(receiver(t, h.gw, httprecv.Options{Bulk: &b, OpenAPI: []byte(`{"swagger":"2.0"}`)}))
 	t.Cleanup(h.srv.Close)
 	return h
 }
@@ -383,7 +383,7 @@ func TestBulkClientRetriesBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := testBulk()
-	srv := httptest.NewServer(httprecv.New(gw, httprecv.Options{Bulk: &b}))
+	srv := httptest.NewServer(receiver(t, gw, httprecv.Options{Bulk: &b}))
 	defer srv.Close()
 	// Fill the stream.
 	filler := []byte("{\"create\":{\"_index\":\"logs-ids-default\"}}\n{\"m\":\"" + strings.Repeat("f", 15<<10) + "\"}\n")
@@ -586,7 +586,7 @@ func BenchmarkBulk(b *testing.B) {
 		b.Fatal(err)
 	}
 	bulk := testBulk()
-	srv := httptest.NewServer(httprecv.New(gw, httprecv.Options{Bulk: &bulk}))
+	srv := httptest.NewServer(receiver(b, gw, httprecv.Options{Bulk: &bulk}))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -2,13 +2,11 @@ package httprecv
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // item is one event of a request body: its document, or why it could not be decoded.
@@ -24,8 +22,9 @@ var bom = []byte("\xef\xbb\xbf")
 // single JSON object, or NDJSON (one object per line; blank lines are skipped). A
 // malformed line of an NDJSON body becomes an item with an error and the other lines
 // are kept; a malformed JSON array fails as a whole, since nothing after the first
-// syntax error can be trusted. Documents are subslices of body, not copies.
-func decodeBody(body []byte) ([]item, error) {
+// syntax error can be trusted. Documents are subslices of body, not copies. Every
+// document is checked with sc, within its nesting limit, before anything reads it.
+func decodeBody(body []byte, sc *jsonx.Scanner) ([]item, error) {
 	body = bytes.TrimPrefix(body, bom)
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -33,20 +32,20 @@ func decodeBody(body []byte) ([]item, error) {
 	}
 	switch trimmed[0] {
 	case '[':
-		return decodeArray(trimmed)
+		return decodeArray(trimmed, sc)
 	case '{':
 		// A single (possibly pretty-printed) object; NDJSON with several objects is
 		// not valid as one JSON value and falls through.
-		if validJSON(trimmed) {
+		if sc.Valid(trimmed) == nil {
 			return []item{{doc: trimmed, line: 1}}, nil
 		}
 	}
-	return decodeNDJSON(body), nil
+	return decodeNDJSON(body, sc), nil
 }
 
-func decodeArray(body []byte) ([]item, error) {
-	if !validJSON(body) {
-		return nil, gateway.Errorf(gateway.KindInvalid, "invalid JSON array: %s", syntaxError(body))
+func decodeArray(body []byte, sc *jsonx.Scanner) ([]item, error) {
+	if problem := checkJSONAs(sc, body, "JSON array"); problem != "" {
+		return nil, gateway.Errorf(gateway.KindInvalid, "%s", problem)
 	}
 	var items []item
 	for _, el := range splitArray(body) {
@@ -59,7 +58,7 @@ func decodeArray(body []byte) ([]item, error) {
 	return items, nil
 }
 
-func decodeNDJSON(body []byte) []item {
+func decodeNDJSON(body []byte, sc *jsonx.Scanner) []item {
 	var items []item
 	for n := 1; len(body) > 0; n++ {
 		line := body
@@ -69,11 +68,14 @@ func decodeNDJSON(body []byte) []item {
 			body = nil
 		}
 		line = bytes.TrimSpace(line)
-		switch {
-		case len(line) == 0:
+		if len(line) == 0 {
 			continue
-		case !validJSON(line):
-			items = append(items, item{doc: line, line: n, err: gateway.Errorf(gateway.KindInvalid, "line %d: invalid JSON: %s", n, syntaxError(line))})
+		}
+		if problem := checkJSON(sc, line); problem != "" {
+			items = append(items, item{doc: line, line: n, err: gateway.Errorf(gateway.KindInvalid, "line %d: %s", n, problem)})
+			continue
+		}
+		switch {
 		case line[0] != '{':
 			items = append(items, item{doc: line, line: n, err: gateway.Errorf(gateway.KindInvalid, "line %d: event is a JSON %s, want an object", n, jsonKind(line[0]))})
 		default:
@@ -83,27 +85,33 @@ func decodeNDJSON(body []byte) []item {
 	return items
 }
 
-// validJSON reports whether b is one valid JSON value. gjson's validator is several
-// times faster than encoding/json's; FuzzDecodeBody checks that they agree on what
-// they accept.
-func validJSON(b []byte) bool { return gjson.ValidBytes(b) }
+// checkJSON validates b with sc and describes a problem as a client should read it:
+// "invalid JSON: " and encoding/json's phrasing, or the limit b is over, with the line
+// and column. It returns "" for a valid document.
+func checkJSON(sc *jsonx.Scanner, b []byte) string { return checkJSONAs(sc, b, "JSON") }
 
-// syntaxError describes why b is not valid JSON, with the position of the problem.
-func syntaxError(b []byte) string {
-	var v any
-	err := json.Unmarshal(b, &v)
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		line, col := position(b, se.Offset)
-		if line > 1 {
-			return fmt.Sprintf("%s (line %d, column %d)", se, line, col)
-		}
-		return fmt.Sprintf("%s (column %d)", se, col)
+// checkJSONAs is checkJSON with the subject of the message named: "JSON", "JSON array".
+func checkJSONAs(sc *jsonx.Scanner, b []byte, subject string) string {
+	err := sc.Valid(b)
+	if err == nil {
+		return ""
 	}
-	if err != nil {
-		return err.Error()
+	var se *jsonx.SyntaxError
+	if !errors.As(err, &se) {
+		return "invalid " + subject + ": " + err.Error()
 	}
-	return "invalid JSON"
+	line, col := position(b, int64(se.Offset)+1)
+	where := fmt.Sprintf("column %d", col)
+	if line > 1 {
+		where = fmt.Sprintf("line %d, column %d", line, col)
+	}
+	switch {
+	case errors.Is(err, jsonx.ErrTooDeep):
+		return fmt.Sprintf("%s nested deeper than %d levels at %s (limits.max_depth)", subject, sc.MaxDepth(), where)
+	case errors.Is(err, jsonx.ErrNumberRange):
+		return fmt.Sprintf("%s at %s: no JSON reader can hold it", se.Message(), where)
+	}
+	return fmt.Sprintf("invalid %s: %s (%s)", subject, se.Message(), where)
 }
 
 // position turns a byte offset into a 1-based line and column.

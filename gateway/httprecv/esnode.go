@@ -1,6 +1,7 @@
 package httprecv
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -208,6 +209,7 @@ func (es *esAPI) authenticate(next http.Handler) http.Handler {
 // 429 is in their RetryOnStatus), with a Retry-After hint.
 func (es *esAPI) fail(w http.ResponseWriter, err error) {
 	kind := gateway.KindOf(err)
+	es.rc.metrics.countRefused(context.Background(), kind)
 	msg := err.Error()
 	if kind == gateway.KindInternal {
 		es.rc.log.Error("elasticsearch api request", "err", err)
@@ -337,7 +339,7 @@ func (es *esAPI) resource(r chi.Router, pattern string, get func(name string) an
 	r.Head(pattern, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	r.Put(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, int64(es.rc.limits.MaxBodyBytes))); err != nil {
-			es.fail(w, es.rc.bodyError(err, fmt.Sprintf("read %s body", strings.SplitN(pattern[1:], "/", 2)[0])))
+			es.fail(w, es.rc.body.bodyError(err, fmt.Sprintf("read %s body", strings.SplitN(pattern[1:], "/", 2)[0])))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})

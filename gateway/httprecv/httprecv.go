@@ -11,23 +11,20 @@ package httprecv
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // Ingester is what the receiver needs from the gateway core.
@@ -51,23 +48,32 @@ type Options struct {
 	// Bulk, when set, serves the Elasticsearch-compatible API: POST /_bulk, POST
 	// /{index}/_bulk, GET / and the start-up endpoints of shippers.
 	Bulk *Bulk
+	// Meter makes the receiver's instruments; nil means no metrics.
+	Meter metric.Meter
 }
 
 // Receiver is the HTTP receiver; it is an http.Handler.
 type Receiver struct {
-	ing    Ingester
-	limits gateway.Limits
-	log    *slog.Logger
-	router chi.Router
-	zstd   sync.Pool
+	ing     Ingester
+	limits  gateway.Limits
+	log     *slog.Logger
+	router  chi.Router
+	body    *bodyReader
+	metrics metrics
 }
 
-// New returns the receiver's handler for all HTTP routes.
-func New(ing Ingester, opts Options) *Receiver {
+// New returns the receiver's handler for all HTTP routes. It fails only if its metrics
+// cannot be made.
+func New(ing Ingester, opts Options) (*Receiver, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rc := &Receiver{ing: ing, limits: ing.Limits(), log: opts.Logger}
+	rc.body = newBodyReader(rc.limits)
+	var err error
+	if rc.metrics, err = newMetrics(opts.Meter, rc.body); err != nil {
+		return nil, err
+	}
 	r := chi.NewRouter()
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -106,7 +112,7 @@ func New(ing Ingester, opts Options) *Receiver {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), 0)
 	})
 	rc.router = r
-	return rc
+	return rc, nil
 }
 
 // ServeHTTP routes a request.
@@ -132,13 +138,18 @@ func (rc *Receiver) authenticate(next http.Handler) http.Handler {
 // zstd bodies too.
 func (rc *Receiver) bufferBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := rc.readBody(w, r)
+		if err := checkContentType(r.Header.Get("Content-Type"), jsonTypes, "application/json"); err != nil {
+			rc.fail(w, err)
+			return
+		}
+		body, err := rc.body.read(w, r)
 		if err != nil {
 			rc.fail(w, err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
+		defer body.Release() // the REST mapping decodes the body into its own values
+		r.Body = io.NopCloser(bytes.NewReader(body.bytes))
+		r.ContentLength = int64(len(body.bytes))
 		r.Header.Del("Content-Encoding")
 		next.ServeHTTP(w, r)
 	})
@@ -172,7 +183,7 @@ type ErrorResponse struct {
 }
 
 func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+	if err := checkContentType(r.Header.Get("Content-Type"), ndjsonTypes, "application/x-ndjson or application/json"); err != nil {
 		rc.fail(w, err)
 		return
 	}
@@ -180,12 +191,13 @@ func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
 	if typ == "" {
 		typ = r.Header.Get("X-Sluice-Type")
 	}
-	body, err := rc.readBody(w, r)
+	body, err := rc.body.read(w, r)
 	if err != nil {
 		rc.fail(w, err)
 		return
 	}
-	items, err := decodeBody(body)
+	defer body.Release() // the documents are subslices of the body until Ingest returns
+	items, err := decodeBody(body.bytes, jsonx.NewScanner(rc.limits.Depth()))
 	if err != nil {
 		rc.fail(w, err)
 		return
@@ -214,7 +226,8 @@ func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 }
 
-// ndjsonTypes are the accepted request content types; an empty one is accepted too.
+// ndjsonTypes are the content types /v1/events and /_bulk accept; an empty one is
+// accepted too.
 var ndjsonTypes = map[string]bool{
 	"application/json":        true,
 	"application/x-ndjson":    true,
@@ -225,94 +238,23 @@ var ndjsonTypes = map[string]bool{
 	"text/plain":              true,
 }
 
-func checkContentType(ct string) error {
+// jsonTypes are the content types of the REST mapping (/v1/push), one JSON document;
+// an empty one is accepted too.
+var jsonTypes = map[string]bool{"application/json": true, "text/plain": true}
+
+// checkContentType answers 415 for a content type outside accepted, naming what to send.
+func checkContentType(ct string, accepted map[string]bool, send string) error {
 	if ct == "" {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return gateway.Errorf(gateway.KindUnsupportedMedia, "malformed Content-Type %q", ct)
+		return gateway.Errorf(gateway.KindUnsupportedMedia, "malformed Content-Type %.100q: send %s", ct, send)
 	}
-	if !ndjsonTypes[mt] {
-		return gateway.Errorf(gateway.KindUnsupportedMedia, "unsupported Content-Type %q: send application/x-ndjson or application/json", mt)
+	if !accepted[mt] {
+		return gateway.Errorf(gateway.KindUnsupportedMedia, "unsupported Content-Type %.100q: send %s", mt, send)
 	}
 	return nil
-}
-
-// readBody reads the body within the wire and decoded size limits, decompressing gzip
-// and zstd. Decompression stops at the decoded limit, so a small body that expands
-// without end (a decompression bomb) costs at most that much memory.
-func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	maxWire, maxDecoded := int64(rc.limits.MaxBodyBytes), int64(rc.limits.MaxDecodedBytes)
-	if r.ContentLength > maxWire {
-		return nil, gateway.Errorf(gateway.KindTooLarge, "body is %d bytes, limit is %d (limits.max_body_bytes)", r.ContentLength, maxWire)
-	}
-	wire := http.MaxBytesReader(w, r.Body, maxWire)
-	var (
-		src     io.Reader
-		release = func() {}
-	)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		src = wire
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(wire)
-		if err != nil {
-			return nil, rc.bodyError(err, "read gzip body")
-		}
-		src = zr
-	case "zstd":
-		zr, err := rc.zstdReader(wire)
-		if err != nil {
-			return nil, rc.bodyError(err, "read zstd body")
-		}
-		src, release = zr, func() { _ = zr.Reset(nil); rc.zstd.Put(zr) }
-	default:
-		return nil, gateway.Errorf(gateway.KindUnsupportedMedia, "unsupported Content-Encoding %q: send gzip, zstd or no encoding", enc)
-	}
-	defer release()
-
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && src == io.Reader(wire) {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(src, maxDecoded+1))
-	if err != nil {
-		return nil, rc.bodyError(err, "read body")
-	}
-	if n > maxDecoded {
-		return nil, gateway.Errorf(gateway.KindTooLarge, "decompressed body exceeds %d bytes (limits.max_decoded_bytes)", maxDecoded)
-	}
-	return buf.Bytes(), nil
-}
-
-func (rc *Receiver) zstdReader(r io.Reader) (*zstd.Decoder, error) {
-	if d, ok := rc.zstd.Get().(*zstd.Decoder); ok {
-		if err := d.Reset(r); err != nil {
-			return nil, err
-		}
-		return d, nil
-	}
-	return zstd.NewReader(r,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxMemory(uint64(rc.limits.MaxDecodedBytes)),
-		zstd.WithDecoderMaxWindow(uint64(min(max(rc.limits.MaxDecodedBytes, zstd.MinWindowSize), 64<<20))))
-}
-
-// bodyError classifies an error met while reading the body.
-func (rc *Receiver) bodyError(err error, what string) error {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return gateway.Errorf(gateway.KindTooLarge, "body exceeds %d bytes (limits.max_body_bytes)", mbe.Limit)
-	case errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
-		return gateway.Errorf(gateway.KindTooLarge, "%s: decompressed body exceeds %d bytes (limits.max_decoded_bytes)", what, rc.limits.MaxDecodedBytes)
-	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, zstd.ErrMagicMismatch), errors.Is(err, zstd.ErrReservedBlockType), errors.Is(err, zstd.ErrBlockTooSmall):
-		return gateway.Errorf(gateway.KindInvalid, "%s: corrupt or truncated data: %w", what, err)
-	default:
-		return gateway.Errorf(gateway.KindInvalid, "%s: %w", what, err)
-	}
 }
 
 // statusOf is the one table from error kinds to HTTP statuses.
@@ -340,6 +282,7 @@ func statusOf(k gateway.Kind) int {
 // fail answers a request refused as a whole.
 func (rc *Receiver) fail(w http.ResponseWriter, err error) {
 	kind := gateway.KindOf(err)
+	rc.metrics.countRefused(context.Background(), kind)
 	status := statusOf(kind)
 	var retryAfter int
 	if kind == gateway.KindOverloaded || kind == gateway.KindUnavailable {

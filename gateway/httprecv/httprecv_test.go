@@ -53,7 +53,7 @@ func newHarness(t *testing.T, cfg gateway.Config, consume bool, streamBytes int6
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = httptest.NewServer(httprecv.New(gw, httprecv.Options{OpenAPI: []byte(`{"swagger":"2.0"}`), Push: push}))
+	h.srv = httptest.NewServer(receiver(t, gw, httprecv.Options{OpenAPI: []byte(`{"swagger":"2.0"}`), Push: push}))
 	t.Cleanup(h.srv.Close)
 	if consume {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -420,7 +420,7 @@ func BenchmarkEventsNDJSON(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(httprecv.New(gw, httprecv.Options{}))
+	srv := httptest.NewServer(receiver(b, gw, httprecv.Options{}))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -456,4 +456,14 @@ func benchPost(b *testing.B, srv *httptest.Server, path string, body []byte, eve
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// receiver is httprecv.New for tests.
+func receiver(t testing.TB, ing httprecv.Ingester, opts httprecv.Options) *httprecv.Receiver {
+	t.Helper()
+	rc, err := httprecv.New(ing, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }

@@ -164,6 +164,7 @@ func newConn(s *Server, raw net.Conn, id uint64) *conn {
 		rd:    deadlineReader{nc: nc},
 		timer: time.NewTimer(time.Hour),
 		done:  make(chan ingestResult, 1),
+		scan:  newScanner(s.maxDepth),
 	}
 	c.timer.Stop()
 	c.ctx, c.cancel = context.WithCancel(s.base)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 func TestScannerRemovesMetadata(t *testing.T) {
@@ -50,14 +52,14 @@ func TestScannerRejects(t *testing.T) {
 		`{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":1e}`, `{"a":tru}`, `{"a":"\x"}`, "{\"a\":\"\x01\"}",
 		`{"a":"\u12"}`, `{"a":[1,]}`, `{"a":[}`, `{"a":{]}`, `{a:1}`, `{"a":1 "b":2}`, `{"a":"x`,
 		`{"a":nul}`, `{"a":[1 2]}`, `{"a":"` + strings.Repeat("x", 20) + `\`,
-		strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1),
+		strings.Repeat(`{"a":`, jsonx.DefaultMaxDepth+1) + "1" + strings.Repeat("}", jsonx.DefaultMaxDepth+1),
 	} {
 		var s scanner
 		if got, err := s.event([]byte(in), false); err == nil {
 			t.Errorf("event(%.60q) = %s, want an error", in, got)
 		}
 	}
-	deep := strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1)
+	deep := strings.Repeat("[", jsonx.DefaultMaxDepth-1) + strings.Repeat("]", jsonx.DefaultMaxDepth-1)
 	var s scanner
 	if _, err := s.event([]byte(`{"a":`+deep+`}`), false); err != nil {
 		t.Errorf("nesting at the limit: %v", err)

@@ -63,6 +63,10 @@ type Options struct {
 	// DrainTimeout bounds how long Run lets windows in progress finish after its
 	// context ends; 30s when zero.
 	DrainTimeout time.Duration
+	// WrapListener, when set, wraps the listener Listen binds; cmd/sluice counts the
+	// connections against the process's connection budget with it (internal/netlimit).
+	// The wrapper owns the listener it is given.
+	WrapListener func(net.Listener) net.Listener
 }
 
 // Sizes of a part of a window: one Ingest call. They bound a busy connection's memory.
@@ -83,7 +87,9 @@ type Server struct {
 	tls       *tls.Config
 	metrics   *metrics
 	drain     time.Duration
+	wrap      func(net.Listener) net.Listener
 	lim       decodeLimits
+	maxDepth  int // of an event's JSON (limits.max_depth)
 	maxEvent  int
 	partBytes int
 	partEvts  int
@@ -140,12 +146,14 @@ func New(ing Ingester, cfg config.Lumberjack, opts Options) (*Server, error) {
 		log:   opts.Logger,
 		tls:   tlsConf,
 		drain: opts.DrainTimeout,
+		wrap:  opts.WrapListener,
 		lim: decodeLimits{
 			maxWindow:  uint32(cfg.MaxWindowEvents),
 			maxFrame:   uint32(cfg.MaxFrameBytes),
 			maxDecoded: int64(cfg.MaxDecodedFrameBytes),
 		},
 		maxEvent:  int(limits.MaxEventBytes),
+		maxDepth:  limits.Depth(),
 		partBytes: int(min(partBytes, limits.MaxInflightBytes/2)),
 		partEvts:  min(partEvents, limits.MaxBatchEvents),
 		inflaters: newInflaterPool(),
@@ -176,6 +184,9 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen lumberjack on %s: %w", s.cfg.Addr, err)
+	}
+	if s.wrap != nil {
+		ln = s.wrap(ln)
 	}
 	s.ln = ln
 	return nil

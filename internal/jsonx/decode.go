@@ -16,20 +16,42 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth is how deeply objects and arrays may nest, counted from the outermost value
-// of the input, as in encoding/json.
+// MaxDepth is the deepest nesting of objects and arrays any limit may allow, counted
+// from the outermost value of the input: encoding/json's own limit, and what a Decoder
+// allows unless SetMaxDepth lowers it.
 const MaxDepth = 10000
 
-// SyntaxError describes input that is not valid JSON (or nests deeper than MaxDepth).
+// DefaultMaxDepth is the nesting limit sluice applies to events by default
+// (limits.max_depth): far beyond any real log, yet shallow enough that no recursion
+// over a document can grow a stack.
+const DefaultMaxDepth = 100
+
+// ErrTooDeep is wrapped by the SyntaxError of input nested deeper than the limit.
+var ErrTooDeep = errors.New("nested too deeply")
+
+// ErrNumberRange is wrapped by the SyntaxError of a number no float64 can hold, such as
+// 1e999, which JSON readers downstream refuse or turn into an infinity.
+var ErrNumberRange = errors.New("number out of range")
+
+// SyntaxError describes input that is not valid JSON, nests deeper than the limit, or
+// holds a number out of range.
 type SyntaxError struct {
 	// Offset is the byte offset in the input where the problem was found.
 	Offset int
 	msg    string
+	kind   error // ErrTooDeep, ErrNumberRange or nil
 }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s at offset %d", e.msg, e.Offset)
 }
+
+// Message is the description without the offset, phrased as encoding/json phrases its
+// syntax errors.
+func (e *SyntaxError) Message() string { return e.msg }
+
+// Unwrap returns ErrTooDeep or ErrNumberRange for those problems, nil for syntax.
+func (e *SyntaxError) Unwrap() error { return e.kind }
 
 // errNotObject is returned by DecodeObject for a value that is not an object.
 var errNotObject = errors.New("not a JSON object")
@@ -39,10 +61,29 @@ var errNotObject = errors.New("not a JSON object")
 // allocation for all of its plain strings, keys and numbers. The zero Decoder is not
 // usable; make one with NewDecoder. A Decoder is not safe for concurrent use.
 type Decoder struct {
-	data  []byte
-	str   string // data as a string, made on the first string or number decoded
-	pos   int
-	depth int
+	data     []byte
+	str      string // data as a string, made on the first string or number decoded
+	pos      int
+	depth    int
+	maxDepth int // 0: MaxDepth
+}
+
+// SetMaxDepth lowers the nesting limit of d (MaxDepth by default); n outside 1..MaxDepth
+// means MaxDepth. The limit is checked before each level is entered, so the recursion
+// of decoding is bounded by it.
+func (d *Decoder) SetMaxDepth(n int) {
+	if n < 1 || n > MaxDepth {
+		n = MaxDepth
+	}
+	d.maxDepth = n
+}
+
+// limit is the nesting limit in force.
+func (d *Decoder) limit() int {
+	if d.maxDepth == 0 {
+		return MaxDepth
+	}
+	return d.maxDepth
 }
 
 // NewDecoder returns a Decoder reading data from its start, at nesting depth 0.
@@ -52,8 +93,13 @@ func NewDecoder(data []byte) *Decoder {
 
 // DecodeObject decodes data, which must hold one JSON object and nothing else but
 // whitespace, into a map.
-func DecodeObject(data []byte) (map[string]any, error) {
+func DecodeObject(data []byte) (map[string]any, error) { return DecodeObjectDepth(data, MaxDepth) }
+
+// DecodeObjectDepth is DecodeObject nesting no deeper than maxDepth levels (see
+// SetMaxDepth).
+func DecodeObjectDepth(data []byte, maxDepth int) (map[string]any, error) {
 	d := Decoder{data: data}
+	d.SetMaxDepth(maxDepth)
 	d.skipSpace()
 	if d.pos < len(d.data) && d.data[d.pos] != '{' {
 		if _, err := d.Value(); err != nil {
@@ -72,8 +118,12 @@ func DecodeObject(data []byte) (map[string]any, error) {
 }
 
 // Decode decodes data, which must hold one JSON value and nothing else but whitespace.
-func Decode(data []byte) (any, error) {
+func Decode(data []byte) (any, error) { return DecodeDepth(data, MaxDepth) }
+
+// DecodeDepth is Decode nesting no deeper than maxDepth levels (see SetMaxDepth).
+func DecodeDepth(data []byte, maxDepth int) (any, error) {
 	d := Decoder{data: data}
+	d.SetMaxDepth(maxDepth)
 	v, err := d.Value()
 	if err != nil {
 		return nil, err
@@ -231,10 +281,14 @@ func (d *Decoder) skipComposite() error {
 
 func (d *Decoder) enter() error {
 	d.depth++
-	if d.depth > MaxDepth {
-		return d.errorf("exceeded max depth")
+	if d.depth > d.limit() {
+		return tooDeep(d.pos, d.limit())
 	}
 	return nil
+}
+
+func tooDeep(off, limit int) error {
+	return &SyntaxError{Offset: off, msg: fmt.Sprintf("nested deeper than %d levels", limit), kind: ErrTooDeep}
 }
 
 func (d *Decoder) literal(lit string) error {

@@ -7,6 +7,7 @@ package secret
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 )
 
 // Secret is a credential that never prints. Convert it with string(s) where the value
@@ -33,3 +34,28 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 // MarshalJSON writes String as a JSON string (slog's JSON handler encodes structs with
 // encoding/json).
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// RedactURL returns s, a URL or something meant to be one, with the password of its
+// user information replaced by "[redacted]" (the whole user information when it has no
+// password: a token may stand there). It works on the text, so it redacts URLs that
+// url.Parse refuses too, whose parse errors would otherwise quote them whole.
+func RedactURL(s string) string {
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	end := len(s)
+	if i := strings.IndexAny(s[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	at := strings.LastIndexByte(s[start:end], '@')
+	if at < 0 {
+		return s
+	}
+	at += start
+	user := s[start:at]
+	if i := strings.IndexByte(user, ':'); i >= 0 {
+		return s[:start] + user[:i+1] + "[redacted]" + s[at:]
+	}
+	return s[:start] + "[redacted]" + s[at:]
+}

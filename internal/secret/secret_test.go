@@ -40,3 +40,20 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatalf("a secret must load from YAML: %v %q", err, back.Password)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://search.internal:9200":                      "https://search.internal:9200",
+		"https://sluice:hunter2@search.internal:9200/x?y@z": "https://sluice:[redacted]@search.internal:9200/x?y@z",
+		"http://user:pa ss@host:badport":                    "http://user:[redacted]@host:badport",
+		"https://tok3n@host":                                "https://[redacted]@host",
+		"user:hunter2@host:5432":                            "user:[redacted]@host:5432",
+		"postgres://u:p@ss:w@rd@db/x":                       "postgres://u:[redacted]@db/x",
+		"not a url":                                         "not a url",
+		"":                                                  "",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

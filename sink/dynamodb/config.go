@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/secret"
 	"github.com/sluice-siem/sluice/sink/kinesis"
 )
 
@@ -44,7 +45,7 @@ func (c Config) Validate(prefix string) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("endpoint", "want an http:// or https:// URL, not %q", c.Endpoint)
+			bad("endpoint", "want an http:// or https:// URL, not %q", secret.RedactURL(c.Endpoint))
 		}
 	}
 	cr := c.Credentials

@@ -163,7 +163,7 @@ func (c Config) Validate(prefix string) error {
 		if endpoint != "" {
 			u, err := url.Parse(endpoint)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad(path+"endpoint", "want an http:// or https:// URL, not %q", endpoint)
+				bad(path+"endpoint", "want an http:// or https:// URL, not %q", secret.RedactURL(endpoint))
 			}
 		}
 		if (creds.AccessKeyID == "") != (creds.SecretAccessKey == "") {

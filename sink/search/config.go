@@ -105,7 +105,7 @@ func (c Config) Validate(prefix string) error {
 	for i, a := range c.Addresses {
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(fmt.Sprintf("addresses[%d]", i), "%q is not an http(s) URL", a)
+			bad(fmt.Sprintf("addresses[%d]", i), "%q is not an http(s) URL", secret.RedactURL(a))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {

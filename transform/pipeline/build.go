@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform/event"
 )
@@ -28,6 +29,17 @@ type Deps struct {
 	// ok=false for a kind it does not know. Nil: enrichment kinds are refused with an
 	// error saying enrichment is not available.
 	Enrich func(kind string, node *yaml.Node) (p event.Processor, ok bool, err error)
+	// MaxDepth bounds the nesting of JSON that processors decode (limits.max_depth).
+	// 0 means jsonx.DefaultMaxDepth.
+	MaxDepth int
+}
+
+// maxDepth returns the nesting limit in force.
+func (d *Deps) maxDepth() int {
+	if d == nil || d.MaxDepth <= 0 {
+		return jsonx.DefaultMaxDepth
+	}
+	return d.MaxDepth
 }
 
 // constructor builds a processor of one kind from its options (a mapping node, the
@@ -388,12 +400,41 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// maxAliasValues bounds the values that aliases expand to in one yamlValue, so that
+// a few lines of aliases of aliases (a "billion laughs") cannot make a huge value.
+const maxAliasValues = 10000
+
 // yamlValue converts a YAML node to a JSON-shaped value: int64, float64, bool, nil,
-// string, []any, map[string]any.
+// string, []any, map[string]any. Aliases are expanded; one that refers to a value
+// containing it (&a [*a]) is an error, as are aliases that expand to more than
+// maxAliasValues values.
 func yamlValue(n *yaml.Node) (any, error) {
+	c := yamlConverter{expanding: map[*yaml.Node]bool{}}
+	return c.value(n)
+}
+
+// yamlConverter is the state of one yamlValue.
+type yamlConverter struct {
+	expanding map[*yaml.Node]bool // the anchored nodes whose aliases are being expanded
+	aliased   int                 // values made inside aliases so far
+}
+
+func (c *yamlConverter) value(n *yaml.Node) (any, error) {
+	if len(c.expanding) > 0 {
+		c.aliased++
+		if c.aliased > maxAliasValues {
+			return nil, fmt.Errorf("aliases expand to more than %d values (line %d)", maxAliasValues, n.Line)
+		}
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		return yamlValue(n.Alias)
+		if n.Alias == nil || c.expanding[n.Alias] {
+			return nil, fmt.Errorf("alias *%s at line %d refers to a value that contains it", n.Value, n.Line)
+		}
+		c.expanding[n.Alias] = true
+		v, err := c.value(n.Alias)
+		delete(c.expanding, n.Alias)
+		return v, err
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
 		case "!!null":
@@ -418,8 +459,8 @@ func yamlValue(n *yaml.Node) (any, error) {
 		}
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := yamlValue(c)
+		for _, el := range n.Content {
+			v, err := c.value(el)
 			if err != nil {
 				return nil, err
 			}
@@ -429,7 +470,7 @@ func yamlValue(n *yaml.Node) (any, error) {
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := yamlValue(n.Content[i+1])
+			v, err := c.value(n.Content[i+1])
 			if err != nil {
 				return nil, err
 			}

@@ -3,14 +3,13 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/transform/event"
 )
 
@@ -49,9 +48,10 @@ type jsonProc struct {
 	field, target event.Path
 	addToRoot     bool
 	ignoreMissing bool
+	maxDepth      int // limits.max_depth
 }
 
-func newJSON(node *yaml.Node, _ *Deps) (event.Processor, error) {
+func newJSON(node *yaml.Node, deps *Deps) (event.Processor, error) {
 	var o jsonOptions
 	given, errs := decodeOptions(node, &o)
 	if err := requireField("field", o.Field, given["field"]); err != nil {
@@ -63,7 +63,8 @@ func newJSON(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	if o.TargetField == "" {
 		o.TargetField = o.Field
 	}
-	return &jsonProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), addToRoot: o.AddToRoot, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
+	return &jsonProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), addToRoot: o.AddToRoot,
+		ignoreMissing: o.IgnoreMissing, maxDepth: deps.maxDepth()}, errors.Join(errs...)
 }
 
 func (p *jsonProc) Process(_ context.Context, e *event.Event) error {
@@ -71,14 +72,11 @@ func (p *jsonProc) Process(_ context.Context, e *event.Event) error {
 	if !ok {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	// jsonx gives the values encoding/json gives with UseNumber, within the nesting
+	// limit, so a field holding deep JSON fails the processor instead of recursing.
+	v, err := jsonx.DecodeDepth([]byte(s), p.maxDepth)
+	if err != nil {
 		return fmt.Errorf("field %s: decode JSON: %w", p.field, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("field %s: decode JSON: data after the value", p.field)
 	}
 	if p.addToRoot {
 		obj, ok := v.(map[string]any)
