@@ -265,7 +265,7 @@ func (p *lineReader) peekAction() bool {
 			rest = nil
 		}
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			if line[0] != '{' || p.sc.Valid(line) != nil {
+			if line[0] != '{' || !p.sc.OK(line) {
 				return false
 			}
 			first := ""

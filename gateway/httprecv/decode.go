@@ -36,7 +36,7 @@ func decodeBody(body []byte, sc *jsonx.Scanner) ([]item, error) {
 	case '{':
 		// A single (possibly pretty-printed) object; NDJSON with several objects is
 		// not valid as one JSON value and falls through.
-		if sc.Valid(trimmed) == nil {
+		if sc.OK(trimmed) {
 			return []item{{doc: trimmed, line: 1}}, nil
 		}
 	}
