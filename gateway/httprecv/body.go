@@ -41,8 +41,8 @@ type bodyReader struct {
 	limits  gateway.Limits
 	budget  *semaphore.Weighted
 	held    atomic.Int64 // taken from budget, for the metric
-	buffers sync.Pool // *[]byte with cap in [readChunk, maxPooledBuffer]
-	zstd    sync.Pool // *zstd.Decoder
+	buffers sync.Pool    // *[]byte with cap in [readChunk, maxPooledBuffer]
+	zstd    sync.Pool    // *zstd.Decoder
 }
 
 func newBodyReader(l gateway.Limits) *bodyReader {
