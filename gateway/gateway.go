@@ -91,10 +91,12 @@ type Gateway struct {
 	log      *slog.Logger
 	now      func() time.Time
 	inflight *semaphore.Weighted
+	buffers  *semaphore.Weighted // limits.max_buffered_bytes
 	metrics  metrics
 	types    *typeSet
 
 	inflightBytes atomic.Int64
+	bufferedBytes atomic.Int64
 	draining      atomic.Bool
 }
 
@@ -119,9 +121,10 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 		log:      opts.Logger,
 		now:      opts.Now,
 		inflight: semaphore.NewWeighted(int64(cfg.Limits.MaxInflightBytes)),
+		buffers:  semaphore.NewWeighted(int64(cfg.Limits.MaxBufferedBytes)),
 		types:    newTypeSet(cfg.Routing.MaxTypes, append(slices.Collect(maps.Keys(cfg.Routing.Streams)), cfg.Routing.DefaultType)...),
 	}
-	m, err := newMetrics(opts.Meter, &g.inflightBytes, g.types.len)
+	m, err := newMetrics(opts.Meter, &g.inflightBytes, &g.bufferedBytes, g.types.len)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +134,35 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 
 // Limits returns the configured limits, for receivers that enforce them on the wire.
 func (g *Gateway) Limits() Limits { return g.cfg.Limits }
+
+// ReserveBuffer takes n bytes of limits.max_buffered_bytes, the budget of request bytes
+// that the receivers of all transports together may hold while they receive and
+// decode requests, before the bytes are received. It waits up to
+// limits.backpressure_wait for room, then fails with KindOverloaded (KindUnavailable if
+// ctx ends first). Every successful call must be matched by ReleaseBuffer(n).
+func (g *Gateway) ReserveBuffer(ctx context.Context, n int64) error {
+	if !g.buffers.TryAcquire(n) {
+		waitCtx, cancel := context.WithTimeout(ctx, g.cfg.Limits.BackpressureWait)
+		defer cancel()
+		if err := g.buffers.Acquire(waitCtx, n); err != nil {
+			if ctx.Err() != nil {
+				return Errorf(KindUnavailable, "request ended while waiting for room to receive it: %w", ctx.Err())
+			}
+			return Errorf(KindOverloaded, "gateway busy: requests being received hold limits.max_buffered_bytes (%s); retry later", g.cfg.Limits.MaxBufferedBytes)
+		}
+	}
+	g.bufferedBytes.Add(n)
+	return nil
+}
+
+// ReleaseBuffer gives back n bytes taken with ReserveBuffer.
+func (g *Gateway) ReleaseBuffer(n int64) {
+	g.bufferedBytes.Add(-n)
+	g.buffers.Release(n)
+}
+
+// BufferedBytes returns the bytes of limits.max_buffered_bytes taken now.
+func (g *Gateway) BufferedBytes() int64 { return g.bufferedBytes.Load() }
 
 // Drain makes Ingest refuse new batches with KindUnavailable (and Ready report false),
 // so that a load balancer moves traffic away before the process stops.

@@ -20,7 +20,7 @@ type metrics struct {
 	duration       metric.Float64Histogram
 }
 
-func newMetrics(m metric.Meter, inflight *atomic.Int64, types func() int64) (metrics, error) {
+func newMetrics(m metric.Meter, inflight, buffered *atomic.Int64, types func() int64) (metrics, error) {
 	var ms metrics
 	in := instruments.New(m, "github.com/sluice-siem/sluice/gateway")
 	ms.eventsReceived = in.Counter("sluice_gateway_events_received", "{event}", "Events durable in the stream, by receiver and log type.")
@@ -34,6 +34,13 @@ func newMetrics(m metric.Meter, inflight *atomic.Int64, types func() int64) (met
 		metric.WithDescription("Record bytes on their way to the stream."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(inflight.Load())
+			return nil
+		}))
+	in.Add(err)
+	_, err = in.Meter().Int64ObservableGauge("sluice_gateway_buffered_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Request bytes held by the receivers while they receive and decode requests; at most gateway.limits.max_buffered_bytes."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(buffered.Load())
 			return nil
 		}))
 	in.Add(err)

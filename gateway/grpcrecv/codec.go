@@ -46,33 +46,42 @@ func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 // serviceDesc is IngestService's description with handlers that receive requests
-// through decodeInto; it needs serverCodec on the server (ServerOptions sets it).
-func serviceDesc() *grpc.ServiceDesc {
+// through s.decode; it needs serverCodec on the server (ServerOptions sets it).
+func (s *Service) serviceDesc() *grpc.ServiceDesc {
 	desc := sluicev1.IngestService_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
 	for i := range desc.Methods {
 		h := desc.Methods[i].Handler
 		desc.Methods[i].Handler = func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			return h(srv, ctx, func(m any) error { return decode(dec, m) }, icpt)
+			return h(srv, ctx, func(m any) error { return s.decode(ctx, dec, m) }, icpt)
 		}
 	}
 	desc.Streams = slices.Clone(desc.Streams)
 	for i := range desc.Streams {
 		h := desc.Streams[i].Handler
 		desc.Streams[i].Handler = func(srv any, ss grpc.ServerStream) error {
-			return h(srv, decodingStream{ss})
+			return h(srv, decodingStream{ss, s})
 		}
 	}
 	return &desc
 }
 
 // decode receives a request into m with recv, answering INVALID_ARGUMENT when it does
-// not decode.
-func decode(recv func(any) error, m any) error {
+// not decode. The message is received within the budget of request bytes all
+// receivers share (limits.max_buffered_bytes): grpc-go holds a message until it is
+// complete, up to its size limit, whatever the client declared, so room for the limit
+// is taken before the message is read and given back once it is decoded. Without room
+// within limits.backpressure_wait it answers RESOURCE_EXHAUSTED, and the client's
+// bytes wait unread behind HTTP/2 flow control meanwhile.
+func (s *Service) decode(ctx context.Context, recv func(any) error, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return recv(m)
 	}
+	if err := s.ing.ReserveBuffer(ctx, s.maxMsg); err != nil {
+		return s.statusOf(err)
+	}
+	defer s.ing.ReleaseBuffer(s.maxMsg)
 	d := &decodeInto{msg: msg}
 	if err := recv(d); err != nil {
 		return err
@@ -84,6 +93,11 @@ func decode(recv func(any) error, m any) error {
 }
 
 // decodingStream receives a stream's requests through decode.
-type decodingStream struct{ grpc.ServerStream }
+type decodingStream struct {
+	grpc.ServerStream
+	s *Service
+}
 
-func (s decodingStream) RecvMsg(m any) error { return decode(s.ServerStream.RecvMsg, m) }
+func (d decodingStream) RecvMsg(m any) error {
+	return d.s.decode(d.Context(), d.ServerStream.RecvMsg, m)
+}

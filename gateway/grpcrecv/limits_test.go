@@ -280,3 +280,48 @@ func TestRESTMalformedContentType(t *testing.T) {
 		t.Errorf("stream holds %d records", len(recs))
 	}
 }
+
+// Messages being received take room of the budget all receivers share
+// (limits.max_buffered_bytes), as much as the message size limit, whatever the client
+// declares: calls that declare large messages and send little of them cannot make the
+// server hold more than the budget, and a call that finds no room waits, then gets
+// RESOURCE_EXHAUSTED. The room comes back when those calls end.
+func TestMessagesShareTheBufferBudget(t *testing.T) {
+	h := newHarness(t, setup{config: func(c *gateway.Config) {
+		c.Limits.MaxBodyBytes = 1 * bytesize.MiB
+		c.Limits.MaxDecodedBytes = 1 * bytesize.MiB
+		c.Limits.MaxBufferedBytes = 2 * bytesize.MiB // two messages being received
+		c.Limits.BackpressureWait = 200 * time.Millisecond
+	}})
+	addr := serveTCP(t, h)
+	x := dialH2(t, addr)
+	for _, id := range []uint32{1, 3} {
+		x.open(id)
+		// A message declaring 1 MiB, of which 5 bytes come.
+		if err := x.fr.WriteData(id, false, []byte{0, 0, 0x10, 0, 0, 1, 2, 3, 4, 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.g.BufferedBytes() < 2<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("two messages being received hold %d bytes of the budget, want 2 MiB", h.g.BufferedBytes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	client := sluicev1.NewIngestServiceClient(dialGRPC(t, addr))
+	req := &sluicev1.PushRequest{Events: []*sluicev1.Event{{Type: "ids", Message: "m"}}}
+	if _, err := client.Push(t.Context(), req); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "limits.max_buffered_bytes") {
+		t.Fatalf("Push while the budget is held = %v, want RESOURCE_EXHAUSTED naming limits.max_buffered_bytes", err)
+	}
+	_ = x.c.Close()
+	for h.g.BufferedBytes() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes of the budget still held after the calls ended", h.g.BufferedBytes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := client.Push(t.Context(), req); err != nil {
+		t.Fatalf("Push once the budget has room: %v", err)
+	}
+}

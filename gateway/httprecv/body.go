@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/sluice-siem/sluice/gateway"
 )
@@ -19,9 +17,9 @@ import (
 // Reading request bodies: what a client declares (Content-Length, a compressed size,
 // a zstd window) is a promise to check, never an allocation size. A body is read in
 // chunks into a buffer that grows only as bytes arrive, and every byte of buffer is
-// first taken from one budget that all requests share (limits.max_buffered_bytes), so
-// that N concurrent decompression bombs cost at most that budget, not N times
-// max_decoded_bytes. Growing a buffer by doubling allocates about twice the body in
+// first taken from the budget all requests share (limits.max_buffered_bytes, kept by
+// the gateway core, gRPC's messages included), so that N concurrent decompression
+// bombs cost at most that budget, not N times max_decoded_bytes. Growing a buffer by doubling allocates about twice the body in
 // all, which is what the budget counts, so a body of max_decoded_bytes takes twice that.
 
 const (
@@ -36,17 +34,22 @@ const (
 	zstdMaxWindow = 8 << 20
 )
 
+// budget is the shared budget of request bytes: the gateway core's.
+type budget interface {
+	ReserveBuffer(ctx context.Context, n int64) error
+	ReleaseBuffer(n int64)
+}
+
 // bodyReader reads request bodies within the limits and the shared budget.
 type bodyReader struct {
 	limits  gateway.Limits
-	budget  *semaphore.Weighted
-	held    atomic.Int64 // taken from budget, for the metric
-	buffers sync.Pool    // *[]byte with cap in [readChunk, maxPooledBuffer]
-	zstd    sync.Pool    // *zstd.Decoder
+	budget  budget
+	buffers sync.Pool // *[]byte with cap in [readChunk, maxPooledBuffer]
+	zstd    sync.Pool // *zstd.Decoder
 }
 
-func newBodyReader(l gateway.Limits) *bodyReader {
-	return &bodyReader{limits: l, budget: semaphore.NewWeighted(int64(l.MaxBufferedBytes))}
+func newBodyReader(l gateway.Limits, b budget) *bodyReader {
+	return &bodyReader{limits: l, budget: b}
 }
 
 // body is a request body read into a buffer taken from the budget. Release gives both
@@ -65,8 +68,7 @@ func (b *body) Release() {
 		buf := b.bytes[:0]
 		b.br.buffers.Put(&buf)
 	}
-	b.br.budget.Release(b.held)
-	b.br.held.Add(-b.held)
+	b.br.budget.ReleaseBuffer(b.held)
 	*b = body{}
 }
 
@@ -156,22 +158,9 @@ func (br *bodyReader) expectEOF(src io.Reader, maxDecoded int64) error {
 	}
 }
 
-// take waits up to limits.backpressure_wait for n bytes of the shared budget.
+// take takes n bytes of the shared budget, waiting up to limits.backpressure_wait.
 func (br *bodyReader) take(ctx context.Context, n int64) error {
-	if br.budget.TryAcquire(n) {
-		br.held.Add(n)
-		return nil
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, br.limits.BackpressureWait)
-	defer cancel()
-	if err := br.budget.Acquire(waitCtx, n); err != nil {
-		if ctx.Err() != nil {
-			return gateway.Errorf(gateway.KindUnavailable, "request ended while waiting for room to read its body: %w", ctx.Err())
-		}
-		return gateway.Errorf(gateway.KindOverloaded, "gateway busy: request bodies being read hold limits.max_buffered_bytes (%s); retry later", br.limits.MaxBufferedBytes)
-	}
-	br.held.Add(n)
-	return nil
+	return br.budget.ReserveBuffer(ctx, n)
 }
 
 func (br *bodyReader) zstdReader(r io.Reader) (*zstd.Decoder, error) {

@@ -33,6 +33,10 @@ type Ingester interface {
 	Authenticate(authorization string) (*gateway.Principal, error)
 	Limits() gateway.Limits
 	Ready() bool
+	// ReserveBuffer and ReleaseBuffer take and give back room of the budget of request
+	// bytes all receivers share (limits.max_buffered_bytes).
+	ReserveBuffer(ctx context.Context, n int64) error
+	ReleaseBuffer(n int64)
 }
 
 // Options are the other handlers the router serves next to /v1/events.
@@ -69,9 +73,9 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rc := &Receiver{ing: ing, limits: ing.Limits(), log: opts.Logger}
-	rc.body = newBodyReader(rc.limits)
+	rc.body = newBodyReader(rc.limits, ing)
 	var err error
-	if rc.metrics, err = newMetrics(opts.Meter, rc.body); err != nil {
+	if rc.metrics, err = newMetrics(opts.Meter); err != nil {
 		return nil, err
 	}
 	r := chi.NewRouter()

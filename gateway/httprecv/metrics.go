@@ -10,23 +10,15 @@ import (
 	"github.com/sluice-siem/sluice/internal/instruments"
 )
 
-// metrics are the receiver's own instruments: what it refuses before (or instead of)
-// the core, and the shared body budget.
+// metrics are the receiver's own instruments: what it refuses as a whole.
 type metrics struct {
 	refused metric.Int64Counter
 }
 
-func newMetrics(m metric.Meter, br *bodyReader) (metrics, error) {
+func newMetrics(m metric.Meter) (metrics, error) {
 	in := instruments.New(m, "github.com/sluice-siem/sluice/gateway/httprecv")
 	ms := metrics{refused: in.Counter("sluice_http_requests_refused", "{request}",
 		"HTTP requests refused as a whole, by kind (too_large, unsupported_media, overloaded, ...), the core's refusals included.")}
-	_, err := in.Meter().Int64ObservableGauge("sluice_http_buffered_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Request body bytes held by requests being read and ingested; at most gateway.limits.max_buffered_bytes."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(br.held.Load())
-			return nil
-		}))
-	in.Add(err)
 	if err := in.Err("http receiver"); err != nil {
 		return metrics{}, err
 	}
