@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-siem/sluice/internal/yamlx"
 )
 
 // EnvPrefix starts every environment variable that overrides a field.
@@ -27,7 +29,7 @@ func decodeYAML(data []byte, c *Config) error {
 		}
 		return err
 	}
-	if err := uniqueKeys(&doc); err != nil {
+	if err := yamlx.UniqueKeys(&doc); err != nil {
 		return err
 	}
 	if len(doc.Content) == 1 {
@@ -37,42 +39,6 @@ func decodeYAML(data []byte, c *Config) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return err
-	}
-	return nil
-}
-
-// uniqueKeys reports every key that a mapping of the tree at n gives twice, as yaml.v3
-// does when it decodes a mapping, but in linear time and space: yaml.v3 compares each
-// key with every later one and records a problem per equal pair, so a key given 10,000
-// times makes 50 million messages (gigabytes). Checked first, the decoding after it
-// never meets a duplicate.
-func uniqueKeys(n *yaml.Node) error {
-	type key struct {
-		kind  yaml.Kind
-		value string
-	}
-	var problems []string
-	stack := []*yaml.Node{n}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Kind == yaml.MappingNode {
-			first := make(map[key]int, len(n.Content)/2)
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if line, dup := first[key{k.Kind, k.Value}]; dup {
-					problems = append(problems, fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, line))
-				} else {
-					first[key{k.Kind, k.Value}] = k.Line
-				}
-			}
-		}
-		for i := len(n.Content) - 1; i >= 0; i-- { // in document order
-			stack = append(stack, n.Content[i])
-		}
-	}
-	if problems != nil {
-		return &yaml.TypeError{Errors: problems}
 	}
 	return nil
 }
@@ -167,7 +133,7 @@ func applyEnv(c *Config, env func(string) (string, bool)) []error {
 		var doc yaml.Node
 		err := yaml.Unmarshal([]byte(val), &doc)
 		if err == nil {
-			err = uniqueKeys(&doc)
+			err = yamlx.UniqueKeys(&doc)
 		}
 		if err == nil {
 			err = yaml.Unmarshal([]byte(val), fresh.Interface())

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sluice-siem/sluice/transform/event"
@@ -176,7 +177,15 @@ func parseCIDRJSON(path string, data []byte) ([]cidrRow, error) {
 				return nil, fmt.Errorf("%s:%d: invalid field name %q", path, line, k)
 			}
 		}
-		rows = append(rows, cidrRow{line: line, prefix: p, leaves: flatten(nil, nil, in.Fields)})
+		leaves := flatten(nil, nil, in.Fields)
+		for _, l := range leaves {
+			// Keys of nested objects too: an empty one would make a field the search
+			// engine refuses, and with it every document the row enriches.
+			if slices.Contains(l.path, "") {
+				return nil, fmt.Errorf("%s:%d: invalid field name %q", path, line, strings.Join(l.path, "."))
+			}
+		}
+		rows = append(rows, cidrRow{line: line, prefix: p, leaves: leaves})
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, fail(dec.InputOffset(), err)

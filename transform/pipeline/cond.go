@@ -53,8 +53,51 @@ type program struct {
 	fast *fastCond // a condition's direct evaluation, when it has a simple shape
 }
 
+// Expressions are bounded before expr-lang parses them: its parser recurses once per
+// level of nesting (brackets, unary operators, ternaries, ...) without a limit of its
+// own, and a million levels overflow the goroutine stack, a crash no recover catches.
+// The length bound is the guarantee (64 KiB of the deepest nesting parses in well under
+// a second); the bracket depth bound is there for a clearer message.
+const (
+	maxExprBytes = 64 << 10
+	maxExprDepth = 128
+)
+
+// checkExprBounds refuses expressions too long or too deeply bracketed to parse safely.
+func checkExprBounds(src string) error {
+	if len(src) > maxExprBytes {
+		return fmt.Errorf("the expression is %d bytes long: at most %d are allowed", len(src), maxExprBytes)
+	}
+	depth := 0
+	var quote byte
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '[' || c == '{':
+			depth++
+			if depth > maxExprDepth {
+				return fmt.Errorf("the expression nests brackets more than %d deep", maxExprDepth)
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
+}
+
 // compileCond compiles an `if` condition, which must be boolean.
 func compileCond(src string) (*program, error) {
+	if err := checkExprBounds(src); err != nil {
+		return nil, err
+	}
 	prog, err := expr.Compile(src, append(exprOptions(), expr.AsBool())...)
 	if err != nil {
 		return nil, err
@@ -64,6 +107,9 @@ func compileCond(src string) (*program, error) {
 
 // compileExpr compiles an expression of any type (set's expr option).
 func compileExpr(src string) (*program, error) {
+	if err := checkExprBounds(src); err != nil {
+		return nil, err
+	}
 	prog, err := expr.Compile(src, exprOptions()...)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-siem/sluice/internal/yamlx"
 )
 
 // Pipeline files: in a pipeline directory, NAME.yaml (or NAME.yml) holds the pipeline
@@ -80,8 +82,18 @@ func LoadFS(fsys fs.FS, origin string) (map[string]Config, error) {
 	return cfgs, errors.Join(errs...)
 }
 
-// decodeStrict decodes one YAML document, refusing unknown fields.
+// decodeStrict decodes one YAML document, refusing unknown fields and keys given twice.
 func decodeStrict(data []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	if err := yamlx.UniqueKeys(&doc); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {

@@ -34,7 +34,8 @@ type dateOptions struct {
 // and Logstash (yyyy-MM-dd'T'HH:mm:ss.SSSZ, MMM d HH:mm:ss, dd/MMM/yyyy:HH:mm:ss Z).
 // A date without a zone is in timezone (an IANA name or UTC, the default). A date
 // without a year (syslog's "Nov 26 07:00:01") gets the year in which the event was
-// received, or the year before if that would put it more than two days after.
+// received, or the year before if that would put it more than two days after. A date
+// outside the years 0000 to 9999 in UTC, which RFC 3339 cannot write, is an error.
 type dateProc struct {
 	field, target event.Path
 	formats       []dateFormat
@@ -243,7 +244,11 @@ func (p *dateProc) Process(_ context.Context, e *event.Event) error {
 	for _, f := range p.formats {
 		t, ok := p.parse(f, v, e.Received)
 		if ok {
-			if err := e.SetPath(p.target, t.UTC().Format(p.output)); err != nil {
+			t = t.UTC()
+			if y := t.Year(); y < 0 || y > 9999 {
+				return fmt.Errorf("field %s: %s is in the year %d (UTC), outside 0000 to 9999", p.field, describe(v), y)
+			}
+			if err := e.SetPath(p.target, t.Format(p.output)); err != nil {
 				return fmt.Errorf("field %s: %w", p.target, err)
 			}
 			return nil

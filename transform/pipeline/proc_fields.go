@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -126,7 +128,9 @@ func (p *setProc) Process(_ context.Context, e *event.Event) error {
 		if err != nil {
 			return fmt.Errorf("field %s: expr: %w", p.field, err)
 		}
-		v = jsonShaped(out)
+		if v, err = jsonShaped(out); err != nil {
+			return fmt.Errorf("field %s: expr: %w", p.field, err)
+		}
 	default:
 		v = deepCopy(p.value)
 	}
@@ -139,21 +143,73 @@ func (p *setProc) Process(_ context.Context, e *event.Event) error {
 	return nil
 }
 
-// jsonShaped turns an expression's result into a field value.
-func jsonShaped(v any) any {
+// jsonShaped turns an expression's result into a field value, JSON-shaped as
+// event.Event.Fields must be, copying objects and arrays: integers of every Go type
+// become int64 (durations their nanoseconds; an unsigned one beyond int64 a float64),
+// floats float64, times RFC 3339 text, arrays and maps of any element type []any and
+// map[string]any. NaN, infinities and values JSON has no form for are an error.
+func jsonShaped(v any) (any, error) {
 	switch v := v.(type) {
+	case nil, string, bool, int64, json.Number:
+		return v, nil
 	case int:
-		return int64(v)
-	case []string:
-		out := make([]any, len(v))
-		for i, s := range v {
-			out[i] = s
+		return int64(v), nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%v is not a JSON number", v)
 		}
-		return out
-	case map[string]any, []any:
-		return deepCopy(v)
+		return v, nil
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano), nil
 	}
-	return v
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if u := rv.Uint(); u <= math.MaxInt64 {
+			return int64(u), nil
+		}
+		return float64(rv.Uint()), nil
+	case reflect.Float32, reflect.Float64:
+		return jsonShaped(rv.Float())
+	case reflect.String:
+		return rv.String(), nil
+	case reflect.Bool:
+		return rv.Bool(), nil
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil, nil
+		}
+		return jsonShaped(rv.Elem().Interface())
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil, nil
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			x, err := jsonShaped(rv.Index(i).Interface())
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = x
+		}
+		return out, nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			break
+		}
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			x, err := jsonShaped(it.Value().Interface())
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", it.Key().String(), err)
+			}
+			out[it.Key().String()] = x
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("a %T is not a JSON value", v)
 }
 
 // --- rename
