@@ -136,9 +136,10 @@ type Embedded struct {
 
 // Sink selects where events go.
 type Sink struct {
-	// Kind is file or search; empty picks search when sink.search.addresses is set,
-	// file otherwise.
-	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file"`
+	// Kind is file or search; empty picks search when sink.search.addresses is set.
+	// Otherwise empty means file for `sluice dev` and is refused by `sluice transform`,
+	// which writes to local disk only when told to with kind file.
+	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file (sluice dev) or an error (sluice transform: set file explicitly to write to local disk)"`
 	File   FileSink      `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
 	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
 	// DeadLetters is where the search sink writes the documents the engine refuses
@@ -165,6 +166,12 @@ func (s Sink) EffectiveKind() string {
 		return "search"
 	}
 	return "file"
+}
+
+// UsesFiles reports whether the back tier writes to sink.file.dir: the file sink, or
+// the search sink's dead letters in files.
+func (s Sink) UsesFiles() bool {
+	return s.EffectiveKind() == "file" || s.DeadLetters.Kind == "file"
 }
 
 // FileSink is the NDJSON file sink.
@@ -357,10 +364,14 @@ func (c Config) Validate(role Role) error {
 	if c.Stream.Embedded.MaxBytes < c.Gateway.Limits.MaxDecodedBytes {
 		bad("stream.embedded.max_bytes", "%s is less than gateway.limits.max_decoded_bytes %s: a full request could never fit", c.Stream.Embedded.MaxBytes, c.Gateway.Limits.MaxDecodedBytes)
 	}
-	if role != RoleGateway && strings.TrimSpace(c.Sink.File.Dir) == "" {
+	if role != RoleGateway && c.Sink.UsesFiles() && strings.TrimSpace(c.Sink.File.Dir) == "" {
 		bad("sink.file.dir", "required")
 	}
-	if role != RoleGateway {
+	if role == RoleTransform && c.Sink.Kind == "" && len(c.Sink.Search.Addresses) == 0 {
+		// An unconfigured transform tier would write NDJSON to the task's ephemeral
+		// disk and lose it with the task: refuse it unless file is asked for by name.
+		bad("sink.kind", "no sink configured: set sink.search.addresses (%s) and sink.search.engine to index into Elasticsearch or OpenSearch, or sink.kind: file (%s=file) to write NDJSON files to local disk on purpose", EnvName("sink.search.addresses"), EnvName("sink.kind"))
+	} else if role != RoleGateway {
 		switch c.Sink.EffectiveKind() {
 		case "file":
 		case "search":

@@ -89,10 +89,18 @@ func TestDefaultIsFreshEachCall(t *testing.T) {
 }
 
 func TestDefaultValidatesForItsRole(t *testing.T) {
-	for _, role := range []config.Role{config.RoleDev, config.RoleTransform} {
-		if err := config.Default(role).Validate(role); err != nil {
-			t.Errorf("Default(%s).Validate: %v", role, err)
-		}
+	if err := config.Default(config.RoleDev).Validate(config.RoleDev); err != nil {
+		t.Errorf("Default(dev).Validate: %v", err)
+	}
+	// The transform tier has no sink until one is named: it never writes to local
+	// disk by default (see TestTransformNeedsASink).
+	tr := config.Default(config.RoleTransform)
+	if got := paths(tr.Validate(config.RoleTransform)); !slices.Equal(got, []string{"sink.kind"}) {
+		t.Errorf("Default(transform).Validate: problems at %q, want sink.kind", got)
+	}
+	tr.Sink.Kind = "file"
+	if err := tr.Validate(config.RoleTransform); err != nil {
+		t.Errorf("Default(transform) with sink.kind file: %v", err)
 	}
 
 	// The gateway refuses to run without keys, and says which setting is missing.
@@ -120,6 +128,7 @@ func TestValidateStreamKindByRole(t *testing.T) {
 		t.Errorf("dev on kinesis: problems at %q, want stream.kind", got)
 	}
 	tr := config.Default(config.RoleTransform)
+	tr.Sink.Kind = "file"
 	tr.Stream.Kind = "embedded"
 	if got := paths(tr.Validate(config.RoleTransform)); !slices.Equal(got, []string{"stream.kind"}) {
 		t.Errorf("transform on embedded: problems at %q, want stream.kind", got)
@@ -260,6 +269,7 @@ func TestValidateNeedsAReceiver(t *testing.T) {
 		t.Errorf("dev without http, grpc and lumberjack: problems at %q, want http.addr", got)
 	}
 	tr := config.Default(config.RoleTransform)
+	tr.Sink.Kind = "file"
 	tr.HTTP.Addr, tr.GRPC.Addr = "", ""
 	if err := tr.Validate(config.RoleTransform); err != nil {
 		t.Errorf("transform without receivers: %v", err)

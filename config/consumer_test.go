@@ -15,6 +15,7 @@ import (
 // paths, only in that role, and loads from YAML and the environment.
 func TestConsumerConfig(t *testing.T) {
 	tr := config.Default(config.RoleTransform)
+	tr.Sink.Kind = "file"
 	if err := tr.Validate(config.RoleTransform); err != nil {
 		t.Fatalf("transform defaults: %v", err)
 	}
@@ -66,6 +67,7 @@ stream:
       table: prod-leases
       region: eu-west-1
 sink:
+  kind: file
   file:
     id_field: _id
 `

@@ -17,6 +17,7 @@ func TestValidateDiscardStream(t *testing.T) {
 	}
 	for _, role := range []config.Role{config.RoleDev, config.RoleTransform} {
 		c := config.Default(role)
+		c.Sink.Kind = "file"
 		c.Stream.Kind = "discard"
 		if got := paths(c.Validate(role)); !slices.Equal(got, []string{"stream.kind"}) {
 			t.Errorf("%s on discard: problems at %q, want stream.kind", role, got)

@@ -179,8 +179,24 @@ func paramDefault(t *testing.T, tpl map[string]any, name string) int {
 
 // ---------------------------------------------------------------- CloudFormation
 
+// TestCloudFormation renders the template for each way of deploying it
+// (cfnScenarios: the search engine's authentication, CA, a domain of the stack's own)
+// as CloudFormation would, after checking its Rules accept those parameters, and checks
+// the result against the code.
 func TestCloudFormation(t *testing.T) {
-	tpl := loadCFN(t)
+	raw := loadCFN(t)
+	for _, sc := range cfnScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			params := cfnParams(raw, sc.params)
+			if err := cfnRules(raw, params); err != nil {
+				t.Fatalf("the template's Rules refuse the parameters: %v", err)
+			}
+			checkCloudFormation(t, renderCFN(t, raw, params), params, sc)
+		})
+	}
+}
+
+func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]string, sc cfnScenario) {
 	res := get(tpl, "Resources").(map[string]any)
 	byType := func(typ string) map[string]map[string]any {
 		out := map[string]map[string]any{}
@@ -289,20 +305,24 @@ func TestCloudFormation(t *testing.T) {
 		return out
 	}()
 	checkRole(t, res, "GatewayTaskRole", map[string][]string{strings.Join(gatewayKinesis, ","): streamArns})
-	// The transformer also puts dead letters (sink/deadletter over the producer).
-	checkRole(t, res, "TransformTaskRole", map[string][]string{
+	// The transformer also puts dead letters (sink/deadletter over the producer), and
+	// with SigV4 makes the search sink's HTTP calls on its domain.
+	transformWant := map[string][]string{
 		strings.Join(transformKinesis, ","): streamArns,
 		strings.Join(gatewayKinesis, ","):   {"GetAtt DeadLetterStream.Arn"},
 		strings.Join(leases, ","):           {"GetAtt LeaseTable.Arn"},
-	})
+	}
+	if sc.sigv4 {
+		transformWant[strings.Join(searchHTTPActions(t), ",")] = []string{searchDomainResource}
+	}
+	checkRole(t, res, "TransformTaskRole", transformWant)
 
 	// Task definitions: stop timeout, no data volumes, settings sluice knows that
 	// validate for the role.
+	certs := testCerts(t)
 	for name, role := range map[string]config.Role{"GatewayTaskDefinition": config.RoleGateway, "TransformTaskDefinition": config.RoleTransform} {
 		td := get(res, name, "Properties")
-		if v := get(td, "Volumes"); v != nil && !reflectEqualTLSVolume(v) {
-			t.Errorf("%s: volumes %v; only the ephemeral tls volume is allowed", name, v)
-		}
+		checkTaskVolumes(t, name, get(td, "Volumes"))
 		var main map[string]any
 		for _, c := range list(get(td, "ContainerDefinitions")) {
 			c = unIf(c)
@@ -329,25 +349,31 @@ func TestCloudFormation(t *testing.T) {
 		env := map[string]string{}
 		known := settingVars(t, role)
 		for _, e := range list(main["Environment"]) {
-			e = unIf(e) // the TLS branch: names only (their files exist in the task)
 			n := str(get(e, "Name"))
 			if !known[n] {
 				t.Errorf("%s: %s is not a setting of sluice %s", name, n, role)
 			}
-			if strings.Contains(n, "_TLS_") {
-				continue
-			}
-			env[n] = resolve(get(e, "Value"))
+			env[n] = resolveWith(get(e, "Value"), params)
 		}
+		// Credentials: from Secrets Manager only, never in the plain environment.
+		fromSecrets := containerSecrets(t, name, main, known, env)
+		checkSecretsFromStore(t, name, main, fromSecrets)
+		checkContainerMemory(t, name, td, main)
 		if env["SLUICE_SHUTDOWN_TIMEOUT"] != fmt.Sprintf("%ds", shutdown) || env["SLUICE_SHUTDOWN_DRAIN_DELAY"] != fmt.Sprintf("%ds", drain) {
 			t.Errorf("%s: shutdown settings %q %q", name, env["SLUICE_SHUTDOWN_TIMEOUT"], env["SLUICE_SHUTDOWN_DRAIN_DELAY"])
 		}
 		cfg, err := config.Load(role, "", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if err == nil {
+			// Files on the task's volumes (TLS, the engine's CA) exist in the task:
+			// test certificates stand in for them.
+			mountedFiles(t, name, &cfg, main, certs)
 			err = cfg.Validate(role)
 		}
 		if err != nil {
 			t.Errorf("%s: settings do not validate for sluice %s: %v", name, role, err)
+		}
+		if role == config.RoleTransform {
+			checkECSSearchSink(t, name, cfg, fromSecrets, sc)
 		}
 		var ports []string
 		for _, pm := range list(main["PortMappings"]) {
@@ -418,13 +444,6 @@ func checkPublished(t *testing.T, name string, ports []string, cfg config.Config
 	}
 }
 
-func reflectEqualTLSVolume(v any) bool {
-	i := get(v, "Fn::If")
-	l := list(i)
-	return len(l) == 3 && l[0] == "Tls" && ref(l[2]) == "AWS::NoValue" &&
-		len(list(l[1])) == 1 && get(list(l[1])[0], "Name") == "tls" && get(list(l[1])[0], "Host") == nil
-}
-
 // unIf takes the true branch of a Fn::If.
 func unIf(v any) any {
 	if l := list(get(v, "Fn::If")); len(l) == 3 {
@@ -433,13 +452,17 @@ func unIf(v any) any {
 	return v
 }
 
-// resolve renders a value with made-up names for references: !Ref FirewallStream ->
-// "stack-firewallstream", !Sub "${X}s" with parameter defaults.
-func resolve(v any) string {
+// resolveWith renders a value with the values of params (parameters and pseudo
+// parameters) and made-up names for other references: !Ref FirewallStream ->
+// "stack-firewallstream", !Sub "${X}s" with X's value.
+func resolveWith(v any, params map[string]string) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
 	fake := func(name string) string {
+		if p, ok := params[name]; ok {
+			return p
+		}
 		switch name {
 		case "DrainDelaySeconds":
 			return "5"
@@ -483,6 +506,10 @@ func checkRole(t *testing.T, res map[string]any, name string, want map[string][]
 				rl = []any{get(st, "Resource")}
 			}
 			for _, r := range rl {
+				if sub := str(get(r, "Fn::Sub")); sub != "" {
+					rs = append(rs, "Sub "+sub)
+					continue
+				}
 				ga := list(get(r, "Fn::GetAtt"))
 				if len(ga) != 2 {
 					t.Errorf("%s: resource %v is not an attribute of a stack resource", name, r)
@@ -593,24 +620,9 @@ func TestKubernetes(t *testing.T) {
 			objs = append(objs, k8sDocs(t, fh)...)
 			fh.Close()
 		}
-		cfgs := map[string]string{}
-		for _, r := range []string{"gateway", "transform"} {
-			b, err := os.ReadFile("k8s/base/config/" + r + ".yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfgs[r+".yaml"] = string(b)
-		}
-		objs = append(objs, map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "sluice-config"}, "data": anyMap(cfgs)})
-		kust, err := os.ReadFile("k8s/base/kustomization.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		region := regexp.MustCompile(`AWS_REGION=(\S+)`).FindSubmatch(kust)
-		if region == nil {
-			t.Fatal("k8s/base/kustomization.yaml: no AWS_REGION literal")
-		}
-		objs = append(objs, map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "sluice-env"}, "data": map[string]any{"AWS_REGION": string(region[1])}})
+		// The ConfigMaps of the base's configMapGenerator (files and literals), as
+		// kustomize makes them, less the content hash.
+		objs = append(objs, generatedConfigMaps(t, "k8s/base")...)
 		checkK8s(t, objs, false)
 		t.Log("SLUICE_DEPLOY_K8S_DIR not set: checked the base's files only (scripts/deploy-check.sh checks the built overlays)")
 		return
@@ -674,22 +686,22 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 		if err := os.WriteFile(path, []byte(str(get(cm, "data", file))), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := config.Load(role, path, func(string) (string, bool) { return "", false })
+		// The file plus the pod's environment (its ConfigMaps, and a credentials Secret
+		// of each kind the manifests accept), as sluice loads them in the pod.
+		dep := find("Deployment", name)
+		envs := podEnvironments(t, objs, dep)
+		cfg, err := config.Load(role, path, envs[0].lookup)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		for _, tl := range []*config.TLS{&cfg.HTTP.TLS, &cfg.GRPC.TLS, &cfg.Lumberjack.TLS} {
-			for _, p := range []*string{&tl.CertFile, &tl.KeyFile, &tl.ClientCAFile} {
-				if *p != "" {
-					if !strings.HasPrefix(*p, "/etc/sluice/tls/") {
-						t.Errorf("%s: TLS file %s is not on the sluice-tls mount", file, *p)
-					}
-					*p = certs[filepath.Base(*p)]
-				}
-			}
-		}
+		podFiles(t, name, &cfg, dep, certs)
 		if err := cfg.Validate(role); err != nil {
 			t.Errorf("%s does not validate for sluice %s: %v", file, role, err)
+		}
+		checkPodSecrets(t, name, path, objs, dep)
+		checkGoMemLimit(t, name, list(get(dep, "spec", "template", "spec", "containers"))[0])
+		if role == config.RoleTransform {
+			checkK8sSearchSink(t, name, role, path, dep, envs, certs)
 		}
 		var ports []string
 		for _, p := range list(get(list(get(find("Deployment", name), "spec", "template", "spec", "containers"))[0], "ports")) {

@@ -118,7 +118,7 @@ cleanup() {
   done
   scripts/kinesis.sh stop || true
   if [[ $started_dynalite == 1 ]]; then scripts/dynalite.sh stop || true; fi
-  if [[ $started_opensearch == 1 ]]; then scripts/opensearch.sh stop || true; fi
+  if [[ $started_opensearch == 1 ]]; then scripts/opensearch.sh clean || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -10,12 +10,15 @@
 #                                    health and prints its endpoint
 #                                    (http://127.0.0.1:PORT) on stdout
 #   scripts/elasticsearch.sh stop    stops the server that start started, by its PID
+#   scripts/elasticsearch.sh clean   stop, then remove the engine's files (data included)
 #
 # The mechanics, shared with scripts/opensearch.sh, are in scripts/search-server.sh.
 #
 # Runtime files (PID, config, data, logs) go to $SLUICE_ELASTICSEARCH_RUN_DIR,
-# .cache/elasticsearch/run by default; give each concurrent run its own directory. stop
-# keeps the data directory and start reuses it (a restart of the same engine). With
+# .cache/elasticsearch/run by default; give each concurrent run its own directory (when
+# the engine's user cannot enter it, the engine's files go to a directory of their own,
+# as for scripts/opensearch.sh). stop keeps the data directory and start reuses it (a
+# restart of the same engine); clean removes it. With
 # SLUICE_ELASTICSEARCH_PORT set, start listens on that HTTP port and fails if it is
 # taken. As root, the engine runs as the system user sluice-search (created if needed).
 # Elasticsearch 8.19 runs on the installed Java 17: JAVA_HOME is taken as set, or the
@@ -35,8 +38,9 @@ java_var=ES_JAVA_HOME
 heap="-Xms512m -Xmx512m"
 # jvm.options names gc.log and hs_err_pid%p.log relative to the working directory and
 # leaves the heap dump path at its default, the working directory.
-jvm_sed=(-e "s|file=gc.log|file=$run/logs/gc.log|" -e "s|ErrorFile=hs_err|ErrorFile=$run/logs/hs_err|"
-  -e "\$a -XX:HeapDumpPath=$run/data")
+# @ENGINE_DIR@ is the directory of the engine's files (the run directory, or its own).
+jvm_sed=(-e "s|file=gc.log|file=@ENGINE_DIR@/logs/gc.log|" -e "s|ErrorFile=hs_err|ErrorFile=@ENGINE_DIR@/logs/hs_err|"
+  -e "\$a -XX:HeapDumpPath=@ENGINE_DIR@/data")
 # Without this the first start turns security on (TLS, passwords) and rewrites
 # elasticsearch.yml to say so.
 settings=(xpack.security.enabled=false)

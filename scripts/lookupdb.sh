@@ -10,7 +10,7 @@
 #                                           export SLUICE_TEST_REDIS_ADDR=127.0.0.1:PORT
 #                                           export SLUICE_TEST_POSTGRES_DSN=postgres://...
 #   scripts/lookupdb.sh stop              stops both (Redis by PID, PostgreSQL with
-#                                         pg_ctl) and removes their data
+#                                         pg_ctl) and removes their data (clean: the same)
 #   scripts/lookupdb.sh env               prints the exports of running servers again
 #
 # start is idempotent: when the servers of this run directory are already up, it only
@@ -24,6 +24,8 @@
 # PostgreSQL refuses to run as root: as root, the script creates the system user
 # sluice-lookupdb if missing and runs initdb and pg_ctl as that user with runuser. The
 # cluster trusts connections from 127.0.0.1 (a throwaway test server on loopback only).
+# The data directory is made under the first of $TMPDIR, /tmp and /var/tmp that this
+# user can enter (scripts/enterable.sh), so a $TMPDIR closed to other users works too.
 #
 # From scripts/test.sh (an assignment, not eval "$(...)" directly, so that set -e stops
 # the run when start fails):
@@ -33,6 +35,9 @@
 #   eval "$lookupdb_env"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/enterable.sh
+source scripts/enterable.sh
 
 run="${SLUICE_LOOKUPDB_RUN_DIR:-$PWD/.cache/lookupdb/run}"
 redis_port_base="${SLUICE_LOOKUPDB_REDIS_PORT:-16379}"
@@ -172,8 +177,6 @@ start_pg() {
   bin=$(pg_bin)
   port=$(free_port "$pg_port_base")
   if [[ $(id -u) -eq 0 ]]; then
-    id -u "$pg_user" >/dev/null 2>&1 ||
-      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$pg_user"
     chown "$pg_user" "$dir"
   fi
   as_pg mkdir -p "$dir/pg" "$dir/pgsock"
@@ -208,9 +211,12 @@ start() {
     log "cleaning up the state of an earlier run"
     stop
   fi
+  if [[ $(id -u) -eq 0 ]]; then
+    id -u "$pg_user" >/dev/null 2>&1 ||
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$pg_user"
+  fi
   local dir
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-lookupdb.XXXXXX")
-  chmod 755 "$dir"
+  dir=$(enterable_tmp "$pg_user" sluice-lookupdb)
   echo "$dir" >"$run/datadir"
   start_redis "$dir"
   start_pg "$dir"
@@ -259,13 +265,13 @@ stop() {
 
 case "${1:-}" in
 start) start ;;
-stop) stop ;;
+stop | clean) stop ;;
 env)
   [[ -f "$run/redis.port" && -f "$run/pg.port" ]] || die "not running"
   print_env
   ;;
 *)
-  echo "usage: $0 start|stop|env" >&2
+  echo "usage: $0 start|stop|clean|env" >&2
   exit 2
   ;;
 esac

@@ -12,7 +12,8 @@
 #
 # start installs the package into .cache/$name if needed, starts the server in the
 # background, waits until it answers HTTP and prints http://127.0.0.1:PORT on stdout;
-# stop stops the server start started, by its PID.
+# stop stops the server start started, by its PID; clean is stop (the server keeps its
+# data in memory), as for every server script.
 
 home="$PWD/.cache/$name"
 script=$(basename "$0")
@@ -97,9 +98,9 @@ stop() {
 npm_server_main() {
   case "${1:-}" in
   start) start ;;
-  stop) stop ;;
+  stop | clean) stop ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|clean" >&2
     exit 2
     ;;
   esac

@@ -7,13 +7,18 @@
 #                                 port, waits for yellow or green cluster health and
 #                                 prints its endpoint (http://127.0.0.1:PORT) on stdout
 #   scripts/opensearch.sh stop    stops the server that start started, by its PID
+#   scripts/opensearch.sh clean   stop, then remove the engine's files (data included)
 #
 # The mechanics, shared with scripts/elasticsearch.sh, are in scripts/search-server.sh.
 #
 # Runtime files (PID, config, data, logs) go to $SLUICE_OPENSEARCH_RUN_DIR,
-# .cache/opensearch/run by default; give each concurrent run its own directory. stop
-# keeps the data directory and start reuses it, so a stop and a start are a restart of
-# the same engine with its indices (remove the run directory for an empty one). With
+# .cache/opensearch/run by default; give each concurrent run its own directory. When
+# the engine's user cannot enter it (a run directory inside a 0700 mktemp directory,
+# say), the engine's files go to a directory of their own under $TMPDIR, /tmp or
+# /var/tmp instead (scripts/enterable.sh), named in the run directory's engine-dir.
+# stop keeps the data directory and start reuses it, so a stop and a start are a
+# restart of the same engine with its indices; `clean` stops the engine and removes its
+# files (remove the run directory too for an empty one). With
 # SLUICE_OPENSEARCH_PORT set, start listens on that HTTP port and fails if it is taken,
 # so that a restarted engine comes back where its clients expect it. The
 # engine refuses to run as root, so start creates the system user sluice-search (when
@@ -34,7 +39,8 @@ env_prefix=OPENSEARCH
 java_var=JAVA_HOME
 heap="-Xms512m -Xmx1g"
 # jvm.options names logs/gc.log, logs/hs_err_pid%p.log and HeapDumpPath=data.
-jvm_sed=(-e "s|logs/|$run/logs/|g" -e "s|HeapDumpPath=data|HeapDumpPath=$run/data|")
+# @ENGINE_DIR@ is the directory of the engine's files (the run directory, or its own).
+jvm_sed=(-e "s|logs/|@ENGINE_DIR@/logs/|g" -e "s|HeapDumpPath=data|HeapDumpPath=@ENGINE_DIR@/data|")
 settings=()
 
 # shellcheck source=scripts/search-server.sh

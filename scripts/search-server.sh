@@ -14,7 +14,8 @@
 #   env_prefix  the engine's variable prefix: PATH_CONF, TMPDIR, JAVA_OPTS follow it
 #   java_var    the variable through which the engine takes its Java (JAVA_HOME, ...)
 #   heap        the JVM heap options
-#   jvm_sed     sed expressions that point jvm.options' relative files into $run (array)
+#   jvm_sed     sed expressions that point jvm.options' relative files into the
+#               engine's directory, written @ENGINE_DIR@ (array)
 #   settings    extra -E settings (array)
 #
 # start fetches the zip into the Maven repository ($SLUICE_MAVEN_REPO, else ~/.m2) and
@@ -25,6 +26,15 @@
 # Both engines refuse to run as root: as root, start creates the system user
 # sluice-search and runs the engine as that user with runuser. The engine runs on the
 # first Java 17 under /usr/lib/jvm, or on $JAVA_HOME when set.
+#
+# The engine's files (config, data, logs, tmp and its PID file) go to the run directory
+# when the engine's user can enter it, else to a directory of their own under $TMPDIR,
+# /tmp or /var/tmp (scripts/enterable.sh) whose path the run directory's engine-dir
+# keeps: a run directory inside a 0700 directory (mktemp -d, a home) works too. clean
+# stops the engine and removes that directory.
+
+# shellcheck source=scripts/enterable.sh
+source scripts/enterable.sh
 
 home="$PWD/.cache/$name"
 dist="$home/$name-$version"
@@ -88,8 +98,37 @@ ensure_user() {
     id "$user" >/dev/null 2>&1 || { log "cannot create user $user"; exit 1; }
 }
 
-# The engine writes its own PID file, as its user, into the run directory's tmp/.
-alive() { [[ -f "$run/tmp/pid" ]] && kill -0 "$(cat "$run/tmp/pid")" 2>/dev/null; }
+# known_dir prints the directory of the engine's files of an earlier start: its own
+# (engine-dir), or the run directory.
+known_dir() {
+  if [[ -f "$run/engine-dir" ]]; then
+    cat "$run/engine-dir"
+  else
+    echo "$run"
+  fi
+}
+
+# engine_dir prints the directory of the engine's files for a start: the one of an
+# earlier start (its data is kept), the run directory if the engine's user can enter
+# it, or a new one of their own.
+engine_dir() {
+  if [[ -f "$run/engine-dir" && -d "$(cat "$run/engine-dir")" ]]; then
+    cat "$run/engine-dir"
+    return
+  fi
+  if can_enter "$user" "$run"; then
+    echo "$run"
+    return
+  fi
+  local d
+  d=$(enterable_tmp "$user" "sluice-$name") || exit 1
+  echo "$d" >"$run/engine-dir"
+  log "$user cannot enter $run: the engine's files go to $d"
+  echo "$d"
+}
+
+# The engine writes its own PID file, as its user, into its directory's tmp/.
+alive() { [[ -f "$(known_dir)/tmp/pid" ]] && kill -0 "$(cat "$(known_dir)/tmp/pid")" 2>/dev/null; }
 
 # The HTTP and transport ports: a random block of 100 in 20000-59999, so that the engine
 # takes the first free one of each range and concurrent runs rarely meet; the HTTP port
@@ -98,24 +137,30 @@ start() {
   install
   ensure_user
   mkdir -p "$run"
+  chmod 755 "$run"
   if alive; then
-    log "already running (PID $(cat "$run/tmp/pid")); stop it first"
+    log "already running (PID $(cat "$(known_dir)/tmp/pid")); stop it first"
     exit 1
   fi
-  local jh
+  if ! can_enter "$user" "$dist"; then
+    log "$user cannot enter $dist (the repository is inside a directory closed to other users): clone it where others can enter"
+    exit 1
+  fi
+  local jh eng
   jh=$(java_home)
-  # The run directory holds a copy of the config (the engine writes its keystore
+  eng=$(engine_dir)
+  # The engine's directory holds a copy of the config (the engine writes its keystore
   # there), data, logs and tmp, all owned by the engine's user. The data of an earlier
   # start stays: this start restarts that engine.
-  rm -rf "$run/config" "$run/logs" "$run/tmp"
-  cp -r "$dist/config" "$run/config"
-  mkdir -p "$run/data" "$run/logs" "$run/tmp"
+  rm -rf "$eng/config" "$eng/logs" "$eng/tmp"
+  cp -r "$dist/config" "$eng/config"
+  mkdir -p "$eng/data" "$eng/logs" "$eng/tmp"
   # jvm.options names gc.log, heap dumps and error files relative to the engine's home
-  # or working directory, which its user cannot write: point them into the run directory.
-  sed -i "${jvm_sed[@]}" "$run/config/jvm.options"
-  chmod 755 "$run"
+  # or working directory, which its user cannot write: point them into its directory.
+  sed -i "${jvm_sed[@]}" "$eng/config/jvm.options"
+  sed -i "s|@ENGINE_DIR@|$eng|g" "$eng/config/jvm.options"
   if [[ $(id -u) -eq 0 ]]; then
-    chown -R "$user" "$run/config" "$run/data" "$run/logs" "$run/tmp"
+    chown -R "$user" "$eng/config" "$eng/data" "$eng/logs" "$eng/tmp"
   fi
   local base=$((20000 + (RANDOM % 400) * 100))
   local http_ports="$base-$((base + 99))"
@@ -126,14 +171,14 @@ start() {
     fi
     http_ports=$port
   fi
-  rm -f "$run/tmp/pid"
-  local cmd=(env "${env_prefix}_PATH_CONF=$run/config" "${env_prefix}_TMPDIR=$run/tmp" "$java_var=$jh"
+  rm -f "$eng/tmp/pid"
+  local cmd=(env "${env_prefix}_PATH_CONF=$eng/config" "${env_prefix}_TMPDIR=$eng/tmp" "$java_var=$jh"
     "${env_prefix}_JAVA_OPTS=$heap"
-    "$dist/bin/$name" -p "$run/tmp/pid"
+    "$dist/bin/$name" -p "$eng/tmp/pid"
     -E cluster.name=sluice-test -E node.name=sluice-test
     -E network.host=127.0.0.1 -E discovery.type=single-node
     -E http.port="$http_ports" -E transport.port="$((base + 100))-$((base + 199))"
-    -E path.data="$run/data" -E path.logs="$run/logs"
+    -E path.data="$eng/data" -E path.logs="$eng/logs"
     -E cluster.routing.allocation.disk.threshold_enabled=false)
   local s
   for s in "${settings[@]}"; do
@@ -142,7 +187,7 @@ start() {
   if [[ $(id -u) -eq 0 ]]; then
     cmd=(runuser -u "$user" -- "${cmd[@]}")
   fi
-  (cd "$run" && exec nohup "${cmd[@]}" >"$run/stdout" 2>&1 </dev/null) &
+  (cd "$eng" && exec nohup "${cmd[@]}" >"$run/stdout" 2>&1 </dev/null) &
   local launcher=$!
   local bound=""
   for _ in $(seq 1 900); do
@@ -152,7 +197,7 @@ start() {
     if [[ -n "$bound" ]] &&
       curl -sf -m 2 "http://127.0.0.1:$bound/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then
       echo "$bound" >"$run/port"
-      log "$name $version listening on 127.0.0.1:$bound (PID $(cat "$run/tmp/pid"), log $run/stdout)"
+      log "$name $version listening on 127.0.0.1:$bound (PID $(cat "$eng/tmp/pid"), log $run/stdout)"
       echo "http://127.0.0.1:$bound"
       return
     fi
@@ -167,11 +212,12 @@ start() {
 }
 
 stop() {
-  if [[ ! -f "$run/tmp/pid" ]]; then
+  local eng pid
+  eng=$(known_dir)
+  if [[ ! -f "$eng/tmp/pid" ]]; then
     return
   fi
-  local pid
-  pid=$(cat "$run/tmp/pid")
+  pid=$(cat "$eng/tmp/pid")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do
@@ -183,15 +229,32 @@ stop() {
       kill -9 "$pid" 2>/dev/null || true
     fi
   fi
-  rm -f "$run/tmp/pid" "$run/port"
+  rm -f "$eng/tmp/pid" "$run/port"
+}
+
+# clean stops the engine and removes its files: its own directory, or the engine's
+# files in the run directory.
+clean() {
+  stop
+  local eng
+  eng=$(known_dir)
+  if [[ "$eng" != "$run" ]]; then
+    case "$eng" in
+    */sluice-"$name".*) rm -rf "$eng" ;;
+    esac
+    rm -f "$run/engine-dir"
+  else
+    rm -rf "$run/config" "$run/data" "$run/logs" "$run/tmp"
+  fi
 }
 
 search_server_main() {
   case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  clean) clean ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|clean" >&2
     exit 2
     ;;
   esac

@@ -57,13 +57,18 @@ serve() {
   local name="$1" run_var="$2" url_var="${3:-}" dir
   dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$name.XXXXXX")
   export "$run_var=$dir"
-  cleanup+=("scripts/$name.sh stop; rm -rf '$dir'")
+  cleanup+=("scripts/$name.sh clean; rm -rf '$dir'")
   started=$("scripts/$name.sh" start)
   if [[ -n "$url_var" ]]; then
     export "$url_var=$started"
     echo "$url_var=$started"
   fi
 }
+
+step "server scripts from a fresh machine (scripts/servers-test.sh: 0700 TMPDIR and run directories)"
+# Each server script starts, answers and cleans up with TMPDIR and its run directory
+# inside a directory the unprivileged engine and database users cannot enter.
+scripts/servers-test.sh
 
 step "kinesis-compatible server (kinesalite on 127.0.0.1)"
 serve kinesis SLUICE_KINESIS_RUN_DIR SLUICE_TEST_KINESIS_ENDPOINT

@@ -197,12 +197,19 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			a.resources.Close()
 			return nil, fmt.Errorf("build pipelines: %w", err)
 		}
-		a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
-		if err != nil {
-			return nil, fmt.Errorf("create file sink: %w", err)
+		// The file sink (and its directory) exists only where it is written to: the
+		// file sink itself, or dead letters in files.
+		if cfg.Sink.UsesFiles() {
+			a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
+			if err != nil {
+				a.resources.Close()
+				return nil, fmt.Errorf("create file sink: %w", err)
+			}
 		}
-		var out transform.Sink = a.sink
-		if cfg.Sink.EffectiveKind() == "search" {
+		var out transform.Sink
+		if cfg.Sink.EffectiveKind() != "search" {
+			out = a.sink
+		} else {
 			var dead search.DeadLetters
 			var deadWhere string
 			dead, deadWhere, err = a.buildDeadLetters(ctx, meter)
@@ -216,7 +223,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			}
 			if err != nil {
 				_ = a.closeDeadLetters(ctx)
-				_ = a.sink.Close()
+				if a.sink != nil {
+					_ = a.sink.Close()
+				}
 				a.resources.Close()
 				return nil, err
 			}

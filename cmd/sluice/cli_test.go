@@ -265,3 +265,45 @@ func TestDevFlagsAreValidated(t *testing.T) {
 		t.Errorf("dev -c types.yaml: exit %d, stderr:\n%s\nwant 1 and the load problems", code, stderr)
 	}
 }
+
+// TestTransformRefusesNoSink: a transform tier with no sink configured would write
+// NDJSON to the task's ephemeral disk. `sluice transform` and `sluice validate --role
+// transform` refuse it, naming what to set, and accept sink.kind file set on purpose,
+// creating no data directory before it is written to.
+func TestTransformRefusesNoSink(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "transform.yaml")
+	if err := os.WriteFile(cfgPath, []byte("stream: {kind: kinesis, leases: {store: memory}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{
+		{"validate", "-c", cfgPath, "--role", "transform"},
+		{"transform", "-c", cfgPath, "--data-dir", dataDir},
+	} {
+		code, _, stderr := cli(t, "", nil, args...)
+		if code != 1 || !strings.Contains(stderr, "sink.kind: no sink configured") ||
+			!strings.Contains(stderr, "SLUICE_SINK_SEARCH_ADDRESSES") || !strings.Contains(stderr, "sink.kind: file") {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant 1 and the sink.kind problem naming both ways out", args, code, stderr)
+		}
+		if strings.Contains(stderr, "starting sluice") {
+			t.Errorf("%v: started despite no sink:\n%s", args, stderr)
+		}
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("data directory created by a refused start: %v", err)
+	}
+	code, stdout, stderr := cli(t, "", map[string]string{"SLUICE_SINK_KIND": "file"}, "validate", "-c", cfgPath, "--role", "transform")
+	if code != 0 || !strings.Contains(stdout, "valid for sluice transform") {
+		t.Errorf("sink.kind file set explicitly: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = cli(t, "", map[string]string{"SLUICE_SINK_SEARCH_ADDRESSES": "[http://127.0.0.1:9200]", "SLUICE_SINK_DEAD_LETTERS_KIND": "file"},
+		"validate", "-c", cfgPath, "--role", "transform")
+	if code != 0 {
+		t.Errorf("search addresses set: exit %d, stderr:\n%s", code, stderr)
+	}
+	// sluice dev keeps its file sink by default.
+	code, _, stderr = cli(t, "", nil, "validate", "-c", "testdata/good.yaml", "--role", "dev")
+	if code != 0 {
+		t.Errorf("dev with no sink: exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -317,7 +317,7 @@ func newFleetWith(t *testing.T, kEndpoint, dEndpoint string, opts fleetOptions) 
 		opts.periods = deliveryPeriods
 	}
 	if opts.sink == "" {
-		opts.sink = "  file:\n    id_field: _id\n"
+		opts.sink = "  kind: file\n  file:\n    id_field: _id\n"
 	}
 	root := t.TempDir()
 	bin := filepath.Join(root, "sluice")

@@ -166,6 +166,8 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 		log.Warn("no Go memory limit: cannot read the container's", "err", err)
 	} else if limit > 0 {
 		log.Info("Go memory limit", "bytes", limit, "from", source)
+	} else {
+		log.Info("Go memory limit", "bytes", "none", "from", "no GOMEMLIMIT and no cgroup memory limit")
 	}
 	a, err := newApp(ctx, cfg, role, log)
 	if err != nil {

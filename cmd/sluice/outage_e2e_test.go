@@ -187,8 +187,9 @@ type ownEngine struct {
 	url    string
 }
 
-// startOwnEngine starts an engine that the test may stop and start; it is stopped and
-// its run directory removed when the test ends.
+// startOwnEngine starts an engine that the test may stop and start; it is stopped, its
+// files removed (scripts/opensearch.sh clean) and its run directory removed when the
+// test ends.
 func startOwnEngine(t *testing.T) *ownEngine {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "opensearch.sh"))
@@ -213,7 +214,7 @@ func startOwnEngine(t *testing.T) *ownEngine {
 	ln.Close()
 	e := &ownEngine{t: t, script: script, runDir: runDir, port: port}
 	t.Cleanup(func() {
-		e.run("stop")
+		e.run("clean")
 		_ = os.RemoveAll(runDir)
 	})
 	e.start()

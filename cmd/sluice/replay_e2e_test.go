@@ -115,7 +115,7 @@ sink:
   dead_letters: {kind: kinesis, stream: %s}
 shutdown: {timeout: 20s, drain_delay: 0s}
 sample_pipelines: false
-`, endpoint, kinesistest.Region, kinesistest.AccessKeyID, kinesistest.SecretAccessKey, src, dir, url, ns, dlq)
+`, endpoint, kinesistest.Region, kinesistest.AccessKeyID, kinesistest.SecretAccessKey, src, filepath.Join(dir, "data"), url, ns, dlq)
 	oldCfg := filepath.Join(dir, "old.yaml")
 	newCfg := filepath.Join(dir, "new.yaml")
 	if err := os.WriteFile(oldCfg, []byte(base), 0o600); err != nil {
@@ -166,6 +166,11 @@ sample_pipelines: false
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("transform stopped with: %v", err)
+	}
+	// Search sink, dead letters in Kinesis: nothing is written to local disk, and the
+	// file sink's directory is never made.
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the search sink's transform made the file sink's directory: %v", err)
 	}
 	byID := map[string]deadletter.Letter{}
 	for _, l := range letters {

@@ -2,7 +2,11 @@
 # The production shape on a laptop, without an AWS account: kinesalite (Kinesis) and
 # dynalite (the DynamoDB lease table) from npm and OpenSearch (integ-test-zip from Maven
 # Central) on 127.0.0.1, then `sluice gateway` and `sluice transform` against them with
-# the sample pipelines, indexing into OpenSearch's data streams.
+# the sample pipelines, indexing into OpenSearch's data streams. Both load the shipped
+# Kubernetes configuration files (deploy/k8s/overlays/dev/gateway.yaml,
+# deploy/k8s/base/config/transform.yaml: streams, lease table, search sink, dead-letter
+# stream, pipelines) with only the endpoints, credentials and listen addresses
+# overridden, so what runs here end to end is what is deployed.
 #
 #   deploy/local/stack.sh            start everything and stay up; Ctrl-C stops it all
 #   deploy/local/stack.sh --smoke    start, send events over HTTP, wait until every one
@@ -20,7 +24,7 @@ smoke=false
 [[ "${1:-}" == "--smoke" ]] && smoke=true
 
 dir="${SLUICE_LOCAL_DIR:-$PWD/.cache/local-stack}"
-rm -rf "$dir/data" "$dir/run"
+rm -rf "$dir/run"
 mkdir -p "$dir/bin" "$dir/run"
 log() { printf 'stack.sh: %s\n' "$*" >&2; }
 
@@ -33,7 +37,7 @@ cleanup() {
   done
   scripts/kinesis.sh stop >/dev/null 2>&1 || true
   scripts/dynalite.sh stop >/dev/null 2>&1 || true
-  scripts/opensearch.sh stop >/dev/null 2>&1 || true
+  scripts/opensearch.sh clean >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 export SLUICE_KINESIS_RUN_DIR="$dir/run/kinesis" SLUICE_DYNALITE_RUN_DIR="$dir/run/dynalite" \
@@ -56,10 +60,12 @@ streams=(sluice-firewall sluice-ids sluice-waf sluice-default)
 
 read -r http grpc lj ops <<<"$("$dir/bin/sluice-load" free-ports 4 | tr '\n' ' ')"
 
-# Settings shared by both roles: the local endpoints and dummy credentials (neither
-# server checks them).
+# The shipped configuration files; the environment below overrides only where things
+# are (local endpoints, dummy credentials that neither server checks, loopback
+# addresses) and a few timings.
+gateway_cfg=deploy/k8s/overlays/dev/gateway.yaml
+transform_cfg=deploy/k8s/base/config/transform.yaml
 common=(
-  SLUICE_STREAM_KIND=kinesis
   SLUICE_STREAM_KINESIS_REGION=us-east-1
   SLUICE_STREAM_KINESIS_ENDPOINT="$kinesis"
   SLUICE_STREAM_KINESIS_CREDENTIALS_ACCESS_KEY_ID=local
@@ -68,24 +74,18 @@ common=(
   SLUICE_SHUTDOWN_DRAIN_DELAY=0s
 )
 env "${common[@]}" \
-  SLUICE_GATEWAY_AUTH_DISABLED=true \
-  "$dir/bin/sluice" gateway --http "127.0.0.1:$http" --grpc "127.0.0.1:$grpc" --lumberjack "127.0.0.1:$lj" \
+  "$dir/bin/sluice" gateway -c "$gateway_cfg" --http "127.0.0.1:$http" --grpc "127.0.0.1:$grpc" --lumberjack "127.0.0.1:$lj" \
   >"$dir/gateway.log" 2>&1 &
 pids+=($!)
 env "${common[@]}" \
   SLUICE_HTTP_ADDR="127.0.0.1:$ops" \
-  SLUICE_STREAM_LEASES_STORE=dynamodb \
-  SLUICE_STREAM_LEASES_DYNAMODB_TABLE=sluice-leases \
   SLUICE_STREAM_LEASES_DYNAMODB_REGION=us-east-1 \
   SLUICE_STREAM_LEASES_DYNAMODB_ENDPOINT="$dynamo" \
   SLUICE_STREAM_LEASES_DYNAMODB_CREDENTIALS_ACCESS_KEY_ID=local \
   SLUICE_STREAM_LEASES_DYNAMODB_CREDENTIALS_SECRET_ACCESS_KEY=local \
   SLUICE_STREAM_CONSUMER_IDLE_WAIT=200ms \
-  SLUICE_SAMPLE_PIPELINES=true \
-  SLUICE_SINK_KIND=search \
-  SLUICE_SINK_SEARCH_ENGINE=opensearch \
   SLUICE_SINK_SEARCH_ADDRESSES="[$search]" \
-  "$dir/bin/sluice" transform --data-dir "$dir/data" \
+  "$dir/bin/sluice" transform -c "$transform_cfg" \
   >"$dir/transform.log" 2>&1 &
 pids+=($!)
 
@@ -102,7 +102,7 @@ cat >&2 <<MSG
 stack.sh: up.
   gateway:    HTTP 127.0.0.1:$http  gRPC 127.0.0.1:$grpc  lumberjack 127.0.0.1:$lj   (log $dir/gateway.log)
   transform:  127.0.0.1:$ops/metrics   (log $dir/transform.log)
-  documents:  $search/logs-*/_search   (dead letters: $dir/data/_dead_letter/)
+  documents:  $search/logs-*/_search   (dead letters: Kinesis stream sluice-dead-letters, sluice replay)
   try:        curl -s 127.0.0.1:$http/v1/events -H 'Content-Type: application/x-ndjson' --data-binary '{"message":"deny tcp","fields":{"log_type":"firewall"}}'
 MSG
 

@@ -24,28 +24,59 @@ const unlimited = 1 << 62
 
 // Container returns the memory limit, in bytes, of the cgroup this process sees at root
 // (normally /sys/fs/cgroup, which in a container is the container's own cgroup):
-// memory.max of cgroup v2, else memory/memory.limit_in_bytes of v1. ok is false when
-// there is no limit or no cgroup file; an unreadable number is an error.
+// memory.max of cgroup v2; with cgroup v1, the lower of memory/memory.limit_in_bytes
+// and the hierarchical_memory_limit of memory/memory.stat, which also counts the
+// limits of the parent cgroups (an ECS task's memory, set for the task and not for
+// its container, is such a parent's). ok is false when there is no limit or no cgroup
+// file; an unreadable number is an error.
 func Container(root string) (limit int64, ok bool, err error) {
-	for _, name := range []string{"memory.max", filepath.Join("memory", "memory.limit_in_bytes")} {
-		data, err := os.ReadFile(filepath.Join(root, name))
-		if err != nil {
-			continue
-		}
+	v2 := filepath.Join(root, "memory.max")
+	if data, err := os.ReadFile(v2); err == nil {
 		s := strings.TrimSpace(string(data))
 		if s == "max" {
 			return 0, false, nil
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			return 0, false, fmt.Errorf("%s: %q is not a memory limit", filepath.Join(root, name), s)
-		}
-		if n >= unlimited {
-			return 0, false, nil
-		}
-		return n, true, nil
+		return parseLimit(v2, s)
 	}
-	return 0, false, nil
+	v1 := filepath.Join(root, "memory", "memory.limit_in_bytes")
+	if data, err := os.ReadFile(v1); err == nil {
+		limit, ok, err = parseLimit(v1, strings.TrimSpace(string(data)))
+		if err != nil {
+			return 0, false, err
+		}
+	}
+	stat := filepath.Join(root, "memory", "memory.stat")
+	data, serr := os.ReadFile(stat)
+	if serr != nil {
+		return limit, ok, nil
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		value, found := strings.CutPrefix(line, "hierarchical_memory_limit ")
+		if !found {
+			continue
+		}
+		h, hok, err := parseLimit(stat, strings.TrimSpace(value))
+		if err != nil {
+			return 0, false, err
+		}
+		if hok && (!ok || h < limit) {
+			return h, true, nil
+		}
+		break
+	}
+	return limit, ok, nil
+}
+
+// parseLimit reads a limit in bytes from file; ok is false for "no limit".
+func parseLimit(file, s string) (int64, bool, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false, fmt.Errorf("%s: %q is not a memory limit", file, s)
+	}
+	if n >= unlimited {
+		return 0, false, nil
+	}
+	return n, true, nil
 }
 
 // Set sets the Go runtime's soft memory limit to Fraction of the container's limit
