@@ -19,9 +19,9 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/internal/jsonx"
-	"github.com/sluice-siem/sluice/sink/dynamodb"
-	"github.com/sluice-siem/sluice/sink/kinesis"
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/stream/kinesis"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases"
 	"github.com/sluice-siem/sluice/transform/consume"
 	"github.com/sluice-siem/sluice/transform/enrich"
 	"github.com/sluice-siem/sluice/transform/pipeline"
@@ -108,7 +108,7 @@ func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 // Stream selects and sizes the stream.
 type Stream struct {
 	// Kind is embedded (in-process, for `sluice dev`) or kinesis; discard (gateway
-	// only) drops every record and is a benchmark tool (sink/discard).
+	// only) drops every record and is a benchmark tool (stream/discard).
 	Kind     string   `yaml:"kind" doc:"embedded | kinesis | discard (benchmarks only: drops every event)"`
 	Embedded Embedded `yaml:"embedded" doc:"the in-memory stream of sluice dev"`
 	// Kinesis is the producer's configuration for Kinesis Data Streams.
@@ -124,8 +124,8 @@ type Stream struct {
 type Leases struct {
 	// Store is dynamodb (shared by any number of workers) or memory (one worker only,
 	// checkpoints lost when it stops: for trials without DynamoDB).
-	Store    string          `yaml:"store" doc:"dynamodb | memory (a single worker; checkpoints are lost when it stops)"`
-	DynamoDB dynamodb.Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
+	Store    string        `yaml:"store" doc:"dynamodb | memory (a single worker; checkpoints are lost when it stops)"`
+	DynamoDB leases.Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
 }
 
 // Embedded sizes the in-memory stream.
@@ -216,7 +216,7 @@ func Default(role Role) Config {
 			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
 			Kinesis:  kinesis.DefaultConfig(),
 			Consumer: consume.DefaultConfig(),
-			Leases:   Leases{Store: "dynamodb", DynamoDB: dynamodb.DefaultConfig()},
+			Leases:   Leases{Store: "dynamodb", DynamoDB: leases.DefaultConfig()},
 		},
 		Sink: Sink{File: FileSink{Dir: "data"}, Search: search.DefaultConfig(),
 			DeadLetters: DeadLetters{Kind: "kinesis", Stream: "sluice-dead-letters"}},
@@ -351,7 +351,7 @@ func (c Config) Validate(role Role) error {
 			errs = append(errs, c.validateConsumer()...)
 		}
 	case "discard":
-		// A benchmark tool: the receivers alone, every record dropped (sink/discard).
+		// A benchmark tool: the receivers alone, every record dropped (stream/discard).
 		if role != RoleGateway {
 			bad("stream.kind", "discard (a benchmark tool that drops every event) is for `sluice gateway` only")
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform/consume"
 )
 
@@ -80,7 +81,7 @@ sink:
 		t.Fatal(err)
 	}
 	cc, l := c.Stream.Consumer, c.Stream.Leases
-	if cc.WorkerID != "task-1" || !slices.Equal(cc.Streams, []string{"sluice-firewall"}) || cc.InitialPosition != consume.Latest ||
+	if cc.WorkerID != "task-1" || !slices.Equal(cc.Streams, []string{"sluice-firewall"}) || cc.InitialPosition != stream.Latest ||
 		cc.FailoverTime != 20*time.Second || cc.RenewPeriod != 5*time.Second || cc.BalancePeriod != consume.DefaultConfig().BalancePeriod {
 		t.Errorf("consumer = %+v", cc)
 	}

@@ -275,7 +275,7 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 		t.Errorf("TransformMaxTasks default %d exceeds the routed streams' %d shards", m, shards)
 	}
 
-	// Lease table: the key sink/dynamodb creates and checks, on-demand.
+	// Lease table: the key stream/kinesis/leases creates and checks, on-demand.
 	attr := leaseKeyAttr(t)
 	lt := get(res, "LeaseTable", "Properties")
 	if str(get(lt, "BillingMode")) != "PAY_PER_REQUEST" {
@@ -290,10 +290,10 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 	// IAM: exactly the calls the code makes, on exactly these resources.
 	root := ".."
 	gatewayKinesis := iamActions("kinesis",
-		awsCalls(t, filepath.Join(root, "sink/kinesis/producer.go")),
-		awsCalls(t, filepath.Join(root, "sink/kinesis/shardmap.go")))
-	transformKinesis := iamActions("kinesis", awsCalls(t, filepath.Join(root, "sink/kinesis/consumer.go")))
-	leases := iamActions("dynamodb", awsCalls(t, filepath.Join(root, "sink/dynamodb/dynamodb.go")))
+		awsCalls(t, filepath.Join(root, "stream/kinesis/producer.go")),
+		awsCalls(t, filepath.Join(root, "stream/kinesis/shardmap.go")))
+	transformKinesis := iamActions("kinesis", awsCalls(t, filepath.Join(root, "stream/kinesis/consumer.go")))
+	leases := iamActions("dynamodb", awsCalls(t, filepath.Join(root, "stream/kinesis/leases/dynamodb.go")))
 	if len(gatewayKinesis) < 2 || len(transformKinesis) < 3 || len(leases) < 5 {
 		t.Fatalf("found too few AWS calls in the code: %v %v %v", gatewayKinesis, transformKinesis, leases)
 	}
@@ -533,16 +533,16 @@ func checkRole(t *testing.T, res map[string]any, name string, want map[string][]
 	}
 }
 
-// leaseKeyAttr reads sink/dynamodb's lease key attribute name from its source.
+// leaseKeyAttr reads stream/kinesis/leases's lease key attribute name from its source.
 func leaseKeyAttr(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile("../sink/dynamodb/dynamodb.go")
+	data, err := os.ReadFile("../stream/kinesis/leases/dynamodb.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`attrKey\s*=\s*"([^"]+)"`).FindSubmatch(data)
 	if m == nil {
-		t.Fatal("sink/dynamodb: no attrKey constant")
+		t.Fatal("stream/kinesis/leases: no attrKey constant")
 	}
 	return string(m[1])
 }

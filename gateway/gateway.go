@@ -36,7 +36,7 @@ import (
 // Producer puts records into a stream. Put returns nil only when every record is
 // durable in the stream; it must be safe for concurrent use. Errors wrapping
 // stream.ErrFull mean backpressure, stream.ErrTooLarge a permanent size problem. The
-// embedded stream (sink/memstream) and the Kinesis producer implement it.
+// embedded stream (stream/embedded) and the Kinesis producer implement it.
 type Producer interface {
 	Put(ctx context.Context, streamName string, recs []stream.Record) error
 }

@@ -1,7 +1,9 @@
-// Package sink is the last step of the data path, index: the places transformed events
-// are written to. This package holds what every destination shares; each destination
-// lives in a subpackage (file: NDJSON files for `sluice dev`; later Elasticsearch and
-// OpenSearch), and the embedded stream of `sluice dev` lives in memstream.
+// Package sink is the last step of the data path, index: the outputs transformed events
+// are written to. This package holds what every destination shares, the Document the
+// transform step hands over; each destination lives in a subpackage: search
+// (Elasticsearch and OpenSearch), file (NDJSON files for `sluice dev`) and deadletter
+// (what the others refuse for good, and its way back). The streams between the tiers,
+// the embedded one included, live under stream/.
 package sink
 
 import "time"

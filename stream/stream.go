@@ -1,6 +1,12 @@
-// Package stream defines what travels between sluice's two tiers: the records the
-// gateway produces into a stream (Kinesis, or the embedded stream of `sluice dev`), the
-// envelope each record's data is wrapped in, and the batches the transform tier consumes.
+// Package stream is what travels between sluice's two tiers and the contracts both
+// meet on, between step 3 of the data path (produce) and step 4 (consume): the records
+// the gateway produces into a stream (Kinesis, or the embedded stream of `sluice dev`),
+// the envelope each record's data is wrapped in, the batches the transform tier
+// consumes, the shard reader a consumer reads a stream through (Shard, ShardReader,
+// Page, Checkpoint, Start) and the lease record of a shard (Lease). Each stream
+// implementation lives below it with both of its sides: kinesis (producer, reader, KPL
+// aggregation, and the lease table on DynamoDB in kinesis/leases), embedded and
+// discard.
 //
 // It is a leaf package with no dependencies so that the producer, the consumer and every
 // stream implementation agree on one set of types.

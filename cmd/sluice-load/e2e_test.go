@@ -24,7 +24,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
-	"github.com/sluice-siem/sluice/sink/discard"
+	"github.com/sluice-siem/sluice/stream/discard"
 )
 
 // newCore returns sluice's gateway core on a null stream, as `sluice gateway` runs with

@@ -32,12 +32,12 @@ import (
 	"github.com/sluice-siem/sluice/internal/secret"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/deadletter"
-	"github.com/sluice-siem/sluice/sink/discard"
-	"github.com/sluice-siem/sluice/sink/dynamodb"
 	"github.com/sluice-siem/sluice/sink/file"
-	"github.com/sluice-siem/sluice/sink/kinesis"
-	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/stream/discard"
+	"github.com/sluice-siem/sluice/stream/embedded"
+	"github.com/sluice-siem/sluice/stream/kinesis"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases"
 	"github.com/sluice-siem/sluice/transform"
 	"github.com/sluice-siem/sluice/transform/consume"
 	"github.com/sluice-siem/sluice/transform/enrich"
@@ -58,7 +58,7 @@ type app struct {
 	// producer is where the gateway puts records: the embedded stream, or Kinesis.
 	producer gateway.Producer
 	// stream is the embedded stream (dev), which the transform tier also consumes.
-	stream *memstream.Stream
+	stream *embedded.Stream
 	// kinesis is the Kinesis producer of the gateway role, flushed on shutdown.
 	kinesis *kinesis.Producer
 	gateway *gateway.Gateway
@@ -83,7 +83,7 @@ type app struct {
 		Consume(context.Context, consume.Handler) error
 	}
 	reader *kinesis.Reader
-	leases *dynamodb.Store
+	leases *leases.Store
 
 	transformer *transform.Transformer
 	// stopping is set when shutdown begins (readiness of the transform role).
@@ -139,12 +139,12 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	// The stream between the tiers.
 	switch cfg.Stream.Kind {
 	case "embedded":
-		a.stream, err = memstream.New(memstream.Config{
+		a.stream, err = embedded.New(embedded.Config{
 			Streams:        cfg.Gateway.StreamNames(),
 			Shards:         cfg.Stream.Embedded.Shards,
 			MaxBytes:       int64(cfg.Stream.Embedded.MaxBytes),
 			MaxRecordBytes: int(cfg.Gateway.Limits.MaxEventBytes) + 4096,
-			Logger:         log.With("component", "memstream"),
+			Logger:         log.With("component", "embedded"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create embedded stream: %w", err)
@@ -310,7 +310,7 @@ func (a *app) buildConsumer(ctx context.Context, meter metric.Meter) (err error)
 		a.log.Warn("stream.leases.store is memory: this worker shares no shards with others and forgets its checkpoints when it stops")
 		store = consume.NewMemoryStore()
 	default:
-		a.leases, err = dynamodb.New(ctx, cfg.Stream.Leases.DynamoDB)
+		a.leases, err = leases.New(ctx, cfg.Stream.Leases.DynamoDB)
 		if err != nil {
 			return fmt.Errorf("open lease table: %w", err)
 		}

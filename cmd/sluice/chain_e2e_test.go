@@ -21,11 +21,11 @@ import (
 
 	lj "github.com/elastic/go-lumber/client/v2"
 
-	"github.com/sluice-siem/sluice/sink/dynamodb/dynamodbtest"
-	"github.com/sluice-siem/sluice/sink/kinesis"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases/dynamodbtest"
 )
 
 // TestChainEndToEnd runs the whole data path as separate processes on real servers: a

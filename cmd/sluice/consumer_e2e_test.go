@@ -23,11 +23,11 @@ import (
 
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	sluicedynamodb "github.com/sluice-siem/sluice/sink/dynamodb"
-	"github.com/sluice-siem/sluice/sink/dynamodb/dynamodbtest"
-	"github.com/sluice-siem/sluice/sink/kinesis"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases/dynamodbtest"
 )
 
 // The delivery suite of the Kinesis consumer: real `sluice transform` processes share
@@ -62,7 +62,7 @@ type fleet struct {
 	root     string
 	kc       *awskinesis.Client
 	stream   string
-	leases   *sluicedynamodb.Store
+	leases   *leases.Store
 	producer *kinesis.Producer // KPL aggregation on
 	plain    *kinesis.Producer // aggregation off: keys stay in order across resharding
 
@@ -332,7 +332,7 @@ func newFleetWith(t *testing.T, kEndpoint, dEndpoint string, opts fleetOptions) 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var err error
-	f.leases, err = sluicedynamodb.New(ctx, dynamodbtest.Config(dEndpoint, table))
+	f.leases, err = leases.New(ctx, dynamodbtest.Config(dEndpoint, table))
 	if err != nil {
 		t.Fatal(err)
 	}

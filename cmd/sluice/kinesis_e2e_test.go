@@ -15,8 +15,8 @@ import (
 
 	"github.com/sluice-siem/sluice/config"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
 )
 
 // TestGatewayToKinesis runs `sluice gateway` on a Kinesis-compatible server (started by

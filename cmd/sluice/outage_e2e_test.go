@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-siem/sluice/sink/dynamodb/dynamodbtest"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search/searchtest"
-	"github.com/sluice-siem/sluice/transform/consume"
+	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
+	"github.com/sluice-siem/sluice/stream/kinesis/leases/dynamodbtest"
 )
 
 // TestEngineOutage stops the search engine for a minute in the middle of a stream and
@@ -139,7 +139,7 @@ func TestEngineOutage(t *testing.T) {
 }
 
 // checkpoints returns each shard's checkpoint in the lease table.
-func (f *fleet) checkpoints() map[string]consume.Checkpoint {
+func (f *fleet) checkpoints() map[string]stream.Checkpoint {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -147,14 +147,14 @@ func (f *fleet) checkpoints() map[string]consume.Checkpoint {
 	if err != nil {
 		f.t.Fatalf("list leases: %v", err)
 	}
-	out := map[string]consume.Checkpoint{}
+	out := map[string]stream.Checkpoint{}
 	for _, l := range leases {
 		out[l.Shard] = l.Checkpoint
 	}
 	return out
 }
 
-func checkpointsEqual(a, b map[string]consume.Checkpoint) bool {
+func checkpointsEqual(a, b map[string]stream.Checkpoint) bool {
 	if len(a) != len(b) {
 		return false
 	}

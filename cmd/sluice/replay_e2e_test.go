@@ -21,10 +21,10 @@ import (
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
 )
 
 // replayPipeline is a changed pipeline that repairs the refused event: the port name

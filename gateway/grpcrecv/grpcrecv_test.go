@@ -35,7 +35,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
-	"github.com/sluice-siem/sluice/sink/memstream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -193,7 +193,7 @@ func kinesisShard(key string) string {
 // key share the shard Kinesis would pick and keep their order; events without a key
 // get distinct random keys.
 func TestPushPartitionKeys(t *testing.T) {
-	h := newHarness(t, setup{stream: memstream.Config{Shards: 4}})
+	h := newHarness(t, setup{stream: embedded.Config{Shards: 4}})
 	keys := []string{"host-a", "host-b", "host-c", "host-d", "host-e"}
 	var events []*sluicev1.Event
 	for i := range 40 {
@@ -664,7 +664,7 @@ func bigEvent(msg string) *sluicev1.Event {
 func TestBackpressure(t *testing.T) {
 	h := newHarness(t, setup{
 		noConsumer: true,
-		stream:     memstream.Config{MaxBytes: 4096, MaxRecordBytes: 2048},
+		stream:     embedded.Config{MaxBytes: 4096, MaxRecordBytes: 2048},
 		config:     func(c *gateway.Config) { c.Limits.BackpressureWait = 100 * time.Millisecond },
 	})
 	url := h.rest(nil)

@@ -28,8 +28,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
-	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // setup describes one harness: the real gateway core over the real embedded stream,
@@ -39,11 +39,11 @@ type setup struct {
 	config func(*gateway.Config)
 	// stream is the embedded stream's config; Streams defaults to every stream the
 	// gateway routes to.
-	stream memstream.Config
+	stream embedded.Config
 	// noConsumer leaves the stream without a consumer, so that it fills up.
 	noConsumer bool
 	// handler replaces the recording consumer (benchmarks).
-	handler memstream.Handler
+	handler embedded.Handler
 	// health registers the standard health service, as cmd/sluice does.
 	health bool
 	svc    grpcrecv.Options
@@ -54,7 +54,7 @@ type setup struct {
 type harness struct {
 	tb     testing.TB
 	g      *gateway.Gateway
-	ms     *memstream.Stream
+	ms     *embedded.Stream
 	svc    *grpcrecv.Service
 	conn   *grpc.ClientConn
 	client sluicev1.IngestServiceClient
@@ -72,7 +72,7 @@ func newHarness(tb testing.TB, s setup) *harness {
 	if msCfg.Streams == nil {
 		msCfg.Streams = cfg.StreamNames()
 	}
-	ms, err := memstream.New(msCfg)
+	ms, err := embedded.New(msCfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

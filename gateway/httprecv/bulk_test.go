@@ -24,8 +24,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/internal/bytesize"
-	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // testBulk is the bulk API configuration of these tests.
@@ -374,7 +374,7 @@ func TestBulkClientRetriesBackpressure(t *testing.T) {
 	cfg.Limits.MaxDecodedBytes = 64 * bytesize.KiB
 	cfg.Limits.MaxBodyBytes = 64 * bytesize.KiB
 	cfg.Limits.MaxInflightBytes = 64 * bytesize.KiB
-	ms, err := memstream.New(memstream.Config{Streams: cfg.StreamNames(), Shards: 1, MaxBytes: 16 << 10, MaxRecordBytes: 16 << 10})
+	ms, err := embedded.New(embedded.Config{Streams: cfg.StreamNames(), Shards: 1, MaxBytes: 16 << 10, MaxRecordBytes: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +577,7 @@ func TestElasticsearchStartupEndpoints(t *testing.T) {
 //	go test -run '^$' -bench BenchmarkBulk -cpu 1 ./gateway/httprecv/
 func BenchmarkBulk(b *testing.B) {
 	cfg := gateway.DefaultConfig()
-	ms, err := memstream.New(memstream.Config{Streams: cfg.StreamNames(), MaxBytes: 256 << 20})
+	ms, err := embedded.New(embedded.Config{Streams: cfg.StreamNames(), MaxBytes: 256 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/internal/bytesize"
-	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type harness struct {
 	srv *httptest.Server
 	gw  *gateway.Gateway
-	ms  *memstream.Stream
+	ms  *embedded.Stream
 
 	mu  sync.Mutex
 	got map[string][]stream.Envelope // by stream name
@@ -40,7 +40,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg gateway.Config, consume bool, streamBytes int64) *harness {
 	t.Helper()
-	ms, err := memstream.New(memstream.Config{Streams: cfg.StreamNames(), Shards: 2, MaxBytes: streamBytes, MaxRecordBytes: int(min(streamBytes, 1<<20))})
+	ms, err := embedded.New(embedded.Config{Streams: cfg.StreamNames(), Shards: 2, MaxBytes: streamBytes, MaxRecordBytes: int(min(streamBytes, 1<<20))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestHealthReadinessAndOpenAPI(t *testing.T) {
 // figure.
 func BenchmarkEventsNDJSON(b *testing.B) {
 	cfg := gateway.DefaultConfig()
-	ms, err := memstream.New(memstream.Config{Streams: cfg.StreamNames(), MaxBytes: 256 << 20})
+	ms, err := embedded.New(embedded.Config{Streams: cfg.StreamNames(), MaxBytes: 256 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

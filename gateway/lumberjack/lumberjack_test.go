@@ -16,8 +16,8 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/bytesize"
-	"github.com/sluice-siem/sluice/sink/memstream"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // The slow-stream test runs Filebeat's timing scaled down by 15: Filebeat waits 30s for
@@ -79,7 +79,7 @@ func TestSlowStreamKeepsClientAlive(t *testing.T) {
 	timeout, hold := *slowTimeout, *slowHold
 	gwcfg := gateway.DefaultConfig()
 	gwcfg.Limits.BackpressureWait = timeout / 6
-	ms, err := memstream.New(memstream.Config{Streams: gwcfg.StreamNames(), Shards: 1, MaxBytes: 4 << 20})
+	ms, err := embedded.New(embedded.Config{Streams: gwcfg.StreamNames(), Shards: 1, MaxBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestTimeouts(t *testing.T) {
 func TestTypesAllowList(t *testing.T) {
 	gwcfg := gateway.DefaultConfig()
 	gwcfg.Auth.Keys = []gateway.APIKey{{Name: "http-only", SHA256: gateway.HashKey("secret"), Types: []string{"*"}}}
-	ms, err := memstream.New(memstream.Config{Streams: gwcfg.StreamNames(), MaxBytes: int64(64 * bytesize.MiB)})
+	ms, err := embedded.New(embedded.Config{Streams: gwcfg.StreamNames(), MaxBytes: int64(64 * bytesize.MiB)})
 	if err != nil {
 		t.Fatal(err)
 	}

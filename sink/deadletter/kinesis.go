@@ -17,7 +17,7 @@ import (
 )
 
 // Putter puts records into a stream and returns nil only once every one is durable
-// there: the Kinesis producer (sink/kinesis).
+// there: the Kinesis producer (stream/kinesis).
 type Putter interface {
 	Put(ctx context.Context, streamName string, recs []stream.Record) error
 }

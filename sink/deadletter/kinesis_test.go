@@ -17,11 +17,11 @@ import (
 
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
-	"github.com/sluice-siem/sluice/sink/kinesis"
-	"github.com/sluice-siem/sluice/sink/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/sink/search/searchtest"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis"
+	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/transform"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-siem/sluice/transform/consume"
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // Visit receives each dead letter read, or the reason one could not be parsed (err,
@@ -135,10 +135,10 @@ func within(t time.Time, opts ReadOptions) bool {
 	return !t.Before(opts.Since) && !t.After(opts.Until)
 }
 
-// StreamReader reads the shards of a Kinesis stream: sink/kinesis's Reader.
+// StreamReader reads the shards of a Kinesis stream: stream/kinesis's Reader.
 type StreamReader interface {
-	Shards(ctx context.Context, streamName string) ([]consume.Shard, error)
-	Open(ctx context.Context, streamName, shard string, from consume.Checkpoint, start consume.Start) (consume.ShardReader, error)
+	Shards(ctx context.Context, streamName string) ([]stream.Shard, error)
+	Open(ctx context.Context, streamName, shard string, from stream.Checkpoint, start stream.Start) (stream.ShardReader, error)
 }
 
 // ReadStream reads the dead letters of a Kinesis stream, every shard (closed ones
@@ -152,9 +152,9 @@ func ReadStream(ctx context.Context, r StreamReader, streamName string, opts Rea
 	if err != nil {
 		return fmt.Errorf("read dead letters of stream %s: %w", streamName, err)
 	}
-	start := consume.Start{Position: consume.TrimHorizon}
+	start := stream.Start{Position: stream.TrimHorizon}
 	if !opts.Since.IsZero() {
-		start = consume.Start{Position: consume.AtTimestamp, Timestamp: opts.Since}
+		start = stream.Start{Position: stream.AtTimestamp, Timestamp: opts.Since}
 	}
 	for _, sh := range shards {
 		if err := readShard(ctx, r, streamName, sh.ID, start, opts, visit); err != nil {
@@ -167,8 +167,8 @@ func ReadStream(ctx context.Context, r StreamReader, streamName string, opts Rea
 	return nil
 }
 
-func readShard(ctx context.Context, r StreamReader, streamName, shard string, start consume.Start, opts ReadOptions, visit Visit) error {
-	sr, err := r.Open(ctx, streamName, shard, consume.Checkpoint{}, start)
+func readShard(ctx context.Context, r StreamReader, streamName, shard string, start stream.Start, opts ReadOptions, visit Visit) error {
+	sr, err := r.Open(ctx, streamName, shard, stream.Checkpoint{}, start)
 	if err != nil {
 		return fmt.Errorf("read dead letters of %s/%s: %w", streamName, shard, err)
 	}

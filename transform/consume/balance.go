@@ -4,6 +4,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // plan is what one balance round does: leases to resume, to take and to steal.
@@ -11,11 +13,11 @@ type plan struct {
 	// adopt are eligible leases that name this worker as owner but that it does not
 	// process: handed over to it by their previous owner (a steal it asked for), or
 	// left by an earlier process with the same worker id.
-	adopt []Lease
+	adopt []stream.Lease
 	// take are free or expired leases to take, in the order to try them.
-	take []Lease
+	take []stream.Lease
 	// steal is a lease of the most loaded worker to ask for, or nil.
-	steal *Lease
+	steal *stream.Lease
 	// eligible is the number of leases that may be processed now, workers the number
 	// of live workers seen (this one included), target ceil(eligible/workers).
 	eligible, workers, target int
@@ -24,12 +26,12 @@ type plan struct {
 // balanceInput is the state a balance round decides on.
 type balanceInput struct {
 	me     string
-	leases []Lease
+	leases []stream.Lease
 	// held reports the leases this worker processes.
 	held func(key string) bool
 	// expired reports a lease whose owner stopped renewing it (its counter did not
 	// move for the failover time).
-	expired func(Lease) bool
+	expired func(stream.Lease) bool
 	// known reports whether the last listing of a stream holds a shard, and whether
 	// the stream was listed at all.
 	known func(stream, shard string) (has, listed bool)
@@ -51,16 +53,16 @@ type balanceInput struct {
 //     its next renewal, after checkpointing, so a steal never has two workers reading
 //     one shard. At most one request is outstanding per worker.
 func decide(in balanceInput) plan {
-	byKey := make(map[string]Lease, len(in.leases))
+	byKey := make(map[string]stream.Lease, len(in.leases))
 	for _, l := range in.leases {
 		byKey[l.Key()] = l
 	}
-	eligible := func(l Lease) bool {
+	eligible := func(l stream.Lease) bool {
 		if l.Finished {
 			return false
 		}
 		for _, p := range l.Parents {
-			if pl, ok := byKey[Lease{Stream: l.Stream, Shard: p}.Key()]; ok {
+			if pl, ok := byKey[stream.Lease{Stream: l.Stream, Shard: p}.Key()]; ok {
 				if !pl.Finished {
 					return false
 				}
@@ -75,9 +77,9 @@ func decide(in balanceInput) plan {
 	}
 
 	var p plan
-	var candidates []Lease
+	var candidates []stream.Lease
 	counts := map[string]int{}
-	owned := map[string][]Lease{}
+	owned := map[string][]stream.Lease{}
 	mine, pending := 0, false
 	for _, l := range in.leases {
 		if !eligible(l) {
@@ -116,7 +118,7 @@ func decide(in balanceInput) plan {
 	}
 	// Free leases first, then expired ones; random order within each.
 	in.rng.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
-	slices.SortStableFunc(candidates, func(a, b Lease) int {
+	slices.SortStableFunc(candidates, func(a, b stream.Lease) int {
 		return boolInt(a.Owner != "") - boolInt(b.Owner != "")
 	})
 	p.take = candidates[:min(need, len(candidates))]

@@ -5,11 +5,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // world is a lease table seen by decide, for tests.
 type world struct {
-	leases  []Lease
+	leases  []stream.Lease
 	held    map[string]bool
 	expired map[string]bool
 	// listed shards per stream; a nil entry means not listed.
@@ -20,7 +22,7 @@ func (w world) input(me string) balanceInput {
 	return balanceInput{
 		me: me, leases: w.leases,
 		held:    func(k string) bool { return w.held[k] },
-		expired: func(l Lease) bool { return w.expired[l.Key()] },
+		expired: func(l stream.Lease) bool { return w.expired[l.Key()] },
 		known: func(stream, shard string) (bool, bool) {
 			ids, ok := w.listed[stream]
 			return slices.Contains(ids, shard), ok
@@ -29,10 +31,10 @@ func (w world) input(me string) balanceInput {
 	}
 }
 
-func owned(owners ...string) []Lease {
-	var out []Lease
+func owned(owners ...string) []stream.Lease {
+	var out []stream.Lease
 	for i, o := range owners {
-		out = append(out, Lease{Stream: "s", Shard: fmt.Sprintf("sh%d", i), Owner: o})
+		out = append(out, stream.Lease{Stream: "s", Shard: fmt.Sprintf("sh%d", i), Owner: o})
 	}
 	return out
 }
@@ -155,10 +157,10 @@ func TestDecideConverges(t *testing.T) {
 // TestDecideParentsFirst: a child is eligible only once every parent lease is
 // finished, or the parent is gone from the stream.
 func TestDecideParentsFirst(t *testing.T) {
-	parent := Lease{Stream: "s", Shard: "p", Owner: "x"}
-	child := Lease{Stream: "s", Shard: "c", Parents: []string{"p", "q"}}
-	q := Lease{Stream: "s", Shard: "q", Finished: true}
-	w := world{leases: []Lease{parent, child, q}, listed: map[string][]string{"s": {"p", "q", "c"}}}
+	parent := stream.Lease{Stream: "s", Shard: "p", Owner: "x"}
+	child := stream.Lease{Stream: "s", Shard: "c", Parents: []string{"p", "q"}}
+	q := stream.Lease{Stream: "s", Shard: "q", Finished: true}
+	w := world{leases: []stream.Lease{parent, child, q}, listed: map[string][]string{"s": {"p", "q", "c"}}}
 	p := decide(w.input("me"))
 	for _, l := range p.take {
 		if l.Shard == "c" {
@@ -171,7 +173,7 @@ func TestDecideParentsFirst(t *testing.T) {
 	}
 	// A parent without a lease: wait while the stream lists it, or while the stream was
 	// not listed yet; go on once it is trimmed away.
-	w = world{leases: []Lease{child, q}, listed: map[string][]string{"s": {"p", "q", "c"}}}
+	w = world{leases: []stream.Lease{child, q}, listed: map[string][]string{"s": {"p", "q", "c"}}}
 	if p := decide(w.input("me")); len(p.take) != 0 {
 		t.Errorf("took a child whose parent has no lease yet")
 	}

@@ -31,7 +31,7 @@ type checkpointer struct {
 	// unacked is the units of spans.
 	unacked int
 	// done is the position after the acknowledged prefix.
-	done Checkpoint
+	done stream.Checkpoint
 	// read and acked count user records tracked and acknowledged in order, since the
 	// start (for the checkpoint lag).
 	read, acked int64
@@ -42,13 +42,13 @@ type checkpointer struct {
 // span is one tracked batch.
 type span struct {
 	units, records int
-	end            Checkpoint
+	end            stream.Checkpoint
 	acked          bool
 }
 
 // newCheckpointer returns a checkpointer of a shard processed up to start, allowing
 // limit unacknowledged units (at least 1).
-func newCheckpointer(limit int, start Checkpoint) *checkpointer {
+func newCheckpointer(limit int, start stream.Checkpoint) *checkpointer {
 	return &checkpointer{max: max(limit, 1), done: start, room: make(chan struct{})}
 }
 
@@ -72,7 +72,7 @@ func (c *checkpointer) waitRoom(ctx context.Context) (int, error) {
 
 // track adds a span of records completing units stream records and ending at end,
 // and returns its id for ack.
-func (c *checkpointer) track(units, records int, end Checkpoint) uint64 {
+func (c *checkpointer) track(units, records int, end stream.Checkpoint) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id := c.first + uint64(len(c.spans))
@@ -113,7 +113,7 @@ func (c *checkpointer) ack(id uint64) {
 
 // position returns the checkpoint of the acknowledged prefix, the user records it
 // covers since the start, and whether every tracked span is acknowledged.
-func (c *checkpointer) position() (Checkpoint, int64, bool) {
+func (c *checkpointer) position() (stream.Checkpoint, int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.done, c.acked, len(c.spans) == 0
@@ -138,7 +138,7 @@ func (c *checkpointer) unackedUnits() int {
 type batchSpan struct {
 	records []stream.Delivered
 	units   int
-	end     Checkpoint
+	end     stream.Checkpoint
 }
 
 // cut splits a page's records into batches of at most size user records. A stream
@@ -159,7 +159,7 @@ func cut(recs []stream.Delivered, size int) []batchSpan {
 		lastAbs := start + len(b.records) - 1
 		last := recs[lastAbs]
 		complete := lastAbs == len(recs)-1 || recs[lastAbs+1].Sequence != last.Sequence
-		b.end = Checkpoint{Sequence: last.Sequence}
+		b.end = stream.Checkpoint{Sequence: last.Sequence}
 		if last.Aggregated && !complete {
 			b.end.Partial, b.end.SubSequence = true, last.SubSequence
 		}

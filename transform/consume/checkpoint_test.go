@@ -8,7 +8,7 @@ import (
 	"github.com/sluice-siem/sluice/stream"
 )
 
-func cpAt(seq string) Checkpoint { return Checkpoint{Sequence: seq} }
+func cpAt(seq string) stream.Checkpoint { return stream.Checkpoint{Sequence: seq} }
 
 func TestCheckpointerInOrder(t *testing.T) {
 	c := newCheckpointer(100, cpAt("5"))
@@ -30,20 +30,20 @@ func TestCheckpointerInOrder(t *testing.T) {
 // TestCheckpointerOutOfOrder acknowledges spans out of order, leaving a gap: the
 // position moves only over the contiguous acknowledged prefix.
 func TestCheckpointerOutOfOrder(t *testing.T) {
-	c := newCheckpointer(100, Checkpoint{})
+	c := newCheckpointer(100, stream.Checkpoint{})
 	ids := make([]uint64, 5)
 	for i := range ids {
 		ids[i] = c.track(1, 1, cpAt(string(rune('a'+i))))
 	}
 	steps := []struct {
 		ack  int
-		want Checkpoint
+		want stream.Checkpoint
 	}{
-		{4, Checkpoint{}}, // last first: nothing contiguous
-		{2, Checkpoint{}}, // still a gap at 0 and 1
-		{0, cpAt("a")},    // 0 done, gap at 1
-		{3, cpAt("a")},    // 2..4 acked but 1 is not
-		{1, cpAt("e")},    // the gap closes: everything
+		{4, stream.Checkpoint{}}, // last first: nothing contiguous
+		{2, stream.Checkpoint{}}, // still a gap at 0 and 1
+		{0, cpAt("a")},           // 0 done, gap at 1
+		{3, cpAt("a")},           // 2..4 acked but 1 is not
+		{1, cpAt("e")},           // the gap closes: everything
 	}
 	for _, st := range steps {
 		c.ack(ids[st.ack])
@@ -59,7 +59,7 @@ func TestCheckpointerOutOfOrder(t *testing.T) {
 // TestCheckpointerIdempotent acknowledges spans again, and unknown ids: nothing moves
 // twice and units are released once.
 func TestCheckpointerIdempotent(t *testing.T) {
-	c := newCheckpointer(10, Checkpoint{})
+	c := newCheckpointer(10, stream.Checkpoint{})
 	a := c.track(3, 3, cpAt("1"))
 	b := c.track(4, 4, cpAt("2"))
 	c.ack(b)
@@ -100,11 +100,11 @@ func TestCheckpointerSubSequences(t *testing.T) {
 	batches := cut(recs, 3)
 	want := []struct {
 		n, units int
-		end      Checkpoint
+		end      stream.Checkpoint
 	}{
-		{3, 1, Checkpoint{Sequence: "11", Partial: true, SubSequence: 1}}, // "10", 11/0, 11/1
-		{3, 1, Checkpoint{Sequence: "11"}},                                // 11/2..11/4: "11" complete
-		{1, 1, Checkpoint{Sequence: "12"}},
+		{3, 1, stream.Checkpoint{Sequence: "11", Partial: true, SubSequence: 1}}, // "10", 11/0, 11/1
+		{3, 1, stream.Checkpoint{Sequence: "11"}},                                // 11/2..11/4: "11" complete
+		{1, 1, stream.Checkpoint{Sequence: "12"}},
 	}
 	if len(batches) != len(want) {
 		t.Fatalf("cut into %d batches, want %d", len(batches), len(want))
@@ -115,7 +115,7 @@ func TestCheckpointerSubSequences(t *testing.T) {
 				i, len(b.records), b.units, b.end, want[i].n, want[i].units, want[i].end)
 		}
 	}
-	c := newCheckpointer(10, Checkpoint{})
+	c := newCheckpointer(10, stream.Checkpoint{})
 	var ids []uint64
 	for _, b := range batches {
 		ids = append(ids, c.track(b.units, len(b.records), b.end))
@@ -142,7 +142,7 @@ func TestCheckpointerSubSequences(t *testing.T) {
 // TestCheckpointerBound checks the bound on unacknowledged units: waitRoom blocks at the
 // bound and returns as soon as an acknowledgement makes room.
 func TestCheckpointerBound(t *testing.T) {
-	c := newCheckpointer(4, Checkpoint{})
+	c := newCheckpointer(4, stream.Checkpoint{})
 	if n, err := c.waitRoom(context.Background()); err != nil || n != 4 {
 		t.Fatalf("waitRoom = %d, %v; want 4", n, err)
 	}

@@ -6,14 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
-)
 
-// Kinesis limits that bound Config.
-const (
-	// MaxRecordsPerCall is the most records one GetRecords call returns.
-	MaxRecordsPerCall = 10000
-	// MaxCallsPerSecond is the most GetRecords calls per second a shard serves.
-	MaxCallsPerSecond = 5
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // Config is the plain-data configuration of a consumer: who the worker is, which
@@ -28,7 +22,7 @@ type Config struct {
 	// InitialPosition is where a shard without a checkpoint is read from when its
 	// stream is first seen: trim_horizon, latest or at_timestamp. Shards that appear
 	// later (children of a resharding) are always read from their start.
-	InitialPosition Position `yaml:"initial_position" doc:"trim_horizon | latest | at_timestamp: where a new stream's shards are first read (child shards: from their start)"`
+	InitialPosition stream.Position `yaml:"initial_position" doc:"trim_horizon | latest | at_timestamp: where a new stream's shards are first read (child shards: from their start)"`
 	// InitialTimestamp is the time of at_timestamp, in RFC 3339.
 	InitialTimestamp string `yaml:"initial_timestamp" doc:"RFC 3339 time for initial_position at_timestamp"`
 
@@ -74,7 +68,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Streams:           []string{},
-		InitialPosition:   TrimHorizon,
+		InitialPosition:   stream.TrimHorizon,
 		RenewPeriod:       3 * time.Second,
 		FailoverTime:      10 * time.Second,
 		BalancePeriod:     5 * time.Second,
@@ -82,8 +76,8 @@ func DefaultConfig() Config {
 		ShardRefresh:      time.Minute,
 		HandoffTimeout:    20 * time.Second,
 		MaxUnackedRecords: 10000,
-		RecordsPerCall:    MaxRecordsPerCall,
-		CallsPerSecond:    MaxCallsPerSecond,
+		RecordsPerCall:    stream.MaxRecordsPerCall,
+		CallsPerSecond:    stream.MaxCallsPerSecond,
 		IdleWait:          time.Second,
 		BatchRecords:      1000,
 	}
@@ -119,11 +113,11 @@ func (c Config) Validate(prefix string) error {
 		seen[s] = true
 	}
 	switch c.InitialPosition {
-	case TrimHorizon, Latest:
+	case stream.TrimHorizon, stream.Latest:
 		if c.InitialTimestamp != "" {
 			bad("initial_timestamp", "only for initial_position at_timestamp")
 		}
-	case AtTimestamp:
+	case stream.AtTimestamp:
 		if _, err := time.Parse(time.RFC3339, c.InitialTimestamp); err != nil {
 			bad("initial_timestamp", "want an RFC 3339 time such as 2026-01-02T15:04:05Z, not %q", c.InitialTimestamp)
 		}
@@ -150,11 +144,11 @@ func (c Config) Validate(prefix string) error {
 	if c.MaxUnackedRecords < 1 {
 		bad("max_unacked_records", "must be positive, not %d", c.MaxUnackedRecords)
 	}
-	if c.RecordsPerCall < 1 || c.RecordsPerCall > MaxRecordsPerCall {
-		bad("records_per_call", "must be 1 to %d, not %d", MaxRecordsPerCall, c.RecordsPerCall)
+	if c.RecordsPerCall < 1 || c.RecordsPerCall > stream.MaxRecordsPerCall {
+		bad("records_per_call", "must be 1 to %d, not %d", stream.MaxRecordsPerCall, c.RecordsPerCall)
 	}
-	if c.CallsPerSecond < 1 || c.CallsPerSecond > MaxCallsPerSecond {
-		bad("calls_per_second", "must be 1 to %d, not %d", MaxCallsPerSecond, c.CallsPerSecond)
+	if c.CallsPerSecond < 1 || c.CallsPerSecond > stream.MaxCallsPerSecond {
+		bad("calls_per_second", "must be 1 to %d, not %d", stream.MaxCallsPerSecond, c.CallsPerSecond)
 	}
 	if c.BatchRecords < 1 {
 		bad("batch_records", "must be positive, not %d", c.BatchRecords)
@@ -164,16 +158,16 @@ func (c Config) Validate(prefix string) error {
 
 // start returns where the shards of a stream seen for the first time are read from,
 // at now.
-func (c Config) start(now time.Time) Start {
+func (c Config) start(now time.Time) stream.Start {
 	switch c.InitialPosition {
-	case Latest:
+	case stream.Latest:
 		// Records put after the lease was made, however long until a worker takes it.
-		return Start{Position: AtTimestamp, Timestamp: now}
-	case AtTimestamp:
+		return stream.Start{Position: stream.AtTimestamp, Timestamp: now}
+	case stream.AtTimestamp:
 		t, _ := time.Parse(time.RFC3339, c.InitialTimestamp)
-		return Start{Position: AtTimestamp, Timestamp: t}
+		return stream.Start{Position: stream.AtTimestamp, Timestamp: t}
 	default:
-		return Start{Position: TrimHorizon}
+		return stream.Start{Position: stream.TrimHorizon}
 	}
 }
 

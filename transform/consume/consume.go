@@ -3,7 +3,10 @@
 // transform step in batches, with any number of workers sharing the shards through a
 // lease table (a LeaseStore), so that each shard has one worker at a time and a worker
 // that stops hands its shards to the others without losing or re-processing what was
-// acknowledged.
+// acknowledged. It declares the Source and the LeaseStore it needs; the types both
+// sides of them share (stream.Shard, stream.ShardReader, stream.Checkpoint,
+// stream.Lease, ...) are package stream's, so that the streams and their lease tables
+// never import this package.
 //
 // How it works (the published design of the Kinesis Client Library, written anew):
 //

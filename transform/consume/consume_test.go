@@ -162,7 +162,7 @@ func TestReadRateAndThrottling(t *testing.T) {
 	var throttled atomic.Int32
 	src.SetFault(func(op, _, _ string) error {
 		if op == "read" && throttled.Add(1) <= 3 {
-			return fmt.Errorf("get records: %w", consume.ErrThrottled)
+			return fmt.Errorf("get records: %w", stream.ErrThrottled)
 		}
 		return nil
 	})
@@ -216,7 +216,7 @@ func TestPartialCheckpointResume(t *testing.T) {
 	rc.WaitAll(want[:6])
 	stopA()
 	l, _ := store.Get(context.Background(), "fw", shards[0])
-	if l.Checkpoint != (consume.Checkpoint{Sequence: seq, Partial: true, SubSequence: 5}) || l.Owner != "" {
+	if l.Checkpoint != (stream.Checkpoint{Sequence: seq, Partial: true, SubSequence: 5}) || l.Owner != "" {
 		t.Fatalf("lease after a's hand-off: %+v, want a partial checkpoint at sub-sequence 5, released", l)
 	}
 	cfg.WorkerID = "b"
@@ -242,7 +242,7 @@ func TestInitialPositionLatest(t *testing.T) {
 	store := consume.NewMemoryStore()
 	rc := consumetest.NewRecorder(t)
 	cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
-	cfg.InitialPosition = consume.Latest
+	cfg.InitialPosition = stream.Latest
 	consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
 	consumetest.WaitBalanced(t, store, "a")
 	time.Sleep(300 * time.Millisecond) // readers positioned
@@ -283,7 +283,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	cfg = consume.DefaultConfig()
-	cfg.InitialPosition = consume.AtTimestamp
+	cfg.InitialPosition = stream.AtTimestamp
 	if err := cfg.Validate(""); err == nil || !strings.Contains(err.Error(), "initial_timestamp") {
 		t.Errorf("at_timestamp without a time: %v", err)
 	}
@@ -351,7 +351,7 @@ func TestMetrics(t *testing.T) {
 	var throttled atomic.Int32
 	src.SetFault(func(op, _, shard string) error {
 		if op == "read" && shard == shards[0] && throttled.Add(1) == 1 {
-			return consume.ErrThrottled
+			return stream.ErrThrottled
 		}
 		return nil
 	})

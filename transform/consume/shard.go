@@ -61,11 +61,11 @@ type shardRun struct {
 	writtenAcked atomic.Int64 // user records covered by the written checkpoint
 
 	mu       sync.Mutex
-	lease    Lease
+	lease    stream.Lease
 	released bool // the lease is written away: nothing more to renew
 }
 
-func newShardRun(w *worker, l Lease, start time.Time) *shardRun {
+func newShardRun(w *worker, l stream.Lease, start time.Time) *shardRun {
 	s := &shardRun{
 		w: w, stream: l.Stream, shard: l.Shard,
 		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("stream", l.Stream), attribute.String("shard", l.Shard))),
@@ -150,12 +150,12 @@ func (s *shardRun) stopGraceful(why string) {
 // conflict that left this worker the owner (a steal request arrived) it adopts the
 // stored lease and tries again. It returns an error wrapping errLeaseLost when the
 // lease is not this worker's anymore. s.mu is held.
-func (s *shardRun) write(ctx context.Context, mutate func(*Lease)) error {
+func (s *shardRun) write(ctx context.Context, mutate func(*stream.Lease)) error {
 	store := s.w.c.store
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		old := s.lease
-		nl := old.clone()
+		nl := old.Clone()
 		mutate(&nl)
 		nl.Counter = old.Counter + 1
 		err := store.Update(ctx, old, nl)
@@ -166,11 +166,11 @@ func (s *shardRun) write(ctx context.Context, mutate func(*Lease)) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, ErrConflict) || attempt == 2 {
+		if !errors.Is(err, stream.ErrConflict) || attempt == 2 {
 			return err
 		}
 		cur, err := store.Get(ctx, s.stream, s.shard)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, stream.ErrNotFound) {
 			return fmt.Errorf("%w: deleted", errLeaseLost)
 		}
 		if err != nil {
@@ -192,7 +192,7 @@ func (s *shardRun) renew() {
 	}
 	ctx, cancel := context.WithTimeout(s.w.bg, s.w.cfg.RenewPeriod)
 	defer cancel()
-	if err := s.write(ctx, func(*Lease) {}); err != nil {
+	if err := s.write(ctx, func(*stream.Lease) {}); err != nil {
 		if errors.Is(err, errLeaseLost) {
 			s.lose(err)
 		} else {
@@ -220,7 +220,7 @@ func (s *shardRun) checkpoint() {
 	}
 	ctx, cancel := context.WithTimeout(s.w.bg, s.w.cfg.RenewPeriod)
 	defer cancel()
-	if err := s.write(ctx, func(l *Lease) { l.Checkpoint = pos }); err != nil {
+	if err := s.write(ctx, func(l *stream.Lease) { l.Checkpoint = pos }); err != nil {
 		if errors.Is(err, errLeaseLost) {
 			s.lose(err)
 		} else {
@@ -260,7 +260,7 @@ func (s *shardRun) run() {
 	defer cancel()
 	log := s.w.c.log.With("stream", s.stream, "shard", s.shard)
 	if end && idle {
-		err := s.write(ctx, func(l *Lease) {
+		err := s.write(ctx, func(l *stream.Lease) {
 			l.Checkpoint, l.Finished, l.Owner, l.NextOwner = pos, true, "", ""
 		})
 		if err != nil {
@@ -272,7 +272,7 @@ func (s *shardRun) run() {
 		kick(s.w.wakeSync) // its children may be ready
 		return
 	}
-	err := s.write(ctx, func(l *Lease) {
+	err := s.write(ctx, func(l *stream.Lease) {
 		l.Checkpoint, l.Owner, l.NextOwner = pos, l.NextOwner, ""
 	})
 	if err != nil {
@@ -314,7 +314,7 @@ func (s *shardRun) process() bool {
 
 // open opens the shard's reader at the lease's checkpoint, retrying until it works or
 // the shard stops.
-func (s *shardRun) open() (ShardReader, error) {
+func (s *shardRun) open() (stream.ShardReader, error) {
 	s.mu.Lock()
 	from, start := s.lease.Checkpoint, s.lease.Start
 	s.mu.Unlock()
@@ -327,7 +327,7 @@ func (s *shardRun) open() (ShardReader, error) {
 		if s.fetchCtx.Err() != nil {
 			return nil, s.fetchCtx.Err()
 		}
-		if errors.Is(err, ErrThrottled) {
+		if errors.Is(err, stream.ErrThrottled) {
 			s.w.c.metrics.throttles.Add(s.fetchCtx, 1, s.attrs)
 		} else {
 			s.w.c.log.Warn("open shard", "stream", s.stream, "shard", s.shard, "err", err)
@@ -341,7 +341,7 @@ func (s *shardRun) open() (ShardReader, error) {
 
 // fetch reads pages at the configured rate while there is room for more unacknowledged
 // records, cuts them into batches and queues them. It closes items when it returns.
-func (s *shardRun) fetch(r ShardReader, items chan<- item) {
+func (s *shardRun) fetch(r stream.ShardReader, items chan<- item) {
 	defer close(items)
 	ctx := s.fetchCtx
 	cfg := s.w.cfg
@@ -362,7 +362,7 @@ func (s *shardRun) fetch(r ShardReader, items chan<- item) {
 			if ctx.Err() != nil {
 				return
 			}
-			if errors.Is(err, ErrThrottled) {
+			if errors.Is(err, stream.ErrThrottled) {
 				s.w.c.metrics.throttles.Add(ctx, 1, s.attrs)
 				s.w.c.log.Debug("get records throttled", "stream", s.stream, "shard", s.shard, "backoff", backoff)
 			} else {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // worker is one Consume call: the coordinator (discovery and balance), the lease
@@ -114,7 +116,7 @@ func (w *worker) releaseStrayOnce(ctx context.Context) (conflict bool) {
 		return false
 	}
 	for _, l := range leases {
-		nl := l.clone()
+		nl := l.Clone()
 		switch {
 		case l.Owner == w.me:
 			nl.Owner, nl.NextOwner, nl.Counter = "", "", l.Counter+1
@@ -125,7 +127,7 @@ func (w *worker) releaseStrayOnce(ctx context.Context) (conflict bool) {
 		}
 		if err := w.c.store.Update(ctx, l, nl); err != nil {
 			w.c.log.Debug("release lease handed over late", "stream", l.Stream, "shard", l.Shard, "err", err)
-			conflict = conflict || errors.Is(err, ErrConflict)
+			conflict = conflict || errors.Is(err, stream.ErrConflict)
 			continue
 		}
 		if l.Owner != w.me {
@@ -213,10 +215,10 @@ func (w *worker) sync(ctx context.Context) {
 		}
 		return
 	}
-	byStream := map[string]map[string]Lease{}
+	byStream := map[string]map[string]stream.Lease{}
 	for _, l := range leases {
 		if byStream[l.Stream] == nil {
-			byStream[l.Stream] = map[string]Lease{}
+			byStream[l.Stream] = map[string]stream.Lease{}
 		}
 		byStream[l.Stream][l.Shard] = l
 	}
@@ -245,18 +247,18 @@ func (w *worker) sync(ctx context.Context) {
 			if _, ok := have[sh.ID]; ok {
 				continue
 			}
-			l := Lease{Stream: name, Shard: sh.ID, Parents: slices.Clone(sh.Parents), Start: Start{Position: TrimHorizon}}
+			l := stream.Lease{Stream: name, Shard: sh.ID, Parents: slices.Clone(sh.Parents), Start: stream.Start{Position: stream.TrimHorizon}}
 			if first {
 				// The stream is new to the lease table: its shards start where the
 				// configuration says, and with "latest" closed shards hold nothing to
 				// read. Shards that appear later are children, read from their start.
 				l.Start = start
-				if w.cfg.InitialPosition == Latest && sh.Closed {
+				if w.cfg.InitialPosition == stream.Latest && sh.Closed {
 					l.Finished = true
 				}
 			}
 			if err := w.c.store.Create(ctx, l); err != nil {
-				if !errors.Is(err, ErrConflict) && ctx.Err() == nil {
+				if !errors.Is(err, stream.ErrConflict) && ctx.Err() == nil {
 					w.c.log.Warn("create lease", "stream", name, "shard", sh.ID, "err", err)
 				}
 				continue
@@ -278,15 +280,15 @@ func (w *worker) sync(ctx context.Context) {
 }
 
 // parentsFirst orders shards so that every shard comes after its listed parents.
-func parentsFirst(shards []Shard) []Shard {
-	byID := make(map[string]Shard, len(shards))
+func parentsFirst(shards []stream.Shard) []stream.Shard {
+	byID := make(map[string]stream.Shard, len(shards))
 	for _, s := range shards {
 		byID[s.ID] = s
 	}
 	done := make(map[string]bool, len(shards))
-	out := make([]Shard, 0, len(shards))
-	var visit func(s Shard)
-	visit = func(s Shard) {
+	out := make([]stream.Shard, 0, len(shards))
+	var visit func(s stream.Shard)
+	visit = func(s stream.Shard) {
 		if done[s.ID] {
 			return
 		}
@@ -333,7 +335,7 @@ func (w *worker) balance(ctx context.Context) {
 		me:     w.me,
 		leases: leases,
 		held:   w.isHeld,
-		expired: func(l Lease) bool {
+		expired: func(l stream.Lease) bool {
 			return now.Sub(w.seen[l.Key()].since) >= w.cfg.FailoverTime
 		},
 		known: w.isKnown,
@@ -352,18 +354,18 @@ func (w *worker) balance(ctx context.Context) {
 
 // acquire takes the lease l as read from the store (free, expired, or already naming
 // this worker) and starts its shard run.
-func (w *worker) acquire(ctx context.Context, l Lease) {
+func (w *worker) acquire(ctx context.Context, l stream.Lease) {
 	w.mu.Lock()
 	stopping, requested := w.stopping, w.stealing[l.Key()]
 	w.mu.Unlock()
 	if stopping || ctx.Err() != nil {
 		return
 	}
-	nl := l.clone()
+	nl := l.Clone()
 	nl.Owner, nl.NextOwner, nl.Counter = w.me, "", l.Counter+1
 	start := time.Now()
 	if err := w.c.store.Update(ctx, l, nl); err != nil {
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, stream.ErrConflict) {
 			w.c.log.Debug("lease changed before it could be taken", "stream", l.Stream, "shard", l.Shard, "err", err)
 		} else if ctx.Err() == nil {
 			w.c.log.Warn("take lease", "stream", l.Stream, "shard", l.Shard, "err", err)
@@ -393,7 +395,7 @@ func (w *worker) acquire(ctx context.Context, l Lease) {
 }
 
 // subOf returns the sub-sequence of a partial checkpoint, or -1.
-func subOf(c Checkpoint) int {
+func subOf(c stream.Checkpoint) int {
 	if c.Partial {
 		return c.SubSequence
 	}
@@ -401,11 +403,11 @@ func subOf(c Checkpoint) int {
 }
 
 // requestSteal asks the owner of l to hand it over.
-func (w *worker) requestSteal(ctx context.Context, l Lease, p plan) {
-	nl := l.clone()
+func (w *worker) requestSteal(ctx context.Context, l stream.Lease, p plan) {
+	nl := l.Clone()
 	nl.NextOwner = w.me // no counter bump: the owner's renewals go on
 	if err := w.c.store.Update(ctx, l, nl); err != nil {
-		if !errors.Is(err, ErrConflict) && ctx.Err() == nil {
+		if !errors.Is(err, stream.ErrConflict) && ctx.Err() == nil {
 			w.c.log.Warn("request lease", "stream", l.Stream, "shard", l.Shard, "err", err)
 		}
 		return
@@ -419,7 +421,7 @@ func (w *worker) requestSteal(ctx context.Context, l Lease, p plan) {
 
 // startLocked starts the run of a shard whose lease l this worker has just written,
 // at start. w.mu is held.
-func (w *worker) startLocked(l Lease, start time.Time) {
+func (w *worker) startLocked(l stream.Lease, start time.Time) {
 	s := newShardRun(w, l, start)
 	w.held[l.Key()] = s
 	w.runs.Add(1)

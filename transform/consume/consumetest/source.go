@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/stream"
-	"github.com/sluice-siem/sluice/transform/consume"
 )
 
 // Source is an in-memory consume.Source: streams of shards holding records, which
@@ -159,7 +158,7 @@ func (s *Source) Merge(streamName, shard, adjacent string) string {
 
 // SetFault installs f, which runs before every call with the operation ("shards",
 // "open", "read"), the stream and the shard; a non-nil result fails the call (wrap
-// consume.ErrThrottled to simulate throttling). Nil removes it.
+// stream.ErrThrottled to simulate throttling). Nil removes it.
 func (s *Source) SetFault(f func(op, stream, shard string) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,7 +180,7 @@ func (s *Source) Served(streamName, shard string) int {
 }
 
 // Shards lists the shards of a stream.
-func (s *Source) Shards(ctx context.Context, streamName string) ([]consume.Shard, error) {
+func (s *Source) Shards(ctx context.Context, streamName string) ([]stream.Shard, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -196,16 +195,16 @@ func (s *Source) Shards(ctx context.Context, streamName string) ([]consume.Shard
 	if !ok {
 		return nil, fmt.Errorf("list shards of %s: %w", streamName, stream.ErrUnknownStream)
 	}
-	var out []consume.Shard
+	var out []stream.Shard
 	for _, sh := range st.shards {
-		out = append(out, consume.Shard{ID: sh.id, Parents: slices.Clone(sh.parents), Closed: sh.closed})
+		out = append(out, stream.Shard{ID: sh.id, Parents: slices.Clone(sh.parents), Closed: sh.closed})
 	}
 	return out, nil
 }
 
 // Open returns a reader positioned after from, or at start (trim_horizon: the first
 // record; at_timestamp and latest: after the records put so far).
-func (s *Source) Open(ctx context.Context, streamName, shard string, from consume.Checkpoint, start consume.Start) (consume.ShardReader, error) {
+func (s *Source) Open(ctx context.Context, streamName, shard string, from stream.Checkpoint, start stream.Start) (stream.ShardReader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -233,7 +232,7 @@ func (s *Source) Open(ctx context.Context, streamName, shard string, from consum
 		if from.Partial {
 			r.skipSeq, r.skipThrough = from.Sequence, from.SubSequence
 		}
-	case start.Position == consume.TrimHorizon:
+	case start.Position == stream.TrimHorizon:
 	default:
 		r.pos = len(sh.recs)
 	}
@@ -250,19 +249,19 @@ type reader struct {
 }
 
 // Read returns up to limit stream records.
-func (r *reader) Read(ctx context.Context, limit int) (consume.Page, error) {
+func (r *reader) Read(ctx context.Context, limit int) (stream.Page, error) {
 	if err := ctx.Err(); err != nil {
-		return consume.Page{}, err
+		return stream.Page{}, err
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	r.s.reads[r.stream+"/"+r.sh.id]++
 	if r.s.fault != nil {
 		if err := r.s.fault("read", r.stream, r.sh.id); err != nil {
-			return consume.Page{}, err
+			return stream.Page{}, err
 		}
 	}
-	var p consume.Page
+	var p stream.Page
 	end := min(len(r.sh.recs), r.pos+limit)
 	for _, rec := range r.sh.recs[r.pos:end] {
 		for _, u := range rec.users {

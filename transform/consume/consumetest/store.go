@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform/consume"
 )
 
@@ -21,15 +22,15 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 
 	t.Run("round trip", func(t *testing.T) {
 		s := newStore(t)
-		leases := []consume.Lease{
-			{Stream: "fw", Shard: "shardId-000000000000", Start: consume.Start{Position: consume.TrimHorizon}},
+		leases := []stream.Lease{
+			{Stream: "fw", Shard: "shardId-000000000000", Start: stream.Start{Position: stream.TrimHorizon}},
 			{Stream: "fw", Shard: "shardId-000000000001", Owner: "w1", Counter: 7, NextOwner: "w2",
-				Checkpoint: consume.Checkpoint{Sequence: "49590338271490256608559692538361571095921575989136588898", Partial: true, SubSequence: 12},
-				Start:      consume.Start{Position: consume.AtTimestamp, Timestamp: at},
+				Checkpoint: stream.Checkpoint{Sequence: "49590338271490256608559692538361571095921575989136588898", Partial: true, SubSequence: 12},
+				Start:      stream.Start{Position: stream.AtTimestamp, Timestamp: at},
 				Parents:    []string{"shardId-000000000000"}},
 			{Stream: "ids", Shard: "shardId-000000000002", Counter: 3, Finished: true,
-				Checkpoint: consume.Checkpoint{Sequence: "12"}, Parents: []string{"a", "b"},
-				Start: consume.Start{Position: consume.TrimHorizon}},
+				Checkpoint: stream.Checkpoint{Sequence: "12"}, Parents: []string{"a", "b"},
+				Start: stream.Start{Position: stream.TrimHorizon}},
 		}
 		for _, l := range leases {
 			if err := s.Create(ctx, l); err != nil {
@@ -50,24 +51,24 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 		if len(all) != len(leases) {
 			t.Fatalf("List returned %d leases, want %d", len(all), len(leases))
 		}
-		slices.SortFunc(all, func(a, b consume.Lease) int { return compare(a.Key(), b.Key()) })
+		slices.SortFunc(all, func(a, b stream.Lease) int { return compare(a.Key(), b.Key()) })
 		for i := range leases {
 			checkEqual(t, all[i], leases[i])
 		}
-		if _, err := s.Get(ctx, "fw", "nope"); !errors.Is(err, consume.ErrNotFound) {
+		if _, err := s.Get(ctx, "fw", "nope"); !errors.Is(err, stream.ErrNotFound) {
 			t.Errorf("Get of a missing lease = %v, want ErrNotFound", err)
 		}
 	})
 
 	t.Run("create is conditional", func(t *testing.T) {
 		s := newStore(t)
-		l := consume.Lease{Stream: "fw", Shard: "s0", Start: consume.Start{Position: consume.TrimHorizon}}
+		l := stream.Lease{Stream: "fw", Shard: "s0", Start: stream.Start{Position: stream.TrimHorizon}}
 		if err := s.Create(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 		l2 := l
 		l2.Owner = "intruder"
-		if err := s.Create(ctx, l2); !errors.Is(err, consume.ErrConflict) {
+		if err := s.Create(ctx, l2); !errors.Is(err, stream.ErrConflict) {
 			t.Fatalf("second Create = %v, want ErrConflict", err)
 		}
 		if got, _ := s.Get(ctx, "fw", "s0"); got.Owner != "" {
@@ -77,23 +78,23 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 
 	t.Run("update and delete are conditional", func(t *testing.T) {
 		s := newStore(t)
-		base := consume.Lease{Stream: "fw", Shard: "s0", Owner: "w1", Counter: 5, Start: consume.Start{Position: consume.TrimHorizon}}
+		base := stream.Lease{Stream: "fw", Shard: "s0", Owner: "w1", Counter: 5, Start: stream.Start{Position: stream.TrimHorizon}}
 		if err := s.Create(ctx, base); err != nil {
 			t.Fatal(err)
 		}
 		next := base
 		next.Counter = 6
-		next.Checkpoint = consume.Checkpoint{Sequence: "100"}
-		for _, stale := range []consume.Lease{
-			with(base, func(l *consume.Lease) { l.Counter = 4 }),
-			with(base, func(l *consume.Lease) { l.Owner = "w2" }),
-			with(base, func(l *consume.Lease) { l.Owner = "" }),
-			with(base, func(l *consume.Lease) { l.NextOwner = "w3" }),
+		next.Checkpoint = stream.Checkpoint{Sequence: "100"}
+		for _, stale := range []stream.Lease{
+			with(base, func(l *stream.Lease) { l.Counter = 4 }),
+			with(base, func(l *stream.Lease) { l.Owner = "w2" }),
+			with(base, func(l *stream.Lease) { l.Owner = "" }),
+			with(base, func(l *stream.Lease) { l.NextOwner = "w3" }),
 		} {
-			if err := s.Update(ctx, stale, next); !errors.Is(err, consume.ErrConflict) {
+			if err := s.Update(ctx, stale, next); !errors.Is(err, stream.ErrConflict) {
 				t.Errorf("Update from stale %+v = %v, want ErrConflict", stale, err)
 			}
-			if err := s.Delete(ctx, stale); !errors.Is(err, consume.ErrConflict) {
+			if err := s.Delete(ctx, stale); !errors.Is(err, stream.ErrConflict) {
 				t.Errorf("Delete of stale %+v = %v, want ErrConflict", stale, err)
 			}
 		}
@@ -103,14 +104,14 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 		got, _ := s.Get(ctx, "fw", "s0")
 		checkEqual(t, got, next)
 		// A steal request: next owner set without a counter change.
-		asked := with(next, func(l *consume.Lease) { l.NextOwner = "w2" })
+		asked := with(next, func(l *stream.Lease) { l.NextOwner = "w2" })
 		if err := s.Update(ctx, next, asked); err != nil {
 			t.Fatalf("Update setting next owner: %v", err)
 		}
-		if err := s.Update(ctx, next, with(next, func(l *consume.Lease) { l.Counter = 7 })); !errors.Is(err, consume.ErrConflict) {
+		if err := s.Update(ctx, next, with(next, func(l *stream.Lease) { l.Counter = 7 })); !errors.Is(err, stream.ErrConflict) {
 			t.Errorf("Update ignoring the next owner = %v, want ErrConflict", err)
 		}
-		released := with(asked, func(l *consume.Lease) { l.Owner, l.NextOwner, l.Counter = "", "", 7 })
+		released := with(asked, func(l *stream.Lease) { l.Owner, l.NextOwner, l.Counter = "", "", 7 })
 		if err := s.Update(ctx, asked, released); err != nil {
 			t.Fatalf("release: %v", err)
 		}
@@ -119,10 +120,10 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 		if err := s.Delete(ctx, released); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		if _, err := s.Get(ctx, "fw", "s0"); !errors.Is(err, consume.ErrNotFound) {
+		if _, err := s.Get(ctx, "fw", "s0"); !errors.Is(err, stream.ErrNotFound) {
 			t.Errorf("Get after Delete = %v, want ErrNotFound", err)
 		}
-		if err := s.Update(ctx, released, released); !errors.Is(err, consume.ErrConflict) {
+		if err := s.Update(ctx, released, released); !errors.Is(err, stream.ErrConflict) {
 			t.Errorf("Update of a deleted lease = %v, want ErrConflict", err)
 		}
 	})
@@ -131,8 +132,8 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 		s := newStore(t)
 		const takers = 6
 		for round := range races {
-			expired := consume.Lease{Stream: "fw", Shard: fmt.Sprintf("s%d", round), Owner: "dead", Counter: int64(round),
-				Start: consume.Start{Position: consume.TrimHorizon}}
+			expired := stream.Lease{Stream: "fw", Shard: fmt.Sprintf("s%d", round), Owner: "dead", Counter: int64(round),
+				Start: stream.Start{Position: stream.TrimHorizon}}
 			if err := s.Create(ctx, expired); err != nil {
 				t.Fatal(err)
 			}
@@ -143,12 +144,12 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 				me := fmt.Sprintf("w%d", i)
 				wg.Go(func() {
 					<-start
-					taken := with(expired, func(l *consume.Lease) { l.Owner, l.Counter = me, l.Counter+1 })
+					taken := with(expired, func(l *stream.Lease) { l.Owner, l.Counter = me, l.Counter+1 })
 					err := s.Update(ctx, expired, taken)
 					switch {
 					case err == nil:
 						wins <- me
-					case !errors.Is(err, consume.ErrConflict):
+					case !errors.Is(err, stream.ErrConflict):
 						t.Errorf("round %d: %s: %v", round, me, err)
 					}
 				})
@@ -171,7 +172,7 @@ func TestLeaseStore(t *testing.T, newStore func(t *testing.T) consume.LeaseStore
 	})
 }
 
-func with(l consume.Lease, f func(*consume.Lease)) consume.Lease {
+func with(l stream.Lease, f func(*stream.Lease)) stream.Lease {
 	l.Parents = slices.Clone(l.Parents)
 	f(&l)
 	return l
@@ -187,7 +188,7 @@ func compare(a, b string) int {
 	return 0
 }
 
-func checkEqual(t *testing.T, got, want consume.Lease) {
+func checkEqual(t *testing.T, got, want stream.Lease) {
 	t.Helper()
 	eq := got.Stream == want.Stream && got.Shard == want.Shard && got.Owner == want.Owner &&
 		got.Counter == want.Counter && got.NextOwner == want.NextOwner && got.Checkpoint == want.Checkpoint &&

@@ -75,7 +75,7 @@ type SwitchStore struct {
 var ErrUnreachable = errors.New("store unreachable")
 
 // List fails while the store is down.
-func (s *SwitchStore) List(ctx context.Context) ([]consume.Lease, error) {
+func (s *SwitchStore) List(ctx context.Context) ([]stream.Lease, error) {
 	if s.Down.Load() {
 		return nil, ErrUnreachable
 	}
@@ -83,15 +83,15 @@ func (s *SwitchStore) List(ctx context.Context) ([]consume.Lease, error) {
 }
 
 // Get fails while the store is down.
-func (s *SwitchStore) Get(ctx context.Context, stream, shard string) (consume.Lease, error) {
+func (s *SwitchStore) Get(ctx context.Context, streamName, shard string) (stream.Lease, error) {
 	if s.Down.Load() {
-		return consume.Lease{}, ErrUnreachable
+		return stream.Lease{}, ErrUnreachable
 	}
-	return s.LeaseStore.Get(ctx, stream, shard)
+	return s.LeaseStore.Get(ctx, streamName, shard)
 }
 
 // Create fails while the store is down.
-func (s *SwitchStore) Create(ctx context.Context, l consume.Lease) error {
+func (s *SwitchStore) Create(ctx context.Context, l stream.Lease) error {
 	if s.Down.Load() {
 		return ErrUnreachable
 	}
@@ -99,7 +99,7 @@ func (s *SwitchStore) Create(ctx context.Context, l consume.Lease) error {
 }
 
 // Update fails while the store is down, and records steal requests.
-func (s *SwitchStore) Update(ctx context.Context, old, l consume.Lease) error {
+func (s *SwitchStore) Update(ctx context.Context, old, l stream.Lease) error {
 	if s.Down.Load() {
 		return ErrUnreachable
 	}
@@ -113,7 +113,7 @@ func (s *SwitchStore) Update(ctx context.Context, old, l consume.Lease) error {
 }
 
 // Delete fails while the store is down.
-func (s *SwitchStore) Delete(ctx context.Context, old consume.Lease) error {
+func (s *SwitchStore) Delete(ctx context.Context, old stream.Lease) error {
 	if s.Down.Load() {
 		return ErrUnreachable
 	}
@@ -163,7 +163,7 @@ func testRace(t *testing.T, store consume.LeaseStore, tm Timing) {
 	shards := src.CreateStream("fw", 1)
 	ctx := context.Background()
 	// The lease of a worker that died: its counter never moves again.
-	dead := consume.Lease{Stream: "fw", Shard: shards[0], Owner: "dead", Counter: 41, Start: consume.Start{Position: consume.TrimHorizon}}
+	dead := stream.Lease{Stream: "fw", Shard: shards[0], Owner: "dead", Counter: 41, Start: stream.Start{Position: stream.TrimHorizon}}
 	if err := store.Create(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func testFailover(t *testing.T, shared consume.LeaseStore, tm Timing) {
 		}
 	}
 	time.Sleep(2 * cfgA.CheckpointPeriod) // let a checkpoint what it has
-	before := map[string]consume.Lease{}
+	before := map[string]stream.Lease{}
 	leases, err := shared.List(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,356 @@
+package kinesis
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestBucketKeepsShardUnderLimits drives a shard's token bucket with a fake clock, as
+// greedily as it allows, and checks every one-second window against the shard limits
+// and the average against them: the limiter neither overshoots nor wastes the shard.
+func TestBucketKeepsShardUnderLimits(t *testing.T) {
+	limits := ShardLimits{BytesPerSecond: bytesize.MiB, RecordsPerSecond: 1000, Burst: 40 * time.Millisecond}
+	const run = 20 * time.Second
+	for _, tc := range []struct {
+		name string
+		size func(*rand.Rand) int
+		// slack is what one window may exceed the bytes limit by: a record larger
+		// than the bucket is sent whole when the bucket is full, leaving it in debt.
+		slack    int
+		minBytes float64 // the least average share of the bytes limit
+		minRecs  float64 // the least average share of the records limit
+	}{
+		{"events of 500 bytes", func(*rand.Rand) int { return 500 }, 0, 0.45, 0.95},
+		{"aggregated records within the bucket", func(r *rand.Rand) int { return 1000 + r.IntN(40000) }, 0, 0.95, 0},
+		{"records larger than the bucket", func(r *rand.Rand) int { return 50000 + r.IntN(50000) }, 100000, 0.9, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 1))
+			now := t0
+			b := newBucket(limits, now)
+			type send struct {
+				at    time.Time
+				bytes int
+			}
+			var sends []send
+			for now.Before(t0.Add(run)) {
+				size := tc.size(r)
+				for !b.allows(now, size, 1) {
+					w := b.wait(now, size, 1)
+					if w <= 0 {
+						t.Fatalf("bucket refuses %d bytes at %v but says wait %v", size, now.Sub(t0), w)
+					}
+					now = now.Add(w)
+				}
+				b.take(now, size, 1)
+				sends = append(sends, send{now, size})
+			}
+			// Every window [sends[i].at, +1s): two pointers over the sends.
+			var total, inWindow, j int
+			for i, s := range sends {
+				total += s.bytes
+				for j < len(sends) && sends[j].at.Sub(s.at) < time.Second {
+					inWindow += sends[j].bytes
+					j++
+				}
+				if inWindow > int(limits.BytesPerSecond)+tc.slack || j-i > limits.RecordsPerSecond {
+					t.Fatalf("window from %v holds %d bytes and %d records, limits %d+%d and %d",
+						s.at.Sub(t0), inWindow, j-i, limits.BytesPerSecond, tc.slack, limits.RecordsPerSecond)
+				}
+				inWindow -= s.bytes
+			}
+			secs := now.Sub(t0).Seconds()
+			byteShare := float64(total) / secs / float64(limits.BytesPerSecond)
+			recShare := float64(len(sends)) / secs / float64(limits.RecordsPerSecond)
+			t.Logf("%.1f%% of the bytes limit, %.1f%% of the records limit", 100*byteShare, 100*recShare)
+			if byteShare < tc.minBytes || recShare < tc.minRecs {
+				t.Errorf("used %.3f of the bytes and %.3f of the records limit, want at least %.2f and %.2f",
+					byteShare, recShare, tc.minBytes, tc.minRecs)
+			}
+		})
+	}
+}
+
+func TestBucketPenalize(t *testing.T) {
+	b := newBucket(ShardLimits{BytesPerSecond: 1000, RecordsPerSecond: 100, Burst: 100 * time.Millisecond}, t0)
+	if !b.allows(t0, 100, 10) {
+		t.Fatal("a full bucket refuses its capacity")
+	}
+	b.penalize(t0)
+	if b.allows(t0, 1, 1) {
+		t.Fatal("a penalized bucket still allows a send at once")
+	}
+	if w := b.wait(t0, 100, 1); w < 100*time.Millisecond || w > 150*time.Millisecond {
+		t.Errorf("after a penalty, a bucketful takes %v to refill, want about 111ms", w)
+	}
+}
+
+func TestHashKeys(t *testing.T) {
+	for _, s := range []string{"0", "1", "18446744073709551615", "18446744073709551616", "340282366920938463463374607431768211455"} {
+		h, err := parseHashKey(s)
+		if err != nil {
+			t.Fatalf("parseHashKey(%s): %v", s, err)
+		}
+		if h.String() != s {
+			t.Errorf("parseHashKey(%s).String() = %s", s, h.String())
+		}
+	}
+	for _, s := range []string{"", "-1", "x", "340282366920938463463374607431768211456"} {
+		if _, err := parseHashKey(s); err == nil {
+			t.Errorf("parseHashKey(%q) succeeded", s)
+		}
+	}
+	// The MD5 of a key read as a big-endian number, as Kinesis does.
+	for _, key := range []string{"host-1", "", "ü"} {
+		sum := md5.Sum([]byte(key))
+		if got, want := hashOf(key).String(), new(big.Int).SetBytes(sum[:]).String(); got != want {
+			t.Errorf("hashOf(%q) = %s, want %s", key, got, want)
+		}
+	}
+}
+
+func TestShardMapFind(t *testing.T) {
+	// Four equal ranges, as CreateStream makes them.
+	quarter := hashKey{1 << 62, 0}
+	m := &shardMap{shards: []shardRange{
+		{id: "0", start: hashKey{}, end: hashKey{1<<62 - 1, ^uint64(0)}},
+		{id: "1", start: quarter, end: hashKey{2<<62 - 1, ^uint64(0)}},
+		{id: "2", start: hashKey{2 << 62, 0}, end: hashKey{3<<62 - 1, ^uint64(0)}},
+		{id: "3", start: hashKey{3 << 62, 0}, end: hashKey{^uint64(0), ^uint64(0)}},
+	}}
+	for _, tc := range []struct {
+		h    hashKey
+		want string
+	}{
+		{hashKey{}, "0"},
+		{hashKey{1<<62 - 1, ^uint64(0)}, "0"},
+		{quarter, "1"},
+		{hashKey{3 << 62, 1}, "3"},
+		{hashKey{^uint64(0), ^uint64(0)}, "3"},
+	} {
+		if got := m.shards[m.find(tc.h)].id; got != tc.want {
+			t.Errorf("find(%s) = shard %s, want %s", tc.h, got, tc.want)
+		}
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testStream returns a stream producer with no client, for driving the batcher's
+// packing directly.
+func testStream(t *testing.T, cfg Config) *streamProducer {
+	t.Helper()
+	if err := cfg.Validate(""); err != nil {
+		t.Fatal(err)
+	}
+	p := &Producer{cfg: cfg, log: discardLogger(), ctx: context.Background()}
+	m, err := newMetrics(noop.NewMeterProvider().Meter(""), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.metrics = m
+	s := newStreamProducer(p, "s", &client{endpoint: "test"})
+	s.sem = semaphore.NewWeighted(1 << 50)
+	_ = s.sem.Acquire(context.Background(), 1<<49) // what forgotten events give back
+	s.batch.byID = map[string]*shardQueue{}
+	return s
+}
+
+// TestPackingProperty is the packing property test: random events (keys of 1 to 256
+// characters, data from empty to the record limit, data that looks aggregated, callers
+// that give up) go through the batcher's own request building; every record stays
+// within the record limit and every request within the request limits, and
+// de-aggregating the records in order gives back exactly the events of the callers still
+// waiting, in order. An event over the limit is refused by Put's check with an error
+// wrapping stream.ErrTooLarge, never split or dropped.
+func TestPackingProperty(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	serial := 0
+	for iter := range 100 {
+		cfg := DefaultConfig()
+		cfg.Aggregation = iter%4 != 0
+		cfg.MaxRecordBytes = bytesize.Size(100 + r.IntN(64<<10))
+		n := 1 + r.IntN(200)
+		if iter%10 == 0 {
+			cfg.MaxRecordBytes = bytesize.MiB
+			n = 1 + r.IntN(30)
+		}
+		cfg.MaxRequestBytes = cfg.MaxRecordBytes + bytesize.Size(r.IntN(5<<20))
+		cfg.MaxInflightBytes = cfg.MaxRequestBytes
+		cfg.BatchRecords = 1 + r.IntN(MaxBatchRecords)
+		tight := iter%3 == 0 // shard limits bind, time advances
+		if !tight {
+			cfg.Shard.BytesPerSecond = 64 * bytesize.GiB
+			cfg.Shard.RecordsPerSecond = 1 << 30
+		}
+		s := testStream(t, cfg)
+		p := s.p
+		now := t0
+		q := &shardQueue{shardRange: shardRange{id: "shard-0"}, limit: newBucket(cfg.Shard, now)}
+		s.batch.shards = []*shardQueue{q}
+		s.batch.byID["shard-0"] = q
+		s.batch.smap = &shardMap{shards: []shardRange{q.shardRange}}
+
+		var want []*event
+		for len(want) < n {
+			c := &call{done: make(chan struct{})}
+			for range 1 + r.IntN(20) {
+				key := strings.Repeat(string(rune('a'+r.IntN(26))), 1+r.IntN(MaxPartitionKeyChars))
+				var size int
+				switch r.IntN(20) {
+				case 0:
+					size = int(cfg.MaxRecordBytes) - len(key) // exactly at the limit
+				case 1:
+					size = int(cfg.MaxRecordBytes) - len(key) + 1 // one byte over
+				case 2, 3:
+					size = r.IntN(int(cfg.MaxRecordBytes))
+				default:
+					size = r.IntN(600)
+				}
+				size = max(size, 0)
+				// Unique data: a serial number, then filler.
+				data := bytes.Repeat([]byte{byte('a' + r.IntN(26))}, size)
+				copy(data, fmt.Sprintf("%d:", serial))
+				serial++
+				if r.IntN(20) == 0 && size >= len(kpl.Magic) {
+					copy(data, kpl.Magic)
+				}
+				rec := stream.Record{PartitionKey: key, Data: data}
+				err := p.checkRecord(rec)
+				wrapped := kpl.NeedsWrapping(data)
+				switch {
+				case rec.Size() > int(cfg.MaxRecordBytes):
+					if !errors.Is(err, stream.ErrTooLarge) || !strings.Contains(err.Error(), "over max_record_bytes") {
+						t.Fatalf("iter %d: record of %d bytes over the %d limit: checkRecord = %v, want ErrTooLarge", iter, rec.Size(), cfg.MaxRecordBytes, err)
+					}
+					continue
+				case err != nil && !(wrapped && errors.Is(err, stream.ErrTooLarge)):
+					t.Fatalf("iter %d: record of %d bytes within the limit refused: %v", iter, rec.Size(), err)
+				case err != nil:
+					continue // wrapping would take it over the limit
+				}
+				c.events = append(c.events, event{key: key, data: data, hash: hashOf(key), size: rec.Size(), call: c})
+			}
+			c.remaining = len(c.events)
+			s.accept(c, now)
+			gone := r.IntN(20) == 0
+			for i := range c.events {
+				if !gone {
+					want = append(want, &c.events[i])
+				}
+			}
+			if gone {
+				c.gone.Store(true)
+			}
+			if len(c.events) == 0 {
+				n-- // guard against only oversized events
+			}
+		}
+
+		var got []kpl.UserRecord
+		for rounds := 0; s.batch.pendingEvents > 0; rounds++ {
+			if rounds > 100000 {
+				t.Fatalf("iter %d: %d events never sent", iter, s.batch.pendingEvents)
+			}
+			req := s.buildRequest(now)
+			if req == nil {
+				if tight {
+					now = now.Add(10 * time.Millisecond)
+					continue
+				}
+				t.Fatalf("iter %d: nothing sent while %d events wait and limits are loose", iter, s.batch.pendingEvents)
+			}
+			if len(req.entries) > cfg.BatchRecords {
+				t.Fatalf("iter %d: request of %d records, limit %d", iter, len(req.entries), cfg.BatchRecords)
+			}
+			total := 0
+			for _, e := range req.entries {
+				e.encode()
+				if e.size != len(e.key)+len(e.data) {
+					t.Fatalf("iter %d: record sized %d, is %d", iter, e.size, len(e.key)+len(e.data))
+				}
+				if e.size > int(cfg.MaxRecordBytes) {
+					t.Fatalf("iter %d: record of %d bytes over the limit %d", iter, e.size, cfg.MaxRecordBytes)
+				}
+				if !cfg.Aggregation && len(e.events) != 1 {
+					t.Fatalf("iter %d: aggregation off, record holds %d events", iter, len(e.events))
+				}
+				total += e.size
+				users, err := kpl.Deaggregate(e.key, e.data)
+				if err != nil {
+					t.Fatalf("iter %d: Deaggregate: %v", iter, err)
+				}
+				if len(users) != len(e.events) {
+					t.Fatalf("iter %d: record holds %d user records, entry says %d", iter, len(users), len(e.events))
+				}
+				got = append(got, users...)
+			}
+			if total > int(cfg.MaxRequestBytes) {
+				t.Fatalf("iter %d: request of %d bytes, limit %d", iter, total, cfg.MaxRequestBytes)
+			}
+			q.busy = false
+			if tight {
+				now = now.Add(time.Millisecond)
+			}
+		}
+		// Events of callers that gave up are skipped unless already sealed; here every
+		// gone call gave up before packing, so none of them may appear.
+		if len(got) != len(want) {
+			t.Fatalf("iter %d: %d user records out, %d events in", iter, len(got), len(want))
+		}
+		for i, u := range got {
+			if u.PartitionKey != want[i].key || !bytes.Equal(u.Data, want[i].data) {
+				t.Fatalf("iter %d: user record %d is %q/%d bytes, want %q/%d bytes", iter, i, u.PartitionKey, len(u.Data), want[i].key, len(want[i].data))
+			}
+		}
+		if s.batch.pendingBytes != 0 || q.pendingBytes != 0 {
+			t.Fatalf("iter %d: pending bytes left: %d, %d", iter, s.batch.pendingBytes, q.pendingBytes)
+		}
+	}
+}
+
+func TestFullJitterBackoff(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 100*time.Millisecond, time.Second
+	s := testStream(t, cfg)
+	for attempt, ceiling := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 60: time.Second} {
+		var maxSeen time.Duration
+		for range 2000 {
+			d := s.backoff(attempt)
+			if d <= 0 || d > ceiling {
+				t.Fatalf("backoff(%d) = %v, want in (0, %v]", attempt, d, ceiling)
+			}
+			maxSeen = max(maxSeen, d)
+		}
+		if maxSeen < ceiling*8/10 {
+			t.Errorf("backoff(%d) never came near its ceiling %v (max %v): not full jitter", attempt, ceiling, maxSeen)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	if got := classify(fmt.Errorf("op: %w", context.Canceled), true); got != failClosed {
+		t.Errorf("canceled while closing: %v", got)
+	}
+	if got := classify(errors.New("dial tcp: connection refused"), false); got != failUnreachable {
+		t.Errorf("network error: %v", got)
+	}
+}

@@ -1,0 +1,53 @@
+package kinesis
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sluice-siem/sluice/internal/instruments"
+)
+
+// metrics are the producer's instruments. Attributes: stream, shard (a shard id), code
+// (a Kinesis error code), reason, outcome.
+type metrics struct {
+	recordsPut      metric.Int64Counter
+	eventsPut       metric.Int64Counter
+	bytesPut        metric.Int64Counter
+	eventsPerRecord metric.Int64Histogram
+	putDuration     metric.Float64Histogram
+	failedEntries   metric.Int64Counter
+	retries         metric.Int64Counter
+	eventsFailed    metric.Int64Counter
+	eventsAbandoned metric.Int64Counter
+}
+
+func newMetrics(m metric.Meter, p *Producer) (metrics, error) {
+	var ms metrics
+	in := instruments.New(m, "github.com/sluice-siem/sluice/stream/kinesis")
+	ms.recordsPut = in.Counter("sluice_kinesis_records_put", "{record}", "Kinesis records durable in the stream, by stream and shard.")
+	ms.eventsPut = in.Counter("sluice_kinesis_events_put", "{event}", "Events durable in the stream (several per record with aggregation), by stream and shard.")
+	ms.bytesPut = in.Counter("sluice_kinesis_bytes_put", "By", "Record bytes (data and partition key) durable in the stream, by stream and shard.")
+	ms.failedEntries = in.Counter("sluice_kinesis_failed_entries", "{record}", "PutRecords entries or whole requests that failed and were retried or given up, by stream and error code.")
+	ms.retries = in.Counter("sluice_kinesis_retries", "{request}", "PutRecords retries, by stream and reason (entries: only the failed entries; request: the whole request).")
+	ms.eventsFailed = in.Counter("sluice_kinesis_events_failed", "{event}", "Events whose Put failed after retries or on a permanent error, by stream and reason.")
+	ms.eventsAbandoned = in.Counter("sluice_kinesis_events_abandoned", "{event}", "Events not sent (or not retried) because every caller waiting for them had given up.")
+	ms.eventsPerRecord = in.Int64Histogram("sluice_kinesis_events_per_record", "{event}", "Events per Kinesis record put: the aggregation ratio, by stream.",
+		1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+	ms.putDuration = in.Histogram("sluice_kinesis_put_records_duration", "s", "Latency of one PutRecords call, by stream and outcome (ok, partial, error).",
+		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+	_, err := in.Meter().Int64ObservableGauge("sluice_kinesis_inflight_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Event bytes accepted by Put and not yet durable, by stream."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for name, n := range p.inflightByStream() {
+				o.Observe(n, metric.WithAttributes(attribute.String("stream", name)))
+			}
+			return nil
+		}))
+	in.Add(err)
+	if err := in.Err("kinesis producer"); err != nil {
+		return metrics{}, err
+	}
+	return ms, nil
+}

@@ -1,0 +1,528 @@
+// Package kinesis is the stream between the tiers on Kinesis Data Streams, with both of
+// its sides: step 3 of the data path, produce (Producer: the gateway's Producer that
+// puts each batch's records into a stream and returns only when every one of them is
+// durable there), and the read side of step 4, consume (Reader, in consumer.go: the
+// Source the transform tier's consumer reads shards through). Its subpackages are the
+// KPL aggregated record format (kpl) and the lease table the consumers of a stream
+// share (leases, on DynamoDB).
+//
+// How a Put travels:
+//
+//   - Put checks every record (partition key, size against Config.MaxRecordBytes), takes
+//     room for the batch's bytes in the stream's in-flight budget
+//     (Config.MaxInflightBytes; it blocks while the stream is full: backpressure), copies
+//     the data and hands the batch to the stream's batcher. Then it waits until every
+//     record is durable, the records failed, or its context ends.
+//   - One batcher goroutine per stream coalesces the Puts of all receivers. It places
+//     each event on the shard its partition key hashes to (the stream's shard map, from
+//     ListShards, reloaded on a timer and when a put lands on a shard it did not
+//     predict), lets events linger up to Config.Linger to share a record and a request,
+//     and then packs each shard's events into records: KPL aggregated records (package
+//     kpl) that never mix shards, or one record per event with aggregation off. A
+//     token bucket per shard keeps every shard under its write limits, so throttling is
+//     avoided rather than retried; a shard has at most one request in flight, so its
+//     records keep their order when nothing fails.
+//   - Up to Config.MaxInflightRequests sender goroutines per stream call PutRecords
+//     (at most Config.BatchRecords records and Config.MaxRequestBytes per call). Only
+//     the entries that failed are retried, with capped exponential backoff and full
+//     jitter, as are whole requests that failed on the network, a 5xx or throttling;
+//     entries that succeeded are never sent again. A caller is woken as soon as all its
+//     records are durable, or with an error once its records' retry budget is spent.
+//
+// Errors follow the gateway's Producer contract: errors wrapping stream.ErrFull mean
+// backpressure (throttling, or no room before the caller's deadline), stream.ErrTooLarge
+// a record that can never be put, stream.ErrUnknownStream a stream that does not exist;
+// any other error (an endpoint that cannot be reached, a server failing) is retryable
+// and names the stream and the endpoint. Nothing is ever dropped silently: a record is
+// acknowledged only once Kinesis has it, and it is only left unsent when every caller
+// waiting for it has already been told it failed.
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
+)
+
+// api is the part of the Kinesis client the producer uses.
+type api interface {
+	lister
+	PutRecords(ctx context.Context, in *awskinesis.PutRecordsInput, optFns ...func(*awskinesis.Options)) (*awskinesis.PutRecordsOutput, error)
+}
+
+// Options are the producer's collaborators; nil fields get defaults.
+type Options struct {
+	// Logger receives failures and retries; nil discards them.
+	Logger *slog.Logger
+	// Meter creates the producer's instruments; nil means no-op.
+	Meter metric.Meter
+}
+
+// Producer puts records into Kinesis data streams. It implements the gateway's
+// Producer. Create it with New and stop it with Close; its methods are safe for
+// concurrent use.
+type Producer struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics metrics
+	clients map[StreamLocation]*client
+
+	// ctx ends when Close stops waiting for the flush: in-flight calls are abandoned.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // stream batchers
+
+	mu      sync.Mutex
+	streams map[string]*streamProducer
+	closed  bool
+}
+
+// client is a Kinesis client for one location, and how errors name it.
+type client struct {
+	api api
+	// reader is the same client's read side, for the consumer (Reader).
+	reader    readAPI
+	endpoint  string
+	transport *http.Transport
+}
+
+// New validates cfg, loads the AWS configuration of every stream location (region and
+// credentials from cfg or the AWS default chain) and returns a producer. It starts no
+// goroutine until the first Put to a stream. ctx bounds loading the AWS configuration
+// only.
+func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
+	if err := cfg.Validate(""); err != nil {
+		return nil, fmt.Errorf("kinesis producer config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Meter == nil {
+		opts.Meter = noop.NewMeterProvider().Meter("")
+	}
+	p := &Producer{
+		cfg:     cfg,
+		log:     opts.Logger,
+		clients: map[StreamLocation]*client{},
+		streams: map[string]*streamProducer{},
+	}
+	locations := []StreamLocation{cfg.location("")}
+	for name := range cfg.Streams {
+		locations = append(locations, cfg.location(name))
+	}
+	for _, loc := range locations {
+		if _, ok := p.clients[loc]; ok {
+			continue
+		}
+		c, err := newClient(ctx, loc, cfg.MaxInflightRequests)
+		if err != nil {
+			p.closeIdle()
+			return nil, err
+		}
+		p.clients[loc] = c
+	}
+	m, err := newMetrics(opts.Meter, p)
+	if err != nil {
+		return nil, err
+	}
+	p.metrics = m
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p, nil
+}
+
+// newClient builds the Kinesis client of one location. The SDK's own retries are off:
+// the producer retries only what failed, within its own budget. The client has its own
+// HTTP transport (with the SDK's settings, AWS_CA_BUNDLE included), so that Close can
+// close its connections.
+func newClient(ctx context.Context, loc StreamLocation, maxInflight int) (*client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if loc.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(loc.Region))
+	}
+	if !loc.Credentials.IsZero() {
+		c := loc.Credentials
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
+			c.AccessKeyID, string(c.SecretAccessKey), string(c.SessionToken))))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("kinesis producer: no AWS region: set the region in the configuration or AWS_REGION")
+	}
+	var transport *http.Transport
+	if b, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		transport = b.GetTransport()
+	} else {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	transport.MaxIdleConnsPerHost = 4 * maxInflight
+	httpClient := &http.Client{Transport: transport}
+	endpoint := loc.Endpoint
+	if endpoint == "" {
+		endpoint = "https://kinesis." + awsCfg.Region + ".amazonaws.com"
+	}
+	api := awskinesis.NewFromConfig(awsCfg, func(o *awskinesis.Options) {
+		if loc.Endpoint != "" {
+			o.BaseEndpoint = aws.String(loc.Endpoint)
+		}
+		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = httpClient
+	})
+	return &client{api: api, reader: api, endpoint: endpoint, transport: transport}, nil
+}
+
+// closeIdle closes the idle connections of every client.
+func (p *Producer) closeIdle() {
+	for _, c := range p.clients {
+		c.transport.CloseIdleConnections()
+	}
+}
+
+// Put puts recs into the named stream and returns nil only when every record is durable
+// in it: every PutRecords entry carrying them has succeeded. Records with one partition
+// key keep their order unless a retry reorders them. Put copies the record data it
+// keeps; the caller may reuse recs once Put returns.
+//
+// Put blocks while the stream's in-flight budget is full and while the records are on
+// their way. When ctx ends first it returns an error (wrapping stream.ErrFull and
+// ctx.Err() unless the stream's last failure was an unreachable or failing endpoint);
+// the records may still become durable later, and a retry by the caller may duplicate
+// them (at-least-once). Errors wrapping stream.ErrTooLarge are permanent.
+func (p *Producer) Put(ctx context.Context, streamName string, recs []stream.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var total int64
+	for i, r := range recs {
+		if err := p.checkRecord(r); err != nil {
+			return fmt.Errorf("put %d records to stream %s: record %d: %w", len(recs), streamName, i, err)
+		}
+		total += int64(r.Size())
+	}
+	if total > int64(p.cfg.MaxInflightBytes) {
+		return fmt.Errorf("put %d records to stream %s: %d bytes, more than max_inflight_bytes %s could ever hold: %w",
+			len(recs), streamName, total, p.cfg.MaxInflightBytes, stream.ErrTooLarge)
+	}
+	s, err := p.stream(streamName)
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, recs, total)
+}
+
+// checkRecord applies the Kinesis record rules to one record as Put will send it.
+func (p *Producer) checkRecord(r stream.Record) error {
+	if r.PartitionKey == "" {
+		return errors.New("empty partition key")
+	}
+	if n := utf8.RuneCountInString(r.PartitionKey); n > MaxPartitionKeyChars {
+		return fmt.Errorf("partition key of %d characters, over the Kinesis limit of %d", n, MaxPartitionKeyChars)
+	}
+	size := r.Size()
+	if kpl.NeedsWrapping(r.Data) {
+		// Data that starts like an aggregated record travels inside one.
+		var a kpl.Aggregator
+		size = a.SizeWith(r.PartitionKey, "", len(r.Data))
+	}
+	if size > int(p.cfg.MaxRecordBytes) {
+		return fmt.Errorf("record of %d bytes (data and partition key), over max_record_bytes %d: %w",
+			size, int(p.cfg.MaxRecordBytes), stream.ErrTooLarge)
+	}
+	return nil
+}
+
+// errClosed is returned by Put after Close.
+var errClosed = errors.New("kinesis producer closed")
+
+// stream returns the producer of a stream, starting it on first use.
+func (p *Producer) stream(name string) (*streamProducer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, fmt.Errorf("put to stream %s: %w", name, errClosed)
+	}
+	if s, ok := p.streams[name]; ok {
+		return s, nil
+	}
+	if !validStreamName(name) {
+		return nil, fmt.Errorf("put to stream %q: invalid stream name: %w", name, stream.ErrUnknownStream)
+	}
+	s := newStreamProducer(p, name, p.clients[p.cfg.location(name)])
+	p.streams[name] = s
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		s.run()
+	}()
+	return s, nil
+}
+
+// inflightByStream returns the in-flight bytes of every stream, for the gauge.
+func (p *Producer) inflightByStream() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int64, len(p.streams))
+	for name, s := range p.streams {
+		out[name] = s.inflight.Load()
+	}
+	return out
+}
+
+// Close stops accepting Puts, flushes every record already accepted (waiting for
+// linger no longer, but still within the shard limits and the retry budget) and waits
+// until each is durable or failed. If ctx ends first, Close abandons the rest: their
+// Puts fail, and Close returns an error saying how many events were not flushed. Close
+// returns once every goroutine of the producer has ended; later calls return nil.
+func (p *Producer) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	streams := make([]*streamProducer, 0, len(p.streams))
+	for _, s := range p.streams {
+		streams = append(streams, s)
+	}
+	p.mu.Unlock()
+
+	for _, s := range streams {
+		close(s.closing)
+	}
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.cancel()
+		<-done
+		var lost int64
+		for _, s := range streams {
+			lost += s.abandonedOnClose.Load()
+		}
+		err = fmt.Errorf("close kinesis producer: %d events not flushed: %w", lost, ctx.Err())
+	}
+	p.cancel()
+	p.closeIdle()
+	return err
+}
+
+// streamProducer is the producing side of one stream: the Puts' entry point, the
+// batcher goroutine (run) and its senders.
+type streamProducer struct {
+	p      *Producer
+	cfg    Config
+	name   string
+	client *client
+	sem    *semaphore.Weighted
+	// inflight is the event bytes holding room in sem.
+	inflight atomic.Int64
+
+	intake  chan *call    // Puts hand batches to the batcher (unbuffered)
+	closing chan struct{} // closed by Producer.Close
+	exited  chan struct{} // closed when run returns
+	wake    chan struct{} // pokes the batcher (capacity 1)
+
+	// failure is the stream's latest failure, nil since the latest success; it explains
+	// a Put whose caller gave up.
+	failure atomic.Pointer[failure]
+	// blocked, when set, fails Puts at once: the stream does not exist, or its shard
+	// map could not be loaded within the retry budget.
+	blocked atomic.Pointer[failure]
+	// abandonedOnClose counts the events failed because Close gave up.
+	abandonedOnClose atomic.Int64
+
+	mu      sync.Mutex // guards notes, shared by the batcher, senders and the loader
+	notes   notes
+	batch   batcher        // owned by the run goroutine
+	senders sync.WaitGroup // senders and the loader
+}
+
+// notes are what senders and the loader tell the batcher; it takes them on wake.
+type notes struct {
+	freed     []string // shards whose in-flight request is done
+	throttled []string // shards that throttled a put
+	reqsDone  int      // requests finished
+	newMap    *shardMap
+	loadDone  bool // the loader has returned
+	loadFail  *failure
+	refresh   bool // a put landed on an unexpected shard
+}
+
+func newStreamProducer(p *Producer, name string, c *client) *streamProducer {
+	return &streamProducer{
+		p:       p,
+		cfg:     p.cfg,
+		name:    name,
+		client:  c,
+		sem:     semaphore.NewWeighted(int64(p.cfg.MaxInflightBytes)),
+		intake:  make(chan *call),
+		closing: make(chan struct{}),
+		exited:  make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// poke wakes the batcher without blocking.
+func (s *streamProducer) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// note records something for the batcher under the lock and wakes it.
+func (s *streamProducer) note(f func(*notes)) {
+	s.mu.Lock()
+	f(&s.notes)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// event is one record of a Put on its way.
+type event struct {
+	key  string
+	data []byte
+	hash hashKey
+	size int // len(key) + len(data), as in-flight bytes and shard limits count it
+	at   time.Time
+	call *call
+}
+
+// call is one Put waiting for its events.
+type call struct {
+	events []event
+	done   chan struct{}
+	// gone is set when nobody waits for the call any more: its caller gave up, or it
+	// already failed. Its unsent events are then not sent.
+	gone atomic.Bool
+
+	mu        sync.Mutex
+	remaining int
+	err       error
+	finished  bool
+}
+
+// complete reports n events durable (err nil) or failed. The first failure finishes
+// the call with that error; otherwise it finishes when every event is durable.
+func (c *call) complete(n int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return
+	}
+	if err != nil {
+		c.err, c.finished = err, true
+		c.gone.Store(true)
+		close(c.done)
+		return
+	}
+	c.remaining -= n
+	if c.remaining <= 0 {
+		c.finished = true
+		close(c.done)
+	}
+}
+
+// put is Put for one stream: room, hand-off, wait.
+func (s *streamProducer) put(ctx context.Context, recs []stream.Record, total int64) error {
+	if f := s.blocked.Load(); f != nil {
+		return s.failedError(len(recs), f)
+	}
+	if err := s.sem.Acquire(ctx, total); err != nil {
+		return s.gaveUpError(ctx, len(recs), "waiting for room in flight")
+	}
+	s.inflight.Add(total)
+
+	// One copy of all data: the caller may reuse recs once Put returns, and the
+	// records may outlive a Put that gave up.
+	buf := make([]byte, 0, total)
+	c := &call{events: make([]event, len(recs)), done: make(chan struct{}), remaining: len(recs)}
+	for i, r := range recs {
+		start := len(buf)
+		buf = append(buf, r.Data...)
+		c.events[i] = event{
+			key:  r.PartitionKey,
+			data: buf[start:len(buf):len(buf)],
+			hash: hashOf(r.PartitionKey),
+			size: r.Size(),
+			call: c,
+		}
+	}
+	select {
+	case s.intake <- c:
+	case <-ctx.Done():
+		s.release(total)
+		return s.gaveUpError(ctx, len(recs), "waiting for the batcher")
+	case <-s.exited:
+		s.release(total)
+		return fmt.Errorf("put %d records to stream %s: %w", len(recs), s.name, errClosed)
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+	}
+	c.gone.Store(true)
+	select {
+	case <-c.done: // finished meanwhile
+		return c.err
+	default:
+	}
+	return s.gaveUpError(ctx, len(recs), "waiting for the records to be durable")
+}
+
+// release gives back in-flight room.
+func (s *streamProducer) release(n int64) {
+	if n > 0 {
+		s.inflight.Add(-n)
+		s.sem.Release(n)
+	}
+}
+
+// gaveUpError explains a Put whose context ended: backpressure (stream.ErrFull and
+// ctx.Err()) unless the stream's latest failure says the endpoint cannot be reached or
+// is failing, which the gateway answers with 503.
+func (s *streamProducer) gaveUpError(ctx context.Context, n int, while string) error {
+	f := s.failure.Load()
+	if f != nil && f.kind != failThrottled {
+		// The cause is not wrapped: a timeout inside it must not read as backpressure.
+		return fmt.Errorf("put %d records to stream %s at %s: gave up %s (%v); latest failure: %v",
+			n, s.name, s.client.endpoint, while, ctx.Err(), f.err)
+	}
+	if f != nil {
+		return fmt.Errorf("put %d records to stream %s at %s: gave up %s: shards throttled (%v): %w (%w)",
+			n, s.name, s.client.endpoint, while, f.err, stream.ErrFull, ctx.Err())
+	}
+	return fmt.Errorf("put %d records to stream %s at %s: gave up %s: %w (%w)",
+		n, s.name, s.client.endpoint, while, stream.ErrFull, ctx.Err())
+}
+
+// failedError is the error of n events that failed with f.
+func (s *streamProducer) failedError(n int, f *failure) error {
+	return f.errorFor(n, s.name, s.client.endpoint)
+}
