@@ -17,8 +17,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 	"github.com/sluice-siem/sluice/stream/kinesis/leases"
@@ -42,16 +44,16 @@ const (
 
 // Config is the whole configuration of a sluice process.
 type Config struct {
-	HTTP       Listener       `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
-	GRPC       GRPC           `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
-	Lumberjack Lumberjack     `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
-	Limits     Limits         `yaml:"limits" doc:"bounds both tiers apply to every event"`
-	Gateway    gateway.Config `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
-	Bulk       Bulk           `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
-	Stream     Stream         `yaml:"stream" doc:"the stream between the tiers"`
-	Sink       Sink           `yaml:"sink" doc:"where the back tier writes events"`
-	Shutdown   Shutdown       `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
-	Log        Log            `yaml:"log" doc:"logging"`
+	HTTP       Listener          `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
+	GRPC       GRPC              `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
+	Lumberjack lumberjack.Config `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
+	Limits     Limits            `yaml:"limits" doc:"bounds both tiers apply to every event"`
+	Gateway    gateway.Config    `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
+	Bulk       Bulk              `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
+	Stream     Stream            `yaml:"stream" doc:"the stream between the tiers"`
+	Sink       Sink              `yaml:"sink" doc:"where the back tier writes events"`
+	Shutdown   Shutdown          `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
+	Log        Log               `yaml:"log" doc:"logging"`
 
 	// The transform pipelines, by log type: the samples (if SamplePipelines), then the
 	// files of PipelinesDir, then Pipelines, each replacing the ones before it for the
@@ -94,16 +96,7 @@ type Listener struct {
 }
 
 // TLS is a listener's TLS setup.
-type TLS struct {
-	CertFile     string `yaml:"cert_file" doc:"PEM certificate chain"`
-	KeyFile      string `yaml:"key_file" doc:"PEM private key"`
-	ClientCAFile string `yaml:"client_ca_file" doc:"PEM CAs for client certificates (mutual TLS)"`
-	// ClientAuth is none, optional or required (client certificates).
-	ClientAuth string `yaml:"client_auth" doc:"none | optional | required: client certificates"`
-}
-
-// Enabled reports whether TLS is configured.
-func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+type TLS = servertls.Config
 
 // Stream selects and sizes the stream.
 type Stream struct {
@@ -207,7 +200,7 @@ func Default(role Role) Config {
 		HTTP: Listener{Addr: host + ":8080", TLS: TLS{ClientAuth: "none"},
 			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 1024},
 		GRPC:       defaultGRPC(host),
-		Lumberjack: defaultLumberjack(host),
+		Lumberjack: lumberjack.DefaultConfig(host),
 		Limits:     Limits{MaxDepth: jsonx.DefaultMaxDepth},
 		Gateway:    gateway.DefaultConfig(),
 		Bulk:       defaultBulk(),

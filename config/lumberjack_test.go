@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway/lumberjack"
 )
 
 func TestLumberjackDefaults(t *testing.T) {
@@ -25,7 +26,7 @@ func TestLumberjackDefaults(t *testing.T) {
 
 func TestLumberjackValidateReportsEveryProblem(t *testing.T) {
 	c := config.Default(config.RoleDev)
-	c.Lumberjack = config.Lumberjack{
+	c.Lumberjack = lumberjack.Config{
 		Addr:                 "5044", // no host:port
 		TLS:                  config.TLS{ClientAuth: "always"},
 		IdleTimeout:          -time.Second,

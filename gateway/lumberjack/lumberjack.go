@@ -41,7 +41,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
-	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/gateway"
 )
 
@@ -81,7 +80,7 @@ const principalName = "lumberjack"
 // Server is the lumberjack v2 listener. Create it with New, bind it with Listen (or let
 // Run do it), serve with Run; Close stops it at once.
 type Server struct {
-	cfg       config.Lumberjack
+	cfg       Config
 	ing       Ingester
 	log       *slog.Logger
 	tls       *tls.Config
@@ -119,7 +118,7 @@ type Server struct {
 
 // New returns a server that feeds ing. It loads the TLS certificates; it does not
 // listen yet.
-func New(ing Ingester, cfg config.Lumberjack, opts Options) (*Server, error) {
+func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate("lumberjack."); err != nil {
 		return nil, fmt.Errorf("lumberjack config: %w", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
-	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/gateway"
 )
 
@@ -128,14 +127,14 @@ type harness struct {
 
 // testConfig is the configuration tests start from: defaults, a free port, short
 // timeouts.
-func testConfig() config.Lumberjack {
-	cfg := config.Default(config.RoleDev).Lumberjack
+func testConfig() Config {
+	cfg := DefaultConfig("127.0.0.1")
 	cfg.Addr = "127.0.0.1:0"
 	cfg.ReadTimeout = 5 * time.Second
 	return cfg
 }
 
-func start(t *testing.T, ing Ingester, cfg config.Lumberjack, opts ...func(*Options)) *harness {
+func start(t *testing.T, ing Ingester, cfg Config, opts ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{logs: &syncBuffer{}, reader: sdkmetric.NewManualReader()}
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))

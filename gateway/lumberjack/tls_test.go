@@ -18,7 +18,7 @@ import (
 
 	lj "github.com/elastic/go-lumber/client/v2"
 
-	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/internal/servertls"
 )
 
 // pki is a test CA and what it signed.
@@ -142,7 +142,7 @@ func TestTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder()
 			cfg := testConfig()
-			cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: tc.verify}
+			cfg.TLS = servertls.Config{CertFile: certFile, KeyFile: keyFile, ClientAuth: tc.verify}
 			if tc.verify != "none" {
 				cfg.TLS.ClientCAFile = ca.caFile
 			}
@@ -190,7 +190,7 @@ func TestTLSRefusesOldVersionsAndPlaintext(t *testing.T) {
 	_, certFile, keyFile := ca.issue(t, "sluice", true)
 	rec := newRecorder()
 	cfg := testConfig()
-	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: "none"}
+	cfg.TLS = servertls.Config{CertFile: certFile, KeyFile: keyFile, ClientAuth: "none"}
 	cfg.HandshakeTimeout = 300 * time.Millisecond
 	h := start(t, rec, cfg)
 

@@ -1,4 +1,4 @@
-package config_test
+package servertls_test
 
 import (
 	"crypto/tls"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/internal/testcerts"
 )
 
@@ -19,7 +19,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 }
 
 func TestTLSLoadOff(t *testing.T) {
-	c, err := config.TLS{ClientAuth: "required", ClientCAFile: "/nonexistent"}.Load()
+	c, err := servertls.Config{ClientAuth: "required", ClientCAFile: "/nonexistent"}.Load()
 	if c != nil || err != nil {
 		t.Fatalf("TLS without cert and key: %v, %v; want nil, nil", c, err)
 	}
@@ -38,7 +38,7 @@ func TestTLSLoadClientAuth(t *testing.T) {
 		{"required", cert, tls.RequireAndVerifyClientCert},
 	} {
 		t.Run("client_auth="+tc.clientAuth, func(t *testing.T) {
-			c, err := config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: tc.ca, ClientAuth: tc.clientAuth}.Load()
+			c, err := servertls.Config{CertFile: cert, KeyFile: key, ClientCAFile: tc.ca, ClientAuth: tc.clientAuth}.Load()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestTLSLoadClientAuth(t *testing.T) {
 // accepts a client holding a certificate from the CA.
 func TestTLSLoadHandshake(t *testing.T) {
 	pki := testcerts.New(t)
-	server, err := config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile, ClientAuth: "required"}.Load()
+	server, err := servertls.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile, ClientAuth: "required"}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,14 +102,14 @@ func TestTLSLoadErrorsNameTheFile(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		tls  config.TLS
+		tls  servertls.Config
 		file string
 	}{
-		{"missing cert", config.TLS{CertFile: missing, KeyFile: key}, missing},
-		{"missing key", config.TLS{CertFile: cert, KeyFile: missing}, missing},
-		{"key is not a key", config.TLS{CertFile: cert, KeyFile: notPEM}, notPEM},
-		{"missing CA", config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: missing, ClientAuth: "required"}, missing},
-		{"CA not PEM", config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: notPEM, ClientAuth: "required"}, notPEM},
+		{"missing cert", servertls.Config{CertFile: missing, KeyFile: key}, missing},
+		{"missing key", servertls.Config{CertFile: cert, KeyFile: missing}, missing},
+		{"key is not a key", servertls.Config{CertFile: cert, KeyFile: notPEM}, notPEM},
+		{"missing CA", servertls.Config{CertFile: cert, KeyFile: key, ClientCAFile: missing, ClientAuth: "required"}, missing},
+		{"CA not PEM", servertls.Config{CertFile: cert, KeyFile: key, ClientCAFile: notPEM, ClientAuth: "required"}, notPEM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := tc.tls.Load()

@@ -1,4 +1,7 @@
-package config
+// Package servertls is the TLS setup every listener shares (HTTP, gRPC, lumberjack):
+// the settings as they stand in the configuration, and the server tls.Config they
+// make. It sits below the receivers, so that a receiver needs no import of config.
+package servertls
 
 import (
 	"crypto/tls"
@@ -7,9 +10,21 @@ import (
 	"os"
 )
 
+// Config is a listener's TLS setup, plain data in the configuration file.
+type Config struct {
+	CertFile     string `yaml:"cert_file" doc:"PEM certificate chain"`
+	KeyFile      string `yaml:"key_file" doc:"PEM private key"`
+	ClientCAFile string `yaml:"client_ca_file" doc:"PEM CAs for client certificates (mutual TLS)"`
+	// ClientAuth is none, optional or required (client certificates).
+	ClientAuth string `yaml:"client_auth" doc:"none | optional | required: client certificates"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t Config) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
 // Load builds the server TLS configuration: TLS 1.2 or later, the certificate and key,
 // and client certificate checking as ClientAuth says. It returns nil when TLS is off.
-func (t TLS) Load() (*tls.Config, error) {
+func (t Config) Load() (*tls.Config, error) {
 	if !t.Enabled() {
 		return nil, nil
 	}

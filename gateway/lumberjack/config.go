@@ -1,4 +1,4 @@
-package config
+package lumberjack
 
 import (
 	"errors"
@@ -6,19 +6,21 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/stream"
 )
 
-// Lumberjack configures the Beats/lumberjack v2 receiver (Filebeat's output.logstash).
+// Config configures the Beats/lumberjack v2 receiver (Filebeat's output.logstash); the
+// receiver owns it, and the configuration file holds it under lumberjack:.
 // Lumberjack has no header for an API key, so gateway.auth.keys do not apply to it:
 // shippers are authenticated by mutual TLS (tls.client_auth: required), and Types
 // bounds the log types every lumberjack connection may send.
-type Lumberjack struct {
+type Config struct {
 	// Addr is host:port; empty disables the receiver.
 	Addr string `yaml:"addr" doc:"host:port to listen on; empty disables"`
 	// TLS is the server certificate and, for mutual TLS, the client CA. ClientAuth is
 	// what Logstash's beats input calls ssl_verify_mode: none, optional or required.
-	TLS TLS `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set; client_auth required is mutual TLS, the way to authenticate shippers"`
+	TLS servertls.Config `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set; client_auth required is mutual TLS, the way to authenticate shippers"`
 	// IdleTimeout closes a connection that starts no window this long; 0 never does.
 	IdleTimeout time.Duration `yaml:"idle_timeout" doc:"close a connection that starts no window this long; 0 never"`
 	// HandshakeTimeout bounds the TLS handshake.
@@ -48,11 +50,11 @@ type Lumberjack struct {
 	Types []string `yaml:"types" doc:"log types lumberjack clients may send; [\"*\"] allows all"`
 }
 
-// defaultLumberjack returns the receiver's defaults, listening on host:5044.
-func defaultLumberjack(host string) Lumberjack {
-	return Lumberjack{
+// DefaultConfig returns the receiver's defaults, listening on host:5044.
+func DefaultConfig(host string) Config {
+	return Config{
 		Addr:                 host + ":5044",
-		TLS:                  TLS{ClientAuth: "none"},
+		TLS:                  servertls.Config{ClientAuth: "none"},
 		IdleTimeout:          time.Minute,
 		HandshakeTimeout:     10 * time.Second,
 		ReadTimeout:          30 * time.Second,
@@ -67,8 +69,8 @@ func defaultLumberjack(host string) Lumberjack {
 
 // Validate reports every problem of the receiver's own settings, each prefixed with its
 // path under prefix (for example "lumberjack."). The address and TLS are checked with
-// the other listeners' by Config.Validate.
-func (l Lumberjack) Validate(prefix string) error {
+// the other listeners' by the configuration's Validate.
+func (l Config) Validate(prefix string) error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
