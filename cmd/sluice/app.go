@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/internal/netlimit"
+	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/deadletter"
@@ -98,16 +99,21 @@ type app struct {
 	// deadProducer puts the search sink's dead letters into the Kinesis dead-letter
 	// stream (sink.dead_letters.kind kinesis); it is flushed after the search sink.
 	deadProducer *kinesis.Producer
+
+	// parts are the parts above that hold resources, downstream first (see addParts):
+	// a failed newApp and the end of shutdown close them through this one list.
+	parts lifecycle
 }
 
 // newApp builds the process and binds its listeners, so that a bad address fails
 // before anything runs and tests can read the bound addresses.
 func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.Logger) (_ *app, err error) {
 	a := &app{cfg: cfg, role: role, log: log}
+	a.addParts()
 	defer func() {
 		if err != nil {
 			a.closeListeners()
-			a.closeConsumer()
+			_ = a.parts.Shutdown(ctx) // what was built
 		}
 	}()
 
@@ -194,7 +200,6 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		var pipes *pipeline.Set
 		pipes, err = buildPipelines(cfg, pipeline.Deps{Logger: log.With("component", "pipeline"), Meter: meter, Enrich: a.resources.Processor})
 		if err != nil {
-			a.resources.Close()
 			return nil, fmt.Errorf("build pipelines: %w", err)
 		}
 		// The file sink (and its directory) exists only where it is written to: the
@@ -202,7 +207,6 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		if cfg.Sink.UsesFiles() {
 			a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
 			if err != nil {
-				a.resources.Close()
 				return nil, fmt.Errorf("create file sink: %w", err)
 			}
 		}
@@ -222,11 +226,6 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 				}
 			}
 			if err != nil {
-				_ = a.closeDeadLetters(ctx)
-				if a.sink != nil {
-					_ = a.sink.Close()
-				}
-				a.resources.Close()
 				return nil, err
 			}
 			addrs := make([]string, len(cfg.Sink.Search.Addresses))
@@ -244,6 +243,45 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 	}
 	return a, nil
+}
+
+// addParts lists the parts newApp may build, downstream first: the file sink, the
+// dead-letter producer, the search sink, the lookups, the Kinesis consumer's reader and
+// lease table, the gateway's Kinesis producer. Shutting the list down closes (and
+// flushes) each part that was built, upstream first; a part not built is skipped.
+func (a *app) addParts() {
+	a.parts.add("file sink", &part{stop: func(context.Context) error {
+		if a.sink == nil {
+			return nil
+		}
+		return a.sink.Close()
+	}})
+	a.parts.add("dead letters", &part{stop: a.closeDeadLetters})
+	a.parts.add("search sink", &part{stop: func(context.Context) error {
+		if a.search == nil {
+			return nil
+		}
+		return a.search.Close()
+	}})
+	a.parts.add("lookups", &part{stop: func(context.Context) error {
+		if a.resources != nil {
+			a.resources.Close()
+		}
+		return nil
+	}})
+	a.parts.add("kinesis consumer", &part{stop: func(context.Context) error {
+		a.closeConsumer()
+		return nil
+	}})
+	a.parts.add("kinesis producer", &part{stop: func(ctx context.Context) error {
+		if a.kinesis == nil {
+			return nil
+		}
+		if err := a.kinesis.Close(ctx); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		return nil
+	}})
 }
 
 // buildDeadLetters makes the search sink's dead-letter destination
@@ -452,27 +490,13 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 // buildOps serves what operators and orchestrators need from the transform role on
 // the HTTP address: /healthz, /readyz (503 once shutdown begins) and /metrics.
 func (a *app) buildOps() error {
-	mux := http.NewServeMux()
-	writeStatus := func(w http.ResponseWriter, code int, status string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = fmt.Fprintf(w, "{\"status\":%q}\n", status)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if a.stopping.Load() {
-			writeStatus(w, http.StatusServiceUnavailable, "draining")
-			return
-		}
-		writeStatus(w, http.StatusOK, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	h := ops.New(func() bool { return !a.stopping.Load() }, promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	tlsConf, err := a.cfg.HTTP.TLS.Load()
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	a.httpSrv = &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
@@ -651,33 +675,18 @@ func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
 		errs = append(errs, err)
 	}
 
-	if a.kinesis != nil {
-		if err := a.kinesis.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("flush kinesis producer: %w", err))
-		}
-	}
+	// The embedded stream is drained through the transform tier (in dev, whose stream
+	// has no Kinesis producer to flush), then the consumer stops.
 	if a.transformer != nil && a.stream != nil {
 		if err := a.stream.WaitEmpty(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err))
 		}
 	}
 	stopConsume()
-	a.closeConsumer()
-	if a.resources != nil {
-		a.resources.Close()
-	}
-	if a.search != nil {
-		if err := a.search.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close search sink: %w", err))
-		}
-	}
-	if err := a.closeDeadLetters(ctx); err != nil {
+	// The gateway's Kinesis producer is flushed, then the consumer's reader and leases,
+	// the lookups and the sinks are closed, upstream first.
+	if err := a.parts.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
-	}
-	if a.sink != nil {
-		if err := a.sink.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close sink: %w", err))
-		}
 	}
 	if err := a.meterProvider.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop metrics: %w", err))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"regexp"
@@ -71,7 +73,14 @@ func TestReadmeCurlCommands(t *testing.T) {
 			t.Errorf("README.md:%d: %s: %v\n%s", c.line, c.command, err, out)
 			continue
 		}
-		if !matchElided(c.answer, strings.TrimSpace(string(out))) {
+		got := strings.TrimSpace(string(out))
+		// protojson (the /v1/push answer) spaces its output at random per binary, so
+		// that nobody relies on it: compare JSON compacted.
+		var compact bytes.Buffer
+		if json.Compact(&compact, []byte(got)) == nil {
+			got = compact.String()
+		}
+		if !matchElided(c.answer, got) {
 			t.Errorf("README.md:%d: %s\nanswered %s\nREADME shows %s", c.line, c.command, out, c.answer)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/ops"
 )
 
 // Ingester is what the receiver needs from the gateway core.
@@ -43,7 +44,7 @@ type Ingester interface {
 type Options struct {
 	// Push serves POST /v1/push, the REST mapping of IngestService.Push.
 	Push http.Handler
-	// Metrics serves GET /metrics.
+	// Metrics serves GET /metrics (see internal/ops).
 	Metrics http.Handler
 	// OpenAPI is the document served at GET /openapi.json.
 	OpenAPI []byte
@@ -79,18 +80,10 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ing.Ready() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	if opts.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", opts.Metrics)
+	// /healthz, /readyz and /metrics: the operations handler every role serves.
+	opsHandler := ops.New(ing.Ready, opts.Metrics)
+	for _, p := range opsHandler.Paths() {
+		r.Handle(p, opsHandler)
 	}
 	if opts.OpenAPI != nil {
 		doc := opts.OpenAPI

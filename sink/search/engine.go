@@ -14,10 +14,11 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	elasticsearch "github.com/elastic/go-elasticsearch/v8"
 	opensearch "github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
+
+	"github.com/sluice-siem/sluice/internal/awsclient"
 )
 
 // engine is what the sink needs of a search engine client: one _bulk request in, the
@@ -132,11 +133,11 @@ func newEngine(ctx context.Context, cfg Config) (*httpEngine, error) {
 			DisableRetry: true,
 		}
 		if cfg.AWSRegion != "" {
-			awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+			ac, err := awsclient.Load(ctx, awsclient.Settings{Region: cfg.AWSRegion})
 			if err != nil {
 				return nil, fmt.Errorf("load aws config for sigv4: %w", err)
 			}
-			oc.Signer, err = awsv2.NewSignerWithService(awsCfg, cfg.AWSService)
+			oc.Signer, err = awsv2.NewSignerWithService(ac.AWS, cfg.AWSService)
 			if err != nil {
 				return nil, fmt.Errorf("create sigv4 signer: %w", err)
 			}

@@ -1,6 +1,9 @@
 package search
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -33,5 +36,45 @@ func TestEngineErrorText(t *testing.T) {
 	}
 	if n := strings.Count(deep.text(), "; caused by "); n != maxCauses {
 		t.Errorf("%d causes kept of 10, want %d", n, maxCauses)
+	}
+}
+
+// With an AWS region the OpenSearch engine signs each request with SigV4 for the
+// configured service, with the credentials of the AWS default chain.
+func TestOpenSearchSigV4(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", dir+"/config")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSIGV4TEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "very-secret")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"errors":false,"items":[]}`))
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.Engine = EngineOpenSearch
+	cfg.Addresses = []string{srv.URL}
+	cfg.AWSRegion = "eu-west-1"
+	e, err := newEngine(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.close() }()
+	if _, _, err := e.Do(context.Background(), http.MethodPost, "/_bulk", []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	auth := <-got
+	for _, want := range []string{"AWS4-HMAC-SHA256", "Credential=AKIDSIGV4TEST/", "/eu-west-1/es/aws4_request"} {
+		if !strings.Contains(auth, want) {
+			t.Errorf("Authorization %q lacks %q", auth, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/awsclient"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 
 	"github.com/sluice-siem/sluice/internal/secret"
@@ -83,16 +84,7 @@ type StreamLocation struct {
 }
 
 // Credentials are static AWS credentials. Both keys empty means the AWS default chain.
-type Credentials struct {
-	AccessKeyID     string `yaml:"access_key_id" doc:"access key id; empty: the AWS default chain"`
-	SecretAccessKey Secret `yaml:"secret_access_key" doc:"secret access key"`
-	SessionToken    Secret `yaml:"session_token" doc:"session token of temporary credentials"`
-}
-
-// IsZero reports whether no static credentials are set.
-func (c Credentials) IsZero() bool {
-	return c.AccessKeyID == "" && c.SecretAccessKey == "" && c.SessionToken == ""
-}
+type Credentials = awsclient.Credentials
 
 // Secret is a credential that never prints (see internal/secret).
 type Secret = secret.Secret

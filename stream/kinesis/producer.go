@@ -50,14 +50,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-siem/sluice/internal/awsclient"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
 )
@@ -153,42 +151,22 @@ func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
 // HTTP transport (with the SDK's settings, AWS_CA_BUNDLE included), so that Close can
 // close its connections.
 func newClient(ctx context.Context, loc StreamLocation, maxInflight int) (*client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if loc.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(loc.Region))
-	}
-	if !loc.Credentials.IsZero() {
-		c := loc.Credentials
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			c.AccessKeyID, string(c.SecretAccessKey), string(c.SessionToken))))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	ac, err := awsclient.Load(ctx, awsclient.Settings{Region: loc.Region, Endpoint: loc.Endpoint, Credentials: loc.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("kinesis producer: %w", err)
 	}
-	if awsCfg.Region == "" {
-		return nil, errors.New("kinesis producer: no AWS region: set the region in the configuration or AWS_REGION")
-	}
-	var transport *http.Transport
-	if b, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		transport = b.GetTransport()
-	} else {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	transport.MaxIdleConnsPerHost = 4 * maxInflight
-	httpClient := &http.Client{Transport: transport}
+	ac.Transport.MaxIdleConnsPerHost = 4 * maxInflight
 	endpoint := loc.Endpoint
 	if endpoint == "" {
-		endpoint = "https://kinesis." + awsCfg.Region + ".amazonaws.com"
+		endpoint = "https://kinesis." + ac.AWS.Region + ".amazonaws.com"
 	}
-	api := awskinesis.NewFromConfig(awsCfg, func(o *awskinesis.Options) {
-		if loc.Endpoint != "" {
-			o.BaseEndpoint = aws.String(loc.Endpoint)
+	api := awskinesis.NewFromConfig(ac.AWS, func(o *awskinesis.Options) {
+		if ac.Endpoint != nil {
+			o.BaseEndpoint = ac.Endpoint
 		}
 		o.Retryer = aws.NopRetryer{}
-		o.HTTPClient = httpClient
 	})
-	return &client{api: api, reader: api, endpoint: endpoint, transport: transport}, nil
+	return &client{api: api, reader: api, endpoint: endpoint, transport: ac.Transport}, nil
 }
 
 // closeIdle closes the idle connections of every client.

@@ -37,12 +37,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/sluice-siem/sluice/internal/awsclient"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -88,34 +86,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(""); err != nil {
 		return nil, fmt.Errorf("dynamodb lease table config: %w", err)
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	if c := cfg.Credentials; !c.IsZero() {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			c.AccessKeyID, string(c.SecretAccessKey), string(c.SessionToken))))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	ac, err := awsclient.Load(ctx, awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, Credentials: cfg.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("dynamodb lease table: %w", err)
 	}
-	if awsCfg.Region == "" {
-		return nil, errors.New("dynamodb lease table: no AWS region: set the region in the configuration or AWS_REGION")
-	}
-	var transport *http.Transport
-	if b, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		transport = b.GetTransport()
-	} else {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
+	client := dynamodb.NewFromConfig(ac.AWS, func(o *dynamodb.Options) {
+		if ac.Endpoint != nil {
+			o.BaseEndpoint = ac.Endpoint
 		}
-		o.HTTPClient = &http.Client{Transport: transport}
 	})
-	s := &Store{api: client, table: cfg.Table, timeout: cfg.RequestTimeout, transport: transport}
+	s := &Store{api: client, table: cfg.Table, timeout: cfg.RequestTimeout, transport: ac.Transport}
 	if err := s.ensureTable(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// recorder builds parts that write what they do to one log.
+type recorder struct{ log []string }
+
+func (r *recorder) part(name string, startErr error) *part {
+	return &part{
+		start: func(context.Context) error { r.log = append(r.log, "start "+name); return startErr },
+		stop:  func(context.Context) error { r.log = append(r.log, "stop "+name); return nil },
+	}
+}
+
+func TestLifecycleOrder(t *testing.T) {
+	var r recorder
+	var l lifecycle
+	for _, name := range []string{"sink", "transformer", "consumer", "receiver"} {
+		l.add(name, r.part(name, nil))
+	}
+	ctx := context.Background()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Shutdown(ctx); err != nil { // safe twice: no part stops again
+		t.Fatal(err)
+	}
+	want := []string{"start sink", "start transformer", "start consumer", "start receiver",
+		"stop receiver", "stop consumer", "stop transformer", "stop sink"}
+	if !slices.Equal(r.log, want) {
+		t.Errorf("lifecycle\n%q, want\n%q", r.log, want)
+	}
+}
+
+func TestLifecycleFailedStart(t *testing.T) {
+	var r recorder
+	var l lifecycle
+	boom := errors.New("address in use")
+	l.add("sink", r.part("sink", nil))
+	l.add("transformer", r.part("transformer", nil))
+	l.add("receiver", r.part("receiver", boom))
+	l.add("never", r.part("never", nil))
+	err := l.Start(context.Background())
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "start receiver") {
+		t.Fatalf("Start: %v, want the receiver's failure", err)
+	}
+	want := []string{"start sink", "start transformer", "start receiver",
+		"stop receiver", "stop transformer", "stop sink"}
+	if !slices.Equal(r.log, want) {
+		t.Errorf("failed start\n%q, want\n%q", r.log, want)
+	}
+	// The caller's Shutdown after a failed start stops only the part never started
+	// (which may hold what its constructor opened).
+	if err := l.Shutdown(context.Background()); err != nil || !slices.Equal(r.log, append(want, "stop never")) {
+		t.Errorf("Shutdown after a failed start: %v, log %q", err, r.log)
+	}
+}
+
+func TestLifecycleShutdownErrors(t *testing.T) {
+	var l lifecycle
+	var stopped []string
+	sinkErr := errors.New("flush failed")
+	l.add("sink", &part{stop: func(context.Context) error { stopped = append(stopped, "sink"); return sinkErr }})
+	l.add("receiver", &part{stop: func(context.Context) error { stopped = append(stopped, "receiver"); return errors.New("close failed") }})
+	// Without Start: each part still releases what it holds, and each error is kept.
+	err := l.Shutdown(context.Background())
+	if !errors.Is(err, sinkErr) || !strings.Contains(err.Error(), "shut down receiver: close failed") {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if !slices.Equal(stopped, []string{"receiver", "sink"}) {
+		t.Errorf("stopped %q", stopped)
+	}
+	if again := l.Shutdown(context.Background()); again == nil || again.Error() != err.Error() || len(stopped) != 2 {
+		t.Errorf("second Shutdown: %v (first: %v), stopped %q", again, err, stopped)
+	}
+}
+
+// The app's parts are listed downstream first, so that its shutdown flushes the
+// gateway's producer first and closes the sinks last.
+func TestAppPartsDownstreamFirst(t *testing.T) {
+	a := &app{}
+	a.addParts()
+	var names []string
+	for _, p := range a.parts.parts {
+		names = append(names, p.name)
+	}
+	want := []string{"file sink", "dead letters", "search sink", "lookups", "kinesis consumer", "kinesis producer"}
+	if !slices.Equal(names, want) {
+		t.Errorf("parts %q, want %q", names, want)
+	}
+	// Nothing built: shutting down is a no-op, and safe twice.
+	for range 2 {
+		if err := a.parts.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
