@@ -724,19 +724,35 @@ func (f *fleet) logEvents() []logEvent {
 // checkEpochs replays each shard's lease changes in counter order: a lease is taken
 // only when nobody holds it (released, handed off, finished) or when its holder was
 // killed; so no two workers ever held a shard in the same epoch.
+//
+// A take whose write failed without a conflict ("take lease", a warning with the
+// counter it would have written) may have been applied all the same: that worker then
+// holds the lease without having logged it, until it adopts it (a take) or releases it
+// at shutdown (a release one counter later).
 func (f *fleet) checkEpochs() {
 	f.t.Helper()
 	byShard := map[string][]logEvent{}
 	for _, e := range f.logEvents() {
 		switch e.Msg {
-		case "lease taken", "lease released", "lease handed off", "shard finished":
+		case "lease taken", "lease released", "lease handed off", "shard finished", "take lease":
 			byShard[e.Shard] = append(byShard[e.Shard], e)
 		}
 	}
 	for shard, es := range byShard {
 		sort.SliceStable(es, func(i, j int) bool { return es[i].Counter < es[j].Counter })
 		holder := ""
+		var unsure *logEvent // a take of the free lease that may have been applied
 		for _, e := range es {
+			if e.Msg == "take lease" {
+				if holder == "" {
+					unsure = &e
+				}
+				continue
+			}
+			if unsure != nil && holder == "" && e.Msg != "lease taken" && e.Worker == unsure.Worker && e.Counter == unsure.Counter+1 {
+				holder = unsure.Worker
+			}
+			unsure = nil
 			switch e.Msg {
 			case "lease taken":
 				if holder != "" && !(e.How == "handed over" && holder == e.Worker) {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -114,72 +117,78 @@ func TestFailedBatchRedelivered(t *testing.T) {
 }
 
 // TestUnackedBound: while the handler holds a batch, the reader stops at
-// MaxUnackedRecords stream records, and resumes once acknowledged.
+// MaxUnackedRecords stream records, and resumes once acknowledged. It runs in a
+// synctest bubble, so the read periods it waits are the reader's, whatever the load.
 func TestUnackedBound(t *testing.T) {
-	src := consumetest.NewSource()
-	shards := src.CreateStream("fw", 1)
-	store := consume.NewMemoryStore()
-	rc := consumetest.NewRecorder(t)
-	release := make(chan struct{})
-	var inHandler atomic.Int64
-	rc.Hook = func(ctx context.Context, _ string, b stream.Batch) error {
-		inHandler.Add(int64(len(b.Records)))
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 1)
+		store := consume.NewMemoryStore()
+		rc := consumetest.NewRecorder(t)
+		release := make(chan struct{})
+		var inHandler atomic.Int64
+		rc.Hook = func(ctx context.Context, _ string, b stream.Batch) error {
+			inHandler.Add(int64(len(b.Records)))
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
 		}
-		return nil
-	}
-	cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
-	cfg.MaxUnackedRecords = 12
-	cfg.BatchRecords = 5
-	// 30 aggregated records of 3 user records: the bound counts stream records.
-	var want []string
-	for i := range 30 {
-		seq := src.PutAggregated("fw", shards[0], fmt.Sprint(i, "a"), fmt.Sprint(i, "b"), fmt.Sprint(i, "c"))
-		for sub := range 3 {
-			want = append(want, fmt.Sprintf("fw/%s/%s/%d", shards[0], seq, sub))
+		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
+		cfg.MaxUnackedRecords = 12
+		cfg.BatchRecords = 5
+		// 30 aggregated records of 3 user records: the bound counts stream records.
+		var want []string
+		for i := range 30 {
+			seq := src.PutAggregated("fw", shards[0], fmt.Sprint(i, "a"), fmt.Sprint(i, "b"), fmt.Sprint(i, "c"))
+			for sub := range 3 {
+				want = append(want, fmt.Sprintf("fw/%s/%s/%d", shards[0], seq, sub))
+			}
 		}
-	}
-	consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
-	time.Sleep(600 * time.Millisecond) // several read periods
-	// Read so far: one page of at most 12 stream records (36 user records).
-	if n := src.Served("fw", shards[0]); n > 12 {
-		t.Errorf("read %d stream records with the handler blocked, bound 12", n)
-	}
-	close(release)
-	rc.WaitAll(want)
+		consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
+		time.Sleep(600 * time.Millisecond) // several read periods
+		// Read so far: one page of at most 12 stream records (36 user records).
+		if n := src.Served("fw", shards[0]); n > 12 {
+			t.Errorf("read %d stream records with the handler blocked, bound 12", n)
+		}
+		close(release)
+		rc.WaitAll(want)
+	})
 }
 
 // TestReadRateAndThrottling: reads of a shard stay within CallsPerSecond, throttled
-// reads back off, and every record still arrives.
+// reads back off, and every record still arrives. It runs in a synctest bubble: the
+// rate is measured on the clock the reader paces itself by.
 func TestReadRateAndThrottling(t *testing.T) {
-	src := consumetest.NewSource()
-	shards := src.CreateStream("fw", 1)
-	store := consume.NewMemoryStore()
-	rc := consumetest.NewRecorder(t)
-	var throttled atomic.Int32
-	src.SetFault(func(op, _, _ string) error {
-		if op == "read" && throttled.Add(1) <= 3 {
-			return fmt.Errorf("get records: %w", stream.ErrThrottled)
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 1)
+		store := consume.NewMemoryStore()
+		rc := consumetest.NewRecorder(t)
+		var throttled atomic.Int32
+		src.SetFault(func(op, _, _ string) error {
+			if op == "read" && throttled.Add(1) <= 3 {
+				return fmt.Errorf("get records: %w", stream.ErrThrottled)
+			}
+			return nil
+		})
+		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
+		cfg.IdleWait = 0
+		cfg.CallsPerSecond = 5
+		want := consumetest.PutMany(src, "fw", shards, 10, "x")
+		start := time.Now()
+		stop := consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
+		rc.WaitAll(want)
+		time.Sleep(time.Second)
+		stop()
+		elapsed := time.Since(start)
+		reads := src.Reads("fw", shards[0])
+		if max := int(elapsed.Seconds()*5) + 2; reads > max {
+			t.Errorf("%d reads in %v, more than 5/s", reads, elapsed)
 		}
-		return nil
 	})
-	cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
-	cfg.IdleWait = 0
-	cfg.CallsPerSecond = 5
-	want := consumetest.PutMany(src, "fw", shards, 10, "x")
-	start := time.Now()
-	stop := consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
-	rc.WaitAll(want)
-	time.Sleep(time.Second)
-	stop()
-	elapsed := time.Since(start)
-	reads := src.Reads("fw", shards[0])
-	if max := int(elapsed.Seconds()*5) + 2; reads > max {
-		t.Errorf("%d reads in %v, more than 5/s", reads, elapsed)
-	}
 }
 
 // TestPartialCheckpointResume: a hand-off inside an aggregated record checkpoints the
@@ -234,29 +243,32 @@ func TestPartialCheckpointResume(t *testing.T) {
 
 // TestInitialPositionLatest: a stream first seen with initial position latest is read
 // from the records put after its leases were made; closed shards are finished at once.
+// It runs in a synctest bubble, so the readers are positioned when the test puts.
 func TestInitialPositionLatest(t *testing.T) {
-	src := consumetest.NewSource()
-	shards := src.CreateStream("fw", 2)
-	old := consumetest.PutMany(src, "fw", shards, 5, "old")
-	children := src.Split("fw", shards[0])
-	store := consume.NewMemoryStore()
-	rc := consumetest.NewRecorder(t)
-	cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
-	cfg.InitialPosition = stream.Latest
-	consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
-	consumetest.WaitBalanced(t, store, "a")
-	time.Sleep(300 * time.Millisecond) // readers positioned
-	fresh := consumetest.PutMany(src, "fw", []string{shards[1], children[0], children[1]}, 5, "new")
-	rc.WaitAll(fresh)
-	for _, id := range old {
-		if len(rc.Deliveries(id)) > 0 {
-			t.Errorf("old record %s delivered with initial position latest", id)
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 2)
+		old := consumetest.PutMany(src, "fw", shards, 5, "old")
+		children := src.Split("fw", shards[0])
+		store := consume.NewMemoryStore()
+		rc := consumetest.NewRecorder(t)
+		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
+		cfg.InitialPosition = stream.Latest
+		consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
+		consumetest.WaitBalanced(t, store, "a")
+		time.Sleep(300 * time.Millisecond) // readers positioned
+		fresh := consumetest.PutMany(src, "fw", []string{shards[1], children[0], children[1]}, 5, "new")
+		rc.WaitAll(fresh)
+		for _, id := range old {
+			if len(rc.Deliveries(id)) > 0 {
+				t.Errorf("old record %s delivered with initial position latest", id)
+			}
 		}
-	}
-	l, _ := store.Get(context.Background(), "fw", shards[0])
-	if !l.Finished {
-		t.Errorf("closed shard's lease %+v not finished", l)
-	}
+		l, _ := store.Get(context.Background(), "fw", shards[0])
+		if !l.Finished {
+			t.Errorf("closed shard's lease %+v not finished", l)
+		}
+	})
 }
 
 // TestConfigValidate reports every problem with its path.
@@ -293,9 +305,10 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestLeasingInMemory runs the shared lease suite on the in-memory store.
+// TestLeasingInMemory runs the shared lease suite on the in-memory store, each subtest
+// in a synctest bubble so that machine load does not move its timing.
 func TestLeasingInMemory(t *testing.T) {
-	consumetest.TestLeasing(t, func(*testing.T) consume.LeaseStore { return consume.NewMemoryStore() }, consumetest.MemoryTiming)
+	consumetest.TestLeasingBubbled(t, func(*testing.T) consume.LeaseStore { return consume.NewMemoryStore() }, consumetest.MemoryTiming)
 }
 
 // TestMemoryStoreContract runs the LeaseStore contract on the in-memory store.
@@ -344,86 +357,200 @@ func meterReader(t *testing.T) (metric.Meter, func() map[string]map[string]int64
 }
 
 // TestMetrics: leases owned, taken, stolen and lost, records read per shard,
-// MillisBehindLatest, checkpoint lag and throttled reads are exported.
+// MillisBehindLatest, checkpoint lag and throttled reads are exported. It runs in a
+// synctest bubble, so the checkpoint periods it waits have passed for the keeper too.
 func TestMetrics(t *testing.T) {
-	src := consumetest.NewSource()
-	shards := src.CreateStream("fw", 2)
-	var throttled atomic.Int32
-	src.SetFault(func(op, _, shard string) error {
-		if op == "read" && shard == shards[0] && throttled.Add(1) == 1 {
-			return stream.ErrThrottled
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 2)
+		var throttled atomic.Int32
+		src.SetFault(func(op, _, shard string) error {
+			if op == "read" && shard == shards[0] && throttled.Add(1) == 1 {
+				return stream.ErrThrottled
+			}
+			return nil
+		})
+		shared := consume.NewMemoryStore()
+		rc := consumetest.NewRecorder(t)
+		want := consumetest.PutMany(src, "fw", shards, 10, "a")
+		seq := src.PutAggregated("fw", shards[1], "x", "y", "z")
+		for sub := range 3 {
+			want = append(want, fmt.Sprintf("fw/%s/%s/%d", shards[1], seq, sub))
 		}
-		return nil
-	})
-	shared := consume.NewMemoryStore()
-	rc := consumetest.NewRecorder(t)
-	want := consumetest.PutMany(src, "fw", shards, 10, "a")
-	seq := src.PutAggregated("fw", shards[1], "x", "y", "z")
-	for sub := range 3 {
-		want = append(want, fmt.Sprintf("fw/%s/%s/%d", shards[1], seq, sub))
-	}
-	meterA, collectA := meterReader(t)
-	cfgA := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
-	storeA := &consumetest.SwitchStore{LeaseStore: shared}
-	ca, err := consume.New(cfgA, storeA, src, consume.Options{Meter: meterA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ca.Consume(ctx, rc.Handler("a")) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	rc.WaitAll(want)
-	time.Sleep(3 * cfgA.CheckpointPeriod)
-	m := collectA()
-	if m["sluice_consumer_leases_taken_total"]["fw"] != 2 || m["sluice_consumer_leases_owned"]["fw"] != 2 {
-		t.Errorf("taken %v owned %v, want 2 and 2", m["sluice_consumer_leases_taken_total"], m["sluice_consumer_leases_owned"])
-	}
-	if r := m["sluice_consumer_records_read_total"]; r[shards[0]] != 10 || r[shards[1]] != 13 {
-		t.Errorf("records read %v, want 10 and 13", r)
-	}
-	if n := m["sluice_consumer_get_records_throttles_total"][shards[0]]; n != 1 {
-		t.Errorf("throttles %v, want 1 on %s", m["sluice_consumer_get_records_throttles_total"], shards[0])
-	}
-	if mb, ok := m["sluice_consumer_millis_behind_latest"]; !ok || len(mb) != 2 || mb[shards[0]] != 0 {
-		t.Errorf("millis behind %v, want 0 for both shards", mb)
-	}
-	if lag, ok := m["sluice_consumer_checkpoint_lag_records"]; !ok || lag[shards[0]] != 0 || lag[shards[1]] != 0 {
-		t.Errorf("checkpoint lag %v, want 0 once checkpointed", lag)
-	}
+		meterA, collectA := meterReader(t)
+		cfgA := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
+		storeA := &consumetest.SwitchStore{LeaseStore: shared}
+		ca, err := consume.New(cfgA, storeA, src, consume.Options{Meter: meterA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ca.Consume(ctx, rc.Handler("a")) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		rc.WaitAll(want)
+		time.Sleep(3 * cfgA.CheckpointPeriod)
+		m := collectA()
+		if m["sluice_consumer_leases_taken_total"]["fw"] != 2 || m["sluice_consumer_leases_owned"]["fw"] != 2 {
+			t.Errorf("taken %v owned %v, want 2 and 2", m["sluice_consumer_leases_taken_total"], m["sluice_consumer_leases_owned"])
+		}
+		if r := m["sluice_consumer_records_read_total"]; r[shards[0]] != 10 || r[shards[1]] != 13 {
+			t.Errorf("records read %v, want 10 and 13", r)
+		}
+		if n := m["sluice_consumer_get_records_throttles_total"][shards[0]]; n != 1 {
+			t.Errorf("throttles %v, want 1 on %s", m["sluice_consumer_get_records_throttles_total"], shards[0])
+		}
+		if mb, ok := m["sluice_consumer_millis_behind_latest"]; !ok || len(mb) != 2 || mb[shards[0]] != 0 {
+			t.Errorf("millis behind %v, want 0 for both shards", mb)
+		}
+		if lag, ok := m["sluice_consumer_checkpoint_lag_records"]; !ok || lag[shards[0]] != 0 || lag[shards[1]] != 0 {
+			t.Errorf("checkpoint lag %v, want 0 once checkpointed", lag)
+		}
 
-	// b joins and is handed one lease: stolen; then a loses the store: lost.
-	meterB, collectB := meterReader(t)
-	cfgB := consumetest.FastConfig(consumetest.MemoryTiming, "b", "fw")
-	cb, err := consume.New(cfgB, shared, src, consume.Options{Meter: meterB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctxB, cancelB := context.WithCancel(context.Background())
-	doneB := make(chan error, 1)
-	go func() { doneB <- cb.Consume(ctxB, rc.Handler("b")) }()
-	defer func() {
-		cancelB()
-		<-doneB
-	}()
-	consumetest.WaitBalanced(t, shared, "a", "b")
-	// The store shows the hand-over before b's next round counts it: wait for that.
-	stolenBy := time.Now().Add(consumetest.Patience)
-	for collectB()["sluice_consumer_leases_stolen_total"]["fw"] == 0 && time.Now().Before(stolenBy) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := collectB()["sluice_consumer_leases_stolen_total"]["fw"]; n != 1 {
-		t.Errorf("b stolen = %d, want 1", n)
-	}
-	storeA.Down.Store(true)
-	deadline := time.Now().Add(consumetest.Patience)
-	for collectA()["sluice_consumer_leases_lost_total"]["fw"] != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("a's lost lease never counted: %v", collectA()["sluice_consumer_leases_lost_total"])
+		// b joins and is handed one lease: stolen; then a loses the store: lost.
+		meterB, collectB := meterReader(t)
+		cfgB := consumetest.FastConfig(consumetest.MemoryTiming, "b", "fw")
+		cb, err := consume.New(cfgB, shared, src, consume.Options{Meter: meterB})
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		ctxB, cancelB := context.WithCancel(context.Background())
+		doneB := make(chan error, 1)
+		go func() { doneB <- cb.Consume(ctxB, rc.Handler("b")) }()
+		defer func() {
+			cancelB()
+			<-doneB
+		}()
+		consumetest.WaitBalanced(t, shared, "a", "b")
+		// The store shows the hand-over before b's next round counts it: wait for that.
+		stolenBy := time.Now().Add(consumetest.Patience)
+		for collectB()["sluice_consumer_leases_stolen_total"]["fw"] == 0 && time.Now().Before(stolenBy) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := collectB()["sluice_consumer_leases_stolen_total"]["fw"]; n != 1 {
+			t.Errorf("b stolen = %d, want 1", n)
+		}
+		storeA.Down.Store(true)
+		deadline := time.Now().Add(consumetest.Patience)
+		for collectA()["sluice_consumer_leases_lost_total"]["fw"] != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("a's lost lease never counted: %v", collectA()["sluice_consumer_leases_lost_total"])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// takeDuringShutdown is a store whose first take of a free lease by worker is applied
+// while the worker's Consume context ends, as when SIGTERM arrives with the write in
+// flight: the write reaches the store, and a caller that gave up on its context
+// cannot know.
+type takeDuringShutdown struct {
+	consume.LeaseStore
+	worker string
+	stop   context.CancelFunc
+	once   sync.Once
+}
+
+func (s *takeDuringShutdown) Update(ctx context.Context, old, l stream.Lease) error {
+	first := false
+	if old.Owner == "" && l.Owner == s.worker && l.Counter == old.Counter+1 {
+		s.once.Do(func() { first = true })
 	}
+	if !first {
+		return s.LeaseStore.Update(ctx, old, l)
+	}
+	s.stop()
+	err := s.LeaseStore.Update(context.Background(), old, l)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// leaseLog records the lease events a consumer logs.
+type leaseLog struct {
+	mu     *sync.Mutex
+	events *[]leaseEvent
+	attrs  []slog.Attr
+}
+
+type leaseEvent struct {
+	msg, shard string
+	counter    int64
+}
+
+func (h leaseLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h leaseLog) WithGroup(string) slog.Handler            { return h }
+func (h leaseLog) WithAttrs(as []slog.Attr) slog.Handler {
+	h.attrs = append(slices.Clone(h.attrs), as...)
+	return h
+}
+func (h leaseLog) Handle(_ context.Context, r slog.Record) error {
+	e := leaseEvent{msg: r.Message}
+	set := func(a slog.Attr) bool {
+		switch a.Key {
+		case "shard":
+			e.shard = a.Value.String()
+		case "counter":
+			e.counter = a.Value.Int64()
+		}
+		return true
+	}
+	for _, a := range h.attrs {
+		set(a)
+	}
+	r.Attrs(set)
+	h.mu.Lock()
+	*h.events = append(*h.events, e)
+	h.mu.Unlock()
+	return nil
+}
+
+// TestTakeDuringShutdownLogged: a take whose write is in flight when shutdown begins
+// is not abandoned: the worker logs it and hands the shard back, so that its log shows
+// every epoch it held (it once released, at shutdown, a lease it never logged taking).
+func TestTakeDuringShutdownLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		mem := consume.NewMemoryStore()
+		store := &takeDuringShutdown{LeaseStore: mem, worker: "a", stop: cancel}
+		var mu sync.Mutex
+		var events []leaseEvent
+		c, err := consume.New(consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw"), store, src,
+			consume.Options{Logger: slog.New(leaseLog{mu: &mu, events: &events})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := consumetest.NewRecorder(t)
+		if err := c.Consume(ctx, rc.Handler("a")); err != nil {
+			t.Fatalf("Consume: %v", err)
+		}
+		l, err := mem.Get(context.Background(), "fw", shards[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Owner != "" || l.Counter == 0 {
+			t.Fatalf("lease after shutdown %+v, want taken once and released", l)
+		}
+		var taken, released []int64
+		for _, e := range events {
+			switch e.msg {
+			case "lease taken":
+				taken = append(taken, e.counter)
+			case "lease released":
+				released = append(released, e.counter)
+			}
+		}
+		if !slices.Equal(taken, []int64{l.Counter - 1}) || !slices.Equal(released, []int64{l.Counter}) {
+			t.Errorf("logged takes at counters %v and releases at %v, want a take at %d and its release at %d",
+				taken, released, l.Counter-1, l.Counter)
+		}
+	})
 }

@@ -364,11 +364,20 @@ func (w *worker) acquire(ctx context.Context, l stream.Lease) {
 	nl := l.Clone()
 	nl.Owner, nl.NextOwner, nl.Counter = w.me, "", l.Counter+1
 	start := time.Now()
-	if err := w.c.store.Update(ctx, l, nl); err != nil {
+	// The take is written under bg, not ctx: a shutdown that begins while the write is
+	// in flight must not abandon it, since the store may apply it all the same. The
+	// lease would then be this worker's with no "lease taken" logged and no run, and
+	// releaseStray would release a take that nobody saw. A take that completes after
+	// ctx ended starts its run, which the shutdown then hands off like the others.
+	wctx, cancel := context.WithTimeout(w.bg, w.cfg.FailoverTime)
+	defer cancel()
+	if err := w.c.store.Update(wctx, l, nl); err != nil {
 		if errors.Is(err, stream.ErrConflict) {
 			w.c.log.Debug("lease changed before it could be taken", "stream", l.Stream, "shard", l.Shard, "err", err)
-		} else if ctx.Err() == nil {
-			w.c.log.Warn("take lease", "stream", l.Stream, "shard", l.Shard, "err", err)
+		} else {
+			// The write may have been applied: the next balance round adopts the
+			// lease, or releaseStray releases it at shutdown.
+			w.c.log.Warn("take lease", "stream", l.Stream, "shard", l.Shard, "counter", nl.Counter, "err", err)
 		}
 		return
 	}
