@@ -68,15 +68,14 @@ type Limits struct {
 	BackpressureWait time.Duration `yaml:"backpressure_wait" doc:"how long a request waits for room before 429"`
 	// RetryAfter is the delay suggested to clients turned away by backpressure.
 	RetryAfter time.Duration `yaml:"retry_after" doc:"Retry-After suggested under backpressure"`
-	// MaxBufferedBytes bounds the request bytes that the receivers of all transports
-	// together may hold while they receive and decode requests (HTTP bodies as they
-	// arrive and decompress, gRPC messages as they arrive); a request that cannot get
-	// room within BackpressureWait is answered 429 / RESOURCE_EXHAUSTED. It is what makes
-	// N concurrent decompression bombs, or N gRPC calls declaring large messages, cost at
-	// most this much, not N times the per-request limit. An HTTP body counts every
-	// buffer it grew through, about twice its size, and a gRPC message counts
-	// max_body_bytes, so this must be at least twice MaxDecodedBytes.
-	MaxBufferedBytes bytesize.Size `yaml:"max_buffered_bytes" doc:"request bytes all requests (HTTP and gRPC) together may hold while being received and decompressed; more waits, then 429"`
+	// MaxBufferedBytes bounds the request body bytes that all HTTP requests together may
+	// hold while they are received and decompressed; a request that cannot get room
+	// within BackpressureWait is answered 429. It is what makes N concurrent
+	// decompression bombs cost at most this much, not N times max_decoded_bytes. A body
+	// counts every buffer it grew through, about twice its size, so this must be at
+	// least twice MaxDecodedBytes. (gRPC messages are bounded per connection instead, by
+	// grpc.max_concurrent_streams times max_body_bytes.)
+	MaxBufferedBytes bytesize.Size `yaml:"max_buffered_bytes" doc:"request body bytes all HTTP requests together may hold while being received and decompressed; more waits, then 429"`
 	// MaxDepth bounds how deeply an event's objects and arrays may nest. It is not
 	// set here but from the top-level limits.max_depth, which the transform tier
 	// shares; 0 means jsonx.DefaultMaxDepth.

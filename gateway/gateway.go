@@ -135,9 +135,9 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 // Limits returns the configured limits, for receivers that enforce them on the wire.
 func (g *Gateway) Limits() Limits { return g.cfg.Limits }
 
-// ReserveBuffer takes n bytes of limits.max_buffered_bytes, the budget of request bytes
-// that the receivers of all transports together may hold while they receive and
-// decode requests, before the bytes are received. It waits up to
+// ReserveBuffer takes n bytes of limits.max_buffered_bytes, the budget of request body
+// bytes that HTTP requests together may hold while they are received and decoded,
+// before the bytes are received. It waits up to
 // limits.backpressure_wait for room, then fails with KindOverloaded (KindUnavailable if
 // ctx ends first). Every successful call must be matched by ReleaseBuffer(n).
 func (g *Gateway) ReserveBuffer(ctx context.Context, n int64) error {

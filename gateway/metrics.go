@@ -38,7 +38,7 @@ func newMetrics(m metric.Meter, inflight, buffered *atomic.Int64, types func() i
 		}))
 	in.Add(err)
 	_, err = in.Meter().Int64ObservableGauge("sluice_gateway_buffered_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Request bytes held by the receivers while they receive and decode requests; at most gateway.limits.max_buffered_bytes."),
+		metric.WithDescription("HTTP request body bytes held while requests are received and decoded; at most gateway.limits.max_buffered_bytes."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(buffered.Load())
 			return nil

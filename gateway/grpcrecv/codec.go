@@ -53,7 +53,7 @@ func (s *Service) serviceDesc() *grpc.ServiceDesc {
 	for i := range desc.Methods {
 		h := desc.Methods[i].Handler
 		desc.Methods[i].Handler = func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			return h(srv, ctx, func(m any) error { return s.decode(ctx, dec, m) }, icpt)
+			return h(srv, ctx, func(m any) error { return s.decode(dec, m) }, icpt)
 		}
 	}
 	desc.Streams = slices.Clone(desc.Streams)
@@ -67,21 +67,12 @@ func (s *Service) serviceDesc() *grpc.ServiceDesc {
 }
 
 // decode receives a request into m with recv, answering INVALID_ARGUMENT when it does
-// not decode. The message is received within the budget of request bytes all
-// receivers share (limits.max_buffered_bytes): grpc-go holds a message until it is
-// complete, up to its size limit, whatever the client declared, so room for the limit
-// is taken before the message is read and given back once it is decoded. Without room
-// within limits.backpressure_wait it answers RESOURCE_EXHAUSTED, and the client's
-// bytes wait unread behind HTTP/2 flow control meanwhile.
-func (s *Service) decode(ctx context.Context, recv func(any) error, m any) error {
+// not decode.
+func (s *Service) decode(recv func(any) error, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return recv(m)
 	}
-	if err := s.ing.ReserveBuffer(ctx, s.maxMsg); err != nil {
-		return s.statusOf(err)
-	}
-	defer s.ing.ReleaseBuffer(s.maxMsg)
 	d := &decodeInto{msg: msg}
 	if err := recv(d); err != nil {
 		return err
@@ -99,5 +90,5 @@ type decodingStream struct {
 }
 
 func (d decodingStream) RecvMsg(m any) error {
-	return d.s.decode(d.Context(), d.ServerStream.RecvMsg, m)
+	return d.s.decode(d.ServerStream.RecvMsg, m)
 }

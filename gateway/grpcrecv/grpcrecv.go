@@ -41,10 +41,6 @@ type Ingester interface {
 	Ingest(ctx context.Context, b gateway.Batch) (gateway.Result, error)
 	Authenticate(authorization string) (*gateway.Principal, error)
 	Limits() gateway.Limits
-	// ReserveBuffer and ReleaseBuffer take and give back room of the budget of request
-	// bytes all receivers share (limits.max_buffered_bytes).
-	ReserveBuffer(ctx context.Context, n int64) error
-	ReleaseBuffer(n int64)
 }
 
 // Options tune the receiver.
@@ -83,8 +79,7 @@ type Service struct {
 	sluicev1.UnimplementedIngestServiceServer
 	ing  Ingester
 	opts Options
-	// maxMsg is the largest message a call may send (limits.max_body_bytes), the room
-	// of the shared budget a message takes while it is received.
+	// maxMsg is the largest message a call may send (limits.max_body_bytes).
 	maxMsg int64
 }
 
@@ -103,13 +98,6 @@ func New(ing Ingester, opts Options) *Service {
 // handlers need (codec.go).
 func (s *Service) Register(srv *grpc.Server) { srv.RegisterService(s.serviceDesc(), s) }
 
-// The initial HTTP/2 flow-control windows: what a call, and a connection, may send
-// before the server reads it. A message being read gets a window of its whole length.
-const (
-	initialWindow     = 64 << 10
-	initialConnWindow = 1 << 20
-)
-
 // ServerOptions are the gRPC server options the service relies on: API key
 // authentication on every call, requests that do not decode answered INVALID_ARGUMENT
 // (codec.go), a message size limit from the gateway's limits, and the connection
@@ -120,18 +108,14 @@ const (
 // bounds memory the gateway's own limits do not see: grpc-go v1.85 allocates no buffer
 // of the length a message's 5-byte prefix declares, but on reading that prefix it
 // opens the stream's flow-control window to the whole length (transport.Stream.read,
-// requestRead), then holds what the client sends until the message is complete,
-// before any handler runs. So room for this limit is taken from the budget all
-// receivers share (limits.max_buffered_bytes) before a message is read (codec.go),
-// and the initial flow-control windows are fixed at 64 KiB per call and 1 MiB per
-// connection (which turns off grpc-go's window growth, up to 16 MiB a call): what a
-// call can send before its message is read stays small.
+// requestRead), then holds what the client sends until the message is complete. So a
+// connection may hold up to MaxConcurrentStreams messages of this limit at once; the
+// shared budget of HTTP bodies (limits.max_buffered_bytes) does not cover them, since
+// a stream waiting for its next message cannot be told from one receiving it.
 func (s *Service) ServerOptions() []grpc.ServerOption {
 	o := s.opts
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.maxMsg)),
-		grpc.InitialWindowSize(initialWindow),
-		grpc.InitialConnWindowSize(initialConnWindow),
 		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),

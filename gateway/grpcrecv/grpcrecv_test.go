@@ -940,8 +940,6 @@ func (f fakeIngester) Ingest(context.Context, gateway.Batch) (gateway.Result, er
 }
 func (fakeIngester) Authenticate(string) (*gateway.Principal, error) { return nil, nil }
 func (fakeIngester) Limits() gateway.Limits                          { return gateway.DefaultConfig().Limits }
-func (fakeIngester) ReserveBuffer(context.Context, int64) error      { return nil }
-func (fakeIngester) ReleaseBuffer(int64)                             {}
 
 // TestErrorTable checks the mapping of every error kind to a gRPC code, an HTTP status,
 // and the retry hints, on both transports.

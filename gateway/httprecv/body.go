@@ -108,7 +108,7 @@ func (br *bodyReader) read(w http.ResponseWriter, r *http.Request) (_ body, err 
 		}
 	}()
 	if p, ok := br.buffers.Get().(*[]byte); ok {
-		if err := br.take(r.Context(), int64(cap(*p))); err != nil {
+		if err := br.budget.ReserveBuffer(r.Context(), int64(cap(*p))); err != nil {
 			br.buffers.Put(p)
 			return body{}, err
 		}
@@ -123,7 +123,7 @@ func (br *bodyReader) read(w http.ResponseWriter, r *http.Request) (_ body, err 
 			// first. The old one stays counted until the request ends: it is garbage,
 			// but memory until the collector runs, and the budget bounds memory.
 			newCap := min(max(2*int64(cap(b.bytes)), readChunk), maxDecoded)
-			if err := br.take(r.Context(), newCap); err != nil {
+			if err := br.budget.ReserveBuffer(r.Context(), newCap); err != nil {
 				return body{}, err
 			}
 			grown := make([]byte, len(b.bytes), newCap)
@@ -156,11 +156,6 @@ func (br *bodyReader) expectEOF(src io.Reader, maxDecoded int64) error {
 			return br.bodyError(err, "read body")
 		}
 	}
-}
-
-// take takes n bytes of the shared budget, waiting up to limits.backpressure_wait.
-func (br *bodyReader) take(ctx context.Context, n int64) error {
-	return br.budget.ReserveBuffer(ctx, n)
 }
 
 func (br *bodyReader) zstdReader(r io.Reader) (*zstd.Decoder, error) {
