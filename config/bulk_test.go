@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway/httprecv"
 )
 
 func TestBulkDefaults(t *testing.T) {
@@ -14,10 +15,10 @@ func TestBulkDefaults(t *testing.T) {
 		if !b.Enabled || !b.DataStreamTypes || b.Version != "8.17.0" || b.ClusterName != "sluice" || b.NodeName != "" {
 			t.Errorf("Default(%s).Bulk = %+v", role, b)
 		}
-		if want := []config.IndexType{{Pattern: "logs-generic-*", Type: ""}}; !reflect.DeepEqual(b.IndexTypes, want) {
+		if want := []httprecv.IndexType{{Pattern: "logs-generic-*", Type: ""}}; !reflect.DeepEqual(b.IndexTypes, want) {
 			t.Errorf("Default(%s).Bulk.IndexTypes = %+v, want %+v", role, b.IndexTypes, want)
 		}
-		if err := b.Validate("bulk."); err != nil {
+		if err := b.Validate(); err != nil {
 			t.Errorf("Default(%s).Bulk.Validate: %v", role, err)
 		}
 	}
@@ -25,7 +26,7 @@ func TestBulkDefaults(t *testing.T) {
 
 func TestBulkValidate(t *testing.T) {
 	c := config.Default(config.RoleDev)
-	c.Bulk.IndexTypes = []config.IndexType{
+	c.Bulk.IndexTypes = []httprecv.IndexType{
 		{Pattern: "logs-fw-*", Type: "firewall"}, // fine
 		{Pattern: " ", Type: "ids"},
 		{Pattern: "Filebeat-*", Type: ""},
@@ -76,9 +77,9 @@ bulk:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Bulk{
+	want := httprecv.Bulk{
 		Enabled:         false,
-		IndexTypes:      []config.IndexType{{Pattern: "logs-fw-*", Type: "firewall"}, {Pattern: "filebeat-*"}},
+		IndexTypes:      []httprecv.IndexType{{Pattern: "logs-fw-*", Type: "firewall"}, {Pattern: "filebeat-*"}},
 		DataStreamTypes: false,
 		Version:         "7.17.0",
 		ClusterName:     "sluice",
@@ -93,7 +94,7 @@ bulk:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []config.IndexType{{Pattern: "suricata-*", Type: "ids"}}; !reflect.DeepEqual(c.Bulk.IndexTypes, want) {
+	if want := []httprecv.IndexType{{Pattern: "suricata-*", Type: "ids"}}; !reflect.DeepEqual(c.Bulk.IndexTypes, want) {
 		t.Fatalf("index_types from the environment = %+v, want %+v", c.Bulk.IndexTypes, want)
 	}
 }

@@ -10,17 +10,20 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
+	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 	"github.com/sluice-siem/sluice/stream/kinesis/leases"
@@ -45,11 +48,11 @@ const (
 // Config is the whole configuration of a sluice process.
 type Config struct {
 	HTTP       Listener          `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
-	GRPC       GRPC              `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
+	GRPC       grpcrecv.Config   `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
 	Lumberjack lumberjack.Config `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
 	Limits     Limits            `yaml:"limits" doc:"bounds both tiers apply to every event"`
 	Gateway    gateway.Config    `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
-	Bulk       Bulk              `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
+	Bulk       httprecv.Bulk     `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
 	Stream     Stream            `yaml:"stream" doc:"the stream between the tiers"`
 	Sink       Sink              `yaml:"sink" doc:"where the back tier writes events"`
 	Shutdown   Shutdown          `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
@@ -133,7 +136,7 @@ type Sink struct {
 	// Otherwise empty means file for `sluice dev` and is refused by `sluice transform`,
 	// which writes to local disk only when told to with kind file.
 	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file (sluice dev) or an error (sluice transform: set file explicitly to write to local disk)"`
-	File   FileSink      `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
+	File   file.Config   `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
 	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
 	// DeadLetters is where the search sink writes the documents the engine refuses
 	// for good, and where `sluice replay` reads them from.
@@ -167,15 +170,6 @@ func (s Sink) UsesFiles() bool {
 	return s.EffectiveKind() == "file" || s.DeadLetters.Kind == "file"
 }
 
-// FileSink is the NDJSON file sink.
-type FileSink struct {
-	Dir   string `yaml:"dir" doc:"root directory (--data-dir)"`
-	Fsync bool   `yaml:"fsync" doc:"fsync files before acknowledging (slower, survives power loss)"`
-	// IDField, when set, writes each document's id (stream/shard/sequence) as the
-	// first field of its line, so that replays can be told apart from new events.
-	IDField string `yaml:"id_field" doc:"top-level field to write each document's id under (stream/shard/sequence); empty: not written"`
-}
-
 // Shutdown bounds graceful shutdown.
 type Shutdown struct {
 	// Timeout bounds the whole shutdown: stop accepting, drain, flush.
@@ -199,11 +193,11 @@ func Default(role Role) Config {
 	c := Config{
 		HTTP: Listener{Addr: host + ":8080", TLS: TLS{ClientAuth: "none"},
 			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 1024},
-		GRPC:       defaultGRPC(host),
+		GRPC:       grpcrecv.DefaultConfig(host),
 		Lumberjack: lumberjack.DefaultConfig(host),
 		Limits:     Limits{MaxDepth: jsonx.DefaultMaxDepth},
 		Gateway:    gateway.DefaultConfig(),
-		Bulk:       defaultBulk(),
+		Bulk:       httprecv.DefaultBulk(),
 		Stream: Stream{
 			Kind:     "kinesis",
 			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
@@ -211,7 +205,7 @@ func Default(role Role) Config {
 			Consumer: consume.DefaultConfig(),
 			Leases:   Leases{Store: "dynamodb", DynamoDB: leases.DefaultConfig()},
 		},
-		Sink: Sink{File: FileSink{Dir: "data"}, Search: search.DefaultConfig(),
+		Sink: Sink{File: file.Config{Dir: "data"}, Search: search.DefaultConfig(),
 			DeadLetters: DeadLetters{Kind: "kinesis", Stream: "sluice-dead-letters"}},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
@@ -261,66 +255,33 @@ func Load(role Role, path string, env func(string) (string, bool)) (Config, erro
 }
 
 // Validate reports every problem of the configuration for the role, each with its path.
+// Every section whose type has a Validate method checks itself (validateSections);
+// this adds the checks that span sections or depend on the role.
 func (c Config) Validate(role Role) error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
-	listeners := []struct {
+	for _, l := range []struct {
 		path string
-		l    Listener
-	}{{"http", c.HTTP}, {"grpc", Listener{Addr: c.GRPC.Addr, TLS: c.GRPC.TLS}}, {"lumberjack", Listener{Addr: c.Lumberjack.Addr, TLS: c.Lumberjack.TLS}}}
-	for _, x := range listeners {
-		if x.l.Addr != "" && !validAddr(x.l.Addr) {
-			bad(x.path+".addr", "want host:port, not %q", x.l.Addr)
+		addr string
+	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}} {
+		if l.addr != "" && !validAddr(l.addr) {
+			bad(l.path+".addr", "want host:port, not %q", l.addr)
 		}
-		t := x.l.TLS
-		if (t.CertFile == "") != (t.KeyFile == "") {
-			bad(x.path+".tls", "cert_file and key_file must be set together")
-		}
-		switch t.ClientAuth {
-		case "", "none":
-		case "optional", "required":
-			if t.ClientCAFile == "" {
-				bad(x.path+".tls.client_ca_file", "required when client_auth is %s", t.ClientAuth)
-			}
-			if !t.Enabled() {
-				bad(x.path+".tls.client_auth", "%s needs cert_file and key_file", t.ClientAuth)
-			}
-		default:
-			bad(x.path+".tls.client_auth", "must be none, optional or required, not %q", t.ClientAuth)
-		}
-		for _, f := range []struct{ name, file string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}} {
-			if f.file != "" {
-				if _, err := os.Stat(f.file); err != nil {
-					bad(x.path+".tls."+f.name, "%v", err)
-				}
-			}
-		}
-		if x.l.ReadTimeout < 0 || x.l.IdleTimeout < 0 {
-			bad(x.path, "timeouts must not be negative")
-		}
+	}
+	if c.HTTP.ReadTimeout < 0 || c.HTTP.IdleTimeout < 0 {
+		bad("http", "timeouts must not be negative")
 	}
 	if c.HTTP.MaxConnections <= 0 {
 		bad("http.max_connections", "must be positive, not %d", c.HTTP.MaxConnections)
 	}
-	if err := c.GRPC.Validate("grpc."); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, validateSections(reflect.ValueOf(c), "", c.unused(role))...)
 	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && role != RoleTransform {
 		bad("http.addr", "http, grpc and lumberjack are all disabled: the gateway would receive nothing")
 	}
-	if err := c.Lumberjack.Validate("lumberjack."); err != nil {
-		errs = append(errs, err)
-	}
 	if c.Limits.MaxDepth < 1 || c.Limits.MaxDepth > jsonx.MaxDepth {
 		bad("limits.max_depth", "must be 1 to %d, not %d", jsonx.MaxDepth, c.Limits.MaxDepth)
-	}
-	if err := c.Gateway.Validate("gateway."); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Bulk.Validate("bulk."); err != nil {
-		errs = append(errs, err)
 	}
 	if role == RoleGateway && !c.Gateway.Auth.Disabled && len(c.Gateway.Auth.Keys) == 0 {
 		bad("gateway.auth.keys", "required in gateway mode: add keys (see `sluice hash-key`) or set gateway.auth.disabled: true")
@@ -333,9 +294,6 @@ func (c Config) Validate(role Role) error {
 	case "kinesis":
 		if role == RoleDev {
 			bad("stream.kind", "sluice dev runs on the embedded stream")
-		}
-		if err := c.Stream.Kinesis.Validate("stream.kinesis."); err != nil {
-			errs = append(errs, err)
 		}
 		if c.Stream.Kinesis.MaxInflightBytes < c.Gateway.Limits.MaxDecodedBytes+c.Gateway.Limits.MaxDecodedBytes/4 {
 			bad("stream.kinesis.max_inflight_bytes", "%s is too small for one full request of gateway.limits.max_decoded_bytes %s and its envelopes", c.Stream.Kinesis.MaxInflightBytes, c.Gateway.Limits.MaxDecodedBytes)
@@ -357,9 +315,6 @@ func (c Config) Validate(role Role) error {
 	if c.Stream.Embedded.MaxBytes < c.Gateway.Limits.MaxDecodedBytes {
 		bad("stream.embedded.max_bytes", "%s is less than gateway.limits.max_decoded_bytes %s: a full request could never fit", c.Stream.Embedded.MaxBytes, c.Gateway.Limits.MaxDecodedBytes)
 	}
-	if role != RoleGateway && c.Sink.UsesFiles() && strings.TrimSpace(c.Sink.File.Dir) == "" {
-		bad("sink.file.dir", "required")
-	}
 	if role == RoleTransform && c.Sink.Kind == "" && len(c.Sink.Search.Addresses) == 0 {
 		// An unconfigured transform tier would write NDJSON to the task's ephemeral
 		// disk and lose it with the task: refuse it unless file is asked for by name.
@@ -368,17 +323,9 @@ func (c Config) Validate(role Role) error {
 		switch c.Sink.EffectiveKind() {
 		case "file":
 		case "search":
-			if err := c.Sink.Search.Validate("sink.search."); err != nil {
-				errs = append(errs, err)
-			}
 			errs = append(errs, c.validateDeadLetters()...)
 		default:
 			bad("sink.kind", "must be file or search, not %q", c.Sink.Kind)
-		}
-	}
-	if role != RoleGateway {
-		if err := c.Lookups.Validate(); err != nil {
-			errs = append(errs, prefixed("lookups.", err))
 		}
 	}
 	if c.PipelinesDir != "" {
@@ -407,12 +354,26 @@ func (c Config) Validate(role Role) error {
 	return errors.Join(errs...)
 }
 
+// unused names the sections the role does not use with this configuration, which
+// validateSections leaves alone: the defaults of a section nobody reads need not be
+// complete (the search sink has no addresses until it is chosen).
+func (c Config) unused(role Role) map[string]bool {
+	searchSink := role != RoleGateway && c.Sink.EffectiveKind() == "search"
+	kinesisConsumer := role == RoleTransform && c.Stream.Kind == "kinesis"
+	return map[string]bool{
+		"stream.kinesis":         c.Stream.Kind != "kinesis" && !(searchSink && c.Sink.DeadLetters.Kind == "kinesis"),
+		"stream.consumer":        !kinesisConsumer,
+		"stream.leases":          !kinesisConsumer,
+		"stream.leases.dynamodb": c.Stream.Leases.Store != "dynamodb",
+		"sink.file":              role == RoleGateway || !c.Sink.UsesFiles(),
+		"sink.search":            !searchSink,
+		"lookups":                role == RoleGateway,
+	}
+}
+
 // validateConsumer checks the Kinesis consumer of `sluice transform`.
 func (c Config) validateConsumer() []error {
 	var errs []error
-	if err := c.Stream.Consumer.Validate("stream.consumer."); err != nil {
-		errs = append(errs, err)
-	}
 	if len(c.Stream.Consumer.Streams) == 0 && len(c.Gateway.StreamNames()) == 0 {
 		errs = append(errs, errors.New("stream.consumer.streams: no streams to read: name them, or route types to streams in gateway.routing"))
 	}
@@ -420,11 +381,7 @@ func (c Config) validateConsumer() []error {
 		errs = append(errs, fmt.Errorf("stream.consumer.handoff_timeout: %s must be less than shutdown.timeout %s, which bounds the hand-off and the rest of the shutdown", h, c.Shutdown.Timeout))
 	}
 	switch c.Stream.Leases.Store {
-	case "dynamodb":
-		if err := c.Stream.Leases.DynamoDB.Validate("stream.leases.dynamodb."); err != nil {
-			errs = append(errs, err)
-		}
-	case "memory":
+	case "dynamodb", "memory":
 	default:
 		errs = append(errs, fmt.Errorf("stream.leases.store: must be dynamodb or memory, not %q", c.Stream.Leases.Store))
 	}
@@ -441,12 +398,6 @@ func (c Config) validateDeadLetters() []error {
 		if !kinesis.ValidStreamName(d.Stream) {
 			errs = append(errs, fmt.Errorf("sink.dead_letters.stream: %q is not a Kinesis stream name (1-128 of A-Z a-z 0-9 '_' '-' '.')", d.Stream))
 		}
-		if c.Stream.Kind != "kinesis" {
-			// The stream's location is stream.kinesis's, otherwise unchecked.
-			if err := c.Stream.Kinesis.Validate("stream.kinesis."); err != nil {
-				errs = append(errs, err)
-			}
-		}
 	default:
 		errs = append(errs, fmt.Errorf("sink.dead_letters.kind: must be kinesis or file, not %q", d.Kind))
 	}
@@ -461,17 +412,4 @@ func validAddr(addr string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
-}
-
-// prefixed puts prefix before each problem of a (possibly joined) error, for sections
-// whose Validate reports paths relative to themselves.
-func prefixed(prefix string, err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, prefixed(prefix, e))
-		}
-		return errors.Join(out...)
-	}
-	return fmt.Errorf("%s%w", prefix, err)
 }

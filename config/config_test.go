@@ -164,7 +164,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	want := []string{
 		"http.addr",
-		"grpc.tls",
+		"grpc.tls.key_file",
 		"lumberjack.tls.client_ca_file",
 		"gateway.routing.streams.Bad Type",
 		"gateway.routing.streams.firewall",
@@ -217,7 +217,7 @@ func TestValidateTLS(t *testing.T) {
 		{"off", config.TLS{ClientAuth: "none"}, nil},
 		{"on", config.TLS{CertFile: cert, KeyFile: key}, nil},
 		{"mutual", config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: ca, ClientAuth: "required"}, nil},
-		{"key without cert", config.TLS{KeyFile: key}, []string{"http.tls"}},
+		{"key without cert", config.TLS{KeyFile: key}, []string{"http.tls.cert_file"}},
 		{"missing files", config.TLS{CertFile: missing, KeyFile: key, ClientCAFile: missing, ClientAuth: "optional"},
 			[]string{"http.tls.cert_file", "http.tls.client_ca_file"}},
 		{"client auth without TLS", config.TLS{ClientCAFile: ca, ClientAuth: "optional"}, []string{"http.tls.client_auth"}},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 )
 
 // Every listener has a connection cap by default, and gRPC bounds its streams, its
@@ -26,7 +27,7 @@ func TestListenerLimitsDefaults(t *testing.T) {
 	if g.KeepaliveMinTime <= 0 || g.KeepaliveMinTime > 10*time.Second {
 		t.Errorf("grpc.keepalive_min_time %v", g.KeepaliveMinTime)
 	}
-	if err := g.Validate("grpc."); err != nil {
+	if err := g.Validate(); err != nil {
 		t.Error(err)
 	}
 }
@@ -34,7 +35,7 @@ func TestListenerLimitsDefaults(t *testing.T) {
 func TestValidateListenerLimits(t *testing.T) {
 	c := config.Default(config.RoleDev)
 	c.HTTP.MaxConnections = 0
-	c.GRPC = config.GRPC{
+	c.GRPC = grpcrecv.Config{
 		Addr:                 "127.0.0.1:9090",
 		ReadTimeout:          0,
 		IdleTimeout:          -time.Second,

@@ -19,7 +19,7 @@ func TestLumberjackDefaults(t *testing.T) {
 	if l.KeepaliveInterval <= 0 || l.KeepaliveInterval > 10*time.Second || l.MaxWindowEvents < 10000 {
 		t.Errorf("lumberjack defaults: keepalive %v, max window %d", l.KeepaliveInterval, l.MaxWindowEvents)
 	}
-	if err := l.Validate("lumberjack."); err != nil {
+	if err := l.Validate(); err != nil {
 		t.Error(err)
 	}
 }

@@ -145,12 +145,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every problem of c at once, each prefixed with its path under
-// prefix (for example "gateway.").
-func (c Config) Validate(prefix string) error {
+// Validate reports every problem of c at once, each with its path in
+// the section (such as "max_bytes: ..."); the configuration adds the section's path.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	r := c.Routing
 	for _, typ := range slices.Sorted(maps.Keys(r.Streams)) {

@@ -102,7 +102,7 @@ type Gateway struct {
 
 // New returns a gateway that sends to producer. cfg must have passed Validate.
 func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
 	}
 	if opts.Logger == nil {

@@ -261,7 +261,7 @@ func TestMaxTypes(t *testing.T) {
 		t.Fatalf("Ingest = %+v, want 5 accepted and new-3, new-4 rejected", res)
 	}
 	for i, rj := range res.Rejections {
-		if want := []int{3, 6}[i]; rj.Index != want || rj.Kind != gateway.KindInvalid || !strings.Contains(rj.Reason, "gateway.routing.max_types") {
+		if want := []int{3, 6}[i]; rj.Index != want || rj.Kind != gateway.KindInvalid || !strings.Contains(rj.Reason, "routing.max_types") {
 			t.Errorf("rejection %d = %+v, want index %d naming gateway.routing.max_types", i, rj, want)
 		}
 	}
@@ -295,8 +295,8 @@ func TestMaxTypesValidate(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	cfg.Routing.MaxTypes = 3
 	cfg.Routing.OverMaxTypes = "default_type"
-	err := cfg.Validate("gateway.")
-	for _, want := range []string{"gateway.routing.max_types: 3 is less than the 3 log types", "gateway.routing.over_max_types: default_type needs routing.default_type"} {
+	err := cfg.Validate()
+	for _, want := range []string{"routing.max_types: 3 is less than the 3 log types", "routing.over_max_types: default_type needs routing.default_type"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want %q", err, want)
 		}

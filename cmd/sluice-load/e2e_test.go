@@ -170,7 +170,7 @@ func TestHTTPAndBulkToSluiceReceiver(t *testing.T) {
 
 func TestGRPCToSluiceReceiver(t *testing.T) {
 	g, null := newCore(t)
-	svc := grpcrecv.New(g, grpcrecv.Options{})
+	svc := grpcrecv.New(g, grpcrecv.Config{}, grpcrecv.Options{})
 	gs := grpc.NewServer(svc.ServerOptions()...)
 	svc.Register(gs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

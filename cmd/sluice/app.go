@@ -205,7 +205,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		// The file sink (and its directory) exists only where it is written to: the
 		// file sink itself, or dead letters in files.
 		if cfg.Sink.UsesFiles() {
-			a.sink, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
+			fcfg := cfg.Sink.File
+			fcfg.Logger = log.With("component", "file")
+			a.sink, err = file.New(fcfg)
 			if err != nil {
 				return nil, fmt.Errorf("create file sink: %w", err)
 			}
@@ -422,15 +424,7 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		}
 	}
 
-	svc := grpcrecv.New(a.gateway, grpcrecv.Options{
-		Logger:               a.log.With("component", "grpc"),
-		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
-		HandshakeTimeout:     cfg.GRPC.ReadTimeout,
-		IdleTimeout:          cfg.GRPC.IdleTimeout,
-		KeepaliveTime:        cfg.GRPC.KeepaliveTime,
-		KeepaliveTimeout:     cfg.GRPC.KeepaliveTimeout,
-		KeepaliveMinTime:     cfg.GRPC.KeepaliveMinTime,
-	})
+	svc := grpcrecv.New(a.gateway, cfg.GRPC, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
 	if cfg.GRPC.Addr != "" {
 		opts := svc.ServerOptions()
 		tlsConf, err := cfg.GRPC.TLS.Load()
@@ -456,12 +450,16 @@ func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
 		if err != nil {
 			return err
 		}
+		var bulk *httprecv.Bulk
+		if cfg.Bulk.Enabled {
+			bulk = &cfg.Bulk
+		}
 		handler, err := httprecv.New(a.gateway, httprecv.Options{
 			Push:    push,
 			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			OpenAPI: sluicev1.OpenAPIDocument,
 			Logger:  a.log.With("component", "http"),
-			Bulk:    bulkOptions(cfg.Bulk),
+			Bulk:    bulk,
 			Meter:   meter,
 		})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 )
 
@@ -33,7 +34,7 @@ func TestBulkEndToEndInProcess(t *testing.T) {
 	cfg.Sink.File.Dir = t.TempDir()
 	cfg.Gateway.Limits.MaxEventBytes = 8 * bytesize.KiB
 	cfg.SamplePipelines = false // documents as shipped
-	cfg.Bulk.IndexTypes = append(cfg.Bulk.IndexTypes, config.IndexType{Pattern: "suricata-*", Type: "ids"})
+	cfg.Bulk.IndexTypes = append(cfg.Bulk.IndexTypes, httprecv.IndexType{Pattern: "suricata-*", Type: "ids"})
 	if err := cfg.Validate(config.RoleDev); err != nil {
 		t.Fatal(err)
 	}

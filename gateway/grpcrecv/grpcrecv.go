@@ -51,47 +51,31 @@ type Options struct {
 	StreamConcurrency int
 	// Logger; nil discards.
 	Logger *slog.Logger
-
-	// The bounds of a connection, applied by ServerOptions (grpc.* settings). Zero
-	// leaves grpc-go's default, noted with each.
-
-	// MaxConcurrentStreams bounds the calls open at once on one connection; the server
-	// announces it and refuses more (REFUSED_STREAM). grpc-go: no bound.
-	MaxConcurrentStreams uint32
-	// HandshakeTimeout bounds the start of a connection: the TLS handshake and the
-	// HTTP/2 preface; a connection silent that long is closed. grpc-go: 120 s.
-	HandshakeTimeout time.Duration
-	// IdleTimeout closes a connection without calls this long, with a GOAWAY. grpc-go:
-	// never.
-	IdleTimeout time.Duration
-	// KeepaliveTime is how long a connection may be silent before the server pings it,
-	// and KeepaliveTimeout how long it then waits for an answer before closing it, so
-	// that connections of clients that are gone do not stay. grpc-go: 2 h and 20 s.
-	KeepaliveTime, KeepaliveTimeout time.Duration
-	// KeepaliveMinTime is the shortest interval between a client's pings: a client
-	// pinging more often, or without a call open, is disconnected (GOAWAY
-	// too_many_pings), so pings cannot keep the server busy. grpc-go: 5 min.
-	KeepaliveMinTime time.Duration
 }
 
 // Service implements sluicev1.IngestServiceServer.
 type Service struct {
 	sluicev1.UnimplementedIngestServiceServer
 	ing  Ingester
+	cfg  Config
 	opts Options
 	// maxMsg is the largest message a call may send (limits.max_body_bytes).
 	maxMsg int64
 }
 
-// New returns the service.
-func New(ing Ingester, opts Options) *Service {
+// New returns the service with the connection bounds of cfg, which ServerOptions
+// applies: a zero field leaves grpc-go's default (MaxConcurrentStreams: no bound;
+// ReadTimeout, the handshake: 120 s; IdleTimeout: never; keepalive: 2 h and 20 s;
+// KeepaliveMinTime: 5 min). Addr, TLS and MaxConnections are the listener's, which the
+// caller opens.
+func New(ing Ingester, cfg Config, opts Options) *Service {
 	if opts.StreamConcurrency <= 0 {
 		opts.StreamConcurrency = 4
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{ing: ing, opts: opts, maxMsg: int64(ing.Limits().MaxBodyBytes)}
+	return &Service{ing: ing, cfg: cfg, opts: opts, maxMsg: int64(ing.Limits().MaxBodyBytes)}
 }
 
 // Register adds the service to a gRPC server made with ServerOptions, whose codec its
@@ -101,7 +85,7 @@ func (s *Service) Register(srv *grpc.Server) { srv.RegisterService(s.serviceDesc
 // ServerOptions are the gRPC server options the service relies on: API key
 // authentication on every call, requests that do not decode answered INVALID_ARGUMENT
 // (codec.go), a message size limit from the gateway's limits, and the connection
-// bounds of Options.
+// bounds of the Config.
 //
 // The message size limit is limits.max_body_bytes, the bound of a request on the wire,
 // for compressed and decompressed messages alike (grpc-go has one limit for both). It
@@ -113,7 +97,7 @@ func (s *Service) Register(srv *grpc.Server) { srv.RegisterService(s.serviceDesc
 // shared budget of HTTP bodies (limits.max_buffered_bytes) does not cover them, since
 // a stream waiting for its next message cannot be told from one receiving it.
 func (s *Service) ServerOptions() []grpc.ServerOption {
-	o := s.opts
+	o := s.cfg
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.maxMsg)),
 		grpc.ForceServerCodecV2(newServerCodec()),
@@ -128,8 +112,8 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	if o.MaxConcurrentStreams > 0 {
 		opts = append(opts, grpc.MaxConcurrentStreams(o.MaxConcurrentStreams))
 	}
-	if o.HandshakeTimeout > 0 {
-		opts = append(opts, grpc.ConnectionTimeout(o.HandshakeTimeout))
+	if o.ReadTimeout > 0 {
+		opts = append(opts, grpc.ConnectionTimeout(o.ReadTimeout))
 	}
 	if o.KeepaliveMinTime > 0 {
 		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: o.KeepaliveMinTime}))

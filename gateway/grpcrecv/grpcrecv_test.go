@@ -962,7 +962,7 @@ func TestErrorTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code.String()+"/"+tt.msg, func(t *testing.T) {
-			svc := grpcrecv.New(fakeIngester{err: tt.err}, grpcrecv.Options{})
+			svc := grpcrecv.New(fakeIngester{err: tt.err}, grpcrecv.Config{}, grpcrecv.Options{})
 			client := sluicev1.NewIngestServiceClient(serveGRPC(t, svc, nil))
 			req := &sluicev1.PushRequest{Events: []*sluicev1.Event{event("firewall", "x")}}
 			_, err := client.Push(ctxT(t), req)
@@ -1033,7 +1033,7 @@ func TestPushStreamConcurrency(t *testing.T) {
 	for _, tc := range []struct{ option, want int }{{2, 2}, {0, 4}} {
 		t.Run(fmt.Sprintf("option %d", tc.option), func(t *testing.T) {
 			ing := &blockingIngester{release: make(chan struct{})}
-			svc := grpcrecv.New(ing, grpcrecv.Options{StreamConcurrency: tc.option})
+			svc := grpcrecv.New(ing, grpcrecv.Config{}, grpcrecv.Options{StreamConcurrency: tc.option})
 			client := sluicev1.NewIngestServiceClient(serveGRPC(t, svc, nil))
 			ps, err := client.PushStream(ctxT(t))
 			if err != nil {

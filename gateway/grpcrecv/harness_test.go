@@ -47,7 +47,9 @@ type setup struct {
 	// health registers the standard health service, as cmd/sluice does.
 	health bool
 	svc    grpcrecv.Options
-	meter  metric.Meter
+	// cfg is the receiver's connection bounds (zero: grpc-go's defaults).
+	cfg   grpcrecv.Config
+	meter metric.Meter
 }
 
 // harness is a running receiver and what it needs.
@@ -84,7 +86,7 @@ func newHarness(tb testing.TB, s setup) *harness {
 	if !s.noConsumer {
 		h.consume()
 	}
-	h.svc = grpcrecv.New(g, s.svc)
+	h.svc = grpcrecv.New(g, s.cfg, s.svc)
 	h.conn = serveGRPC(tb, h.svc, func(srv *grpc.Server) {
 		if s.health {
 			hs := health.NewServer()

@@ -142,7 +142,7 @@ func TestMessageLargerThanMaxBodyBytes(t *testing.T) {
 
 // A connection that says nothing is closed after the handshake timeout.
 func TestSilentConnectionClosed(t *testing.T) {
-	h := newHarness(t, setup{svc: grpcrecv.Options{HandshakeTimeout: 100 * time.Millisecond}})
+	h := newHarness(t, setup{cfg: grpcrecv.Config{ReadTimeout: 100 * time.Millisecond}})
 	c, err := net.Dial("tcp", serveTCP(t, h))
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestSilentConnectionClosed(t *testing.T) {
 // A connection without calls is closed (GOAWAY) after the idle timeout; the client
 // sees its connection go idle.
 func TestIdleConnectionClosed(t *testing.T) {
-	h := newHarness(t, setup{svc: grpcrecv.Options{IdleTimeout: 100 * time.Millisecond}})
+	h := newHarness(t, setup{cfg: grpcrecv.Config{IdleTimeout: 100 * time.Millisecond}})
 	conn := dialGRPC(t, serveTCP(t, h))
 	client := sluicev1.NewIngestServiceClient(conn)
 	if _, err := client.Push(ctxT(t), &sluicev1.PushRequest{}); err != nil {
@@ -233,7 +233,7 @@ func (x *h2) until(what string, match func(http2.Frame) bool) http2.Frame {
 // A client that opens more calls on one connection than the server allows has the
 // extra ones refused (REFUSED_STREAM), after the server announced its bound.
 func TestMaxConcurrentStreams(t *testing.T) {
-	h := newHarness(t, setup{svc: grpcrecv.Options{MaxConcurrentStreams: 2}})
+	h := newHarness(t, setup{cfg: grpcrecv.Config{MaxConcurrentStreams: 2}})
 	x := dialH2(t, serveTCP(t, h))
 	s := x.until("the server's SETTINGS", func(f http2.Frame) bool {
 		sf, ok := f.(*http2.SettingsFrame)
@@ -253,7 +253,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 
 // A client that pings more often than keepalive_min_time is disconnected.
 func TestKeepalivePingFlood(t *testing.T) {
-	h := newHarness(t, setup{svc: grpcrecv.Options{KeepaliveMinTime: time.Hour}})
+	h := newHarness(t, setup{cfg: grpcrecv.Config{KeepaliveMinTime: time.Hour}})
 	x := dialH2(t, serveTCP(t, h))
 	x.open(1) // pings with a call open are judged by keepalive_min_time
 	for i := range 4 {

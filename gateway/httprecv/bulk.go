@@ -3,6 +3,7 @@ package httprecv
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -33,33 +34,98 @@ import (
 // bulkReceiver is the transport name of the _bulk API in metrics.
 const bulkReceiver = "bulk"
 
-// Bulk configures the Elasticsearch-compatible API on the HTTP port: the _bulk endpoint
-// and the start-up endpoints that shippers with an Elasticsearch output call.
+// Bulk configures the Elasticsearch-compatible API on the HTTP port: POST /_bulk and
+// POST /{index}/_bulk, GET / (the version check of shippers and the official clients),
+// and harmless answers to the start-up calls of shippers (license, index templates,
+// ILM policies), so that any shipper with an Elasticsearch output can send to sluice.
+// It is the `bulk` section of the configuration; DefaultBulk holds its defaults.
 type Bulk struct {
+	// Enabled serves the API on the HTTP listener (the caller passes the section in
+	// Options.Bulk only when it is set).
+	Enabled bool `yaml:"enabled" doc:"serve the Elasticsearch-compatible _bulk API (and GET /, _license, templates...) on the HTTP port"`
 	// IndexTypes map index or data stream names to log types, tried in order; the
 	// first pattern that matches decides.
-	IndexTypes []IndexType
+	IndexTypes []IndexType `yaml:"index_types" doc:"index or data stream name patterns ('*' globs) and their log types, tried in order; an empty type takes it from the event's fields (gateway.routing.type_fields)"`
 	// DataStreamTypes makes a data stream name logs-<dataset>-<namespace> that no
 	// pattern matches name the log type <dataset>.
-	DataStreamTypes bool
+	DataStreamTypes bool `yaml:"data_stream_types" doc:"when no pattern matches, a data stream name logs-<dataset>-<namespace> names the log type <dataset>"`
 	// Version is the Elasticsearch version reported by GET / (shippers choose their
-	// protocol by it), such as "8.17.0".
-	Version string
-	// ClusterName and NodeName are reported by GET / and the node and health APIs.
-	ClusterName string
-	NodeName    string
+	// protocol by it), such as "8.17.0". Beats refuse a node older than themselves
+	// unless allow_older_versions is set.
+	Version string `yaml:"version" doc:"Elasticsearch version reported by GET / (shippers pick their protocol by it)"`
+	// ClusterName and NodeName are reported by GET / and the node and health APIs; an
+	// empty NodeName reports the host name.
+	ClusterName string `yaml:"cluster_name" doc:"cluster name reported by GET /"`
+	NodeName    string `yaml:"node_name" doc:"node name reported by GET /; empty: the host name"`
 	// Now is the clock that times requests ("took"); time.Now when nil.
-	Now func() time.Time
+	Now func() time.Time `yaml:"-"`
 }
 
 // IndexType maps index names to a log type.
 type IndexType struct {
 	// Pattern matches index names; '*' matches any run of characters, every other
 	// character itself.
-	Pattern string
+	Pattern string `yaml:"pattern"`
 	// Type is the log type of matching indices; empty takes it from the event's
 	// fields (gateway routing.type_fields), as if no pattern had matched.
-	Type string
+	Type string `yaml:"type"`
+}
+
+// DefaultBulk returns the API's defaults: on, data stream names give the log type
+// (logs-firewall-default is firewall), except logs-generic-*, the catch-all data stream
+// of Logstash and Vector, whose events name their type in their fields if at all.
+func DefaultBulk() Bulk {
+	return Bulk{
+		Enabled:         true,
+		IndexTypes:      []IndexType{{Pattern: "logs-generic-*", Type: ""}},
+		DataStreamTypes: true,
+		Version:         "8.17.0",
+		ClusterName:     "sluice",
+	}
+}
+
+// Validate reports every problem of b at once, each with its path in the section
+// (such as "version: ..."); the configuration adds the section's path.
+func (b Bulk) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	for i, it := range b.IndexTypes {
+		path := fmt.Sprintf("index_types[%d]", i)
+		switch {
+		case strings.TrimSpace(it.Pattern) == "":
+			bad(path+".pattern", "required: an index name, '*' matching any run of characters")
+		case strings.ToLower(it.Pattern) != it.Pattern:
+			bad(path+".pattern", "%q never matches: index names are lowercase", it.Pattern)
+		}
+		if it.Type != "" && !stream.ValidType(it.Type) {
+			bad(path+".type", "invalid log type name %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit, or empty to take it from the event's fields", it.Type)
+		}
+	}
+	if !validVersion(b.Version) {
+		bad("version", "want an Elasticsearch version such as 8.17.0, not %q", b.Version)
+	}
+	if strings.TrimSpace(b.ClusterName) == "" {
+		bad("cluster_name", "required")
+	}
+	return errors.Join(errs...)
+}
+
+// validVersion accepts MAJOR.MINOR.PATCH with a major version of 7 or later: older
+// ones change the bulk protocol (document types) and what shippers expect of a node.
+func validVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p != strconv.Itoa(n) || (i == 0 && n < 7) {
+			return false
+		}
+	}
+	return true
 }
 
 // indexTypes resolves the log type of an index name. It is immutable after

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -102,6 +103,12 @@ func (rc *Receiver) mountBulk(r chi.Router, b Bulk) {
 }
 
 func newESAPI(rc *Receiver, b Bulk) *esAPI {
+	if b.NodeName == "" {
+		b.NodeName = "sluice"
+		if host, err := os.Hostname(); err == nil && host != "" {
+			b.NodeName = host
+		}
+	}
 	es := &esAPI{
 		rc:          rc,
 		types:       newIndexTypes(b),

@@ -28,7 +28,7 @@ import (
 func newFullHarness(t *testing.T, cfg gateway.Config, consume bool) *harness {
 	t.Helper()
 	h := newHarness(t, cfg, consume, 256<<20)
-	push, err := grpcrecv.New(h.gw, grpcrecv.Options{}).RESTHandler(context.Background())
+	push, err := grpcrecv.New(h.gw, grpcrecv.Config{}, grpcrecv.Options{}).RESTHandler(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func newHarness(t *testing.T, cfg gateway.Config, consume bool, streamBytes int6
 		t.Fatal(err)
 	}
 	h := &harness{gw: gw, ms: ms, got: map[string][]stream.Envelope{}}
-	push, err := grpcrecv.New(gw, grpcrecv.Options{}).RESTHandler(context.Background())
+	push, err := grpcrecv.New(gw, grpcrecv.Config{}, grpcrecv.Options{}).RESTHandler(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

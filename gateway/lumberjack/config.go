@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/confpath"
 	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -67,13 +68,13 @@ func DefaultConfig(host string) Config {
 	}
 }
 
-// Validate reports every problem of the receiver's own settings, each prefixed with its
-// path under prefix (for example "lumberjack."). The address and TLS are checked with
-// the other listeners' by the configuration's Validate.
-func (l Config) Validate(prefix string) error {
+// Validate reports every problem of the receiver's settings, its TLS included, each
+// with its path in the section; the configuration adds the section's path and checks
+// the address.
+func (l Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	if l.IdleTimeout < 0 {
 		bad("idle_timeout", "must not be negative")
@@ -110,5 +111,6 @@ func (l Config) Validate(prefix string) error {
 			bad(fmt.Sprintf("types[%d]", i), "invalid log type name %q", t)
 		}
 	}
+	errs = append(errs, confpath.Prefix("tls.", l.TLS.Validate()))
 	return errors.Join(errs...)
 }

@@ -119,7 +119,7 @@ type Server struct {
 // New returns a server that feeds ing. It loads the TLS certificates; it does not
 // listen yet.
 func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
-	if err := cfg.Validate("lumberjack."); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("lumberjack config: %w", err)
 	}
 	if opts.Logger == nil {

@@ -6,6 +6,7 @@ package servertls
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -17,6 +18,42 @@ type Config struct {
 	ClientCAFile string `yaml:"client_ca_file" doc:"PEM CAs for client certificates (mutual TLS)"`
 	// ClientAuth is none, optional or required (client certificates).
 	ClientAuth string `yaml:"client_auth" doc:"none | optional | required: client certificates"`
+}
+
+// Validate reports every problem of the settings at once, each with its field's name:
+// a certificate without its key, a client_auth that is not none, optional or required
+// or that has no CAs to check against, and files that cannot be read.
+func (t Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		bad("key_file", "required with cert_file")
+	case t.CertFile == "" && t.KeyFile != "":
+		bad("cert_file", "required with key_file")
+	}
+	switch t.ClientAuth {
+	case "", "none":
+	case "optional", "required":
+		if t.ClientCAFile == "" {
+			bad("client_ca_file", "required when client_auth is %s", t.ClientAuth)
+		}
+		if !t.Enabled() {
+			bad("client_auth", "%s needs cert_file and key_file", t.ClientAuth)
+		}
+	default:
+		bad("client_auth", "must be none, optional or required, not %q", t.ClientAuth)
+	}
+	for _, f := range []struct{ name, file string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}} {
+		if f.file != "" {
+			if _, err := os.Stat(f.file); err != nil {
+				bad(f.name, "%v", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Enabled reports whether TLS is configured.

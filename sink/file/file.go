@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,34 +50,34 @@ var ErrClosed = errors.New("file sink closed")
 // same document does not help.
 var ErrInvalidDocument = errors.New("invalid document")
 
-// Config configures a Sink.
+// Config configures a Sink; it is the sink.file section of the configuration.
 type Config struct {
 	// Dir is the root directory; it is created if missing.
-	Dir string
+	Dir string `yaml:"dir" doc:"root directory (--data-dir)"`
 	// Fsync makes Write fsync every file it wrote to (and the directories of files it
 	// opened) before it returns. By default Write returns once the bytes are handed to
 	// the operating system, which survives a crash of sluice but not of the machine.
-	Fsync bool
+	Fsync bool `yaml:"fsync" doc:"fsync files before acknowledging (slower, survives power loss)"`
 	// MaxOpenFiles bounds the file handles kept open between writes; beyond it the
 	// least recently used file is closed. Zero means DefaultMaxOpenFiles.
-	MaxOpenFiles int
+	MaxOpenFiles int `yaml:"max_open_files" doc:"most files kept open between writes (least recently used closed first); 0: 64"`
 	// IDField, when set, makes each line begin with the document's id under this
 	// top-level field (an object's later duplicate key, if the event has one, is left
 	// as it is). Replays of a record then show as repeated ids.
-	IDField string
+	IDField string `yaml:"id_field" doc:"top-level field to write each document's id under (stream/shard/sequence); empty: not written"`
 	// Logger receives problems that no caller can act on, such as a failure to close
 	// an evicted file. Nil discards them.
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Dir == "" {
-		errs = append(errs, errors.New("dir is empty"))
+	if strings.TrimSpace(c.Dir) == "" {
+		errs = append(errs, errors.New("dir: required"))
 	}
 	if c.MaxOpenFiles < 0 {
-		errs = append(errs, fmt.Errorf("max open files is %d, want 0 (default) or more", c.MaxOpenFiles))
+		errs = append(errs, fmt.Errorf("max_open_files: %d, want 0 (default) or more", c.MaxOpenFiles))
 	}
 	return errors.Join(errs...)
 }

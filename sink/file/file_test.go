@@ -328,7 +328,7 @@ func TestNewValidatesConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("New accepted an empty dir and negative max open files")
 	}
-	for _, want := range []string{"dir is empty", "max open files is -1"} {
+	for _, want := range []string{"dir: required", "max_open_files: -1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("New error = %q, want it to mention %q", err, want)
 		}

@@ -88,11 +88,11 @@ func DefaultConfig() Config {
 }
 
 // Validate reports every problem of the configuration at once, each named by its path
-// under prefix (for example "sink.search.").
-func (c Config) Validate(prefix string) error {
+// in the section; the configuration adds the section's path.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	switch c.Engine {
 	case EngineElasticsearch, EngineOpenSearch:
@@ -157,7 +157,7 @@ func (c Config) Validate(prefix string) error {
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		bad("retry_base", "%s with retry_max %s: want 0 < retry_base <= retry_max", c.RetryBase, c.RetryMax)
 	}
-	errs = append(errs, c.Lifecycle.validate(prefix+"lifecycle.")...)
+	errs = append(errs, c.Lifecycle.validate("lifecycle.")...)
 	return errors.Join(errs...)
 }
 

@@ -63,7 +63,7 @@ func DefaultLifecycleConfig() LifecycleConfig {
 }
 
 // validate reports every problem, each named by its path under prefix (for example
-// "sink.search.lifecycle.").
+// "lifecycle.", inside the search section).
 func (c LifecycleConfig) validate(prefix string) []error {
 	var errs []error
 	bad := func(path, format string, args ...any) {

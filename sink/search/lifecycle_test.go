@@ -370,15 +370,15 @@ func TestLifecycleConfig(t *testing.T) {
 	bad := search.DefaultConfig()
 	bad.Addresses = []string{"http://127.0.0.1:9200"}
 	bad.Lifecycle = search.LifecycleConfig{Mode: "curator", Retention: search.Age(time.Minute)}
-	err := bad.Validate("sink.search.")
-	for _, want := range []string{"sink.search.lifecycle.mode", "sink.search.lifecycle.retention", "sink.search.lifecycle.rollover_max_age",
-		"sink.search.lifecycle.rollover_max_primary_shard_size", "sink.search.lifecycle.sweep_interval"} {
+	err := bad.Validate()
+	for _, want := range []string{"lifecycle.mode", "lifecycle.retention", "lifecycle.rollover_max_age",
+		"lifecycle.rollover_max_primary_shard_size", "lifecycle.sweep_interval"} {
 		if err == nil || !strings.Contains(err.Error(), want+":") {
 			t.Errorf("Validate = %v, want a problem at %s", err, want)
 		}
 	}
 	bad.Lifecycle.Mode = search.LifecycleOff
-	if err := bad.Validate(""); err != nil {
+	if err := bad.Validate(); err != nil {
 		t.Errorf("mode off ignores the other settings: %v", err)
 	}
 	if got := fmt.Sprint(search.DefaultLifecycleConfig().Retention); got != "90d" {

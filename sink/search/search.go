@@ -100,7 +100,7 @@ type Sink struct {
 // starting again changes nothing. It fails if the engine cannot be reached, so that a
 // wrong address fails the start.
 func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("search sink config: %w", err)
 	}
 	if opts.DeadLetters == nil {

@@ -623,8 +623,8 @@ func TestConfigValidate(t *testing.T) {
 	c.Workers = 0
 	c.APIKey = "k"
 	c.Username = "u"
-	err := c.Validate("sink.search.")
-	for _, want := range []string{"sink.search.engine", "sink.search.addresses[0]", "sink.search.layout", "sink.search.workers", "sink.search.api_key"} {
+	err := c.Validate()
+	for _, want := range []string{"engine", "addresses[0]", "layout", "workers", "api_key"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want a problem at %s", err, want)
 		}
@@ -634,7 +634,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	ok := search.DefaultConfig()
 	ok.Addresses = []string{"http://127.0.0.1:9200"}
-	if err := ok.Validate(""); err != nil {
+	if err := ok.Validate(); err != nil {
 		t.Errorf("defaults with an address: %v", err)
 	}
 }

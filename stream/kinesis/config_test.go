@@ -15,7 +15,7 @@ import (
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
-	if err := kinesis.DefaultConfig().Validate("stream.kinesis."); err != nil {
+	if err := kinesis.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig: %v", err)
 	}
 	cfg := kinesis.DefaultConfig()
@@ -42,18 +42,18 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Retry = kinesis.Retry{MaxAttempts: 0, BaseDelay: 0, MaxDelay: -1, Timeout: 0}
 	cfg.Shard = kinesis.ShardLimits{Burst: time.Second}
 	cfg.ShardRefresh = 0
-	err := cfg.Validate("stream.kinesis.")
+	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a broken config")
 	}
 	for _, path := range []string{
-		"stream.kinesis.endpoint", "stream.kinesis.credentials", "stream.kinesis.streams.bad name",
-		"stream.kinesis.streams.ok.endpoint", "stream.kinesis.linger", "stream.kinesis.batch_records",
-		"stream.kinesis.max_request_bytes", "stream.kinesis.max_record_bytes", "stream.kinesis.max_inflight_bytes",
-		"stream.kinesis.max_inflight_requests", "stream.kinesis.request_timeout", "stream.kinesis.retry.max_attempts",
-		"stream.kinesis.retry.base_delay", "stream.kinesis.retry.max_delay", "stream.kinesis.retry.timeout",
-		"stream.kinesis.shard.bytes_per_second", "stream.kinesis.shard.records_per_second", "stream.kinesis.shard.burst",
-		"stream.kinesis.shard_refresh",
+		"endpoint", "credentials", "streams.bad name",
+		"streams.ok.endpoint", "linger", "batch_records",
+		"max_request_bytes", "max_record_bytes", "max_inflight_bytes",
+		"max_inflight_requests", "request_timeout", "retry.max_attempts",
+		"retry.base_delay", "retry.max_delay", "retry.timeout",
+		"shard.bytes_per_second", "shard.records_per_second", "shard.burst",
+		"shard_refresh",
 	} {
 		if !strings.Contains(err.Error(), path+":") {
 			t.Errorf("Validate does not report %s:\n%v", path, err)

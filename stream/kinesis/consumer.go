@@ -42,7 +42,7 @@ type Reader struct {
 // NewReader validates cfg and loads the AWS configuration of every stream location.
 // ctx bounds loading only; it starts nothing.
 func NewReader(ctx context.Context, cfg Config, opts Options) (*Reader, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kinesis reader config: %w", err)
 	}
 	if opts.Logger == nil {

@@ -158,7 +158,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // packing directly.
 func testStream(t *testing.T, cfg Config) *streamProducer {
 	t.Helper()
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	p := &Producer{cfg: cfg, log: discardLogger(), ctx: context.Background()}

@@ -107,7 +107,7 @@ type client struct {
 // goroutine until the first Put to a stream. ctx bounds loading the AWS configuration
 // only.
 func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kinesis producer config: %w", err)
 	}
 	if opts.Logger == nil {

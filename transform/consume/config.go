@@ -93,12 +93,12 @@ func DefaultWorkerID() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// Validate reports every problem of c at once, each prefixed with its path under
-// prefix (for example "stream.consumer.").
-func (c Config) Validate(prefix string) error {
+// Validate reports every problem of c at once, each with its path in
+// the section (such as "max_bytes: ..."); the configuration adds the section's path.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	if len(c.WorkerID) > 256 {
 		bad("worker_id", "%d characters, at most 256", len(c.WorkerID))

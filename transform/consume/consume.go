@@ -85,7 +85,7 @@ type Consumer struct {
 // New validates cfg and returns a consumer of cfg.Streams from src under the leases of
 // store. An empty cfg.WorkerID becomes DefaultWorkerID(). It starts nothing.
 func New(cfg Config, store LeaseStore, src Source, opts Options) (*Consumer, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consumer config: %w", err)
 	}
 	if len(cfg.Streams) == 0 {

@@ -274,7 +274,7 @@ func TestInitialPositionLatest(t *testing.T) {
 // TestConfigValidate reports every problem with its path.
 func TestConfigValidate(t *testing.T) {
 	cfg := consume.DefaultConfig()
-	if err := cfg.Validate("stream.consumer."); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	cfg.Streams = []string{"ok", "bad name", "ok"}
@@ -284,11 +284,11 @@ func TestConfigValidate(t *testing.T) {
 	cfg.RecordsPerCall = 20000
 	cfg.CallsPerSecond = 6
 	cfg.MaxUnackedRecords = 0
-	err := cfg.Validate("stream.consumer.")
+	err := cfg.Validate()
 	for _, want := range []string{
-		"stream.consumer.streams[1]", "stream.consumer.streams[2]: duplicate", "stream.consumer.initial_position",
-		"stream.consumer.failover_time", "stream.consumer.records_per_call", "stream.consumer.calls_per_second",
-		"stream.consumer.max_unacked_records",
+		"streams[1]", "streams[2]: duplicate", "initial_position",
+		"failover_time", "records_per_call", "calls_per_second",
+		"max_unacked_records",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want a problem at %s", err, want)
@@ -296,11 +296,11 @@ func TestConfigValidate(t *testing.T) {
 	}
 	cfg = consume.DefaultConfig()
 	cfg.InitialPosition = stream.AtTimestamp
-	if err := cfg.Validate(""); err == nil || !strings.Contains(err.Error(), "initial_timestamp") {
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "initial_timestamp") {
 		t.Errorf("at_timestamp without a time: %v", err)
 	}
 	cfg.InitialTimestamp = "2026-01-02T03:04:05Z"
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Errorf("at_timestamp with a time: %v", err)
 	}
 }

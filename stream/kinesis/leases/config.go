@@ -32,12 +32,12 @@ func DefaultConfig() Config {
 	return Config{Table: "sluice-leases", RequestTimeout: 5 * time.Second}
 }
 
-// Validate reports every problem of c at once, each prefixed with its path under
-// prefix (for example "stream.leases.dynamodb.").
-func (c Config) Validate(prefix string) error {
+// Validate reports every problem of c at once, each with its path in
+// the section (such as "max_bytes: ..."); the configuration adds the section's path.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	if !validTableName(c.Table) {
 		bad("table", "want 3-255 of A-Z a-z 0-9 _ - ., not %q", c.Table)

@@ -83,7 +83,7 @@ type Store struct {
 // New validates cfg, loads the AWS configuration and makes sure the table exists:
 // it creates it if missing and waits until it is active. ctx bounds all of that.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if err := cfg.Validate(""); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dynamodb lease table config: %w", err)
 	}
 	ac, err := awsclient.Load(ctx, awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, Credentials: cfg.Credentials})

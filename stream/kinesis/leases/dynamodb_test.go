@@ -129,13 +129,13 @@ func TestMalformedItem(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := leases.DefaultConfig().Validate("x."); err != nil {
+	if err := leases.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	cfg := leases.Config{Table: "a b", Endpoint: "ftp://x"}
 	cfg.Credentials.AccessKeyID = "AK"
-	err := cfg.Validate("stream.leases.dynamodb.")
-	for _, want := range []string{"dynamodb.table", "dynamodb.endpoint", "dynamodb.credentials", "dynamodb.request_timeout"} {
+	err := cfg.Validate()
+	for _, want := range []string{"table:", "endpoint:", "credentials:", "request_timeout:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want a problem at %s", err, want)
 		}

@@ -1,18 +1,21 @@
-package config
+package grpcrecv
 
 import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/confpath"
+	"github.com/sluice-siem/sluice/internal/servertls"
 )
 
-// GRPC configures the gRPC listener (sluice.v1.IngestService, health, reflection): its
+// Config configures the gRPC listener (sluice.v1.IngestService, health, reflection): its
 // address and TLS, and the bounds that make a hostile client's connections, calls and
 // pings cost a known amount.
-type GRPC struct {
+type Config struct {
 	// Addr is host:port; empty disables the listener.
-	Addr string `yaml:"addr" doc:"host:port to listen on; empty disables"`
-	TLS  TLS    `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set"`
+	Addr string           `yaml:"addr" doc:"host:port to listen on; empty disables"`
+	TLS  servertls.Config `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set"`
 	// ReadTimeout bounds the start of a connection: the TLS handshake and the HTTP/2
 	// preface. A connection that stays silent is closed after it.
 	ReadTimeout time.Duration `yaml:"read_timeout" doc:"longest TLS handshake and HTTP/2 preface of a new connection; a silent connection is closed after it"`
@@ -35,11 +38,11 @@ type GRPC struct {
 	KeepaliveMinTime time.Duration `yaml:"keepalive_min_time" doc:"shortest interval between a client's keepalive pings; pinging more often or without a call open closes the connection (GOAWAY too_many_pings)"`
 }
 
-// defaultGRPC returns the listener's defaults, on host:9090.
-func defaultGRPC(host string) GRPC {
-	return GRPC{
+// DefaultConfig returns the receiver's defaults, listening on host:9090.
+func DefaultConfig(host string) Config {
+	return Config{
 		Addr:                 host + ":9090",
-		TLS:                  TLS{ClientAuth: "none"},
+		TLS:                  servertls.Config{ClientAuth: "none"},
 		ReadTimeout:          10 * time.Second,
 		IdleTimeout:          2 * time.Minute,
 		MaxConnections:       1024,
@@ -50,13 +53,13 @@ func defaultGRPC(host string) GRPC {
 	}
 }
 
-// Validate reports every problem of the listener's own settings, each prefixed with its
-// path under prefix (for example "grpc."). The address and TLS are checked with the
-// other listeners' by Config.Validate.
-func (g GRPC) Validate(prefix string) error {
+// Validate reports every problem of the listener's settings, its TLS included, each
+// with its path in the section; the configuration adds the section's path and checks
+// the address.
+func (g Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
 	if g.ReadTimeout <= 0 {
 		bad("read_timeout", "must be positive")
@@ -81,5 +84,6 @@ func (g GRPC) Validate(prefix string) error {
 	if g.KeepaliveTime > 0 && g.KeepaliveTime < time.Second {
 		bad("keepalive_time", "must be at least 1s (gRPC's shortest), not %s", g.KeepaliveTime)
 	}
+	errs = append(errs, confpath.Prefix("tls.", g.TLS.Validate()))
 	return errors.Join(errs...)
 }
