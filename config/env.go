@@ -86,7 +86,20 @@ func EnvName(path string) string {
 // leaf set as a whole.
 func leaves(v reflect.Value, prefix string) []field {
 	var out []field
-	v = v.Elem()
+	eachField(v.Elem(), prefix, func(path string, sf reflect.StructField, fv reflect.Value) {
+		if fv.Kind() == reflect.Struct && !isScalarStruct(fv.Type()) {
+			out = append(out, leaves(fv.Addr(), path+".")...)
+			return
+		}
+		out = append(out, field{path: path, env: EnvName(path), doc: sf.Tag.Get("doc"), v: fv})
+	})
+	return out
+}
+
+// eachField calls f with the path (prefix and YAML name), type field and value of each
+// field of the struct v that the configuration file can set: exported, with a YAML
+// name.
+func eachField(v reflect.Value, prefix string, f func(path string, sf reflect.StructField, fv reflect.Value)) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -94,15 +107,8 @@ func leaves(v reflect.Value, prefix string) []field {
 		if name == "" || name == "-" || !sf.IsExported() {
 			continue
 		}
-		path := prefix + name
-		fv := v.Field(i)
-		if fv.Kind() == reflect.Struct && !isScalarStruct(fv.Type()) {
-			out = append(out, leaves(fv.Addr(), path+".")...)
-			continue
-		}
-		out = append(out, field{path: path, env: EnvName(path), doc: sf.Tag.Get("doc"), v: fv})
+		f(prefix+name, sf, v.Field(i))
 	}
-	return out
 }
 
 // isScalarStruct reports struct types that configuration treats as one value.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/sluice-siem/sluice/internal/confpath"
 )
@@ -23,25 +22,17 @@ type validator interface {
 // below them.
 func validateSections(v reflect.Value, prefix string, unused map[string]bool) []error {
 	var errs []error
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" || !sf.IsExported() {
-			continue
-		}
-		path := prefix + name
-		fv := v.Field(i)
+	eachField(v, prefix, func(path string, _ reflect.StructField, fv reflect.Value) {
 		if unused[path] || fv.Kind() != reflect.Struct || isScalarStruct(fv.Type()) {
-			continue
+			return
 		}
 		if val, ok := fv.Interface().(validator); ok {
 			if err := confpath.Prefix(path+".", val.Validate()); err != nil {
 				errs = append(errs, err)
 			}
-			continue
+			return
 		}
 		errs = append(errs, validateSections(fv, path+".", unused)...)
-	}
+	})
 	return errs
 }

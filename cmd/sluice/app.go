@@ -32,7 +32,6 @@ import (
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
-	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/discard"
@@ -41,13 +40,13 @@ import (
 	"github.com/sluice-siem/sluice/stream/kinesis/leases"
 	"github.com/sluice-siem/sluice/transform"
 	"github.com/sluice-siem/sluice/transform/consume"
-	"github.com/sluice-siem/sluice/transform/enrich"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
-// app is one sluice process, wired in the order of the data path:
-// receive (HTTP, gRPC, lumberjack) -> route and produce (gateway) -> stream -> consume and
-// transform -> sink.
+// app is one sluice process: the components of its role, built and listed in the order
+// of the data path, downstream first (sinks, transformer and consumer, stream,
+// gateway, receivers, readiness), started in that order and shut down in the reverse
+// one, so that nothing sends to a part not yet running and each part drains into
+// parts still running.
 type app struct {
 	cfg  config.Config
 	role config.Role
@@ -55,78 +54,50 @@ type app struct {
 
 	meterProvider *sdkmetric.MeterProvider
 	registry      *promclient.Registry
+	meter         metric.Meter
 
-	// producer is where the gateway puts records: the embedded stream, or Kinesis.
-	producer gateway.Producer
-	// stream is the embedded stream (dev), which the transform tier also consumes.
-	stream *embedded.Stream
-	// kinesis is the Kinesis producer of the gateway role, flushed on shutdown.
-	kinesis *kinesis.Producer
-	gateway *gateway.Gateway
-	health  *health.Server
+	// parts are the components, downstream first.
+	parts lifecycle
+	// stopping is set when shutdown begins: readiness fails from then on.
+	stopping atomic.Bool
+
+	// failed is closed by the first fatal error of a running component; runErr
+	// collects them.
+	failed   chan struct{}
+	failOnce sync.Once
+	errMu    sync.Mutex
+	runErr   error
 
 	// conns bounds the connections of every listener: each listener's cap, and one
 	// budget of file descriptors they all share.
-	conns          *netlimit.Group
+	conns *netlimit.Group
+
+	// The parts tests and the start-up log look at; nil where the role has none.
 	httpLn, grpcLn net.Listener
-	httpSrv        *http.Server
-	grpcSrv        *grpc.Server
-
-	// ljSrv is the Beats/lumberjack receiver; ljStop ends its Run, which closes ljDone.
-	ljSrv  *lumberjack.Server
-	ljStop context.CancelFunc
-	ljDone chan struct{}
-
-	// consumer delivers the stream's records to the transformer: the embedded stream,
-	// or the Kinesis consumer with shard leases (transform/consume) of `sluice
-	// transform`, whose reader and lease table are closed after it stops.
-	consumer interface {
-		Consume(context.Context, consume.Handler) error
-	}
-	reader *kinesis.Reader
-	leases *leases.Store
-
-	transformer *transform.Transformer
-	// stopping is set when shutdown begins (readiness of the transform role).
-	stopping atomic.Bool
-	// resources are the lookups of the enrichment processors, reloaded while running.
-	resources *enrich.Resources
-	// sink is the file sink: the destination of `sluice dev` and, with sink.kind
-	// search, of dead letters.
-	sink *file.Sink
-	// search is the Elasticsearch/OpenSearch sink, with sink.kind search.
-	search *search.Sink
-	// deadProducer puts the search sink's dead letters into the Kinesis dead-letter
-	// stream (sink.dead_letters.kind kinesis); it is flushed after the search sink.
-	deadProducer *kinesis.Producer
-
-	// parts are the parts above that hold resources, downstream first (see addParts):
-	// a failed newApp and the end of shutdown close them through this one list.
-	parts lifecycle
+	ljSrv          *lumberjack.Server
+	search         *search.Sink
+	sink           *file.Sink
 }
 
-// newApp builds the process and binds its listeners, so that a bad address fails
-// before anything runs and tests can read the bound addresses.
+// consumer delivers the stream's records to the transformer: the embedded stream, or
+// the Kinesis consumer with shard leases (transform/consume) of `sluice transform`.
+type consumer interface {
+	Consume(context.Context, consume.Handler) error
+}
+
+// newApp builds the components of the role and binds its listeners, so that a bad
+// address or configuration fails before anything runs and tests can read the bound
+// addresses. On error, what was built is shut down.
 func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, role: role, log: log}
-	a.addParts()
+	a := &app{cfg: cfg, role: role, log: log, failed: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			a.closeListeners()
-			_ = a.parts.Shutdown(ctx) // what was built
+			_ = a.shutdown(ctx)
 		}
 	}()
-
-	// Metrics: the OpenTelemetry SDK, exported in the Prometheus format on /metrics.
-	a.registry = promclient.NewRegistry()
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	exporter, err := otelprom.New(otelprom.WithRegisterer(a.registry), otelprom.WithoutScopeInfo())
-	if err != nil {
-		return nil, fmt.Errorf("create metrics exporter: %w", err)
+	if err := a.buildMetrics(); err != nil {
+		return nil, err
 	}
-	a.meterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
-	meter := a.meterProvider.Meter("github.com/sluice-siem/sluice")
-
 	// Connection limits: every listener's own cap, and a budget of connections all
 	// listeners share, from the file-descriptor limit, so that a flood on one port
 	// cannot take the descriptors the other listeners and the outbound connections need.
@@ -134,7 +105,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	if err != nil {
 		log.Warn("no connection budget, only each listener's max_connections", "err", err)
 	}
-	a.conns, err = netlimit.NewGroup(netlimit.GroupOptions{Budget: budget, Logger: log.With("component", "listener"), Meter: meter})
+	a.conns, err = netlimit.NewGroup(netlimit.GroupOptions{Budget: budget, Logger: log.With("component", "listener"), Meter: a.meter})
 	if err != nil {
 		return nil, err
 	}
@@ -142,46 +113,65 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		log.Info("connection budget of all listeners", "connections", budget, "nofile", nofile)
 	}
 
-	// The stream between the tiers.
-	switch cfg.Stream.Kind {
-	case "embedded":
-		a.stream, err = embedded.New(embedded.Config{
-			Streams:        cfg.Gateway.StreamNames(),
-			Shards:         cfg.Stream.Embedded.Shards,
-			MaxBytes:       int64(cfg.Stream.Embedded.MaxBytes),
-			MaxRecordBytes: int(cfg.Gateway.Limits.MaxEventBytes) + 4096,
-			Logger:         log.With("component", "embedded"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("create embedded stream: %w", err)
-		}
-		if err := a.streamMetrics(meter); err != nil {
+	// Downstream first: the sinks and the transformer, whose pipelines compile before
+	// anything else is opened, so that a mistake in one fails the start early.
+	var transformer *transform.Transformer
+	if role != config.RoleGateway {
+		if transformer, err = a.buildTransform(ctx); err != nil {
 			return nil, err
 		}
-		a.producer = a.stream
-		a.consumer = a.stream
+	}
+	// The stream between the tiers, with the consumer that feeds the transformer.
+	var producer gateway.Producer
+	switch cfg.Stream.Kind {
+	case "embedded":
+		s, err := a.buildEmbedded()
+		if err != nil {
+			return nil, err
+		}
+		if transformer != nil {
+			a.addConsumer("consumer", s, transformer, nil)
+			// Shut down before the consumer: the stream is drained through it.
+			a.parts.add("embedded stream", &part{stop: func(ctx context.Context) error {
+				if err := s.WaitEmpty(ctx); err != nil {
+					return fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err)
+				}
+				return nil
+			}})
+		}
+		producer = s
 	case "kinesis":
 		if role == config.RoleTransform {
-			if err := a.buildConsumer(ctx, meter); err != nil {
+			if err := a.buildKinesisConsumer(ctx, transformer); err != nil {
 				return nil, err
 			}
 			break
 		}
-		a.kinesis, err = kinesis.New(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: log.With("component", "kinesis"), Meter: meter})
+		p, err := kinesis.New(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: log.With("component", "kinesis"), Meter: a.meter})
 		if err != nil {
 			return nil, fmt.Errorf("create kinesis producer: %w", err)
 		}
-		a.producer = a.kinesis
+		a.parts.add("kinesis producer", &part{stop: func(ctx context.Context) error {
+			if err := p.Close(ctx); err != nil {
+				return fmt.Errorf("flush: %w", err)
+			}
+			return nil
+		}})
+		producer = p
 	case "discard":
 		// A benchmark tool (gateway role only): the receivers alone, every record dropped.
 		log.Warn("stream.kind is discard: every event is acknowledged and dropped (a benchmark tool, never for real traffic)")
-		a.producer = discard.New()
+		producer = discard.New()
 	default:
 		return nil, fmt.Errorf("unknown stream.kind %q", cfg.Stream.Kind)
 	}
 
+	// Upstream: the gateway and its receivers, or the operations endpoints of the
+	// transform role; readiness, which drops first on shutdown, last.
+	var gw *gateway.Gateway
+	var hs *health.Server
 	if role != config.RoleTransform {
-		if err := a.buildGateway(ctx, meter); err != nil {
+		if gw, hs, err = a.buildGateway(ctx, producer); err != nil {
 			return nil, err
 		}
 	} else if cfg.HTTP.Addr != "" {
@@ -189,507 +179,479 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			return nil, err
 		}
 	}
-	if role != config.RoleGateway {
-		// The pipelines compile first, so that a mistake in one fails the start before
-		// anything is opened. The sample pipelines bring the sample lookups they enrich
-		// with (lookupsConfig).
-		a.resources, err = enrich.NewResources(ctx, lookupsConfig(cfg), log.With("component", "enrich"), meter)
-		if err != nil {
-			return nil, fmt.Errorf("open lookups: %w", err)
+	a.parts.add("readiness", &part{stop: func(ctx context.Context) error {
+		a.stopping.Store(true)
+		if gw == nil {
+			return nil
 		}
-		var pipes *pipeline.Set
-		pipes, err = buildPipelines(cfg, pipeline.Deps{Logger: log.With("component", "pipeline"), Meter: meter, Enrich: a.resources.Processor})
-		if err != nil {
-			return nil, fmt.Errorf("build pipelines: %w", err)
+		gw.Drain()
+		if hs != nil {
+			hs.Shutdown() // every service NOT_SERVING
 		}
-		// The file sink (and its directory) exists only where it is written to: the
-		// file sink itself, or dead letters in files.
-		if cfg.Sink.UsesFiles() {
-			fcfg := cfg.Sink.File
-			fcfg.Logger = log.With("component", "file")
-			a.sink, err = file.New(fcfg)
-			if err != nil {
-				return nil, fmt.Errorf("create file sink: %w", err)
-			}
+		// The load balancer sees /readyz fail and stops sending before the listeners close.
+		select {
+		case <-time.After(cfg.Shutdown.DrainDelay):
+		case <-ctx.Done():
 		}
-		var out transform.Sink
-		if cfg.Sink.EffectiveKind() != "search" {
-			out = a.sink
-		} else {
-			var dead search.DeadLetters
-			var deadWhere string
-			dead, deadWhere, err = a.buildDeadLetters(ctx, meter)
-			if err == nil {
-				a.search, err = search.New(ctx, cfg.Sink.Search, search.Options{
-					DeadLetters: dead, Logger: log.With("component", "search"), Meter: meter,
-				})
-				if err != nil {
-					err = fmt.Errorf("create search sink: %w", err)
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			addrs := make([]string, len(cfg.Sink.Search.Addresses))
-			for i, u := range cfg.Sink.Search.Addresses {
-				addrs[i] = secret.RedactURL(u) // a URL may carry user:password
-			}
-			a.log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", addrs,
-				"layout", cfg.Sink.Search.Layout, "dead_letters", deadWhere, "lifecycle", a.search.Lifecycle())
-			out = a.search
-		}
-		a.transformer, err = transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes,
-			MaxDepth: cfg.Limits.MaxDepth})
-		if err != nil {
-			return nil, fmt.Errorf("create transformer: %w", err)
-		}
-	}
+		return nil
+	}})
 	return a, nil
 }
 
-// addParts lists the parts newApp may build, downstream first: the file sink, the
-// dead-letter producer, the search sink, the lookups, the Kinesis consumer's reader and
-// lease table, the gateway's Kinesis producer. Shutting the list down closes (and
-// flushes) each part that was built, upstream first; a part not built is skipped.
-func (a *app) addParts() {
-	a.parts.add("file sink", &part{stop: func(context.Context) error {
-		if a.sink == nil {
-			return nil
-		}
-		return a.sink.Close()
-	}})
-	a.parts.add("dead letters", &part{stop: a.closeDeadLetters})
-	a.parts.add("search sink", &part{stop: func(context.Context) error {
-		if a.search == nil {
-			return nil
-		}
-		return a.search.Close()
-	}})
-	a.parts.add("lookups", &part{stop: func(context.Context) error {
-		if a.resources != nil {
-			a.resources.Close()
-		}
-		return nil
-	}})
-	a.parts.add("kinesis consumer", &part{stop: func(context.Context) error {
-		a.closeConsumer()
-		return nil
-	}})
-	a.parts.add("kinesis producer", &part{stop: func(ctx context.Context) error {
-		if a.kinesis == nil {
-			return nil
-		}
-		if err := a.kinesis.Close(ctx); err != nil {
-			return fmt.Errorf("flush: %w", err)
-		}
-		return nil
-	}})
+// fail records a fatal error of a running component and starts the shutdown.
+func (a *app) fail(err error) {
+	a.errMu.Lock()
+	a.runErr = errors.Join(a.runErr, err)
+	a.errMu.Unlock()
+	a.failOnce.Do(func() { close(a.failed) })
 }
 
-// buildDeadLetters makes the search sink's dead-letter destination
-// (sink.dead_letters): the Kinesis dead-letter stream, which must exist, or the file
-// sink. where names it for the log.
-func (a *app) buildDeadLetters(ctx context.Context, meter metric.Meter) (_ search.DeadLetters, where string, err error) {
-	cfg := a.cfg
-	if cfg.Sink.DeadLetters.Kind == "file" {
-		return a.sink, deadletter.Dir(cfg.Sink.File.Dir), nil
-	}
-	name := cfg.Sink.DeadLetters.Stream
-	kopts := kinesis.Options{Logger: a.log.With("component", "kinesis", "stream", name), Meter: meter}
-	// A missing stream fails the start rather than the first refused document. The
-	// consumer's reader (sluice transform) can list its shards; otherwise one is made
-	// for the check.
-	r := a.reader
-	if r == nil {
-		if r, err = kinesis.NewReader(ctx, cfg.Stream.Kinesis, kopts); err != nil {
-			return nil, "", fmt.Errorf("create dead-letter stream reader: %w", err)
-		}
-		defer r.Close()
-	}
-	if _, err = r.Shards(ctx, name); err != nil {
-		return nil, "", fmt.Errorf("check dead-letter stream (sink.dead_letters.stream): %w", err)
-	}
-	a.deadProducer, err = kinesis.New(ctx, cfg.Stream.Kinesis, kopts)
+// buildMetrics sets up the OpenTelemetry SDK, exported in the Prometheus format on
+// /metrics.
+func (a *app) buildMetrics() error {
+	a.registry = promclient.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exporter, err := otelprom.New(otelprom.WithRegisterer(a.registry), otelprom.WithoutScopeInfo())
 	if err != nil {
-		return nil, "", fmt.Errorf("create dead-letter producer: %w", err)
+		return fmt.Errorf("create metrics exporter: %w", err)
 	}
-	k, err := deadletter.NewKinesis(a.deadProducer, name, deadletter.KinesisOptions{
-		MaxRecordBytes: int(cfg.Stream.Kinesis.MaxRecordBytes), Logger: a.log.With("component", "deadletter"), Meter: meter,
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return k, "kinesis:" + name, nil
-}
-
-// closeDeadLetters flushes and closes the dead-letter producer, if there is one.
-func (a *app) closeDeadLetters(ctx context.Context) error {
-	if a.deadProducer == nil {
-		return nil
-	}
-	p := a.deadProducer
-	a.deadProducer = nil
-	if err := p.Close(ctx); err != nil {
-		return fmt.Errorf("flush dead-letter producer: %w", err)
-	}
+	a.meterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	a.meter = a.meterProvider.Meter("github.com/sluice-siem/sluice")
 	return nil
 }
 
-// buildConsumer wires step 4 for `sluice transform` on Kinesis: the reader of the
-// streams, the lease table and the consumer that shares the shards with the other
-// transform tasks.
-func (a *app) buildConsumer(ctx context.Context, meter metric.Meter) (err error) {
+// buildTransform builds the back tier's sinks and transformer, each listed as it is
+// made: the file sink (where it is written to: the file sink itself, or dead letters
+// in files), the dead-letter destination and the search sink (sink.kind search), and
+// the lookups, reloaded while running.
+func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error) {
+	cfg, log := a.cfg, a.log
+	if cfg.Sink.UsesFiles() {
+		s, err := buildFileSink(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.sink = s
+		a.parts.add("file sink", &part{stop: func(context.Context) error { return s.Close() }})
+	}
+	var out transform.Sink = a.sink
+	if cfg.Sink.EffectiveKind() == "search" {
+		dead, err := buildDeadLetters(ctx, cfg, a.sink, log, a.meter)
+		if err != nil {
+			return nil, err
+		}
+		a.parts.add("dead letters", &part{stop: dead.close})
+		s, err := buildSearchSink(ctx, cfg, dead.dest, log, a.meter)
+		if err != nil {
+			return nil, err
+		}
+		a.search = s
+		// Rollover and retention by sluice's sweeper, where the engine has no ILM or
+		// ISM (RunLifecycle returns at once otherwise).
+		a.parts.add("search sink", a.background("search lifecycle", s.RunLifecycle, func(context.Context) error { return s.Close() }))
+		addrs := make([]string, len(cfg.Sink.Search.Addresses))
+		for i, u := range cfg.Sink.Search.Addresses {
+			addrs[i] = secret.RedactURL(u) // a URL may carry user:password
+		}
+		log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", addrs,
+			"layout", cfg.Sink.Search.Layout, "dead_letters", dead.where, "lifecycle", s.Lifecycle())
+		out = s
+	}
+	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter)
+	if err != nil {
+		return nil, err
+	}
+	a.parts.add("lookups", a.background("reload lookups", res.Run, func(context.Context) error { res.Close(); return nil }))
+	return t, nil
+}
+
+// addConsumer lists the component that feeds the transformer from c while running;
+// closeAfter, if set, releases what c reads through once it stopped.
+func (a *app) addConsumer(name string, c consumer, t *transform.Transformer, closeAfter func()) {
+	a.parts.add(name, a.background("consume", func(ctx context.Context) error { return c.Consume(ctx, t.Handle) },
+		func(context.Context) error {
+			if closeAfter != nil {
+				closeAfter()
+			}
+			return nil
+		}))
+}
+
+// buildEmbedded makes the embedded stream of `sluice dev`.
+func (a *app) buildEmbedded() (*embedded.Stream, error) {
+	cfg := a.cfg
+	s, err := embedded.New(embedded.Config{
+		Streams:        cfg.Gateway.StreamNames(),
+		Shards:         cfg.Stream.Embedded.Shards,
+		MaxBytes:       int64(cfg.Stream.Embedded.MaxBytes),
+		MaxRecordBytes: int(cfg.Gateway.Limits.MaxEventBytes) + 4096,
+		Logger:         a.log.With("component", "embedded"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create embedded stream: %w", err)
+	}
+	_, err = a.meter.Int64ObservableGauge("sluice_stream_used_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes held in the embedded stream, not yet acknowledged by the transform tier."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.Used())
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("create stream metrics: %w", err)
+	}
+	return s, nil
+}
+
+// buildKinesisConsumer wires step 4 for `sluice transform` on Kinesis: the reader of
+// the streams, the lease table and the consumer that shares the shards with the other
+// transform tasks. The reader and the table are closed once the consumer stopped.
+func (a *app) buildKinesisConsumer(ctx context.Context, t *transform.Transformer) error {
 	cfg := a.cfg
 	ccfg := cfg.Stream.Consumer
 	if len(ccfg.Streams) == 0 {
 		ccfg.Streams = cfg.Gateway.StreamNames()
 	}
-	var store consume.LeaseStore
+	var (
+		store consume.LeaseStore
+		table *leases.Store
+		err   error
+	)
 	switch cfg.Stream.Leases.Store {
 	case "memory":
 		a.log.Warn("stream.leases.store is memory: this worker shares no shards with others and forgets its checkpoints when it stops")
 		store = consume.NewMemoryStore()
 	default:
-		a.leases, err = leases.New(ctx, cfg.Stream.Leases.DynamoDB)
-		if err != nil {
+		if table, err = leases.New(ctx, cfg.Stream.Leases.DynamoDB); err != nil {
 			return fmt.Errorf("open lease table: %w", err)
 		}
-		store = a.leases
+		store = table
 	}
-	a.reader, err = kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis")})
+	release := func() {
+		if table != nil {
+			table.Close()
+		}
+	}
+	reader, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis")})
 	if err != nil {
-		a.closeConsumer()
+		release()
 		return fmt.Errorf("create kinesis reader: %w", err)
 	}
-	c, err := consume.New(ccfg, store, a.reader, consume.Options{Logger: a.log.With("component", "consume"), Meter: meter})
+	release = func() {
+		reader.Close()
+		if table != nil {
+			table.Close()
+		}
+	}
+	c, err := consume.New(ccfg, store, reader, consume.Options{Logger: a.log.With("component", "consume"), Meter: a.meter})
 	if err != nil {
-		a.closeConsumer()
+		release()
 		return fmt.Errorf("create kinesis consumer: %w", err)
 	}
 	a.log.Info("kinesis consumer", "worker", c.WorkerID(), "streams", ccfg.Streams, "lease_store", cfg.Stream.Leases.Store)
-	a.consumer = c
+	a.addConsumer("kinesis consumer", c, t, release)
 	return nil
 }
 
-// closeConsumer closes the Kinesis reader and the lease table, once nothing uses them.
-func (a *app) closeConsumer() {
-	if a.reader != nil {
-		a.reader.Close()
-	}
-	if a.leases != nil {
-		a.leases.Close()
-	}
-}
-
-func (a *app) streamMetrics(meter metric.Meter) error {
-	_, err := meter.Int64ObservableGauge("sluice_stream_used_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Bytes held in the embedded stream, not yet acknowledged by the transform tier."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(a.stream.Used())
-			return nil
-		}))
-	if err != nil {
-		return fmt.Errorf("create stream metrics: %w", err)
-	}
-	return nil
-}
-
-// buildGateway wires the front tier: the core and its HTTP and gRPC receivers.
-func (a *app) buildGateway(ctx context.Context, meter metric.Meter) error {
+// buildGateway wires the front tier: the core and its receivers (lumberjack, gRPC,
+// HTTP), each listening already.
+func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gateway.Gateway, *health.Server, error) {
 	cfg := a.cfg
-	var err error
 	gcfg := cfg.Gateway
 	gcfg.Limits.MaxDepth = cfg.Limits.MaxDepth // limits.max_depth, which the transform tier shares
-	a.gateway, err = gateway.New(gcfg, a.producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: meter})
+	gw, err := gateway.New(gcfg, producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: a.meter})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if !a.gateway.AuthEnabled() {
+	if !gw.AuthEnabled() {
 		a.log.Warn("api key authentication is off: anyone who reaches the listeners can send events", "role", a.role)
 	}
-	if cfg.Lumberjack.Addr != "" {
-		a.ljSrv, err = lumberjack.New(a.gateway, cfg.Lumberjack, lumberjack.Options{
-			Logger:       a.log.With("component", "lumberjack"),
-			Meter:        meter,
-			DrainTimeout: cfg.Shutdown.Timeout,
-			// lumberjack.max_connections is the receiver's own (counted and logged as
-			// over_limit); the listener shares the process's budget.
-			WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("lumberjack", ln, 0) },
-		})
-		if err != nil {
-			return err
-		}
-		if err := a.ljSrv.Listen(); err != nil {
-			return err
-		}
-	}
-
-	svc := grpcrecv.New(a.gateway, cfg.GRPC, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
-	if cfg.GRPC.Addr != "" {
-		opts := svc.ServerOptions()
-		tlsConf, err := cfg.GRPC.TLS.Load()
-		if err != nil {
-			return fmt.Errorf("grpc: %w", err)
-		}
-		if tlsConf != nil {
-			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
-		}
-		a.grpcSrv = grpc.NewServer(opts...)
-		svc.Register(a.grpcSrv)
-		a.health = health.NewServer()
-		a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		a.health.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-		healthpb.RegisterHealthServer(a.grpcSrv, a.health)
-		reflection.Register(a.grpcSrv)
-		if a.grpcLn, err = a.conns.Listen("grpc", cfg.GRPC.Addr, cfg.GRPC.MaxConnections); err != nil {
-			return fmt.Errorf("listen grpc on %s: %w", cfg.GRPC.Addr, err)
-		}
-	}
+	svc := grpcrecv.New(gw, cfg.GRPC, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
 	if cfg.HTTP.Addr != "" {
 		push, err := svc.RESTHandler(ctx)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		var bulk *httprecv.Bulk
 		if cfg.Bulk.Enabled {
 			bulk = &cfg.Bulk
 		}
-		handler, err := httprecv.New(a.gateway, httprecv.Options{
+		handler, err := httprecv.New(gw, httprecv.Options{
 			Push:    push,
 			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			OpenAPI: sluicev1.OpenAPIDocument,
 			Logger:  a.log.With("component", "http"),
 			Bulk:    bulk,
-			Meter:   meter,
+			Meter:   a.meter,
 		})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		tlsConf, err := cfg.HTTP.TLS.Load()
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
-		a.httpSrv = &http.Server{
-			Handler:           handler,
-			TLSConfig:         tlsConf,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       cfg.HTTP.ReadTimeout,
-			IdleTimeout:       cfg.HTTP.IdleTimeout,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		}
-		if a.httpLn, err = a.conns.Listen("http", cfg.HTTP.Addr, cfg.HTTP.MaxConnections); err != nil {
-			return fmt.Errorf("listen http on %s: %w", cfg.HTTP.Addr, err)
+		if err := a.addHTTP(handler, cfg.HTTP.ReadTimeout); err != nil {
+			return nil, nil, err
 		}
 	}
-	return nil
+	var hs *health.Server
+	if cfg.GRPC.Addr != "" {
+		if hs, err = a.addGRPC(svc); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.Lumberjack.Addr != "" {
+		if err := a.addLumberjack(gw); err != nil {
+			return nil, nil, err
+		}
+	}
+	return gw, hs, nil
 }
 
 // buildOps serves what operators and orchestrators need from the transform role on
 // the HTTP address: /healthz, /readyz (503 once shutdown begins) and /metrics.
 func (a *app) buildOps() error {
-	h := ops.New(func() bool { return !a.stopping.Load() }, promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	tlsConf, err := a.cfg.HTTP.TLS.Load()
+	return a.addHTTP(ops.New(func() bool { return !a.stopping.Load() }, promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})), 0)
+}
+
+// addHTTP listens on http.addr and lists the server serving handler: it serves from
+// Start; Shutdown lets requests in progress finish (closing the rest when its context
+// ends). readTimeout bounds reading a request, body included (0: none).
+func (a *app) addHTTP(handler http.Handler, readTimeout time.Duration) error {
+	cfg := a.cfg.HTTP
+	tlsConf, err := cfg.TLS.Load()
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	a.httpSrv = &http.Server{
-		Handler:           h,
+	srv := &http.Server{
+		Handler:           handler,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	if a.httpLn, err = a.conns.Listen("http", a.cfg.HTTP.Addr, a.cfg.HTTP.MaxConnections); err != nil {
-		return fmt.Errorf("listen http on %s: %w", a.cfg.HTTP.Addr, err)
+	ln, err := a.conns.Listen("http", cfg.Addr, cfg.MaxConnections)
+	if err != nil {
+		return fmt.Errorf("listen http on %s: %w", cfg.Addr, err)
 	}
+	a.httpLn = ln
+	announce := func() { a.log.Info("http listening", "addr", ln.Addr().String(), "tls", tlsConf != nil) }
+	serve := func() error {
+		var err error
+		if tlsConf != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	a.parts.add("http", a.server("serve http", announce, serve, func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			_ = srv.Close()
+		}
+		_ = ln.Close() // if it never served
+		return err
+	}))
 	return nil
 }
 
-func (a *app) closeListeners() {
-	for _, ln := range []net.Listener{a.httpLn, a.grpcLn} {
-		if ln != nil {
-			_ = ln.Close()
-		}
+// addGRPC listens on grpc.addr and lists the gRPC server of svc, with the standard
+// health service (returned, for readiness) and reflection: it serves from Start;
+// Shutdown lets calls in progress finish (stopping the rest when its context ends).
+func (a *app) addGRPC(svc *grpcrecv.Service) (*health.Server, error) {
+	cfg := a.cfg.GRPC
+	opts := svc.ServerOptions()
+	tlsConf, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("grpc: %w", err)
 	}
-	if a.ljSrv != nil {
-		_ = a.ljSrv.Close()
+	if tlsConf != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
+	}
+	srv := grpc.NewServer(opts...)
+	svc.Register(srv)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	ln, err := a.conns.Listen("grpc", cfg.Addr, cfg.MaxConnections)
+	if err != nil {
+		return nil, fmt.Errorf("listen grpc on %s: %w", cfg.Addr, err)
+	}
+	a.grpcLn = ln
+	announce := func() { a.log.Info("grpc listening", "addr", ln.Addr().String()) }
+	a.parts.add("grpc", a.server("serve grpc", announce, func() error { return srv.Serve(ln) }, func(ctx context.Context) error {
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			srv.Stop()
+			<-stopped
+		}
+		_ = ln.Close() // if it never served
+		return nil
+	}))
+	return hs, nil
+}
+
+// addLumberjack listens on lumberjack.addr and lists the Beats receiver: it accepts
+// from Start; Shutdown stops accepting and lets windows in progress finish (or be
+// refused while draining), closing the connections when its context ends.
+func (a *app) addLumberjack(gw *gateway.Gateway) error {
+	cfg := a.cfg
+	srv, err := lumberjack.New(gw, cfg.Lumberjack, lumberjack.Options{
+		Logger:       a.log.With("component", "lumberjack"),
+		Meter:        a.meter,
+		DrainTimeout: cfg.Shutdown.Timeout,
+		// lumberjack.max_connections is the receiver's own (counted and logged as
+		// over_limit); the listener shares the process's budget.
+		WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("lumberjack", ln, 0) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	a.ljSrv = srv
+	// Run's context ends on Shutdown: it stops accepting and lets the windows in
+	// progress finish; Close, when Shutdown's own deadline passes, ends them at once.
+	runCtx, stop := context.WithCancel(context.Background())
+	var ran chan struct{} // closed when Run returned; nil without Start
+	a.parts.add("lumberjack", &part{
+		start: func(context.Context) error {
+			ran = make(chan struct{})
+			a.log.Info("lumberjack listening", "addr", srv.Addr().String(), "tls", srv.TLS())
+			go func() {
+				defer close(ran)
+				if err := srv.Run(runCtx); err != nil {
+					a.fail(fmt.Errorf("serve lumberjack: %w", err))
+				}
+			}()
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			stop()
+			if ran == nil {
+				return srv.Close()
+			}
+			select {
+			case <-ran:
+			case <-ctx.Done():
+				_ = srv.Close() // windows still in progress are not ACKed: clients resend them
+				<-ran
+			}
+			return nil
+		},
+	})
+	return nil
+}
+
+// background is a component whose work is run in a goroutine from Start until
+// Shutdown cancels its context; Shutdown waits for it (until its own context ends),
+// then calls release, if set, which also runs without Start. An error of run is fatal
+// for the process.
+func (a *app) background(name string, run func(context.Context) error, release func(context.Context) error) *part {
+	var (
+		cancel context.CancelFunc
+		done   chan struct{}
+	)
+	return &part{
+		start: func(ctx context.Context) error {
+			// Not the caller's context: the component stops when Shutdown says so,
+			// in its turn.
+			runCtx, c := context.WithCancel(context.WithoutCancel(ctx))
+			cancel, done = c, make(chan struct{})
+			go func() {
+				defer close(done)
+				if err := run(runCtx); err != nil {
+					a.fail(fmt.Errorf("%s: %w", name, err))
+				}
+			}()
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			if cancel != nil {
+				cancel()
+				select {
+				case <-done:
+				case <-ctx.Done():
+					// Still running: what it uses is not released under it.
+					return fmt.Errorf("%s did not stop in time: %w", name, ctx.Err())
+				}
+			}
+			if release != nil {
+				return release(ctx)
+			}
+			return nil
+		},
 	}
 }
 
-// run serves until ctx ends, then shuts down in data-path order within the shutdown
-// deadline: stop accepting (readiness drops first), let in-flight requests finish,
-// drain the stream through the transform tier, flush and close the sink.
-func (a *app) run(ctx context.Context) error {
-	var (
-		wg      sync.WaitGroup
-		errMu   sync.Mutex
-		runErr  error
-		failed  = make(chan struct{})
-		failOne sync.Once
-	)
-	fail := func(err error) {
-		errMu.Lock()
-		runErr = errors.Join(runErr, err)
-		errMu.Unlock()
-		failOne.Do(func() { close(failed) })
-	}
-
-	consumeCtx, stopConsume := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopConsume()
-	consumed := make(chan struct{})
-	if a.transformer != nil {
-		go func() {
-			defer close(consumed)
-			if err := a.consumer.Consume(consumeCtx, a.transformer.Handle); err != nil {
-				fail(fmt.Errorf("consume: %w", err))
-			}
-		}()
-		// Reloads of the lookup files run as long as the consumer does.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.resources.Run(consumeCtx); err != nil {
-				fail(fmt.Errorf("reload lookups: %w", err))
-			}
-		}()
-		if a.search != nil {
-			// Rollover and retention by sluice's sweeper, where the engine has no ILM
-			// or ISM (it returns at once otherwise); it stops with the consumer.
-			wg.Add(1)
+// server is a component serving in a goroutine from Start (announced first, in the
+// log) until stop ends the serving (stop also runs without Start, to release the
+// listener); Shutdown waits for the goroutine once stop returned. An error of serve is
+// fatal for the process.
+func (a *app) server(name string, announce func(), serve func() error, stop func(context.Context) error) *part {
+	var done chan struct{}
+	return &part{
+		start: func(context.Context) error {
+			announce()
+			done = make(chan struct{})
 			go func() {
-				defer wg.Done()
-				if err := a.search.RunLifecycle(consumeCtx); err != nil {
-					fail(fmt.Errorf("search lifecycle: %w", err))
+				defer close(done)
+				if err := serve(); err != nil {
+					a.fail(fmt.Errorf("%s: %w", name, err))
 				}
 			}()
-		}
-	} else {
-		close(consumed)
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			err := stop(ctx)
+			if done != nil {
+				<-done
+			}
+			return err
+		},
 	}
-	if a.httpSrv != nil {
-		a.log.Info("http listening", "addr", a.httpLn.Addr().String(), "tls", a.httpSrv.TLSConfig != nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if a.httpSrv.TLSConfig != nil {
-				err = a.httpSrv.ServeTLS(a.httpLn, "", "")
-			} else {
-				err = a.httpSrv.Serve(a.httpLn)
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fail(fmt.Errorf("serve http: %w", err))
-			}
-		}()
-	}
-	if a.grpcSrv != nil {
-		a.log.Info("grpc listening", "addr", a.grpcLn.Addr().String())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.grpcSrv.Serve(a.grpcLn); err != nil {
-				fail(fmt.Errorf("serve grpc: %w", err))
-			}
-		}()
-	}
-	if a.ljSrv != nil {
-		ljCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		a.ljStop, a.ljDone = stop, make(chan struct{})
-		a.log.Info("lumberjack listening", "addr", a.ljSrv.Addr().String(), "tls", a.ljSrv.TLS())
-		go func() {
-			defer close(a.ljDone)
-			if err := a.ljSrv.Run(ljCtx); err != nil {
-				fail(fmt.Errorf("serve lumberjack: %w", err))
-			}
-		}()
+}
+
+// run starts the components, serves until ctx ends or a component fails, then shuts
+// down within the shutdown deadline: readiness drops, the listeners stop accepting and
+// let requests in progress finish, the stream drains through the transform tier, the
+// producers flush, the sinks close.
+func (a *app) run(ctx context.Context) error {
+	if err := a.parts.Start(ctx); err != nil {
+		return errors.Join(err, a.meterProvider.Shutdown(context.WithoutCancel(ctx)))
 	}
 	a.log.Info("sluice started", "role", a.role, "stream", a.cfg.Stream.Kind, "data_dir", a.dataDir())
-
 	select {
 	case <-ctx.Done():
-	case <-failed:
+	case <-a.failed:
 	}
 	a.log.Info("shutting down", "deadline", a.cfg.Shutdown.Timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Shutdown.Timeout)
 	defer cancel()
-	err := a.shutdown(shutdownCtx, func() { stopConsume(); <-consumed })
-	wg.Wait()
-	errMu.Lock()
-	defer errMu.Unlock()
-	return errors.Join(runErr, err)
+	err := a.shutdown(shutdownCtx)
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return errors.Join(a.runErr, err)
 }
 
-// shutdown stops the process's parts in data-path order; stopConsume ends the
-// consumer and returns once no handler runs.
-func (a *app) shutdown(ctx context.Context, stopConsume func()) error {
-	var errs []error
-	a.stopping.Store(true)
-	if a.gateway != nil {
-		a.gateway.Drain()
-		if a.health != nil {
-			a.health.Shutdown() // every service NOT_SERVING
-		}
-		select {
-		case <-time.After(a.cfg.Shutdown.DrainDelay):
-		case <-ctx.Done():
+// shutdown shuts the components down, upstream first, then the metrics. It is safe
+// whether or not they started, and safe twice.
+func (a *app) shutdown(ctx context.Context) error {
+	err := a.parts.Shutdown(ctx)
+	if a.meterProvider != nil {
+		if merr := a.meterProvider.Shutdown(ctx); merr != nil && !errors.Is(merr, sdkmetric.ErrReaderShutdown) {
+			err = errors.Join(err, fmt.Errorf("stop metrics: %w", merr))
 		}
 	}
-	httpStopped := make(chan error, 1)
-	if a.httpSrv != nil {
-		go func() {
-			err := a.httpSrv.Shutdown(ctx)
-			if err != nil {
-				_ = a.httpSrv.Close()
-				err = fmt.Errorf("stop http: %w", err)
-			}
-			httpStopped <- err
-		}()
-	} else {
-		httpStopped <- nil
-	}
-	if a.ljSrv != nil {
-		a.ljStop() // stops accepting; windows in progress finish (or are refused while draining)
-	}
-	if a.grpcSrv != nil {
-		stopped := make(chan struct{})
-		go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			a.grpcSrv.Stop()
-			<-stopped
-		}
-	}
-	if a.ljSrv != nil {
-		select {
-		case <-a.ljDone:
-		case <-ctx.Done():
-			_ = a.ljSrv.Close()
-			<-a.ljDone
-		}
-	}
-	if err := <-httpStopped; err != nil {
-		errs = append(errs, err)
-	}
-
-	// The embedded stream is drained through the transform tier (in dev, whose stream
-	// has no Kinesis producer to flush), then the consumer stops.
-	if a.transformer != nil && a.stream != nil {
-		if err := a.stream.WaitEmpty(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err))
-		}
-	}
-	stopConsume()
-	// The gateway's Kinesis producer is flushed, then the consumer's reader and leases,
-	// the lookups and the sinks are closed, upstream first.
-	if err := a.parts.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := a.meterProvider.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop metrics: %w", err))
-	}
-	return errors.Join(errs...)
+	return err
 }
 
 func (a *app) dataDir() string {

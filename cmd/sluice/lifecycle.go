@@ -62,14 +62,14 @@ type lifecycle struct {
 // add appends c, upstream of every component added before.
 func (l *lifecycle) add(name string, c component) { l.parts = append(l.parts, named{name, c}) }
 
-// Start starts every component, downstream first. When one fails, it shuts down that
-// one and every one started before it, upstream first, and returns the failure joined
-// with theirs.
+// Start starts every component, downstream first. When one fails, it shuts down every
+// component, upstream first (those never started release what their constructors
+// opened), and returns the failure joined with theirs.
 func (l *lifecycle) Start(ctx context.Context) error {
-	for i, p := range l.parts {
+	for _, p := range l.parts {
 		if err := p.c.Start(ctx); err != nil {
 			err = fmt.Errorf("start %s: %w", p.name, err)
-			return errors.Join(err, shutdown(ctx, l.parts[:i+1]))
+			return errors.Join(err, l.Shutdown(ctx))
 		}
 	}
 	return nil

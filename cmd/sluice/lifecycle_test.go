@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-siem/sluice/config"
 )
 
 // recorder builds parts that write what they do to one log.
@@ -53,14 +57,15 @@ func TestLifecycleFailedStart(t *testing.T) {
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "start receiver") {
 		t.Fatalf("Start: %v, want the receiver's failure", err)
 	}
+	// Every part is shut down, the one never started too (it may hold what its
+	// constructor opened), upstream first.
 	want := []string{"start sink", "start transformer", "start receiver",
-		"stop receiver", "stop transformer", "stop sink"}
+		"stop never", "stop receiver", "stop transformer", "stop sink"}
 	if !slices.Equal(r.log, want) {
 		t.Errorf("failed start\n%q, want\n%q", r.log, want)
 	}
-	// The caller's Shutdown after a failed start stops only the part never started
-	// (which may hold what its constructor opened).
-	if err := l.Shutdown(context.Background()); err != nil || !slices.Equal(r.log, append(want, "stop never")) {
+	// The caller's Shutdown after a failed start stops nothing again.
+	if err := l.Shutdown(context.Background()); err != nil || !slices.Equal(r.log, want) {
 		t.Errorf("Shutdown after a failed start: %v, log %q", err, r.log)
 	}
 }
@@ -84,23 +89,35 @@ func TestLifecycleShutdownErrors(t *testing.T) {
 	}
 }
 
-// The app's parts are listed downstream first, so that its shutdown flushes the
-// gateway's producer first and closes the sinks last.
-func TestAppPartsDownstreamFirst(t *testing.T) {
-	a := &app{}
-	a.addParts()
+// Each role's components are listed downstream first, so that the app starts the
+// sinks before what feeds them and shuts the receivers down first; built and never
+// started, they shut down cleanly (listeners closed, twice is a no-op).
+func TestAppComponentsDownstreamFirst(t *testing.T) {
+	cfg := devConfig(t)
+	cfg.Lumberjack.Addr = "127.0.0.1:0"
+	ctx := context.Background()
+	a, err := newApp(ctx, cfg, config.RoleDev, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, p := range a.parts.parts {
 		names = append(names, p.name)
 	}
-	want := []string{"file sink", "dead letters", "search sink", "lookups", "kinesis consumer", "kinesis producer"}
+	want := []string{"file sink", "lookups", "consumer", "embedded stream", "http", "grpc", "lumberjack", "readiness"}
 	if !slices.Equal(names, want) {
-		t.Errorf("parts %q, want %q", names, want)
+		t.Errorf("components %q, want %q", names, want)
 	}
-	// Nothing built: shutting down is a no-op, and safe twice.
+	addr := a.httpLn.Addr().String()
 	for range 2 {
-		if err := a.parts.Shutdown(context.Background()); err != nil {
+		if err := a.shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The listener is closed: the port can be bound again.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("http listener still open after shutdown without start: %v", err)
+	}
+	ln.Close()
 }

@@ -8,25 +8,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
+	dlreplay "github.com/sluice-siem/sluice/sink/deadletter/replay"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 	"github.com/sluice-siem/sluice/transform"
 	"github.com/sluice-siem/sluice/transform/enrich"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
-
-// replayBatch is how many documents a replay hands the search sink at once.
-const replayBatch = 500
 
 // replayFlags are the flags of `sluice replay`.
 type replayFlags struct {
@@ -40,16 +35,6 @@ type replayFlags struct {
 	limit      int
 	pipeline   bool
 	dryRun     bool
-}
-
-// replayCounts is what a replay did, printed as its progress and summary.
-type replayCounts struct {
-	read, matched, indexed, conflicts, refused, dropped, skipped, unreadable int
-}
-
-func (c replayCounts) String() string {
-	return fmt.Sprintf("read %d, matched %d, indexed %d, conflicts (already present) %d, refused again %d, dropped by pipeline %d, skipped %d, unreadable %d",
-		c.read, c.matched, c.indexed, c.conflicts, c.refused, c.dropped, c.skipped, c.unreadable)
 }
 
 // replay is `sluice replay`: it reads the dead letters present when it starts (from
@@ -134,20 +119,27 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	}
 	kind, where, _ := replaySource(f.from, cfg) // --from is checked above
 	log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
-	r := &replayer{
-		flags: f, cfg: cfg, log: log, stderr: stderr, start: now,
-		types: splitList(f.types), errorTypes: splitList(f.errorTypes),
-	}
+	r := &replayer{flags: f, cfg: cfg, log: log, start: now}
 	defer r.close()
 	if err := r.open(ctx); err != nil {
 		fmt.Fprintf(stderr, "sluice replay: %v\n", err)
 		return 1
 	}
-	err = r.read(ctx, kind, where, opts)
-	if err == nil {
-		err = r.flush(ctx)
+	ropts := dlreplay.Options{
+		Types: splitList(f.types), ErrorTypes: splitList(f.errorTypes), Limit: f.limit, Start: now,
+		Index: r.index(), Logger: log,
+		Progress: func(c dlreplay.Counts) { fmt.Fprintf(stderr, "replay: %s\n", c) },
 	}
-	r.progress(true)
+	if f.pipeline {
+		ropts.Transform = r.transform
+	}
+	run := dlreplay.New(ropts)
+	err = r.read(ctx, kind, where, opts, run.Visitor(ctx))
+	if err == nil {
+		err = run.Flush(ctx)
+	}
+	counts := run.Counts()
+	fmt.Fprintf(stderr, "replay: %s\n", counts)
 	if cerr := r.close(); err == nil {
 		err = cerr
 	}
@@ -156,15 +148,15 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		mode = "current pipelines"
 	}
 	if f.dryRun {
-		fmt.Fprintf(stdout, "sluice replay (dry run, %s) from %s:%s: %s; would index %d\n", mode, kind, where, r.counts, r.wouldIndex)
+		fmt.Fprintf(stdout, "sluice replay (dry run, %s) from %s:%s: %s; would index %d\n", mode, kind, where, counts, counts.WouldIndex)
 	} else {
-		fmt.Fprintf(stdout, "sluice replay (%s) from %s:%s: %s\n", mode, kind, where, r.counts)
+		fmt.Fprintf(stdout, "sluice replay (%s) from %s:%s: %s\n", mode, kind, where, counts)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice replay: %v\n", err)
 		return 1
 	}
-	if r.counts.refused > 0 || r.counts.skipped > 0 || r.counts.unreadable > 0 {
+	if counts.Failed() {
 		return 1
 	}
 	return 0
@@ -219,14 +211,15 @@ func splitList(s string) []string {
 	return out
 }
 
-// replayer holds the parts of one replay.
+// replayer holds what one replay opens: the pipelines (--pipeline), and unless it is
+// a dry run the search sink and the dead-letter destination, built as `sluice
+// transform` builds them (build.go).
 type replayer struct {
-	flags             replayFlags
-	cfg               config.Config
-	log               *slog.Logger
-	stderr            io.Writer
-	start             time.Time
-	types, errorTypes []string
+	flags  replayFlags
+	cfg    config.Config
+	log    *slog.Logger
+	start  time.Time
+	closed bool
 
 	// transformer runs the current pipelines (--pipeline); its documents land in
 	// captured.
@@ -234,16 +227,10 @@ type replayer struct {
 	captured    captureSink
 	resources   *enrich.Resources
 
-	search   *search.Sink
-	producer *kinesis.Producer
-	files    *file.Sink
-	reader   *kinesis.Reader
-
-	pending      []sink.Document
-	counts       replayCounts
-	wouldIndex   int
-	lastProgress time.Time
-	closed       bool
+	search *search.Sink
+	dead   deadLetters
+	files  *file.Sink
+	reader *kinesis.Reader
 }
 
 // captureSink keeps what the transformer writes, bodies copied (the transformer may
@@ -280,16 +267,7 @@ func (r *replayer) open(ctx context.Context) error {
 	cfg := r.cfg
 	if r.flags.pipeline {
 		var err error
-		r.resources, err = enrich.NewResources(ctx, lookupsConfig(cfg), r.log.With("component", "enrich"), nil)
-		if err != nil {
-			return fmt.Errorf("open lookups: %w", err)
-		}
-		pipes, err := buildPipelines(cfg, pipeline.Deps{Logger: r.log.With("component", "pipeline"), Enrich: r.resources.Processor})
-		if err != nil {
-			return fmt.Errorf("build pipelines: %w", err)
-		}
-		r.transformer, err = transform.New(&r.captured, transform.Options{Logger: r.log.With("component", "transform"), Pipelines: pipes,
-			MaxDepth: cfg.Limits.MaxDepth})
+		r.transformer, r.resources, err = buildTransformer(ctx, cfg, &r.captured, r.log, nil)
 		if err != nil {
 			return err
 		}
@@ -297,36 +275,38 @@ func (r *replayer) open(ctx context.Context) error {
 	if r.flags.dryRun {
 		return nil
 	}
-	var dest search.DeadLetters
-	switch cfg.Sink.DeadLetters.Kind {
-	case "kinesis":
-		var err error
-		r.producer, err = kinesis.New(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: r.log.With("component", "kinesis")})
-		if err != nil {
-			return fmt.Errorf("create dead-letter producer: %w", err)
-		}
-		dest, err = deadletter.NewKinesis(r.producer, cfg.Sink.DeadLetters.Stream, deadletter.KinesisOptions{
-			MaxRecordBytes: int(cfg.Stream.Kinesis.MaxRecordBytes), Logger: r.log,
-		})
-		if err != nil {
+	var err error
+	if cfg.Sink.DeadLetters.Kind == "file" {
+		if r.files, err = buildFileSink(cfg, r.log); err != nil {
 			return err
 		}
-	default:
-		var err error
-		r.files, err = file.New(file.Config{Dir: cfg.Sink.File.Dir, Fsync: cfg.Sink.File.Fsync, IDField: cfg.Sink.File.IDField})
-		if err != nil {
-			return fmt.Errorf("create file sink for dead letters: %w", err)
-		}
-		dest = r.files
 	}
-	var err error
-	r.search, err = search.New(ctx, cfg.Sink.Search, search.Options{
-		DeadLetters: &replayDeadLetters{dest: dest, at: r.start}, Logger: r.log.With("component", "search"),
-	})
-	if err != nil {
-		return fmt.Errorf("create search sink: %w", err)
+	if r.dead, err = buildDeadLetters(ctx, cfg, r.files, r.log, nil); err != nil {
+		return err
 	}
-	return nil
+	r.search, err = buildSearchSink(ctx, cfg, &replayDeadLetters{dest: r.dead.dest, at: r.start}, r.log, nil)
+	return err
+}
+
+// transform is the replay's Transform with --pipeline: the record through the
+// transformer, as the transform tier would handle it.
+func (r *replayer) transform(ctx context.Context, rec stream.Delivered) (sink.Document, bool, error) {
+	r.captured.docs = r.captured.docs[:0]
+	if err := r.transformer.Handle(ctx, stream.Batch{Stream: rec.Stream, Shard: rec.Shard, Records: []stream.Delivered{rec}}); err != nil {
+		return sink.Document{}, false, err
+	}
+	if len(r.captured.docs) == 0 {
+		return sink.Document{}, false, nil
+	}
+	return r.captured.docs[0], true, nil
+}
+
+// index is where the replay writes: the search sink, or nil in a dry run.
+func (r *replayer) index() dlreplay.Indexer {
+	if r.search == nil {
+		return nil
+	}
+	return r.search
 }
 
 // close releases what open made, flushing the dead-letter producer. Calling it again
@@ -340,11 +320,9 @@ func (r *replayer) close() error {
 	if r.search != nil {
 		errs = append(errs, r.search.Close())
 	}
-	if r.producer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
-		errs = append(errs, r.producer.Close(ctx))
-		cancel()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
+	errs = append(errs, r.dead.close(ctx))
+	cancel()
 	if r.files != nil {
 		errs = append(errs, r.files.Close())
 	}
@@ -357,136 +335,15 @@ func (r *replayer) close() error {
 	return errors.Join(errs...)
 }
 
-// read reads the dead letters of the source and replays each that matches.
-func (r *replayer) read(ctx context.Context, kind, where string, opts deadletter.ReadOptions) error {
-	visit := func(l deadletter.Letter, err error) error {
-		r.counts.read++
-		if err != nil {
-			r.counts.unreadable++
-			r.log.Warn("unreadable dead letter", "source", l.Source, "err", err)
-			return nil
-		}
-		if !l.ReplayedAt.IsZero() && !l.ReplayedAt.Before(r.start) {
-			return nil // refused again by this very replay
-		}
-		if len(r.types) > 0 && !slices.Contains(r.types, l.LogType) ||
-			len(r.errorTypes) > 0 && !slices.Contains(r.errorTypes, l.ErrorType) {
-			return nil
-		}
-		if r.flags.limit > 0 && r.counts.matched >= r.flags.limit {
-			return deadletter.ErrStop
-		}
-		r.counts.matched++
-		if err := r.add(ctx, &l); err != nil {
-			return err
-		}
-		r.progress(false)
-		return nil
+// read reads the dead letters of the source, handing each to visit.
+func (r *replayer) read(ctx context.Context, kind, where string, opts deadletter.ReadOptions, visit deadletter.Visit) error {
+	if kind != "kinesis" {
+		return deadletter.ReadFiles(ctx, where, opts, visit)
 	}
 	var err error
-	if kind == "kinesis" {
-		r.reader, err = kinesis.NewReader(ctx, r.cfg.Stream.Kinesis, kinesis.Options{Logger: r.log.With("component", "kinesis")})
-		if err != nil {
-			return fmt.Errorf("create kinesis reader: %w", err)
-		}
-		err = deadletter.ReadStream(ctx, r.reader, where, opts, visit)
-	} else {
-		err = deadletter.ReadFiles(ctx, where, opts, visit)
-	}
-	return err
-}
-
-// add makes the document of l and queues it, flushing a full batch.
-func (r *replayer) add(ctx context.Context, l *deadletter.Letter) error {
-	var doc sink.Document
-	switch {
-	case r.flags.pipeline:
-		if len(l.Original) == 0 {
-			r.counts.skipped++
-			r.log.Warn("dead letter has no original event to run through the pipeline", "source", l.Source, "id", l.ID)
-			return nil
-		}
-		// The record's position is the one its id names, so that a dead letter the
-		// transformer makes of it again keeps the id.
-		rec := stream.Delivered{Record: stream.Record{Data: l.Original}}
-		parts := strings.SplitN(l.ReplayID(), "/", 4)
-		switch len(parts) {
-		case 3, 4:
-			rec.Stream, rec.Shard, rec.Sequence = parts[0], parts[1], parts[2]
-			if len(parts) == 4 {
-				if n, err := strconv.Atoi(parts[3]); err == nil {
-					rec.SubSequence, rec.Aggregated = n, true
-				}
-			}
-		default:
-			rec.Stream = l.ReplayID()
-		}
-		r.captured.docs = r.captured.docs[:0]
-		if err := r.transformer.Handle(ctx, stream.Batch{Stream: rec.Stream, Shard: rec.Shard, Records: []stream.Delivered{rec}}); err != nil {
-			return fmt.Errorf("transform %s: %w", l.Source, err)
-		}
-		if len(r.captured.docs) == 0 {
-			r.counts.dropped++
-			return nil
-		}
-		doc = r.captured.docs[0]
-		doc.Original = l.Original
-	default:
-		if l.Document == nil {
-			r.counts.skipped++
-			r.log.Warn("dead letter has no document (the transformer could not make one): replay it with --pipeline", "source", l.Source, "id", l.ID)
-			return nil
-		}
-		t := l.Time
-		if t.IsZero() {
-			t = l.At
-		}
-		doc = sink.Document{Type: l.LogType, Time: t, Body: l.Document, Original: l.Original}
-		if !stream.ValidType(doc.Type) {
-			r.counts.skipped++
-			r.log.Warn("dead letter has an invalid log type", "source", l.Source, "log_type", l.LogType)
-			return nil
-		}
-	}
-	// The id of the first attempt, so that replaying again never duplicates.
-	doc.ID = l.ReplayID()
-	if r.flags.dryRun {
-		if doc.Type == deadletter.Type {
-			r.counts.refused++
-		} else {
-			r.wouldIndex++
-		}
-		return nil
-	}
-	r.pending = append(r.pending, doc)
-	if len(r.pending) >= replayBatch {
-		return r.flush(ctx)
-	}
-	return nil
-}
-
-// flush indexes the queued documents.
-func (r *replayer) flush(ctx context.Context) error {
-	if len(r.pending) == 0 || r.search == nil {
-		return nil
-	}
-	st, err := r.search.WriteStats(ctx, r.pending)
+	r.reader, err = kinesis.NewReader(ctx, r.cfg.Stream.Kinesis, kinesis.Options{Logger: r.log.With("component", "kinesis")})
 	if err != nil {
-		return fmt.Errorf("index %d documents: %w", len(r.pending), err)
+		return fmt.Errorf("create kinesis reader: %w", err)
 	}
-	r.counts.indexed += st.Indexed
-	r.counts.conflicts += st.Conflicts
-	r.counts.refused += st.DeadLettered
-	r.pending = r.pending[:0]
-	r.progress(false)
-	return nil
-}
-
-// progress prints the counts on stderr, at most once a second unless force.
-func (r *replayer) progress(force bool) {
-	if !force && time.Since(r.lastProgress) < time.Second {
-		return
-	}
-	r.lastProgress = time.Now()
-	fmt.Fprintf(r.stderr, "replay: %s\n", r.counts)
+	return deadletter.ReadStream(ctx, r.reader, where, opts, visit)
 }

@@ -390,7 +390,7 @@ func TestTransformRefusesAMissingDeadLetterStream(t *testing.T) {
 	defer cancel()
 	a, err := newApp(ctx, cfg, config.RoleTransform, slog.New(slog.DiscardHandler))
 	if err == nil {
-		_ = a.shutdown(ctx, func() {})
+		_ = a.shutdown(ctx)
 		t.Fatal("sluice transform started without its dead-letter stream")
 	}
 	if !strings.Contains(err.Error(), "sink.dead_letters.stream") || !strings.Contains(err.Error(), cfg.Sink.DeadLetters.Stream) {
