@@ -34,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/internal/instruments"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 )
@@ -460,7 +461,10 @@ func (s *Sink) deadLetter(it item, r result) sink.Document {
 	now := s.now().UTC()
 	b := deadletter.Body{Timestamp: now.Format(time.RFC3339Nano), LogType: d.Type, Index: it.index, ID: d.ID, Status: r.status,
 		Error: deadletter.Error{Type: r.errType, Reason: r.reason}, Position: deadletter.ParsePosition(d.ID)}
-	if json.Valid(d.Body) && bytes.IndexByte(d.Body, '\n') < 0 {
+	// Embedded as JSON where they are one line of it (jsonx, the validator every
+	// input of sluice goes through), as text otherwise.
+	valid := jsonx.NewScanner(jsonx.MaxDepth)
+	if valid.OK(d.Body) && bytes.IndexByte(d.Body, '\n') < 0 {
 		b.Event = d.Body
 	} else {
 		b.EventText = string(d.Body)
@@ -469,7 +473,7 @@ func (s *Sink) deadLetter(it item, r result) sink.Document {
 		b.Time = d.Time.UTC().Format(time.RFC3339Nano)
 	}
 	if len(d.Original) > 0 {
-		if json.Valid(d.Original) && bytes.IndexByte(d.Original, '\n') < 0 {
+		if valid.OK(d.Original) && bytes.IndexByte(d.Original, '\n') < 0 {
 			b.Original = d.Original
 		} else {
 			b.OriginalText = string(d.Original)
