@@ -258,6 +258,10 @@ func (s *Sink) open(path string) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if err := s.endTornLine(path, f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if s.fsync {
 		// A new file, or a new type directory, is durable only once its directory
 		// entry is.
@@ -274,6 +278,34 @@ func (s *Sink) open(path string) (*openFile, error) {
 		s.forget(s.lru.Back())
 	}
 	return of, nil
+}
+
+// endTornLine ends with a newline a file whose last line is not ended (a write cut
+// off by a crash or a full disk), so that the next document starts a line of its own
+// instead of being glued to the fragment, which stays one unreadable line. The
+// documents of the fragment are written again by the at-least-once delivery.
+func (s *Sink) endTornLine(path string, f *os.File) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer r.Close()
+	st, err := r.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := r.ReadAt(last, st.Size()-1); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	s.log.Warn("ndjson file ends in a torn line (a write cut off); ending it, its documents are written again", "path", path, "size", st.Size())
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return fmt.Errorf("end torn line of %s: %w", path, err)
+	}
+	return nil
 }
 
 // forget closes the file of e and drops it from the cache. The file's bytes are

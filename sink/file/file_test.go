@@ -148,6 +148,29 @@ func TestWriteAppendsToExistingFile(t *testing.T) {
 	}
 }
 
+// A file whose last line was cut off (a crash mid-write) is ended first, so the next
+// document is a line of its own and the fragment stays one unreadable line.
+func TestWriteEndsATornLastLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "waf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "waf", "2026-11-26.ndjson")
+	if err := os.WriteFile(path, []byte("{\"old\":true}\n{\"torn\":"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, Config{Dir: dir})
+	for range 2 { // the second write finds the file ended
+		if err := s.Write(context.Background(), []sink.Document{doc("waf", day1, `{"new":true}`)}); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	got := readLines(t, path)
+	if want := []string{`{"old":true}`, `{"torn":`, `{"new":true}`, `{"new":true}`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+}
+
 func TestWriteRefusesInvalidBatch(t *testing.T) {
 	good := doc("firewall", day1, `{"ok":true}`)
 	tests := []struct {
