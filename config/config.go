@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"time"
@@ -21,10 +22,12 @@ import (
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/confpath"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
+	"github.com/sluice-siem/sluice/stream/embedded/durable"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 	"github.com/sluice-siem/sluice/stream/kinesis/leases"
 	"github.com/sluice-siem/sluice/transform/consume"
@@ -106,7 +109,7 @@ type Stream struct {
 	// Kind is embedded (in-process, for `sluice dev`) or kinesis; discard (gateway
 	// only) drops every record and is a benchmark tool (stream/discard).
 	Kind     string   `yaml:"kind" doc:"embedded | kinesis | discard (benchmarks only: drops every event)"`
-	Embedded Embedded `yaml:"embedded" doc:"the in-memory stream of sluice dev"`
+	Embedded Embedded `yaml:"embedded" doc:"the embedded stream of sluice dev: durable on local disk by default"`
 	// Kinesis is the producer's configuration for Kinesis Data Streams.
 	Kinesis kinesis.Config `yaml:"kinesis" doc:"Kinesis Data Streams: endpoint, batching, aggregation, retries, shard limits"`
 	// Consumer is how `sluice transform` reads Kinesis: worker id, streams, periods and
@@ -124,10 +127,54 @@ type Leases struct {
 	DynamoDB leases.Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
 }
 
-// Embedded sizes the in-memory stream.
+// Embedded is the embedded stream of `sluice dev`: durable on local disk by default
+// (stream/embedded/durable, a Pebble database under Dir), so that what a receiver
+// acknowledged survives a crash of the process or the machine; or, with Durable off,
+// in memory (stream/embedded), for tests and benchmarks.
 type Embedded struct {
-	Shards   int           `yaml:"shards" doc:"shards per stream"`
-	MaxBytes bytesize.Size `yaml:"max_bytes" doc:"bytes held in all streams; a full stream answers 429 (backpressure)"`
+	// Durable keeps the stream on local disk; false keeps it in memory, where events
+	// acknowledged but not yet written are lost when the process stops.
+	Durable bool `yaml:"durable" doc:"keep the stream on local disk (dir): what a receiver acknowledged survives a crash; false: in memory (tests, benchmarks), events not yet written are lost when the process stops"`
+	// Dir is where the durable stream lives; empty is _stream under sink.file.dir (a
+	// name no log type's directory can have).
+	Dir string `yaml:"dir" doc:"directory of the durable stream; empty: sink.file.dir/_stream"`
+	// Sync is when appended events are fsynced (durable only).
+	Sync durable.SyncMode `yaml:"sync" doc:"always: acknowledge after fsync, concurrent batches sharing one (survives a machine crash) | interval: acknowledge at once, fsync every sync_interval (a crash loses up to that much) | none: never fsync (tests and benchmarks)"`
+	// SyncInterval is the fsync period of sync interval.
+	SyncInterval time.Duration `yaml:"sync_interval" doc:"fsync period with sync: interval (1ms to 1s)"`
+	// Retention is how long an event is kept even if the transform tier never
+	// checkpoints past it (durable only).
+	Retention time.Duration `yaml:"retention" doc:"age at which an event is deleted even if not yet transformed (counted and logged), as Kinesis retention"`
+	Shards    int           `yaml:"shards" doc:"shards per stream (a durable stream keeps the count it was created with)"`
+	MaxBytes  bytesize.Size `yaml:"max_bytes" doc:"bytes of events held, on disk when durable, in memory otherwise; when full the receivers push back (HTTP 429, gRPC RESOURCE_EXHAUSTED, lumberjack stops reading)"`
+}
+
+// EmbeddedDir is the directory of the durable embedded stream: stream.embedded.dir,
+// or _stream under sink.file.dir.
+func (c Config) EmbeddedDir() string {
+	if c.Stream.Embedded.Dir != "" {
+		return c.Stream.Embedded.Dir
+	}
+	return filepath.Join(c.Sink.File.Dir, "_stream")
+}
+
+// DurableStream is the configuration of the durable embedded stream, without its
+// logger and meter.
+func (c Config) DurableStream() durable.Config {
+	e := c.Stream.Embedded
+	d := durable.Config{
+		Dir:            c.EmbeddedDir(),
+		Streams:        c.Gateway.StreamNames(),
+		Shards:         e.Shards,
+		Sync:           e.Sync,
+		MaxBytes:       int64(e.MaxBytes),
+		MaxRecordBytes: int(c.Gateway.Limits.MaxEventBytes) + 4096,
+		Retention:      e.Retention,
+	}
+	if e.Sync == durable.SyncOnInterval {
+		d.SyncInterval = e.SyncInterval
+	}
+	return d
 }
 
 // Sink selects where events go.
@@ -199,8 +246,9 @@ func Default(role Role) Config {
 		Gateway:    gateway.DefaultConfig(),
 		Bulk:       httprecv.DefaultBulk(),
 		Stream: Stream{
-			Kind:     "kinesis",
-			Embedded: Embedded{Shards: 4, MaxBytes: 256 * bytesize.MiB},
+			Kind: "kinesis",
+			Embedded: Embedded{Durable: true, Sync: durable.SyncAlways, SyncInterval: durable.DefaultSyncInterval,
+				Retention: durable.DefaultRetention, Shards: 4, MaxBytes: bytesize.GiB},
 			Kinesis:  kinesis.DefaultConfig(),
 			Consumer: consume.DefaultConfig(),
 			Leases:   Leases{Store: "dynamodb", DynamoDB: leases.DefaultConfig()},
@@ -290,6 +338,13 @@ func (c Config) Validate(role Role) error {
 	case "embedded":
 		if role != RoleDev {
 			bad("stream.kind", "embedded lives in one process: use it with `sluice dev` only")
+		}
+		if c.Stream.Embedded.Durable {
+			d := c.DurableStream()
+			d.Streams = []string{"checked-by-gateway-routing"} // the streams are gateway.routing's, checked there
+			if err := confpath.Prefix("stream.embedded.", d.Validate()); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	case "kinesis":
 		if role == RoleDev {

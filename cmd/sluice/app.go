@@ -36,6 +36,7 @@ import (
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/discard"
 	"github.com/sluice-siem/sluice/stream/embedded"
+	"github.com/sluice-siem/sluice/stream/embedded/durable"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 	"github.com/sluice-siem/sluice/stream/kinesis/leases"
 	"github.com/sluice-siem/sluice/transform"
@@ -125,6 +126,12 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	var producer gateway.Producer
 	switch cfg.Stream.Kind {
 	case "embedded":
+		if cfg.Stream.Embedded.Durable {
+			if producer, err = a.buildDurable(ctx, transformer); err != nil {
+				return nil, err
+			}
+			break
+		}
 		s, err := a.buildEmbedded()
 		if err != nil {
 			return nil, err
@@ -277,7 +284,56 @@ func (a *app) addConsumer(name string, c consumer, t *transform.Transformer, clo
 		}))
 }
 
-// buildEmbedded makes the embedded stream of `sluice dev`.
+// embeddedWorker is the consumer's worker id on the durable embedded stream. One
+// process at a time opens the stream's directory, so the id can stay the same across
+// restarts: a process started after a crash adopts the leases its predecessor held at
+// once, instead of waiting for them to expire.
+const embeddedWorker = "embedded"
+
+// buildDurable opens the durable embedded stream of `sluice dev` and, for the
+// transformer, the consumer that reads it with leases and checkpoints kept beside the
+// records, as the Kinesis path does. The stream is listed below the consumer: it
+// closes once the consumer and the gateway stopped.
+func (a *app) buildDurable(ctx context.Context, t *transform.Transformer) (*durable.Stream, error) {
+	dcfg := a.cfg.DurableStream()
+	dcfg.Logger, dcfg.Meter = a.log.With("component", "embedded"), a.meter
+	s, err := durable.Open(ctx, dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded stream (stream.embedded.dir %s): %w", dcfg.Dir, err)
+	}
+	a.parts.add("embedded stream", &part{stop: func(context.Context) error { return s.Close() }})
+	if t == nil {
+		return s, nil
+	}
+	ccfg := consume.DefaultConfig()
+	ccfg.WorkerID = embeddedWorker
+	ccfg.Streams = dcfg.Streams
+	// Read waits for new records itself: no pause after an empty read.
+	ccfg.IdleWait = 0
+	// Checkpoints are local fsyncs: frequent ones free the disk sooner and let a
+	// graceful stop drain in about a second.
+	ccfg.CheckpointPeriod = time.Second
+	ccfg.HandoffTimeout = min(ccfg.HandoffTimeout, a.cfg.Shutdown.Timeout/2)
+	c, err := consume.New(ccfg, s.Leases(), s, consume.Options{Logger: a.log.With("component", "consume"), Meter: a.meter})
+	if err != nil {
+		return nil, fmt.Errorf("create embedded stream consumer: %w", err)
+	}
+	a.addConsumer("consumer", c, t, nil)
+	// A graceful stop delivers what the stream holds first, for a while: what is left
+	// stays on disk and is delivered at the next start.
+	drain := a.cfg.Shutdown.Timeout / 3
+	a.parts.add("embedded stream drain", &part{stop: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, drain)
+		defer cancel()
+		if err := s.WaitEmpty(ctx); err != nil {
+			a.log.Info("embedded stream not drained at shutdown: the rest is delivered at the next start", "bytes", s.Used(), "waited", drain)
+		}
+		return nil
+	}})
+	return s, nil
+}
+
+// buildEmbedded makes the in-memory embedded stream (stream.embedded.durable false).
 func (a *app) buildEmbedded() (*embedded.Stream, error) {
 	cfg := a.cfg
 	s, err := embedded.New(embedded.Config{

@@ -320,11 +320,7 @@ func newFleetWith(t *testing.T, kEndpoint, dEndpoint string, opts fleetOptions) 
 		opts.sink = "  kind: file\n  file:\n    id_field: _id\n"
 	}
 	root := t.TempDir()
-	bin := filepath.Join(root, "sluice")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sluiceBinary(t)
 	f := &fleet{t: t, bin: bin, root: root, kc: kinesistest.Client(t, kEndpoint), workers: map[string]*workerProc{}, keyN: map[string]int{}}
 	f.stream = kinesistest.CreateStream(t, f.kc, opts.shards)
 	table := dynamodbtest.TableName(t)

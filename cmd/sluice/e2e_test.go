@@ -265,14 +265,7 @@ func TestDevEndToEndInProcess(t *testing.T) {
 // TestDevEndToEndSubprocess builds the binary, runs `sluice dev` as a user would,
 // sends over every transport, stops it with SIGTERM and checks the data dir.
 func TestDevEndToEndSubprocess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sluiceBinary(t)
 	dataDir := t.TempDir()
 	cmd := exec.Command(bin, "dev", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), "SLUICE_LOG_FORMAT=json", "SLUICE_LUMBERJACK_ADDR=")

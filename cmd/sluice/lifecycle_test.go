@@ -104,7 +104,7 @@ func TestAppComponentsDownstreamFirst(t *testing.T) {
 	for _, p := range a.parts.parts {
 		names = append(names, p.name)
 	}
-	want := []string{"file sink", "lookups", "consumer", "embedded stream", "http", "grpc", "lumberjack", "readiness"}
+	want := []string{"file sink", "lookups", "embedded stream", "consumer", "embedded stream drain", "http", "grpc", "lumberjack", "readiness"}
 	if !slices.Equal(names, want) {
 		t.Errorf("components %q, want %q", names, want)
 	}
