@@ -33,7 +33,9 @@
 #   gRPC PushStream -> discard     sluice gateway; no baseline yet
 #   _bulk -> discard stream        sluice gateway; no baseline yet
 #   HTTP -> gateway -> Kinesis     sluice gateway on kinesalite (its CPU is not counted)
-#   sluice dev, HTTP -> file sink  the whole chain, timed until the sink holds every event
+#   sluice dev, HTTP -> file sink  the whole chain, timed until the sink holds every event:
+#                                  the durable embedded stream (sync always, and sync
+#                                  interval); baseline: the in-memory embedded stream
 #   grok / transform pipeline      `sluice-load grok`, one process per engine on the same
 #                                  generated iptables lines: sluice's grok (the firewall
 #                                  sample pipeline's expression) and the whole firewall
@@ -260,16 +262,36 @@ EOF
 }
 
 scenario_dev() {
-  local p data="$work/dev-data"
-  cat >"$work/dev.yaml" <<'EOF'
-log:
-  level: warn
-EOF
-  read -r -a p <<<"$(ports)"
-  run_load "sluice dev: HTTP -> embedded stream -> transform -> file sink" subject \
-    "$sluice dev -c $work/dev.yaml --data-dir $data --http 127.0.0.1:${p[0]} --grpc 127.0.0.1:${p[1]} --lumberjack 127.0.0.1:${p[2]}" \
-    --transport http --addr "127.0.0.1:${p[0]}" --sink-dir "$data" --sink-timeout 60s
-  rm -rf "$data"
+  local p data="$work/dev-data" label="sluice dev: HTTP -> embedded stream -> transform -> file sink" mode
+  # The subject is the default, the durable stream with sync always (group commit);
+  # the baseline the in-memory stream (stream.embedded.durable: false), whose events
+  # are lost in a crash. A second subject row: sync interval.
+  for mode in always interval memory; do
+    {
+      echo "log:"
+      echo "  level: warn"
+      echo "stream:"
+      echo "  embedded:"
+      if [[ $mode == memory ]]; then
+        echo "    durable: false"
+        echo "    max_bytes: 256MiB"
+      else
+        echo "    sync: $mode"
+      fi
+    } >"$work/dev-$mode.yaml"
+    read -r -a p <<<"$(ports)"
+    local role=subject l="$label"
+    if [[ $mode == memory ]]; then role=baseline; fi
+    if [[ $mode == interval ]]; then l="$label (sync interval)"; fi
+    run_load "$l" "$role" \
+      "$sluice dev -c $work/dev-$mode.yaml --data-dir $data --http 127.0.0.1:${p[0]} --grpc 127.0.0.1:${p[1]} --lumberjack 127.0.0.1:${p[2]}" \
+      --transport http --addr "127.0.0.1:${p[0]}" --sink-dir "$data" --sink-timeout 60s
+    if [[ $mode == memory ]]; then
+      # The same in-memory run is the baseline of the sync interval row too.
+      relabel "$(ls "$results"/*-baseline.json | tail -1)" "$label (sync interval)" baseline
+    fi
+    rm -rf "$data"
+  done
 }
 
 # record_failure LABEL ROLE FILE: a run that wrote no summary still gets a failed row.

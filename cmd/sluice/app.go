@@ -78,6 +78,16 @@ type app struct {
 	ljSrv          *lumberjack.Server
 	search         *search.Sink
 	sink           *file.Sink
+	// used reports the bytes the embedded stream holds (nil on Kinesis).
+	used func() int64
+}
+
+// embeddedUsed returns the bytes the embedded stream holds, 0 without one.
+func (a *app) embeddedUsed() int64 {
+	if a.used == nil {
+		return 0
+	}
+	return a.used()
 }
 
 // consumer delivers the stream's records to the transformer: the embedded stream, or
@@ -146,6 +156,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 				return nil
 			}})
 		}
+		a.used = s.Used
 		producer = s
 	case "kinesis":
 		if role == config.RoleTransform {
@@ -302,6 +313,7 @@ func (a *app) buildDurable(ctx context.Context, t *transform.Transformer) (*dura
 		return nil, fmt.Errorf("open embedded stream (stream.embedded.dir %s): %w", dcfg.Dir, err)
 	}
 	a.parts.add("embedded stream", &part{stop: func(context.Context) error { return s.Close() }})
+	a.used = s.Used
 	if t == nil {
 		return s, nil
 	}
