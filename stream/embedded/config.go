@@ -35,8 +35,6 @@ const (
 	// MaxPartitionKeyChars is the longest partition key, in Unicode characters, as in
 	// Kinesis, so that keys that Kinesis would reject fail in `sluice dev` too.
 	MaxPartitionKeyChars = 256
-	// maxStreamNameLen is the longest stream name Kinesis accepts.
-	maxStreamNameLen = 128
 )
 
 // Config is the plain-data configuration of an embedded stream. Zero fields take the
@@ -101,63 +99,24 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports every problem of c at once (errors.Join), treating zero fields as
-// their defaults. New calls it; callers may call it earlier, e.g. in `sluice validate`.
+// their defaults. Each problem starts with the path of its field in snake case
+// ("max_bytes: ..."), as in the durable stream's Config, so that a caller can prefix
+// where the config sits. New calls it; callers may call it earlier, e.g. in
+// `sluice validate`.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	if len(c.Streams) == 0 {
-		errs = append(errs, errors.New("streams: at least one stream is required"))
-	}
-	seen := make(map[string]bool, len(c.Streams))
-	for i, name := range c.Streams {
-		if err := checkStreamName(name); err != nil {
-			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
-			continue
-		}
-		if seen[name] {
-			errs = append(errs, fmt.Errorf("streams[%d]: duplicate stream name %q", i, name))
-		}
-		seen[name] = true
-	}
-	if c.Shards < 0 || c.Shards > MaxShards {
-		errs = append(errs, fmt.Errorf("shards: %d is outside 1..%d", c.Shards, MaxShards))
-	}
-	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("max bytes: %d is negative", c.MaxBytes))
-	}
-	if c.MaxRecordBytes < 0 {
-		errs = append(errs, fmt.Errorf("max record bytes: %d is negative", c.MaxRecordBytes))
-	}
-	if c.MaxBytes > 0 && c.MaxRecordBytes > 0 && int64(c.MaxRecordBytes) > c.MaxBytes {
-		errs = append(errs, fmt.Errorf("max record bytes: %d exceeds max bytes %d, so such a record could never be put",
-			c.MaxRecordBytes, c.MaxBytes))
+	errs := []error{
+		ValidateStreams(c.Streams, c.Shards),
+		ValidateByteLimits(c.MaxBytes, c.MaxRecordBytes),
 	}
 	if c.BatchRecords < 0 {
-		errs = append(errs, fmt.Errorf("batch records: %d is negative", c.BatchRecords))
+		errs = append(errs, fmt.Errorf("batch_records: %d is negative", c.BatchRecords))
 	}
 	if c.BatchBytes < 0 {
-		errs = append(errs, fmt.Errorf("batch bytes: %d is negative", c.BatchBytes))
+		errs = append(errs, fmt.Errorf("batch_bytes: %d is negative", c.BatchBytes))
 	}
 	if c.RetryBackoff < 0 {
-		errs = append(errs, fmt.Errorf("retry backoff: %v is negative", c.RetryBackoff))
+		errs = append(errs, fmt.Errorf("retry_backoff: %v is negative", c.RetryBackoff))
 	}
 	return errors.Join(errs...)
-}
-
-// checkStreamName applies the Kinesis stream name rule.
-func checkStreamName(name string) error {
-	if name == "" {
-		return errors.New("empty stream name")
-	}
-	if len(name) > maxStreamNameLen {
-		return fmt.Errorf("stream name %.20q... is %d characters, over %d", name, len(name), maxStreamNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
-		default:
-			return fmt.Errorf("stream name %q has %q at byte %d; only a-z, A-Z, 0-9, '_', '.', '-' are allowed", name, c, i)
-		}
-	}
-	return nil
 }

@@ -14,22 +14,24 @@
 //   - Memory is bounded by Config.MaxBytes of record bytes plus small per-record
 //     overhead. The process is the only copy: records are lost when it exits, which is
 //     why `sluice dev` drains with WaitEmpty on shutdown.
+//
+// The Kinesis rules the stream applies (ShardIndex, ShardID, FormatSequence,
+// CheckPartitionKey, PlaceRecords, ValidateStreams and the like) are exported because
+// the durable embedded stream, stream/embedded/durable, applies the same ones.
 package embedded
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded/internal/budget"
 )
 
 // Stream is an embedded, in-memory, sharded stream. Create it with New; its methods are
@@ -42,22 +44,13 @@ type Stream struct {
 	streams map[string][]*shard // by stream name, in shard id order
 	shards  []*shard            // every shard of every stream
 
+	// budget counts the bytes of records put and not yet acknowledged, plus the room
+	// reserved by Puts in progress, against cfg.MaxBytes.
+	budget *budget.Budget
+
 	mu sync.Mutex
-	// used is the bytes of records put (or reserved by a Put in progress) and not yet
-	// acknowledged; never above cfg.MaxBytes.
-	used int64
-	// waiters are the Puts blocked for room, first come first served.
-	waiters []*waiter
-	// empty is closed when used returns to zero; it is non-nil while used > 0.
-	empty chan struct{}
 	// consuming is set while a Consume call runs.
 	consuming bool
-}
-
-// waiter is a Put waiting for n bytes of room; ready is closed once they are reserved.
-type waiter struct {
-	n     int64
-	ready chan struct{}
 }
 
 // Handler processes one batch of a shard. Returning nil acknowledges every record of the
@@ -78,8 +71,9 @@ func New(cfg Config) (*Stream, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		streams: make(map[string][]*shard, len(cfg.Streams)),
+		budget:  budget.New(cfg.MaxBytes, 0),
 	}
-	base := seqBase(cfg.Now())
+	base := SequenceBase(cfg.Now())
 	for _, name := range cfg.Streams {
 		shards := make([]*shard, cfg.Shards)
 		for i := range shards {
@@ -93,11 +87,7 @@ func New(cfg Config) (*Stream, error) {
 
 // Used returns the bytes retained now: records put and not yet acknowledged, plus room
 // reserved by Puts that are appending.
-func (s *Stream) Used() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.used
-}
+func (s *Stream) Used() int64 { return s.budget.Used() }
 
 // Capacity returns the most bytes the stream retains (Config.MaxBytes).
 func (s *Stream) Capacity() int64 { return s.cfg.MaxBytes }
@@ -122,29 +112,11 @@ func (s *Stream) Put(ctx context.Context, streamName string, recs []stream.Recor
 	if len(recs) == 0 {
 		return nil
 	}
-	// Validate and place every record before taking room, so that a rejected call
-	// changes nothing.
-	type placed struct{ shard, rec int }
-	order := make([]placed, len(recs))
-	var total int64
-	for i, r := range recs {
-		if err := checkPartitionKey(r.PartitionKey); err != nil {
-			return fmt.Errorf("put %d records to %s: record %d: %w", len(recs), streamName, i, err)
-		}
-		if size := r.Size(); size > s.cfg.MaxRecordBytes {
-			return fmt.Errorf("put %d records to %s: record %d is %d bytes, over the record limit of %d bytes: %w",
-				len(recs), streamName, i, size, s.cfg.MaxRecordBytes, stream.ErrTooLarge)
-		}
-		total += int64(r.Size())
-		order[i] = placed{shard: shardIndex(r.PartitionKey, len(shards)), rec: i}
+	order, total, err := PlaceRecords(recs, len(shards), s.cfg.MaxRecordBytes, s.cfg.MaxBytes)
+	if err != nil {
+		return fmt.Errorf("put %d records to %s: %w", len(recs), streamName, err)
 	}
-	if total > s.cfg.MaxBytes {
-		return fmt.Errorf("put %d records to %s: %d bytes in total, over the stream capacity of %d bytes: %w",
-			len(recs), streamName, total, s.cfg.MaxBytes, stream.ErrTooLarge)
-	}
-	slices.SortStableFunc(order, func(a, b placed) int { return cmp.Compare(a.shard, b.shard) })
-
-	if err := s.reserve(ctx, total); err != nil {
+	if err := s.budget.Reserve(ctx, total); err != nil {
 		return fmt.Errorf("put %d records (%d bytes) to %s: %w", len(recs), total, streamName, err)
 	}
 
@@ -153,7 +125,7 @@ func (s *Stream) Put(ctx context.Context, streamName string, recs []stream.Recor
 	arrival := s.cfg.Now()
 	out := make([]stream.Delivered, len(order))
 	for i, p := range order {
-		r := recs[p.rec]
+		r := recs[p.Rec]
 		out[i] = stream.Delivered{
 			Record: stream.Record{
 				// Clones keep retained memory equal to what is counted: a key that
@@ -162,98 +134,19 @@ func (s *Stream) Put(ctx context.Context, streamName string, recs []stream.Recor
 				Data:         cloneBytes(r.Data),
 			},
 			Stream:  streamName,
-			Shard:   shards[p.shard].id,
+			Shard:   shards[p.Shard].id,
 			Arrival: arrival,
 		}
 	}
 	for i := 0; i < len(order); {
 		j := i + 1
-		for j < len(order) && order[j].shard == order[i].shard {
+		for j < len(order) && order[j].Shard == order[i].Shard {
 			j++
 		}
-		shards[order[i].shard].append(out[i:j])
+		shards[order[i].Shard].append(out[i:j])
 		i = j
 	}
 	return nil
-}
-
-// reserve takes n bytes of room, waiting first come first served while there is not
-// enough. n is at most cfg.MaxBytes, so every waiter is eventually served once
-// consumers acknowledge.
-func (s *Stream) reserve(ctx context.Context, n int64) error {
-	s.mu.Lock()
-	if len(s.waiters) == 0 && s.used+n <= s.cfg.MaxBytes {
-		s.takeLocked(n)
-		s.mu.Unlock()
-		return nil
-	}
-	w := &waiter{n: n, ready: make(chan struct{})}
-	s.waiters = append(s.waiters, w)
-	s.mu.Unlock()
-
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-w.ready:
-		// Room was granted while ctx ended: keep it, the Put succeeds.
-		return nil
-	default:
-	}
-	if i := slices.Index(s.waiters, w); i >= 0 {
-		s.waiters = slices.Delete(s.waiters, i, i+1)
-		if i == 0 {
-			// The head waiter left; those behind it may fit now.
-			s.grantLocked()
-		}
-	}
-	return fmt.Errorf("%d of %d bytes in use: %w: %w", s.used, s.cfg.MaxBytes, stream.ErrFull, ctx.Err())
-}
-
-// takeLocked counts n more bytes as used. s.mu must be held.
-func (s *Stream) takeLocked(n int64) {
-	if s.used == 0 && n > 0 {
-		s.empty = make(chan struct{})
-	}
-	s.used += n
-}
-
-// grantLocked reserves room for waiting Puts in arrival order, stopping at the first
-// that does not fit, so a large Put is not starved by smaller ones behind it. s.mu
-// must be held.
-func (s *Stream) grantLocked() {
-	granted := 0
-	for _, w := range s.waiters {
-		if s.used+w.n > s.cfg.MaxBytes {
-			break
-		}
-		s.takeLocked(w.n)
-		close(w.ready)
-		granted++
-	}
-	if granted > 0 {
-		s.waiters = slices.Delete(s.waiters, 0, granted)
-	}
-}
-
-// release returns n acknowledged bytes, wakes the Puts that now fit, and signals
-// WaitEmpty when nothing is retained any more.
-func (s *Stream) release(n int64) {
-	if n == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used -= n
-	if s.used == 0 && s.empty != nil {
-		close(s.empty)
-		s.empty = nil
-	}
-	s.grantLocked()
 }
 
 // WaitEmpty blocks until every record put so far has been acknowledged (Used() has
@@ -261,19 +154,10 @@ func (s *Stream) release(n int64) {
 // bytes still retained. It is the drain step of a graceful shutdown: stop the
 // receivers, WaitEmpty, then stop Consume.
 func (s *Stream) WaitEmpty(ctx context.Context) error {
-	s.mu.Lock()
-	if s.used == 0 {
-		s.mu.Unlock()
-		return nil
+	if err := s.budget.WaitEmpty(ctx); err != nil {
+		return fmt.Errorf("wait for stream to empty: %d bytes not yet acknowledged: %w", s.Used(), err)
 	}
-	empty := s.empty
-	s.mu.Unlock()
-	select {
-	case <-empty:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for stream to empty: %d bytes not yet acknowledged: %w", s.Used(), ctx.Err())
-	}
+	return nil
 }
 
 // Consume delivers the records of every shard of every stream to h until ctx ends, one
@@ -338,7 +222,7 @@ func (s *Stream) consumeShard(ctx context.Context, sh *shard, h Handler) {
 		n := len(recs) // h may change the batch's slice; n is what was delivered
 		err := h(ctx, stream.Batch{Stream: sh.stream, Shard: sh.id, Records: recs})
 		if err == nil {
-			s.release(sh.drop(n))
+			s.budget.Release(sh.drop(n))
 			backoff, retry = s.cfg.RetryBackoff, 0
 			continue
 		}
@@ -370,21 +254,6 @@ func nextBackoff(d time.Duration) time.Duration {
 		return d
 	}
 	return min(2*d, MaxRetryBackoff)
-}
-
-// checkPartitionKey applies the Kinesis partition key rule: 1 to MaxPartitionKeyChars
-// Unicode characters.
-func checkPartitionKey(key string) error {
-	if key == "" {
-		return errors.New("empty partition key")
-	}
-	if len(key) > MaxPartitionKeyChars {
-		if n := utf8.RuneCountInString(key); n > MaxPartitionKeyChars {
-			return fmt.Errorf("partition key is %d characters, over the limit of %d: %w",
-				n, MaxPartitionKeyChars, stream.ErrTooLarge)
-		}
-	}
-	return nil
 }
 
 // cloneBytes copies b into a slice of exactly its length, so that a handler appending

@@ -149,12 +149,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"streams[1]: empty stream name",
 		`streams[2]: duplicate stream name "fw"`,
 		`streams[3]: stream name "bad/name"`,
-		"shards: -1",
-		"max bytes: -1",
-		"max record bytes: -2",
-		"batch records: -3",
-		"batch bytes: -4",
-		"retry backoff: -1s",
+		"shards: -1 is outside 1..4096",
+		"max_bytes: -1 is negative",
+		"max_record_bytes: -2 is negative",
+		"batch_records: -3 is negative",
+		"batch_bytes: -4 is negative",
+		"retry_backoff: -1s is negative",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)

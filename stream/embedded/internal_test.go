@@ -12,11 +12,7 @@ import (
 )
 
 // Waiting reports how many Puts are blocked for room (for tests in embedded_test).
-func (s *Stream) Waiting() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.waiters)
-}
+func (s *Stream) Waiting() int { return s.budget.Waiting() }
 
 // Retained reports the entries and slice capacity held by all shards (for tests).
 func (s *Stream) Retained() (entries, capacity int) {
@@ -72,29 +68,29 @@ func sum128(hi, lo uint64) [md5.Size]byte {
 	return b
 }
 
-func TestFormatSeq(t *testing.T) {
+func TestFormatSequence(t *testing.T) {
 	for _, n := range []uint64{0, 1, 9, 10, 1 << 40, ^uint64(0)} {
-		got := formatSeq(n)
+		got := FormatSequence(n)
 		if len(got) != 20 {
-			t.Errorf("formatSeq(%d) = %q, want 20 digits", n, got)
+			t.Errorf("FormatSequence(%d) = %q, want 20 digits", n, got)
 		}
 		if back, err := strconv.ParseUint(got, 10, 64); err != nil || back != n {
-			t.Errorf("formatSeq(%d) = %q, parses back as %d, %v", n, got, back, err)
+			t.Errorf("FormatSequence(%d) = %q, parses back as %d, %v", n, got, back, err)
 		}
 	}
-	if want := fmt.Sprintf("%020d", 123); formatSeq(123) != want {
-		t.Errorf("formatSeq(123) = %q, want %q", formatSeq(123), want)
+	if want := fmt.Sprintf("%020d", 123); FormatSequence(123) != want {
+		t.Errorf("FormatSequence(123) = %q, want %q", FormatSequence(123), want)
 	}
 }
 
-func TestSeqBase(t *testing.T) {
-	if got := seqBase(time.Time{}); got != 0 {
-		t.Errorf("seqBase(zero time) = %d, want 0", got)
+func TestSequenceBase(t *testing.T) {
+	if got := SequenceBase(time.Time{}); got != 0 {
+		t.Errorf("SequenceBase(zero time) = %d, want 0", got)
 	}
-	a := seqBase(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	b := seqBase(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+	a := SequenceBase(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := SequenceBase(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
 	if b-a != uint64(time.Second) {
-		t.Errorf("seqBase one second apart differs by %d, want %d", b-a, time.Second)
+		t.Errorf("SequenceBase one second apart differs by %d, want %d", b-a, time.Second)
 	}
 }
 

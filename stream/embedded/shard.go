@@ -1,14 +1,9 @@
 package embedded
 
 import (
-	"crypto/md5"
-	"encoding/binary"
-	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -43,53 +38,15 @@ type shard struct {
 	seq uint64
 }
 
-func newShard(streamName string, index int, seqBase uint64) *shard {
+// newShard returns the empty shard of index index of a stream, whose first record
+// gets the sequence number after base.
+func newShard(streamName string, index int, base uint64) *shard {
 	return &shard{
 		stream: streamName,
-		id:     fmt.Sprintf("shardId-%012d", index),
+		id:     ShardID(index),
 		notify: make(chan struct{}, 1),
-		seq:    seqBase,
+		seq:    base,
 	}
-}
-
-// shardIndex maps a partition key to one of n shards as Kinesis does: the MD5 of the
-// key, read as a big-endian 128-bit number h, falls in one of n contiguous, equal
-// ranges of [0, 2^128); the index is floor(h*n / 2^128).
-func shardIndex(key string, n int) int {
-	return hashShard(md5.Sum([]byte(key)), n)
-}
-
-// hashShard returns floor(h*n / 2^128) for the 128-bit big-endian h.
-func hashShard(sum [md5.Size]byte, n int) int {
-	hi := binary.BigEndian.Uint64(sum[:8])
-	lo := binary.BigEndian.Uint64(sum[8:])
-	// h*n = hi*n*2^64 + lo*n; only the part at or above 2^128 survives the division.
-	loCarry, _ := bits.Mul64(lo, uint64(n))
-	top, mid := bits.Mul64(hi, uint64(n))
-	_, carry := bits.Add64(mid, loCarry, 0)
-	return int(top + carry)
-}
-
-// seqBase derives the first sequence number of a new stream from the clock, so that a
-// restarted embedded stream does not reuse the sequence numbers of an earlier run:
-// document ids are derived from stream, shard and sequence, and reusing them would
-// overwrite earlier, different events. A clock outside 1970..2242 gives 0.
-func seqBase(now time.Time) uint64 {
-	if u := now.Unix(); u <= 0 || u >= 1<<33 {
-		return 0
-	}
-	return uint64(now.UnixNano())
-}
-
-// formatSeq formats a sequence number as 20 decimal digits, zero-padded, so that string
-// order equals numeric order (every uint64 fits in 20 digits).
-func formatSeq(n uint64) string {
-	var b [20]byte
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[:])
 }
 
 // append adds recs, already copied and stamped, to the end of the shard, assigning
@@ -102,7 +59,7 @@ func (sh *shard) append(recs []stream.Delivered) {
 		if sh.seq < math.MaxUint64 {
 			sh.seq++
 		}
-		recs[i].Sequence = formatSeq(sh.seq)
+		recs[i].Sequence = FormatSequence(sh.seq)
 	}
 	sh.recs = append(sh.recs, recs...)
 	sh.mu.Unlock()

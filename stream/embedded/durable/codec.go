@@ -51,7 +51,7 @@ func decodeStreamKey(k []byte) (string, error) {
 		return "", fmt.Errorf("stream key %q is malformed", k)
 	}
 	name := string(k[2:])
-	if err := checkStreamName(name); err != nil {
+	if err := embedded.CheckStreamName(name); err != nil {
 		return "", fmt.Errorf("stream key %q: %w", k, err)
 	}
 	return name, nil
@@ -222,10 +222,7 @@ func decodeLeaseKey(k []byte) (streamName, shard string, err error) {
 	return string(rest[:n]), string(rest[n:]), nil
 }
 
-// shardID formats the id of shard i as Kinesis and the in-memory stream do.
-func shardID(i int) string { return fmt.Sprintf("shardId-%012d", i) }
-
-// parseShardID returns the index of a shard id made by shardID.
+// parseShardID returns the index of a shard id made by embedded.ShardID.
 func parseShardID(id string) (int, bool) {
 	digits, ok := strings.CutPrefix(id, "shardId-")
 	if !ok || len(digits) != 12 {
@@ -238,18 +235,7 @@ func parseShardID(id string) (int, bool) {
 	return int(n), true
 }
 
-// formatSeq formats a sequence number as 20 decimal digits, zero-padded, as the
-// in-memory stream does: string order equals numeric order.
-func formatSeq(n uint64) string {
-	var b [20]byte
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[:])
-}
-
-// parseSeq parses a sequence number made by formatSeq.
+// parseSeq parses a sequence number made by embedded.FormatSequence.
 func parseSeq(s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || n == math.MaxUint64 {

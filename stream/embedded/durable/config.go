@@ -144,23 +144,7 @@ func (c Config) Validate() error {
 	if c.Dir == "" {
 		bad("dir", "a directory is required")
 	}
-	if len(c.Streams) == 0 {
-		bad("streams", "at least one stream is required")
-	}
-	seen := make(map[string]bool, len(c.Streams))
-	for i, name := range c.Streams {
-		if err := checkStreamName(name); err != nil {
-			bad(fmt.Sprintf("streams[%d]", i), "%v", err)
-			continue
-		}
-		if seen[name] {
-			bad(fmt.Sprintf("streams[%d]", i), "duplicate stream name %q", name)
-		}
-		seen[name] = true
-	}
-	if c.Shards < 1 || c.Shards > embedded.MaxShards {
-		bad("shards", "%d is outside 1..%d", c.Shards, embedded.MaxShards)
-	}
+	errs = append(errs, embedded.ValidateStreams(c.Streams, c.Shards))
 	switch c.Sync {
 	case SyncAlways, SyncNone:
 		if c.SyncInterval != 0 {
@@ -173,39 +157,9 @@ func (c Config) Validate() error {
 	default:
 		bad("sync", "must be %q, %q or %q, not %q", SyncAlways, SyncOnInterval, SyncNone, c.Sync)
 	}
-	if c.MaxBytes < 0 {
-		bad("max_bytes", "%d is negative", c.MaxBytes)
-	}
-	if c.MaxRecordBytes < 0 {
-		bad("max_record_bytes", "%d is negative", c.MaxRecordBytes)
-	}
-	if c.MaxBytes > 0 && c.MaxRecordBytes > 0 && int64(c.MaxRecordBytes) > c.MaxBytes {
-		bad("max_record_bytes", "%d exceeds max_bytes %d, so such a record could never be put", c.MaxRecordBytes, c.MaxBytes)
-	}
+	errs = append(errs, embedded.ValidateByteLimits(c.MaxBytes, c.MaxRecordBytes))
 	if c.Retention < MinRetention || c.Retention > MaxRetention {
 		bad("retention", "%v is outside %v..%v", c.Retention, MinRetention, MaxRetention)
 	}
 	return errors.Join(errs...)
-}
-
-// maxStreamNameLen is the longest stream name Kinesis accepts.
-const maxStreamNameLen = 128
-
-// checkStreamName applies the Kinesis stream name rule, as the in-memory embedded
-// stream does, so that a configuration valid for one is valid for the other.
-func checkStreamName(name string) error {
-	if name == "" {
-		return errors.New("empty stream name")
-	}
-	if len(name) > maxStreamNameLen {
-		return fmt.Errorf("stream name %.20q... is %d characters, over %d", name, len(name), maxStreamNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
-		default:
-			return fmt.Errorf("stream name %q has %q at byte %d; only a-z, A-Z, 0-9, '_', '.', '-' are allowed", name, c, i)
-		}
-	}
-	return nil
 }

@@ -7,11 +7,12 @@
 // Its producer side has the contract of the in-memory embedded.Stream: Put is atomic
 // per call, partitions like Kinesis (MD5 of the partition key over equal hash-key
 // ranges, the same shard number as the in-memory stream), and blocks while the disk
-// budget is used up. Its consumer side is the one the Kinesis path has: Stream is a
-// consume.Source (Shards, Open returning a stream.ShardReader) and Leases returns a
-// consume.LeaseStore kept in the same database, so the transform tier reads it with
-// the same consumer, leases and checkpoints, and a restart resumes from the
-// checkpoints. The package does not import transform/consume: steps meet only through
+// budget is used up: the rules, the placing of records and the budget are the
+// in-memory stream's own code (package embedded and its internal budget). Its
+// consumer side is the one the Kinesis path has: Stream is a consume.Source (Shards,
+// Open returning a stream.ShardReader) and Leases returns a consume.LeaseStore kept in
+// the same database, so the transform tier reads it with the same consumer, leases
+// and checkpoints, and a restart resumes from the checkpoints. The package does not import transform/consume: steps meet only through
 // the contracts in package stream, and its methods match those interfaces.
 //
 // Contracts:
@@ -28,7 +29,6 @@
 package durable
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -40,13 +40,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/embedded"
+	"github.com/sluice-siem/sluice/stream/embedded/internal/budget"
 )
 
 // ErrClosed reports a call on a Stream that Close has closed, or a call that Close
@@ -99,20 +99,9 @@ type Stream struct {
 	// checkpoints are the checkpoints of the leases, by lease key.
 	checkpoints map[string]stream.Checkpoint
 
-	mu sync.Mutex
-	// used is the bytes of records retained (put and not deleted) plus room reserved
-	// by Puts in progress.
-	used int64
-	// waiters are the Puts blocked for room, first come first served.
-	waiters []*waiter
-	// empty is closed when used returns to zero; it is non-nil while used > 0.
-	empty chan struct{}
-}
-
-// waiter is a Put waiting for n bytes of room; ready is closed once they are reserved.
-type waiter struct {
-	n     int64
-	ready chan struct{}
+	// budget counts the bytes of records retained (put and not deleted), plus the
+	// room reserved by Puts in progress, against cfg.MaxBytes.
+	budget *budget.Budget
 }
 
 // Open validates cfg (reporting every problem), opens or creates the stream database
@@ -157,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Stream, error) {
 	s.leases = &LeaseStore{s: s}
 	sum, err := s.recover(ctx)
 	if err == nil {
+		s.budget = budget.New(cfg.MaxBytes, sum.bytes)
 		s.metrics, err = newMetrics(s)
 	}
 	if err != nil {
@@ -165,10 +155,6 @@ func Open(ctx context.Context, cfg Config) (*Stream, error) {
 		}
 		return nil, errors.Join(err, lock.Close())
 	}
-	if sum.bytes > 0 {
-		s.empty = make(chan struct{})
-	}
-	s.used = sum.bytes
 	attrs := []any{"streams", len(s.streams), "shards", len(s.shards),
 		"records", sum.records, "bytes", sum.bytes, "leases", sum.leases, "took", time.Since(started).Round(time.Millisecond)}
 	if sum.oldest != 0 {
@@ -234,7 +220,7 @@ func (s *Stream) recover(ctx context.Context) (recovered, error) {
 		}
 	}
 
-	base := seqBase(s.cfg.Now())
+	base := embedded.SequenceBase(s.cfg.Now())
 	for _, name := range names {
 		shards := make([]*shard, stored[name])
 		var records, bytes uint64
@@ -386,11 +372,11 @@ func decodeAt(it *pebble.Iterator, prefix []byte) (uint64, recordValue, error) {
 	}
 	v, err := it.ValueAndErr()
 	if err != nil {
-		return 0, recordValue{}, fmt.Errorf("read record %s: %w", formatSeq(seq), err)
+		return 0, recordValue{}, fmt.Errorf("read record %s: %w", embedded.FormatSequence(seq), err)
 	}
 	rec, err := decodeRecordValue(v)
 	if err != nil {
-		return 0, recordValue{}, fmt.Errorf("corrupt record %s: %w", formatSeq(seq), err)
+		return 0, recordValue{}, fmt.Errorf("corrupt record %s: %w", embedded.FormatSequence(seq), err)
 	}
 	return seq, rec, nil
 }
@@ -402,6 +388,7 @@ func decodeAt(it *pebble.Iterator, prefix []byte) (uint64, recordValue, error) {
 func (s *Stream) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.budget.Close(ErrClosed)
 		s.bg.Wait()
 		s.metrics.unregister()
 		s.life.Lock()
@@ -430,11 +417,7 @@ func (s *Stream) Close() error {
 
 // Used returns the bytes retained now: records put and not yet deleted, plus room
 // reserved by Puts in progress.
-func (s *Stream) Used() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.used
-}
+func (s *Stream) Used() int64 { return s.budget.Used() }
 
 // Capacity returns the most record bytes the stream retains (Config.MaxBytes).
 func (s *Stream) Capacity() int64 { return s.cfg.MaxBytes }
@@ -464,38 +447,26 @@ func (s *Stream) Put(ctx context.Context, streamName string, recs []stream.Recor
 	if len(recs) == 0 {
 		return nil
 	}
-	// Validate and place every record before taking room, so that a rejected call
-	// changes nothing.
-	order := make([]placed, len(recs))
-	var total, encoded int64
-	keyLen := len(shards[0].prefix) + 8
-	for i, r := range recs {
-		if err := checkPartitionKey(r.PartitionKey); err != nil {
-			return fmt.Errorf("put %d records to %s: record %d: %w", len(recs), streamName, i, err)
-		}
-		if size := r.Size(); size > s.cfg.MaxRecordBytes {
-			return fmt.Errorf("put %d records to %s: record %d is %d bytes, over the record limit of %d bytes: %w",
-				len(recs), streamName, i, size, s.cfg.MaxRecordBytes, stream.ErrTooLarge)
-		}
-		total += int64(r.Size())
-		encoded += int64(batchEntryOverhead + keyLen + valueLen(len(r.PartitionKey), len(r.Data)))
-		order[i] = placed{shard: shardIndex(r.PartitionKey, len(shards)), rec: i}
+	order, total, err := embedded.PlaceRecords(recs, len(shards), s.cfg.MaxRecordBytes, s.cfg.MaxBytes)
+	if err != nil {
+		return fmt.Errorf("put %d records to %s: %w", len(recs), streamName, err)
 	}
-	if total > s.cfg.MaxBytes {
-		return fmt.Errorf("put %d records to %s: %d bytes in total, over the stream capacity of %d bytes: %w",
-			len(recs), streamName, total, s.cfg.MaxBytes, stream.ErrTooLarge)
+	// Checked before taking room too: what the batch of the Put holds once encoded.
+	var encoded int64
+	keyLen := len(shards[0].prefix) + 8
+	for _, r := range recs {
+		encoded += int64(batchEntryOverhead + keyLen + valueLen(len(r.PartitionKey), len(r.Data)))
 	}
 	if encoded > MaxPutBytes {
 		return fmt.Errorf("put %d records to %s: %d bytes once encoded, over the limit of %d bytes per Put: %w",
 			len(recs), streamName, encoded, MaxPutBytes, stream.ErrTooLarge)
 	}
-	slices.SortStableFunc(order, func(a, b placed) int { return cmp.Compare(a.shard, b.shard) })
 
-	if err := s.reserve(ctx, total); err != nil {
+	if err := s.budget.Reserve(ctx, total); err != nil {
 		return fmt.Errorf("put %d records (%d bytes) to %s: %w", len(recs), total, streamName, err)
 	}
 	if err := s.apply(shards, recs, order); err != nil {
-		s.release(total)
+		s.budget.Release(total)
 		return fmt.Errorf("put %d records to %s: %w", len(recs), streamName, err)
 	}
 	if s.cfg.Sync == SyncAlways {
@@ -518,13 +489,10 @@ const MaxPutBytes = 1 << 30
 // varint lengths of key and value.
 const batchEntryOverhead = 1 + 2*binary.MaxVarintLen32
 
-// placed is a record of a Put and the shard it goes to.
-type placed struct{ shard, rec int }
-
 // apply writes the records of a Put, in shard order, in one batch without waiting for
 // an fsync, and makes them visible: sequence numbers are assigned and the batch is
 // committed under putMu, so that records become visible in sequence order.
-func (s *Stream) apply(shards []*shard, recs []stream.Record, order []placed) error {
+func (s *Stream) apply(shards []*shard, recs []stream.Record, order []embedded.Placed) error {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if s.closed {
@@ -544,12 +512,12 @@ func (s *Stream) apply(shards []*shard, recs []stream.Record, order []placed) er
 	defer s.putMu.Unlock()
 	arrival := max(s.cfg.Now().UnixNano(), s.lastArrival)
 	for i := 0; i < len(order); {
-		sh := shards[order[i].shard]
+		sh := shards[order[i].Shard]
 		sh.mu.Lock()
 		n := next{sh: sh, seq: sh.lastSeq, cumBytes: sh.cumBytes, cumCount: sh.cumCount}
 		sh.mu.Unlock()
-		for ; i < len(order) && order[i].shard == sh.index; i++ {
-			r := recs[order[i].rec]
+		for ; i < len(order) && order[i].Shard == sh.index; i++ {
+			r := recs[order[i].Rec]
 			if n.seq >= math.MaxUint64-1 {
 				return fmt.Errorf("shard %s has used up its sequence numbers", sh.id)
 			}
@@ -625,125 +593,14 @@ func (s *Stream) syncLoop() {
 	}
 }
 
-// reserve takes n bytes of room, waiting first come first served while there is not
-// enough. n is at most cfg.MaxBytes, so every waiter is eventually served once records
-// are deleted.
-func (s *Stream) reserve(ctx context.Context, n int64) error {
-	s.mu.Lock()
-	if len(s.waiters) == 0 && s.used+n <= s.cfg.MaxBytes {
-		s.takeLocked(n)
-		s.mu.Unlock()
-		return nil
-	}
-	w := &waiter{n: n, ready: make(chan struct{})}
-	s.waiters = append(s.waiters, w)
-	s.mu.Unlock()
-
-	var cause error
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-	case <-s.done:
-		cause = ErrClosed
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-w.ready:
-		// Room was granted meanwhile: keep it, the Put goes on.
-		return nil
-	default:
-	}
-	if i := slices.Index(s.waiters, w); i >= 0 {
-		s.waiters = slices.Delete(s.waiters, i, i+1)
-		if i == 0 {
-			// The head waiter left; those behind it may fit now.
-			s.grantLocked()
-		}
-	}
-	if cause != nil {
-		return fmt.Errorf("wait for room: %w", cause)
-	}
-	return fmt.Errorf("%d of %d bytes in use: %w: %w", s.used, s.cfg.MaxBytes, stream.ErrFull, ctx.Err())
-}
-
-// takeLocked counts n more bytes as used. s.mu must be held.
-func (s *Stream) takeLocked(n int64) {
-	if s.used == 0 && n > 0 {
-		s.empty = make(chan struct{})
-	}
-	s.used += n
-}
-
-// grantLocked reserves room for waiting Puts in arrival order, stopping at the first
-// that does not fit, so a large Put is not starved by smaller ones behind it. s.mu
-// must be held.
-func (s *Stream) grantLocked() {
-	granted := 0
-	for _, w := range s.waiters {
-		if s.used+w.n > s.cfg.MaxBytes {
-			break
-		}
-		s.takeLocked(w.n)
-		close(w.ready)
-		granted++
-	}
-	if granted > 0 {
-		s.waiters = slices.Delete(s.waiters, 0, granted)
-	}
-}
-
-// release returns n bytes (deleted records, or the reservation of a failed Put), wakes
-// the Puts that now fit, and signals WaitEmpty when nothing is retained any more.
-func (s *Stream) release(n int64) {
-	if n == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used -= n
-	if s.used == 0 && s.empty != nil {
-		close(s.empty)
-		s.empty = nil
-	}
-	s.grantLocked()
-}
-
 // WaitEmpty blocks until every record put so far is deleted, that is checkpointed by
 // its shard's lease (or expired), so that Used() has been zero since the call, or
 // until ctx ends or the stream is closed; then it returns an error with the bytes
 // still retained. It is the drain step of a graceful shutdown: stop the receivers,
 // WaitEmpty, then stop the consumer.
 func (s *Stream) WaitEmpty(ctx context.Context) error {
-	s.mu.Lock()
-	if s.used == 0 {
-		s.mu.Unlock()
-		return nil
-	}
-	empty := s.empty
-	s.mu.Unlock()
-	select {
-	case <-empty:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for stream to empty: %d bytes not yet checkpointed: %w", s.Used(), ctx.Err())
-	case <-s.done:
-		return fmt.Errorf("wait for stream to empty: %d bytes not yet checkpointed: %w", s.Used(), ErrClosed)
-	}
-}
-
-// checkPartitionKey applies the Kinesis partition key rule, as the in-memory stream
-// does: 1 to embedded.MaxPartitionKeyChars Unicode characters.
-func checkPartitionKey(key string) error {
-	if key == "" {
-		return errors.New("empty partition key")
-	}
-	if len(key) > embedded.MaxPartitionKeyChars {
-		if n := utf8.RuneCountInString(key); n > embedded.MaxPartitionKeyChars {
-			return fmt.Errorf("partition key is %d characters, over the limit of %d: %w",
-				n, embedded.MaxPartitionKeyChars, stream.ErrTooLarge)
-		}
+	if err := s.budget.WaitEmpty(ctx); err != nil {
+		return fmt.Errorf("wait for stream to empty: %d bytes not yet checkpointed: %w", s.Used(), err)
 	}
 	return nil
 }

@@ -9,11 +9,7 @@ func (s *Stream) Trim() { s.trim(true) }
 func (s *Stream) Flush() error { return s.db.Flush() }
 
 // Waiting reports how many Puts are blocked for room.
-func (s *Stream) Waiting() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.waiters)
-}
+func (s *Stream) Waiting() int { return s.budget.Waiting() }
 
 // Watched reports whether a reader of a shard waits (or is about to wait) for its next
 // Put.

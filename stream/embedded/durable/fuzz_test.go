@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // Every decoder of what the stream reads back from disk is fuzzed: on any bytes it
@@ -62,7 +63,7 @@ func FuzzDecodeStream(f *testing.F) {
 	f.Add([]byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, k, v []byte) {
 		if name, err := decodeStreamKey(k); err == nil {
-			if checkStreamName(name) != nil || !bytes.Equal(streamKey(name), k) {
+			if embedded.CheckStreamName(name) != nil || !bytes.Equal(streamKey(name), k) {
 				t.Fatalf("stream key %x decoded to %q", k, name)
 			}
 		}
@@ -160,8 +161,8 @@ func TestRecordValueRoundTrip(t *testing.T) {
 // TestShardIDs checks the shard id format and its parsing.
 func TestShardIDs(t *testing.T) {
 	for _, i := range []int{0, 1, 4095} {
-		if n, ok := parseShardID(shardID(i)); !ok || n != i {
-			t.Errorf("parseShardID(%q) = %d, %v", shardID(i), n, ok)
+		if n, ok := parseShardID(embedded.ShardID(i)); !ok || n != i {
+			t.Errorf("parseShardID(%q) = %d, %v", embedded.ShardID(i), n, ok)
 		}
 	}
 	for _, id := range []string{"shardId-000000004096", "shardId-00000000000", "shardId-00000000000x", "shardId--00000000001", "x"} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // The read side of the stream: the consume.Source of the transform tier's consumer.
@@ -70,7 +71,7 @@ func (s *Stream) Open(ctx context.Context, streamName, shardID string, from stre
 		}
 		if seq > last {
 			return nil, fmt.Errorf("open shard %s of %s: checkpoint %s is beyond the shard's last sequence number %s",
-				shardID, streamName, from.Sequence, formatSeq(last))
+				shardID, streamName, from.Sequence, embedded.FormatSequence(last))
 		}
 		r.next = seq + 1
 	case start.Position == stream.TrimHorizon:
@@ -159,7 +160,7 @@ func (r *reader) read(limit int) (stream.Page, error) {
 			Record:   stream.Record{PartitionKey: string(v.Key), Data: bytes.Clone(v.Data)},
 			Stream:   sh.stream,
 			Shard:    sh.id,
-			Sequence: formatSeq(seq),
+			Sequence: embedded.FormatSequence(seq),
 			Arrival:  time.Unix(0, v.Arrival),
 		})
 		lastSeq = seq
@@ -167,7 +168,7 @@ func (r *reader) read(limit int) (stream.Page, error) {
 		return len(recs) < limit && size < maxReadBytes
 	})
 	if err != nil && len(recs) == 0 {
-		err = fmt.Errorf("read shard %s of %s from sequence number %s: %w", sh.id, sh.stream, formatSeq(r.next), err)
+		err = fmt.Errorf("read shard %s of %s from sequence number %s: %w", sh.id, sh.stream, embedded.FormatSequence(r.next), err)
 		if msg := err.Error(); msg != r.failure {
 			r.failure = msg
 			s.log.Error("read shard", "stream", sh.stream, "shard", sh.id, errAttr(err))

@@ -1,12 +1,10 @@
 package durable
 
 import (
-	"crypto/md5"
-	"encoding/binary"
-	"math/bits"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // shard is one shard of one stream: its keys, and what the stream keeps in memory
@@ -49,7 +47,7 @@ func newShard(streamName string, index int) *shard {
 	return &shard{
 		stream: streamName,
 		index:  index,
-		id:     shardID(index),
+		id:     embedded.ShardID(index),
 		prefix: shardPrefix(kindRecord, streamName, index),
 		end:    shardPrefix(kindRecord, streamName, index+1),
 		hwKey:  shardPrefix(kindHighWater, streamName, index),
@@ -69,30 +67,4 @@ func (sh *shard) watch() <-chan struct{} {
 		sh.wake = make(chan struct{})
 	}
 	return sh.wake
-}
-
-// shardIndex maps a partition key to one of n shards as Kinesis and the in-memory
-// embedded stream do, so that a key lands in the same shard number in either: the MD5
-// of the key, read as a big-endian 128-bit number h, falls in one of n contiguous,
-// equal ranges of [0, 2^128); the index is floor(h*n / 2^128).
-func shardIndex(key string, n int) int {
-	sum := md5.Sum([]byte(key))
-	hi := binary.BigEndian.Uint64(sum[:8])
-	lo := binary.BigEndian.Uint64(sum[8:])
-	// h*n = hi*n*2^64 + lo*n; only the part at or above 2^128 survives the division.
-	loCarry, _ := bits.Mul64(lo, uint64(n))
-	top, mid := bits.Mul64(hi, uint64(n))
-	_, carry := bits.Add64(mid, loCarry, 0)
-	return int(top + carry)
-}
-
-// seqBase is the least first sequence number of a shard opened at now: the clock in
-// nanoseconds, as in the in-memory stream, so that a stream recreated in an emptied
-// directory does not reuse the sequence numbers (and so the document ids) of an
-// earlier one. A clock outside 1970..2242 gives 0.
-func seqBase(now time.Time) uint64 {
-	if u := now.Unix(); u <= 0 || u >= 1<<33 {
-		return 0
-	}
-	return uint64(now.UnixNano())
 }

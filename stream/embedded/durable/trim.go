@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
 // The trim pass: deleting what consumers checkpointed and what is older than the
@@ -140,15 +141,15 @@ func (s *Stream) trimShard(sh *shard) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteRange(sh.prefix, recordKey(sh.prefix, upTo+1), nil); err != nil {
-		return fmt.Errorf("delete records up to %s: %w", formatSeq(upTo), err)
+		return fmt.Errorf("delete records up to %s: %w", embedded.FormatSequence(upTo), err)
 	}
 	if err := b.Set(sh.hwKey, encodeHighWater(hw), nil); err != nil {
-		return fmt.Errorf("delete records up to %s: %w", formatSeq(upTo), err)
+		return fmt.Errorf("delete records up to %s: %w", embedded.FormatSequence(upTo), err)
 	}
 	// Not synced: if the deletion is lost in a crash, the records come back and are
 	// deleted again (the checkpoint that allowed it was synced first).
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("delete records up to %s: %w", formatSeq(upTo), err)
+		return fmt.Errorf("delete records up to %s: %w", embedded.FormatSequence(upTo), err)
 	}
 
 	firstArrival = 0
@@ -165,13 +166,13 @@ func (s *Stream) trimShard(sh *shard) error {
 		sh.firstArrival = firstArrival
 	}
 	sh.mu.Unlock()
-	s.release(int64(hw.CumBytes - del.CumBytes))
+	s.budget.Release(int64(hw.CumBytes - del.CumBytes))
 
 	if expired > 0 {
 		s.metrics.expired.Add(context.Background(), int64(expired), metric.WithAttributes(attribute.String("stream", sh.stream)))
 		s.log.Warn("records expired by retention before they were consumed",
 			"stream", sh.stream, "shard", sh.id, "records", expired, "retention", s.cfg.Retention,
-			"after_sequence", formatSeq(consumed), "up_to_sequence", formatSeq(upTo))
+			"after_sequence", embedded.FormatSequence(consumed), "up_to_sequence", embedded.FormatSequence(upTo))
 	}
 	return nil
 }
