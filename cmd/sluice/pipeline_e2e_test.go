@@ -212,8 +212,8 @@ func TestDevPipelineMetrics(t *testing.T) {
 		`sluice_pipeline_events_total{pipeline="ids"} 5`,
 		`sluice_pipeline_dropped_total{pipeline="ids"} 1`,
 		`sluice_pipeline_failures_total{pipeline="ids"} 1`,
-		`sluice_processor_failures_total{kind="json",pipeline="ids",processor="processors[0]"} 1`,
-		`sluice_processor_seconds_total{kind="json",pipeline="ids",processor="processors[0]"}`,
+		`sluice_processor_failures_total{kind="json",pipeline="ids",processor="processors[1]"} 1`,
+		`sluice_processor_seconds_total{kind="json",pipeline="ids",processor="processors[1]"}`,
 	} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %s", m)

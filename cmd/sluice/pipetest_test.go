@@ -11,7 +11,7 @@ import (
 // (with the sample lookups) in place of the plain one's.
 func TestPipelineTestSamples(t *testing.T) {
 	code, stdout, stderr := cli(t, "", nil, "test")
-	if code != 0 || !strings.Contains(stdout, "3 files, 11 cases, 0 failed") {
+	if code != 0 || !strings.Contains(stdout, "3 files, 12 cases, 0 failed") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, f := range []string{"samples/enriched/firewall.test.yaml", "samples/ids.test.yaml", "samples/waf.test.yaml"} {
