@@ -21,6 +21,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
+	"github.com/sluice-siem/sluice/gateway/relp"
+	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/internal/confpath"
 	"github.com/sluice-siem/sluice/internal/jsonx"
@@ -53,6 +55,8 @@ type Config struct {
 	HTTP       Listener          `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
 	GRPC       grpcrecv.Config   `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
 	Lumberjack lumberjack.Config `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
+	Syslog     syslog.Config     `yaml:"syslog" doc:"syslog receivers (off unless an address is set): TCP and TLS (RFC 6587, 5425), UDP (RFC 5426); plain syslog has no acknowledgement"`
+	RELP       relp.Config       `yaml:"relp" doc:"RELP receiver (rsyslog omrelp; off unless addr is set): each message is answered once durable in the stream"`
 	Limits     Limits            `yaml:"limits" doc:"bounds both tiers apply to every event"`
 	Gateway    gateway.Config    `yaml:"gateway" doc:"routing, limits and API keys of the front tier"`
 	Bulk       httprecv.Bulk     `yaml:"bulk" doc:"Elasticsearch-compatible _bulk API on the HTTP port, for shippers with an Elasticsearch output"`
@@ -242,6 +246,8 @@ func Default(role Role) Config {
 			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 1024},
 		GRPC:       grpcrecv.DefaultConfig(host),
 		Lumberjack: lumberjack.DefaultConfig(host),
+		Syslog:     syslog.DefaultConfig(host),
+		RELP:       relp.DefaultConfig(host),
 		Limits:     Limits{MaxDepth: jsonx.DefaultMaxDepth},
 		Gateway:    gateway.DefaultConfig(),
 		Bulk:       httprecv.DefaultBulk(),
@@ -258,6 +264,10 @@ func Default(role Role) Config {
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
+	// The syslog and RELP receivers are off until asked for (addresses in the file, or
+	// --syslog-tcp, --syslog-udp, --syslog-tls, --relp): a UDP port or a second TCP port
+	// listening by default would surprise.
+	c.Syslog.TCP.Addr, c.Syslog.TLS.Addr, c.Syslog.UDP.Addr, c.RELP.Addr = "", "", "", ""
 	c.Pipelines = map[string]pipeline.Config{}
 	c.Lookups = enrich.DefaultResourcesConfig()
 	if role == RoleDev {
@@ -313,7 +323,8 @@ func (c Config) Validate(role Role) error {
 	for _, l := range []struct {
 		path string
 		addr string
-	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}} {
+	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}, {"syslog.tcp", c.Syslog.TCP.Addr},
+		{"syslog.tls", c.Syslog.TLS.Addr}, {"syslog.udp", c.Syslog.UDP.Addr}, {"relp", c.RELP.Addr}} {
 		if l.addr != "" && !validAddr(l.addr) {
 			bad(l.path+".addr", "want host:port, not %q", l.addr)
 		}
@@ -325,8 +336,11 @@ func (c Config) Validate(role Role) error {
 		bad("http.max_connections", "must be positive, not %d", c.HTTP.MaxConnections)
 	}
 	errs = append(errs, validateSections(reflect.ValueOf(c), "", c.unused(role))...)
-	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && role != RoleTransform {
-		bad("http.addr", "http, grpc and lumberjack are all disabled: the gateway would receive nothing")
+	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && !c.Syslog.Enabled() && c.RELP.Addr == "" && role != RoleTransform {
+		bad("http.addr", "http, grpc, lumberjack, syslog and relp are all disabled: the gateway would receive nothing")
+	}
+	if c.RELP.Addr != "" && c.RELP.Window > c.Gateway.Limits.MaxBatchEvents {
+		bad("relp.window", "%d is more than gateway.limits.max_batch_events %d: a window of messages must fit one batch", c.RELP.Window, c.Gateway.Limits.MaxBatchEvents)
 	}
 	if c.Limits.MaxDepth < 1 || c.Limits.MaxDepth > jsonx.MaxDepth {
 		bad("limits.max_depth", "must be 1 to %d, not %d", jsonx.MaxDepth, c.Limits.MaxDepth)

@@ -28,6 +28,8 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
+	"github.com/sluice-siem/sluice/gateway/relp"
+	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
@@ -76,6 +78,8 @@ type app struct {
 	// The parts tests and the start-up log look at; nil where the role has none.
 	httpLn, grpcLn net.Listener
 	ljSrv          *lumberjack.Server
+	syslogSrv      *syslog.Server
+	relpSrv        *relp.Server
 	search         *search.Sink
 	sink           *file.Sink
 	// used reports the bytes the embedded stream holds (nil on Kinesis).
@@ -213,6 +217,12 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 		return nil
 	}})
+	// Above readiness: syslog stops before the gateway refuses what it has read.
+	if gw != nil && cfg.Syslog.Enabled() {
+		if err := a.addSyslog(gw); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -469,7 +479,90 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			return nil, nil, err
 		}
 	}
+	if cfg.RELP.Addr != "" {
+		if err := a.addRELP(gw); err != nil {
+			return nil, nil, err
+		}
+	}
 	return gw, hs, nil
+}
+
+// addRELP listens on relp.addr and lists the RELP receiver: each message is parsed
+// as syslog (syslog.rules give its log type) and answered once durable. Like
+// lumberjack, it drains after readiness drops: its clients resend what it leaves
+// unanswered.
+func (a *app) addRELP(gw *gateway.Gateway) error {
+	cfg := a.cfg
+	parser, err := syslog.NewParser(cfg.Syslog.Rules, cfg.Syslog.DefaultType)
+	if err != nil {
+		return fmt.Errorf("relp: syslog rules: %w", err)
+	}
+	handle := func(ctx context.Context, b relp.Batch) (gateway.Result, error) {
+		source := ""
+		if b.Remote != nil {
+			source = b.Remote.String()
+		}
+		now := time.Now()
+		events := make([]gateway.Event, len(b.Messages))
+		var buf []byte
+		for i, m := range b.Messages {
+			start := len(buf)
+			var typ string
+			buf, typ, _ = parser.AppendEvent(buf, m, source, now)
+			events[i] = gateway.Event{Type: typ, Doc: buf[start:len(buf):len(buf)]}
+		}
+		return gw.Ingest(ctx, gateway.Batch{Receiver: "relp", Events: events})
+	}
+	srv, err := relp.New(handle, cfg.RELP, relp.Options{
+		Logger:       a.log.With("component", "relp"),
+		Meter:        a.meter,
+		DrainTimeout: cfg.Shutdown.Timeout,
+		WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("relp", ln, 0) },
+		Ready:        gw.Ready,
+		Software:     "sluice," + versionString() + ",https://github.com/sluice-siem/sluice",
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	a.relpSrv = srv
+	a.parts.add("relp", a.runner("relp", srv.Run, srv.Close, func() {
+		a.log.Info("relp listening", "addr", srv.Addr().String(), "tls", srv.TLS())
+	}))
+	return nil
+}
+
+// addSyslog listens on the syslog addresses and lists the receiver. Plain syslog
+// cannot hand a message back, so the receiver is listed above readiness: it stops,
+// ingesting what it has read, before the gateway begins to refuse batches.
+func (a *app) addSyslog(gw *gateway.Gateway) error {
+	cfg := a.cfg
+	srv, err := syslog.New(gw, cfg.Syslog, syslog.Options{
+		Logger:       a.log.With("component", "syslog"),
+		Meter:        a.meter,
+		DrainTimeout: cfg.Shutdown.Timeout / 2,
+		WrapListener: func(name string, ln net.Listener) net.Listener { return a.conns.Wrap("syslog-"+name, ln, 0) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	a.syslogSrv = srv
+	a.parts.add("syslog", a.runner("syslog", srv.Run, srv.Close, func() {
+		for _, l := range []struct {
+			name string
+			addr net.Addr
+		}{{"tcp", srv.TCPAddr()}, {"tls", srv.TLSAddr()}, {"udp", srv.UDPAddr()}} {
+			if l.addr != nil {
+				a.log.Info("syslog listening", "listener", l.name, "addr", l.addr.String())
+			}
+		}
+	}))
+	return nil
 }
 
 // buildOps serves what operators and orchestrators need from the transform role on
@@ -586,18 +679,28 @@ func (a *app) addLumberjack(gw *gateway.Gateway) error {
 		return err
 	}
 	a.ljSrv = srv
-	// Run's context ends on Shutdown: it stops accepting and lets the windows in
-	// progress finish; Close, when Shutdown's own deadline passes, ends them at once.
+	a.parts.add("lumberjack", a.runner("lumberjack", srv.Run, srv.Close, func() {
+		a.log.Info("lumberjack listening", "addr", srv.Addr().String(), "tls", srv.TLS())
+	}))
+	return nil
+}
+
+// runner is a receiver that serves in Run until its context ends, then stops
+// accepting and lets what is in progress finish; Close ends it at once. Shutdown
+// ends Run's context and waits for it; when Shutdown's own deadline passes first it
+// calls Close (what is in progress then is not acknowledged: clients resend it).
+// Without Start, Shutdown calls Close, releasing the listener.
+func (a *app) runner(name string, run func(context.Context) error, closeNow func() error, announce func()) *part {
 	runCtx, stop := context.WithCancel(context.Background())
 	var ran chan struct{} // closed when Run returned; nil without Start
-	a.parts.add("lumberjack", &part{
+	return &part{
 		start: func(context.Context) error {
+			announce()
 			ran = make(chan struct{})
-			a.log.Info("lumberjack listening", "addr", srv.Addr().String(), "tls", srv.TLS())
 			go func() {
 				defer close(ran)
-				if err := srv.Run(runCtx); err != nil {
-					a.fail(fmt.Errorf("serve lumberjack: %w", err))
+				if err := run(runCtx); err != nil {
+					a.fail(fmt.Errorf("serve %s: %w", name, err))
 				}
 			}()
 			return nil
@@ -605,18 +708,17 @@ func (a *app) addLumberjack(gw *gateway.Gateway) error {
 		stop: func(ctx context.Context) error {
 			stop()
 			if ran == nil {
-				return srv.Close()
+				return closeNow()
 			}
 			select {
 			case <-ran:
 			case <-ctx.Done():
-				_ = srv.Close() // windows still in progress are not ACKed: clients resend them
+				_ = closeNow()
 				<-ran
 			}
 			return nil
 		},
-	})
-	return nil
+	}
 }
 
 // background is a component whose work is run in a goroutine from Start until

@@ -104,6 +104,10 @@ type serveFlags struct {
 	configPath string
 	http, grpc string
 	lumberjack string
+	syslogTCP  string
+	syslogTLS  string
+	syslogUDP  string
+	relp       string
 	dataDir    string
 }
 
@@ -115,9 +119,13 @@ func (f *serveFlags) register(fs *flag.FlagSet, role config.Role) {
 		fs.StringVar(&f.http, "http", "", "HTTP listen `address` (default "+d.HTTP.Addr+"; empty in the file disables)")
 		fs.StringVar(&f.grpc, "grpc", "", "gRPC listen `address` (default "+d.GRPC.Addr+")")
 		fs.StringVar(&f.lumberjack, "lumberjack", "", "Beats/lumberjack listen `address` (default "+d.Lumberjack.Addr+")")
+		fs.StringVar(&f.syslogTCP, "syslog-tcp", "", "syslog over TCP listen `address`, such as 127.0.0.1:5514 (default off)")
+		fs.StringVar(&f.syslogTLS, "syslog-tls", "", "syslog over TLS listen `address`, such as 0.0.0.0:6514; needs syslog.tls.cert_file and key_file (default off)")
+		fs.StringVar(&f.syslogUDP, "syslog-udp", "", "syslog over UDP listen `address`, such as 127.0.0.1:5514; no acknowledgement (default off)")
+		fs.StringVar(&f.relp, "relp", "", "RELP (rsyslog omrelp) listen `address`, such as 127.0.0.1:2514 (default off)")
 	}
 	if role != config.RoleGateway {
-		fs.StringVar(&f.dataDir, "data-dir", "", "file sink `directory` (default "+d.Sink.File.Dir+")")
+		fs.StringVar(&f.dataDir, "data-dir", "", "data `directory`: the file sink, dead letters and (sluice dev) the embedded stream in _stream (default "+d.Sink.File.Dir+")")
 	}
 }
 
@@ -125,7 +133,8 @@ func (f *serveFlags) apply(c *config.Config) {
 	for _, o := range []struct {
 		v   string
 		dst *string
-	}{{f.http, &c.HTTP.Addr}, {f.grpc, &c.GRPC.Addr}, {f.lumberjack, &c.Lumberjack.Addr}, {f.dataDir, &c.Sink.File.Dir}} {
+	}{{f.http, &c.HTTP.Addr}, {f.grpc, &c.GRPC.Addr}, {f.lumberjack, &c.Lumberjack.Addr}, {f.syslogTCP, &c.Syslog.TCP.Addr},
+		{f.syslogTLS, &c.Syslog.TLS.Addr}, {f.syslogUDP, &c.Syslog.UDP.Addr}, {f.relp, &c.RELP.Addr}, {f.dataDir, &c.Sink.File.Dir}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
