@@ -3,16 +3,17 @@
 # package's tests run against real servers in seconds:
 #
 #   scripts/servers.sh up               starts kinesalite, dynalite, Redis and PostgreSQL,
-#                                       OpenSearch and Elasticsearch on 127.0.0.1 and
+#                                       OpenSearch and Elasticsearch on 127.0.0.1,
+#                                       installs rsyslog (each test runs its own) and
 #                                       prints their exports
 #   eval "$(scripts/servers.sh env)"    then, for example:
 #   go test ./stream/kinesis/ -run TestReader
 #   scripts/servers.sh down             stops them and removes their files
 #
 # `up NAME...` starts only those (kinesis, dynalite, lookupdb, opensearch,
-# elasticsearch). Runtime directories are .cache/servers/NAME; the exports are kept in
-# .cache/servers/env. scripts/test.sh starts its own servers in fresh directories and
-# never touches these.
+# elasticsearch, rsyslog). Runtime directories are .cache/servers/NAME; the exports are
+# kept in .cache/servers/env. scripts/test.sh starts its own servers in fresh
+# directories and never touches these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,7 @@ servers=(
   "lookupdb SLUICE_LOOKUPDB_RUN_DIR"
   "opensearch SLUICE_OPENSEARCH_RUN_DIR SLUICE_TEST_OPENSEARCH_URL"
   "elasticsearch SLUICE_ELASTICSEARCH_RUN_DIR SLUICE_TEST_ELASTICSEARCH_URL"
+  "rsyslog SLUICE_RSYSLOG_RUN_DIR"
 )
 
 usage() {
@@ -49,7 +51,7 @@ up() {
     cat "$envfile"
     return
   fi
-  local known=" kinesis dynalite lookupdb opensearch elasticsearch " a
+  local known=" kinesis dynalite lookupdb opensearch elasticsearch rsyslog " a
   for a in "$@"; do
     [[ $known == *" $a "* ]] || { echo "servers.sh: no server $a (one of:$known)" >&2; exit 2; }
   done

@@ -3,7 +3,8 @@
 # pinned tools, checks formatting, generated code, vet and staticcheck, starts the
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
 # scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
-# Redis and PostgreSQL from Debian's packages; scripts/opensearch.sh and
+# Redis and PostgreSQL from Debian's packages; scripts/rsyslog.sh: rsyslog from Debian's
+# packages, for each test to run its own; scripts/opensearch.sh and
 # scripts/elasticsearch.sh: OpenSearch and Elasticsearch from Maven Central, need Java 17
 # and mvn), then runs every
 # test with the race detector. This is README's second command and what
@@ -80,6 +81,13 @@ step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
 serve lookupdb SLUICE_LOOKUPDB_RUN_DIR # prints export lines: SLUICE_TEST_REDIS_ADDR, ...
 eval "$started"
 echo "SLUICE_TEST_REDIS_ADDR=$SLUICE_TEST_REDIS_ADDR"
+
+step "rsyslog, a real syslog and RELP client (Debian's rsyslog, rsyslog-relp, rsyslog-gnutls)"
+# Installs only (quick when installed): each test starts its own rsyslogd
+# (internal/rsyslogtest).
+rsyslog_env=$(scripts/rsyslog.sh install) # prints: export SLUICE_TEST_RSYSLOGD=...
+eval "$rsyslog_env"
+echo "SLUICE_TEST_RSYSLOGD=$SLUICE_TEST_RSYSLOGD"
 
 step "search engine (OpenSearch integ-test-zip on 127.0.0.1)"
 serve opensearch SLUICE_OPENSEARCH_RUN_DIR SLUICE_TEST_OPENSEARCH_URL

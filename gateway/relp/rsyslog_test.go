@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/rsyslogtest"
 	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/internal/testcerts"
 )
@@ -40,10 +41,7 @@ func startRsyslogWith(t *testing.T, relpAddr, params string) string {
 	if testing.Short() {
 		t.Skip("runs rsyslogd")
 	}
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		t.Skip("rsyslogd is not installed (Debian: rsyslog, rsyslog-relp)")
-	}
+	bin := rsyslogtest.Rsyslogd(t) // skips without scripts/rsyslog.sh install, fails under CI
 	found := false
 	for _, d := range omrelpDirs {
 		if _, err := os.Stat(filepath.Join(d, "omrelp.so")); err == nil {
@@ -51,7 +49,7 @@ func startRsyslogWith(t *testing.T, relpAddr, params string) string {
 		}
 	}
 	if !found {
-		t.Skip("omrelp is not installed (Debian: rsyslog-relp)")
+		t.Fatal("omrelp is not installed (Debian: rsyslog-relp; scripts/rsyslog.sh install)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

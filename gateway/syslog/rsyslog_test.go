@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/rsyslogtest"
 	"github.com/sluice-siem/sluice/internal/testcerts"
 )
 
@@ -27,10 +28,7 @@ import (
 // with a client certificate, RFC 5424 with octet counting. Every line must arrive
 // every way, with its header fields.
 func TestRsyslogClient(t *testing.T) {
-	bin := os.Getenv("SLUICE_TEST_RSYSLOGD")
-	if bin == "" {
-		t.Skip("SLUICE_TEST_RSYSLOGD is not set: run scripts/rsyslog.sh install, or set it to rsyslogd's path")
-	}
+	bin := rsyslogtest.Rsyslogd(t) // skips without scripts/rsyslog.sh install, fails under CI
 	dir := t.TempDir()
 	certs := testcerts.New(t)
 	clientCert, clientKey := writeClientCert(t, dir, certs)
