@@ -323,8 +323,7 @@ func (c Config) Validate(role Role) error {
 	for _, l := range []struct {
 		path string
 		addr string
-	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}, {"syslog.tcp", c.Syslog.TCP.Addr},
-		{"syslog.tls", c.Syslog.TLS.Addr}, {"syslog.udp", c.Syslog.UDP.Addr}, {"relp", c.RELP.Addr}} {
+	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}} { // syslog and relp check their own
 		if l.addr != "" && !validAddr(l.addr) {
 			bad(l.path+".addr", "want host:port, not %q", l.addr)
 		}

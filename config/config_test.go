@@ -301,3 +301,27 @@ func TestValidateEmbeddedFitsARequest(t *testing.T) {
 		t.Errorf("problems at %q, want stream.embedded.max_bytes", got)
 	}
 }
+
+// The syslog and RELP receivers are off by default; when set, their addresses are
+// checked with the other listeners', and RELP's window must fit one gateway batch.
+func TestSyslogAndRELPListeners(t *testing.T) {
+	for _, role := range []config.Role{config.RoleDev, config.RoleGateway} {
+		c := config.Default(role)
+		if c.Syslog.TCP.Addr != "" || c.Syslog.TLS.Addr != "" || c.Syslog.UDP.Addr != "" || c.RELP.Addr != "" {
+			t.Errorf("%s: syslog or RELP listens by default: %+v %q", role, c.Syslog, c.RELP.Addr)
+		}
+	}
+	c := config.Default(config.RoleDev)
+	c.Syslog.TCP.Addr, c.Syslog.UDP.Addr, c.RELP.Addr = "localhost", "127.0.0.1:5514", "127.0.0.1:2514"
+	c.Gateway.Limits.MaxBatchEvents = 100 // RELP's default window is 128
+	got := paths(c.Validate(config.RoleDev))
+	if !slices.Equal(got, []string{"syslog.tcp.addr", "relp.window"}) {
+		t.Errorf("problems at %q, want syslog.tcp.addr and relp.window", got)
+	}
+	// A gateway with only a syslog listener receives something.
+	only := config.Default(config.RoleDev)
+	only.HTTP.Addr, only.GRPC.Addr, only.Lumberjack.Addr, only.Syslog.UDP.Addr = "", "", "", "127.0.0.1:5514"
+	if err := only.Validate(config.RoleDev); err != nil {
+		t.Errorf("syslog alone: %v", err)
+	}
+}
