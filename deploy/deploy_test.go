@@ -221,40 +221,6 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 		t.Errorf("drain delay %d must be inside the shutdown timeout %d", drain, shutdown)
 	}
 
-	// Listeners: lumberjack, HTTP, gRPC; TCP (TLS passthrough), each to a target group
-	// checking /readyz on the HTTP port with the drain-matching deregistration delay.
-	ports := map[string]bool{}
-	for name, l := range byType("AWS::ElasticLoadBalancingV2::Listener") {
-		p := get(l, "Properties")
-		ports[str(get(p, "Port"))] = true
-		if got := str(get(p, "Protocol")); got != "TCP" {
-			t.Errorf("%s: protocol %s, want TCP (TLS passes through to sluice)", name, got)
-		}
-		acts := list(get(p, "DefaultActions"))
-		if len(acts) != 1 || str(get(acts[0], "Type")) != "forward" {
-			t.Fatalf("%s: want one forward action", name)
-		}
-		tg := get(res, ref(get(acts[0], "TargetGroupArn")), "Properties")
-		if str(get(tg, "Port")) != str(get(p, "Port")) || str(get(tg, "TargetType")) != "ip" {
-			t.Errorf("%s: target group port %v type %v", name, get(tg, "Port"), get(tg, "TargetType"))
-		}
-		if str(get(tg, "HealthCheckPath")) != "/readyz" || str(get(tg, "HealthCheckPort")) != "8080" {
-			t.Errorf("%s: health check %v on %v, want /readyz on 8080", name, get(tg, "HealthCheckPath"), get(tg, "HealthCheckPort"))
-		}
-		var dereg string
-		for _, a := range list(get(tg, "TargetGroupAttributes")) {
-			if str(get(a, "Key")) == "deregistration_delay.timeout_seconds" {
-				dereg = ref(get(a, "Value"))
-			}
-		}
-		if dereg != "DeregistrationDelaySeconds" {
-			t.Errorf("%s: deregistration delay %q, want Ref DeregistrationDelaySeconds", name, dereg)
-		}
-	}
-	if len(ports) != 3 || !ports["5044"] || !ports["8080"] || !ports["9090"] {
-		t.Errorf("listener ports %v, want 5044, 8080, 9090", ports)
-	}
-
 	// Streams: one per routed log type plus the dead-letter stream, mode by parameter.
 	streams := byType("AWS::Kinesis::Stream")
 	routed := []string{"FirewallStream", "IdsStream", "WafStream", "DefaultStream"}
@@ -320,19 +286,12 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 	// Task definitions: stop timeout, no data volumes, settings sluice knows that
 	// validate for the role.
 	certs := testCerts(t)
+	var gateway config.Config
+	var gatewayPorts []portKey
 	for name, role := range map[string]config.Role{"GatewayTaskDefinition": config.RoleGateway, "TransformTaskDefinition": config.RoleTransform} {
 		td := get(res, name, "Properties")
 		checkTaskVolumes(t, name, get(td, "Volumes"))
-		var main map[string]any
-		for _, c := range list(get(td, "ContainerDefinitions")) {
-			c = unIf(c)
-			if str(get(c, "Name")) == "sluice" {
-				main = c.(map[string]any)
-			}
-		}
-		if main == nil {
-			t.Fatalf("%s: no sluice container", name)
-		}
+		main := ecsSluice(t, res, name)
 		if ref(main["StopTimeout"]) != "StopTimeoutSeconds" {
 			t.Errorf("%s: StopTimeout %v, want Ref StopTimeoutSeconds", name, main["StopTimeout"])
 		}
@@ -346,41 +305,34 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 		if len(hc) < 3 || hc[0] != "CMD" || hc[1] != "/usr/local/bin/sluice" || hc[2] != "healthcheck" {
 			t.Errorf("%s: health check %v, want the binary's healthcheck (no shell)", name, hc)
 		}
-		env := map[string]string{}
-		known := settingVars(t, role)
-		for _, e := range list(main["Environment"]) {
-			n := str(get(e, "Name"))
-			if !known[n] {
-				t.Errorf("%s: %s is not a setting of sluice %s", name, n, role)
-			}
-			env[n] = resolveWith(get(e, "Value"), params)
-		}
+		tc := ecsTaskConfig(t, name, main, role, params, certs)
 		// Credentials: from Secrets Manager only, never in the plain environment.
-		fromSecrets := containerSecrets(t, name, main, known, env)
-		checkSecretsFromStore(t, name, main, fromSecrets)
+		checkSecretsFromStore(t, name, main, tc.fromSecrets)
 		checkContainerMemory(t, name, td, main)
-		if env["SLUICE_SHUTDOWN_TIMEOUT"] != fmt.Sprintf("%ds", shutdown) || env["SLUICE_SHUTDOWN_DRAIN_DELAY"] != fmt.Sprintf("%ds", drain) {
-			t.Errorf("%s: shutdown settings %q %q", name, env["SLUICE_SHUTDOWN_TIMEOUT"], env["SLUICE_SHUTDOWN_DRAIN_DELAY"])
+		if tc.env["SLUICE_SHUTDOWN_TIMEOUT"] != fmt.Sprintf("%ds", shutdown) || tc.env["SLUICE_SHUTDOWN_DRAIN_DELAY"] != fmt.Sprintf("%ds", drain) {
+			t.Errorf("%s: shutdown settings %q %q", name, tc.env["SLUICE_SHUTDOWN_TIMEOUT"], tc.env["SLUICE_SHUTDOWN_DRAIN_DELAY"])
 		}
-		cfg, err := config.Load(role, "", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		err := tc.err
 		if err == nil {
-			// Files on the task's volumes (TLS, the engine's CA) exist in the task:
-			// test certificates stand in for them.
-			mountedFiles(t, name, &cfg, main, certs)
-			err = cfg.Validate(role)
+			err = tc.cfg.Validate(role)
 		}
 		if err != nil {
 			t.Errorf("%s: settings do not validate for sluice %s: %v", name, role, err)
 		}
 		if role == config.RoleTransform {
-			checkECSSearchSink(t, name, cfg, fromSecrets, sc)
+			checkECSSearchSink(t, name, tc.cfg, tc.fromSecrets, sc)
 		}
-		var ports []string
-		for _, pm := range list(main["PortMappings"]) {
-			ports = append(ports, str(get(pm, "ContainerPort")))
+		ports := ecsPortMappings(t, name, main)
+		checkPublished(t, name, ports, tc.cfg)
+		if role == config.RoleGateway {
+			gateway, gatewayPorts = tc.cfg, ports
 		}
-		checkPublished(t, name, ports, cfg)
 	}
+
+	// The NLB: a listener for each port the gateway publishes, security groups and the
+	// service's registrations to match; which receivers are exposed follows the
+	// parameters.
+	checkNLB(t, res, params, gateway, gatewayPorts)
 
 	// Autoscaling: gateways on CPU, transformers on the streams' iterator age, bounded
 	// by the parameters.
@@ -421,25 +373,414 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 	}
 }
 
-// checkPublished checks that the listener of every port a container publishes listens
-// on all interfaces: sluice listens on 127.0.0.1 unless told otherwise, where nothing
-// outside the container reaches it.
-func checkPublished(t *testing.T, name string, ports []string, cfg config.Config) {
+// ecsSluice is the sluice container of a rendered task definition.
+func ecsSluice(t *testing.T, res map[string]any, td string) map[string]any {
+	t.Helper()
+	for _, c := range list(get(res, td, "Properties", "ContainerDefinitions")) {
+		c = unIf(c)
+		if str(get(c, "Name")) == "sluice" {
+			return c.(map[string]any)
+		}
+	}
+	t.Fatalf("%s: no sluice container", td)
+	return nil
+}
+
+// ecsConfig is what a task's sluice container loads: its environment with parameters
+// resolved and the variables ECS injects from Secrets Manager, and the configuration
+// from it, with test certificates for the files on its volumes. err is config.Load's;
+// the configuration is not validated.
+type ecsConfig struct {
+	env         map[string]string
+	fromSecrets map[string]string
+	cfg         config.Config
+	err         error
+}
+
+func ecsTaskConfig(t *testing.T, name string, main map[string]any, role config.Role, params, certs map[string]string) ecsConfig {
+	t.Helper()
+	c := ecsConfig{env: map[string]string{}}
+	known := settingVars(t, role)
+	for _, e := range list(main["Environment"]) {
+		n := str(get(e, "Name"))
+		if !known[n] {
+			t.Errorf("%s: %s is not a setting of sluice %s", name, n, role)
+		}
+		c.env[n] = resolveWith(get(e, "Value"), params)
+	}
+	c.fromSecrets = containerSecrets(t, name, main, known, c.env)
+	c.cfg, c.err = config.Load(role, "", func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+	if c.err == nil {
+		// Files on the task's volumes (TLS, the engine's CA) exist in the task: test
+		// certificates stand in for them.
+		mountedFiles(t, name, &c.cfg, main, certs)
+	}
+	return c
+}
+
+// ecsPortMappings are a container's port mappings, each once.
+func ecsPortMappings(t *testing.T, name string, main map[string]any) []portKey {
+	t.Helper()
+	var out []portKey
+	for _, pm := range list(main["PortMappings"]) {
+		proto := strings.ToUpper(str(get(pm, "Protocol")))
+		if proto == "" {
+			proto = "TCP"
+		}
+		k := portKey{proto, intOf(get(pm, "ContainerPort"))}
+		if slices.Contains(out, k) {
+			t.Errorf("%s: %s mapped twice", name, k)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// checkNLB checks the rendered template's load balancer against the gateway's
+// configuration and published ports:
+//   - each listener forwards to one target group of the same protocol, whose port is a
+//     port the gateway publishes, where a receiver listens; the listener's port is that
+//     receiver's public port; TCP passes TLS through, UDP is for syslog.udp only;
+//   - every published port has exactly one such target group and listener;
+//   - each target group checks /readyz on 8080 (HTTPS with TLS) and drains for
+//     DeregistrationDelaySeconds;
+//   - the NLB's security group admits exactly the listeners' ports from ShipperCidr, the
+//     tasks' exactly the target groups' ports from the NLB's security group;
+//   - the service registers the container's port in each target group and waits for
+//     every listener;
+//   - the receivers exposed are those the parameters ask for: lumberjack, HTTP and
+//     gRPC; syslog over TLS and RELP with TLS unless turned off, with the stack's
+//     certificate and client CA and client_auth SyslogClientAuth; plain syslog over TCP
+//     and UDP only with PlainSyslog.
+func checkNLB(t *testing.T, res map[string]any, params map[string]string, gw config.Config, published []portKey) {
+	t.Helper()
+	tlsOn := params["TlsSecretArn"] != ""
+	on := byPort(gw)
+	var listenerPorts, tgPorts []portKey
+	tgPort := map[string]portKey{}
+	listeners := map[string]bool{}
+	exposed := map[string]bool{}
+	for name, l := range res {
+		if str(get(l, "Type")) != "AWS::ElasticLoadBalancingV2::Listener" {
+			continue
+		}
+		listeners[name] = true
+		p := get(l, "Properties")
+		lk := portKey{str(get(p, "Protocol")), intOf(get(p, "Port"))}
+		listenerPorts = append(listenerPorts, lk)
+		acts := list(get(p, "DefaultActions"))
+		if len(acts) != 1 || str(get(acts[0], "Type")) != "forward" {
+			t.Errorf("%s: want one forward action", name)
+			continue
+		}
+		tgName := ref(get(acts[0], "TargetGroupArn"))
+		tg := get(res, tgName, "Properties")
+		tk := portKey{str(get(tg, "Protocol")), intOf(get(tg, "Port"))}
+		tgPorts = append(tgPorts, tk)
+		tgPort[tgName] = tk
+		r, ok := on[tk]
+		switch {
+		case !ok:
+			t.Errorf("%s: target group %s on %s, where sluice does not listen", name, tgName, tk)
+		case lk.proto != tk.proto:
+			t.Errorf("%s: %s listener to a %s target group", name, lk.proto, tk.proto)
+		case lk.proto != r.proto || lk.proto != "TCP" && r.path != "syslog.udp":
+			t.Errorf("%s: protocol %s for %s: want TCP (TLS passes through to sluice), UDP for syslog.udp only", name, lk.proto, r.path)
+		case lk.port != publicPorts[r.path]:
+			t.Errorf("%s: port %d for %s, want %d (deploy/README.md)", name, lk.port, r.path, publicPorts[r.path])
+		default:
+			exposed[r.path] = true
+		}
+		if str(get(tg, "TargetType")) != "ip" {
+			t.Errorf("%s: target type %v, want ip", tgName, get(tg, "TargetType"))
+		}
+		wantHC := map[bool]string{true: "HTTPS", false: "HTTP"}[tlsOn]
+		if str(get(tg, "HealthCheckPath")) != "/readyz" || str(get(tg, "HealthCheckPort")) != "8080" || str(get(tg, "HealthCheckProtocol")) != wantHC {
+			t.Errorf("%s: health check %v %v on %v, want %s /readyz on 8080", tgName, get(tg, "HealthCheckProtocol"), get(tg, "HealthCheckPath"), get(tg, "HealthCheckPort"), wantHC)
+		}
+		var dereg, terminate string
+		for _, a := range list(get(tg, "TargetGroupAttributes")) {
+			switch str(get(a, "Key")) {
+			case "deregistration_delay.timeout_seconds":
+				dereg = ref(get(a, "Value"))
+			case "deregistration_delay.connection_termination.enabled":
+				terminate = str(get(a, "Value"))
+			}
+		}
+		if dereg != "DeregistrationDelaySeconds" {
+			t.Errorf("%s: deregistration delay %q, want Ref DeregistrationDelaySeconds", tgName, dereg)
+		}
+		// UDP flows end with the delay (moved to another task), not on a stopped one.
+		if tk.proto == "UDP" && terminate != "true" {
+			t.Errorf("%s: UDP without deregistration_delay.connection_termination.enabled true", tgName)
+		}
+	}
+	sortKeys := func(k []portKey) []portKey {
+		k = slices.Clone(k)
+		slices.SortFunc(k, func(a, b portKey) int { return strings.Compare(a.String(), b.String()) })
+		return k
+	}
+	if got, want := sortKeys(tgPorts), sortKeys(published); !slices.Equal(got, want) {
+		t.Errorf("target groups (one per listener) on %v; the gateway publishes %v", got, want)
+	}
+
+	// Security groups: shippers to the listeners, the NLB to the target groups.
+	sgPorts := func(sg, source string, want any) []portKey {
+		var out []portKey
+		rules := list(get(res, sg, "Properties", "SecurityGroupIngress"))
+		// Rules of their own (made under a listener's condition) count for their group.
+		for _, r := range res {
+			p := get(r, "Properties")
+			if str(get(r, "Type")) == "AWS::EC2::SecurityGroupIngress" && (ref(get(p, "GroupId")) == sg || slices.Equal(list(get(p, "GroupId", "Fn::GetAtt")), []any{sg, "GroupId"})) {
+				rules = append(rules, p)
+			}
+		}
+		for _, rule := range rules {
+			k := portKey{strings.ToUpper(str(get(rule, "IpProtocol"))), intOf(get(rule, "FromPort"))}
+			if intOf(get(rule, "ToPort")) != k.port {
+				t.Errorf("%s: ports %v-%v: want one port per rule", sg, get(rule, "FromPort"), get(rule, "ToPort"))
+			}
+			if got := ref(get(rule, source)); got != want {
+				t.Errorf("%s: %s from %s %v, want Ref %v", sg, k, source, get(rule, source), want)
+			}
+			out = append(out, k)
+		}
+		return out
+	}
+	if got, want := sortKeys(sgPorts("LoadBalancerSecurityGroup", "CidrIp", "ShipperCidr")), sortKeys(listenerPorts); !slices.Equal(got, want) {
+		t.Errorf("LoadBalancerSecurityGroup admits %v, the listeners are on %v", got, want)
+	}
+	if got, want := sortKeys(sgPorts("GatewaySecurityGroup", "SourceSecurityGroupId", "LoadBalancerSecurityGroup")), sortKeys(tgPorts); !slices.Equal(got, want) {
+		t.Errorf("GatewaySecurityGroup admits %v, the target groups (and health checks) are on %v", got, want)
+	}
+
+	// The service: each target group registered with its container port, after every
+	// listener (directly, or through a resource that refers to it).
+	svc := get(res, "GatewayService")
+	registered := map[string]bool{}
+	for _, lb := range list(get(svc, "Properties", "LoadBalancers")) {
+		tg := ref(get(lb, "TargetGroupArn"))
+		registered[tg] = true
+		if k, ok := tgPort[tg]; !ok || str(get(lb, "ContainerName")) != "sluice" || intOf(get(lb, "ContainerPort")) != k.port {
+			t.Errorf("GatewayService registers sluice:%v in %s, whose port is %v", get(lb, "ContainerPort"), tg, k)
+		}
+	}
+	for tg := range tgPort {
+		if !registered[tg] {
+			t.Errorf("GatewayService does not register its tasks in %s", tg)
+		}
+	}
+	waits := map[string]bool{}
+	for _, d := range list(get(svc, "DependsOn")) {
+		waits[str(d)] = true
+		var refs func(v any)
+		refs = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				if r := ref(x); r != "" {
+					waits[r] = true
+				}
+				for _, e := range x {
+					refs(e)
+				}
+			case []any:
+				for _, e := range x {
+					refs(e)
+				}
+			}
+		}
+		refs(get(res, str(d), "Metadata"))
+	}
+	for l := range listeners {
+		if !waits[l] {
+			t.Errorf("GatewayService does not wait for %s (DependsOn): ECS refuses a target group without a listener", l)
+		}
+	}
+
+	// What is exposed, by the parameters.
+	plain := params["PlainSyslog"]
+	want := map[string]bool{"lumberjack": true, "http": true, "grpc": true,
+		"syslog.tls": tlsOn && params["SyslogTls"] == "true",
+		"relp":       tlsOn && params["Relp"] == "true",
+		"syslog.tcp": plain == "tcp" || plain == "tcp-and-udp",
+		"syslog.udp": plain == "udp" || plain == "tcp-and-udp",
+	}
+	for path, w := range want {
+		if exposed[path] != w {
+			t.Errorf("%s exposed on the NLB: %v, want %v with TlsSecretArn %q, SyslogTls %s, Relp %s, PlainSyslog %s",
+				path, exposed[path], w, params["TlsSecretArn"], params["SyslogTls"], params["Relp"], params["PlainSyslog"])
+		}
+	}
+	if n := len(list(get(svc, "Properties", "LoadBalancers"))); n > maxServiceTargetGroups {
+		t.Errorf("GatewayService: %d target groups; ECS attaches at most %d to a service", n, maxServiceTargetGroups)
+	}
+	// Syslog over TLS and RELP: the stack's certificate and client CA, SyslogClientAuth.
+	for path, tc := range map[string]config.TLS{
+		"syslog.tls": {CertFile: gw.Syslog.TLS.CertFile, KeyFile: gw.Syslog.TLS.KeyFile, ClientCAFile: gw.Syslog.TLS.ClientCAFile, ClientAuth: gw.Syslog.TLS.ClientAuth},
+		"relp":       gw.RELP.TLS,
+		"lumberjack": gw.Lumberjack.TLS,
+	} {
+		if !exposed[path] || !tlsOn {
+			continue
+		}
+		auth := params["SyslogClientAuth"]
+		if path == "lumberjack" {
+			auth = params["LumberjackClientAuth"]
+		}
+		if tc.CertFile == "" || tc.KeyFile == "" || tc.ClientCAFile == "" || tc.ClientAuth != auth {
+			t.Errorf("%s: TLS %+v, want the stack's certificate and client CA, client_auth %s", path, tc, auth)
+		}
+	}
+}
+
+// maxServiceTargetGroups is the most target groups ECS attaches to one service (with a
+// load balancer of the Application or Network kind).
+const maxServiceTargetGroups = 5
+
+// TestCloudFormationListenerChoices deploys the template with every choice of listeners
+// (TLS or not, SyslogTls, Relp, each PlainSyslog): the Rules refuse exactly the choices
+// that would attach more target groups to the gateway service than ECS allows, and
+// every choice they accept renders to the listeners it asks for (checkNLB's checks on
+// the gateway's configuration).
+func TestCloudFormationListenerChoices(t *testing.T) {
+	raw := loadCFN(t)
+	certs := testCerts(t)
+	for _, tls := range []string{"", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:sluice-tls-AbCdEf"} {
+		for _, syslogTLS := range []string{"true", "false"} {
+			for _, relp := range []string{"true", "false"} {
+				for _, plain := range list(get(raw, "Parameters", "PlainSyslog", "AllowedValues")) {
+					set := map[string]string{"TlsSecretArn": tls, "SyslogTls": syslogTLS, "Relp": relp, "PlainSyslog": str(plain),
+						"SearchEndpoints": "https://search.internal:9200", "SearchSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:s-AbCdEf"}
+					t.Run(fmt.Sprintf("tls=%v,syslogtls=%s,relp=%s,plain=%s", tls != "", syslogTLS, relp, plain), func(t *testing.T) {
+						params := cfnParams(raw, set)
+						res := get(renderCFN(t, raw, params), "Resources").(map[string]any)
+						n := len(list(get(res, "GatewayService", "Properties", "LoadBalancers")))
+						err := cfnRules(raw, params)
+						if (err == nil) != (n <= maxServiceTargetGroups) {
+							t.Fatalf("%d target groups, the Rules say %v: want them to refuse exactly more than %d", n, err, maxServiceTargetGroups)
+						}
+						if err != nil {
+							return
+						}
+						const td = "GatewayTaskDefinition"
+						main := ecsSluice(t, res, td)
+						tc := ecsTaskConfig(t, td, main, config.RoleGateway, params, certs)
+						if tc.err == nil {
+							tc.err = tc.cfg.Validate(config.RoleGateway)
+						}
+						if tc.err != nil {
+							t.Fatalf("the gateway's settings do not validate: %v", tc.err)
+						}
+						ports := ecsPortMappings(t, td, main)
+						checkPublished(t, td, ports, tc.cfg)
+						checkNLB(t, res, params, tc.cfg, ports)
+					})
+				}
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------- receivers
+
+// receiver is one listener of sluice's configuration: its section, address and
+// transport.
+type receiver struct {
+	path  string // the section: "lumberjack", "syslog.udp"
+	addr  string // empty: off
+	proto string // TCP or UDP
+}
+
+// receivers are every listener a configuration has, on or off.
+// TestReceiversCoverTheSettings checks that no listen address is missing.
+func receivers(c config.Config) []receiver {
+	return []receiver{
+		{"lumberjack", c.Lumberjack.Addr, "TCP"},
+		{"http", c.HTTP.Addr, "TCP"},
+		{"grpc", c.GRPC.Addr, "TCP"},
+		{"syslog.tls", c.Syslog.TLS.Addr, "TCP"},
+		{"relp", c.RELP.Addr, "TCP"},
+		{"syslog.tcp", c.Syslog.TCP.Addr, "TCP"},
+		{"syslog.udp", c.Syslog.UDP.Addr, "UDP"},
+	}
+}
+
+// publicPorts are the load balancer's port of each receiver, in the ECS stack and the
+// Kubernetes Service alike (deploy/README.md, "Syslog and RELP"): what shippers are
+// told. The container's port may differ (sluice runs unprivileged).
+var publicPorts = map[string]int{
+	"lumberjack": 5044, "http": 8080, "grpc": 9090,
+	"syslog.tls": 6514, "relp": 2514,
+	"syslog.tcp": 601, "syslog.udp": 514,
+}
+
+// key is the protocol and port a receiver listens on; ok is false when it is off.
+func (r receiver) key() (portKey, bool) {
+	_, port, err := net.SplitHostPort(r.addr)
+	n, perr := strconv.Atoi(port)
+	return portKey{r.proto, n}, r.addr != "" && err == nil && perr == nil
+}
+
+// allInterfaces reports whether the receiver listens beyond the loopback interface.
+func (r receiver) allInterfaces() bool {
+	host, _, _ := net.SplitHostPort(r.addr)
+	ip := net.ParseIP(host)
+	return r.addr != "" && (host == "" || ip != nil && ip.IsUnspecified())
+}
+
+// byPort are the receivers that are on, by protocol and port.
+func byPort(c config.Config) map[portKey]receiver {
+	out := map[portKey]receiver{}
+	for _, r := range receivers(c) {
+		if k, ok := r.key(); ok {
+			out[k] = r
+		}
+	}
+	return out
+}
+
+// TestReceiversCoverTheSettings: receivers and publicPorts know every listen address
+// sluice has (a new receiver's address setting fails here until the deployments'
+// checks know it).
+func TestReceiversCoverTheSettings(t *testing.T) {
+	var want, got []string
+	for v := range settingVars(t, config.RoleGateway) {
+		if strings.HasSuffix(v, "_ADDR") {
+			want = append(want, v)
+		}
+	}
+	for _, r := range receivers(config.Default(config.RoleGateway)) {
+		got = append(got, config.EnvName(r.path+".addr"))
+		if publicPorts[r.path] == 0 {
+			t.Errorf("no public port for %s", r.path)
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("receivers() knows the listen addresses %v, sluice has %v", got, want)
+	}
+}
+
+// checkPublished checks a container's published ports against its configuration: the
+// receiver of every published port listens on all interfaces (sluice listens on
+// 127.0.0.1 unless told otherwise, where nothing outside the container reaches it), and
+// every receiver listening on all interfaces is published (or it listens for nothing).
+func checkPublished(t *testing.T, name string, ports []portKey, cfg config.Config) {
 	t.Helper()
 	if len(ports) == 0 {
 		t.Errorf("%s: publishes no port", name)
 	}
-	byPort := map[string]string{}
-	for _, addr := range []string{cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.Lumberjack.Addr} {
-		if _, port, err := net.SplitHostPort(addr); err == nil {
-			byPort[port] = addr
+	on := byPort(cfg)
+	for _, p := range ports {
+		r, ok := on[p]
+		if !ok || !r.allInterfaces() {
+			t.Errorf("%s: publishes %s, whose listener is %q: want 0.0.0.0:%d (sluice listens on 127.0.0.1 unless told otherwise)", name, p, r.addr, p.port)
 		}
 	}
-	for _, p := range ports {
-		addr, ok := byPort[p]
-		host, _, _ := net.SplitHostPort(addr)
-		if ip := net.ParseIP(host); !ok || ip == nil || !ip.IsUnspecified() {
-			t.Errorf("%s: publishes port %s, whose listener is %q: want 0.0.0.0:%s (sluice listens on 127.0.0.1 unless told otherwise)", name, p, addr, p)
+	for k, r := range on {
+		if r.allInterfaces() && !slices.Contains(ports, k) {
+			t.Errorf("%s: %s listens on %s (%s) but the container does not publish %s", name, r.path, r.addr, r.proto, k)
 		}
 	}
 }
@@ -682,19 +1023,8 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 		name := "sluice-" + string(role)
 		file := string(role) + ".yaml"
 		// The role's configuration loads and validates (TLS files replaced by test ones).
-		path := filepath.Join(t.TempDir(), file)
-		if err := os.WriteFile(path, []byte(str(get(cm, "data", file))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// The file plus the pod's environment (its ConfigMaps, and a credentials Secret
-		// of each kind the manifests accept), as sluice loads them in the pod.
-		dep := find("Deployment", name)
-		envs := podEnvironments(t, objs, dep)
-		cfg, err := config.Load(role, path, envs[0].lookup)
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		podFiles(t, name, &cfg, dep, certs)
+		pc := podConfig(t, objs, role, certs)
+		dep, path, envs, cfg := pc.dep, pc.path, pc.envs, pc.cfg
 		if err := cfg.Validate(role); err != nil {
 			t.Errorf("%s does not validate for sluice %s: %v", file, role, err)
 		}
@@ -703,11 +1033,7 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 		if role == config.RoleTransform {
 			checkK8sSearchSink(t, name, role, path, dep, envs, certs)
 		}
-		var ports []string
-		for _, p := range list(get(list(get(find("Deployment", name), "spec", "template", "spec", "containers"))[0], "ports")) {
-			ports = append(ports, strconv.Itoa(intOf(get(p, "containerPort"))))
-		}
-		checkPublished(t, name, ports, cfg)
+		checkPublished(t, name, podPorts(t, dep), cfg)
 
 		d := find("Deployment", name)
 		spec := get(d, "spec", "template", "spec")
@@ -751,7 +1077,7 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 			t.Errorf("%s: PDB selector %v", name, get(pdb, "spec", "selector"))
 		}
 		if role == config.RoleGateway {
-			checkGatewayService(t, find("Service", name), find("HorizontalPodAutoscaler", name), cfg)
+			checkGatewayService(t, find("Service", name), find("HorizontalPodAutoscaler", name), cfg, dep)
 		} else {
 			checkScaledObject(t, find("ScaledObject", name), cfg)
 			so, env := find("ScaledObject", name), find("ConfigMap", "sluice-env")
@@ -764,7 +1090,82 @@ func checkK8s(t *testing.T, objs []map[string]any, built bool) {
 	}
 }
 
-func checkGatewayService(t *testing.T, svc, hpa map[string]any, cfg config.Config) {
+// podConfig is what a role's pod loads: the role's file from the ConfigMap its config
+// volume mounts plus its container's environment (ConfigMap keys, and a credentials
+// Secret of each kind the manifests accept: cfg is loaded with the first), with test
+// certificates for the files on its Secret volumes. cfg is not validated.
+type k8sConfig struct {
+	dep  map[string]any
+	path string // the role's file, written to a temporary directory
+	envs []podEnv
+	cfg  config.Config
+}
+
+func podConfig(t *testing.T, objs []map[string]any, role config.Role, certs map[string]string) k8sConfig {
+	t.Helper()
+	name, file := "sluice-"+string(role), string(role)+".yaml"
+	var pc k8sConfig
+	for _, d := range kindOf(objs, "Deployment") {
+		if objName(d) == name {
+			pc.dep = d
+		}
+	}
+	if pc.dep == nil {
+		t.Fatalf("no Deployment %s", name)
+	}
+	var cmName string
+	for _, v := range list(get(pc.dep, "spec", "template", "spec", "volumes")) {
+		if get(v, "name") == "config" {
+			cmName = str(get(v, "configMap", "name"))
+		}
+	}
+	var data any
+	for _, cm := range kindOf(objs, "ConfigMap") {
+		if objName(cm) == cmName {
+			data = get(cm, "data", file)
+		}
+	}
+	if data == nil {
+		t.Fatalf("%s: no %s in the ConfigMap %q of its config volume", name, file, cmName)
+	}
+	pc.path = filepath.Join(t.TempDir(), file)
+	if err := os.WriteFile(pc.path, []byte(str(data)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc.envs = podEnvironments(t, objs, pc.dep)
+	cfg, err := config.Load(role, pc.path, pc.envs[0].lookup)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	podFiles(t, name, &cfg, pc.dep, certs)
+	pc.cfg = cfg
+	return pc
+}
+
+// podPorts are the ports a Deployment's first container publishes.
+func podPorts(t *testing.T, dep map[string]any) []portKey {
+	t.Helper()
+	var out []portKey
+	for _, p := range list(get(list(get(dep, "spec", "template", "spec", "containers"))[0], "ports")) {
+		proto := str(get(p, "protocol"))
+		if proto == "" {
+			proto = "TCP"
+		}
+		k := portKey{proto, intOf(get(p, "containerPort"))}
+		if slices.Contains(out, k) {
+			t.Errorf("%s: publishes %s twice", objName(dep), k)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// checkGatewayService checks the gateway's NLB Service: AWS Load Balancer Controller
+// annotations (IP targets, /readyz health checks with the drain-matching deregistration
+// delay), and its ports against the pods': each Service port leads to a published
+// container port of its protocol, where a receiver listens, on that receiver's public
+// port (deploy/README.md); every published port is behind the Service.
+func checkGatewayService(t *testing.T, svc, hpa map[string]any, cfg config.Config, dep map[string]any) {
 	t.Helper()
 	if get(svc, "spec", "type") != "LoadBalancer" {
 		t.Errorf("service type %v", get(svc, "spec", "type"))
@@ -787,15 +1188,52 @@ func checkGatewayService(t *testing.T, svc, hpa map[string]any, cfg config.Confi
 	if m == nil || intOf(m[1]) != want {
 		t.Errorf("deregistration delay %v, want drain_delay + timeout = %d", m, want)
 	}
-	ports := map[int]bool{}
-	for _, p := range list(get(svc, "spec", "ports")) {
-		if get(p, "protocol") != "TCP" {
-			t.Errorf("port %v: want TCP", p)
+	named := map[string]portKey{}
+	for _, p := range list(get(list(get(dep, "spec", "template", "spec", "containers"))[0], "ports")) {
+		proto := str(get(p, "protocol"))
+		if proto == "" {
+			proto = "TCP"
 		}
-		ports[intOf(get(p, "port"))] = true
+		named[str(get(p, "name"))] = portKey{proto, intOf(get(p, "containerPort"))}
 	}
-	if len(ports) != 3 || !ports[5044] || !ports[8080] || !ports[9090] {
-		t.Errorf("service ports %v", ports)
+	published := podPorts(t, dep)
+	on := byPort(cfg)
+	var behind []portKey
+	for _, p := range list(get(svc, "spec", "ports")) {
+		proto := str(get(p, "protocol"))
+		if proto == "" {
+			proto = "TCP"
+		}
+		target := portKey{proto, intOf(get(p, "targetPort"))}
+		if k, ok := named[str(get(p, "targetPort"))]; ok {
+			target = k
+		}
+		if k, ok := named[str(get(p, "targetPort"))]; ok && k.proto != proto {
+			t.Errorf("service port %v: %s to the %s container port %v", get(p, "name"), proto, k.proto, get(p, "targetPort"))
+		}
+		behind = append(behind, target)
+		r, ok := on[target]
+		switch {
+		case !slices.Contains(published, target):
+			t.Errorf("service port %v: to %s, which the pods do not publish", get(p, "name"), target)
+		case !ok:
+			t.Errorf("service port %v: to %s, where sluice does not listen", get(p, "name"), target)
+		case proto != "TCP" && r.path != "syslog.udp":
+			t.Errorf("service port %v: %s for %s: want TCP (TLS passes through to sluice), UDP for syslog.udp only", get(p, "name"), proto, r.path)
+		case intOf(get(p, "port")) != publicPorts[r.path]:
+			t.Errorf("service port %v: %v for %s, want %d (deploy/README.md)", get(p, "name"), get(p, "port"), r.path, publicPorts[r.path])
+		}
+	}
+	for _, k := range published {
+		if !slices.Contains(behind, k) {
+			t.Errorf("the pods publish %s, which no port of Service %s leads to", k, objName(svc))
+		}
+	}
+	// UDP flows end with the deregistration delay (moved to another pod), not on a
+	// stopped one.
+	if slices.ContainsFunc(behind, func(k portKey) bool { return k.proto == "UDP" }) &&
+		!strings.Contains(ann("target-group-attributes"), "deregistration_delay.connection_termination.enabled=true") {
+		t.Errorf("Service %s has a UDP port: want deregistration_delay.connection_termination.enabled=true in its target group attributes", objName(svc))
 	}
 	if get(hpa, "spec", "scaleTargetRef", "name") != "sluice-gateway" || get(list(get(hpa, "spec", "metrics"))[0], "resource", "name") != "cpu" {
 		t.Errorf("HPA: %v", get(hpa, "spec"))

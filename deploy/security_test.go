@@ -525,6 +525,106 @@ func checkEgress(t *testing.T, dep map[string]any, rules []any, search []int) {
 	}
 }
 
+// ---------------------------------------------------------------- authenticated listeners
+
+// openOverlays are the overlays that may expose receivers authenticating no one: dev
+// runs with API keys off, no certificate, plain RELP and plain syslog (its
+// kustomization says so: a throwaway cluster).
+var openOverlays = map[string]bool{"dev": true}
+
+// authentication says how a receiver authenticates its clients under cfg; "" when it
+// does not. Mutual TLS (client_auth required) for lumberjack, syslog over TLS and RELP;
+// API keys over TLS for HTTP and gRPC; plain syslog never.
+func authentication(cfg config.Config, r receiver) string {
+	mtls := func(t config.TLS) bool { return t.Enabled() && t.ClientCAFile != "" && t.ClientAuth == "required" }
+	keys := !cfg.Gateway.Auth.Disabled && len(cfg.Gateway.Auth.Keys) > 0
+	st := cfg.Syslog.TLS
+	switch {
+	case r.path == "lumberjack" && mtls(cfg.Lumberjack.TLS),
+		r.path == "relp" && mtls(cfg.RELP.TLS),
+		r.path == "syslog.tls" && mtls(config.TLS{CertFile: st.CertFile, KeyFile: st.KeyFile, ClientCAFile: st.ClientCAFile, ClientAuth: st.ClientAuth}):
+		return "client certificates"
+	case r.path == "http" && keys && cfg.HTTP.TLS.Enabled(),
+		r.path == "grpc" && keys && cfg.GRPC.TLS.Enabled():
+		return "API keys over TLS"
+	}
+	return ""
+}
+
+// unauthenticated are the receivers a container publishes that authenticate no one.
+func unauthenticated(cfg config.Config, published []portKey) []string {
+	var out []string
+	for k, r := range byPort(cfg) {
+		if slices.Contains(published, k) && authentication(cfg, r) == "" {
+			out = append(out, r.path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestAuthenticatedListeners checks that what the deployments expose by default
+// authenticates its clients, and that plain syslog, which cannot, is opt-in: the ECS
+// stack with TLS and its default parameters exposes only authenticated receivers (syslog
+// over TLS and RELP among them) and PlainSyslog tcp-and-udp adds exactly plain syslog's
+// two; every
+// Kubernetes target but openOverlays exposes only authenticated receivers.
+func TestAuthenticatedListeners(t *testing.T) {
+	raw := loadCFN(t)
+	pd := get(raw, "Parameters", "PlainSyslog")
+	if get(pd, "Default") != "none" || !strings.Contains(str(get(pd, "Description")), "UNAUTHENTICATED") {
+		t.Errorf("parameter PlainSyslog: want default none and a warning (UNAUTHENTICATED) in its description: %v", pd)
+	}
+	certs := testCerts(t)
+	for _, plain := range []string{"none", "tcp-and-udp"} {
+		set := map[string]string{"TlsSecretArn": testTLSArn, "PlainSyslog": plain,
+			"SearchEndpoints": "https://search.internal:9200", "SearchSecretArn": testSecretArn}
+		if plain != "none" {
+			// Room for two more target groups (ECS's five per service).
+			set["SyslogTls"], set["Relp"] = "false", "false"
+		}
+		params := cfnParams(raw, set)
+		if err := cfnRules(raw, params); err != nil {
+			t.Fatal(err)
+		}
+		res := get(renderCFN(t, raw, params), "Resources").(map[string]any)
+		const td = "GatewayTaskDefinition"
+		main := ecsSluice(t, res, td)
+		tc := ecsTaskConfig(t, td, main, config.RoleGateway, params, certs)
+		if tc.err != nil {
+			t.Fatal(tc.err)
+		}
+		published := ecsPortMappings(t, td, main)
+		want := []string(nil)
+		if plain != "none" {
+			want = []string{"syslog.tcp", "syslog.udp"}
+		}
+		if got := unauthenticated(tc.cfg, published); !slices.Equal(got, want) {
+			t.Errorf("ECS, TLS, PlainSyslog %s: unauthenticated receivers %v, want %v", plain, got, want)
+		}
+		if plain != "none" {
+			continue
+		}
+		for _, path := range []string{"syslog.tls", "relp"} {
+			if !slices.ContainsFunc(receivers(tc.cfg), func(r receiver) bool { k, ok := r.key(); return r.path == path && ok && slices.Contains(published, k) }) {
+				t.Errorf("ECS, TLS, default parameters: %s is not exposed", path)
+			}
+		}
+	}
+	for target, objs := range k8sTargets(t) {
+		t.Run(target, func(t *testing.T) {
+			pc := podConfig(t, objs, config.RoleGateway, certs)
+			open := unauthenticated(pc.cfg, podPorts(t, pc.dep))
+			switch {
+			case openOverlays[target] && !pc.cfg.Gateway.Auth.Disabled:
+				t.Errorf("%s is in openOverlays but has API keys on: take it out", target)
+			case !openOverlays[target] && open != nil:
+				t.Errorf("%s exposes %v, which authenticate no one (plain syslog: opt in per overlay, see components/plain-syslog)", target, open)
+			}
+		})
+	}
+}
+
 // ---------------------------------------------------------------- pod security
 
 // TestPodSecurity checks the overlays' namespaces enforce Pod Security's restricted

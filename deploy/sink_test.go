@@ -60,17 +60,20 @@ func cfnScenarios() []cfnScenario {
 		engine: "opensearch", addresses: []string{"https://search-a.internal:9200", "https://search-b.internal:9200"},
 		secrets: []string{"SLUICE_SINK_SEARCH_PASSWORD", "SLUICE_SINK_SEARCH_USERNAME"}, ca: true,
 	}, {
-		name: "elasticsearch api key",
+		name: "elasticsearch api key, RELP and plain syslog over UDP",
 		params: map[string]string{"TlsSecretArn": testTLSArn, "SearchEngine": "elasticsearch", "SearchAuth": "api_key",
-			"SearchSecretArn": testSecretArn, "SearchEndpoints": "https://logs.es.internal:9243"},
+			"SearchSecretArn": testSecretArn, "SearchEndpoints": "https://logs.es.internal:9243",
+			"SyslogTls": "false", "PlainSyslog": "udp", "SyslogClientAuth": "optional"},
 		engine: "elasticsearch", addresses: []string{"https://logs.es.internal:9243"}, secrets: []string{"SLUICE_SINK_SEARCH_API_KEY"},
 	}, {
-		name:   "amazon opensearch service sigv4 plain tcp gateway",
-		params: map[string]string{"SearchAuth": "sigv4", "SearchEndpoints": "https://vpc-sluice-logs-abc123.eu-west-1.es.amazonaws.com"},
+		name: "amazon opensearch service sigv4 plain tcp gateway with plain syslog",
+		params: map[string]string{"SearchAuth": "sigv4", "SearchEndpoints": "https://vpc-sluice-logs-abc123.eu-west-1.es.amazonaws.com",
+			"PlainSyslog": "tcp-and-udp"},
 		engine: "opensearch", addresses: []string{"https://vpc-sluice-logs-abc123.eu-west-1.es.amazonaws.com"}, sigv4: true,
 	}, {
-		name:   "search domain made by the stack",
-		params: map[string]string{"TlsSecretArn": testTLSArn, "SearchAuth": "sigv4", "CreateSearchDomain": "true"},
+		name: "search domain made by the stack, syslog over TLS and plain TCP",
+		params: map[string]string{"TlsSecretArn": testTLSArn, "SearchAuth": "sigv4", "CreateSearchDomain": "true",
+			"Relp": "false", "PlainSyslog": "tcp"},
 		engine: "opensearch", addresses: []string{"https://stack-searchdomain.domainendpoint"}, sigv4: true, newDomain: true,
 	}}
 }
@@ -408,10 +411,12 @@ func checkContainerMemory(t *testing.T, name string, td any, main map[string]any
 // fileSettings are the settings that name files sluice reads at start.
 func fileSettings(c *config.Config) []*string {
 	var out []*string
-	for _, tl := range []*config.TLS{&c.HTTP.TLS, &c.GRPC.TLS, &c.Lumberjack.TLS} {
+	for _, tl := range []*config.TLS{&c.HTTP.TLS, &c.GRPC.TLS, &c.Lumberjack.TLS, &c.RELP.TLS} {
 		out = append(out, &tl.CertFile, &tl.KeyFile, &tl.ClientCAFile)
 	}
-	return append(out, &c.Sink.Search.CAFile)
+	// Syslog over TLS has its certificate fields flat in its section.
+	st := &c.Syslog.TLS
+	return append(out, &st.CertFile, &st.KeyFile, &st.ClientCAFile, &c.Sink.Search.CAFile)
 }
 
 // replaceFiles checks that every file setting names a file under one of dirs (the
