@@ -902,7 +902,7 @@ func TestDockerfile(t *testing.T) {
 		"-trimpath",
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"USER 65532:65532",
-		"EXPOSE 8080 9090 5044",
+		"EXPOSE 8080 9090 5044 6514 2514 5514/tcp 5514/udp 5601",
 		`CMD ["/usr/local/bin/sluice", "healthcheck"`,
 		`ENTRYPOINT ["/usr/local/bin/sluice"]`,
 	} {
