@@ -73,6 +73,11 @@ func TestSingleMachineRecipe(t *testing.T) {
 		env["SLUICE_"+l+"_TLS_KEY_FILE"] = certs.ServerKey
 	}
 	env["SLUICE_LUMBERJACK_TLS_CLIENT_CA_FILE"] = certs.CAFile
+	for _, l := range []string{"SYSLOG_TLS", "RELP"} {
+		env["SLUICE_"+l+"_ADDR"] = "127.0.0.1:0"
+	}
+	env["SLUICE_SYSLOG_TLS_CERT_FILE"], env["SLUICE_SYSLOG_TLS_KEY_FILE"], env["SLUICE_SYSLOG_TLS_CLIENT_CA_FILE"] = certs.ServerCert, certs.ServerKey, certs.CAFile
+	env["SLUICE_RELP_TLS_CERT_FILE"], env["SLUICE_RELP_TLS_KEY_FILE"], env["SLUICE_RELP_TLS_CLIENT_CA_FILE"] = certs.ServerCert, certs.ServerKey, certs.CAFile
 	cfg, err := config.Load(config.RoleDev, singleConfig, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +138,9 @@ func TestSingleMachineRecipe(t *testing.T) {
 			t.Fatalf("OpenSearch holds %d of the 2 events", searchtest.Count(t, url, "logs-*-"+ns))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if a.syslogSrv == nil || a.syslogSrv.TLSAddr() == nil || a.relpSrv == nil || !a.relpSrv.TLS() {
+		t.Error("the recipe's syslog-TLS and RELP-over-TLS receivers are not running")
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "_stream")); err != nil {
 		t.Errorf("the durable stream is not in the data directory: %v", err)
