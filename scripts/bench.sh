@@ -2,14 +2,17 @@
 # The benchmark suite in one command: builds sluice and sluice-load, starts every
 # subject and baseline as its own process on free 127.0.0.1 ports (kinesalite through
 # scripts/kinesis.sh, dynalite through scripts/dynalite.sh, OpenSearch through
-# scripts/opensearch.sh), drives each with cmd/sluice-load, and prints one table:
-# scenario, subject, baseline, ratio. BENCHMARKS.md explains the figures.
+# scripts/opensearch.sh, rsyslogd with a configuration of this run), drives each with
+# cmd/sluice-load, and prints one table: scenario, subject, baseline, ratio.
+# BENCHMARKS.md explains the figures.
 #
 # Servers reused when set (as scripts/test.sh and CI set them): SLUICE_TEST_OPENSEARCH_URL
-# (else scripts/opensearch.sh starts one, which takes a minute or more the first time)
-# and SLUICE_TEST_DYNAMODB_ENDPOINT (else scripts/dynalite.sh starts one). kinesalite is
-# always a fresh instance of this run. Every stream, table, data stream and template a
-# run makes has a name of its own, and the data streams and templates are deleted again.
+# (else scripts/opensearch.sh starts one, which takes a minute or more the first time),
+# SLUICE_TEST_DYNAMODB_ENDPOINT (else scripts/dynalite.sh starts one) and
+# SLUICE_TEST_RSYSLOGD (else scripts/rsyslog.sh install finds rsyslogd, installing
+# Debian's packages when missing). kinesalite is always a fresh instance of this run.
+# Every stream, table, data stream and template a run makes has a name of its own, and
+# the data streams and templates are deleted again.
 #
 #   scripts/bench.sh                 every scenario, 10 s each
 #   scripts/bench.sh --short         2 s each: proves the suite works (CI, scripts/test.sh)
@@ -24,7 +27,7 @@
 #   --connections N   connections per scenario (default 4; the Kinesis scenario uses 4N)
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
 #   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
-#                     bulk, kinesis, dev, grok, search, chain
+#                     bulk, syslog, relp, kinesis, dev, grok, search, chain
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
@@ -32,6 +35,16 @@
 #   HTTP NDJSON -> discard stream  sluice gateway; no baseline yet
 #   gRPC PushStream -> discard     sluice gateway; no baseline yet
 #   _bulk -> discard stream        sluice gateway; no baseline yet
+#   syslog TCP -> discard stream   sluice gateway --syslog-tcp: octet-counted BSD lines of
+#                                  ~200 bytes, timed until its metric
+#                                  sluice_syslog_messages_total{result="accepted"} counts
+#                                  every one written (syslog acknowledges nothing);
+#                                  baseline: rsyslogd's imtcp writing one LF per message
+#                                  (omfile), timed until the file has every one
+#   RELP -> discard stream         sluice gateway --relp: the same messages as RELP
+#                                  transactions, a window of 128, each acknowledged by its
+#                                  rsp 200; baseline: rsyslogd's imrelp into the same kind
+#                                  of file, timed until it has every one acknowledged
 #   HTTP -> gateway -> Kinesis     sluice gateway on kinesalite (its CPU is not counted)
 #   sluice dev, HTTP -> file sink  the whole chain, timed until the sink holds every event:
 #                                  the durable embedded stream (sync always, and sync
@@ -80,7 +93,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-scenarios=(lumberjack http grpc bulk kinesis dev grok search chain)
+scenarios=(lumberjack http grpc bulk syslog relp kinesis dev grok search chain)
 if [[ -n "$only" ]]; then
   IFS=, read -r -a wanted <<<"$only"
   for w in "${wanted[@]}"; do
@@ -110,6 +123,7 @@ export SLUICE_DYNALITE_RUN_DIR="$work/dynalite"
 export SLUICE_OPENSEARCH_RUN_DIR="$work/opensearch"
 search_url="${SLUICE_TEST_OPENSEARCH_URL:-}"
 dynamodb_endpoint="${SLUICE_TEST_DYNAMODB_ENDPOINT:-}"
+rsyslogd="${SLUICE_TEST_RSYSLOGD:-}"
 started_opensearch=0
 started_dynalite=0
 bg_pids=() # background processes of this script (null endpoint, sluice transform)
@@ -172,6 +186,7 @@ run_load() {
   local base
   base=$(printf '%02d-%s' "$n" "$role")
   log "$label ($role)"
+  last_summary="$results/$base.json"
   if "$load" run --label "$label" --role "$role" --duration "$duration" --connections "$connections" \
     --subject-cmd "$cmd" --subject-log "$results/$base.log" "$@" >"$results/$base.json"; then
     return
@@ -218,6 +233,78 @@ scenario_bulk() {
   read -r -a p <<<"$(ports)"
   run_load "_bulk -> discard stream" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
     --transport bulk --addr "127.0.0.1:${p[0]}"
+}
+
+# rsyslogd_path sets rsyslogd: SLUICE_TEST_RSYSLOGD, or what scripts/rsyslog.sh install
+# finds (it installs Debian's packages when missing, and starts no service).
+rsyslogd_path() {
+  if [[ -n "$rsyslogd" ]]; then
+    return 0
+  fi
+  log "rsyslog (scripts/rsyslog.sh install)"
+  local env
+  if ! env=$(scripts/rsyslog.sh install); then
+    return 1
+  fi
+  eval "$env"
+  rsyslogd="$SLUICE_TEST_RSYSLOGD"
+}
+
+# rsyslog_baseline NAME MODULE PORT: writes the configuration of an rsyslogd of its own,
+# the baseline of a syslog scenario, to $work/rsyslog-NAME/rsyslog.conf and prints the
+# command that runs it. Nothing is read from /etc and only MODULE is loaded (no imuxsock,
+# no imklog, no system socket); rsyslog's own messages go to rsyslogd.log beside it.
+# The input writes one LF per message to $work/rsyslog-NAME/messages: the least output
+# that still shows what arrived (sluice's subject drops its events into the discard
+# stream), counted by `sluice-load run --received-file`. Everything else, the in-memory
+# main queue included, is rsyslog's default.
+rsyslog_baseline() {
+  local name="$1" module="$2" port="$3" dir="$work/rsyslog-$1"
+  rm -rf "$dir"
+  mkdir -p "$dir/work"
+  cat >"$dir/rsyslog.conf" <<EOF
+# bench.sh $name baseline: rsyslogd -n -f $dir/rsyslog.conf -i $dir/rsyslogd.pid
+global(workDirectory="$dir/work" processInternalMessages="on" net.enableDNS="off")
+module(load="$module")
+template(name="lf" type="string" string="\n")
+input(type="$module" name="in" address="127.0.0.1" port="$port" ruleset="baseline")
+ruleset(name="baseline") {
+  action(type="omfile" name="count" file="$dir/messages" template="lf")
+}
+# rsyslog's own messages (the default ruleset, which no input uses)
+action(type="omfile" file="$dir/rsyslogd.log")
+EOF
+  echo "$rsyslogd -n -f $dir/rsyslog.conf -i $dir/rsyslogd.pid"
+}
+
+# syslog_scenario LABEL TRANSPORT FLAG NAME MODULE: the subject is sluice gateway with
+# the receiver of --FLAG, timed until its /metrics counts every message; the baseline
+# rsyslogd with MODULE, timed until its file has every message; the same load into both.
+syslog_scenario() {
+  local label="$1" transport="$2" flag="$3" name="$4" module="$5" p port cmd
+  read -r -a p <<<"$("$load" free-ports 4 | tr '\n' ' ')"
+  run_load "$label" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]:0:3}") --$flag 127.0.0.1:${p[3]}" \
+    --transport "$transport" --addr "127.0.0.1:${p[3]}" --received-metrics "http://127.0.0.1:${p[0]}/metrics"
+  if ! rsyslogd_path; then
+    echo "bench.sh: $label: no rsyslogd for the baseline (scripts/rsyslog.sh install failed)" >&2
+    record_failure "$label" baseline "$results/rsyslog-$name.json"
+    return
+  fi
+  port=$("$load" free-ports 1)
+  cmd=$(rsyslog_baseline "$name" "$module" "$port")
+  run_load "$label" baseline "$cmd" \
+    --transport "$transport" --addr "127.0.0.1:$port" --received-file "$work/rsyslog-$name/messages"
+  cp "$work/rsyslog-$name/rsyslog.conf" "$results/rsyslog-$name.conf"
+  cp "$work/rsyslog-$name/rsyslogd.log" "$results/rsyslog-$name.log" 2>/dev/null || true
+  rm -f "$work/rsyslog-$name/messages"
+}
+
+scenario_syslog() {
+  syslog_scenario "syslog TCP -> discard stream" syslog-tcp syslog-tcp syslog imtcp
+}
+
+scenario_relp() {
+  syslog_scenario "RELP -> discard stream" relp relp relp imrelp
 }
 
 scenario_kinesis() {
@@ -288,7 +375,7 @@ scenario_dev() {
       --transport http --addr "127.0.0.1:${p[0]}" --sink-dir "$data" --sink-timeout 60s
     if [[ $mode == memory ]]; then
       # The same in-memory run is the baseline of the sync interval row too.
-      relabel "$(ls "$results"/*-baseline.json | tail -1)" "$label (sync interval)" baseline
+      relabel "$last_summary" "$label (sync interval)" baseline
     fi
     rm -rf "$data"
   done

@@ -74,13 +74,16 @@ fi
 echo "ok: $("$bin" version), static, no cgo"
 
 step "hadolint deploy/Dockerfile"
-"$home/venv/bin/hadolint" deploy/Dockerfile && echo ok
+"$home/venv/bin/hadolint" deploy/Dockerfile
+echo ok
 
 step "shellcheck deploy/local/stack.sh and scripts/*.sh (deploy-check.sh, the server scripts)"
-"$home/venv/bin/shellcheck" deploy/local/stack.sh scripts/*.sh && echo ok
+"$home/venv/bin/shellcheck" deploy/local/stack.sh scripts/*.sh
+echo ok
 
 step "cfn-lint deploy/ecs/sluice.yaml"
-"$home/venv/bin/cfn-lint" deploy/ecs/sluice.yaml && echo ok
+"$home/venv/bin/cfn-lint" deploy/ecs/sluice.yaml
+echo ok
 
 step "kustomize build + kubernetes-validate --strict"
 built="$home/k8s"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,8 @@ const (
 	transportHTTP       = "http"
 	transportGRPC       = "grpc"
 	transportBulk       = "bulk"
+	transportSyslogTCP  = "syslog-tcp"
+	transportRELP       = "relp"
 )
 
 // maxDialFailures in a row, 200ms apart, end a worker.
@@ -35,7 +38,8 @@ type runConfig struct {
 	addr        string
 	connections int
 	batch       int     // events per batch (window, request)
-	inflight    int     // batches in flight per connection (lumberjack, grpc)
+	inflight    int     // batches in flight per connection (lumberjack, grpc, relp)
+	window      int     // relp: transactions unanswered per connection
 	level       int     // lumberjack zlib level
 	gzip        bool    // http, bulk
 	rate        float64 // events per second over all connections; 0: as fast as acknowledged
@@ -49,6 +53,9 @@ type runConfig struct {
 	shape string
 	size  int
 	seed  uint64
+
+	syslogFormat  string // syslog-tcp, relp: bsd or rfc5424
+	syslogFraming string // syslog-tcp: octet-counted or lf
 
 	progress time.Duration // 0: no progress line
 
@@ -65,19 +72,29 @@ type runConfig struct {
 	searchPoll  time.Duration
 	alsoPIDs    []int // more processes of the subject, their CPU added to its own
 
+	// What the subject says it received: a metric on its /metrics, or the lines of a
+	// file it writes (syslog acknowledges nothing).
+	receivedMetrics string // URL
+	receivedMetric  string // selector
+	receivedFile    string
+	receivedPoll    time.Duration
+
 	maxErrorRatio float64
 	allowRemote   bool
 }
 
 // defaultBatch is each transport's batch unless --batch says otherwise: Filebeat's
 // window for lumberjack, and the batches of the receivers' own benchmarks
-// (BENCHMARKS.md) for HTTP, gRPC and _bulk.
+// (BENCHMARKS.md) for HTTP, gRPC and _bulk. For syslog-tcp a batch is one write, for
+// relp the load generator's unit of bookkeeping (a window's worth of transactions).
 func defaultBatch(transport string) int {
 	switch transport {
 	case transportLumberjack:
 		return 2048
 	case transportBulk:
 		return 1000
+	case transportRELP:
+		return 128
 	default:
 		return 500
 	}
@@ -88,9 +105,9 @@ func (c *runConfig) check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.transport {
-	case transportLumberjack, transportHTTP, transportGRPC, transportBulk:
+	case transportLumberjack, transportHTTP, transportGRPC, transportBulk, transportSyslogTCP, transportRELP:
 	default:
-		bad("--transport must be lumberjack, http, grpc or bulk, not %q", c.transport)
+		bad("--transport must be lumberjack, http, grpc, bulk, syslog-tcp or relp, not %q", c.transport)
 	}
 	if c.addr == "" {
 		bad("--addr is required (host:port of the subject)")
@@ -103,6 +120,15 @@ func (c *runConfig) check() error {
 	}
 	if c.inflight < 1 || c.inflight > 64 {
 		bad("--inflight must be 1 to 64, not %d", c.inflight)
+	}
+	if c.window < 1 || c.window > 4096 {
+		bad("--window must be 1 to 4096, not %d", c.window)
+	}
+	if !slices.Contains(syslogFormats, c.syslogFormat) {
+		bad("--syslog-format must be bsd or rfc5424, not %q", c.syslogFormat)
+	}
+	if !slices.Contains(syslogFramings, c.syslogFraming) {
+		bad("--syslog-framing must be octet-counted or lf, not %q", c.syslogFraming)
 	}
 	if c.level < 0 || c.level > 9 {
 		bad("--compression must be 0 (none) to 9, not %d", c.level)
@@ -142,6 +168,25 @@ func (c *runConfig) check() error {
 	}
 	if c.searchURL != "" && c.sinkDir != "" {
 		bad("--search-url and --sink-dir exclude each other")
+	}
+	switch received := c.receivedMetrics != "" || c.receivedFile != ""; {
+	case c.receivedMetrics != "" && c.receivedFile != "":
+		bad("--received-metrics and --received-file exclude each other")
+	case received && (c.sinkDir != "" || c.searchURL != ""):
+		bad("--received-metrics and --received-file exclude --sink-dir and --search-url")
+	case !received && c.transport == transportSyslogTCP:
+		bad("--transport syslog-tcp needs --received-metrics or --received-file: syslog acknowledges nothing, so only the subject can say what arrived")
+	}
+	if c.receivedMetrics != "" && c.receivedMetric == "" && defaultReceivedMetric(c.transport) == "" {
+		bad("--received-metrics needs --received-metric with transport %s", c.transport)
+	}
+	if c.receivedMetric != "" {
+		if _, _, err := parseSelector(c.receivedMetric); err != nil {
+			bad("--received-metric: %v", err)
+		}
+	}
+	if c.receivedPoll < time.Millisecond || c.receivedPoll > 10*time.Second {
+		bad("--received-poll must be 1ms to 10s, not %s", c.receivedPoll)
 	}
 	if c.searchPoll < 10*time.Millisecond || c.searchPoll > time.Minute {
 		bad("--search-poll must be 10ms to 1m, not %s", c.searchPoll)
@@ -227,11 +272,19 @@ func poolSize(batch int, events int64) int {
 
 // newRunner generates the events and builds the transport.
 func newRunner(cfg runConfig) (*runner, error) {
-	evs, err := generate(genOptions{shape: cfg.shape, size: cfg.size, seed: cfg.seed, start: time.Now()}, poolSize(cfg.batch, cfg.events))
+	n := poolSize(cfg.batch, cfg.events)
+	var evs []event
+	var msgs [][]byte
+	var err error
+	if cfg.transport == transportSyslogTCP || cfg.transport == transportRELP {
+		msgs, err = syslogMessages(cfg.syslogFormat, cfg.size, cfg.seed, time.Now(), n)
+	} else {
+		evs, err = generate(genOptions{shape: cfg.shape, size: cfg.size, seed: cfg.seed, start: time.Now()}, n)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, stats: newStats(), budget: &budget{limited: cfg.events > 0}, poolBatches: len(evs) / cfg.batch}
+	r := &runner{cfg: cfg, stats: newStats(), budget: &budget{limited: cfg.events > 0}, poolBatches: n / cfg.batch}
 	r.budget.left.Store(cfg.events)
 	if cfg.rate > 0 {
 		r.lim = newLimiter(cfg.rate, cfg.batch, time.Now)
@@ -243,6 +296,10 @@ func newRunner(cfg runConfig) (*runner, error) {
 		r.tr, r.sizes, err = newHTTPTransport(cfg.transport, cfg.addr, cfg.gzip, cfg.apiKey, cfg.index, cfg.connections, cfg.batch, cfg.timeout, evs, &r.wire)
 	case transportGRPC:
 		r.tr, r.sizes, err = newGRPCTransport(cfg.addr, cfg.apiKey, cfg.size, evs, &r.wire)
+	case transportSyslogTCP:
+		r.tr, r.sizes = newSyslogTransport(cfg.addr, cfg.syslogFraming, cfg.timeout, msgs, &r.wire)
+	case transportRELP:
+		r.tr, r.sizes = newRELPTransport(cfg.addr, cfg.window, cfg.timeout, cfg.rate > 0, msgs, &r.wire)
 	}
 	if err != nil {
 		return nil, err

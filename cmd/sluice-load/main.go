@@ -1,11 +1,14 @@
 // Command sluice-load is sluice's load generator and benchmark helper: it drives a
 // subject (a sluice process, or a baseline) over lumberjack v2, HTTP NDJSON, gRPC
 // PushStream or the Elasticsearch _bulk API with events shaped like the sample log
-// types, and reports throughput, acknowledgement latency, errors by kind and, from
-// /proc, the subject's CPU per event and peak memory. scripts/bench.sh runs the whole
-// suite with it; BENCHMARKS.md has the figures.
+// types, or over syslog TCP (RFC 6587) and RELP with syslog messages, and reports
+// throughput, acknowledgement latency, errors by kind and, from /proc, the subject's
+// CPU per event and peak memory. scripts/bench.sh runs the whole suite with it;
+// BENCHMARKS.md has the figures.
 //
 //	sluice-load run --transport lumberjack --addr 127.0.0.1:5044 --duration 10s
+//	sluice-load run --transport syslog-tcp --addr 127.0.0.1:5514 --received-metrics http://127.0.0.1:8080/metrics
+//	sluice-load run --transport relp --addr 127.0.0.1:2514 --window 128
 //	sluice-load baseline-lumberjack --addr 127.0.0.1:5045
 //	sluice-load kinesis-streams --endpoint http://127.0.0.1:4567 sluice-firewall
 //	sluice-load lines --events 4096 > lines.txt
@@ -114,11 +117,14 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	var c runConfig
 	fs.StringVar(&c.label, "label", "", "scenario `name` for the table (scripts/bench.sh)")
 	fs.StringVar(&c.role, "role", "subject", "subject or baseline: which side of the scenario this run measures")
-	fs.StringVar(&c.transport, "transport", transportLumberjack, "lumberjack | http (NDJSON to /v1/events) | grpc (PushStream) | bulk (/_bulk)")
+	fs.StringVar(&c.transport, "transport", transportLumberjack, "lumberjack | http (NDJSON to /v1/events) | grpc (PushStream) | bulk (/_bulk) | syslog-tcp (RFC 6587; needs --received-metrics or --received-file) | relp")
 	fs.StringVar(&c.addr, "addr", "", "`host:port` of the subject (loopback only unless --allow-remote)")
 	fs.IntVar(&c.connections, "connections", 4, "connections (each with its own worker)")
-	fs.IntVar(&c.batch, "batch", 0, "events per batch: window, request or stream message (default 2048 lumberjack, 1000 bulk, 500 http and grpc)")
-	fs.IntVar(&c.inflight, "inflight", 2, "batches in flight per connection: lumberjack pipelining, PushStream window (HTTP: always 1)")
+	fs.IntVar(&c.batch, "batch", 0, "events per batch: window, request, stream message, syslog write, or relp unit of bookkeeping (default 2048 lumberjack, 1000 bulk, 128 relp, 500 http, grpc and syslog-tcp)")
+	fs.IntVar(&c.inflight, "inflight", 2, "batches in flight per connection: lumberjack pipelining, PushStream window, relp batches handed to the connection (HTTP and syslog-tcp: always 1)")
+	fs.IntVar(&c.window, "window", 128, "relp: most transactions unanswered per connection (librelp's default is 128)")
+	fs.StringVar(&c.syslogFormat, "syslog-format", syslogBSD, "syslog-tcp and relp messages: bsd (RFC 3164) or rfc5424")
+	fs.StringVar(&c.syslogFraming, "syslog-framing", framingOctet, "syslog-tcp framing (RFC 6587): octet-counted or lf")
 	fs.IntVar(&c.level, "compression", 3, "lumberjack zlib `level`, 0 for none (3 is Filebeat's default)")
 	fs.BoolVar(&c.gzip, "gzip", false, "gzip HTTP and _bulk bodies (compressed once, up front)")
 	fs.Float64Var(&c.rate, "rate", 0, "fixed rate in `events/s` over all connections (token bucket); 0 sends as fast as batches are acknowledged")
@@ -128,8 +134,8 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	fs.DurationVar(&c.timeout, "timeout", time.Minute, "longest wait for one batch's acknowledgement")
 	fs.StringVar(&c.apiKey, "api-key", "", "API key sent as Authorization: Bearer (HTTP, _bulk, gRPC)")
 	fs.StringVar(&c.index, "index", "logs-%s-bench", "_bulk index of each document; %s is the log type")
-	fs.StringVar(&c.shape, "shape", shapeFirewall, "event shape: firewall (iptables syslog line in Filebeat's shape), ids (Suricata EVE), waf (AWS WAF), mix")
-	fs.IntVar(&c.size, "size", 0, "pad every event document to at least this many `bytes` (0: natural size)")
+	fs.StringVar(&c.shape, "shape", shapeFirewall, "event shape: firewall (iptables syslog line in Filebeat's shape), ids (Suricata EVE), waf (AWS WAF), mix; syslog-tcp and relp send syslog messages of their own (--syslog-format)")
+	fs.IntVar(&c.size, "size", 0, "pad every event document (syslog-tcp, relp: message) to at least this many `bytes` (0: natural size)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated events")
 	fs.DurationVar(&c.progress, "progress", time.Second, "interval of the progress line on stderr (0: none)")
 	fs.IntVar(&c.pid, "pid", 0, "`PID` of the subject, for its CPU time and memory from /proc")
@@ -137,7 +143,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	fs.StringVar(&c.subjectLog, "subject-log", "", "`file` for the output of --subject-cmd (default: stderr)")
 	fs.DurationVar(&c.subjectReady, "subject-ready", 30*time.Second, "longest wait for --subject-cmd to accept connections on --addr")
 	fs.StringVar(&c.sinkDir, "sink-dir", "", "file sink `directory` of the subject (sluice dev): wait until it holds every acknowledged event, and count that time")
-	fs.DurationVar(&c.sinkTimeout, "sink-timeout", time.Minute, "longest wait for the sink after the last acknowledgement")
+	fs.DurationVar(&c.sinkTimeout, "sink-timeout", time.Minute, "longest wait for the sink, the search engine or the received count after the last acknowledgement")
 	fs.StringVar(&c.searchURL, "search-url", "", "search engine `URL` the subject indexes into (the whole chain): wait until --search-index counts every acknowledged event, and measure acknowledgement to searchable")
 	fs.StringVar(&c.searchIndex, "search-index", "", "index `pattern` that holds this run's documents and nothing else (e.g. logs-*-run42)")
 	fs.DurationVar(&c.searchPoll, "search-poll", 100*time.Millisecond, "interval of the _count polls: the resolution of acknowledgement-to-searchable latency")
@@ -149,6 +155,10 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 		c.alsoPIDs = append(c.alsoPIDs, p)
 		return nil
 	})
+	fs.StringVar(&c.receivedMetrics, "received-metrics", "", "Prometheus `URL` of the subject (sluice's /metrics): after sending, wait until --received-metric has grown by every acknowledged (syslog-tcp: written) event, and count that time")
+	fs.StringVar(&c.receivedMetric, "received-metric", "", "`selector` name{label=\"value\",...} summed for --received-metrics (default for syslog-tcp sluice_syslog_messages_total{result=\"accepted\"}, for relp sluice_relp_transactions_total{result=\"accepted\"})")
+	fs.StringVar(&c.receivedFile, "received-file", "", "`file` the subject writes one line per message to (rsyslog's omfile): after sending, wait until it has grown by every acknowledged event, and count that time")
+	fs.DurationVar(&c.receivedPoll, "received-poll", 20*time.Millisecond, "interval of the --received-metrics or --received-file polls after sending: the resolution of the run's end")
 	fs.Float64Var(&c.maxErrorRatio, "max-error-ratio", 0, "fail the run when more than this share of the events sent was not acknowledged")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	if err := fs.Parse(args); err != nil {
@@ -160,6 +170,9 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	}
 	if c.batch == 0 {
 		c.batch = defaultBatch(c.transport)
+	}
+	if c.receivedMetrics != "" && c.receivedMetric == "" {
+		c.receivedMetric = defaultReceivedMetric(c.transport)
 	}
 	if c.duration == 0 {
 		c.duration = 10 * time.Second

@@ -23,7 +23,11 @@ type summary struct {
 	Batch       int     `json:"batch"`
 	Connections int     `json:"connections"`
 	Inflight    int     `json:"inflight"`
-	Compression string  `json:"compression"`
+	// Window is RELP's: transactions unanswered per connection.
+	Window      int    `json:"window,omitempty"`
+	Compression string `json:"compression"`
+	// Framing is syslog-tcp's (RFC 6587).
+	Framing string `json:"framing,omitempty"`
 	// Rate is the fixed rate asked for, in events per second; 0 is unlimited.
 	Rate     float64 `json:"rate"`
 	Duration float64 `json:"duration_s"`
@@ -43,11 +47,12 @@ type summary struct {
 	Errors       map[string]int64  `json:"errors"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 
-	Process *processFigures `json:"process,omitempty"`
-	Sink    *sinkFigures    `json:"sink,omitempty"`
-	Search  *searchFigures  `json:"search,omitempty"`
-	Machine machine         `json:"machine"`
-	Date    string          `json:"date"`
+	Process  *processFigures  `json:"process,omitempty"`
+	Sink     *sinkFigures     `json:"sink,omitempty"`
+	Search   *searchFigures   `json:"search,omitempty"`
+	Received *receivedFigures `json:"received,omitempty"`
+	Machine  machine          `json:"machine"`
+	Date     string           `json:"date"`
 
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems"`
@@ -119,6 +124,22 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	var counter receivedCounter
+	switch {
+	case cfg.receivedMetrics != "":
+		if err := checkHTTPURL(ctx, "--received-metrics", cfg.receivedMetrics, cfg.allowRemote); err != nil {
+			fmt.Fprintln(stderr, "sluice-load run:", err)
+			return 2
+		}
+		mc, err := newMetricCounter(cfg.receivedMetrics, cfg.receivedMetric)
+		if err != nil {
+			fmt.Fprintln(stderr, "sluice-load run:", err)
+			return 2
+		}
+		counter = mc
+	case cfg.receivedFile != "":
+		counter = newFileCounter(cfg.receivedFile)
+	}
 	deadline := cfg.duration + cfg.drain + cfg.sinkTimeout + cfg.subjectReady + time.Minute
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
@@ -151,6 +172,16 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		return 1
 	}
 	r.stats.trackAcks = cfg.searchURL != ""
+	var received *receivedFigures
+	if counter != nil {
+		// What the subject had before the run is not the run's.
+		received = &receivedFigures{Source: counter.source()}
+		if received.Before, err = receivedBefore(ctx, counter, cfg.subjectReady); err != nil {
+			fmt.Fprintln(stderr, "sluice-load run:", err)
+			stopSubject()
+			return 1
+		}
+	}
 	var before procSample
 	alsoBefore := make([]procSample, len(cfg.alsoPIDs))
 	if sub != nil {
@@ -221,6 +252,32 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if counter != nil {
+		acked := r.stats.snapshot().acked
+		complete, err := waitReceived(runCtx, counter, received.Before, acked, cfg.sinkTimeout, cfg.receivedPoll, received)
+		received.Complete = !complete.IsZero()
+		if mc, ok := counter.(*metricCounter); ok {
+			received.Results, _ = mc.results(runCtx)
+		}
+		switch {
+		case !complete.IsZero():
+			received.Wait = max(complete.Sub(end), 0).Seconds()
+			if complete.After(end) {
+				end = complete
+			}
+		default:
+			p := fmt.Sprintf("the subject received %d of %d events sent and acknowledged (syslog-tcp: written) within %s of the last (%s)",
+				received.Count, acked, cfg.sinkTimeout, received.Source)
+			if err != nil {
+				p += ": " + err.Error()
+			}
+			if len(received.Results) > 0 {
+				p += "; its counts by result: " + describeResults(received.Results)
+			}
+			problems = append(problems, p)
+		}
+	}
+
 	var search *searchFigures
 	if poller != nil {
 		r.stats.mu.Lock()
@@ -280,6 +337,7 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 	cpuinfo, _ := os.ReadFile("/proc/cpuinfo")
 	s := r.summarize(end.Sub(start), proc, sink, thisMachine(cpuinfo))
 	s.Search = search
+	s.Received = received
 	s.Problems = append(s.Problems, problems...)
 	s.OK = len(s.Problems) == 0
 	enc := json.NewEncoder(stdout)
@@ -296,6 +354,21 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// receivedBefore reads the subject's count before the run, trying for up to wait while
+// the subject's metrics endpoint is not up yet.
+func receivedBefore(ctx context.Context, c receivedCounter, wait time.Duration) (int64, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		n, err := c.count(ctx)
+		if err == nil {
+			return n, nil
+		}
+		if time.Now().After(deadline) || !sleep(ctx, 100*time.Millisecond) {
+			return 0, fmt.Errorf("count what the subject received before the run: %w", err)
+		}
+	}
 }
 
 // processOf computes the whole-process figures from two samples.
@@ -348,14 +421,21 @@ func (r *runner) summarize(elapsed time.Duration, proc *processFigures, sink *si
 		compression = "gzip"
 	}
 	inflight := cfg.inflight
-	if cfg.transport == transportHTTP || cfg.transport == transportBulk {
+	if cfg.transport == transportHTTP || cfg.transport == transportBulk || cfg.transport == transportSyslogTCP {
 		inflight = 1
+	}
+	shape, window, framing := cfg.shape, 0, ""
+	switch cfg.transport {
+	case transportSyslogTCP:
+		shape, framing = "syslog-"+cfg.syslogFormat, cfg.syslogFraming
+	case transportRELP:
+		shape, window = "syslog-"+cfg.syslogFormat, cfg.window
 	}
 	secs := max(elapsed.Seconds(), 1e-9)
 	ms := func(v uint64) float64 { return float64(v) / 1e6 }
 	s := summary{
-		Label: cfg.label, Role: cfg.role, Transport: cfg.transport, Target: cfg.addr, Shape: cfg.shape,
-		Batch: cfg.batch, Connections: cfg.connections, Inflight: inflight, Compression: compression,
+		Label: cfg.label, Role: cfg.role, Transport: cfg.transport, Target: cfg.addr, Shape: shape,
+		Batch: cfg.batch, Connections: cfg.connections, Inflight: inflight, Window: window, Compression: compression, Framing: framing,
 		Rate: cfg.rate, Duration: cfg.duration.Seconds(), Elapsed: elapsed.Seconds(),
 		Events: counts{Sent: st.sent, Acked: st.acked, Rejected: st.rejected, Failed: st.failed,
 			Lost: st.sent - st.acked - st.rejected - st.failed},

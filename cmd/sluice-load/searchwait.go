@@ -51,9 +51,14 @@ type searchPoller struct {
 
 // checkSearchURL checks that the engine's URL is http(s) and, unless allowed, loopback.
 func checkSearchURL(ctx context.Context, raw string, allowRemote bool) error {
+	return checkHTTPURL(ctx, "--search-url", raw, allowRemote)
+}
+
+// checkHTTPURL checks that the URL of a flag is http(s) and, unless allowed, loopback.
+func checkHTTPURL(ctx context.Context, flag, raw string, allowRemote bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--search-url %q: want http://host:port", raw)
+		return fmt.Errorf("%s %q: want http://host:port", flag, raw)
 	}
 	hostport := u.Host
 	if u.Port() == "" {

@@ -25,6 +25,12 @@ type outcome struct {
 	kind string
 	// err describes the first error of a kind, for the summary.
 	err error
+	// latencies, when set, are the acknowledgement latencies of the batch's events one
+	// by one (RELP answers every message), recorded instead of the batch's latency.
+	latencies []time.Duration
+	// noAck says the protocol acknowledges nothing (plain syslog): acked means
+	// written, and there is no latency to record.
+	noAck bool
 }
 
 // batch is one batch on its way: where its events are in the pool and when its
@@ -78,9 +84,16 @@ func (s *stats) done(b batch, o outcome, now time.Time) {
 	s.rejected += int64(o.rejected)
 	s.failed += int64(b.n - o.acked - o.rejected)
 	s.ackedBytes += b.bytes * int64(o.acked) / int64(max(b.n, 1))
+	switch {
+	case o.latencies != nil:
+		for _, d := range o.latencies {
+			s.hist.recordDuration(d)
+		}
+	case o.kind == "" && !o.noAck:
+		s.hist.recordDuration(now.Sub(b.start))
+	}
 	if o.kind == "" {
 		s.ackedBatches++
-		s.hist.recordDuration(now.Sub(b.start))
 	} else {
 		s.errBatches++
 		s.errors[o.kind]++

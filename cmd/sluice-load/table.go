@@ -94,6 +94,44 @@ func writeTable(w io.Writer, rows []*scenarioRow) {
 			fmt.Fprintln(w, n)
 		}
 	}
+	var received []string
+	for _, r := range rows {
+		var parts []string
+		for _, s := range []*summary{r.subject, r.baseline} {
+			if s == nil || s.Received == nil {
+				continue
+			}
+			x := s.Received
+			what := "acknowledged"
+			if s.Transport == transportSyslogTCP {
+				what = "written"
+			}
+			wait := fmt.Sprintf("the last %.2f s after the last was %s", x.Wait, what)
+			if !x.Complete {
+				wait = "INCOMPLETE"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s of %s %s (%s), %s", s.Role, thousands(float64(x.Count)), thousands(float64(s.Events.Acked)), what, receivedSource(x.Source), wait))
+		}
+		if len(parts) > 0 {
+			received = append(received, fmt.Sprintf("- %s: %s.", r.label, strings.Join(parts, "; ")))
+		}
+	}
+	if len(received) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Received, by the subject's own count (timed until it had every message; syslog acknowledges nothing):")
+		for _, n := range received {
+			fmt.Fprintln(w, n)
+		}
+	}
+}
+
+// receivedSource names where a received count came from: the metric, or "its output
+// file".
+func receivedSource(source string) string {
+	if _, selector, ok := strings.Cut(source, " "); ok && strings.HasPrefix(source, "http") {
+		return selector
+	}
+	return "its output file"
 }
 
 // p99 is the run's p99 latency of a batch (acknowledgement, _bulk request), or "-"
