@@ -20,12 +20,16 @@ type batcher struct {
 	pendingBytes  int
 
 	inflightReqs int
-	loading      bool      // a loader goroutine runs
-	lastLoad     time.Time // when the latest load started
-	nextRefresh  time.Time // when the shard map is reloaded next
-	loadFailed   bool      // the latest load spent its retry budget
-	flushing     bool      // Close was called: linger no more, exit when empty
-	rr           int       // the shard a request starts with, round robin
+	// retiring are the closed shards (a split or merge) whose last request is still in
+	// flight. Their keys now belong to other shards' queues, which send nothing until
+	// the request is done: a key's later events must not overtake its earlier ones.
+	retiring    map[string]bool
+	loading     bool      // a loader goroutine runs
+	lastLoad    time.Time // when the latest load started
+	nextRefresh time.Time // when the shard map is reloaded next
+	loadFailed  bool      // the latest load spent its retry budget
+	flushing    bool      // Close was called: linger no more, exit when empty
+	rr          int       // the shard a request starts with, round robin
 }
 
 // shardQueue is one open shard's side of the batcher.
@@ -151,6 +155,7 @@ func (s *streamProducer) takeNotes(now time.Time) {
 	b := &s.batch
 	b.inflightReqs -= n.reqsDone
 	for _, id := range n.freed {
+		delete(b.retiring, id)
 		if q, ok := b.byID[id]; ok {
 			q.busy = false
 		}
@@ -202,8 +207,14 @@ func (s *streamProducer) applyMap(m *shardMap, now time.Time) {
 	}
 	orphans := b.unmapped
 	b.unmapped = nil
-	for _, q := range old {
+	for id, q := range old {
 		orphans = append(orphans, q.pending...)
+		if q.busy {
+			if b.retiring == nil {
+				b.retiring = map[string]bool{}
+			}
+			b.retiring[id] = true
+		}
 	}
 	if b.smap != nil && len(old) > 0 {
 		s.p.log.Info("kinesis shard map changed", "stream", s.name, "shards", len(m.shards), "closed", len(old))
@@ -222,7 +233,7 @@ func (s *streamProducer) applyMap(m *shardMap, now time.Time) {
 // requests carry many shards.
 func (s *streamProducer) dispatch(now time.Time) {
 	b := &s.batch
-	if b.smap == nil || b.pendingEvents == 0 || b.inflightReqs >= s.cfg.MaxInflightRequests {
+	if b.smap == nil || b.pendingEvents == 0 || b.inflightReqs >= s.cfg.MaxInflightRequests || len(b.retiring) > 0 {
 		return
 	}
 	if !s.due(now) {
@@ -450,7 +461,7 @@ func (s *streamProducer) nextWake(now time.Time) time.Time {
 	if b.smap != nil && !b.loading {
 		next = b.nextRefresh
 	}
-	if b.inflightReqs >= s.cfg.MaxInflightRequests {
+	if b.inflightReqs >= s.cfg.MaxInflightRequests || len(b.retiring) > 0 {
 		return next // a finishing request pokes
 	}
 	for _, q := range b.shards {

@@ -21,7 +21,9 @@
 //     kpl) that never mix shards, or one record per event with aggregation off. A
 //     token bucket per shard keeps every shard under its write limits, so throttling is
 //     avoided rather than retried; a shard has at most one request in flight, so its
-//     records keep their order when nothing fails.
+//     records keep their order when nothing fails. When the shard map changes, nothing
+//     is sent until the requests of the shards that closed are done, so that a key's
+//     events do not overtake each other on their way to the shard that took the key.
 //   - Up to Config.MaxInflightRequests sender goroutines per stream call PutRecords
 //     (at most Config.BatchRecords records and Config.MaxRequestBytes per call). Only
 //     the entries that failed are retried, with capped exponential backoff and full
