@@ -172,8 +172,16 @@ func newConn(s *Server, raw net.Conn, id uint64) *conn {
 	return c
 }
 
-// interruptIdle ends the wait for the next window, if the connection is waiting.
-func (c *conn) interruptIdle() {
+// Serve runs the connection (connserve.Conn).
+func (c *conn) Serve() { c.serve() }
+
+// Close closes the TCP connection now (connserve.Conn).
+func (c *conn) Close() error { return c.raw.Close() }
+
+// Interrupt ends the wait for the next window, if the connection is waiting
+// (connserve.Conn); a connection busy with a window ends after it, as it sees the
+// server stopping.
+func (c *conn) Interrupt() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idle {
@@ -246,7 +254,7 @@ func (c *conn) ended(err error) {
 // nextWindow waits up to the idle timeout for the next window and returns its size.
 func (c *conn) nextWindow() (uint32, error) {
 	c.mu.Lock()
-	if c.srv.stopping.Load() {
+	if c.srv.cs.Stopping() {
 		c.mu.Unlock()
 		return 0, errStopping
 	}
@@ -265,7 +273,7 @@ func (c *conn) nextWindow() (uint32, error) {
 	c.idle = false
 	c.mu.Unlock()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		if c.srv.stopping.Load() {
+		if c.srv.cs.Stopping() {
 			return 0, errStopping
 		}
 		return 0, errIdle
@@ -395,7 +403,7 @@ func (c *conn) ingest(b gateway.Batch) (gateway.Result, error) {
 			return res, err
 		}
 		kind := gateway.KindOf(err)
-		if actionOf(kind) != actionRetry || !c.srv.ing.Ready() || c.srv.stopping.Load() {
+		if actionOf(kind) != actionRetry || !c.srv.ing.Ready() || c.srv.cs.Stopping() {
 			return res, &refusedError{kind: kind, err: err}
 		}
 		level := slog.LevelDebug

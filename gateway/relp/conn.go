@@ -175,8 +175,16 @@ func newConn(s *Server, raw net.Conn, id uint64) *conn {
 	return c
 }
 
-// interruptIdle ends the wait for the next command, if the connection is waiting.
-func (c *conn) interruptIdle() {
+// Serve runs the connection (connserve.Conn).
+func (c *conn) Serve() { c.serve() }
+
+// Close closes the TCP connection now (connserve.Conn).
+func (c *conn) Close() error { return c.raw.Close() }
+
+// Interrupt ends the wait for the next command, if the connection is waiting
+// (connserve.Conn); a connection busy with a command ends after it, as it sees the
+// server stopping.
+func (c *conn) Interrupt() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idle {
@@ -300,7 +308,7 @@ func (c *conn) linger(hint bool) {
 // timeout for open, up to the idle timeout after it.
 func (c *conn) waitCommand() error {
 	c.mu.Lock()
-	if c.srv.stopping.Load() {
+	if c.srv.cs.Stopping() {
 		c.mu.Unlock()
 		return errStopping
 	}
@@ -323,7 +331,7 @@ func (c *conn) waitCommand() error {
 	c.mu.Unlock()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		switch {
-		case c.srv.stopping.Load():
+		case c.srv.cs.Stopping():
 			return errStopping
 		case !c.opened:
 			return errHandshake
@@ -432,7 +440,7 @@ func (c *conn) reply(txnr uint32, data []byte, errored bool) {
 // readError names a read that failed inside a batch.
 func (c *conn) readError(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		if c.srv.stopping.Load() && len(c.items) == 0 {
+		if c.srv.cs.Stopping() && len(c.items) == 0 {
 			return errStopping
 		}
 		return protoErrorf(kindReadTimeout, "no complete frame within relp.read_timeout (%s)", c.srv.cfg.ReadTimeout)
@@ -576,7 +584,7 @@ func (c *conn) settle() error {
 			return &refusedError{kind: kind, why: "refused", err: err}
 		case c.ctx.Err() != nil:
 			return &refusedError{kind: kind, why: "stopping", err: err}
-		case c.srv.stopping.Load():
+		case c.srv.cs.Stopping():
 			return &refusedError{kind: kind, why: "stopping", err: err}
 		case !c.srv.ready():
 			return &refusedError{kind: kind, why: "draining", err: err}
@@ -652,7 +660,7 @@ func (c *conn) sleep(d time.Duration) bool {
 		return true
 	case <-c.ctx.Done():
 		return false
-	case <-c.srv.quit:
+	case <-c.srv.cs.Quit():
 		return false
 	}
 }

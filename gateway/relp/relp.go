@@ -49,6 +49,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/internal/connserve"
 )
 
 // Batch is the syslog messages a connection hands to the Handler at once.
@@ -117,7 +118,6 @@ type Server struct {
 	tls      *tls.Config
 	metrics  *metrics
 	drain    time.Duration
-	wrap     func(net.Listener) net.Listener
 	ready    func() bool
 	now      func() time.Time
 	openRsp  []byte // data of the response to open
@@ -129,19 +129,9 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[*conn]struct{}
-	wg     sync.WaitGroup
-	nextID uint64
-	open   atomic.Int64
-	// stopping is set once: no new connections; connections end after their batch.
-	stopping atomic.Bool
-	// quit is closed when stopping is set.
-	quit chan struct{}
-
-	lastOverLimitLog atomic.Int64 // unix nanoseconds
-	overLimit        atomic.Int64 // connections refused since the last log line
+	// cs serves the listener and tracks the connections.
+	cs   *connserve.Server
+	open atomic.Int64 // live connections
 }
 
 // New returns a server that hands batches to handle. It checks cfg and loads the TLS
@@ -181,15 +171,12 @@ func New(handle Handler, cfg Config, opts Options) (*Server, error) {
 		log:    opts.Logger,
 		tls:    tlsConf,
 		drain:  opts.DrainTimeout,
-		wrap:   opts.WrapListener,
 		ready:  opts.Ready,
 		now:    opts.Now,
 		// Our offers: relp_version 0 is what librelp speaks (the protocol description's
 		// version 1 was never used), and syslog is the one command.
 		openRsp:  []byte("200 OK\nrelp_version=0\nrelp_software=" + opts.Software + "\ncommands=syslog"),
 		maxArena: 2 * int(cfg.MaxBatchBytes+cfg.MaxMessageBytes),
-		conns:    map[*conn]struct{}{},
-		quit:     make(chan struct{}),
 	}
 	s.arenas.New = func() any { return &arena{buf: make([]byte, 0, 64<<10)} }
 	s.metrics, err = newMetrics(opts.Meter, s.open.Load)
@@ -198,6 +185,21 @@ func New(handle Handler, cfg Config, opts Options) (*Server, error) {
 	}
 	principal := gateway.NewPrincipal(principalName, cfg.Types)
 	s.base, s.cancel = context.WithCancel(gateway.WithPrincipal(context.Background(), principal))
+	s.cs = connserve.NewServer(connserve.Config{
+		Name:         "relp",
+		Addr:         cfg.Addr,
+		Wrap:         opts.WrapListener,
+		Log:          s.log,
+		DrainTimeout: s.drain,
+		DrainMessage: "relp batches still in progress at the drain deadline, closing their connections",
+		MaxConns:     cfg.MaxConnections,
+		Open:         &s.open,
+		NewConn:      func(nc net.Conn, id uint64) connserve.Conn { return newConn(s, nc, id) },
+		Refused: func() {
+			s.metrics.opened.Add(context.Background(), 1, s.metrics.attrs("result", "over_limit"))
+		},
+		Cancel: s.cancel,
+	})
 	return s, nil
 }
 
@@ -211,37 +213,14 @@ func moduleVersion() string {
 
 // Listen binds the configured address, if Listen or Run has not yet.
 func (s *Server) Listen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return nil
-	}
-	if s.stopping.Load() {
-		return errors.New("relp server is closed")
-	}
-	if s.cfg.Addr == "" {
+	if s.cfg.Addr == "" && !s.cs.Stopping() {
 		return errors.New("listen relp: relp.addr is empty (the receiver is disabled)")
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen relp on %s: %w", s.cfg.Addr, err)
-	}
-	if s.wrap != nil {
-		ln = s.wrap(ln)
-	}
-	s.ln = ln
-	return nil
+	return s.cs.Listen()
 }
 
 // Addr returns the bound address, or nil before Listen.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.cs.Addr() }
 
 // TLS reports whether connections use TLS.
 func (s *Server) TLS() bool { return s.tls != nil }
@@ -254,141 +233,13 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	ln := s.ln
-	s.mu.Unlock()
-	accepted := make(chan error, 1)
-	go func() { accepted <- s.accept(ln) }()
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-accepted:
-		accepted <- nil
-	}
-	s.stop()
-	<-accepted // the accept loop ends once the listener is closed
-
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	timer := time.NewTimer(s.drain)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		s.log.Warn("relp batches still in progress at the drain deadline, closing their connections", "deadline", s.drain)
-		s.closeConns()
-		s.cancel()
-		<-done
-	}
-	s.cancel()
-	return err
+	return s.cs.Run(ctx)
 }
 
 // Close stops the server at once: the listener and every connection are closed, and
 // Handler calls in progress are canceled (their transactions are not answered, so
 // clients resend them). Run returns soon after.
 func (s *Server) Close() error {
-	s.stop()
-	s.closeConns()
-	s.cancel()
+	s.cs.Close()
 	return nil
-}
-
-// stop closes the listener and makes connections end after their current batch;
-// connections waiting for a command end now.
-func (s *Server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.stopping.Load() {
-		s.stopping.Store(true)
-		close(s.quit)
-		if s.ln != nil {
-			_ = s.ln.Close()
-		}
-	}
-	for c := range s.conns {
-		c.interruptIdle()
-	}
-}
-
-func (s *Server) closeConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		_ = c.raw.Close()
-	}
-}
-
-// accept runs the accept loop until the listener is closed.
-func (s *Server) accept(ln net.Listener) error {
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.stopping.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// Out of file descriptors and the like: wait and try again.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept relp connection", "err", err, "retry_in", backoff)
-				select {
-				case <-time.After(backoff):
-				case <-s.quit:
-				}
-				continue
-			}
-			return fmt.Errorf("accept relp connection: %w", err)
-		}
-		backoff = 0
-		s.serve(nc)
-	}
-}
-
-// serve starts a connection's goroutine, or closes it at once when the server is full
-// or stopping.
-func (s *Server) serve(nc net.Conn) {
-	s.mu.Lock()
-	if s.stopping.Load() || len(s.conns) >= s.cfg.MaxConnections {
-		full := !s.stopping.Load()
-		s.mu.Unlock()
-		if full { // counted before the close, so the count is there when the client sees it
-			s.metrics.opened.Add(context.Background(), 1, s.metrics.attrs("result", "over_limit"))
-			s.logOverLimit(nc.RemoteAddr())
-		}
-		_ = nc.Close()
-		return
-	}
-	s.nextID++
-	c := newConn(s, nc, s.nextID)
-	s.conns[c] = struct{}{}
-	s.open.Add(1)
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			s.open.Add(-1)
-		}()
-		c.serve()
-	}()
-}
-
-// logOverLimit logs refused connections, at most once every 10 seconds with the count
-// since the last line, so that a connection flood does not flood the log.
-func (s *Server) logOverLimit(remote net.Addr) {
-	n := s.overLimit.Add(1)
-	now := time.Now().UnixNano()
-	last := s.lastOverLimitLog.Load()
-	if now-last < int64(10*time.Second) || !s.lastOverLimitLog.CompareAndSwap(last, now) {
-		return
-	}
-	s.overLimit.Add(-n)
-	s.log.Warn("relp connection refused: relp.max_connections reached",
-		"max_connections", s.cfg.MaxConnections, "remote", remote.String(), "refused", n)
 }

@@ -125,7 +125,7 @@ func (s *Server) ingest(ctx context.Context, la *listenerAttrs, name string, b *
 		case !retry:
 			s.lost(ctx, la, name, len(evs), log, "the gateway refused the batch", err)
 			return
-		case s.stopping.Load() && !s.ing.Ready():
+		case s.conns.Stopping() && !s.ing.Ready():
 			s.lost(ctx, la, name, len(evs), log, "the gateway is draining and the receiver is stopping", err)
 			return
 		}

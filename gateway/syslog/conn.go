@@ -58,8 +58,15 @@ func newConn(s *Server, l *listener, raw net.Conn, id uint64) *conn {
 	return c
 }
 
-// interrupt makes a blocked or future read return at once: the server stops.
-func (c *conn) interrupt() {
+// Serve runs the connection (connserve.Conn).
+func (c *conn) Serve() { c.serve() }
+
+// Close closes the TCP connection now (connserve.Conn).
+func (c *conn) Close() error { return c.raw.Close() }
+
+// Interrupt makes a blocked or future read return at once: the server stops
+// (connserve.Conn).
+func (c *conn) Interrupt() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_ = c.nc.SetReadDeadline(time.Now())
@@ -70,7 +77,7 @@ func (c *conn) interrupt() {
 func (c *conn) setReadDeadline(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.srv.stopping.Load() {
+	if c.srv.conns.Stopping() {
 		return
 	}
 	_ = c.nc.SetReadDeadline(t)
@@ -148,7 +155,7 @@ func (c *conn) run() error {
 			c.flush()
 			return c.readErr
 		}
-		if c.srv.stopping.Load() {
+		if c.srv.conns.Stopping() {
 			c.flush()
 			return errStopping
 		}
@@ -176,7 +183,7 @@ func (c *conn) run() error {
 			// next returns what was read, then the last line or io.EOF.
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			switch {
-			case c.srv.stopping.Load():
+			case c.srv.conns.Stopping():
 				// next ingests what is buffered, then the connection ends.
 			case c.b != nil:
 				c.flush() // the linger ran out

@@ -52,6 +52,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/internal/connserve"
 )
 
 // Ingester is what the receiver needs from the gateway core (*gateway.Gateway).
@@ -136,13 +137,11 @@ type Server struct {
 	tcp, tls *listener // nil when disabled
 	udp      *udpListener
 
-	mu       sync.Mutex
-	bound    bool
-	conns    map[*conn]struct{}
-	nextID   uint64
-	wg       sync.WaitGroup // connections and the UDP goroutines
-	stopping atomic.Bool
-	quit     chan struct{} // closed when stopping is set
+	mu    sync.Mutex // guards the listeners
+	bound bool
+	// conns tracks the connections and the UDP goroutines, and whether the server
+	// stops.
+	conns *connserve.Group
 
 	limiter logLimiter
 }
@@ -202,8 +201,7 @@ func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
 		maxEvent:    int(limits.MaxEventBytes),
 		batchEvents: max(1, min(cfg.BatchEvents, limits.MaxBatchEvents)),
 		batchBytes:  int(max(1, min(int64(cfg.BatchBytes), int64(limits.MaxInflightBytes)/2))),
-		conns:       map[*conn]struct{}{},
-		quit:        make(chan struct{}),
+		conns:       connserve.NewGroup(),
 		limiter:     logLimiter{every: logEvery},
 	}
 	s.batches.New = func() any { return newBatch(s.batchBytes, s.batchEvents) }
@@ -271,7 +269,7 @@ func (s *Server) Listen() error {
 	if s.bound {
 		return nil
 	}
-	if s.stopping.Load() {
+	if s.conns.Stopping() {
 		return errors.New("syslog server is closed")
 	}
 	var bound []func()
@@ -359,24 +357,17 @@ func (s *Server) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
-	case <-s.quit: // Close
+	case <-s.conns.Quit(): // Close
 	case err = <-failed:
 	}
 	s.stop()
 	accepting.Wait() // the accept loops end once their listeners are closed
 
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	timer := time.NewTimer(s.drain)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
+	s.conns.Wait(s.drain, func() {
 		s.log.Warn("syslog messages still on their way to the gateway at the drain deadline, dropping them", "deadline", s.drain)
 		s.cancel()
-		s.closeConns()
-		<-done
-	}
+		s.conns.CloseConns()
+	})
 	s.cancel()
 	return err
 }
@@ -387,18 +378,16 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stop()
 	s.cancel()
-	s.closeConns()
+	s.conns.CloseConns()
 	return nil
 }
 
 // stop closes the listeners and makes every connection stop reading: each ingests
 // what it has read, then ends.
 func (s *Server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.stopping.Load() {
-		s.stopping.Store(true)
-		close(s.quit)
+	s.conns.Stop(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		for _, l := range []*listener{s.tcp, s.tls} {
 			if l != nil && l.ln != nil {
 				_ = l.ln.Close()
@@ -407,18 +396,7 @@ func (s *Server) stop() {
 		if s.udp != nil {
 			s.udp.close()
 		}
-	}
-	for c := range s.conns {
-		c.interrupt()
-	}
-}
-
-func (s *Server) closeConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		_ = c.raw.Close()
-	}
+	})
 }
 
 func (s *Server) openConns(name string) int64 {
@@ -439,64 +417,30 @@ func (s *Server) queued() int64 {
 
 // accept runs a listener's accept loop until the listener is closed.
 func (s *Server) accept(l *listener) error {
-	var backoff time.Duration
-	for {
-		nc, err := l.ln.Accept()
-		if err != nil {
-			if s.stopping.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// Out of file descriptors and the like: wait and try again.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept syslog connection", "listener", l.name, "err", err, "retry_in", backoff)
-				select {
-				case <-time.After(backoff):
-				case <-s.quit:
-				}
-				continue
-			}
-			return fmt.Errorf("accept syslog %s connection: %w", l.name, err)
-		}
-		backoff = 0
-		s.serve(l, nc)
+	err := s.conns.Accept(l.ln, func(nc net.Conn) { s.serve(l, nc) }, func(err error, retryIn time.Duration) {
+		s.log.Warn("accept syslog connection", "listener", l.name, "err", err, "retry_in", retryIn)
+	})
+	if err != nil {
+		return fmt.Errorf("accept syslog %s connection: %w", l.name, err)
 	}
+	return nil
 }
 
 // serve starts a connection's goroutine, or closes it at once when its listener is
 // full or the server stops.
 func (s *Server) serve(l *listener, nc net.Conn) {
-	s.mu.Lock()
-	if s.stopping.Load() || l.open.Load() >= int64(l.maxConns) {
-		full := !s.stopping.Load()
-		s.mu.Unlock()
-		if full { // counted before the close, so the count is there when the client sees it
-			s.metrics.opened.Add(context.Background(), 1, s.metrics.attrs("listener", l.name, "result", "over_limit"))
-			if ok, n := s.limiter.allow("over_limit_" + l.name); ok {
-				s.log.Warn("syslog connection refused: max_connections reached", "listener", l.name,
-					"max_connections", l.maxConns, "remote", nc.RemoteAddr().String(), "refused", n)
-			}
-		}
-		_ = nc.Close()
+	started, full := s.conns.Start(&l.open, l.maxConns, func(id uint64) connserve.Conn { return newConn(s, l, nc, id) })
+	if started {
 		return
 	}
-	s.nextID++
-	c := newConn(s, l, nc, s.nextID)
-	s.conns[c] = struct{}{}
-	l.open.Add(1)
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			l.open.Add(-1)
-		}()
-		c.serve()
-	}()
+	if full { // counted before the close, so the count is there when the client sees it
+		s.metrics.opened.Add(context.Background(), 1, s.metrics.attrs("listener", l.name, "result", "over_limit"))
+		if ok, n := s.limiter.allow("over_limit_" + l.name); ok {
+			s.log.Warn("syslog connection refused: max_connections reached", "listener", l.name,
+				"max_connections", l.maxConns, "remote", nc.RemoteAddr().String(), "refused", n)
+		}
+	}
+	_ = nc.Close()
 }
 
 // logLimiter lets one log line per kind through every interval, and counts the ones it

@@ -78,17 +78,12 @@ func (u *udpListener) close() {
 func (s *Server) startUDP() {
 	u := s.udp
 	log := s.log.With("listener", listenerUDP)
-	s.wg.Add(1 + u.cfg.Workers)
-	go func() {
-		defer s.wg.Done()
+	s.conns.Go(func() {
 		defer close(u.queue)
 		s.readUDP(u, log)
-	}()
+	})
 	for range u.cfg.Workers {
-		go func() {
-			defer s.wg.Done()
-			s.udpWorker(u, log)
-		}()
+		s.conns.Go(func() { s.udpWorker(u, log) })
 	}
 }
 
@@ -110,7 +105,7 @@ func (s *Server) readUDP(u *udpListener, log *slog.Logger) {
 			}
 			select {
 			case <-time.After(backoff):
-			case <-s.quit:
+			case <-s.conns.Quit():
 				return
 			}
 			continue
