@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/internal/connserve"
 )
 
 // Retry waits after an overloaded or unavailable Ingest, doubling up to retryMax. The
@@ -101,23 +102,6 @@ func (p *part) reset() {
 	p.events = p.events[:0]
 }
 
-// deadlineReader is the connection as its decoder reads it: while a window is in
-// progress every read gets a fresh deadline, and bytes are counted.
-type deadlineReader struct {
-	nc      net.Conn
-	timeout time.Duration // 0 leaves the deadline as it is
-	n       int64
-}
-
-func (r *deadlineReader) Read(p []byte) (int, error) {
-	if r.timeout > 0 {
-		_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
-	}
-	n, err := r.nc.Read(p)
-	r.n += int64(n)
-	return n, err
-}
-
 type ingestResult struct {
 	res gateway.Result
 	err error
@@ -134,7 +118,7 @@ type conn struct {
 	// cancel stops Ingest calls of this connection.
 	cancel context.CancelFunc
 
-	rd   deadlineReader
+	rd   connserve.DeadlineReader
 	dec  decoder
 	scan scanner
 
@@ -161,7 +145,7 @@ func newConn(s *Server, raw net.Conn, id uint64) *conn {
 		nc:    nc,
 		raw:   raw,
 		log:   s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
-		rd:    deadlineReader{nc: nc},
+		rd:    connserve.DeadlineReader{Conn: nc},
 		timer: time.NewTimer(time.Hour),
 		done:  make(chan ingestResult, 1),
 		scan:  newScanner(s.maxDepth),
@@ -264,7 +248,7 @@ func (c *conn) nextWindow() (uint32, error) {
 		deadline = time.Now().Add(d)
 	}
 	_ = c.nc.SetReadDeadline(deadline)
-	c.rd.timeout = 0
+	c.rd.Timeout = 0
 	c.mu.Unlock()
 
 	count, err := c.dec.window()
@@ -285,7 +269,7 @@ func (c *conn) nextWindow() (uint32, error) {
 func (c *conn) window(count uint32) error {
 	start := time.Now()
 	c.lastAck, c.lastWrite, c.rejects = 0, start, 0
-	c.rd.timeout = c.srv.cfg.ReadTimeout
+	c.rd.Timeout = c.srv.cfg.ReadTimeout
 	p := c.srv.parts.Get().(*part)
 	defer func() {
 		c.dec.release()
@@ -500,8 +484,8 @@ func (c *conn) write(seq uint32) error {
 
 // countBytes adds the bytes read since the last call to the metric.
 func (c *conn) countBytes() {
-	if n := c.rd.n - c.reported; n > 0 {
+	if n := c.rd.N - c.reported; n > 0 {
 		c.srv.metrics.bytes.Add(context.Background(), n)
-		c.reported = c.rd.n
+		c.reported = c.rd.N
 	}
 }

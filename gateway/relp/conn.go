@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/internal/connserve"
 )
 
 // Retry waits after an overloaded or unavailable Handler, doubling up to retryMax. The
@@ -103,23 +104,6 @@ const (
 	stateRejected                 // refused for good: answer 200, dropped
 )
 
-// deadlineReader is the connection as its frames are read: while a batch is being read
-// every read gets a fresh deadline, and bytes are counted.
-type deadlineReader struct {
-	nc      net.Conn
-	timeout time.Duration // 0 leaves the deadline as it is
-	n       int64
-}
-
-func (r *deadlineReader) Read(p []byte) (int, error) {
-	if r.timeout > 0 {
-		_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
-	}
-	n, err := r.nc.Read(p)
-	r.n += int64(n)
-	return n, err
-}
-
 // conn is one client connection, served by one goroutine (serve), which alone reads
 // and writes it.
 type conn struct {
@@ -129,7 +113,7 @@ type conn struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc // stops Handler calls of this connection
-	rd      deadlineReader
+	rd      connserve.DeadlineReader
 	br      *bufio.Reader
 	started time.Time
 	client  string // verified client certificate's common name
@@ -166,7 +150,7 @@ func newConn(s *Server, raw net.Conn, id uint64) *conn {
 		nc:      nc,
 		raw:     raw,
 		log:     s.log.With("conn", id, "remote", raw.RemoteAddr().String()),
-		rd:      deadlineReader{nc: nc},
+		rd:      connserve.DeadlineReader{Conn: nc},
 		started: time.Now(),
 		next:    1,
 	}
@@ -301,7 +285,7 @@ func (c *conn) linger(hint bool) {
 	}
 	_ = c.raw.SetReadDeadline(deadline)
 	n, _ := io.Copy(io.Discard, io.LimitReader(c.raw, lingerBytes))
-	c.rd.n += n
+	c.rd.N += n
 }
 
 // waitCommand waits for the first byte of the next command: up to the handshake
@@ -321,7 +305,7 @@ func (c *conn) waitCommand() error {
 		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 	}
 	_ = c.nc.SetReadDeadline(deadline)
-	c.rd.timeout = 0
+	c.rd.Timeout = 0
 	c.mu.Unlock()
 
 	_, err := c.br.Peek(1)
@@ -347,7 +331,7 @@ func (c *conn) waitCommand() error {
 // are still answered, and an error that gets a 500 adds that response.
 func (c *conn) readBatch() error {
 	cfg := &c.srv.cfg
-	c.rd.timeout = cfg.ReadTimeout
+	c.rd.Timeout = cfg.ReadTimeout
 	c.arena = c.srv.arenas.Get().(*arena)
 	for {
 		h, err := readHeader(c.br)
@@ -667,8 +651,8 @@ func (c *conn) sleep(d time.Duration) bool {
 
 // countBytes adds the bytes read since the last call to the metric.
 func (c *conn) countBytes() {
-	if n := c.rd.n - c.reported; n > 0 {
+	if n := c.rd.N - c.reported; n > 0 {
 		c.srv.metrics.bytes.Add(context.Background(), n)
-		c.reported = c.rd.n
+		c.reported = c.rd.N
 	}
 }

@@ -169,3 +169,22 @@ func (g *Group) Accept(ln net.Listener, serve func(net.Conn), warn func(err erro
 		serve(nc)
 	}
 }
+
+// DeadlineReader is a connection as a receiver's decoder reads it: while a unit of
+// work is in progress (Timeout set) every read gets a fresh read deadline, so a client
+// that stalls mid-frame is cut off, and the bytes read are counted in N.
+type DeadlineReader struct {
+	Conn    net.Conn
+	Timeout time.Duration // 0 leaves the deadline as it is
+	N       int64
+}
+
+// Read reads from Conn, first moving its read deadline when Timeout is set.
+func (r *DeadlineReader) Read(p []byte) (int, error) {
+	if r.Timeout > 0 {
+		_ = r.Conn.SetReadDeadline(time.Now().Add(r.Timeout))
+	}
+	n, err := r.Conn.Read(p)
+	r.N += int64(n)
+	return n, err
+}
