@@ -64,7 +64,12 @@ type Config struct {
 	// nothing more at hand, so this bounds TLS connections (whose reads return one
 	// record at a time and say nothing of the socket) and busy streams; 0 ingests
 	// whenever the bytes read are used up.
-	BatchLinger time.Duration `yaml:"batch_linger" doc:"longest a message waits in a batch for more before the batch is ingested (plain TCP ingests as soon as a read leaves nothing at hand); 0: whenever the bytes read are used up"`
+	// MessageTimeout bounds how long a message, once its first byte arrived, may take
+	// to arrive whole: a sender that trickles a message (a byte now and then, each
+	// resetting idle_timeout) is cut off after it, so that it cannot hold a connection
+	// slot for ever. 0: no bound.
+	MessageTimeout time.Duration `yaml:"message_timeout" doc:"longest a started message may take to arrive whole on TCP or TLS; a sender trickling it is disconnected; 0: no bound"`
+	BatchLinger    time.Duration `yaml:"batch_linger" doc:"longest a message waits in a batch for more before the batch is ingested (plain TCP ingests as soon as a read leaves nothing at hand); 0: whenever the bytes read are used up"`
 	// Rules give messages their log type, first match wins.
 	Rules []Rule `yaml:"rules" doc:"log type rules, first match wins: {type, app_name, hostname, facility, match}"`
 	// DefaultType is the log type of messages no rule matches; empty leaves it to the
@@ -176,6 +181,7 @@ func DefaultConfig(host string) Config {
 		BatchEvents:     2048,
 		BatchBytes:      bytesize.MiB,
 		BatchLinger:     5 * time.Millisecond,
+		MessageTimeout:  30 * time.Second,
 		Rules:           DefaultRules(),
 		DefaultType:     "syslog",
 		Types:           []string{"*"},
@@ -253,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchBytes <= 0 || c.BatchBytes > 64*bytesize.MiB {
 		bad("batch_bytes", "must be 1B to 64MiB, not %s", c.BatchBytes)
+	}
+	if c.MessageTimeout < 0 {
+		bad("message_timeout", "must not be negative, not %s", c.MessageTimeout)
 	}
 	if c.BatchLinger < 0 || c.BatchLinger > time.Second {
 		bad("batch_linger", "must be 0 to 1s, not %s", c.BatchLinger)

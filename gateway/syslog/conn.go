@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +30,9 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	fr     *frameReader
+	// partialSince is when the message now under way began to arrive; zero between
+	// messages.
+	partialSince time.Time
 
 	mu sync.Mutex // orders setting read deadlines against interrupt
 
@@ -132,6 +136,7 @@ func (c *conn) run() error {
 		msg, err := c.fr.next()
 		switch {
 		case err == nil:
+			c.partialSince = time.Time{}
 			if c.b == nil {
 				c.b = c.srv.getBatch()
 			}
@@ -142,6 +147,7 @@ func (c *conn) run() error {
 			}
 			continue
 		case errors.Is(err, errLineTooLong):
+			c.partialSince = time.Time{}
 			c.tooLong()
 			continue
 		case errors.Is(err, errNeedMore):
@@ -172,6 +178,15 @@ func (c *conn) run() error {
 		} else if c.l.idle > 0 {
 			deadline = c.srv.now().Add(c.l.idle)
 		}
+		// A message under way must arrive whole within message_timeout.
+		if mt := c.srv.cfg.MessageTimeout; mt > 0 && c.fr.midMessage() {
+			if c.partialSince.IsZero() {
+				c.partialSince = c.srv.now()
+			}
+			if t := c.partialSince.Add(mt); deadline.IsZero() || t.Before(deadline) {
+				deadline = t
+			}
+		}
 		c.setReadDeadline(deadline)
 		n, err := c.fr.fill()
 		if n > 0 {
@@ -187,6 +202,8 @@ func (c *conn) run() error {
 				// next ingests what is buffered, then the connection ends.
 			case c.b != nil:
 				c.flush() // the linger ran out
+			case !c.partialSince.IsZero() && !c.srv.now().Before(c.partialSince.Add(c.srv.cfg.MessageTimeout)):
+				return &framingError{kind: kindSlowMessage, msg: fmt.Sprintf("a message not whole within message_timeout %s", c.srv.cfg.MessageTimeout)}
 			default:
 				return errIdle
 			}

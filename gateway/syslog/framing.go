@@ -44,6 +44,7 @@ const (
 	kindBadCount      = "bad_octet_count" // not MSG-LEN SP
 	kindTruncated     = "truncated"       // the connection ended inside a frame
 	kindLineTooLong   = "line_too_long"   // an LF line over max_message_bytes (discarded, not fatal)
+	kindSlowMessage   = "message_timeout" // a started message not whole within message_timeout
 )
 
 // errNeedMore is next's answer when the buffer holds no complete message.
@@ -94,6 +95,10 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 }
 
 func (f *frameReader) maxBuf() int { return f.max + countRoom }
+
+// midMessage reports whether the bytes read hold the start of a message not yet
+// whole (or an overlong line being skipped): valid after next returned errNeedMore.
+func (f *frameReader) midMessage() bool { return f.end > f.start || f.discarding }
 
 // maxLine is the longest LF-delimited line kept, its trailer (CR, NULs) included: a
 // longer one is discarded.

@@ -703,6 +703,43 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestMessageTimeout: a sender that trickles a message, a byte at a time within
+// idle_timeout, is disconnected once the message is not whole within message_timeout;
+// the messages it completed before are kept, and the framing error is counted.
+func TestMessageTimeout(t *testing.T) {
+	rec := newRecorder()
+	cfg := testConfig()
+	cfg.TCP.IdleTimeout = 300 * time.Millisecond
+	cfg.MessageTimeout = 500 * time.Millisecond
+	h := start(t, rec, cfg)
+	c := dial(t, h.tcp)
+	write(t, c, "<13>whole\n<13>tri")
+	began := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		buf := make([]byte, 1)
+		_, _ = c.Read(buf) // returns when the server closes the connection
+	}()
+	for {
+		select {
+		case <-closed:
+			if took := time.Since(began); took > 3*time.Second {
+				t.Errorf("closed after %v, want about message_timeout", took)
+			}
+			if rec.count() != 1 {
+				t.Errorf("%d messages, want the whole one", rec.count())
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			if time.Since(began) > 5*time.Second {
+				t.Fatal("a trickled message held the connection past message_timeout")
+			}
+			_, _ = c.Write([]byte("x")) // each byte resets idle_timeout
+		}
+	}
+}
+
 // TestBatching: a burst is ingested in batches, not message by message. A lone
 // message on plain TCP is ingested at once: the read that brought it drained the
 // socket. On TLS, where a read says nothing of the socket, it waits batch_linger.
