@@ -238,7 +238,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			if l.isClosed() || errors.Is(err, net.ErrClosed) || !temporary(err) {
+			if l.isClosed() && !errors.Is(err, net.ErrClosed) {
+				// Closed while the accept failed: the close is the answer, not the failure.
+				return nil, fmt.Errorf("accept %s connection: %w", l.name, net.ErrClosed)
+			}
+			if errors.Is(err, net.ErrClosed) || !temporary(err) {
 				return nil, err
 			}
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)

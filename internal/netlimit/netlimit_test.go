@@ -407,6 +407,9 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	}
 
 	// Close ends an Accept waiting to retry.
+	for range 3 { // the failures above
+		<-fl.failing
+	}
 	done := make(chan error, 1)
 	go func() { _, err := ln.Accept(); done <- err }()
 	for range 2 {
