@@ -47,6 +47,11 @@ type Routing struct {
 	// OverMaxTypes is what happens to an event of a new type once MaxTypes are known:
 	// "reject" refuses it, "default_type" sends it as DefaultType.
 	OverMaxTypes string `yaml:"over_max_types" doc:"reject | default_type: an event of a new log type beyond max_types is refused, or sent as default_type"`
+	// ID says where an event's identity comes from (see IDAuto and the others), for
+	// log types not in IDs; the identity makes a resent event one document.
+	ID string `yaml:"id" doc:"auto | stream_position | content | field:<path>: where an event's identity comes from, so that a resent event is indexed once (auto: the source's id, else the stream position)"`
+	// IDs overrides ID per log type.
+	IDs map[string]string `yaml:"ids" doc:"log type -> id mode, overriding id"`
 }
 
 // Limits bound what one request may cost. Every limit is enforced before the work it
@@ -131,6 +136,7 @@ func DefaultConfig() Config {
 			TypeFields:   []string{"fields.log_type", "event.dataset", "input.type"},
 			MaxTypes:     1000,
 			OverMaxTypes: "reject",
+			ID:           IDAuto,
 		},
 		Limits: Limits{
 			MaxBodyBytes:     10 * bytesize.MiB,
@@ -192,6 +198,17 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("routing.over_max_types", "must be reject or default_type, not %q", r.OverMaxTypes)
+	}
+	if _, err := parseIDMode(r.ID); err != nil {
+		bad("routing.id", "%v", err)
+	}
+	for _, typ := range slices.Sorted(maps.Keys(r.IDs)) {
+		if !stream.ValidType(typ) {
+			bad("routing.ids."+typ, "invalid log type name: use 1-64 of a-z 0-9 _ - . starting with a letter or digit")
+		}
+		if _, err := parseIDMode(r.IDs[typ]); err != nil {
+			bad("routing.ids."+typ, "%v", err)
+		}
 	}
 
 	l := c.Limits

@@ -50,6 +50,11 @@ type Event struct {
 	PartitionKey string
 	// Doc is the event document, a JSON object. Ingest does not keep it after it returns.
 	Doc []byte
+	// ID is what the source says identifies the event, the same each time it sends the
+	// event: a client's idempotency key (checked with CheckID), Beats' @metadata._id, or
+	// the shipper's coordinates of the line it read. Ingest makes the event's identity
+	// from it (see routing.id); nil when the source gives none. Ingest does not keep it.
+	ID []byte
 	// Err, when set, is why the receiver could not decode this event; Ingest reports
 	// it as a rejection at the event's index (and counts it) instead of sending it.
 	Err error
@@ -94,6 +99,7 @@ type Gateway struct {
 	buffers  *semaphore.Weighted // limits.max_buffered_bytes
 	metrics  metrics
 	types    *typeSet
+	ids      idModes
 
 	inflightBytes atomic.Int64
 	bufferedBytes atomic.Int64
@@ -123,6 +129,7 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 		inflight: semaphore.NewWeighted(int64(cfg.Limits.MaxInflightBytes)),
 		buffers:  semaphore.NewWeighted(int64(cfg.Limits.MaxBufferedBytes)),
 		types:    newTypeSet(cfg.Routing.MaxTypes, append(slices.Collect(maps.Keys(cfg.Routing.Streams)), cfg.Routing.DefaultType)...),
+		ids:      newIDModes(cfg.Routing),
 	}
 	m, err := newMetrics(opts.Meter, &g.inflightBytes, &g.bufferedBytes, g.types.len)
 	if err != nil {
@@ -182,8 +189,9 @@ type routed struct {
 // Ingest checks, routes and produces a batch. It returns when every accepted event is
 // durable in its stream. Events that cannot be accepted are listed in the Result's
 // rejections and do not affect the others. An error means nothing was acknowledged
-// (although some events may have reached a stream: the caller resends, and the
-// pipeline's deterministic ids absorb the duplicates); its Kind says why.
+// (although some events may have reached a stream); its Kind says why. The caller
+// resends: events with an identity (see routing.id) are then indexed once, those
+// without one may be indexed twice.
 //
 // The caller keeps ownership of b; Ingest does not retain it or the documents.
 func (g *Gateway) Ingest(ctx context.Context, b Batch) (Result, error) {
@@ -227,8 +235,16 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	}
 
 	out := make([]routed, 0, len(b.Events))
-	var total int64
-	for i, ev := range b.Events {
+	var (
+		total  int64
+		hasher idHasher
+		caller string
+	)
+	if principal != nil {
+		caller = principal.Name
+	}
+	for i := range b.Events {
+		ev := &b.Events[i]
 		if ev.Err != nil {
 			reject(i, ev.Type, len(ev.Doc), KindOf(ev.Err), ev.Err.Error())
 			continue
@@ -241,7 +257,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			reject(i, ev.Type, len(ev.Doc), KindInvalid, "event is not a JSON object")
 			continue
 		}
-		typ, err := g.resolveType(ev)
+		typ, err := g.resolveType(*ev)
 		if err == nil {
 			typ, err = g.admitType(typ)
 		}
@@ -258,9 +274,10 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
 			continue
 		}
-		data := make([]byte, 0, len(ev.Doc)+len(typ)+80)
-		data = stream.AppendEnvelope(data, typ, received, ev.Doc)
-		rec := stream.Record{PartitionKey: g.partitionKey(ev), Data: data}
+		id := hasher.id(g.ids.of(typ), typ, caller, ev)
+		data := make([]byte, 0, len(ev.Doc)+len(typ)+len(id)+88)
+		data = stream.AppendEnvelope(data, typ, id, received, ev.Doc)
+		rec := stream.Record{PartitionKey: g.partitionKey(*ev), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
 	}

@@ -15,11 +15,16 @@ type Document struct {
 	Type string
 	// Time is the event's @timestamp; daily files and indices are chosen by its UTC date.
 	Time time.Time
-	// ID identifies the event deterministically (from its stream position), so that a
-	// replayed event overwrites instead of duplicating where the destination allows.
-	// The transformer makes it stream/shard/sequence, with /sub-sequence for a user
-	// record of an aggregated record; it is empty for events without a position.
+	// ID identifies the event deterministically, so that an event written again
+	// overwrites (or is refused as already there) instead of duplicating where the
+	// destination allows: the event's identity from its envelope (stream.Envelope.ID,
+	// the same each time the event is sent) when it has one, else its stream position.
+	// It is empty for events without either.
 	ID string
+	// Position names the record the document was made from, stream/shard/sequence
+	// with /sub-sequence for a user record of an aggregated record, or is empty. Dead
+	// letters report it.
+	Position string
 	// Body is the event document: one JSON object with no newline in it.
 	Body []byte
 	// Original is the record the document was made from, as the stream delivered it

@@ -10,26 +10,41 @@ import (
 
 // Envelope is the record data format of sluice, version 1: one JSON object
 //
-//	{"v":1,"type":"firewall","received":"2026-11-26T07:00:00.123Z","event":{...}}
+//	{"v":1,"type":"firewall","id":"q7Z...","received":"2026-11-26T07:00:00.123Z","event":{...}}
 //
 // where event is the event document exactly as the gateway accepted it. JSON keeps the
 // stream readable by any consumer (Firehose, Lambda, the AWS console) and lets the
-// gateway build it by appending bytes, without re-encoding the event.
+// gateway build it by appending bytes, without re-encoding the event. The id member is
+// optional (consumers that predate it ignore it).
 type Envelope struct {
 	// Type is the log type the gateway routed the event by.
 	Type string
+	// ID is the event's identity, the same each time the event is sent (a resend by
+	// the shipper, a retry of the producer), or empty when the event has none and is
+	// named by its stream position instead. The gateway makes it from what the source
+	// says identifies the event (gateway.Event.ID) or from the event's content; the
+	// search sink derives the document _id from it, so that a resent event is indexed
+	// once. At most MaxIDLen bytes.
+	ID string
 	// Received is when the gateway accepted the event.
 	Received time.Time
 	// Event is the event document, a JSON object.
 	Event json.RawMessage
 }
 
+// MaxIDLen is the longest envelope id accepted (the engines' limit on a document _id).
+const MaxIDLen = 512
+
 // AppendEnvelope appends the envelope of one event to dst and returns the extended
 // slice. event must be a valid JSON object; typ must be a valid log type (it is not
-// escaped beyond what JSON requires).
-func AppendEnvelope(dst []byte, typ string, received time.Time, event []byte) []byte {
+// escaped beyond what JSON requires); id is the event's identity, or empty for none.
+func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
 	dst = strconv.AppendQuote(dst, typ)
+	if id != "" {
+		dst = append(dst, `,"id":`...)
+		dst = strconv.AppendQuote(dst, id)
+	}
 	dst = append(dst, `,"received":"`...)
 	dst = received.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","event":`...)
@@ -41,6 +56,7 @@ func AppendEnvelope(dst []byte, typ string, received time.Time, event []byte) []
 type envelopeV1 struct {
 	V        int             `json:"v"`
 	Type     string          `json:"type"`
+	ID       string          `json:"id"`
 	Received time.Time       `json:"received"`
 	Event    json.RawMessage `json:"event"`
 }
@@ -56,10 +72,12 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)
 	case e.Type == "":
 		return Envelope{}, errors.New("decode envelope: no type")
+	case len(e.ID) > MaxIDLen:
+		return Envelope{}, fmt.Errorf("decode envelope: id is %d bytes, longer than %d", len(e.ID), MaxIDLen)
 	case len(e.Event) == 0 || e.Event[0] != '{':
 		return Envelope{}, errors.New("decode envelope: event is not a JSON object")
 	}
-	return Envelope{Type: e.Type, Received: e.Received, Event: e.Event}, nil
+	return Envelope{Type: e.Type, ID: e.ID, Received: e.Received, Event: e.Event}, nil
 }
 
 // MaxTypeLen is the longest log type name accepted.

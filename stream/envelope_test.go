@@ -11,7 +11,7 @@ import (
 func TestEnvelopeRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 26, 7, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	event := `{"message":"deny \"x\"","n":12345678901234567890,"nested":{"a":[1,2]}}`
-	data := stream.AppendEnvelope([]byte("prefix:"), "fire_wall-1.x", at, []byte(event))
+	data := stream.AppendEnvelope([]byte("prefix:"), "fire_wall-1.x", "", at, []byte(event))
 	if !strings.HasPrefix(string(data), "prefix:") {
 		t.Fatalf("AppendEnvelope dropped what dst held: %s", data)
 	}
@@ -26,6 +26,29 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 	if env.Type != "fire_wall-1.x" || !env.Received.Equal(at) || string(env.Event) != event {
 		t.Fatalf("parsed %+v", env)
+	}
+}
+
+// An event's id travels between the type and the received time; an envelope without
+// one is the envelope of before ids, which every consumer reads alike.
+func TestEnvelopeID(t *testing.T) {
+	at := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	data := stream.AppendEnvelope(nil, "ids", `q7Z-"x"`, at, []byte(`{}`))
+	want := `{"v":1,"type":"ids","id":"q7Z-\"x\"","received":"2026-11-26T07:00:00Z","event":{}}`
+	if string(data) != want {
+		t.Fatalf("envelope\n%s\nwant\n%s", data, want)
+	}
+	env, err := stream.ParseEnvelope(data)
+	if err != nil || env.ID != `q7Z-"x"` {
+		t.Fatalf("ParseEnvelope = %+v, %v; want id %q", env, err, `q7Z-"x"`)
+	}
+	env, err = stream.ParseEnvelope(stream.AppendEnvelope(nil, "ids", "", at, []byte(`{}`)))
+	if err != nil || env.ID != "" {
+		t.Fatalf("ParseEnvelope without id = %+v, %v; want no id", env, err)
+	}
+	long := stream.AppendEnvelope(nil, "ids", strings.Repeat("x", stream.MaxIDLen+1), at, []byte(`{}`))
+	if _, err := stream.ParseEnvelope(long); err == nil || !strings.Contains(err.Error(), "id is 513 bytes") {
+		t.Errorf("ParseEnvelope of a %d-byte id = %v, want it refused", stream.MaxIDLen+1, err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 // envelope is a record's envelope (stream.Envelope) with its event decoded.
 type envelope struct {
 	typ      string
+	id       string
 	received time.Time
 	fields   map[string]any
 }
@@ -47,14 +48,14 @@ func parseEnvelopeInto(data []byte, objs *evt.Objects, maxDepth int) (envelope, 
 	if err != nil {
 		return envelope{}, fmt.Errorf("decode event: %w", err)
 	}
-	return envelope{typ: slow.Type, received: slow.Received, fields: fields}, nil
+	return envelope{typ: slow.Type, id: slow.ID, received: slow.Received, fields: fields}, nil
 }
 
 // parseEnvelopeFast is parseEnvelope without the error messages: it fails with
 // errBadEnvelope (or the decoder's error) where stream.ParseEnvelope fails. The
 // envelope's keys match as encoding/json matches struct fields (exactly, else without
 // regard to case), the last of repeated keys wins, and null leaves v, type and
-// received as they were.
+// received as they were (and id, which like them must be a string).
 func parseEnvelopeFast(data []byte) (envelope, error) {
 	return parseEnvelopeFastInto(data, nil, jsonx.DefaultMaxDepth)
 }
@@ -107,6 +108,17 @@ func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelo
 				return err
 			}
 			return errBadEnvelope
+		case key == "id" || strings.EqualFold(key, "id"):
+			switch d.Peek() {
+			case 'n':
+				_, err := d.Skip()
+				return err
+			case '"':
+				s, err := d.String()
+				env.id = s
+				return err
+			}
+			return errBadEnvelope
 		case key == "received" || strings.EqualFold(key, "received"):
 			raw, err := d.Skip()
 			if err != nil {
@@ -143,7 +155,7 @@ func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelo
 	if err := d.End(); err != nil {
 		return envelope{}, err
 	}
-	if version != 1 || env.typ == "" || env.fields == nil {
+	if version != 1 || env.typ == "" || env.fields == nil || len(env.id) > stream.MaxIDLen {
 		return envelope{}, errBadEnvelope
 	}
 	return env, nil

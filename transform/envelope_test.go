@@ -19,7 +19,8 @@ import (
 func FuzzParseEnvelope(f *testing.F) {
 	at := time.Date(2026, 11, 26, 7, 0, 0, 123e6, time.UTC)
 	for _, ev := range []string{`{}`, `{"a":1,"b":[true,null,"x\u00e9"]}`, `{"message":"\xff"}`, `[]`, `null`, `{"a":`} {
-		f.Add(stream.AppendEnvelope(nil, "firewall", at, []byte(ev)))
+		f.Add(stream.AppendEnvelope(nil, "firewall", "", at, []byte(ev)))
+		f.Add(stream.AppendEnvelope(nil, "firewall", "q7Z-_x", at, []byte(ev)))
 	}
 	for _, s := range []string{
 		`{"v":1,"type":"fw","event":{}}`, `{"V":1,"TYPE":"fw","EVENT":{},"Received":null}`,
@@ -28,6 +29,8 @@ func FuzzParseEnvelope(f *testing.F) {
 		`{"v":1,"type":"fw","received":"2026-11-26T07:00:00Z","received":null,"event":{}}`,
 		`{"v":1,"type":"fw","received":"2026-11-26T07:00:00\u005a","event":{}}`,
 		`{"v":1,"type":"fw","receivеd":5,"event":{},"x":[1,{"y":2}]}`, `{"v":1,"typſ":"fw","event":{}}`,
+		`{"v":1,"type":"fw","id":"a","ID":null,"event":{}}`, `{"v":1,"type":"fw","id":5,"event":{}}`,
+		`{"v":1,"type":"fw","Id":"\u0041","event":{}}`,
 		`{"v":1,"type":5,"event":{}} `, `{"v":1,"type":"fw","event":{}} x`, `null`, `[1]`, ``, `{"v":1,"type":"fw","event":{}`,
 	} {
 		f.Add([]byte(s))
@@ -58,7 +61,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			return
 		}
 		for _, env := range []envelope{got, full, pooled} {
-			if env.typ != ref.Type || !env.received.Equal(ref.Received) || !reflect.DeepEqual(env.fields, want) {
+			if env.typ != ref.Type || env.id != ref.ID || !env.received.Equal(ref.Received) || !reflect.DeepEqual(env.fields, want) {
 				t.Fatalf("parseEnvelope(%q) = %q %v %#v, reference %q %v %#v",
 					data, env.typ, env.received, env.fields, ref.Type, ref.Received, want)
 			}

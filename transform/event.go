@@ -20,6 +20,8 @@ import (
 type event struct {
 	// typ is the log type from the envelope; stream.ValidType holds for it.
 	typ string
+	// id is the event's identity from the envelope, or empty (see documentID).
+	id string
 	// received is when the gateway accepted the event.
 	received time.Time
 	// fields is the event document. Numbers are json.Number, so they are written
@@ -45,7 +47,7 @@ func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxD
 	if received.IsZero() {
 		received = now()
 	}
-	return event{typ: env.typ, received: received, fields: env.fields}, nil
+	return event{typ: env.typ, id: env.id, received: received, fields: env.fields}, nil
 }
 
 // truncate shortens s to at most n bytes, marking the cut, so that a hostile value
@@ -137,13 +139,14 @@ type deadLetterBody struct {
 }
 
 // deadLetter makes the dead-letter document of rec, which failed with cause. Its id is
-// the record's, so a replay overwrites it like any other document.
-func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encoder) (sink.Document, error) {
+// the event's (id, when its envelope could be read and has one) or else the record's,
+// so a replay overwrites it like any other document.
+func (t *Transformer) deadLetter(rec *stream.Delivered, id string, cause error, enc *encoder) (sink.Document, error) {
 	now := t.now().UTC()
 	dl := deadLetterBody{
 		Timestamp: now.Format(time.RFC3339Nano),
 		Error:     cause.Error(),
-		ID:        documentID(rec),
+		ID:        documentID(rec, id),
 		Stream:    rec.Stream,
 		Shard:     rec.Shard,
 		Sequence:  rec.Sequence,
@@ -157,9 +160,9 @@ func (t *Transformer) deadLetter(rec *stream.Delivered, cause error, enc *encode
 	}
 	body, err := enc.encode(dl)
 	if err != nil {
-		return sink.Document{}, fmt.Errorf("encode dead letter of %s: %w", documentID(rec), err)
+		return sink.Document{}, fmt.Errorf("encode dead letter of %s: %w", position(rec), err)
 	}
-	return sink.Document{Type: DeadLetterType, Time: now, ID: documentID(rec), Body: body, Original: rec.Data}, nil
+	return sink.Document{Type: DeadLetterType, Time: now, ID: documentID(rec, id), Position: position(rec), Body: body, Original: rec.Data}, nil
 }
 
 // encoder encodes document bodies as compact JSON without HTML escaping (so "<" and

@@ -130,7 +130,7 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 		if err != nil {
 			t.log.WarnContext(ctx, "record sent to dead letter",
 				"stream", rec.Stream, "shard", rec.Shard, "sequence", rec.Sequence, "err", err)
-			doc, err = t.deadLetter(rec, err, enc)
+			doc, err = t.deadLetter(rec, doc.ID, err, enc)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,8 @@ func (t *Transformer) getObjects() *evt.Objects {
 }
 
 // transform makes the document of one record (keep=false: its pipeline dropped it),
-// or reports why the record cannot be transformed. The objects the pipeline takes
+// or reports why the record cannot be transformed, with the event's id in the
+// otherwise empty document when the envelope could be read. The objects the pipeline takes
 // from objs are released once the document is encoded (or the event is dropped or
 // failed), so they serve the next record.
 func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder, objs *evt.Objects) (doc sink.Document, keep bool, err error) {
@@ -169,25 +170,35 @@ func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc 
 	// The pipeline runs after decoding, so processors see the event as shipped, and
 	// before finish, so the defaults only fill what the pipeline left unset.
 	if keep, err := t.runPipeline(ctx, &ev, objs); err != nil || !keep {
-		return sink.Document{}, keep, err
+		return sink.Document{ID: ev.id}, keep, err
 	}
 	ev.finish()
 	body, err := enc.encodeFields(ev.fields)
 	if err != nil {
-		return sink.Document{}, false, fmt.Errorf("encode event: %w", err)
+		return sink.Document{ID: ev.id}, false, fmt.Errorf("encode event: %w", err)
 	}
-	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec), Body: body, Original: rec.Data}, true, nil
+	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec, ev.id), Position: position(rec), Body: body, Original: rec.Data}, true, nil
 }
 
-// documentID identifies a record by its stream position, so that a replayed record
-// makes the same document id: stream/shard/sequence, and /sub-sequence for a user
-// record of an aggregated record.
-func documentID(rec *stream.Delivered) string {
-	id := rec.Stream + "/" + rec.Shard + "/" + rec.Sequence
-	if rec.Aggregated {
-		id += "/" + strconv.Itoa(rec.SubSequence)
+// documentID is the id of the document made from rec, whose envelope holds id: the
+// event's identity when the gateway gave it one (so that the event sent twice, at two
+// stream positions, makes one document), else the record's position.
+func documentID(rec *stream.Delivered, id string) string {
+	if id != "" {
+		return id
 	}
-	return id
+	return position(rec)
+}
+
+// position names a record by its stream position, so that a replayed record makes the
+// same document id: stream/shard/sequence, and /sub-sequence for a user record of an
+// aggregated record.
+func position(rec *stream.Delivered) string {
+	p := rec.Stream + "/" + rec.Shard + "/" + rec.Sequence
+	if rec.Aggregated {
+		p += "/" + strconv.Itoa(rec.SubSequence)
+	}
+	return p
 }
 
 // count adds a written batch to the counters.

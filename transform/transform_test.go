@@ -58,7 +58,7 @@ func newTransformer(t testing.TB, s transform.Sink, opts transform.Options) *tra
 }
 
 func envelope(typ, event string) []byte {
-	return stream.AppendEnvelope(nil, typ, received, []byte(event))
+	return stream.AppendEnvelope(nil, typ, "", received, []byte(event))
 }
 
 func batch(data ...[]byte) stream.Batch {
@@ -251,6 +251,50 @@ func TestDocumentIDAggregated(t *testing.T) {
 		if got := rs.calls[0][i].ID; got != want {
 			t.Errorf("doc %d id %q, want %q", i, got, want)
 		}
+	}
+}
+
+// An envelope's id is the document's id, wherever the record sits in the stream; the
+// document still names its position for dead letters. An envelope whose id is not a
+// string, or too long, is a dead letter named by its position.
+func TestDocumentIDFromEnvelope(t *testing.T) {
+	rs := &recordingSink{}
+	tr := newTransformer(t, rs, transform.Options{})
+	withID := stream.AppendEnvelope(nil, "firewall", "q7Z", received, []byte(`{"n":1}`))
+	b := batch(withID, withID, envelope("firewall", `{"n":2}`),
+		[]byte(`{"v":1,"type":"firewall","id":7,"event":{}}`),
+		stream.AppendEnvelope(nil, "firewall", strings.Repeat("x", stream.MaxIDLen+1), received, []byte(`{}`)))
+	if err := tr.Handle(context.Background(), b); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	docs := rs.calls[0]
+	for i, want := range []struct{ typ, id, position string }{
+		{"firewall", "q7Z", "logs-firewall/shard-0/1000"},
+		{"firewall", "q7Z", "logs-firewall/shard-0/1001"},
+		{"firewall", "logs-firewall/shard-0/1002", "logs-firewall/shard-0/1002"},
+		{transform.DeadLetterType, "logs-firewall/shard-0/1003", "logs-firewall/shard-0/1003"},
+		{transform.DeadLetterType, "logs-firewall/shard-0/1004", "logs-firewall/shard-0/1004"},
+	} {
+		if d := docs[i]; d.Type != want.typ || d.ID != want.id || d.Position != want.position {
+			t.Errorf("doc %d: %q id %q position %q; want %q %q %q", i, d.Type, d.ID, d.Position, want.typ, want.id, want.position)
+		}
+	}
+}
+
+// A record with an id that its pipeline refuses becomes a dead letter under the
+// event's id, so that its replay and the event resent are one document.
+func TestDeadLetterKeepsEnvelopeID(t *testing.T) {
+	rs := &recordingSink{}
+	tr := newTransformer(t, rs, transform.Options{Pipelines: panicPipelines{err: errors.New("refused")}})
+	if err := tr.Handle(context.Background(), batch(stream.AppendEnvelope(nil, "firewall", "q7Z", received, []byte(`{}`)))); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	d := rs.calls[0][0]
+	if d.Type != transform.DeadLetterType || d.ID != "q7Z" || d.Position != "logs-firewall/shard-0/1000" {
+		t.Errorf("dead letter %q id %q position %q, want id q7Z at logs-firewall/shard-0/1000", d.Type, d.ID, d.Position)
+	}
+	if m := fields(t, d.Body); m["id"] != "q7Z" {
+		t.Errorf("dead letter body id %v, want q7Z", m["id"])
 	}
 }
 
@@ -504,7 +548,7 @@ func FuzzHandle(f *testing.F) {
 		}
 		tr := newTransformer(t, rs, transform.Options{})
 		// The data as a whole record, and as the event of a well-formed envelope.
-		b := batch(data, stream.AppendEnvelope(nil, "fuzz", received, data))
+		b := batch(data, stream.AppendEnvelope(nil, "fuzz", "", received, data))
 		err := tr.Handle(context.Background(), b)
 		if fail {
 			if !errors.Is(err, errDown) {

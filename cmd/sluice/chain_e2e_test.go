@@ -347,7 +347,7 @@ func putEvents(t *testing.T, p *kinesis.Producer, streamName string, events []sa
 			t.Fatal(err)
 		}
 		key := "sender-" + strconv.Itoa((offset+i)%16)
-		recs = append(recs, stream.Record{PartitionKey: key, Data: stream.AppendEnvelope(nil, e.typ, time.Now(), body)})
+		recs = append(recs, stream.Record{PartitionKey: key, Data: stream.AppendEnvelope(nil, e.typ, "", time.Now(), body)})
 		if len(recs) == cap(recs) {
 			flush()
 		}

@@ -508,7 +508,7 @@ func (f *fleet) produce(p *kinesis.Producer, tag string, n, keys int) []string {
 		f.mu.Unlock()
 		msg := tag + "-" + strconv.Itoa(i)
 		ev := fmt.Sprintf(`{"message":%q,"key":%q,"n":%d}`, msg, key, seq)
-		recs = append(recs, stream.Record{PartitionKey: key, Data: stream.AppendEnvelope(nil, "firewall", time.Now(), []byte(ev))})
+		recs = append(recs, stream.Record{PartitionKey: key, Data: stream.AppendEnvelope(nil, "firewall", "", time.Now(), []byte(ev))})
 		msgs = append(msgs, msg)
 		if len(recs) == cap(recs) {
 			flush()

@@ -132,8 +132,8 @@ sample_pipelines: false
 	a, stop := startApp(t, cfg, config.RoleTransform)
 
 	now := time.Now()
-	good := stream.AppendEnvelope(nil, typ, now, []byte(`{"message":"good","source":{"port":80}}`))
-	bad := stream.AppendEnvelope(nil, typ, now, []byte(`{"message":"bad","source":{"port":"http"}}`))
+	good := stream.AppendEnvelope(nil, typ, "", now, []byte(`{"message":"good","source":{"port":80}}`))
+	bad := stream.AppendEnvelope(nil, typ, "", now, []byte(`{"message":"bad","source":{"port":"http"}}`))
 	corrupt := []byte(`{"v":1,"type":"` + typ + `","event":"not an object"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

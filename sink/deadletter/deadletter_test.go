@@ -74,7 +74,7 @@ func TestTransformerSetsOriginal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := stream.AppendEnvelope(nil, "fw", time.Now(), []byte(`{"message":"m"}`))
+	data := stream.AppendEnvelope(nil, "fw", "", time.Now(), []byte(`{"message":"m"}`))
 	b := stream.Batch{Records: []stream.Delivered{{Record: stream.Record{Data: data}, Stream: "s", Shard: "sh", Sequence: "1"}}}
 	if err := tr.Handle(context.Background(), b); err != nil {
 		t.Fatal(err)

@@ -170,7 +170,7 @@ func pipelineOf(t *testing.T, url, ns string, dl search.DeadLetters) *transform.
 func conflictBatch(typ string) stream.Batch {
 	now := time.Now()
 	rec := func(seq, event string) stream.Delivered {
-		return stream.Delivered{Record: stream.Record{PartitionKey: "k", Data: stream.AppendEnvelope(nil, typ, now, []byte(event))},
+		return stream.Delivered{Record: stream.Record{PartitionKey: "k", Data: stream.AppendEnvelope(nil, typ, "", now, []byte(event))},
 			Stream: "src", Shard: "shardId-000000000000", Sequence: seq}
 	}
 	return stream.Batch{Stream: "src", Shard: "shardId-000000000000", Records: []stream.Delivered{

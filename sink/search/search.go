@@ -3,9 +3,9 @@
 // the _bulk API, so that analysts can query them.
 //
 // Every document is sent with op_type create under a deterministic _id (a hash of
-// Document.ID, which names the record's stream position), so a replayed batch never
-// duplicates: the engine answers 409 for a document it already holds, which counts as
-// success. Items the engine throttles (429) or fails (5xx) are retried alone, with
+// Document.ID, the event's identity or else its stream position), so neither a
+// replayed batch nor an event its shipper sent twice duplicates: the engine answers 409
+// for a document it already holds, which counts as success. Items the engine throttles (429) or fails (5xx) are retried alone, with
 // capped exponential backoff and full jitter; items it refuses for good (mapping errors
 // and other 4xx) go to a dead-letter destination with the reason. Write returns nil
 // only once every document is indexed or dead-lettered, so the consumer's checkpoint
@@ -19,6 +19,7 @@ package search
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -460,7 +461,7 @@ func (s *Sink) deadLetter(it item, r result) sink.Document {
 	d := it.doc
 	now := s.now().UTC()
 	b := deadletter.Body{Timestamp: now.Format(time.RFC3339Nano), LogType: d.Type, Index: it.index, ID: d.ID, Status: r.status,
-		Error: deadletter.Error{Type: r.errType, Reason: r.reason}, Position: deadletter.ParsePosition(d.ID)}
+		Error: deadletter.Error{Type: r.errType, Reason: r.reason}, Position: deadletter.ParsePosition(cmp.Or(d.Position, d.ID))}
 	// Embedded as JSON where they are one line of it (jsonx, the validator every
 	// input of sluice goes through), as text otherwise.
 	valid := jsonx.NewScanner(jsonx.MaxDepth)

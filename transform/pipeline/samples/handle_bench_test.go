@@ -56,7 +56,7 @@ func BenchmarkFirewallEnrichedHandle(b *testing.B) {
 	batch := stream.Batch{Stream: "bench", Shard: "shard-0"}
 	for i := range handleBatch {
 		batch.Records = append(batch.Records, stream.Delivered{
-			Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", received, event)},
+			Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", received, event)},
 			Stream: "bench", Shard: "shard-0", Sequence: fmt.Sprint(1000 + i),
 		})
 	}
