@@ -279,12 +279,30 @@ func rejections(res gateway.Result) []*sluicev1.Rejection {
 	return out
 }
 
-// toBatch turns protobuf events into event documents.
+// toBatch turns protobuf events into event documents. An event whose id CheckID
+// refuses is rejected on its own. The ids share one buffer, one allocation per batch
+// rather than per event (Ingest keeps neither).
 func toBatch(receiver string, events []*sluicev1.Event, maxDepth int) gateway.Batch {
 	b := gateway.Batch{Receiver: receiver, Events: make([]gateway.Event, len(events))}
+	n := 0
+	for _, e := range events {
+		n += len(e.GetId())
+	}
+	var ids []byte
+	if n > 0 {
+		ids = make([]byte, 0, n)
+	}
 	for i, e := range events {
 		doc, err := Document(e, maxDepth)
-		b.Events[i] = gateway.Event{Type: e.GetType(), PartitionKey: e.GetPartitionKey(), Doc: doc, Err: err}
+		var id []byte
+		if s := e.GetId(); s != "" && err == nil {
+			ids = append(ids, s...)
+			id = ids[len(ids)-len(s) : len(ids) : len(ids)]
+			if err = gateway.CheckID(id); err != nil {
+				id = nil
+			}
+		}
+		b.Events[i] = gateway.Event{Type: e.GetType(), PartitionKey: e.GetPartitionKey(), Doc: doc, ID: id, Err: err}
 	}
 	return b
 }

@@ -176,6 +176,7 @@ func (h *harness) settle() []got {
 type got struct {
 	Stream, Shard, Seq, Key string
 	Type                    string
+	ID                      string // the envelope's id: the event's identity, or ""
 	Received                time.Time
 	Event                   json.RawMessage
 	Doc                     map[string]any
@@ -203,7 +204,7 @@ func (r *recorder) handle(_ context.Context, b stream.Batch) error {
 		}
 		r.recs = append(r.recs, got{
 			Stream: d.Stream, Shard: d.Shard, Seq: d.Sequence, Key: d.PartitionKey,
-			Type: env.Type, Received: env.Received, Event: slices.Clone(env.Event), Doc: doc,
+			Type: env.Type, ID: env.ID, Received: env.Received, Event: slices.Clone(env.Event), Doc: doc,
 		})
 	}
 	return nil

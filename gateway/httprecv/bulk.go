@@ -523,6 +523,9 @@ func (es *esAPI) bulk(w http.ResponseWriter, r *http.Request) {
 	batch := gateway.Batch{Receiver: bulkReceiver, Events: make([]gateway.Event, len(items))}
 	for i, it := range items {
 		ev := gateway.Event{Type: es.types.typeOf(it.index), Doc: it.source}
+		if it.id != "" {
+			ev.ID = []byte(it.id) // the action's _id: a resent action is indexed once
+		}
 		if it.fail != nil {
 			ev.Err = gateway.Errorf(it.fail.kind(), "%s", it.fail.reason)
 		}

@@ -194,14 +194,20 @@ func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Release() // the documents are subslices of the body until Ingest returns
-	items, err := decodeBody(body.bytes, jsonx.NewScanner(rc.limits.Depth()))
+	sc := jsonx.NewScanner(rc.limits.Depth())
+	items, err := decodeBody(body.bytes, sc)
 	if err != nil {
 		rc.fail(w, err)
 		return
 	}
 	batch := gateway.Batch{Receiver: "http", Events: make([]gateway.Event, len(items))}
+	ids := idTaker{sc: sc}
 	for i, it := range items {
-		batch.Events[i] = gateway.Event{Type: typ, Doc: it.doc, Err: it.err}
+		ev := gateway.Event{Type: typ, Doc: it.doc, Err: it.err}
+		if ev.Err == nil {
+			ev.Doc, ev.ID, ev.Err = ids.take(it.doc)
+		}
+		batch.Events[i] = ev
 	}
 	res, err := rc.ing.Ingest(r.Context(), batch)
 	if err != nil {

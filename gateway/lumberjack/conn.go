@@ -86,6 +86,9 @@ type part struct {
 	arena  []byte
 	spans  []span
 	events []gateway.Event
+	// ids holds the events' identities (gateway.Event.ID), idEnds where each ends.
+	ids    []byte
+	idEnds []int
 }
 
 // span is one event of a part.
@@ -100,6 +103,8 @@ func (p *part) reset() {
 	p.spans = p.spans[:0]
 	clear(p.events)
 	p.events = p.events[:0]
+	p.ids = p.ids[:0]
+	p.idEnds = p.idEnds[:0]
 }
 
 type ingestResult struct {
@@ -329,20 +334,30 @@ func (c *conn) flush(p *part, windowStart time.Time) error {
 		return nil
 	}
 	evs := p.events[:0]
+	p.ids, p.idEnds = p.ids[:0], p.idEnds[:0]
 	for _, sp := range p.spans {
 		var ev gateway.Event
 		if sp.skipped > 0 {
 			ev.Err = gateway.Errorf(gateway.KindTooLarge, "event is %d bytes, limit is %d (gateway.limits.max_event_bytes)", sp.skipped, c.srv.maxEvent)
 		} else {
 			raw := p.arena[sp.start:sp.end]
-			doc, err := c.scan.event(raw, c.srv.cfg.KeepMetadata)
+			doc, ids, err := c.scan.eventID(raw, c.srv.cfg.KeepMetadata, p.ids)
 			if err != nil {
 				ev.Doc, ev.Err = raw, &gateway.Error{Kind: gateway.KindInvalid, Msg: err.Error(), Err: err}
 			} else {
-				ev.Doc = doc
+				ev.Doc, p.ids = doc, ids
 			}
 		}
+		p.idEnds = append(p.idEnds, len(p.ids))
 		evs = append(evs, ev)
+	}
+	// The identities are cut out of ids only now: it may have moved as it grew.
+	from := 0
+	for k, end := range p.idEnds {
+		if end > from {
+			evs[k].ID = p.ids[from:end:end]
+		}
+		from = end
 	}
 	p.events = evs
 	res, err := c.ingest(gateway.Batch{Receiver: "lumberjack", Events: evs})

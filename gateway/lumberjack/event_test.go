@@ -95,6 +95,11 @@ func checkEvent(t *testing.T, in []byte) {
 	if err != nil || !bytes.Equal(kept, bytes.TrimSpace(in)) {
 		t.Fatalf("event(%q, keep) = %q, %v", in, kept, err)
 	}
+	// The identity is found in the same pass and does not change the result.
+	withID, id, err := s.eventID(bytes.Clone(in), false, []byte("x"))
+	if err != nil || !bytes.Equal(withID, got) || !bytes.HasPrefix(id, []byte("x")) {
+		t.Fatalf("eventID(%q) = %q, %q, %v; want %q and the identity after x", in, withID, id, err, got)
+	}
 }
 
 func decode(t *testing.T, b []byte) map[string]any {
@@ -116,6 +121,8 @@ func FuzzMetadata(f *testing.F) {
 		`{"a":1,"@metadata":2,"@metadata":3,"b":[true,false,null,-1.5e+3]}`,
 		`{"\u0040metadata":1,"x":{"@metadata":2}}`,
 		` {"a" : "\"\\\/\b\f\n\r\t\u00e9" } `,
+		`{"@timestamp":"2026-01-02T03:04:05.678Z","host":{"name":"h"},"log":{"offset":7,"file":{"path":"/p","inode":"1"}},"@metadata":{"_id":"k"}}`,
+		`{"agent":{"id":1},"log":{"offset":1e3,"file":{"path":["x"]}},"input":{"id":{}}}`,
 		`{"a":1}x`, `[1]`, `{"a":"` + "\xff" + `"}`, `{}`, `{"a":{}}`, `{"a":[[],{}]}`,
 	} {
 		f.Add([]byte(s))
@@ -130,7 +137,7 @@ func BenchmarkScanner(b *testing.B) {
 	b.SetBytes(int64(len(ev)))
 	for b.Loop() {
 		copy(doc, ev)
-		if _, err := s.event(doc, false); err != nil {
+		if _, _, err := s.eventID(doc, false, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

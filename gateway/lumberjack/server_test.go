@@ -31,6 +31,7 @@ type recorder struct {
 
 	mu      sync.Mutex
 	docs    [][]byte
+	ids     []string // the identity of each of docs (gateway.Event.ID)
 	calls   int
 	rejects []gateway.Rejection
 	ready   bool
@@ -75,6 +76,7 @@ func (r *recorder) Ingest(ctx context.Context, b gateway.Batch) (gateway.Result,
 			continue
 		}
 		r.docs = append(r.docs, bytes.Clone(ev.Doc))
+		r.ids = append(r.ids, string(ev.ID))
 		res.Accepted++
 	}
 	return res, nil

@@ -44,7 +44,16 @@ type Event struct {
 	// sets `@timestamp` to the time the gateway received the event.
 	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// Kinesis partition key; the gateway's configured partition key is used when empty.
-	PartitionKey  string `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	PartitionKey string `protobuf:"bytes,5,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	// Optional idempotency key chosen by the client, 1 to 512 bytes (an event with a
+	// longer one is rejected; the other events of the batch are still accepted). Under
+	// `gateway.routing.id: auto` (the default), events sent again with the same id, log
+	// type and API key are indexed once, so a batch can be resent after a lost
+	// acknowledgement without duplicating its events; without an id, a resent event may
+	// be indexed twice. Give each event its own id, such as a UUID or the source's own
+	// record id: a later event that reuses an earlier event's id is dropped as a
+	// duplicate of it.
+	Id            string `protobuf:"bytes,6,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,6 +119,13 @@ func (x *Event) GetTime() *timestamppb.Timestamp {
 func (x *Event) GetPartitionKey() string {
 	if x != nil {
 		return x.PartitionKey
+	}
+	return ""
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
 	}
 	return ""
 }
@@ -414,13 +430,14 @@ var File_sluice_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x16sluice/v1/ingest.proto\x12\tsluice.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
+	"\x16sluice/v1/ingest.proto\x12\tsluice.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12/\n" +
 	"\x06fields\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06fields\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12#\n" +
-	"\rpartition_key\x18\x05 \x01(\tR\fpartitionKey\"7\n" +
+	"\rpartition_key\x18\x05 \x01(\tR\fpartitionKey\x12\x0e\n" +
+	"\x02id\x18\x06 \x01(\tR\x02id\"7\n" +
 	"\vPushRequest\x12(\n" +
 	"\x06events\x18\x01 \x03(\v2\x10.sluice.v1.EventR\x06events\"9\n" +
 	"\tRejection\x12\x14\n" +

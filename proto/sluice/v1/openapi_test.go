@@ -66,7 +66,7 @@ func TestOpenAPIDescribesPush(t *testing.T) {
 		t.Fatalf("paths %v: only /v1/push is mapped (PushStream is gRPC only)", doc.Paths)
 	}
 	event := doc.Definitions["v1Event"].Properties
-	for _, f := range []string{"type", "message", "fields", "time", "partitionKey"} {
+	for _, f := range []string{"type", "message", "fields", "time", "partitionKey", "id"} {
 		if _, ok := event[f]; !ok {
 			t.Errorf("v1Event lacks %s: %v", f, event)
 		}

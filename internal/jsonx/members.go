@@ -1,0 +1,70 @@
+package jsonx
+
+// Member is one member of the outermost object as Scanner.Scan reports it, for callers
+// that look at or remove members without decoding the object.
+type Member struct {
+	// KeyStart is the offset of the key's opening quote, KeyEnd the offset just past
+	// its closing quote and ValueEnd the offset just past the value.
+	KeyStart, KeyEnd, ValueEnd int
+	// Drop marks the member for Cutter.Cut.
+	Drop bool
+}
+
+// Key returns the member's key as written (still escaped; see KeyIs).
+func (m Member) Key(b []byte) []byte { return b[m.KeyStart+1 : m.KeyEnd-1] }
+
+// Value returns the member's value, without the whitespace around it.
+func (m Member) Value(b []byte) []byte {
+	i := SkipSpace(b, m.KeyEnd) // at the colon
+	return b[SkipSpace(b, i+1):m.ValueEnd]
+}
+
+// Cutter removes members from objects in place, moving the bytes that stay; it keeps
+// its scratch space between calls, so that cutting allocates nothing. The zero Cutter
+// is ready to use.
+type Cutter struct {
+	cuts []cut
+}
+
+// cut is a byte range to delete.
+type cut struct{ from, to int }
+
+// Cut deletes the members marked Drop from obj[start:], the object whose members (all
+// of them, in order) are ms, and returns the object that remains, a subslice of obj
+// (obj[start:] when nothing is dropped). obj must end with the object's closing brace.
+// Each run of dropped members goes with the comma that joins it to its neighbours, so
+// the result is valid JSON: ',"a":1' after another member, '"a":1,' before one, or the
+// run alone when it is all the object holds.
+func (c *Cutter) Cut(obj []byte, start int, ms []Member) []byte {
+	c.cuts = c.cuts[:0]
+	for a := 0; a < len(ms); a++ {
+		if !ms[a].Drop {
+			continue
+		}
+		z := a
+		for z+1 < len(ms) && ms[z+1].Drop {
+			z++
+		}
+		switch {
+		case a > 0:
+			c.cuts = append(c.cuts, cut{ms[a-1].ValueEnd, ms[z].ValueEnd})
+		case z+1 < len(ms):
+			c.cuts = append(c.cuts, cut{ms[a].KeyStart, ms[z+1].KeyStart})
+		default:
+			c.cuts = append(c.cuts, cut{ms[a].KeyStart, ms[z].ValueEnd})
+		}
+		a = z
+	}
+	if len(c.cuts) == 0 {
+		return obj[start:]
+	}
+	w := c.cuts[0].from
+	for k, ct := range c.cuts {
+		next := len(obj)
+		if k+1 < len(c.cuts) {
+			next = c.cuts[k+1].from
+		}
+		w += copy(obj[w:], obj[ct.to:next])
+	}
+	return obj[start:w]
+}
