@@ -137,6 +137,7 @@ func DefaultConfig() Config {
 			MaxTypes:     1000,
 			OverMaxTypes: "reject",
 			ID:           IDAuto,
+			IDs:          map[string]string{},
 		},
 		Limits: Limits{
 			MaxBodyBytes:     10 * bytesize.MiB,
