@@ -27,7 +27,7 @@
 #   --connections N   connections per scenario (default 4; the Kinesis scenario uses 4N)
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
 #   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
-#                     bulk, syslog, relp, kinesis, dev, grok, search, chain
+#                     bulk, ids, syslog, relp, kinesis, dev, grok, search, chain
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
@@ -35,6 +35,9 @@
 #   HTTP NDJSON -> discard stream  sluice gateway; no baseline yet
 #   gRPC PushStream -> discard     sluice gateway; no baseline yet
 #   _bulk -> discard stream        sluice gateway; no baseline yet
+#   event ids: content hash        sluice gateway, HTTP NDJSON -> discard stream with
+#                                  gateway.routing.id content (a hash of every event's
+#                                  bytes); baseline: the same with stream_position (no id)
 #   syslog TCP -> discard stream   sluice gateway --syslog-tcp: octet-counted BSD lines of
 #                                  ~200 bytes, timed until its metric
 #                                  sluice_syslog_messages_total{result="accepted"} counts
@@ -93,7 +96,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-scenarios=(lumberjack http grpc bulk syslog relp kinesis dev grok search chain)
+scenarios=(lumberjack http grpc bulk ids syslog relp kinesis dev grok search chain)
 if [[ -n "$only" ]]; then
   IFS=, read -r -a wanted <<<"$only"
   for w in "${wanted[@]}"; do
@@ -226,6 +229,19 @@ scenario_grpc() {
   read -r -a p <<<"$(ports)"
   run_load "gRPC PushStream -> discard stream" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
     --transport grpc --addr "127.0.0.1:${p[1]}"
+}
+
+scenario_ids() {
+  local label="event ids: content hash, HTTP NDJSON -> discard stream" p mode
+  for mode in content stream_position; do
+    sed "s/^gateway:/gateway:\n  routing: {id: $mode}/" "$work/gateway-discard.yaml" >"$work/gateway-ids-$mode.yaml"
+  done
+  read -r -a p <<<"$(ports)"
+  run_load "$label" subject "$(gateway_cmd "$work/gateway-ids-content.yaml" "${p[@]}")" \
+    --transport http --addr "127.0.0.1:${p[0]}"
+  read -r -a p <<<"$(ports)"
+  run_load "$label" baseline "$(gateway_cmd "$work/gateway-ids-stream_position.yaml" "${p[@]}")" \
+    --transport http --addr "127.0.0.1:${p[0]}"
 }
 
 scenario_bulk() {

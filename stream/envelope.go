@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -40,16 +39,30 @@ const MaxIDLen = 512
 // escaped beyond what JSON requires); id is the event's identity, or empty for none.
 func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
-	dst = strconv.AppendQuote(dst, typ)
+	dst = appendString(dst, typ)
 	if id != "" {
 		dst = append(dst, `,"id":`...)
-		dst = strconv.AppendQuote(dst, id)
+		dst = appendString(dst, id)
 	}
 	dst = append(dst, `,"received":"`...)
 	dst = received.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","event":`...)
 	dst = append(dst, event...)
 	return append(dst, '}')
+}
+
+// appendString appends s as a JSON string. Log types and the gateway's ids are plain
+// ASCII, copied as they are; anything else is quoted by encoding/json.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // envelopeV1 is the decoding shape of Envelope.

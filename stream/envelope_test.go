@@ -46,6 +46,12 @@ func TestEnvelopeID(t *testing.T) {
 	if err != nil || env.ID != "" {
 		t.Fatalf("ParseEnvelope without id = %+v, %v; want no id", env, err)
 	}
+	for _, id := range []string{"a\x01b", "é\\n", "<&>", "\x7f"} {
+		env, err := stream.ParseEnvelope(stream.AppendEnvelope(nil, "ids", id, at, []byte(`{}`)))
+		if err != nil || env.ID != id {
+			t.Errorf("id %q: ParseEnvelope = %+v, %v", id, env, err)
+		}
+	}
 	long := stream.AppendEnvelope(nil, "ids", strings.Repeat("x", stream.MaxIDLen+1), at, []byte(`{}`))
 	if _, err := stream.ParseEnvelope(long); err == nil || !strings.Contains(err.Error(), "id is 513 bytes") {
 		t.Errorf("ParseEnvelope of a %d-byte id = %v, want it refused", stream.MaxIDLen+1, err)
