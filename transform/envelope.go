@@ -98,27 +98,9 @@ func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelo
 			env.fields = v.(map[string]any)
 			return nil
 		case key == "type" || strings.EqualFold(key, "type"):
-			switch d.Peek() {
-			case 'n':
-				_, err := d.Skip()
-				return err
-			case '"':
-				s, err := d.String()
-				env.typ = s
-				return err
-			}
-			return errBadEnvelope
+			return stringMember(d, &env.typ)
 		case key == "id" || strings.EqualFold(key, "id"):
-			switch d.Peek() {
-			case 'n':
-				_, err := d.Skip()
-				return err
-			case '"':
-				s, err := d.String()
-				env.id = s
-				return err
-			}
-			return errBadEnvelope
+			return stringMember(d, &env.id)
 		case key == "received" || strings.EqualFold(key, "received"):
 			raw, err := d.Skip()
 			if err != nil {
@@ -159,4 +141,19 @@ func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelo
 		return envelope{}, errBadEnvelope
 	}
 	return env, nil
+}
+
+// stringMember reads a string member of the envelope into dst; null leaves dst as it
+// was, anything else is errBadEnvelope.
+func stringMember(d *jsonx.Decoder, dst *string) error {
+	switch d.Peek() {
+	case 'n':
+		_, err := d.Skip()
+		return err
+	case '"':
+		s, err := d.String()
+		*dst = s
+		return err
+	}
+	return errBadEnvelope
 }
