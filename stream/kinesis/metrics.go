@@ -10,7 +10,7 @@ import (
 )
 
 // metrics are the producer's instruments. Attributes: stream, shard (a shard id), code
-// (a Kinesis error code), reason, outcome.
+// (a Kinesis error code), reason, outcome, after.
 type metrics struct {
 	recordsPut      metric.Int64Counter
 	eventsPut       metric.Int64Counter
@@ -21,6 +21,11 @@ type metrics struct {
 	retries         metric.Int64Counter
 	eventsFailed    metric.Int64Counter
 	eventsAbandoned metric.Int64Counter
+	// What a Put that gave up leaves behind, and the duplicates it and the
+	// producer's own retries may make.
+	eventsGivenUp     metric.Int64Counter
+	eventsWrittenLate metric.Int64Counter
+	eventsResent      metric.Int64Counter
 }
 
 func newMetrics(m metric.Meter, p *Producer) (metrics, error) {
@@ -33,6 +38,16 @@ func newMetrics(m metric.Meter, p *Producer) (metrics, error) {
 	ms.retries = in.Counter("sluice_kinesis_retries", "{request}", "PutRecords retries, by stream and reason (entries: only the failed entries; request: the whole request).")
 	ms.eventsFailed = in.Counter("sluice_kinesis_events_failed", "{event}", "Events whose Put failed after retries or on a permanent error, by stream and reason.")
 	ms.eventsAbandoned = in.Counter("sluice_kinesis_events_abandoned", "{event}", "Events not sent (or not retried) because every caller waiting for them had given up.")
+	ms.eventsGivenUp = in.Counter("sluice_kinesis_events_given_up", "{event}",
+		"Events of Puts whose caller stopped waiting (its context ended: the gateway's backpressure_wait), by stream and outcome: "+
+			"unsent (never written, and never sent after that: a resend writes them once) or unknown (on the wire, or in a request whose answer was lost: "+
+			"they may be in the stream). Watch unknown during a Kinesis stall: the client was told to retry, and its resend duplicates those that were written (events with ids are indexed once).")
+	ms.eventsWrittenLate = in.Counter("sluice_kinesis_events_written_late", "{event}",
+		"Events that became durable after their Put had returned an error, by stream and after (gave_up: the caller stopped waiting; failed: another of its records failed). "+
+			"Each one a client resent is in the stream twice: events with ids are indexed once, others twice.")
+	ms.eventsResent = in.Counter("sluice_kinesis_events_resent", "{event}",
+		"Events the producer sent again after a PutRecords request carrying them had an unknown outcome (timed out, connection broken after sending, 5xx), by stream: "+
+			"each may be a duplicate the producer itself wrote (events with ids are indexed once). Rising with request timeouts means request_timeout is shorter than Kinesis's latency.")
 	ms.eventsPerRecord = in.Int64Histogram("sluice_kinesis_events_per_record", "{event}", "Events per Kinesis record put: the aggregation ratio, by stream.",
 		1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 	ms.putDuration = in.Histogram("sluice_kinesis_put_records_duration", "s", "Latency of one PutRecords call, by stream and outcome (ok, partial, error).",

@@ -28,8 +28,11 @@
 //     (at most Config.BatchRecords records and Config.MaxRequestBytes per call). Only
 //     the entries that failed are retried, with capped exponential backoff and full
 //     jitter, as are whole requests that failed on the network, a 5xx or throttling;
-//     entries that succeeded are never sent again. A caller is woken as soon as all its
-//     records are durable, or with an error once its records' retry budget is spent.
+//     entries that succeeded are never sent again. Before each try a sender leaves out
+//     the events whose callers are gone (packing a record again without them), so that
+//     an event is never put on the wire after its caller was answered. A caller is woken
+//     as soon as all its records are durable, or with an error once its records' retry
+//     budget is spent.
 //
 // Errors follow the gateway's Producer contract: errors wrapping stream.ErrFull mean
 // backpressure (throttling, or no room before the caller's deadline), stream.ErrTooLarge
@@ -38,6 +41,15 @@
 // and names the stream and the endpoint. Nothing is ever dropped silently: a record is
 // acknowledged only once Kinesis has it, and it is only left unsent when every caller
 // waiting for it has already been told it failed.
+//
+// A Put that returns an error says where its records stand: none written (never sent,
+// or refused by Kinesis, and never sent after the error), or some that may have been
+// written because their request was in flight or its answer was lost (a timeout, a
+// connection broken after the request was sent, a 5xx). Only records on the wire can be
+// written after their Put gave up; they are counted as late writes. A request whose
+// outcome is unknown is retried like any failed request, which may write its records
+// twice: such resends are counted and logged. Duplicates are absorbed downstream by the
+// events' ids.
 package kinesis
 
 import (
@@ -53,6 +65,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/semaphore"
@@ -185,9 +198,12 @@ func (p *Producer) closeIdle() {
 //
 // Put blocks while the stream's in-flight budget is full and while the records are on
 // their way. When ctx ends first it returns an error (wrapping stream.ErrFull and
-// ctx.Err() unless the stream's last failure was an unreachable or failing endpoint);
-// the records may still become durable later, and a retry by the caller may duplicate
-// them (at-least-once). Errors wrapping stream.ErrTooLarge are permanent.
+// ctx.Err() unless the stream's last failure was an unreachable or failing endpoint)
+// that says whether none of the records were written (they were never sent, or Kinesis
+// refused them; they will not be sent after Put returns) or how many may have been
+// written (their request is in flight or its answer was lost): those may still become
+// durable later, and a resend by the caller duplicates them (at-least-once; events with
+// ids are indexed once). Errors wrapping stream.ErrTooLarge are permanent.
 func (p *Producer) Put(ctx context.Context, streamName string, recs []stream.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -335,6 +351,8 @@ type streamProducer struct {
 	blocked atomic.Pointer[failure]
 	// abandonedOnClose counts the events failed because Close gave up.
 	abandonedOnClose atomic.Int64
+	// resends gathers resends after unknown outcomes for a warning now and then.
+	resends resendLog
 
 	mu      sync.Mutex // guards notes, shared by the batcher, senders and the loader
 	notes   notes
@@ -391,50 +409,144 @@ type event struct {
 	size int // len(key) + len(data), as in-flight bytes and shard limits count it
 	at   time.Time
 	call *call
+
+	// Where the event stands with Kinesis, guarded by call.mu: never sent (queued in
+	// a shard queue or sealed in a record), on the wire (in a PutRecords call whose
+	// answer has not come), outcome unknown (maybe), durable, or certainly not written
+	// (sent, and every answer said so: an entry error, a request refused with a 4xx or
+	// never sent).
+	sent    bool // it has been put on the wire
+	onWire  bool
+	maybe   bool // a call carrying it had an unknown outcome; it may be in the stream
+	durable bool
 }
 
 // call is one Put waiting for its events.
 type call struct {
 	events []event
 	done   chan struct{}
-	// gone is set when nobody waits for the call any more: its caller gave up, or it
-	// already failed. Its unsent events are then not sent.
+	// gone is set (under mu) when nobody waits for the call any more: its caller gave
+	// up, or it already failed. Its events that are not on the wire are then never
+	// sent: senders check gone under mu before they put an event on the wire.
 	gone atomic.Bool
 
 	mu        sync.Mutex
 	remaining int
 	err       error
-	finished  bool
+	finished  bool // done is closed, or the caller gave up
+	gaveUp    bool // the caller's context ended before the call finished
 }
 
-// complete reports n events durable (err nil) or failed. The first failure finishes
-// the call with that error; otherwise it finishes when every event is durable.
-func (c *call) complete(n int, err error) {
+// complete reports a run of the call's events durable (f nil) or failed with f; errFor
+// makes the call's error from f and where its events stand. The first failure finishes
+// the call with that error; otherwise it finishes when every event is durable. It
+// returns how many events became durable after the call had ended with an error (late
+// writes), and why it had ended (gave_up or failed).
+func (c *call) complete(evs []*event, f *failure, errFor func(*outcome) error) (late int, after string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.finished {
-		return
+	for _, ev := range evs {
+		ev.onWire = false
+		ev.durable = f == nil
 	}
-	if err != nil {
-		c.err, c.finished = err, true
+	switch {
+	case c.finished && f == nil && c.gaveUp:
+		return len(evs), "gave_up"
+	case c.finished && f == nil && c.err != nil:
+		return len(evs), "failed"
+	case c.finished:
+		return 0, ""
+	case f != nil:
+		o := c.outcomeLocked()
+		c.err, c.finished = errFor(&o), true
 		c.gone.Store(true)
 		close(c.done)
-		return
+		return 0, ""
 	}
-	c.remaining -= n
+	c.remaining -= len(evs)
 	if c.remaining <= 0 {
 		c.finished = true
 		close(c.done)
 	}
+	return 0, ""
+}
+
+// giveUp ends the wait of a caller whose context ended. The call is gone from then on,
+// and o says where its events stand; unless it finished meanwhile (gaveUp false), with
+// err as its result.
+func (c *call) giveUp() (o outcome, gaveUp bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return outcome{}, false, c.err
+	}
+	c.finished, c.gaveUp = true, true
+	c.gone.Store(true)
+	return c.outcomeLocked(), true, nil
+}
+
+// outcomeLocked counts where the call's events stand; c.mu is held.
+func (c *call) outcomeLocked() outcome {
+	o := outcome{total: len(c.events)}
+	for i := range c.events {
+		switch ev := &c.events[i]; {
+		case ev.durable:
+			o.durable++
+		case ev.onWire || ev.maybe:
+			o.maybe++
+		case ev.sent:
+			o.refused++
+		}
+	}
+	return o
+}
+
+// outcome is where the events of a Put stand when its caller is answered with an
+// error: durable, maybe written (on the wire, or sent in a call whose outcome is
+// unknown), refused (sent, and certainly not written) and the rest never sent. Once
+// the caller is answered, only the maybe written ones can still become durable: the
+// others are never put on the wire again.
+type outcome struct {
+	total, durable, maybe, refused int
+}
+
+// unsent is how many events are certainly not in the stream.
+func (o outcome) unsent() int { return o.total - o.durable - o.maybe }
+
+// String says it for the error a caller gets.
+func (o outcome) String() string {
+	n, unsent := o.total, o.unsent()
+	switch {
+	case o.maybe == 0 && o.durable == 0:
+		switch o.refused {
+		case 0:
+			return fmt.Sprintf("none of the %d records were written (all were still queued; they will not be sent)", n)
+		case n:
+			return fmt.Sprintf("none of the %d records were written (their requests were refused or never reached Kinesis; they will not be sent again)", n)
+		default:
+			return fmt.Sprintf("none of the %d records were written (%d were refused or never reached Kinesis, the others were still queued; they will not be sent)", n, o.refused)
+		}
+	case o.maybe == 0:
+		return fmt.Sprintf("%d of the %d records were written, the other %d were not and will not be sent: resend; events with ids are indexed once",
+			o.durable, n, unsent)
+	}
+	msg := fmt.Sprintf("%d of the %d records may have been written (their request is in flight or its answer was lost)", o.maybe, n)
+	if o.durable > 0 {
+		msg += fmt.Sprintf(", %d were written", o.durable)
+	}
+	if unsent > 0 {
+		msg += fmt.Sprintf(", %d were not and will not be sent", unsent)
+	}
+	return msg + ": resend; events with ids are indexed once"
 }
 
 // put is Put for one stream: room, hand-off, wait.
 func (s *streamProducer) put(ctx context.Context, recs []stream.Record, total int64) error {
 	if f := s.blocked.Load(); f != nil {
-		return s.failedError(len(recs), f)
+		return s.failedError(len(recs), f, nil)
 	}
 	if err := s.sem.Acquire(ctx, total); err != nil {
-		return s.gaveUpError(ctx, len(recs), "waiting for room in flight")
+		return s.gaveUpError(ctx, outcome{total: len(recs)}, "waiting for room in flight")
 	}
 	s.inflight.Add(total)
 
@@ -457,7 +569,7 @@ func (s *streamProducer) put(ctx context.Context, recs []stream.Record, total in
 	case s.intake <- c:
 	case <-ctx.Done():
 		s.release(total)
-		return s.gaveUpError(ctx, len(recs), "waiting for the batcher")
+		return s.gaveUpError(ctx, outcome{total: len(recs)}, "waiting for the batcher")
 	case <-s.exited:
 		s.release(total)
 		return fmt.Errorf("put %d records to stream %s: %w", len(recs), s.name, errClosed)
@@ -467,13 +579,11 @@ func (s *streamProducer) put(ctx context.Context, recs []stream.Record, total in
 		return c.err
 	case <-ctx.Done():
 	}
-	c.gone.Store(true)
-	select {
-	case <-c.done: // finished meanwhile
-		return c.err
-	default:
+	o, gaveUp, err := c.giveUp()
+	if !gaveUp { // finished meanwhile
+		return err
 	}
-	return s.gaveUpError(ctx, len(recs), "waiting for the records to be durable")
+	return s.gaveUpError(ctx, o, "waiting for the records to be durable")
 }
 
 // release gives back in-flight room.
@@ -484,25 +594,31 @@ func (s *streamProducer) release(n int64) {
 	}
 }
 
-// gaveUpError explains a Put whose context ended: backpressure (stream.ErrFull and
-// ctx.Err()) unless the stream's latest failure says the endpoint cannot be reached or
-// is failing, which the gateway answers with 503.
-func (s *streamProducer) gaveUpError(ctx context.Context, n int, while string) error {
+// gaveUpError explains a Put whose context ended, with where its records stand (o):
+// backpressure (stream.ErrFull and ctx.Err()) unless the stream's latest failure says
+// the endpoint cannot be reached or is failing, which the gateway answers with 503. It
+// counts the records the caller abandoned.
+func (s *streamProducer) gaveUpError(ctx context.Context, o outcome, while string) error {
+	if n := o.unsent(); n > 0 {
+		s.p.metrics.eventsGivenUp.Add(s.p.ctx, int64(n), metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", "unsent")))
+	}
+	if o.maybe > 0 {
+		s.p.metrics.eventsGivenUp.Add(s.p.ctx, int64(o.maybe), metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", "unknown")))
+	}
+	what := fmt.Sprintf("put %d records to stream %s at %s: gave up %s", o.total, s.name, s.client.endpoint, while)
 	f := s.failure.Load()
 	if f != nil && f.kind != failThrottled {
 		// The cause is not wrapped: a timeout inside it must not read as backpressure.
-		return fmt.Errorf("put %d records to stream %s at %s: gave up %s (%v); latest failure: %v",
-			n, s.name, s.client.endpoint, while, ctx.Err(), f.err)
+		return fmt.Errorf("%s (%v): %v; latest failure: %v", what, ctx.Err(), o, f.err)
 	}
 	if f != nil {
-		return fmt.Errorf("put %d records to stream %s at %s: gave up %s: shards throttled (%v): %w (%w)",
-			n, s.name, s.client.endpoint, while, f.err, stream.ErrFull, ctx.Err())
+		return fmt.Errorf("%s: %v: shards throttled (%v): %w (%w)", what, o, f.err, stream.ErrFull, ctx.Err())
 	}
-	return fmt.Errorf("put %d records to stream %s at %s: gave up %s: %w (%w)",
-		n, s.name, s.client.endpoint, while, stream.ErrFull, ctx.Err())
+	return fmt.Errorf("%s: %v: %w (%w)", what, o, stream.ErrFull, ctx.Err())
 }
 
-// failedError is the error of n events that failed with f.
-func (s *streamProducer) failedError(n int, f *failure) error {
-	return f.errorFor(n, s.name, s.client.endpoint)
+// failedError is the error of n events that failed with f; o, when set, says where
+// the events stand.
+func (s *streamProducer) failedError(n int, f *failure, o *outcome) error {
+	return f.errorFor(n, s.name, s.client.endpoint, o)
 }

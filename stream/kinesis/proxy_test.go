@@ -2,6 +2,7 @@ package kinesis_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -20,8 +21,10 @@ import (
 // server. For PutRecords it can answer a whole request with an error, or fail chosen
 // entries: a failed entry is not forwarded, and the proxy merges the server's results
 // for the forwarded entries with the failures into one response, as Kinesis reports a
-// partial failure. Every entry is logged by a digest of its key and data, so that a test
-// can tell which entries were sent how often and which reached the server.
+// partial failure. It can also stall: hold requests before forwarding them, or lose the
+// answer of a request the server handled (withhold it, or close the connection), as a
+// stalled network does. Every entry is logged by a digest of its key and data, so that
+// a test can tell which entries were sent how often and which reached the server.
 type faultProxy struct {
 	target string
 	srv    *httptest.Server
@@ -38,6 +41,14 @@ type faultProxy struct {
 	// the requests that waited on it.
 	hold chan struct{}
 	held int
+	// answerFault, when set, may lose the answer of PutRecords request n (from 1)
+	// once the server has handled it (the server's part of the request is done even
+	// if the client leaves): answerHeld withholds it until release is closed,
+	// answerWithheld until the client gives up and leaves, answerDropped closes the
+	// connection without an answer. answersLost counts them.
+	answerFault func(n int) answerLoss
+	release     chan struct{}
+	answersLost int
 
 	// callFault, when set, may answer call n (from 1) of another operation than
 	// PutRecords (target such as "GetRecords") with an error: a status and an error
@@ -73,6 +84,16 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	})
 	return p
 }
+
+// answerLoss is what becomes of the answer to a PutRecords request the server handled.
+type answerLoss int
+
+const (
+	answerSent     answerLoss = iota
+	answerHeld                // withheld until release is closed (or the client leaves)
+	answerWithheld            // withheld until the client leaves: its request times out
+	answerDropped             // the connection is closed without an answer
+)
 
 // URL is the proxy's endpoint.
 func (p *faultProxy) URL() string { return p.srv.URL }
@@ -197,7 +218,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(forward) > 0 {
 		in.Records = forward
 		fwdBody, _ := json.Marshal(in)
-		status, respBody, err := p.do(r, fwdBody)
+		// Once forwarded, the server handles the request whether or not the client
+		// waits for the answer, as Kinesis behind a stalled network would.
+		status, respBody, err := p.do(context.WithoutCancel(r.Context()), r, fwdBody)
 		if err != nil || status != http.StatusOK {
 			// The server refused the forwarded part: pass its answer on whole.
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -230,7 +253,30 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Records[i] = res
 	}
+	loss, release := answerSent, p.release
+	if p.answerFault != nil {
+		loss = p.answerFault(n)
+	}
+	if loss != answerSent {
+		p.answersLost++
+	}
 	p.mu.Unlock()
+	switch loss {
+	case answerHeld:
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+	case answerWithheld:
+		<-r.Context().Done()
+		return
+	case answerDropped:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	respBody, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_, _ = w.Write(respBody)
@@ -265,7 +311,7 @@ func (p *faultProxy) listShardsPaged(w http.ResponseWriter, r *http.Request, bod
 		offset, _ = strconv.Atoi(off)
 	}
 	fwd, _ := json.Marshal(map[string]string{"StreamName": in.StreamName})
-	status, respBody, err := p.do(r, fwd)
+	status, respBody, err := p.do(r.Context(), r, fwd)
 	if err != nil || status != http.StatusOK {
 		w.WriteHeader(status)
 		_, _ = w.Write(respBody)
@@ -299,7 +345,7 @@ func (p *faultProxy) callCount(op string) int {
 
 // forward sends a request on to the server unchanged and copies the answer back.
 func (p *faultProxy) forward(w http.ResponseWriter, r *http.Request, body []byte) {
-	status, respBody, err := p.do(r, body)
+	status, respBody, err := p.do(r.Context(), r, body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -309,8 +355,8 @@ func (p *faultProxy) forward(w http.ResponseWriter, r *http.Request, body []byte
 	_, _ = w.Write(respBody)
 }
 
-func (p *faultProxy) do(r *http.Request, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+func (p *faultProxy) do(ctx context.Context, r *http.Request, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -341,6 +387,25 @@ func (p *faultProxy) waitHeld(t *testing.T, n int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d requests held after %v, want %d", held, patience, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitAnswersLost waits until the answers of n PutRecords requests the server handled
+// were withheld or dropped.
+func (p *faultProxy) waitAnswersLost(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		p.mu.Lock()
+		lost := p.answersLost
+		p.mu.Unlock()
+		if lost >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers lost after %v, want %d", lost, patience, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"math/rand/v2"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
 )
 
 // failKind classifies a failure once, for retrying and for the error a Put returns.
@@ -71,25 +76,30 @@ type failure struct {
 }
 
 // errorFor is the error a Put of n events gets for this failure: it names the stream
-// and the endpoint, and wraps the sentinel the gateway classifies by. A cause from the
-// SDK is quoted, not wrapped, so that a timeout inside it does not read as the caller's.
-func (f *failure) errorFor(n int, streamName, endpoint string) error {
+// and the endpoint, wraps the sentinel the gateway classifies by and, when o is set,
+// says where the events stand. A cause from the SDK is quoted, not wrapped, so that a
+// timeout inside it does not read as the caller's.
+func (f *failure) errorFor(n int, streamName, endpoint string, o *outcome) error {
 	what := fmt.Sprintf("put %d records to stream %s at %s", n, streamName, endpoint)
 	budget := ""
 	if f.attempts > 0 {
 		budget = fmt.Sprintf(" after %d attempts in %s (retry budget spent)", f.attempts, f.elapsed.Round(time.Millisecond))
 	}
+	where := ""
+	if o != nil {
+		where = "; " + o.String()
+	}
 	switch f.kind {
 	case failThrottled:
-		return fmt.Errorf("%s: throttled%s: %v: %w", what, budget, f.err, stream.ErrFull)
+		return fmt.Errorf("%s: throttled%s: %v: %w%s", what, budget, f.err, stream.ErrFull, where)
 	case failMissing:
-		return fmt.Errorf("%s: %v: %w", what, f.err, stream.ErrUnknownStream)
+		return fmt.Errorf("%s: %v: %w%s", what, f.err, stream.ErrUnknownStream, where)
 	case failClosed:
-		return fmt.Errorf("%s: %w", what, errClosed)
+		return fmt.Errorf("%s: %w%s", what, errClosed, where)
 	case failUnreachable:
-		return fmt.Errorf("%s: endpoint unreachable%s: %v", what, budget, f.err)
+		return fmt.Errorf("%s: endpoint unreachable%s: %v%s", what, budget, f.err, where)
 	default:
-		return fmt.Errorf("%s: not durable%s: %v", what, budget, f.err)
+		return fmt.Errorf("%s: not durable%s: %v%s", what, budget, f.err, where)
 	}
 }
 
@@ -195,7 +205,11 @@ func (s *streamProducer) send(req *request) {
 	pending := req.entries
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		pending = s.dropGoneEntries(pending)
+		var resent int
+		pending, resent = s.claim(pending)
+		if resent > 0 {
+			s.noteResend(resent)
+		}
 		var (
 			f         *failure
 			throttled []string
@@ -269,26 +283,176 @@ func countEvents(entries []*entry) int {
 	return n
 }
 
-// dropGoneEntries drops entries that nobody waits for any more (every caller of
-// their events has been answered), instead of sending or retrying them.
-func (s *streamProducer) dropGoneEntries(entries []*entry) []*entry {
-	kept := entries[:0:0]
-	for _, e := range entries {
-		gone := true
-		for _, ev := range e.events {
-			if !ev.call.gone.Load() {
-				gone = false
-				break
+// callRuns yields the runs of consecutive events of one call.
+func callRuns(evs []*event) iter.Seq2[*call, []*event] {
+	return func(yield func(*call, []*event) bool) {
+		for i := 0; i < len(evs); {
+			c := evs[i].call
+			j := i + 1
+			for j < len(evs) && evs[j].call == c {
+				j++
 			}
+			if !yield(c, evs[i:j]) {
+				return
+			}
+			i = j
 		}
-		if !gone {
-			kept = append(kept, e)
-			continue
-		}
-		s.release(e.bytes)
-		s.p.metrics.eventsAbandoned.Add(s.p.ctx, int64(len(e.events)), s.streamAttr())
 	}
-	return kept
+}
+
+// claim readies entries for a PutRecords call. Under each call's lock it leaves out the
+// events whose callers are gone (an event is never put on the wire after its caller
+// was answered, so that the answer can say it will not be written) and marks the others
+// on the wire. Entries left with no event are dropped, entries that lost some are
+// sealed again without them. It returns the entries to send and how many of their
+// events may already be in the stream: resends after a call whose outcome was unknown.
+func (s *streamProducer) claim(entries []*entry) (kept []*entry, resent int) {
+	kept = entries[:0:0]
+	left := 0
+	for _, e := range entries {
+		var live []*event // set once an event is left out
+		dropped, pos := false, 0
+		for c, run := range callRuns(e.events) {
+			c.mu.Lock()
+			gone := c.gone.Load()
+			if !gone {
+				for _, ev := range run {
+					if ev.maybe {
+						resent++
+					}
+					ev.sent, ev.onWire = true, true
+				}
+			}
+			c.mu.Unlock()
+			switch {
+			case gone && !dropped:
+				dropped = true
+				live = append(make([]*event, 0, len(e.events)), e.events[:pos]...)
+			case !gone && dropped:
+				live = append(live, run...)
+			}
+			if gone {
+				left += len(run)
+			}
+			pos += len(run)
+		}
+		switch {
+		case !dropped:
+			kept = append(kept, e)
+		case len(live) == 0:
+			s.release(e.bytes)
+		default:
+			s.reseal(e, live)
+			kept = append(kept, e)
+		}
+	}
+	if left > 0 {
+		s.p.metrics.eventsAbandoned.Add(s.p.ctx, int64(left), s.streamAttr())
+	}
+	return kept, resent
+}
+
+// reseal makes an entry's record again from evs, some of its events in their order,
+// and releases the in-flight bytes of the others. An aggregated record keeps its
+// partition key (it only picks the shard, and the record's user records keep their
+// own), so that the record can only shrink.
+func (s *streamProducer) reseal(e *entry, evs []*event) {
+	var bytes int64
+	for _, ev := range evs {
+		bytes += int64(ev.size)
+	}
+	s.release(e.bytes - bytes)
+	e.events, e.bytes = evs, bytes
+	if len(evs) == 1 && !kpl.NeedsWrapping(evs[0].data) {
+		e.key, e.size, e.data = evs[0].key, evs[0].size, evs[0].data
+		return
+	}
+	var agg kpl.Aggregator
+	for _, ev := range evs {
+		agg.Add(ev.key, "", ev.data)
+	}
+	e.data = agg.AppendTo(make([]byte, 0, agg.Size()))
+	e.size = len(e.key) + len(e.data)
+}
+
+// settle records an answer for entries it did not make durable: their events wait
+// for a retry, and may be in the stream if the answer was lost (unknown).
+func (s *streamProducer) settle(entries []*entry, unknown bool) {
+	for _, e := range entries {
+		for c, run := range callRuns(e.events) {
+			c.mu.Lock()
+			for _, ev := range run {
+				ev.onWire = false
+				ev.maybe = ev.maybe || unknown
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// resendLogInterval is the least time between two warnings about resends.
+const resendLogInterval = 10 * time.Second
+
+// resendLog gathers resends after unknown outcomes between two warnings.
+type resendLog struct {
+	mu       sync.Mutex
+	last     time.Time // of the latest warning
+	events   int
+	requests int
+}
+
+// noteResend counts n events sent again after a call whose outcome was unknown, and
+// warns at most once per resendLogInterval per stream with the counts since the last
+// warning.
+func (s *streamProducer) noteResend(n int) {
+	s.p.metrics.eventsResent.Add(s.p.ctx, int64(n), s.streamAttr())
+	l := &s.resends
+	l.mu.Lock()
+	l.events += n
+	l.requests++
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < resendLogInterval {
+		l.mu.Unlock()
+		return
+	}
+	events, requests := l.events, l.requests
+	l.events, l.requests, l.last = 0, 0, now
+	l.mu.Unlock()
+	s.p.log.Warn("kinesis put records: resending records whose earlier request had an unknown outcome; the stream may hold them twice",
+		"stream", s.name, "endpoint", s.client.endpoint, "events", events, "requests", requests, "interval", resendLogInterval)
+}
+
+// sendTrace follows the HTTP request of one PutRecords call, to tell whether the server
+// may have had all of it.
+type sendTrace struct {
+	started atomic.Bool // the request's headers were written
+	cut     atomic.Bool // writing the request failed: the server never had all of it
+}
+
+func (t *sendTrace) context(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaders: func() { t.started.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err != nil {
+				t.cut.Store(true)
+			}
+		},
+	})
+}
+
+// mayHaveWritten reports whether a PutRecords call that failed as a whole may have
+// written some of its records: the whole request may have reached the server (sent)
+// and the server did not refuse it with a 4xx, which Kinesis answers before writing
+// anything. A timeout or a connection broken after the request was sent, a 5xx and an
+// answer that cannot be read leave the outcome unknown.
+func mayHaveWritten(err error, sent bool) bool {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		if code := status.HTTPStatusCode(); code >= 400 && code < 500 {
+			return false
+		}
+	}
+	return sent
 }
 
 // putOnce sends entries in one PutRecords call. Entries that succeeded are finished
@@ -302,9 +466,10 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 	for i, e := range entries {
 		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.key)}
 	}
+	var trace sendTrace
 	ctx, cancel := context.WithTimeout(s.p.ctx, s.cfg.RequestTimeout)
 	start := time.Now()
-	out, err := s.client.api.PutRecords(ctx, in)
+	out, err := s.client.api.PutRecords(trace.context(ctx), in)
 	cancel()
 	took := time.Since(start).Seconds()
 	var kind failKind
@@ -322,10 +487,12 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 			s.blocked.Store(f)
 		}
 		code := errorCode(err, kind)
+		unknown := mayHaveWritten(err, trace.started.Load() && !trace.cut.Load())
+		s.settle(entries, unknown)
 		s.p.metrics.putDuration.Record(s.p.ctx, took, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", "error")))
 		s.p.metrics.failedEntries.Add(s.p.ctx, int64(len(entries)), metric.WithAttributes(attribute.String("stream", s.name), attribute.String("code", code)))
 		s.p.log.Warn("kinesis put records failed", "stream", s.name, "endpoint", s.client.endpoint, "records", len(entries),
-			"attempt", attempt, "kind", kind.String(), "code", code, "err", err)
+			"attempt", attempt, "kind", kind.String(), "code", code, "outcome_unknown", unknown, "err", err)
 		if kind == failThrottled {
 			for _, e := range entries {
 				throttled = append(throttled, e.shard)
@@ -373,6 +540,11 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 		s.p.metrics.eventsPut.Add(s.p.ctx, t.events, attrs)
 		s.p.metrics.bytesPut.Add(s.p.ctx, t.bytes, attrs)
 	}
+	result := "ok"
+	if len(failed) > 0 {
+		result = "partial"
+	}
+	s.p.metrics.putDuration.Record(s.p.ctx, took, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", result)))
 	// Callers are woken once the counters include their records.
 	for _, e := range durable {
 		s.finish(e, nil)
@@ -381,15 +553,11 @@ func (s *streamProducer) putOnce(entries []*entry, attempt int) (failed []*entry
 		// A record landed on a shard the map did not predict: the stream was resharded.
 		s.note(func(n *notes) { n.refresh = true })
 	}
-	outcome := "ok"
-	if len(failed) > 0 {
-		outcome = "partial"
-	}
-	s.p.metrics.putDuration.Record(s.p.ctx, took, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("outcome", outcome)))
 	if len(failed) == 0 {
 		s.setFailure(nil)
 		return nil, nil, nil, false
 	}
+	s.settle(failed, false)
 	kind = failServer
 	if len(throttled) > 0 {
 		kind = failThrottled
@@ -421,24 +589,19 @@ func (s *streamProducer) finishEntries(entries []*entry, f *failure) {
 }
 
 // completeEvents reports events durable (f nil) or failed to their calls, one report
-// per run of events of the same call.
+// per run of events of the same call, and counts the events durable after their call
+// had ended with an error.
 func (s *streamProducer) completeEvents(evs []*event, f *failure) {
 	if f != nil {
 		s.p.metrics.eventsFailed.Add(s.p.ctx, int64(len(evs)), metric.WithAttributes(
 			attribute.String("stream", s.name), attribute.String("reason", f.kind.String())))
 	}
-	for i := 0; i < len(evs); {
-		c := evs[i].call
-		j := i + 1
-		for j < len(evs) && evs[j].call == c {
-			j++
+	for c, run := range callRuns(evs) {
+		late, after := c.complete(run, f, func(o *outcome) error { return s.failedError(len(c.events), f, o) })
+		if late > 0 {
+			s.p.metrics.eventsWrittenLate.Add(s.p.ctx, int64(late), metric.WithAttributes(
+				attribute.String("stream", s.name), attribute.String("after", after)))
 		}
-		var err error
-		if f != nil {
-			err = s.failedError(len(c.events), f)
-		}
-		c.complete(j-i, err)
-		i = j
 	}
 }
 
