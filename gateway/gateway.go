@@ -64,6 +64,10 @@ type Event struct {
 type Batch struct {
 	// Receiver names the transport ("http", "rest", "grpc", "lumberjack") for metrics.
 	Receiver string
+	// TypeHint says how a client of the transport names an event's log type, such as
+	// "the event's type field"; the rejection of an event without a log type offers
+	// it before the configured type fields. Empty offers the type fields alone.
+	TypeHint string
 	Events   []Event
 }
 
@@ -100,6 +104,9 @@ type Gateway struct {
 	metrics  metrics
 	types    *typeSet
 	ids      idModes
+	// typeFields and keyField are Routing.TypeFields and PartitionKeyField, prepared.
+	typeFields []fieldPath
+	keyField   *fieldPath
 
 	inflightBytes atomic.Int64
 	bufferedBytes atomic.Int64
@@ -130,6 +137,13 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 		buffers:  semaphore.NewWeighted(int64(cfg.Limits.MaxBufferedBytes)),
 		types:    newTypeSet(cfg.Routing.MaxTypes, append(slices.Collect(maps.Keys(cfg.Routing.Streams)), cfg.Routing.DefaultType)...),
 		ids:      newIDModes(cfg.Routing),
+	}
+	for _, f := range cfg.Routing.TypeFields {
+		g.typeFields = append(g.typeFields, newFieldPath(f))
+	}
+	if f := cfg.Routing.PartitionKeyField; f != "" {
+		p := newFieldPath(f)
+		g.keyField = &p
 	}
 	m, err := newMetrics(opts.Meter, &g.inflightBytes, &g.bufferedBytes, g.types.len)
 	if err != nil {
@@ -257,7 +271,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			reject(i, ev.Type, len(ev.Doc), KindInvalid, "event is not a JSON object")
 			continue
 		}
-		typ, err := g.resolveType(*ev)
+		typ, err := g.resolveType(*ev, b.TypeHint)
 		if err == nil {
 			typ, err = g.admitType(typ)
 		}
@@ -358,12 +372,12 @@ func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error 
 }
 
 // resolveType finds an event's log type: the request's, the first configured type
-// field present in the event, or the default type.
-func (g *Gateway) resolveType(ev Event) (string, error) {
+// field present in the event, or the default type. hint is the batch's TypeHint.
+func (g *Gateway) resolveType(ev Event, hint string) (string, error) {
 	typ := ev.Type
 	if typ == "" {
-		for _, f := range g.cfg.Routing.TypeFields {
-			if v := lookup(ev.Doc, f); v.Type == gjson.String && v.Str != "" {
+		for _, f := range g.typeFields {
+			if v := f.get(ev.Doc); v.Type == gjson.String && v.Str != "" {
 				typ = v.Str
 				break
 			}
@@ -373,12 +387,28 @@ func (g *Gateway) resolveType(ev Event) (string, error) {
 		typ = g.cfg.Routing.DefaultType
 	}
 	if typ == "" {
-		return "", Errorf(KindInvalid, "no log type: name it with ?type=, the X-Sluice-Type header, the event's type or one of the fields %s", strings.Join(g.cfg.Routing.TypeFields, ", "))
+		return "", Errorf(KindInvalid, "%s", g.noTypeMessage(hint))
 	}
 	if !stream.ValidType(typ) {
 		return typ, Errorf(KindInvalid, "invalid log type %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit", typ)
 	}
 	return typ, nil
+}
+
+// noTypeMessage tells the sender of an event without a log type how to name one: the
+// transport's way (hint), then the configured type fields.
+func (g *Gateway) noTypeMessage(hint string) string {
+	var ways []string
+	if hint != "" {
+		ways = append(ways, hint)
+	}
+	if f := g.cfg.Routing.TypeFields; len(f) > 0 {
+		ways = append(ways, "one of the event fields "+strings.Join(f, ", "))
+	}
+	if len(ways) == 0 {
+		return "no log type: the event names none, and gateway.routing has no type_fields or default_type"
+	}
+	return "no log type: name it with " + strings.Join(ways, ", or ")
 }
 
 // admitType returns the log type an event is sent as: typ when it is one of the
@@ -411,8 +441,8 @@ func (g *Gateway) partitionKey(ev Event) string {
 	if ev.PartitionKey != "" {
 		return truncateKey(ev.PartitionKey)
 	}
-	if f := g.cfg.Routing.PartitionKeyField; f != "" {
-		if v := lookup(ev.Doc, f); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
+	if f := g.keyField; f != nil {
+		if v := f.get(ev.Doc); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
 			if k := v.String(); k != "" {
 				return truncateKey(k)
 			}
@@ -436,14 +466,28 @@ func truncateKey(k string) string {
 	return k
 }
 
-// lookup finds a dotted path in a JSON object, both nested ({"event":{"dataset":..}})
-// and as a literal dotted key ({"event.dataset":..}), without decoding the document.
-func lookup(doc []byte, path string) gjson.Result {
-	if v := gjson.GetBytes(doc, escapePath(path)); v.Exists() {
+// fieldPath is a dotted path into an event, prepared once for gjson: the path as
+// nested objects ({"event":{"dataset":..}}) and as one literal dotted key
+// ({"event.dataset":..}), so that looking it up in each event allocates nothing.
+type fieldPath struct {
+	nested, literal string // literal is empty for a path without dots
+}
+
+func newFieldPath(path string) fieldPath {
+	p := fieldPath{nested: escapePath(path)}
+	if strings.Contains(path, ".") {
+		p.literal = gjsonEscape(path)
+	}
+	return p
+}
+
+// get finds the path in a JSON object without decoding the document.
+func (p fieldPath) get(doc []byte) gjson.Result {
+	if v := gjson.GetBytes(doc, p.nested); v.Exists() {
 		return v
 	}
-	if strings.Contains(path, ".") {
-		return gjson.GetBytes(doc, gjsonEscape(path))
+	if p.literal != "" {
+		return gjson.GetBytes(doc, p.literal)
 	}
 	return gjson.Result{}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -28,8 +29,9 @@ import (
 //   - field:<path>: the value of one field of the event (a dotted path, as
 //     partition_key_field); an event without the field has no identity.
 //
-// The identity is a 128-bit hash (XXH3-128) of the mode, the log type, the API key's
-// name and the source's key, written as 22 characters of unpadded base64url. Scoping it
+// The identity is a 128-bit hash (XXH3-128) of the source's key, seeded with a hash of
+// the mode, the log type and the API key's name, written as 22 characters of unpadded
+// base64url. Scoping it
 // by log type and API key means that no sender can take an identity from another key's
 // events. 128 bits make a chance collision negligible: among 10^12 events of one log
 // type (years of a busy site) the chance that any two share an id is about 10^-15.
@@ -63,8 +65,8 @@ func CheckID(id []byte) error {
 
 // idMode is a parsed ID mode.
 type idMode struct {
-	kind  byte   // 'a'uto, 'p'osition, 'c'ontent, 'f'ield
-	field string // the path of field:<path>, escaped for gjson lookups
+	kind  byte      // 'a'uto, 'p'osition, 'c'ontent, 'f'ield
+	field fieldPath // the path of field:<path>
 }
 
 // parseIDMode reads one ID mode of the configuration.
@@ -81,7 +83,7 @@ func parseIDMode(s string) (idMode, error) {
 		if path == "" {
 			return idMode{}, fmt.Errorf("field: needs a field path, such as field:event.id")
 		}
-		return idMode{kind: 'f', field: path}, nil
+		return idMode{kind: 'f', field: newFieldPath(path)}, nil
 	}
 	return idMode{}, fmt.Errorf("must be auto, stream_position, content or field:<path>, not %q", s)
 }
@@ -111,7 +113,11 @@ func (m idModes) of(typ string) idMode {
 // idHasher makes identities; one serves one Ingest call (it reuses its buffers).
 type idHasher struct {
 	pre []byte
-	out [22]byte
+	// seed is the hash of the scope (mode, log type, API key) last used, the seed of
+	// the key's hash; scope is that scope's bytes.
+	seed  uint64
+	scope []byte
+	out   [22]byte
 }
 
 // id returns the identity of ev, of log type typ sent with the API key named
@@ -124,7 +130,7 @@ func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
 	case 'c':
 		key = ev.Doc
 	case 'f':
-		v := lookup(ev.Doc, mode.field)
+		v := mode.field.get(ev.Doc)
 		switch v.Type {
 		case gjson.String:
 			key = []byte(v.Str)
@@ -135,14 +141,19 @@ func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
 	if len(key) == 0 {
 		return ""
 	}
+	// The scope seeds the key's hash, so that the key (a whole event, in content mode)
+	// is hashed where it lies. A batch is nearly always one scope: its seed is kept.
 	h.pre = append(h.pre[:0], "sluice-id-1"...)
 	h.pre = append(h.pre, mode.kind)
 	h.pre = binary.AppendUvarint(h.pre, uint64(len(typ)))
 	h.pre = append(h.pre, typ...)
 	h.pre = binary.AppendUvarint(h.pre, uint64(len(principal)))
 	h.pre = append(h.pre, principal...)
-	h.pre = append(h.pre, key...) // last: its length needs no prefix
-	sum := xxh3.Hash128(h.pre).Bytes()
+	if !bytes.Equal(h.pre, h.scope) {
+		h.scope = append(h.scope[:0], h.pre...)
+		h.seed = xxh3.Hash(h.scope)
+	}
+	sum := xxh3.Hash128Seed(key, h.seed).Bytes()
 	base64.RawURLEncoding.Encode(h.out[:], sum[:])
 	return string(h.out[:])
 }

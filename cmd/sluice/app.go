@@ -30,6 +30,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
+	"github.com/sluice-siem/sluice/internal/apidocs"
 	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
@@ -457,6 +458,7 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			Push:    push,
 			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			OpenAPI: sluicev1.OpenAPIDocument,
+			Docs:    apidocs.Handler("/openapi.json"),
 			Logger:  a.log.With("component", "http"),
 			Bulk:    bulk,
 			Meter:   a.meter,

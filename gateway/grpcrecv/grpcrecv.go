@@ -121,11 +121,19 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	return opts
 }
 
-// Push ingests one batch.
+// Push ingests one batch. A batch without events is accepted with nothing to ingest
+// over gRPC, and refused as invalid through the REST mapping (see RESTHandler).
 func (s *Service) Push(ctx context.Context, req *sluicev1.PushRequest) (*sluicev1.PushResponse, error) {
 	receiver := "grpc"
 	if _, ok := runtime.HTTPPathPattern(ctx); ok {
 		receiver = "rest"
+		// The REST body is required: an empty one, {} or no events is a mistake. Over
+		// gRPC an empty batch stays a valid call answering OK with nothing accepted,
+		// which clients use to check their API key and connection.
+		if len(req.GetEvents()) == 0 {
+			return nil, s.statusOf(gateway.Errorf(gateway.KindInvalid,
+				`no events: send a JSON object with at least one event, such as {"events":[{"type":"...","message":"..."}]}`))
+		}
 	}
 	res, err := s.ing.Ingest(ctx, toBatch(receiver, req.GetEvents(), s.ing.Limits().Depth()))
 	if err != nil {
@@ -283,7 +291,7 @@ func rejections(res gateway.Result) []*sluicev1.Rejection {
 // refuses is rejected on its own. The ids share one buffer, one allocation per batch
 // rather than per event (Ingest keeps neither).
 func toBatch(receiver string, events []*sluicev1.Event, maxDepth int) gateway.Batch {
-	b := gateway.Batch{Receiver: receiver, Events: make([]gateway.Event, len(events))}
+	b := gateway.Batch{Receiver: receiver, TypeHint: "the event's type field", Events: make([]gateway.Event, len(events))}
 	n := 0
 	for _, e := range events {
 		n += len(e.GetId())
@@ -415,8 +423,13 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 	if gateway.PrincipalFrom(ctx) != nil {
 		return ctx, nil // set by the HTTP receiver for the REST mapping
 	}
-	p, err := s.ing.Authenticate(authorization(ctx))
+	key := authorization(ctx)
+	p, err := s.ing.Authenticate(key)
 	if err != nil {
+		if key == "" && gateway.KindOf(err) == gateway.KindUnauthenticated {
+			// The core's message names the HTTP header.
+			err = gateway.Errorf(gateway.KindUnauthenticated, "missing API key: send the metadata authorization: Bearer <key>")
+		}
 		return nil, s.statusOf(err)
 	}
 	if p != nil {
@@ -464,7 +477,8 @@ func (a *authedStream) Context() context.Context { return a.ctx }
 // the decoded body bounded by limits.max_decoded_bytes. The HTTP receiver authenticates the
 // request before it reaches this handler. Errors answer
 // with grpc-gateway's JSON status body, the HTTP status of the gRPC code, and
-// Retry-After under backpressure; a malformed Content-Type answers 415.
+// Retry-After under backpressure; a malformed Content-Type answers 415. The body is
+// required: an empty one, {} or {"events":[]} answers 400 (INVALID_ARGUMENT).
 func (s *Service) RESTHandler(ctx context.Context) (http.Handler, error) {
 	retryAfter := strconv.Itoa(s.ing.Limits().RetryAfterSeconds())
 	jsonpb := &runtime.JSONPb{

@@ -55,6 +55,9 @@ func decodeArray(body []byte, sc *jsonx.Scanner) ([]item, error) {
 		}
 		items = append(items, it)
 	}
+	if len(items) == 0 {
+		return nil, gateway.Errorf(gateway.KindInvalid, "empty JSON array: send at least one event")
+	}
 	return items, nil
 }
 

@@ -42,7 +42,7 @@ func TestDecodeBody(t *testing.T) {
 			`{"a":1}`, "ERR event is a JSON number, want an object", "ERR event is a JSON null, want an object",
 			"ERR event is a JSON boolean, want an object", "ERR event is a JSON string, want an object",
 		}, ""},
-		{"empty array", `[]`, nil, ""},
+		{"empty array", `[]`, nil, "empty JSON array"},
 		{"pretty single object", "{\n  \"a\": 1,\n  \"b\": {\"c\": 2}\n}\n", []string{"{\n  \"a\": 1,\n  \"b\": {\"c\": 2}\n}"}, ""},
 		{"broken array", "[{\"a\":1},\n{\"b\":}]", nil, "invalid JSON array: invalid character '}' looking for beginning of value (line 2, column 6)"},
 		{"empty", " \n ", nil, "empty body"},

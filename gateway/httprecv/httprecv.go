@@ -19,6 +19,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
@@ -26,6 +27,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/ops"
+	"github.com/sluice-siem/sluice/proto/sluice/v1/openapidoc"
 )
 
 // Ingester is what the receiver needs from the gateway core.
@@ -46,7 +48,8 @@ type Options struct {
 	Push http.Handler
 	// Metrics serves GET /metrics (see internal/ops).
 	Metrics http.Handler
-	// OpenAPI is the document served at GET /openapi.json.
+	// OpenAPI is the document (JSON) served at GET /openapi.json, and as YAML at GET
+	// /openapi.yaml.
 	OpenAPI []byte
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -55,6 +58,9 @@ type Options struct {
 	Bulk *Bulk
 	// Meter makes the receiver's instruments; nil means no metrics.
 	Meter metric.Meter
+	// Docs, when set, serves the API reference page at GET /docs and its assets under
+	// /docs/ (internal/apidocs).
+	Docs http.Handler
 }
 
 // Receiver is the HTTP receiver; it is an http.Handler.
@@ -87,10 +93,22 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 	}
 	if opts.OpenAPI != nil {
 		doc := opts.OpenAPI
+		yamlDoc, err := openapidoc.YAML(doc)
+		if err != nil {
+			return nil, fmt.Errorf("openapi document: %w", err)
+		}
 		r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(doc)
 		})
+		r.Get("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			_, _ = w.Write(yamlDoc)
+		})
+	}
+	if opts.Docs != nil {
+		r.Handle("/docs", opts.Docs)
+		r.Handle("/docs/*", opts.Docs)
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(rc.authenticate)
@@ -105,11 +123,40 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see /openapi.json", r.Method, r.URL.Path), 0)
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), 0)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		allow := allowedMethods(r, req)
+		if len(allow) == 0 { // a method chi does not know, on a path no route serves
+			r.NotFoundHandler().ServeHTTP(w, req)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s: use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")), 0)
 	})
 	rc.router = r
 	return rc, nil
+}
+
+// routeMethods are the methods allowedMethods tries.
+var routeMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect,
+}
+
+// allowedMethods returns the methods routes serves on the request's path, for the
+// Allow header of a 405 (RFC 9110, section 15.5.6). It asks the router itself, so
+// every route has it, those other files register included.
+func allowedMethods(routes chi.Routes, req *http.Request) []string {
+	path := req.URL.RawPath
+	if path == "" {
+		path = req.URL.Path
+	}
+	var allow []string
+	for _, m := range routeMethods {
+		if routes.Match(chi.NewRouteContext(), m, path) {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // ServeHTTP routes a request.
@@ -200,7 +247,7 @@ func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
 		rc.fail(w, err)
 		return
 	}
-	batch := gateway.Batch{Receiver: "http", Events: make([]gateway.Event, len(items))}
+	batch := gateway.Batch{Receiver: "http", TypeHint: "?type= or the X-Sluice-Type header", Events: make([]gateway.Event, len(items))}
 	ids := idTaker{sc: sc}
 	for i, it := range items {
 		ev := gateway.Event{Type: typ, Doc: it.doc, Err: it.err}

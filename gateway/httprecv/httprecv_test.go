@@ -309,6 +309,7 @@ func TestEventsBadRequests(t *testing.T) {
 	h.post(t, "/v1/events?type=../etc", []byte(`{"a":1}`)).want(t, http.StatusBadRequest, `invalid log type \"../etc\"`)
 	h.post(t, "/v1/events", []byte("[{\"a\":1},")).want(t, http.StatusBadRequest, "invalid JSON array")
 	h.post(t, "/v1/events", nil).want(t, http.StatusBadRequest, "empty body")
+	h.post(t, "/v1/events?type=waf", []byte(" [ ] ")).want(t, http.StatusBadRequest, "empty JSON array: send at least one event")
 	h.post(t, "/v1/nothing", []byte(`{}`)).want(t, http.StatusNotFound, "see /openapi.json")
 	if got := h.received(t); len(got) != 0 {
 		t.Fatalf("bad requests reached the stream: %v", got)

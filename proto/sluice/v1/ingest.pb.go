@@ -34,7 +34,10 @@ const (
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Log type, such as "firewall", "ids" or "waf": selects the stream and the transform
-	// pipeline. When empty, the gateway takes it from the configured fields of the event.
+	// pipeline; 1 to 64 of a-z 0-9 _ - . starting with a letter or digit. Every event needs
+	// one: when empty, the gateway takes it from the event's fields named by
+	// gateway.routing.type_fields (by default fields.log_type, event.dataset, input.type),
+	// else gateway.routing.default_type; an event with none is rejected.
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// The raw log line, as the source wrote it.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
