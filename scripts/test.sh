@@ -4,11 +4,13 @@
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
 # scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
 # Redis and PostgreSQL from Debian's packages; scripts/rsyslog.sh: rsyslog from Debian's
-# packages, for each test to run its own; scripts/opensearch.sh and
-# scripts/elasticsearch.sh: OpenSearch and Elasticsearch from Maven Central, need Java 17
-# and mvn), then runs every
-# test with the race detector. This is README's second command and what
-# CI runs.
+# packages, for each test to run its own; scripts/filebeat.sh: Filebeat 7.17 built from
+# the Go module proxy; scripts/chromium.sh: Chromium from Debian's
+# packages, for the /docs page; scripts/opensearch.sh and scripts/elasticsearch.sh:
+# OpenSearch and Elasticsearch from Maven Central, need Java 17 and mvn), then runs every
+# test with the race detector, and the HTTP API against its OpenAPI document
+# (scripts/schemathesis.sh: schemathesis from PyPI). This is README's second command and
+# what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,6 +91,18 @@ rsyslog_env=$(scripts/rsyslog.sh install) # prints: export SLUICE_TEST_RSYSLOGD=
 eval "$rsyslog_env"
 echo "SLUICE_TEST_RSYSLOGD=$SLUICE_TEST_RSYSLOGD"
 
+step "Chromium, a real browser for the /docs page (Debian's chromium)"
+# Installs only (quick when installed): each browser test starts its own headless
+# Chromium (internal/apidocs/apidocstest).
+SLUICE_TEST_CHROMIUM=$(scripts/chromium.sh install) # prints the browser's path
+export SLUICE_TEST_CHROMIUM
+echo "SLUICE_TEST_CHROMIUM=$SLUICE_TEST_CHROMIUM"
+
+step "Filebeat, a real Elasticsearch-output client (scripts/filebeat.sh: built from the Go module proxy into .cache/filebeat)"
+filebeat_env=$(scripts/filebeat.sh env) # prints: export SLUICE_TEST_FILEBEAT=...
+eval "$filebeat_env"
+echo "SLUICE_TEST_FILEBEAT=$SLUICE_TEST_FILEBEAT"
+
 step "search engine (OpenSearch integ-test-zip on 127.0.0.1)"
 serve opensearch SLUICE_OPENSEARCH_RUN_DIR SLUICE_TEST_OPENSEARCH_URL
 
@@ -97,6 +111,9 @@ serve elasticsearch SLUICE_ELASTICSEARCH_RUN_DIR SLUICE_TEST_ELASTICSEARCH_URL
 
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"
+
+step "HTTP API against its OpenAPI document (scripts/schemathesis.sh: schemathesis from PyPI, sluice dev with and without API keys)"
+scripts/schemathesis.sh
 
 step "benchmarks, short (scripts/bench.sh: proves every scenario runs; figures not asserted)"
 # Always, in CI too: about 30 s. --race reuses the build cache of go test -race and

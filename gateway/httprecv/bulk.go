@@ -500,10 +500,14 @@ var bulkTypes = func() map[string]bool {
 // bulk serves POST /_bulk and POST /{index}/_bulk.
 func (es *esAPI) bulk(w http.ResponseWriter, r *http.Request) {
 	start := es.now()
-	defaultIndex, err := url.PathUnescape(chi.URLParam(r, "index"))
-	if err != nil {
-		es.fail(w, gateway.Errorf(gateway.KindInvalid, "invalid index name in the path: %w", err))
-		return
+	// chi's parameters are decoded unless the path needed its raw form (see name).
+	defaultIndex := chi.URLParam(r, "index")
+	if r.URL.RawPath != "" {
+		var err error
+		if defaultIndex, err = url.PathUnescape(defaultIndex); err != nil {
+			es.fail(w, gateway.Errorf(gateway.KindInvalid, "invalid index name in the path: %w", err))
+			return
+		}
 	}
 	if err := checkContentType(r.Header.Get("Content-Type"), bulkTypes, "application/x-ndjson or application/json"); err != nil {
 		es.fail(w, err)

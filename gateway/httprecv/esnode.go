@@ -6,15 +6,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -23,22 +26,44 @@ import (
 )
 
 // This file makes the HTTP port look enough like an Elasticsearch node for shippers
-// with an Elasticsearch output to start and send: GET / and HEAD / (version checks and
-// the official clients' product check), and harmless answers to what Filebeat,
-// Logstash, Vector and the official clients call before their first _bulk:
+// with an Elasticsearch output to start and send with their default settings: GET /
+// and HEAD / (version checks and the official clients' product check), and answers to
+// what Filebeat, Logstash, Vector and the official clients call before their first
+// _bulk (see the README's table of clients and what they send):
 //
-//	GET  /_license                       Logstash and Filebeat refuse a node without an active license
-//	GET  /_xpack                         feature discovery (ILM available)
-//	GET  /_cluster/health                Vector's health check
-//	GET  /_nodes, /_nodes/{filter}       sniffing: this node only
-//	GET|HEAD|PUT /_index_template/{name} template installation: "exists", so it is skipped,
-//	GET|HEAD|PUT /_template/{name}       and a PUT is acknowledged and ignored
-//	GET|HEAD|PUT /_ilm/policy/{name}     ILM policy installation: likewise
-//	GET|HEAD|PUT /_ingest/pipeline/{id}  ingest pipelines: likewise (sluice does not run them)
-//	HEAD /{index}                        Logstash's check that its ILM rollover alias exists
+//	GET  /_license                          Logstash and Filebeat refuse a node without an active license
+//	GET  /_xpack                            feature discovery (ILM available)
+//	GET  /_cluster/health                   Vector's health check
+//	GET  /_nodes, /_nodes/{filter}          sniffing: this node only
+//	GET|HEAD|PUT /_index_template/{name}    template installation: "exists", so it is
+//	GET|HEAD|PUT /_template/{name}          skipped, and a PUT is acknowledged and ignored
+//	GET|HEAD|PUT /_component_template/{name}
+//	GET  /_cat/templates/{name}             Filebeat 7.10-7.16's template check
+//	GET|HEAD|PUT /_ilm/policy/{name}        ILM policy installation: likewise
+//	GET|HEAD|PUT /_ingest/pipeline/{id}     ingest pipelines: likewise (sluice does not run them)
+//	GET|PUT /_data_stream/{name}            Filebeat 8's data stream: exists, PUT acknowledged
+//	GET|HEAD /_alias/{name}                 Filebeat 7's rollover alias check: an alias
+//	GET|HEAD /{index}/_alias/{name}
+//	HEAD /{index}                           Filebeat's and Logstash's existence checks
+//	PUT  /{index}                           index creation, such as the rollover bootstrap
+//	                                        PUT /%3Cfilebeat-7.17.29-%7Bnow%2Fd%7D-000001%3E
+//
+// sluice owns index layout and lifecycle in its transform tier, so these answers
+// describe one fixed layout, the same to every question: one index, backingIndex, and
+// every other valid index name a write alias of it. HEAD /{name} is 200 for all of
+// them; GET /_alias/{name} answers the alias, and "missing" for backingIndex, an index
+// and not an alias, as Elasticsearch answers. Templates, policies, pipelines and data
+// streams of any valid name exist (Elasticsearch would not let a name be both an alias
+// and a data stream; no client asks both). Writes (PUT) are acknowledged and change
+// nothing. Any other path under /_ or /{index}/_ is answered 404 in Elasticsearch's
+// error shape, and a known path with another method 405.
 //
 // Every answer carries X-Elastic-Product: Elasticsearch, and every endpoint checks the
 // API key like /v1/events does.
+
+// backingIndex is the one index of the layout the API describes: every other name is
+// an alias of it (see above). The leading dot makes it a hidden index's name.
+const backingIndex = ".sluice"
 
 // esAPI serves the Elasticsearch-compatible API of a Receiver.
 type esAPI struct {
@@ -51,6 +76,7 @@ type esAPI struct {
 	clusterUUID string
 	nodeName    string
 	nodeID      string
+	indexUUID   string // backingIndex's
 	version     string
 	root        []byte // the body of GET /
 }
@@ -86,6 +112,11 @@ func (rc *Receiver) mountBulk(r chi.Router, b Bulk) {
 				"settings": map[string]any{}, "mappings": map[string]any{}, "aliases": map[string]any{},
 			}}
 		})
+		es.resource(r, "/_component_template/{name}", func(name string) any {
+			return map[string]any{"component_templates": []any{map[string]any{
+				"name": name, "component_template": map[string]any{"template": map[string]any{}},
+			}}}
+		})
 		es.resource(r, "/_ilm/policy/{name}", func(name string) any {
 			return map[string]any{name: map[string]any{
 				"version": 1, "modified_date": "1970-01-01T00:00:00.000Z",
@@ -98,7 +129,72 @@ func (rc *Receiver) mountBulk(r chi.Router, b Bulk) {
 				"processors":  []any{},
 			}}
 		})
-		r.Head("/{index}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		r.Get("/_cat/templates/{name}", es.catTemplates)
+		r.Get("/_data_stream/{name}", es.dataStream)
+		r.Put("/_data_stream/{name}", es.acknowledge)
+		for _, path := range []string{"/_alias/{name}", "/{index}/_alias/{name}"} {
+			r.Get(path, es.alias)
+			r.Head(path, es.alias)
+		}
+		r.HandleFunc(esCatchAll, es.noRoute)
+	})
+	// Index-level calls, unless the path is sluice's own: that is answered before the
+	// API key is asked for, as the path's own route would answer.
+	idx := r.With(es.notOwn, es.productHeader, es.authenticate)
+	idx.Head(indexPattern, es.indexExists)
+	idx.Put(indexPattern, es.createIndex)
+	// Nothing else under /{index}/_ is known either; but /v1/* is the HTTP receiver's
+	// own, and its unknown paths keep its answer.
+	r.HandleFunc(esIndexCatchAll, func(w http.ResponseWriter, r *http.Request) {
+		if chi.URLParam(r, "index") == "v1" {
+			if nf, ok := rc.router.(interface{ NotFoundHandler() http.HandlerFunc }); ok {
+				nf.NotFoundHandler()(w, r)
+				return
+			}
+		}
+		es.productHeader(es.authenticate(http.HandlerFunc(es.noRoute))).ServeHTTP(w, r)
+	})
+}
+
+// The routes that take every path under /_ and /{index}/_ that no other route serves.
+const (
+	esCatchAll      = "/_*"
+	esIndexCatchAll = "/{index}/_*"
+)
+
+// esMethods are the methods noRoute tries for a 405's Allow header.
+var esMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect,
+}
+
+// noRoute answers a request that reached a catch-all route: 405 with an Allow header
+// when another route serves the path with other methods (the catch-alls take every
+// method, so chi does not find that out itself), else 404, in Elasticsearch's shapes.
+func (es *esAPI) noRoute(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var allowed []string
+	for _, m := range esMethods {
+		if p := es.rc.router.Find(chi.NewRouteContext(), m, path); p != "" && p != esCatchAll && p != esIndexCatchAll {
+			allowed = append(allowed, m)
+		}
+	}
+	uri := truncate(r.URL.Path, maxNameBytes)
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{
+			"error":  fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [%s]", uri, r.Method, strings.Join(allowed, ", ")),
+			"status": http.StatusMethodNotAllowed,
+		})
+		return
+	}
+	writeESError(w, esError{
+		status: http.StatusNotFound,
+		typ:    "resource_not_found_exception",
+		reason: fmt.Sprintf("no route %s %s: sluice answers _bulk and the start-up calls of shippers, not this Elasticsearch API", r.Method, uri),
 	})
 }
 
@@ -125,6 +221,8 @@ func newESAPI(rc *Receiver, b Bulk) *esAPI {
 	es.clusterUUID = base64.RawURLEncoding.EncodeToString(sum[:16])
 	sum = sha256.Sum256([]byte("sluice node " + b.ClusterName + "/" + b.NodeName))
 	es.nodeID = base64.RawURLEncoding.EncodeToString(sum[:16])
+	sum = sha256.Sum256([]byte("sluice index " + b.ClusterName + "/" + backingIndex))
+	es.indexUUID = base64.RawURLEncoding.EncodeToString(sum[:16])
 
 	info := nodeInfo{Name: b.NodeName, ClusterName: b.ClusterName, ClusterUUID: es.clusterUUID, Tagline: "You Know, for Search"}
 	info.Version = versionInfo{
@@ -341,14 +439,501 @@ func (es *esAPI) nodes(w http.ResponseWriter, r *http.Request) {
 // lifecycle in its transform tier, so none of them has an effect here.
 func (es *esAPI) resource(r chi.Router, pattern string, get func(name string) any) {
 	r.Get(pattern, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, get(chi.URLParam(r, "name")))
+		if name, ok := es.name(w, r, "name"); ok {
+			writeJSON(w, http.StatusOK, get(name))
+		}
 	})
-	r.Head(pattern, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	r.Put(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, int64(es.rc.limits.MaxBodyBytes))); err != nil {
-			es.fail(w, es.rc.body.bodyError(err, fmt.Sprintf("read %s body", strings.SplitN(pattern[1:], "/", 2)[0])))
+	r.Head(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := es.name(w, r, "name"); ok {
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+	r.Put(pattern, es.acknowledge)
+}
+
+// acknowledge answers a write that changes nothing (see resource), after reading and
+// dropping the body within limits.max_body_bytes.
+func (es *esAPI) acknowledge(w http.ResponseWriter, r *http.Request) {
+	if _, ok := es.name(w, r, "name"); ok && es.discardBody(w, r) {
+		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	}
+}
+
+// discardBody reads and drops the body of a write whose content sluice does not use,
+// within limits.max_body_bytes on the wire (nothing is decompressed or kept). It
+// answers the error itself and reports whether the request may go on.
+func (es *esAPI) discardBody(w http.ResponseWriter, r *http.Request) bool {
+	limit := int64(es.rc.limits.MaxBodyBytes)
+	if r.ContentLength > limit {
+		es.fail(w, gateway.Errorf(gateway.KindTooLarge, "body is %d bytes, limit is %d (limits.max_body_bytes)", r.ContentLength, limit))
+		return false
+	}
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		es.fail(w, es.rc.body.bodyError(err, "read "+strings.TrimPrefix(r.URL.Path, "/")+" body"))
+		return false
+	}
+	return true
+}
+
+// notOwn answers a call of indexPattern on one of sluice's own paths (PUT
+// /openapi.json) as the router answers a method the path does not serve, and passes
+// the others to next.
+func (es *esAPI) notOwn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		if mux, ok := es.rc.router.(*chi.Mux); ok && ownPath(mux, path) {
+			mux.MethodNotAllowedHandler().ServeHTTP(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+		next.ServeHTTP(w, r)
 	})
+}
+
+// maxNameBytes bounds the names the API reads from a path (Elasticsearch's limit on
+// an index name) and what of a path an error repeats.
+const maxNameBytes = 255
+
+// name returns the path parameter key, decoded once. chi matches the escaped path when
+// it differs from the default escaping (a %2F inside a segment, as in the rollover
+// bootstrap /%3Cfilebeat-7.17.29-%7Bnow%2Fd%7D-000001%3E), and then its parameters are
+// still escaped. A name that does not decode, is empty or is longer than maxNameBytes
+// is answered 400 here and ok is false.
+func (es *esAPI) name(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
+	v := chi.URLParam(r, key)
+	if r.URL.RawPath != "" {
+		var err error
+		if v, err = url.PathUnescape(v); err != nil {
+			writeESError(w, esError{http.StatusBadRequest, "invalid_index_name_exception", fmt.Sprintf("invalid name in the path: %v", err)})
+			return "", false
+		}
+	}
+	if v == "" || len(v) > maxNameBytes || !utf8.ValidString(v) {
+		writeESError(w, esError{http.StatusBadRequest, "invalid_index_name_exception", fmt.Sprintf("invalid name [%s]: want 1 to %d bytes of UTF-8", truncate(v, 64), maxNameBytes)})
+		return "", false
+	}
+	return v, true
+}
+
+// names splits a name list (a,b,c) as Elasticsearch's multi-target syntax does, and
+// reports whether any part is a wildcard pattern; the parts that are not are returned.
+// sluice cannot list what a pattern matches (every name exists), so it matches nothing.
+func names(list string) (exact []string, wildcard bool) {
+	for part := range strings.SplitSeq(list, ",") {
+		switch {
+		case part == "":
+		case part == "_all" || strings.Contains(part, "*"):
+			wildcard = true
+		default:
+			exact = append(exact, part)
+		}
+	}
+	return exact, wildcard
+}
+
+// isAlias reports whether name is an alias in the layout the API describes: every
+// valid index name but backingIndex itself.
+func isAlias(name string) bool {
+	return name != backingIndex && indexNameProblem(name) == ""
+}
+
+// indexNameProblem says what makes name an invalid index or alias name by
+// Elasticsearch's rules, or "" if it is valid.
+func indexNameProblem(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "must not be empty, '.' or '..'"
+	case len(name) > maxNameBytes:
+		return fmt.Sprintf("index name is too long, (%d > %d)", len(name), maxNameBytes)
+	case strings.ToLower(name) != name:
+		return "must be lowercase"
+	case strings.ContainsAny(name[:1], "_-+"):
+		return "must not start with '_', '-', or '+'"
+	case strings.ContainsAny(name, "\\/*?\"<>| ,#:"):
+		return `must not contain the following characters [ , ", *, \, <, |, ,, >, /, ?, #, :]`
+	}
+	return ""
+}
+
+// alias serves GET and HEAD /_alias/{name} and /{index}/_alias/{name}: every valid
+// name but backingIndex is a write alias of backingIndex (Filebeat 7 checks its rollover
+// alias so, and refuses a name that HEAD /{name} finds but _alias does not). A name
+// that is no alias is 404 "alias [x] missing", Elasticsearch's answer.
+func (es *esAPI) alias(w http.ResponseWriter, r *http.Request) {
+	list, ok := es.name(w, r, "name")
+	if !ok {
+		return
+	}
+	if chi.URLParam(r, "index") != "" {
+		index, ok := es.name(w, r, "index")
+		if !ok {
+			return
+		}
+		exact, _ := names(index)
+		resolved, err := es.resolve(exact)
+		if err != nil || !es.exists(resolved) {
+			es.indexNotFound(w, r, exact)
+			return
+		}
+	}
+	exact, _ := names(list)
+	found := map[string]any{}
+	var missing []string
+	for _, n := range exact {
+		if isAlias(n) {
+			found[n] = map[string]any{"is_write_index": true}
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	body := map[string]any{}
+	if len(found) > 0 {
+		body[backingIndex] = map[string]any{"aliases": found}
+	}
+	status := http.StatusOK
+	if len(missing) > 0 {
+		status = http.StatusNotFound
+		word := "alias"
+		if len(missing) > 1 {
+			word = "aliases"
+		}
+		body["error"] = fmt.Sprintf("%s [%s] missing", word, strings.Join(missing, ","))
+		body["status"] = status
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, body)
+}
+
+// exists reports whether every name exists in the layout: backingIndex and its aliases.
+func (es *esAPI) exists(names []string) bool {
+	for _, n := range names {
+		if indexNameProblem(n) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// resolve resolves the date math of index names (see resolveDateMath).
+func (es *esAPI) resolve(names []string) ([]string, error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		var err error
+		if out[i], err = resolveDateMath(n, es.now()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// indexNotFound answers Elasticsearch's index_not_found_exception.
+func (es *esAPI) indexNotFound(w http.ResponseWriter, r *http.Request, names []string) {
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	writeESError(w, esError{http.StatusNotFound, "index_not_found_exception", fmt.Sprintf("no such index [%s]", strings.Join(names, ","))})
+}
+
+// indexExists serves HEAD /{index}: 200 for backingIndex and its aliases (any valid
+// name, date math resolved), 404 for a name that cannot be one.
+func (es *esAPI) indexExists(w http.ResponseWriter, r *http.Request) {
+	list, ok := es.name(w, r, "index")
+	if !ok {
+		return
+	}
+	exact, _ := names(list)
+	exact, err := es.resolve(exact)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if !es.exists(exact) {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// createIndex serves PUT /{index}, such as the rollover bootstrap of Filebeat 7 and
+// Logstash (PUT /<name-{now/d}-000001> with the alias as write alias): acknowledged
+// with the date math resolved, as Elasticsearch answers, and nothing changes (sluice
+// owns the layout). An invalid name is 400 invalid_index_name_exception.
+func (es *esAPI) createIndex(w http.ResponseWriter, r *http.Request) {
+	raw, ok := es.name(w, r, "index")
+	if !ok {
+		return
+	}
+	index, err := resolveDateMath(raw, es.now())
+	if err != nil {
+		writeESError(w, esError{http.StatusBadRequest, "parse_exception", fmt.Sprintf("invalid date math expression [%s]: %v", truncate(raw, 64), err)})
+		return
+	}
+	if problem := indexNameProblem(index); problem != "" {
+		writeESError(w, esError{http.StatusBadRequest, "invalid_index_name_exception", fmt.Sprintf("Invalid index name [%s], %s", truncate(index, 64), problem)})
+		return
+	}
+	if !es.discardBody(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": true, "index": index})
+}
+
+// dataStream serves GET /_data_stream/{name}: a data stream exists under every valid
+// name but backingIndex (Filebeat 8 creates one only if this says 404).
+func (es *esAPI) dataStream(w http.ResponseWriter, r *http.Request) {
+	list, ok := es.name(w, r, "name")
+	if !ok {
+		return
+	}
+	exact, _ := names(list)
+	streams := []any{}
+	for _, n := range exact {
+		if !isAlias(n) {
+			es.indexNotFound(w, r, []string{n})
+			return
+		}
+		streams = append(streams, map[string]any{
+			"name":                 n,
+			"timestamp_field":      map[string]any{"name": "@timestamp"},
+			"indices":              []any{map[string]any{"index_name": backingIndex, "index_uuid": es.indexUUID}},
+			"generation":           1,
+			"status":               "GREEN",
+			"template":             n,
+			"hidden":               false,
+			"system":               false,
+			"allow_custom_routing": false,
+			"replicated":           false,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data_streams": streams})
+}
+
+// catTemplates serves GET /_cat/templates/{name}, the template check of Filebeat 7.10
+// to 7.16 (the name in the answer means it exists): JSON when asked by format=json or
+// an Accept of JSON, as Elasticsearch does, else its text table.
+func (es *esAPI) catTemplates(w http.ResponseWriter, r *http.Request) {
+	list, ok := es.name(w, r, "name")
+	if !ok {
+		return
+	}
+	exact, _ := names(list)
+	format := r.URL.Query().Get("format")
+	if format == "" && strings.Contains(r.Header.Get("Accept"), "json") {
+		format = "json"
+	}
+	if format == "json" {
+		rows := []any{}
+		for _, n := range exact {
+			rows = append(rows, map[string]any{"name": n, "index_patterns": "[" + n + "*]", "order": "0", "version": nil, "composed_of": "[]"})
+		}
+		writeJSON(w, http.StatusOK, rows)
+		return
+	}
+	var b strings.Builder
+	for _, n := range exact {
+		fmt.Fprintf(&b, "%s [%s*] 0  []\n", n, n)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// maxDateMathOps bounds the operations of one date math expression.
+const maxDateMathOps = 8
+
+// resolveDateMath resolves an index name in Elasticsearch's date math syntax,
+// <static{now/d}static{now-1M/M{yyyy.MM|+01:00}}>, at now; a name without the angle
+// brackets is returned as it is. Supported: now with +N, -N and /unit (y M w d h H m
+// s), the format letters yyyy uuuu yy MM dd HH mm ss, and UTC or fixed offsets.
+func resolveDateMath(name string, now time.Time) (string, error) {
+	if len(name) < 2 || name[0] != '<' || name[len(name)-1] != '>' {
+		return name, nil
+	}
+	in := name[1 : len(name)-1]
+	var out strings.Builder
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; c {
+		case '\\':
+			if i+1 == len(in) {
+				return "", errors.New("a trailing escape character")
+			}
+			i++
+			out.WriteByte(in[i])
+		case '}':
+			return "", errors.New("a '}' without its '{'")
+		case '{':
+			end := strings.IndexByte(in[i+1:], '}')
+			if end < 0 {
+				return "", errors.New("a '{' without its '}'")
+			}
+			expr := in[i+1 : i+1+end]
+			i += 1 + end
+			var format, zone string
+			if open := strings.IndexByte(expr, '{'); open >= 0 {
+				// {math{format|zone}}: the inner '}' ended expr; the outer one follows.
+				if i+1 >= len(in) || in[i+1] != '}' {
+					return "", errors.New("a format without its closing '}'")
+				}
+				i++
+				format, zone, _ = strings.Cut(expr[open+1:], "|")
+				expr = expr[:open]
+			}
+			s, err := dateMath(expr, format, zone, now)
+			if err != nil {
+				return "", err
+			}
+			out.WriteString(s)
+		default:
+			out.WriteByte(c)
+		}
+	}
+	return out.String(), nil
+}
+
+// dateMath evaluates one {expr{format|zone}} of an index name.
+func dateMath(expr, format, zone string, now time.Time) (string, error) {
+	loc := time.UTC
+	switch zone {
+	case "", "UTC", "Z", "utc", "z":
+	default:
+		t, err := time.Parse("-07:00", zone)
+		if err != nil {
+			if t, err = time.Parse("-0700", zone); err != nil {
+				return "", fmt.Errorf("time zone %q: want UTC or an offset such as +01:00", zone)
+			}
+		}
+		_, off := t.Zone()
+		loc = time.FixedZone(zone, off)
+	}
+	rest, ok := strings.CutPrefix(expr, "now")
+	if !ok {
+		return "", fmt.Errorf("%q does not start with now", expr)
+	}
+	t := now.In(loc)
+	for ops := 0; rest != ""; ops++ {
+		if ops == maxDateMathOps {
+			return "", fmt.Errorf("more than %d operations", maxDateMathOps)
+		}
+		op := rest[0]
+		rest = rest[1:]
+		n := 1
+		if op == '+' || op == '-' {
+			j := 0
+			for j < len(rest) && j < 6 && rest[j] >= '0' && rest[j] <= '9' {
+				j++
+			}
+			if j == 0 {
+				return "", fmt.Errorf("%c without a number", op)
+			}
+			n, _ = strconv.Atoi(rest[:j])
+			rest = rest[j:]
+			if op == '-' {
+				n = -n
+			}
+		} else if op != '/' {
+			return "", fmt.Errorf("unknown operation %q", op)
+		}
+		if rest == "" {
+			return "", errors.New("an operation without a unit")
+		}
+		unit := rest[0]
+		rest = rest[1:]
+		var err error
+		if op == '/' {
+			t, err = roundDown(t, unit)
+		} else {
+			t, err = addUnits(t, n, unit)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if format == "" {
+		format = "yyyy.MM.dd"
+	}
+	return formatDate(t, format)
+}
+
+func addUnits(t time.Time, n int, unit byte) (time.Time, error) {
+	switch unit {
+	case 'y':
+		return t.AddDate(n, 0, 0), nil
+	case 'M':
+		return t.AddDate(0, n, 0), nil
+	case 'w':
+		return t.AddDate(0, 0, 7*n), nil
+	case 'd':
+		return t.AddDate(0, 0, n), nil
+	case 'h', 'H':
+		return t.Add(time.Duration(n) * time.Hour), nil
+	case 'm':
+		return t.Add(time.Duration(n) * time.Minute), nil
+	case 's':
+		return t.Add(time.Duration(n) * time.Second), nil
+	}
+	return t, fmt.Errorf("unknown unit %q", unit)
+}
+
+func roundDown(t time.Time, unit byte) (time.Time, error) {
+	y, mo, d := t.Date()
+	day := time.Date(y, mo, d, 0, 0, 0, 0, t.Location())
+	switch unit {
+	case 'y':
+		return time.Date(y, 1, 1, 0, 0, 0, 0, t.Location()), nil
+	case 'M':
+		return time.Date(y, mo, 1, 0, 0, 0, 0, t.Location()), nil
+	case 'w':
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7)), nil // to Monday
+	case 'd':
+		return day, nil
+	case 'h', 'H':
+		return t.Truncate(time.Hour), nil
+	case 'm':
+		return t.Truncate(time.Minute), nil
+	case 's':
+		return t.Truncate(time.Second), nil
+	}
+	return t, fmt.Errorf("unknown unit %q", unit)
+}
+
+// formatDate formats t by a Java date pattern made of the letters resolveDateMath
+// supports; every other character but an ASCII letter stands for itself.
+func formatDate(t time.Time, pattern string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(pattern); {
+		c := pattern[i]
+		j := i
+		for j < len(pattern) && pattern[j] == c {
+			j++
+		}
+		run := pattern[i:j]
+		i = j
+		switch run {
+		case "yyyy", "uuuu":
+			fmt.Fprintf(&b, "%04d", t.Year())
+		case "yy", "uu":
+			fmt.Fprintf(&b, "%02d", t.Year()%100)
+		case "MM":
+			fmt.Fprintf(&b, "%02d", int(t.Month()))
+		case "dd":
+			fmt.Fprintf(&b, "%02d", t.Day())
+		case "HH":
+			fmt.Fprintf(&b, "%02d", t.Hour())
+		case "mm":
+			fmt.Fprintf(&b, "%02d", t.Minute())
+		case "ss":
+			fmt.Fprintf(&b, "%02d", t.Second())
+		default:
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				return "", fmt.Errorf("unsupported date format %q", truncate(pattern, 64))
+			}
+			b.WriteString(run)
+		}
+	}
+	return b.String(), nil
 }

@@ -150,13 +150,33 @@ func allowedMethods(routes chi.Routes, req *http.Request) []string {
 	if path == "" {
 		path = req.URL.Path
 	}
+	own := ownPath(routes, path)
 	var allow []string
 	for _, m := range routeMethods {
-		if routes.Match(chi.NewRouteContext(), m, path) {
-			allow = append(allow, m)
+		rctx := chi.NewRouteContext()
+		if !routes.Match(rctx, m, path) || (own && rctx.RoutePattern() == indexPattern) {
+			continue
 		}
+		allow = append(allow, m)
 	}
 	return allow
+}
+
+// indexPattern is the route of the Elasticsearch API's index-level calls (HEAD and PUT
+// /{index}). It would also take sluice's own one-segment paths (/openapi.json,
+// /healthz, ...) for the methods those do not serve; ownPath tells them apart.
+const indexPattern = "/{index}"
+
+// ownPath reports whether a route other than indexPattern serves path, with any
+// method: then the path is sluice's own, never an index name.
+func ownPath(routes chi.Routes, path string) bool {
+	for _, m := range routeMethods {
+		rctx := chi.NewRouteContext()
+		if routes.Match(rctx, m, path) && rctx.RoutePattern() != indexPattern {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP routes a request.

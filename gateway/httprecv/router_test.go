@@ -136,3 +136,40 @@ func TestNoTypeNamesTheHTTPWays(t *testing.T) {
 		t.Errorf("_bulk rejection names the /v1/events ways: %s", r.raw)
 	}
 }
+
+// sluice's own one-segment paths are never index names of the Elasticsearch API: PUT
+// /openapi.json is a 405 listing exactly the path's methods, not an index created, and
+// HEAD /healthz is the health check's own HEAD.
+func TestOwnPathsAreNotIndexes(t *testing.T) {
+	h := newRouterHarness(t)
+	for _, tt := range []struct {
+		method, path, allow string
+	}{
+		{http.MethodPut, "/openapi.json", "GET"},
+		{http.MethodPost, "/openapi.json", "GET"},
+		{http.MethodPut, "/healthz", "GET, HEAD"},
+		{http.MethodPut, "/metrics", "GET, HEAD"},
+	} {
+		r := h.do(t, tt.method, tt.path, []byte(`{}`))
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q; body %s", tt.method, tt.path, r.status, r.header.Get("Allow"), tt.allow, r.raw)
+		}
+	}
+	if r := h.do(t, http.MethodHead, "/healthz", nil); r.status != http.StatusOK {
+		t.Errorf("HEAD /healthz = %d, want 200", r.status)
+	}
+	// An index name is still one.
+	if r := h.do(t, http.MethodPut, "/filebeat-7.17.29-2026.12.06-000001", []byte(`{}`)); r.status != http.StatusOK {
+		t.Errorf("PUT /filebeat-7.17.29-2026.12.06-000001 = %d, want 200; body %s", r.status, r.raw)
+	}
+}
+
+// An index in the _bulk path is decoded once: logs-a%25b is the index "logs-a%b".
+func TestBulkPathIndexDecodedOnce(t *testing.T) {
+	h := newRouterHarness(t)
+	body := "{\"create\":{}}\n{\"message\":\"m\"}\n"
+	r := h.do(t, http.MethodPost, "/logs-a%25b/_bulk", []byte(body), "Content-Type", "application/x-ndjson")
+	if r.status != http.StatusOK || !strings.Contains(r.raw, `"_index":"logs-a%b"`) {
+		t.Errorf("POST /logs-a%%25b/_bulk = %d %s, want 200 naming index logs-a%%b", r.status, r.raw)
+	}
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// filebeatEnv names the Filebeat binary the process tests run: scripts/filebeat.sh
+// builds it from the Go module proxy and prints the export.
+const filebeatEnv = "SLUICE_TEST_FILEBEAT"
+
+// filebeatBinary returns the Filebeat of filebeatEnv, or skips (fails under CI=true,
+// where scripts/test.sh sets it).
+func filebeatBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv(filebeatEnv); p != "" {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set and CI=true: run the tests with scripts/test.sh, which builds Filebeat", filebeatEnv)
+	}
+	t.Skipf("%s is not set: run scripts/test.sh (or `eval \"$(scripts/filebeat.sh env)\"`) to run this test with a real Filebeat", filebeatEnv)
+	return ""
+}
+
+// TestFilebeatElasticsearchOutputDefaults runs `sluice dev` and a real Filebeat 7.17
+// (scripts/filebeat.sh) with output.elasticsearch and only its hosts set, reading a
+// file: Filebeat starts (version and license checks, ILM on through /_xpack, policy,
+// template, rollover alias), sends, and every line is in the file sink exactly once.
+// A recording proxy between them checks that no answer was an error and that the
+// start-up requests are those gateway/httprecv's TestFilebeat717StartsAndSends drives.
+// A second run sets setup.ilm.overwrite: true, so that Filebeat writes the policy and
+// template and bootstraps the rollover index (PUT /%3Cfilebeat-...-%7Bnow%2Fd%7D-000001%3E);
+// a third turns ILM off, as the README used to require.
+func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
+	fb := filebeatBinary(t)
+	out, err := exec.Command(fb, "version").Output()
+	if err != nil {
+		t.Fatalf("%s version: %v", fb, err)
+	}
+	m := regexp.MustCompile(`^filebeat version (7\.\d+\.\d+) `).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s version = %q: this test knows Filebeat 7.x's start-up", fb, out)
+	}
+	version := string(m[1])
+	bin := sluiceBinary(t)
+
+	dataDir := t.TempDir()
+	httpAddr := freeAddr(t)
+	logPath := filepath.Join(t.TempDir(), "sluice.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	sluice := exec.Command(bin, "dev", "--http", httpAddr, "--grpc", "", "--lumberjack", "", "--data-dir", dataDir)
+	sluice.Env = append(os.Environ(), "SLUICE_SAMPLE_PIPELINES=false", "SLUICE_LOG_FORMAT=text", "SLUICE_GRPC_ADDR=", "SLUICE_LUMBERJACK_ADDR=")
+	sluice.Stdout, sluice.Stderr = logFile, logFile
+	if err := sluice.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = sluice.Process.Kill()
+			_ = sluice.Wait()
+		}
+		if t.Failed() {
+			t.Logf("sluice log (end):\n%s", tail(logPath))
+		}
+	}()
+	waitHealthy(t, httpAddr)
+
+	alias := "filebeat-" + version
+	runs := []struct {
+		name    string
+		lines   int
+		extra   string   // more of filebeat.yml
+		startup []string // the requests before the first _bulk
+	}{
+		{"defaults", 5000, "", []string{
+			"GET /", "GET /_license?human=false", "GET /_xpack", "GET /_ilm/policy/filebeat",
+			"HEAD /_index_template/" + alias, "GET /_alias/" + alias,
+		}},
+		{"ilm-overwrite", 500, "setup.ilm.overwrite: true\n", []string{
+			"GET /", "GET /_license?human=false", "GET /_xpack", "PUT /_ilm/policy/filebeat",
+			"HEAD /_index_template/" + alias, "PUT /_index_template/" + alias,
+			"PUT /%3C" + alias + "-%7Bnow%2Fd%7D-000001%3E",
+		}},
+		// setup.ilm.enabled: false is not needed; it only skips calls.
+		{"ilm-disabled", 500, "setup.ilm.enabled: false\n", []string{
+			"GET /", "GET /_license?human=false", "HEAD /_index_template/" + alias,
+		}},
+	}
+	for _, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			rec := newRequestRecorder(t, "http://"+httpAddr)
+			dir := t.TempDir()
+			input := filepath.Join(dir, "app.log")
+			var lines strings.Builder
+			for i := range run.lines {
+				fmt.Fprintf(&lines, "2026-12-06T17:00:00Z web-1 app: run=%s seq=%06d a line Filebeat ships\n", run.name, i)
+			}
+			if err := os.WriteFile(input, []byte(lines.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := fmt.Sprintf("filebeat.inputs:\n  - type: filestream\n    id: e2e\n    paths: [%q]\noutput.elasticsearch:\n  hosts: [%q]\n%s",
+				input, rec.srv.URL, run.extra)
+			cfgPath := filepath.Join(dir, "filebeat.yml")
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil { // Filebeat refuses a config others may write
+				t.Fatal(err)
+			}
+			fbLog := filepath.Join(dir, "filebeat.out")
+			fbOut, err := os.Create(fbLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fbOut.Close()
+			cmd := exec.Command(fb, "-e", "-c", cfgPath, "--path.home", dir, "--path.data", filepath.Join(dir, "data"), "--path.logs", filepath.Join(dir, "logs"))
+			cmd.Stdout, cmd.Stderr = fbOut, fbOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			running := true
+			defer func() {
+				if running {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+				if t.Failed() {
+					t.Logf("filebeat log (end):\n%s", tail(fbLog))
+					t.Logf("requests:\n%s", strings.Join(rec.log(), "\n"))
+				}
+			}()
+
+			seqs := func() map[int]int { return runSeqs(t, dataDir, run.name) }
+			deadline := time.Now().Add(120 * time.Second)
+			for len(seqs()) < run.lines {
+				if time.Now().After(deadline) {
+					t.Fatalf("after 120 s the sink holds %d of %d lines", len(seqs()), run.lines)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			running = false
+
+			data, _ := os.ReadFile(fbLog)
+			if strings.Contains(string(data), "Connection marked as failed") {
+				t.Errorf("Filebeat failed a connection:\n%s", grepLines(string(data), "Connection marked as failed"))
+			}
+			var startup []string
+			for _, r := range rec.requests() {
+				if r.status >= 300 {
+					t.Errorf("%s answered %d: Filebeat takes that as absent or failed", r.request, r.status)
+				}
+				if strings.HasPrefix(r.request, "POST /_bulk") {
+					break
+				}
+				if !slices.Contains(startup, r.request) {
+					startup = append(startup, r.request)
+				}
+			}
+			slices.Sort(startup)
+			want := slices.Sorted(slices.Values(run.startup))
+			if !slices.Equal(startup, want) {
+				t.Errorf("start-up requests %q, want %q", startup, want)
+			}
+			// Every line once: none lost, none sent twice (a resend would be a second
+			// document, since Filebeat 7 gives events no _id).
+			time.Sleep(time.Second)
+			for seq, n := range seqs() {
+				if n != 1 {
+					t.Errorf("line %d is in the sink %d times", seq, n)
+				}
+			}
+		})
+	}
+
+	if err := sluice.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := sluice.Wait(); err != nil {
+		t.Errorf("sluice dev exited with %v after SIGTERM", err)
+	}
+	stopped = true
+	// After a clean stop the sink holds what it held while running, still once each.
+	for _, run := range runs {
+		got := runSeqs(t, dataDir, run.name)
+		if len(got) != run.lines {
+			t.Errorf("%s: %d of %d lines in the sink after stopping", run.name, len(got), run.lines)
+		}
+		for seq, n := range got {
+			if n != 1 {
+				t.Errorf("%s: line %d is in the sink %d times after stopping", run.name, seq, n)
+			}
+		}
+	}
+}
+
+// runSeqs counts, per sequence number, the lines of a run in the file sink (every
+// log type's directory under dataDir).
+func runSeqs(t *testing.T, dataDir, run string) map[int]int {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "*"))
+	marker := "run=" + run + " seq="
+	out := map[int]int{}
+	for _, d := range dirs {
+		if filepath.Base(d)[0] == '_' { // the embedded stream's own
+			continue
+		}
+		for line := range strings.Lines(readFiles(t, d)) {
+			i := strings.Index(line, marker)
+			if i < 0 || len(line) < i+len(marker)+6 {
+				continue
+			}
+			if seq, err := strconv.Atoi(line[i+len(marker) : i+len(marker)+6]); err == nil {
+				out[seq]++
+			}
+		}
+	}
+	return out
+}
+
+// requestRecorder is a reverse proxy in front of sluice that notes each request, with the
+// path as sent, and its answer's status.
+type requestRecorder struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []recordedRequest
+}
+
+type recordedRequest struct {
+	request string // METHOD /escaped/path?query
+	status  int
+}
+
+func newRequestRecorder(t *testing.T, target string) *requestRecorder {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	rec := &requestRecorder{}
+	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(sw, r)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.got = append(rec.got, recordedRequest{request: r.Method + " " + r.URL.RequestURI(), status: sw.status})
+	}))
+	t.Cleanup(rec.srv.Close)
+	return rec
+}
+
+func (rec *requestRecorder) requests() []recordedRequest {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.got)
+}
+
+func (rec *requestRecorder) log() []string {
+	var out []string
+	for _, r := range rec.requests() {
+		out = append(out, fmt.Sprintf("%s -> %d", r.request, r.status))
+	}
+	return out
+}
+
+// statusRecorder notes the status written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
