@@ -181,6 +181,10 @@ func TestMayHaveWritten(t *testing.T) {
 		{fmt.Errorf("op: %w", statusErr(400)), true, false}, // refused before processing
 		{fmt.Errorf("op: %w", statusErr(429)), true, false},
 		{fmt.Errorf("op: %w", statusErr(500)), true, true}, // may have processed it
+		// An answer proves the request arrived, even when the transport reported the
+		// end of its writing after the answer (the test proxy's 500 raced that way).
+		{fmt.Errorf("op: %w", statusErr(500)), false, true},
+		{fmt.Errorf("op: %w", statusErr(400)), false, false},
 		{fmt.Errorf("op: %w", statusErr(200)), true, true}, // an answer that cannot be read
 		{context.DeadlineExceeded, true, true},             // timed out after sending
 		{context.DeadlineExceeded, false, false},           // timed out before sending

@@ -441,15 +441,17 @@ func (t *sendTrace) context(ctx context.Context) context.Context {
 }
 
 // mayHaveWritten reports whether a PutRecords call that failed as a whole may have
-// written some of its records: the whole request may have reached the server (sent)
-// and the server did not refuse it with a 4xx, which Kinesis answers before writing
-// anything. A timeout or a connection broken after the request was sent, a 5xx and an
-// answer that cannot be read leave the outcome unknown.
+// written some of its records. An answer from the server decides: a 4xx is given
+// before Kinesis writes anything, a 5xx leaves the outcome unknown. Without an answer,
+// the records may be written when the whole request was sent (a timeout or a
+// connection broken after sending), and are not when it was not. (An answer proves the
+// request arrived even where the transport reports the end of its writing after the
+// answer, so sent is not asked then.)
 func mayHaveWritten(err error, sent bool) bool {
 	var status interface{ HTTPStatusCode() int }
 	if errors.As(err, &status) {
-		if code := status.HTTPStatusCode(); code >= 400 && code < 500 {
-			return false
+		if code := status.HTTPStatusCode(); code > 0 {
+			return code < 400 || code >= 500
 		}
 	}
 	return sent
