@@ -15,7 +15,7 @@ func TestBulkDefaults(t *testing.T) {
 		if !b.Enabled || !b.DataStreamTypes || b.Version != "8.17.0" || b.ClusterName != "sluice" || b.NodeName != "" {
 			t.Errorf("Default(%s).Bulk = %+v", role, b)
 		}
-		if want := []httprecv.IndexType{{Pattern: "logs-generic-*", Type: ""}}; !reflect.DeepEqual(b.IndexTypes, want) {
+		if want := []httprecv.IndexType{{Pattern: "logs-generic-*", Type: ""}, {Pattern: "fluent-bit", Type: "fluent-bit"}, {Pattern: "vector-*", Type: "vector"}}; !reflect.DeepEqual(b.IndexTypes, want) {
 			t.Errorf("Default(%s).Bulk.IndexTypes = %+v, want %+v", role, b.IndexTypes, want)
 		}
 		if err := b.Validate(); err != nil {

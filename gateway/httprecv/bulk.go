@@ -73,11 +73,18 @@ type IndexType struct {
 
 // DefaultBulk returns the API's defaults: on, data stream names give the log type
 // (logs-firewall-default is firewall), except logs-generic-*, the catch-all data stream
-// of Logstash and Vector, whose events name their type in their fields if at all.
+// of Logstash and Vector, whose events name their type in their fields if at all; and
+// the default indices of Fluent Bit (fluent-bit) and Vector (vector-%Y.%m.%d), whose
+// events name none, are the log types fluent-bit and vector, so that those shippers
+// deliver with their defaults.
 func DefaultBulk() Bulk {
 	return Bulk{
-		Enabled:         true,
-		IndexTypes:      []IndexType{{Pattern: "logs-generic-*", Type: ""}},
+		Enabled: true,
+		IndexTypes: []IndexType{
+			{Pattern: "logs-generic-*", Type: ""},
+			{Pattern: "fluent-bit", Type: "fluent-bit"},
+			{Pattern: "vector-*", Type: "vector"},
+		},
 		DataStreamTypes: true,
 		Version:         "8.17.0",
 		ClusterName:     "sluice",

@@ -30,17 +30,15 @@ import (
 // esClientNow is the clock of these tests: date math in index names resolves by it.
 var esClientNow = time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
 
-// newESClientHarness is newBulkHarness with a fixed clock and the index names of
-// Fluent Bit's and Vector's defaults mapped to a log type: their events name none
-// (README: "Elasticsearch-compatible _bulk").
+// newESClientHarness is newBulkHarness with a fixed clock and the default index types
+// of DefaultBulk, which map Fluent Bit's and Vector's default indices to a log type:
+// their events name none.
 func newESClientHarness(t *testing.T) *harness {
 	t.Helper()
 	h := newHarness(t, gateway.DefaultConfig(), true, 64<<20)
 	b := testBulk()
 	b.Now = func() time.Time { return esClientNow }
-	b.IndexTypes = append(b.IndexTypes,
-		httprecv.IndexType{Pattern: "fluent-bit", Type: "app"},
-		httprecv.IndexType{Pattern: "vector-*", Type: "app"})
+	b.IndexTypes = append(b.IndexTypes, httprecv.DefaultBulk().IndexTypes...)
 	h.srv = httptest.NewServer(receiver(t, h.gw, httprecv.Options{Bulk: &b}))
 	t.Cleanup(h.srv.Close)
 	return h
