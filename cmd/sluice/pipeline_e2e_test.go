@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -63,7 +64,7 @@ func get(doc map[string]any, path string) any {
 // fields, the device's time as @timestamp (and the day's file), firewall events
 // enriched from the shipped sample lookups (GeoIP City and ASN, threat intel) and from
 // the configuration's own zones table (which replaces the sample's of that name),
-// failures kept and tagged, Suricata stats dropped, and the pipeline metrics on
+// failures kept and tagged (counts as in the samples' golden outputs), and the pipeline metrics on
 // /metrics.
 func TestDevPipelinesEndToEnd(t *testing.T) {
 	cfg := devConfig(t)
@@ -147,9 +148,12 @@ func TestDevPipelinesEndToEnd(t *testing.T) {
 		t.Errorf("documents not filed under the device's day: %v", err)
 	}
 
+	// The IDS and WAF counts are those of the samples' golden outputs, which the sample
+	// tests check line by line.
+	idsGolden := goldenCounts(t, "ids", "event.kind", "alert")
 	ids := sinkDocs(t, dir, "ids")
-	if len(ids) != sent["ids"]-1 { // the stats record is dropped
-		t.Fatalf("ids: %d documents, sent %d with one stats record", len(ids), sent["ids"])
+	if len(ids) != sent["ids"]-idsGolden.dropped {
+		t.Fatalf("ids: %d documents, sent %d of which %d are dropped", len(ids), sent["ids"], idsGolden.dropped)
 	}
 	alerts := 0
 	for _, d := range ids {
@@ -160,26 +164,57 @@ func TestDevPipelinesEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 2 {
-		t.Errorf("ids alerts %d, want 2", alerts)
+	if alerts != idsGolden.matching || alerts == 0 {
+		t.Errorf("ids alerts %d, want %d (ids.golden)", alerts, idsGolden.matching)
 	}
 
+	wafGolden := goldenCounts(t, "waf", "event.action", "BLOCK")
 	waf := sinkDocs(t, dir, "waf")
-	if len(waf) != sent["waf"] {
+	if len(waf) != sent["waf"]-wafGolden.dropped {
 		t.Fatalf("waf: %d documents, sent %d", len(waf), sent["waf"])
 	}
 	blocked := 0
 	for _, d := range waf {
-		if get(d, "event.action") == "block" {
+		if get(d, "event.action") == "BLOCK" {
 			blocked++
 			if get(d, "http.request.method") == nil || get(d, "url.path") == nil || get(d, "source.ip") == nil || get(d, "rule.id") == nil {
 				t.Errorf("blocked request without ECS fields: %v", d)
 			}
 		}
 	}
-	if blocked != 2 {
-		t.Errorf("waf blocked %d, want 2", blocked)
+	if blocked != wafGolden.matching || blocked == 0 {
+		t.Errorf("waf blocked %d, want %d (waf.golden)", blocked, wafGolden.matching)
 	}
+}
+
+// golden counts what a sample's golden output holds: documents dropped by the
+// pipeline, documents that failed (error.message), and documents whose field is want.
+type golden struct{ dropped, failed, matching int }
+
+func goldenCounts(t *testing.T, typ, field string, want any) golden {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "transform", "pipeline", "samples", "testdata", typ+".golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.More() {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("%s.golden: %v", typ, err)
+		}
+		switch {
+		case doc["_dropped"] == true:
+			g.dropped++
+		case get(doc, "error.message") != nil:
+			g.failed++
+		}
+		if get(doc, field) == want {
+			g.matching++
+		}
+	}
+	return g
 }
 
 // TestDevPipelineMetrics: the per-pipeline and per-processor metrics are on /metrics.
@@ -189,8 +224,10 @@ func TestDevPipelineMetrics(t *testing.T) {
 	a, stop := startDev(t, cfg)
 	addr := a.httpLn.Addr().String()
 	var body bytes.Buffer
+	lines := 0
 	for _, line := range sampleLines(t, "ids") {
 		_ = json.NewEncoder(&body).Encode(map[string]any{"message": line})
+		lines++
 	}
 	postOK(t, "http://"+addr+"/v1/events?type=ids", "application/x-ndjson", body.Bytes(), `"accepted"`)
 	defer func() { _ = stop() }()
@@ -203,18 +240,25 @@ func TestDevPipelineMetrics(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		metrics = string(b)
-		if strings.Contains(metrics, `sluice_pipeline_events_total{pipeline="ids"} 5`) {
+		if strings.Contains(metrics, fmt.Sprintf(`sluice_pipeline_events_total{pipeline="ids"} %d`, lines)) {
 			break
 		}
 		waitABit()
 	}
-	for _, m := range []string{
-		`sluice_pipeline_events_total{pipeline="ids"} 5`,
-		`sluice_pipeline_dropped_total{pipeline="ids"} 1`,
-		`sluice_pipeline_failures_total{pipeline="ids"} 1`,
+	g := goldenCounts(t, "ids", "", nil)
+	if g.failed == 0 {
+		t.Fatal("ids.golden has no failed document: the failure metrics below would prove nothing")
+	}
+	want := []string{
+		fmt.Sprintf(`sluice_pipeline_events_total{pipeline="ids"} %d`, lines),
+		fmt.Sprintf(`sluice_pipeline_failures_total{pipeline="ids"} %d`, g.failed),
 		`sluice_processor_failures_total{kind="json",pipeline="ids",processor="processors[1]"} 1`,
 		`sluice_processor_seconds_total{kind="json",pipeline="ids",processor="processors[1]"}`,
-	} {
+	}
+	if g.dropped > 0 { // a counter never added to is not exported
+		want = append(want, fmt.Sprintf(`sluice_pipeline_dropped_total{pipeline="ids"} %d`, g.dropped))
+	}
+	for _, m := range want {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

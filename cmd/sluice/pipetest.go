@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +19,8 @@ import (
 	"github.com/sluice-siem/sluice/transform/pipeline/samples"
 )
 
-// pipelineTest is `sluice test [-c FILE] [-v] [PIPELINE_DIR...]`: it runs the pipeline
+// pipelineTest is `sluice test [-c FILE] [-v] [--coverage] [--coverage-json FILE]
+// [--coverage-min PERCENT] [PIPELINE_DIR...]`: it runs the pipeline
 // test cases (NAME.test.yaml beside NAME.yaml, see pipeline.TestFile) of the given
 // directories, of the configuration's pipelines_dir and, when the configuration loads
 // them (or nothing else is given), of the sample pipelines. Pipelines come from the
@@ -27,18 +29,35 @@ import (
 // enriched samples and their cases replace the plain ones of the same log type). It
 // prints one line per test file, a diff per failed case, and exits 1 if any case fails
 // or anything cannot be loaded.
+//
+// With any of the coverage flags it builds the pipelines with a pipeline.Coverage and
+// then prints the share of processors and grok patterns the cases exercised; with
+// --coverage a table per pipeline too (what no case exercised is marked NOT
+// EXERCISED), with --coverage-json the report as JSON to a file ("-": stdout). Coverage
+// changes the exit status only with --coverage-min: 1 when the share is below it.
 func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	flags := flag.NewFlagSet("sluice test", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("c", "", "configuration `file` whose pipelines (pipelines, pipelines_dir, sample_pipelines) are tested too")
 	flags.StringVar(configPath, "config", "", "same as -c")
 	verbose := flags.Bool("v", false, "list every case")
+	coverText := flags.Bool("coverage", false, "print which processors and grok patterns the cases exercised, a table per pipeline")
+	coverJSON := flags.String("coverage-json", "", "write the coverage report as JSON to `file` (-: stdout)")
+	coverMin := flags.Float64("coverage-min", 0, "exit 1 if the cases exercise less than `percent` of the processors and grok patterns")
 	flags.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sluice test [-c FILE] [-v] [PIPELINE_DIR...]\n\nWith neither -c nor directories, tests the sample pipelines.")
+		fmt.Fprintln(stderr, "usage: sluice test [-c FILE] [-v] [--coverage] [--coverage-json FILE] [--coverage-min PERCENT] [PIPELINE_DIR...]\n\nWith neither -c nor directories, tests the sample pipelines.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
 		return 2
+	}
+	if *coverMin < 0 || *coverMin > 100 {
+		fmt.Fprintf(stderr, "sluice test: --coverage-min %v: want a percentage from 0 to 100\n", *coverMin)
+		return 2
+	}
+	var cov *pipeline.Coverage
+	if *coverText || *coverJSON != "" || *coverMin > 0 {
+		cov = pipeline.NewCoverage()
 	}
 	dirs := flags.Args()
 
@@ -106,7 +125,7 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 1
 	}
 	defer res.Close()
-	set, err := pipeline.Build(cfgs, pipeline.Deps{Enrich: res.Processor, MaxDepth: cfg.Limits.MaxDepth})
+	set, err := pipeline.Build(cfgs, pipeline.Deps{Enrich: res.Processor, MaxDepth: cfg.Limits.MaxDepth, Coverage: cov})
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		printProblems(stderr, "sluice test: pipelines", err)
@@ -170,8 +189,50 @@ func pipelineTest(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 1
 	}
 	fmt.Fprintf(stdout, "%d files, %d cases, %d failed\n", files, cases, failed)
+	code := 0
 	if failed > 0 {
-		return 1
+		code = 1
 	}
-	return 0
+	if cov != nil {
+		if c := reportCoverage(cov.Report(), *coverText, *coverJSON, *coverMin, stdout, stderr); c != 0 {
+			code = c
+		}
+	}
+	return code
+}
+
+// reportCoverage prints the coverage report after the results: its totals line, or
+// with text the tables; writes it as JSON to jsonPath if set; and returns 1 if the
+// report cannot be written or its share is below minPercent (0: no minimum).
+func reportCoverage(r *pipeline.CoverageReport, text bool, jsonPath string, minPercent float64, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stdout)
+	if text {
+		if err := r.WriteText(stdout); err != nil {
+			fmt.Fprintf(stderr, "sluice test: coverage: %v\n", err)
+			return 1
+		}
+	} else {
+		fmt.Fprintf(stdout, "coverage: %s\n", r.Summary())
+	}
+	code := 0
+	if jsonPath != "" {
+		data, err := json.MarshalIndent(r, "", "  ")
+		if err == nil {
+			data = append(data, '\n')
+			if jsonPath == "-" {
+				_, err = stdout.Write(data)
+			} else {
+				err = os.WriteFile(jsonPath, data, 0o644)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice test: write coverage report: %v\n", err)
+			code = 1
+		}
+	}
+	if minPercent > 0 && r.Percent < minPercent {
+		fmt.Fprintf(stdout, "FAIL  coverage %.1f%% is below --coverage-min %v%%\n", r.Percent, minPercent)
+		code = 1
+	}
+	return code
 }

@@ -1,20 +1,33 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // `sluice test` alone runs the sample pipelines' cases: the enriched firewall sample's
 // (with the sample lookups) in place of the plain one's.
 func TestPipelineTestSamples(t *testing.T) {
-	code, stdout, stderr := cli(t, "", nil, "test")
-	if code != 0 || !strings.Contains(stdout, "3 files, 12 cases, 0 failed") {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	files := []string{"samples/enriched/firewall.test.yaml", "samples/ids.test.yaml", "samples/waf.test.yaml"}
+	cases := 0
+	for _, f := range files {
+		tf, err := pipeline.LoadTestFile(os.DirFS(filepath.Join("..", "..", "transform", "pipeline")), f, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases += len(tf.Cases)
 	}
-	for _, f := range []string{"samples/enriched/firewall.test.yaml", "samples/ids.test.yaml", "samples/waf.test.yaml"} {
+	code, stdout, stderr := cli(t, "", nil, "test")
+	if want := fmt.Sprintf("3 files, %d cases, 0 failed", cases); code != 0 || !strings.Contains(stdout, want) {
+		t.Fatalf("exit %d, want %q\nstdout:\n%s\nstderr:\n%s", code, want, stdout, stderr)
+	}
+	for _, f := range files {
 		if !strings.Contains(stdout, "ok    "+f) {
 			t.Errorf("no ok line for %s:\n%s", f, stdout)
 		}
@@ -123,5 +136,129 @@ func TestPipelineTestPlainSamplesWithoutLookups(t *testing.T) {
 	code, stdout, stderr := cli(t, "", nil, "test", "-c", path)
 	if code != 0 || !strings.Contains(stdout, "ok    samples/firewall.test.yaml") || strings.Contains(stdout, "enriched") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// coverageDir writes a pipeline of two grok patterns, an if condition and an
+// on_failure handler, with one case that takes the first pattern only.
+func coverageDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"auth.yaml": `processors:
+  - grok:
+      tag: line
+      field: message
+      patterns: ['^%{WORD:_tmp.outcome} password for %{USERNAME:user.name}$', '^session opened for %{USERNAME:user.name}$']
+      on_failure:
+        - append: {field: tags, value: unparsed}
+  - set: {field: event.outcome, value: success, if: 'ctx._tmp?.outcome == "Accepted"'}
+  - set: {field: event.outcome, value: failure, if: 'ctx._tmp?.outcome == "Failed"'}
+  - remove: {field: _tmp}
+`,
+		"auth.test.yaml": `cases:
+  - name: failed password
+    input: Failed password for admin
+    expect: {message: Failed password for admin, user: {name: admin}, event: {outcome: failure}}
+`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// --coverage prints a table per pipeline after the results, marking the grok pattern,
+// the processor and the on_failure handler no case exercised; --coverage-json writes
+// the same report as JSON; the exit status is that of the cases.
+func TestPipelineTestCoverage(t *testing.T) {
+	dir := coverageDir(t)
+	jsonPath := filepath.Join(t.TempDir(), "coverage.json")
+	code, stdout, stderr := cli(t, "", nil, "test", "--coverage", "--coverage-json", jsonPath, dir)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	results, report, ok := strings.Cut(stdout, "1 files, 1 cases, 0 failed\n")
+	if !ok || !strings.Contains(results, "ok    "+dir+"/auth.test.yaml") {
+		t.Fatalf("no results before the coverage report:\n%s", stdout)
+	}
+	var lines []string // each line's words, one space apart
+	for line := range strings.Lines(report) {
+		lines = append(lines, strings.Join(strings.Fields(line), " "))
+	}
+	want := []string{
+		"",
+		"coverage: 3 of 5 processors, 1 of 2 grok patterns exercised (57.1%)",
+		"",
+		"auth: 1 cases, 3 of 5 processors, 1 of 2 grok patterns exercised (57.1%)",
+		"PROCESSOR CASES IF FALSE FAILED MISSING",
+		"auth/processors[0] grok tag=line 1 - 0 -",
+		"patterns[0] ^%{WORD:_tmp.outcome} password for %{USE... 1",
+		"patterns[1] ^session opened for %{USERNAME:user.name... 0 NOT EXERCISED",
+		"auth/processors[0].grok.on_failure[0] append 0 - 0 - NOT EXERCISED",
+		"auth/processors[1] set 0 1 0 - NOT EXERCISED",
+		"auth/processors[2] set 1 0 0 -",
+		"auth/processors[3] remove 1 - 0 -",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("coverage report:\n%s\nwant (spacing aside):\n%s", report, strings.Join(want, "\n"))
+	}
+
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Percent   float64 `json:"percent"`
+		Pipelines []struct {
+			Pipeline   string `json:"pipeline"`
+			Cases      int    `json:"cases"`
+			Processors []struct {
+				Path      string `json:"path"`
+				Exercised bool   `json:"exercised"`
+				IfFalse   *int   `json:"if_false"`
+				Patterns  []struct {
+					Matched int `json:"matched"`
+				} `json:"grok_patterns"`
+			} `json:"processors"`
+		} `json:"pipelines"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("%v:\n%s", err, data)
+	}
+	if len(r.Pipelines) != 1 || r.Pipelines[0].Cases != 1 || len(r.Pipelines[0].Processors) != 5 || r.Percent < 57 || r.Percent > 57.2 {
+		t.Fatalf("JSON report:\n%s", data)
+	}
+	procs := r.Pipelines[0].Processors
+	if g := procs[0].Patterns; len(g) != 2 || g[0].Matched != 1 || g[1].Matched != 0 ||
+		procs[2].Path != "processors[1]" || procs[2].Exercised || procs[2].IfFalse == nil || *procs[2].IfFalse != 1 || procs[4].IfFalse != nil {
+		t.Errorf("JSON report:\n%s", data)
+	}
+
+	// Without the flags, nothing of coverage.
+	if code, stdout, _ := cli(t, "", nil, "test", dir); code != 0 || strings.Contains(stdout, "coverage") {
+		t.Errorf("exit %d\n%s", code, stdout)
+	}
+}
+
+// --coverage-min fails the run when the cases exercise less, and prints the totals
+// line even without --coverage.
+func TestPipelineTestCoverageMin(t *testing.T) {
+	dir := coverageDir(t)
+	code, stdout, _ := cli(t, "", nil, "test", "--coverage-min", "60", dir)
+	if code != 1 || !strings.Contains(stdout, "\ncoverage: 3 of 5 processors, 1 of 2 grok patterns exercised (57.1%)\n") ||
+		!strings.HasSuffix(stdout, "FAIL  coverage 57.1% is below --coverage-min 60%\n") || strings.Contains(stdout, "PROCESSOR") {
+		t.Errorf("--coverage-min 60: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := cli(t, "", nil, "test", "--coverage-min", "57", "--coverage-json", "-", dir); code != 0 || !strings.Contains(stdout, `"grok_patterns_exercised": 1`) {
+		t.Errorf("--coverage-min 57: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := cli(t, "", nil, "test", "--coverage-min", "101", dir); code != 2 || !strings.Contains(stderr, "--coverage-min 101") {
+		t.Errorf("--coverage-min 101: exit %d, stderr %s", code, stderr)
+	}
+	if code, _, stderr := cli(t, "", nil, "test", "--coverage-json", filepath.Join(dir, "no-such-dir", "c.json"), dir); code != 1 || !strings.Contains(stderr, "write coverage report") {
+		t.Errorf("unwritable --coverage-json: exit %d, stderr %s", code, stderr)
 	}
 }

@@ -32,6 +32,10 @@ type Deps struct {
 	// MaxDepth bounds the nesting of JSON that processors decode (limits.max_depth).
 	// 0 means jsonx.DefaultMaxDepth.
 	MaxDepth int
+	// Coverage, if set, counts what the events run through the pipelines exercise (see
+	// Coverage). It slows them down: it is for tests (sluice test --coverage), never for
+	// serving. Nil: the pipelines count nothing more than their metrics.
+	Coverage *Coverage
 }
 
 // maxDepth returns the nesting limit in force.
@@ -65,6 +69,8 @@ func processorKinds() map[string]constructor {
 		"set":       newSet,
 		"syslog":    newSyslog,
 		"uppercase": newUppercase,
+
+		"community_id": newCommunityID,
 	}
 }
 
@@ -169,6 +175,9 @@ func New(name string, cfg Config, deps *Deps) (*Pipeline, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if deps.Coverage != nil {
+		deps.Coverage.add(p)
+	}
 	return p, nil
 }
 
@@ -259,6 +268,9 @@ func (b *builder) step(node *yaml.Node, path string) *step {
 	s.proc = b.construct(kind, own, path)
 	if s.proc == nil {
 		return nil
+	}
+	if b.deps.Coverage != nil {
+		b.deps.Coverage.cover(s, own)
 	}
 	return s
 }
