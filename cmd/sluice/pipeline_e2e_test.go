@@ -120,7 +120,7 @@ func TestDevPipelinesEndToEnd(t *testing.T) {
 	for path, want := range map[string]any{
 		"@timestamp": "2026-11-26T07:00:01Z", "source.ip": "203.0.113.7", "source.port": 51234.0,
 		"destination.ip": "10.1.2.3", "destination.port": 22.0, "network.transport": "tcp",
-		"observer.hostname": "fw01", "rule.name": "FW-DROP", "iptables.ttl": 52.0, "host.name": "shipper-1",
+		"observer.name": "fw01", "rule.name": "FW-DROP", "iptables.ttl": 52.0, "host.name": "shipper-1",
 		// Enrichment: the sample GeoIP databases (203.0.113.0/25 is "Amsterdam" there)...
 		"source.geo.country_iso_code": "NL", "source.geo.city_name": "Amsterdam",
 		"source.geo.location.lat": 52.374, "source.geo.location.lon": 4.8897,
@@ -141,7 +141,7 @@ func TestDevPipelinesEndToEnd(t *testing.T) {
 	if geo := get(deny, "destination.geo"); geo != nil {
 		t.Errorf("a private destination got geo fields: %v", geo)
 	}
-	if byAction["deny"] != 3 || byAction["allow"] != 1 || byAction["log"] != 1 || failures != 1 {
+	if byAction["drop"] != 7 || byAction["reject"] != 3 || byAction["accept"] != 1 || len(byAction) != 3 || failures != 1 {
 		t.Errorf("firewall actions %v, failures %d", byAction, failures)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "firewall", "2026-11-26.ndjson")); err != nil {

@@ -49,7 +49,7 @@ const (
 //
 // message is the line exactly as a shipper such as Filebeat would send it, header
 // included: the transform pipelines parse it from there, as they parse lines Filebeat
-// read from a file (the firewall sample's grok expects the BSD header and kernel:). A
+// read from a file (the firewall sample reads the BSD, RFC 3339 and RFC 5424 headers). A
 // pipeline that wants the MSG part alone, such as one decoding Suricata's EVE JSON sent
 // through syslog, strips the header first (the syslog processor does).
 type Parser struct {

@@ -251,7 +251,7 @@ func TestFirewallSample(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"@timestamp": "2026-12-06T10:00:00Z", "source.ip": "203.0.113.7", "destination.ip": "10.1.2.3",
-		"destination.port": "22", "network.transport": "tcp", "observer.hostname": "fw01",
+		"destination.port": "22", "network.transport": "tcp", "observer.name": "fw01",
 		"observer.ingress.interface.name": "eth0", "log.syslog.facility.name": "kern", "log.source.address": testSource,
 	} {
 		v, ok := e.Get(path)

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"net"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -272,10 +273,10 @@ func checkDate(t *testing.T, p event.Processor, value, layout string) {
 // converted value is what strconv or netip make of the text, and converting again is
 // a no-op (a value of a type converts to itself).
 func FuzzConvert(f *testing.F) {
-	types := []string{"integer", "long", "float", "double", "boolean", "ip", "string", "auto"}
+	types := []string{"integer", "long", "float", "double", "boolean", "ip", "mac", "string", "auto"}
 	for _, s := range []string{
 		"1", " 42 ", "0x1f", "0o17", "0b101", "-9223372036854775808", "9223372036854775808", "1.5", "1e308", "1e309", "NaN", "-Inf",
-		"true", " FALSE ", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", " 2001:db8::1 ", "", "x", "1_000",
+		"true", " FALSE ", "00:16:3e:4a:5b:6c", "0016.3e4a.5b6c", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", " 2001:db8::1 ", "", "x", "1_000",
 		strings.Repeat("9", 100000), strings.Repeat(" ", 1<<20) + "1", "0." + strings.Repeat("0", 100000) + "1",
 	} {
 		f.Add(s)
@@ -310,6 +311,11 @@ func FuzzConvert(f *testing.F) {
 				s, _ := out.(string)
 				if a, perr := netip.ParseAddr(s); perr != nil || a.String() != s {
 					t.Fatalf("%s of %q = %#v, not an address in canonical form", typ, in, out)
+				}
+			case "mac":
+				s, _ := out.(string)
+				if hw, perr := net.ParseMAC(s); perr != nil || macString(hw) != s || strings.ToUpper(s) != s {
+					t.Fatalf("%s of %q = %#v, not a MAC address in ECS form", typ, in, out)
 				}
 			case "string":
 				if out != in {

@@ -248,7 +248,7 @@ Bad_Name:
 		`pipelines.firewall.processors[3].set.if: `,
 		`pipelines.firewall.processors[3].set.value: give exactly one of value, copy_from and expr`,
 		`pipelines.firewall.processors[4].geoip: enrichment is not available in this process`,
-		`pipelines.firewall.processors[5].convert.type: want integer, long, float, double, boolean, ip, string or auto, not "ipv9"`,
+		`pipelines.firewall.processors[5].convert.type: want integer, long, float, double, boolean, ip, mac, string or auto, not "ipv9"`,
 		`pipelines.firewall.processors[5].convert.on_failure: an empty list handles nothing`,
 		`pipelines.firewall.processors[6]: want an object with one key, the processor kind`,
 		`pipelines.ids.processors: a pipeline needs at least one processor`,

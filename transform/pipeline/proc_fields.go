@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -352,7 +353,10 @@ type convertOptions struct {
 	IgnoreMissing bool   `yaml:"ignore_missing"`
 }
 
-// convertProc converts a field (each element of an array) to a type.
+// convertProc converts a field (each element of an array) to a type. Besides the
+// types of ES ingest's convert, mac writes a MAC address (any notation net.ParseMAC
+// reads: 00:16:3e:4a:5b:6c, 00-16-3E-4A-5B-6C, 0016.3e4a.5b6c) as ECS suggests
+// (RFC 7042): uppercase hexadecimal octets separated by hyphens, 00-16-3E-4A-5B-6C.
 type convertProc struct {
 	field, target event.Path
 	typ           string
@@ -369,13 +373,13 @@ func newConvert(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		o.TargetField = o.Field
 	}
 	switch o.Type {
-	case "integer", "long", "float", "double", "boolean", "ip", "string", "auto":
+	case "integer", "long", "float", "double", "boolean", "ip", "mac", "string", "auto":
 	case "int":
 		o.Type = "integer"
 	case "bool":
 		o.Type = "boolean"
 	default:
-		errs = append(errs, optErr("type", given["type"], "want integer, long, float, double, boolean, ip, string or auto, not %q", o.Type))
+		errs = append(errs, optErr("type", given["type"], "want integer, long, float, double, boolean, ip, mac, string or auto, not %q", o.Type))
 	}
 	return &convertProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), typ: o.Type, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
 }
@@ -468,6 +472,13 @@ func convertValue(v any, typ string) (any, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s is not an IP address", describe(v))
+	case "mac":
+		if str, ok := v.(string); ok {
+			if hw, err := net.ParseMAC(strings.TrimSpace(str)); err == nil {
+				return macString(hw), nil
+			}
+		}
+		return nil, fmt.Errorf("%s is not a MAC address", describe(v))
 	case "auto":
 		str, ok := v.(string)
 		if !ok {
@@ -488,6 +499,21 @@ func convertValue(v any, typ string) (any, error) {
 		return str, nil
 	}
 	return nil, fmt.Errorf("unknown type %s", typ)
+}
+
+// macString writes a MAC address as ECS suggests: two uppercase hexadecimal digits per
+// octet, separated by hyphens.
+func macString(hw net.HardwareAddr) string {
+	const digits = "0123456789ABCDEF"
+	var buf [60]byte // net.ParseMAC reads at most 20 octets
+	b := buf[:0]
+	for i, o := range hw {
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[o>>4], digits[o&0x0f])
+	}
+	return string(b)
 }
 
 // textOf returns the text of a string or a number as decoded from JSON.

@@ -100,6 +100,8 @@ func TestConvert(t *testing.T) {
 		{"float", `convert: {field: p, type: float, target_field: q}`, `{"p":"1.5"}`, `{"p":"1.5","q":1.5}`, ""},
 		{"boolean", `convert: {field: p, type: boolean}`, `{"p":"TRUE"}`, `{"p":true}`, ""},
 		{"ip canonical", `convert: {field: p, type: ip}`, `{"p":"2001:DB8:0:0::1"}`, `{"p":"2001:db8::1"}`, ""},
+		{"mac as ECS writes it", `convert: {field: p, type: mac}`, `{"p":["00:16:3e:4a:5b:6c","0016.3e4a.5b6c","00-16-3E-4A-5B-6C"]}`, `{"p":["00-16-3E-4A-5B-6C","00-16-3E-4A-5B-6C","00-16-3E-4A-5B-6C"]}`, ""},
+		{"bad mac", `convert: {field: p, type: mac}`, `{"p":"00:16:3e:4a:5b"}`, "", `field p: "00:16:3e:4a:5b" is not a MAC address`},
 		{"string", `convert: {field: p, type: string}`, `{"p":22}`, `{"p":"22"}`, ""},
 		{"auto", `convert: {field: p, type: auto}`, `{"p":["1","1.5","false","x"]}`, `{"p":[1,1.5,false,"x"]}`, ""},
 		{"array", `convert: {field: p, type: integer}`, `{"p":["1","2"]}`, `{"p":[1,2]}`, ""},

@@ -50,7 +50,7 @@ func TestEnrichedFirewall(t *testing.T) {
 	for path, want := range map[string]any{
 		"source.geo.country_iso_code": "NL", "source.geo.city_name": "Amsterdam", "source.as.number": int64(64500),
 		"destination.network.zone": "dmz", "destination.asset.owner": "web-team",
-		"threat.indicator.ip": "203.0.113.7", "event.action": "deny",
+		"threat.indicator.ip": "203.0.113.7", "event.action": "drop",
 	} {
 		got, _ := e.Get(path)
 		if n, ok := got.(uint32); ok {
