@@ -131,7 +131,7 @@ func (p *grokProc) Process(_ context.Context, e *event.Event) error {
 	if !ok {
 		return fmt.Errorf("field %s: is a %s, not a string", p.field, event.Kind(v))
 	}
-	var buf [64]int
+	var buf [256]int
 	spans := buf[:]
 	if p.maxSpans > len(buf) {
 		spans = make([]int, p.maxSpans)

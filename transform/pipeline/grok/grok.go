@@ -305,7 +305,7 @@ func (p *Pattern) MatchFallback(s string, spans []int) (matched, fallback bool) 
 	if p.prog == nil || len(s) > math.MaxInt32 {
 		return p.matchRegexp(s, spans), true
 	}
-	var buf [64]int
+	var buf [256]int
 	var slots []int
 	if p.nslots <= len(buf) {
 		slots = buf[:p.nslots]
