@@ -104,6 +104,9 @@ func TestSetExprValuesAreJSONShaped(t *testing.T) {
 		{expr: `0.0 / 0.0`, wantErr: "NaN is not a JSON number"},
 		{expr: `[1, 1.0 / 0.0]`, wantErr: "[1]: +Inf is not a JSON number"},
 		{expr: `$env`, wantErr: "is not a JSON value"},
+		// fromPairs makes a map[any]any: string keys are a document's.
+		{expr: `fromPairs([["k", 1], ["l", [2]]])`, want: map[string]any{"k": int64(1), "l": []any{int64(2)}}},
+		{expr: `fromPairs([[1, 1]])`, wantErr: "a map key 1 is not a string"},
 	} {
 		s, err := compileProc(t, `set: {field: out, expr: '`+c.expr+`'}`)
 		if err != nil {

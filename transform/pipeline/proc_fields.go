@@ -197,16 +197,25 @@ func jsonShaped(v any) (any, error) {
 		}
 		return out, nil
 	case reflect.Map:
-		if rv.Type().Key().Kind() != reflect.String {
+		// String keys, or keys of an interface type that all hold strings (expr's
+		// fromPairs builds a map[any]any).
+		keyKind := rv.Type().Key().Kind()
+		if keyKind != reflect.String && keyKind != reflect.Interface {
 			break
 		}
 		out := make(map[string]any, rv.Len())
 		for it := rv.MapRange(); it.Next(); {
+			k := it.Key()
+			if keyKind == reflect.Interface {
+				if k = k.Elem(); !k.IsValid() || k.Kind() != reflect.String {
+					return nil, fmt.Errorf("a map key %v is not a string", it.Key().Interface())
+				}
+			}
 			x, err := jsonShaped(it.Value().Interface())
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", it.Key().String(), err)
+				return nil, fmt.Errorf("%s: %w", k.String(), err)
 			}
-			out[it.Key().String()] = x
+			out[k.String()] = x
 		}
 		return out, nil
 	}
