@@ -436,7 +436,7 @@ scenario_grok() {
   "$load" lines --shape firewall --events 4096 --seed 1 >"$work/firewall.lines"
   local le="grok, firewall expression: sluice vs elastic/go-grok"
   local lv="grok, firewall expression: sluice vs vjeantet/grok"
-  local lp="firewall sample pipeline (grok + 16 processors) vs elastic/go-grok (grok alone)"
+  local lp="firewall sample pipeline (the whole sample) vs elastic/go-grok (its first grok alone)"
   grok_run "$le" subject sluice-grok
   g=$summary
   grok_run "$le" baseline elastic-go-grok

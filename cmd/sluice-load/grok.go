@@ -45,29 +45,36 @@ type grokConfig struct {
 // that the line did not match.
 type parser func(line string) (map[string]any, bool, error)
 
+// grokExpr is a grok expression with the custom patterns it uses.
+type grokExpr struct {
+	pattern string
+	defs    map[string]string
+}
+
 // firewallExpression returns the grok expression of the firewall sample pipeline's
-// grok processor: the one every engine runs.
-func firewallExpression() (string, error) {
+// first grok processor (the one that parses the packet): the one every engine runs.
+func firewallExpression() (grokExpr, error) {
 	cfgs, err := samples.Pipelines()
 	if err != nil {
-		return "", fmt.Errorf("load sample pipelines: %w", err)
+		return grokExpr{}, fmt.Errorf("load sample pipelines: %w", err)
 	}
 	cfg, ok := cfgs[shapeFirewall]
 	if !ok || len(cfg.Processors) == 0 {
-		return "", errors.New("the samples have no firewall pipeline")
+		return grokExpr{}, errors.New("the samples have no firewall pipeline")
 	}
 	var first struct {
 		Grok struct {
-			Patterns []string `yaml:"patterns"`
+			Patterns []string          `yaml:"patterns"`
+			Defs     map[string]string `yaml:"pattern_definitions"`
 		} `yaml:"grok"`
 	}
 	if err := cfg.Processors[0].Decode(&first); err != nil {
-		return "", fmt.Errorf("decode the firewall pipeline's first processor: %w", err)
+		return grokExpr{}, fmt.Errorf("decode the firewall pipeline's first processor: %w", err)
 	}
 	if len(first.Grok.Patterns) != 1 {
-		return "", fmt.Errorf("the firewall pipeline's first processor has %d grok patterns, want 1", len(first.Grok.Patterns))
+		return grokExpr{}, fmt.Errorf("the firewall pipeline's first processor has %d grok patterns, want 1", len(first.Grok.Patterns))
 	}
-	return first.Grok.Patterns[0], nil
+	return grokExpr{pattern: first.Grok.Patterns[0], defs: first.Grok.Defs}, nil
 }
 
 // newParser builds the parser of an engine on expr. The libraries run their string
@@ -75,7 +82,7 @@ func firewallExpression() (string, error) {
 // vjeantet/grok's ParseTyped reports a typed capture whose group did not take part as
 // 0 instead of leaving it out, which the comparison of captures rejects. sluice's grok
 // converts typed captures as the pipeline does: more work on its side, not less.
-func newParser(engine, expr string) (parser, error) {
+func newParser(engine string, expr grokExpr) (parser, error) {
 	switch engine {
 	case enginePipeline:
 		cfgs, err := samples.Pipelines()
@@ -100,7 +107,7 @@ func newParser(engine, expr string) (parser, error) {
 			return e.Fields, true, nil
 		}, nil
 	case engineSluice:
-		p, err := grok.Compile(expr, nil)
+		p, err := grok.Compile(expr.pattern, expr.defs)
 		if err != nil {
 			return nil, fmt.Errorf("compile with sluice's grok: %w", err)
 		}
@@ -139,7 +146,10 @@ func newParser(engine, expr string) (parser, error) {
 		}, nil
 	case engineElastic:
 		g := elasticgrok.New()
-		if err := g.Compile(expr, true); err != nil {
+		if err := g.AddPatterns(expr.defs); err != nil {
+			return nil, fmt.Errorf("elastic/go-grok: custom patterns: %w", err)
+		}
+		if err := g.Compile(expr.pattern, true); err != nil {
 			return nil, fmt.Errorf("compile with elastic/go-grok: %w", err)
 		}
 		return func(line string) (map[string]any, bool, error) {
@@ -154,15 +164,31 @@ func newParser(engine, expr string) (parser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vjeantet/grok: %w", err)
 		}
-		if _, err := g.Parse(expr, ""); err != nil { // compiles and caches expr
+		if err := g.AddPatternsFromMap(expr.defs); err != nil {
+			return nil, fmt.Errorf("vjeantet/grok: custom patterns: %w", err)
+		}
+		if _, err := g.Parse(expr.pattern, ""); err != nil { // compiles and caches expr
 			return nil, fmt.Errorf("compile with vjeantet/grok: %w", err)
 		}
+		// ParseToMultiMap, not Parse: a name captured in two alternatives (source.ip of
+		// the IPv4 and of the IPv6 branch) is two groups, and Parse keeps the last
+		// even when only the first took part. The first value set is the capture, as
+		// in sluice's grok and elastic/go-grok.
 		return func(line string) (map[string]any, bool, error) {
-			m, err := g.Parse(expr, line)
+			mm, err := g.ParseToMultiMap(expr.pattern, line)
 			if err != nil {
 				return nil, false, fmt.Errorf("vjeantet/grok: %w", err)
 			}
-			return anyMap(m), len(m) > 0, nil
+			m := make(map[string]any, len(mm))
+			for k, vs := range mm {
+				for _, v := range vs {
+					if v != "" {
+						m[k] = v
+						break
+					}
+				}
+			}
+			return m, len(mm) > 0, nil
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown engine %q: want one of %s", engine, strings.Join(grokEngines, ", "))
