@@ -518,6 +518,10 @@ gateway:
       ids: $run-ids
       waf: $run-waf
     default_stream: $run-default
+    # sluice-load cycles a pool of events, so a long run sends each again: by
+    # Filebeat's coordinates those are resends, indexed once. The chain counts every
+    # send in the engine, so ids come from stream positions here.
+    id: stream_position
 stream:
   kind: kinesis
   kinesis:
