@@ -29,7 +29,7 @@ fi
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-schemathesis.XXXXXX")
 pid=""
-# shellcheck disable=SC2317 # run by the trap
+# shellcheck disable=SC2317,SC2329 # run by the trap
 cleanup() {
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
