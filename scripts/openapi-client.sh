@@ -37,17 +37,9 @@ if [[ ! -x $venv/bin/openapi-python-client || "$(cat "$venv/.version" 2>/dev/nul
   echo "$generator_version" >"$venv/.version"
 fi
 
-run_dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-openapi-client.XXXXXX")
-pid=""
-# shellcheck disable=SC2317,SC2329 # run by the trap
-cleanup() {
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$run_dir"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/devsluice.sh
+. scripts/devsluice.sh
+run_dir=$dev_run_dir
 
 echo "== generating a Python client from $doc (openapi-python-client $generator_version)" >&2
 # The generator's post-generation hooks (ruff, a dependency of it) must be on PATH.
@@ -73,61 +65,19 @@ fi
 echo "generated; its $(grep -c . <<<"$warnings") warnings are the known ones (scripts/openapi-client/warnings.txt):" >&2
 while IFS= read -r warning; do printf '  %s\n' "$warning"; done <<<"$warnings" >&2
 
-go build -o "$run_dir/sluice" ./cmd/sluice
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # run_against NAME SLUICE_YAML_EXTRA KEY: starts sluice dev with SLUICE_YAML_EXTRA added
 # to its configuration and runs send.py against it, with KEY as its API key if not empty.
 run_against() {
   local name=$1 sluice_extra=$2 key=$3
-  local dir="$run_dir/${name// /-}" http_port grpc_port
-  mkdir -p "$dir/data"
-  http_port=$(free_port)
-  grpc_port=$(free_port)
-  cat >"$dir/sluice.yaml" <<EOF
-http:
-  addr: 127.0.0.1:$http_port
-grpc:
-  addr: 127.0.0.1:$grpc_port
-lumberjack:
-  addr: ""
-sink:
-  file:
-    dir: $dir/data
-stream:
-  embedded:
-    # A client test, not a durability test: no fsync per batch.
-    sync: none
-$sluice_extra
-EOF
-  "$run_dir/sluice" dev -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
-  pid=$!
-  local base="http://127.0.0.1:$http_port"
-  for _ in $(seq 1 100); do
-    if curl -fsS "$base/readyz" >/dev/null 2>&1; then
-      break
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "sluice dev ($name) exited:" >&2
-      cat "$dir/sluice.log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "== the generated client against sluice dev ($name) at $base" >&2
+  dev_start "$name" "$sluice_extra" || return 1
+  echo "== the generated client against sluice dev ($name) at $dev_base" >&2
   local status=0
   SLUICE_OPENAPI_CLIENT_KEY=$key "$venv/bin/python" -u scripts/openapi-client/send.py \
-    --client-dir "$run_dir/client" --base-url "$base" --data-dir "$dir/data" || status=$?
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+    --client-dir "$run_dir/client" --base-url "$dev_base" --data-dir "$dev_dir/data" || status=$?
   if [[ $status -ne 0 ]]; then
     echo "the generated client failed against sluice dev ($name)" >&2
-    grep -E 'level=(WARN|ERROR)' "$dir/sluice.log" | tail -n 20 >&2 || true
   fi
+  dev_stop "$name" "$status"
   return "$status"
 }
 

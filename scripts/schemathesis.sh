@@ -27,23 +27,8 @@ if [[ ! -x $venv/bin/schemathesis || "$(cat "$venv/.version" 2>/dev/null)" != "$
   echo "$schemathesis_version $zstandard_version" >"$venv/.version"
 fi
 
-run_dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-schemathesis.XXXXXX")
-pid=""
-# shellcheck disable=SC2317,SC2329 # run by the trap
-cleanup() {
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$run_dir"
-}
-trap cleanup EXIT
-
-go build -o "$run_dir/sluice" ./cmd/sluice
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/devsluice.sh
+. scripts/devsluice.sh
 
 # Checks: all of them, with these exceptions, each for a reason of its own:
 # - use_after_free, ensure_resource_availability, object_level_authorization: the API
@@ -76,63 +61,27 @@ EOF
 # run_against NAME SLUICE_YAML_EXTRA SCHEMATHESIS_TOML_EXTRA [schemathesis args]
 run_against() {
   local name=$1 sluice_extra=$2 st_extra=$3
-  local dir="$run_dir/${name// /-}" http_port grpc_port
-  mkdir -p "$dir/data"
-  http_port=$(free_port)
-  grpc_port=$(free_port)
-  cat >"$dir/sluice.yaml" <<EOF
-http:
-  addr: 127.0.0.1:$http_port
-grpc:
-  addr: 127.0.0.1:$grpc_port
-lumberjack:
-  addr: ""
-sink:
-  file:
-    dir: $dir/data
-stream:
-  embedded:
-    # A property test, not a durability test: no fsync per batch.
-    sync: none
-gateway:
+  # Every event needs a log type (the document says where it comes from). Generated
+  # events name none; with a default type they are accepted, and ?type= and
+  # X-Sluice-Type are still checked against their schema.
+  dev_start "$name" "gateway:
   routing:
-    # Every event needs a log type (the document says where it comes from). Generated
-    # events name none; with a default type they are accepted, and ?type= and
-    # X-Sluice-Type are still checked against their schema.
     default_type: generated
-$sluice_extra
-EOF
-  "$run_dir/sluice" dev -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
-  pid=$!
-  local base="http://127.0.0.1:$http_port"
-  for _ in $(seq 1 100); do
-    if curl -fsS "$base/readyz" >/dev/null 2>&1; then
-      break
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "sluice dev ($name) exited:" >&2
-      cat "$dir/sluice.log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  { common_config; printf '%s\n' "$st_extra"; } >"$dir/schemathesis.toml"
-  echo "== schemathesis against sluice dev ($name) at $base" >&2
+$sluice_extra" || return 1
+  { common_config; printf '%s\n' "$st_extra"; } >"$dev_dir/schemathesis.toml"
+  echo "== schemathesis against sluice dev ($name) at $dev_base" >&2
   local status=0
   (
-    cd "$dir"
+    cd "$dev_dir"
     PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-      "$root/$venv/bin/schemathesis" --config-file "$dir/schemathesis.toml" run "$base/openapi.json" \
-      --url "$base" \
+      "$root/$venv/bin/schemathesis" --config-file "$dev_dir/schemathesis.toml" run "$dev_base/openapi.json" \
+      --url "$dev_base" \
       --seed 20261206 --generation-database none --no-color "${@:4}"
   ) || status=$?
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
   if [[ $status -ne 0 ]]; then
     echo "schemathesis found failures against sluice dev ($name)" >&2
-    grep -E 'level=(WARN|ERROR)' "$dir/sluice.log" | tail -n 20 >&2 || true
   fi
+  dev_stop "$name" "$status"
   return "$status"
 }
 
