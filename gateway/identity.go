@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -110,14 +109,14 @@ func (m idModes) of(typ string) idMode {
 	return m.def
 }
 
-// idHasher makes identities; one serves one Ingest call (it reuses its buffers).
+// idHasher makes identities; one serves one Ingest call. A batch is nearly always one
+// scope (mode, log type, API key): the scope's seed is computed once and kept.
 type idHasher struct {
-	pre []byte
-	// seed is the hash of the scope (mode, log type, API key) last used, the seed of
-	// the key's hash; scope is that scope's bytes.
-	seed  uint64
-	scope []byte
-	out   [22]byte
+	kind        byte
+	typ, caller string
+	seed        uint64
+	ok          bool // kind, typ, caller and seed hold a scope
+	out         [22]byte
 }
 
 // id returns the identity of ev, of log type typ sent with the API key named
@@ -141,17 +140,15 @@ func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
 	if len(key) == 0 {
 		return ""
 	}
-	// The scope seeds the key's hash, so that the key (a whole event, in content mode)
-	// is hashed where it lies. A batch is nearly always one scope: its seed is kept.
-	h.pre = append(h.pre[:0], "sluice-id-1"...)
-	h.pre = append(h.pre, mode.kind)
-	h.pre = binary.AppendUvarint(h.pre, uint64(len(typ)))
-	h.pre = append(h.pre, typ...)
-	h.pre = binary.AppendUvarint(h.pre, uint64(len(principal)))
-	h.pre = append(h.pre, principal...)
-	if !bytes.Equal(h.pre, h.scope) {
-		h.scope = append(h.scope[:0], h.pre...)
-		h.seed = xxh3.Hash(h.scope)
+	if !h.ok || h.kind != mode.kind || h.typ != typ || h.caller != principal {
+		// The scope seeds the key's hash, so that the key (a whole event, in content
+		// mode) is hashed where it lies.
+		pre := append([]byte("sluice-id-1"), mode.kind)
+		pre = binary.AppendUvarint(pre, uint64(len(typ)))
+		pre = append(pre, typ...)
+		pre = binary.AppendUvarint(pre, uint64(len(principal)))
+		pre = append(pre, principal...)
+		h.kind, h.typ, h.caller, h.seed, h.ok = mode.kind, typ, principal, xxh3.Hash(pre), true
 	}
 	sum := xxh3.Hash128Seed(key, h.seed).Bytes()
 	base64.RawURLEncoding.Encode(h.out[:], sum[:])
