@@ -22,6 +22,14 @@ type scanner struct {
 	members []jsonx.Member
 	cutter  jsonx.Cutter
 	doc     []byte // the document being scanned
+	// parts are the values of the top-level members that identify the event.
+	parts [numParts][]byte
+	// sub, want, nwant and vals are the state of lookup, which finds members of a
+	// part of the document.
+	sub   []byte
+	want  [maxLookup]string
+	nwant int
+	vals  [maxLookup][]byte
 }
 
 func newScanner(maxDepth int) scanner { return scanner{json: jsonx.NewScanner(maxDepth)} }
@@ -50,7 +58,7 @@ func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext [
 		return nil, ids, fmt.Errorf("event is not a JSON object (starts with %q)", b[i])
 	}
 	start := i
-	s.members, s.doc = s.members[:0], b
+	s.members, s.doc, s.parts = s.members[:0], b, [numParts][]byte{}
 	err = s.json.Scan(b, s.member)
 	s.doc = nil
 	if err != nil {
@@ -60,7 +68,7 @@ func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext [
 	for end > start && b[end-1] != '}' {
 		end-- // trailing whitespace
 	}
-	ids = identity(ids, b, s.members) // before the cut moves the bytes
+	ids = s.identity(ids) // before the cut moves the bytes
 	if keepMetadata {
 		for k := range s.members {
 			s.members[k].Drop = false
@@ -69,8 +77,13 @@ func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext [
 	return s.cutter.Cut(b[:end], start, s.members), ids, nil
 }
 
-// member records a top-level member, marked for dropping when it is @metadata.
+// member records a top-level member, marked for dropping when it is @metadata, and
+// keeps the value of those that identify the event (see identity).
 func (s *scanner) member(keyStart, keyEnd, valueEnd int) {
-	meta := jsonx.KeyIs(s.doc[keyStart+1:keyEnd-1], metadataKey)
-	s.members = append(s.members, jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd, Drop: meta})
+	m := jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd}
+	if part := partOf(m.Key(s.doc)); part >= 0 {
+		s.parts[part] = m.Value(s.doc)
+		m.Drop = part == partMetadata
+	}
+	s.members = append(s.members, m)
 }

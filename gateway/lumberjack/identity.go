@@ -1,17 +1,16 @@
 package lumberjack
 
 import (
+	"bytes"
 	"encoding/binary"
-
-	"github.com/tidwall/gjson"
 
 	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // identity appends to dst what identifies a Beats event, the same each time the
 // shipper sends it (gateway.Event.ID), and returns the extended slice; dst comes back
-// unchanged when the event names nothing. doc is the event (valid JSON) and members
-// its top-level members.
+// unchanged when the event names nothing. It reads the parts of the event the
+// scanner has just scanned (s.parts).
 //
 // The identity is the event's @metadata._id when the shipper set one (Filebeat's
 // add_id and fingerprint processors do, for this purpose). Otherwise it is where the
@@ -24,55 +23,41 @@ import (
 // Beat resends an event as it first sent it, @timestamp included, so a resend keeps
 // its identity; a line read again after the Beat restarts gets a new @timestamp and
 // becomes a second document, as it would in Elasticsearch.
-func identity(dst, doc []byte, members []jsonx.Member) []byte {
-	var meta, agent, host, log, input, ts []byte
-	for _, m := range members {
-		key := m.Key(doc)
-		switch {
-		case jsonx.KeyIs(key, metadataKey):
-			meta = m.Value(doc)
-		case jsonx.KeyIs(key, "agent"):
-			agent = m.Value(doc)
-		case jsonx.KeyIs(key, "host"):
-			host = m.Value(doc)
-		case jsonx.KeyIs(key, "log"):
-			log = m.Value(doc)
-		case jsonx.KeyIs(key, "input"):
-			input = m.Value(doc)
-		case jsonx.KeyIs(key, "@timestamp"):
-			ts = m.Value(doc)
-		}
-	}
-	if v := field(meta, "_id"); v.Type == gjson.String && v.Str != "" && len(v.Str) <= maxMetadataID {
+func (s *scanner) identity(dst []byte) []byte {
+	meta, agent, host, log, input, ts := s.parts[partMetadata], s.parts[partAgent], s.parts[partHost],
+		s.parts[partLog], s.parts[partInput], s.parts[partTimestamp]
+	if v := s.get(meta, "_id"); isString(v) && len(v) <= maxMetadataID+2 {
 		dst = append(dst, 'm')
-		return append(dst, v.Str...)
+		return append(dst, text(v)...)
 	}
-	who := field(agent, "id")
-	whoTag := byte('a')
+	who, whoTag := s.get(agent, "id"), byte('a')
 	if !scalar(who) {
-		who, whoTag = field(host, "name"), 'h'
+		who, whoTag = s.get(host, "name"), 'h'
 	}
-	path, offset := field(log, "file.path"), field(log, "offset")
-	if !scalar(who) || !scalar(path) || offset.Type != gjson.Number {
+	s.lookup(log, "file", "offset")
+	file, offset := s.vals[0], s.vals[1]
+	s.lookup(file, "path", "device_id", "inode", "fingerprint")
+	path, device, inode, fingerprint := s.vals[0], s.vals[1], s.vals[2], s.vals[3]
+	if !scalar(who) || !scalar(path) || !isNumber(offset) {
 		return dst
 	}
 	dst = append(dst, 'c')
-	dst = appendPart(dst, whoTag, who.Raw)
-	dst = appendPart(dst, 'p', path.Raw)
+	dst = appendPart(dst, whoTag, who)
+	dst = appendPart(dst, 'p', path)
 	for _, f := range [...]struct {
-		tag  byte
-		path string
-	}{{'d', "file.device_id"}, {'i', "file.inode"}, {'f', "file.fingerprint"}} {
-		if v := field(log, f.path); scalar(v) {
-			dst = appendPart(dst, f.tag, v.Raw)
+		tag byte
+		v   []byte
+	}{{'d', device}, {'i', inode}, {'f', fingerprint}} {
+		if scalar(f.v) {
+			dst = appendPart(dst, f.tag, f.v)
 		}
 	}
-	if v := field(input, "id"); scalar(v) {
-		dst = appendPart(dst, 'n', v.Raw)
+	if v := s.get(input, "id"); scalar(v) {
+		dst = appendPart(dst, 'n', v)
 	}
-	dst = appendPart(dst, 'o', offset.Raw)
+	dst = appendPart(dst, 'o', offset)
 	if len(ts) > 0 {
-		dst = appendPart(dst, 't', string(ts))
+		dst = appendPart(dst, 't', ts)
 	}
 	return dst
 }
@@ -81,21 +66,97 @@ func identity(dst, doc []byte, members []jsonx.Member) []byte {
 // limit); a longer one is ignored in favour of the coordinates.
 const maxMetadataID = 512
 
-// field looks up a dotted path in obj, a JSON object's bytes (or nothing).
-func field(obj []byte, path string) gjson.Result {
-	if len(obj) == 0 || obj[0] != '{' {
-		return gjson.Result{}
+// The top-level members the identity is made of, in scanner.parts.
+const (
+	partMetadata = iota
+	partAgent
+	partHost
+	partLog
+	partInput
+	partTimestamp
+	numParts
+)
+
+// partOf returns which part the top-level member of key (raw, still escaped) is, or -1.
+func partOf(key []byte) int {
+	if bytes.IndexByte(key, '\\') < 0 {
+		switch string(key) { // compared without a copy
+		case metadataKey:
+			return partMetadata
+		case "agent":
+			return partAgent
+		case "host":
+			return partHost
+		case "log":
+			return partLog
+		case "input":
+			return partInput
+		case "@timestamp":
+			return partTimestamp
+		}
+		return -1
 	}
-	return gjson.GetBytes(obj, path)
+	for i, name := range [numParts]string{metadataKey, "agent", "host", "log", "input", "@timestamp"} {
+		if jsonx.KeyIs(key, name) {
+			return i
+		}
+	}
+	return -1
 }
 
+// maxLookup is the most members lookup finds in one pass.
+const maxLookup = 4
+
+// lookup sets s.vals[i] to the value of obj's top-level member keys[i] (the last of
+// repeated ones) as written, or nil when obj is not an object or has no such member,
+// in one pass over obj. obj is part of a document the scanner has validated; looking
+// at it allocates nothing.
+func (s *scanner) lookup(obj []byte, keys ...string) {
+	s.vals = [maxLookup][]byte{}
+	if len(obj) == 0 || obj[0] != '{' {
+		return
+	}
+	s.sub, s.nwant = obj, copy(s.want[:], keys)
+	_ = s.json.Scan(obj, s.onLookup)
+	s.sub = nil
+}
+
+// get is lookup of one key.
+func (s *scanner) get(obj []byte, key string) []byte {
+	s.lookup(obj, key)
+	return s.vals[0]
+}
+
+func (s *scanner) onLookup(keyStart, keyEnd, valueEnd int) {
+	key := s.sub[keyStart+1 : keyEnd-1]
+	plain := bytes.IndexByte(key, '\\') < 0
+	for i, want := range s.want[:s.nwant] {
+		if plain && string(key) == want || !plain && jsonx.KeyIs(key, want) {
+			s.vals[i] = jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd}.Value(s.sub)
+		}
+	}
+}
+
+// isString reports whether v, a JSON value as written, is a non-empty string.
+func isString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
+
+// isNumber reports whether v, a JSON value as written, is a number.
+func isNumber(v []byte) bool { return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9') }
+
 // scalar reports whether v is a non-empty string or a number.
-func scalar(v gjson.Result) bool {
-	return (v.Type == gjson.String && v.Str != "") || v.Type == gjson.Number
+func scalar(v []byte) bool { return isString(v) || isNumber(v) }
+
+// text is a string value's contents when it has no escapes, else the value as
+// written: either way the same bytes each time the event is sent.
+func text(v []byte) []byte {
+	if isString(v) && bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // appendPart appends one tagged, length-prefixed part of the coordinates.
-func appendPart(dst []byte, tag byte, raw string) []byte {
+func appendPart(dst []byte, tag byte, raw []byte) []byte {
 	dst = append(dst, tag)
 	dst = binary.AppendUvarint(dst, uint64(len(raw)))
 	return append(dst, raw...)
