@@ -3,9 +3,12 @@ package httprecv
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
@@ -160,3 +163,47 @@ func BenchmarkDecodeNDJSON(b *testing.B) {
 
 // testScanner is the receivers' validator at the default nesting limit.
 func testScanner() *jsonx.Scanner { return jsonx.NewScanner(jsonx.DefaultMaxDepth) }
+
+// FuzzTakeID checks the _id member's removal against encoding/json on arbitrary
+// objects: it never panics, what remains is the object without its top-level _id
+// members, and the id is the last _id's string value.
+func FuzzTakeID(f *testing.F) {
+	for _, s := range []string{
+		`{"_id":"k","a":1}`, `{"a":1,"_id":"k"}`, `{"_id":"a","_id":"b"}`, `{"\u005fid":"k","x":{"_id":1}}`,
+		`{"_id":1}`, `{"_id":""}`, ` { "a" : [ "_id" ] , "_id" : "k\"q" } `, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var want map[string]any
+		if json.Unmarshal(doc, &want) != nil || !testScanner().OK(doc) {
+			return
+		}
+		in := bytes.Clone(doc)
+		taker := idTaker{sc: testScanner()}
+		obj, id, err := taker.take(in)
+		wantID, hasID := want["_id"]
+		delete(want, "_id")
+		if err != nil {
+			if s, ok := wantID.(string); hasID && ok && s != "" && len(s) <= gateway.MaxIDBytes {
+				t.Fatalf("take(%q): %v, for a good _id", doc, err)
+			}
+			return
+		}
+		var got map[string]any
+		if err := json.Unmarshal(obj, &got); err != nil {
+			t.Fatalf("take(%q) left %q: %v", doc, obj, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("take(%q) left %v, want %v", doc, got, want)
+		}
+		// (encoding/json replaces invalid UTF-8; the id keeps the bytes sent, the same
+		// at every resend.)
+		if hasID && string(id) != wantID && utf8.Valid(doc) {
+			t.Fatalf("take(%q) id %q, want %q", doc, id, wantID)
+		}
+		if !hasID && id != nil {
+			t.Fatalf("take(%q) id %q without an _id", doc, id)
+		}
+	})
+}
