@@ -154,11 +154,13 @@ type Rule struct {
 }
 
 // DefaultRules returns the rules the receiver ships with: Linux netfilter/iptables
-// lines (kernel messages with an IN= ... OUT= interface pair) are firewall logs, the
-// messages of Suricata are IDS logs. They name the sample pipelines' log types.
+// lines (messages with an IN= ... OUT= interface pair from the kernel, or from ulogd,
+// which logs the NFLOG target's packets in the LOG target's format) are firewall logs,
+// the messages of Suricata are IDS logs. They name the sample pipelines' log types.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Type: "firewall", AppName: "kernel", Match: `IN=\S* OUT=`},
+		{Type: "firewall", AppName: "ulogd", Match: `IN=\S* OUT=`},
 		{Type: "ids", AppName: "suricata"},
 	}
 }

@@ -224,6 +224,27 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestDefaultRules: the shipped rules give netfilter lines from the kernel and from
+// ulogd the firewall type and Suricata's messages the ids type; anything else, kernel
+// messages without an interface pair included, is syslog.
+func TestDefaultRules(t *testing.T) {
+	p := defaultParser(t)
+	for _, tc := range []struct{ msg, want string }{
+		{iptablesLine, "firewall"},
+		{`<4>1 2026-12-06T10:00:00.123Z fw01 kernel - - - [UFW BLOCK] IN=eth0 OUT= MAC= SRC=203.0.113.7 DST=10.1.2.3 LEN=40 PROTO=TCP SPT=1 DPT=2`, "firewall"},
+		{`<4>Dec  6 10:00:00 fw01 ulogd[812]: NFLOG-DROP IN=eth0 OUT= MAC=00:16:3e:4a:5b:6c:00:1a:2b:3c:4d:5e:08:00 SRC=203.0.113.7 DST=10.1.2.3 LEN=60 PROTO=TCP SPT=51234 DPT=22`, "firewall"},
+		{`<6>Dec  6 10:00:01 fw01 kernel: [1.0] usb 1-1: new device`, "syslog"},
+		{`<30>Dec  6 10:00:01 fw01 ulogd[812]: ulogd Version 2.0.8 (re-)starting`, "syslog"},
+		{`<38>Dec  6 10:00:00 bastion sshd[1]: IN=eth0 OUT= is not from netfilter`, "syslog"},
+		{suricataLine, "ids"},
+	} {
+		h := ParseHeader([]byte(tc.msg), received)
+		if got := p.Type(&h); got != tc.want {
+			t.Errorf("%.60q: type %q, want %q", tc.msg, got, tc.want)
+		}
+	}
+}
+
 // TestFirewallSample runs the event of an iptables line through the firewall sample
 // pipeline, as the transform tier will: it parses message, header included, into the
 // ECS fields of a network event.
