@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -121,23 +122,38 @@ func lineDiff(want, got string) string {
 
 // TestCases runs the samples' NAME.test.yaml cases, as `sluice test` does.
 func TestCases(t *testing.T) {
-	runCases(t, FS(), build(t), 3)
+	cfgs, err := Pipelines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCases(t, FS(), build(t), cfgs)
 }
 
 // TestEnrichedCases runs the enriched samples' test cases with the sample lookups.
 func TestEnrichedCases(t *testing.T) {
-	runCases(t, EnrichedFS(), enrichedSet(t), 1)
+	cfgs, err := Enriched()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCases(t, EnrichedFS(), enrichedSet(t), cfgs)
 }
 
-// runCases runs the test case files of fsys (want of them) with the pipelines of set.
-func runCases(t *testing.T, fsys fs.FS, set *pipeline.Set, want int) {
+// runCases runs the test case files of fsys with the pipelines of set; every pipeline
+// of cfgs, the samples of fsys, must have its own file.
+func runCases(t *testing.T, fsys fs.FS, set *pipeline.Set, cfgs map[string]pipeline.Config) {
 	t.Helper()
 	names, err := pipeline.TestFiles(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) != want {
-		t.Errorf("test files %v, want %d: one per sample", names, want)
+	tested := map[string]bool{}
+	for _, name := range names {
+		tested[strings.TrimSuffix(path.Base(name), ".test.yaml")] = true
+	}
+	for typ := range cfgs {
+		if !tested[typ] {
+			t.Errorf("sample pipeline %s has no %s.test.yaml (test files: %v)", typ, typ, names)
+		}
 	}
 	for _, name := range names {
 		tf, err := pipeline.LoadTestFile(fsys, name, name)
