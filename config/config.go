@@ -8,11 +8,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -23,10 +23,9 @@ import (
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
-	"github.com/sluice-siem/sluice/internal/bytesize"
-	"github.com/sluice-siem/sluice/internal/confpath"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
+	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/embedded/durable"
@@ -52,7 +51,7 @@ const (
 
 // Config is the whole configuration of a sluice process.
 type Config struct {
-	HTTP       Listener          `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
+	HTTP       httprecv.Config   `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
 	GRPC       grpcrecv.Config   `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
 	Lumberjack lumberjack.Config `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
 	Syslog     syslog.Config     `yaml:"syslog" doc:"syslog receivers (off unless an address is set): TCP and TLS (RFC 6587, 5425), UDP (RFC 5426); plain syslog has no acknowledgement"`
@@ -82,7 +81,10 @@ type Config struct {
 }
 
 // Limits are the bounds both tiers apply to every event, so that an event the gateway
-// accepts is one the transform tier can read.
+// accepts is one the transform tier can read. They stay in config, not in a component,
+// because no one component owns them: cmd/sluice hands MaxDepth to the gateway
+// (gateway.Limits.MaxDepth) and to the transform tier's decoders and json processor
+// (pipeline.Deps.MaxDepth), which must agree on it.
 type Limits struct {
 	// MaxDepth bounds how deeply an event's objects and arrays nest: the gateway
 	// refuses deeper events, and the transform tier reads no deeper (its decoders and
@@ -90,19 +92,12 @@ type Limits struct {
 	MaxDepth int `yaml:"max_depth" doc:"deepest nesting of objects and arrays in an event (the event object is level 1); the gateway refuses deeper events"`
 }
 
-// Listener is one network listener: the HTTP listener (for the transform role, its
-// health, readiness and metrics), and the shape every listener's address and TLS are
-// checked in.
-type Listener struct {
-	// Addr is host:port; empty disables the listener.
-	Addr string `yaml:"addr" doc:"host:port to listen on; empty disables"`
-	TLS  TLS    `yaml:"tls" doc:"TLS; off unless cert_file and key_file are set"`
-	// ReadTimeout bounds reading one request, body included (HTTP).
-	ReadTimeout time.Duration `yaml:"read_timeout" doc:"longest time to read one request, body included"`
-	// IdleTimeout closes connections idle this long.
-	IdleTimeout time.Duration `yaml:"idle_timeout" doc:"close connections idle this long"`
-	// MaxConnections bounds the open connections; more are closed at once.
-	MaxConnections int `yaml:"max_connections" doc:"most open connections; more are closed at once"`
+// Validate reports the problem of the limits, with its path in the section.
+func (l Limits) Validate() error {
+	if l.MaxDepth < 1 || l.MaxDepth > jsonx.MaxDepth {
+		return fmt.Errorf("max_depth: must be 1 to %d, not %d", jsonx.MaxDepth, l.MaxDepth)
+	}
+	return nil
 }
 
 // TLS is a listener's TLS setup.
@@ -112,45 +107,15 @@ type TLS = servertls.Config
 type Stream struct {
 	// Kind is embedded (in-process, for `sluice dev`) or kinesis; discard (gateway
 	// only) drops every record and is a benchmark tool (stream/discard).
-	Kind     string   `yaml:"kind" doc:"embedded | kinesis | discard (benchmarks only: drops every event)"`
-	Embedded Embedded `yaml:"embedded" doc:"the embedded stream of sluice dev: durable on local disk by default"`
+	Kind     string                 `yaml:"kind" doc:"embedded | kinesis | discard (benchmarks only: drops every event)"`
+	Embedded durable.EmbeddedConfig `yaml:"embedded" doc:"the embedded stream of sluice dev: durable on local disk by default"`
 	// Kinesis is the producer's configuration for Kinesis Data Streams.
 	Kinesis kinesis.Config `yaml:"kinesis" doc:"Kinesis Data Streams: endpoint, batching, aggregation, retries, shard limits"`
 	// Consumer is how `sluice transform` reads Kinesis: worker id, streams, periods and
 	// bounds of leasing and reading (transform/consume).
 	Consumer consume.Config `yaml:"consumer" doc:"how sluice transform reads Kinesis: worker id, streams, lease periods, read limits"`
 	// Leases is where the consumer's shard leases and checkpoints live.
-	Leases Leases `yaml:"leases" doc:"the lease table the transform workers share"`
-}
-
-// Leases selects the lease store of the Kinesis consumer.
-type Leases struct {
-	// Store is dynamodb (shared by any number of workers) or memory (one worker only,
-	// checkpoints lost when it stops: for trials without DynamoDB).
-	Store    string        `yaml:"store" doc:"dynamodb | memory (a single worker; checkpoints are lost when it stops)"`
-	DynamoDB leases.Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
-}
-
-// Embedded is the embedded stream of `sluice dev`: durable on local disk by default
-// (stream/embedded/durable, a Pebble database under Dir), so that what a receiver
-// acknowledged survives a crash of the process or the machine; or, with Durable off,
-// in memory (stream/embedded), for tests and benchmarks.
-type Embedded struct {
-	// Durable keeps the stream on local disk; false keeps it in memory, where events
-	// acknowledged but not yet written are lost when the process stops.
-	Durable bool `yaml:"durable" doc:"keep the stream on local disk (dir): what a receiver acknowledged survives a crash; false: in memory (tests, benchmarks), events not yet written are lost when the process stops"`
-	// Dir is where the durable stream lives; empty is _stream under sink.file.dir (a
-	// name no log type's directory can have).
-	Dir string `yaml:"dir" doc:"directory of the durable stream; empty: sink.file.dir/_stream"`
-	// Sync is when appended events are fsynced (durable only).
-	Sync durable.SyncMode `yaml:"sync" doc:"always: acknowledge after fsync, concurrent batches sharing one (survives a machine crash) | interval: acknowledge at once, fsync every sync_interval (a crash loses up to that much) | none: never fsync (tests and benchmarks)"`
-	// SyncInterval is the fsync period of sync interval.
-	SyncInterval time.Duration `yaml:"sync_interval" doc:"fsync period with sync: interval (1ms to 1s)"`
-	// Retention is how long an event is kept even if the transform tier never
-	// checkpoints past it (durable only).
-	Retention time.Duration `yaml:"retention" doc:"age at which an event is deleted even if not yet transformed (counted and logged), as Kinesis retention"`
-	Shards    int           `yaml:"shards" doc:"shards per stream (a durable stream keeps the count it was created with)"`
-	MaxBytes  bytesize.Size `yaml:"max_bytes" doc:"bytes of events held, on disk when durable, in memory otherwise; when full the receivers push back (HTTP 429, gRPC RESOURCE_EXHAUSTED, lumberjack stops reading)"`
+	Leases leases.StoreConfig `yaml:"leases" doc:"the lease table the transform workers share"`
 }
 
 // EmbeddedDir is the directory of the durable embedded stream: stream.embedded.dir,
@@ -162,23 +127,10 @@ func (c Config) EmbeddedDir() string {
 	return filepath.Join(c.Sink.File.Dir, "_stream")
 }
 
-// DurableStream is the configuration of the durable embedded stream, without its
-// logger and meter.
-func (c Config) DurableStream() durable.Config {
-	e := c.Stream.Embedded
-	d := durable.Config{
-		Dir:            c.EmbeddedDir(),
-		Streams:        c.Gateway.StreamNames(),
-		Shards:         e.Shards,
-		Sync:           e.Sync,
-		MaxBytes:       int64(e.MaxBytes),
-		MaxRecordBytes: int(c.Gateway.Limits.MaxEventBytes) + 4096,
-		Retention:      e.Retention,
-	}
-	if e.Sync == durable.SyncOnInterval {
-		d.SyncInterval = e.SyncInterval
-	}
-	return d
+// MaxRecordBytes is the largest record the gateway puts into the stream: its largest
+// event (gateway.limits.max_event_bytes) in its envelope.
+func (c Config) MaxRecordBytes() int {
+	return int(c.Gateway.Limits.MaxEventBytes) + 4096
 }
 
 // Sink selects where events go.
@@ -191,17 +143,7 @@ type Sink struct {
 	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
 	// DeadLetters is where the search sink writes the documents the engine refuses
 	// for good, and where `sluice replay` reads them from.
-	DeadLetters DeadLetters `yaml:"dead_letters" doc:"where documents the search engine refuses go, for sluice replay"`
-}
-
-// DeadLetters selects the dead-letter destination of the search sink.
-type DeadLetters struct {
-	// Kind is kinesis (a stream, so that nothing is kept on a task's disk) or file
-	// (the file sink's directory, for sluice dev).
-	Kind string `yaml:"kind" doc:"kinesis (the stream below, located by stream.kinesis) | file (sink.file.dir/_dead_letter)"`
-	// Stream is the Kinesis dead-letter stream; it is reached with stream.kinesis's
-	// region, endpoint and credentials (or stream.kinesis.streams.<name>'s).
-	Stream string `yaml:"stream" doc:"Kinesis dead-letter stream (where it lives: stream.kinesis, stream.kinesis.streams)"`
+	DeadLetters deadletter.Config `yaml:"dead_letters" doc:"where documents the search engine refuses go, for sluice replay"`
 }
 
 // EffectiveKind is the sink the back tier writes to: Kind, or its default.
@@ -242,8 +184,7 @@ type Log struct {
 func Default(role Role) Config {
 	const host = "127.0.0.1"
 	c := Config{
-		HTTP: Listener{Addr: host + ":8080", TLS: TLS{ClientAuth: "none"},
-			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 1024},
+		HTTP:       httprecv.DefaultConfig(host),
 		GRPC:       grpcrecv.DefaultConfig(host),
 		Lumberjack: lumberjack.DefaultConfig(host),
 		Syslog:     syslog.DefaultConfig(host),
@@ -252,15 +193,13 @@ func Default(role Role) Config {
 		Gateway:    gateway.DefaultConfig(),
 		Bulk:       httprecv.DefaultBulk(),
 		Stream: Stream{
-			Kind: "kinesis",
-			Embedded: Embedded{Durable: true, Sync: durable.SyncAlways, SyncInterval: durable.DefaultSyncInterval,
-				Retention: durable.DefaultRetention, Shards: 4, MaxBytes: bytesize.GiB},
+			Kind:     "kinesis",
+			Embedded: durable.DefaultEmbeddedConfig(),
 			Kinesis:  kinesis.DefaultConfig(),
 			Consumer: consume.DefaultConfig(),
-			Leases:   Leases{Store: "dynamodb", DynamoDB: leases.DefaultConfig()},
+			Leases:   leases.DefaultStoreConfig(),
 		},
-		Sink: Sink{File: file.Config{Dir: "data"}, Search: search.DefaultConfig(),
-			DeadLetters: DeadLetters{Kind: "kinesis", Stream: "sluice-dead-letters"}},
+		Sink:     Sink{File: file.DefaultConfig(), Search: search.DefaultConfig(), DeadLetters: deadletter.DefaultConfig()},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
@@ -320,20 +259,6 @@ func (c Config) Validate(role Role) error {
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
-	for _, l := range []struct {
-		path string
-		addr string
-	}{{"http", c.HTTP.Addr}, {"grpc", c.GRPC.Addr}, {"lumberjack", c.Lumberjack.Addr}} { // syslog and relp check their own
-		if l.addr != "" && !validAddr(l.addr) {
-			bad(l.path+".addr", "want host:port, not %q", l.addr)
-		}
-	}
-	if c.HTTP.ReadTimeout < 0 || c.HTTP.IdleTimeout < 0 {
-		bad("http", "timeouts must not be negative")
-	}
-	if c.HTTP.MaxConnections <= 0 {
-		bad("http.max_connections", "must be positive, not %d", c.HTTP.MaxConnections)
-	}
 	errs = append(errs, validateSections(reflect.ValueOf(c), "", c.unused(role))...)
 	if c.HTTP.Addr == "" && c.GRPC.Addr == "" && c.Lumberjack.Addr == "" && !c.Syslog.Enabled() && c.RELP.Addr == "" && role != RoleTransform {
 		bad("http.addr", "http, grpc, lumberjack, syslog and relp are all disabled: the gateway would receive nothing")
@@ -341,8 +266,10 @@ func (c Config) Validate(role Role) error {
 	if c.RELP.Addr != "" && c.RELP.Window > c.Gateway.Limits.MaxBatchEvents {
 		bad("relp.window", "%d is more than gateway.limits.max_batch_events %d: a window of messages must fit one batch", c.RELP.Window, c.Gateway.Limits.MaxBatchEvents)
 	}
-	if c.Limits.MaxDepth < 1 || c.Limits.MaxDepth > jsonx.MaxDepth {
-		bad("limits.max_depth", "must be 1 to %d, not %d", jsonx.MaxDepth, c.Limits.MaxDepth)
+	if c.RELP.Addr != "" {
+		if err := c.validateRELPTypes(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if role == RoleGateway && !c.Gateway.Auth.Disabled && len(c.Gateway.Auth.Keys) == 0 {
 		bad("gateway.auth.keys", "required in gateway mode: add keys (see `sluice hash-key`) or set gateway.auth.disabled: true")
@@ -351,13 +278,6 @@ func (c Config) Validate(role Role) error {
 	case "embedded":
 		if role != RoleDev {
 			bad("stream.kind", "embedded lives in one process: use it with `sluice dev` only")
-		}
-		if c.Stream.Embedded.Durable {
-			d := c.DurableStream()
-			d.Streams = []string{"checked-by-gateway-routing"} // the streams are gateway.routing's, checked there
-			if err := confpath.Prefix("stream.embedded.", d.Validate()); err != nil {
-				errs = append(errs, err)
-			}
 		}
 	case "kinesis":
 		if role == RoleDev {
@@ -377,11 +297,10 @@ func (c Config) Validate(role Role) error {
 	default:
 		bad("stream.kind", "must be embedded, kinesis or discard, not %q", c.Stream.Kind)
 	}
-	if c.Stream.Embedded.Shards < 1 || c.Stream.Embedded.Shards > 1024 {
-		bad("stream.embedded.shards", "must be 1 to 1024, not %d", c.Stream.Embedded.Shards)
-	}
-	if c.Stream.Embedded.MaxBytes < c.Gateway.Limits.MaxDecodedBytes {
-		bad("stream.embedded.max_bytes", "%s is less than gateway.limits.max_decoded_bytes %s: a full request could never fit", c.Stream.Embedded.MaxBytes, c.Gateway.Limits.MaxDecodedBytes)
+	if e := c.Stream.Embedded; e.MaxBytes > 0 && e.MaxBytes < c.Gateway.Limits.MaxDecodedBytes {
+		bad("stream.embedded.max_bytes", "%s is less than gateway.limits.max_decoded_bytes %s: a full request could never fit", e.MaxBytes, c.Gateway.Limits.MaxDecodedBytes)
+	} else if e.MaxBytes > 0 && c.Stream.Kind == "embedded" && int64(e.MaxBytes) < int64(c.MaxRecordBytes()) {
+		bad("stream.embedded.max_bytes", "%s is less than the largest record, gateway.limits.max_event_bytes %s in its envelope", e.MaxBytes, c.Gateway.Limits.MaxEventBytes)
 	}
 	if role == RoleTransform && c.Sink.Kind == "" && len(c.Sink.Search.Addresses) == 0 {
 		// An unconfigured transform tier would write NDJSON to the task's ephemeral
@@ -389,9 +308,7 @@ func (c Config) Validate(role Role) error {
 		bad("sink.kind", "no sink configured: set sink.search.addresses (%s) and sink.search.engine to index into Elasticsearch or OpenSearch, or sink.kind: file (%s=file) to write NDJSON files to local disk on purpose", EnvName("sink.search.addresses"), EnvName("sink.kind"))
 	} else if role != RoleGateway {
 		switch c.Sink.EffectiveKind() {
-		case "file":
-		case "search":
-			errs = append(errs, c.validateDeadLetters()...)
+		case "file", "search": // search's dead letters: sink.dead_letters, checked by validateSections
 		default:
 			bad("sink.kind", "must be file or search, not %q", c.Sink.Kind)
 		}
@@ -429,14 +346,50 @@ func (c Config) unused(role Role) map[string]bool {
 	searchSink := role != RoleGateway && c.Sink.EffectiveKind() == "search"
 	kinesisConsumer := role == RoleTransform && c.Stream.Kind == "kinesis"
 	return map[string]bool{
-		"stream.kinesis":         c.Stream.Kind != "kinesis" && !(searchSink && c.Sink.DeadLetters.Kind == "kinesis"),
-		"stream.consumer":        !kinesisConsumer,
-		"stream.leases":          !kinesisConsumer,
-		"stream.leases.dynamodb": c.Stream.Leases.Store != "dynamodb",
-		"sink.file":              role == RoleGateway || !c.Sink.UsesFiles(),
-		"sink.search":            !searchSink,
-		"lookups":                role == RoleGateway,
+		"stream.kinesis":    c.Stream.Kind != "kinesis" && !(searchSink && c.Sink.DeadLetters.Kind == "kinesis"),
+		"stream.consumer":   !kinesisConsumer,
+		"stream.leases":     !kinesisConsumer,
+		"sink.file":         role == RoleGateway || !c.Sink.UsesFiles(),
+		"sink.search":       !searchSink,
+		"sink.dead_letters": !searchSink,
+		"lookups":           role == RoleGateway,
 	}
+}
+
+// validateRELPTypes refuses relp.types that do not allow every log type RELP messages
+// can get: those of syslog.rules and syslog.default_type (gateway.routing.default_type
+// when that is empty), which RELP shares with syslog. RELP answers 200 to a message
+// the gateway refuses for good and drops it (librelp drops a message answered
+// otherwise, so it would not be resent either): a type relp.types does not allow
+// would lose every message of it, quietly as far as the sender knows.
+func (c Config) validateRELPTypes() error {
+	parser, err := syslog.NewParser(c.Syslog.Rules, c.Syslog.DefaultType)
+	if err != nil {
+		return nil // the syslog section reports its rules' problems
+	}
+	types := parser.Types()
+	if c.Syslog.DefaultType == "" && c.Gateway.Routing.DefaultType != "" && !slices.Contains(types, c.Gateway.Routing.DefaultType) {
+		types = append(types, c.Gateway.Routing.DefaultType)
+	}
+	allowed := gateway.NewPrincipal("relp", c.RELP.Types)
+	var refused []string
+	for _, t := range types {
+		if !allowed.Allows(t) {
+			refused = append(refused, t)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	def := "syslog.default_type"
+	if c.Syslog.DefaultType == "" {
+		def = "gateway.routing.default_type"
+	}
+	list := strings.Join(refused, ", ")
+	return fmt.Errorf("relp.types: [%s] does not allow the log types %s, which syslog.rules and %s give RELP messages: "+
+		"RELP answers such a message 200 and drops it, so none of them would arrive; add %s to relp.types (or allow [\"*\"]), "+
+		"or change syslog.rules and %s (which the syslog listeners share) so that no RELP message gets them",
+		strings.Join(c.RELP.Types, ", "), list, def, list, def)
 }
 
 // validateConsumer checks the Kinesis consumer of `sluice transform`.
@@ -448,36 +401,5 @@ func (c Config) validateConsumer() []error {
 	if h := c.Stream.Consumer.HandoffTimeout; h >= c.Shutdown.Timeout {
 		errs = append(errs, fmt.Errorf("stream.consumer.handoff_timeout: %s must be less than shutdown.timeout %s, which bounds the hand-off and the rest of the shutdown", h, c.Shutdown.Timeout))
 	}
-	switch c.Stream.Leases.Store {
-	case "dynamodb", "memory":
-	default:
-		errs = append(errs, fmt.Errorf("stream.leases.store: must be dynamodb or memory, not %q", c.Stream.Leases.Store))
-	}
 	return errs
-}
-
-// validateDeadLetters checks the dead-letter destination of the search sink.
-func (c Config) validateDeadLetters() []error {
-	var errs []error
-	d := c.Sink.DeadLetters
-	switch d.Kind {
-	case "file":
-	case "kinesis":
-		if !kinesis.ValidStreamName(d.Stream) {
-			errs = append(errs, fmt.Errorf("sink.dead_letters.stream: %q is not a Kinesis stream name (1-128 of A-Z a-z 0-9 '_' '-' '.')", d.Stream))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("sink.dead_letters.kind: must be kinesis or file, not %q", d.Kind))
-	}
-	return errs
-}
-
-// validAddr accepts host:port with a port from 0 to 65535 (0 picks a free port).
-func validAddr(addr string) bool {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	n, err := strconv.Atoi(port)
-	return err == nil && n >= 0 && n <= 65535
 }

@@ -164,17 +164,17 @@ func (c Config) Validate() error {
 		if !stream.ValidType(typ) {
 			bad("routing.streams."+typ, "invalid log type name: use 1-64 of a-z 0-9 _ - . starting with a letter or digit")
 		}
-		if !validStreamName(r.Streams[typ]) {
+		if !stream.ValidName(r.Streams[typ]) {
 			bad("routing.streams."+typ, "invalid stream name %q: use 1-128 of A-Z a-z 0-9 _ - .", r.Streams[typ])
 		}
 	}
 	switch r.UnknownTypes {
 	case "default":
-		if !validStreamName(r.DefaultStream) {
+		if !stream.ValidName(r.DefaultStream) {
 			bad("routing.default_stream", "invalid stream name %q (required when unknown_types is default)", r.DefaultStream)
 		}
 	case "reject":
-		if r.DefaultStream != "" && !validStreamName(r.DefaultStream) {
+		if r.DefaultStream != "" && !stream.ValidName(r.DefaultStream) {
 			bad("routing.default_stream", "invalid stream name %q", r.DefaultStream)
 		}
 	default:
@@ -280,18 +280,4 @@ func (c Config) StreamNames() []string {
 		set[c.Routing.DefaultStream] = true
 	}
 	return slices.Sorted(maps.Keys(set))
-}
-
-// validStreamName follows Kinesis's stream name rule.
-func validStreamName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

@@ -57,6 +57,7 @@ up() {
   done
   mkdir -p "$root"
   local s name run_var out_var started
+  : >"$envfile.tmp" # a run that was killed may have left one
   for s in "${servers[@]}"; do
     read -r name run_var out_var <<<"$s"
     wanted "$name" "$@" || continue

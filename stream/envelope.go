@@ -1,10 +1,15 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // Envelope is the record data format of sluice, version 1: one JSON object
@@ -65,32 +70,124 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// envelopeV1 is the decoding shape of Envelope.
-type envelopeV1 struct {
-	V        int             `json:"v"`
-	Type     string          `json:"type"`
-	ID       string          `json:"id"`
-	Received time.Time       `json:"received"`
-	Event    json.RawMessage `json:"event"`
+// ParseEnvelope decodes record data made by AppendEnvelope, reading the event no
+// deeper than jsonx.DefaultMaxDepth levels, sluice's default limits.max_depth.
+func ParseEnvelope(data []byte) (Envelope, error) {
+	return ParseEnvelopeDepth(data, jsonx.DefaultMaxDepth)
 }
 
-// ParseEnvelope decodes record data made by AppendEnvelope.
-func ParseEnvelope(data []byte) (Envelope, error) {
+// ParseEnvelopeDepth is ParseEnvelope reading the event no deeper than maxDepth levels
+// (1 to jsonx.MaxDepth; the envelope's own level aside). It reads the envelope as
+// encoding/json would decode it into a struct of its members: keys match exactly or
+// without regard to case, the last of repeated keys wins, null leaves a member unset,
+// and other members are checked to be JSON and ignored. Event is a copy, not part of
+// data.
+func ParseEnvelopeDepth(data []byte, maxDepth int) (Envelope, error) {
 	var e envelopeV1
-	if err := json.Unmarshal(data, &e); err != nil {
+	if err := e.decode(data, maxDepth); err != nil {
+		var se *jsonx.SyntaxError
+		if errors.As(err, &se) {
+			err = syntaxError{se}
+		}
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	switch {
-	case e.V != 1:
-		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)
-	case e.Type == "":
+	case e.v != 1:
+		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.v)
+	case e.typ == "":
 		return Envelope{}, errors.New("decode envelope: no type")
-	case len(e.ID) > MaxIDLen:
-		return Envelope{}, fmt.Errorf("decode envelope: id is %d bytes, longer than %d", len(e.ID), MaxIDLen)
-	case len(e.Event) == 0 || e.Event[0] != '{':
+	case len(e.id) > MaxIDLen:
+		return Envelope{}, fmt.Errorf("decode envelope: id is %d bytes, longer than %d", len(e.id), MaxIDLen)
+	case len(e.event) == 0 || e.event[0] != '{':
 		return Envelope{}, errors.New("decode envelope: event is not a JSON object")
 	}
-	return Envelope{Type: e.Type, ID: e.ID, Received: e.Received, Event: e.Event}, nil
+	return Envelope{Type: e.typ, ID: e.id, Received: e.received, Event: bytes.Clone(e.event)}, nil
+}
+
+// envelopeV1 is the members of an envelope as decoded, before they are checked.
+type envelopeV1 struct {
+	v        int64
+	typ      string
+	id       string
+	received time.Time
+	event    []byte // the raw value, null included
+}
+
+// decode reads data into e: one JSON object (or null, which sets nothing) and nothing
+// else but whitespace.
+func (e *envelopeV1) decode(data []byte, maxDepth int) error {
+	d := jsonx.NewDecoder(data)
+	d.SetMaxDepth(maxDepth + 1) // the envelope is a level above the event
+	if d.Peek() == 'n' {
+		if _, err := d.Skip(); err != nil {
+			return err
+		}
+		return d.End()
+	}
+	err := d.Object(func(key string) error {
+		switch {
+		case strings.EqualFold(key, "v"):
+			raw, err := d.Skip()
+			if err != nil || string(raw) == "null" {
+				return err
+			}
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			if err != nil {
+				return fmt.Errorf("v: want an integer, not %.32s", raw)
+			}
+			e.v = n
+		case strings.EqualFold(key, "type"):
+			return stringMember(d, "type", &e.typ)
+		case strings.EqualFold(key, "id"):
+			return stringMember(d, "id", &e.id)
+		case strings.EqualFold(key, "received"):
+			raw, err := d.Skip()
+			if err != nil {
+				return err
+			}
+			// time.Time decodes its JSON itself (null changes nothing).
+			if err := e.received.UnmarshalJSON(raw); err != nil {
+				return fmt.Errorf("received: %w", err)
+			}
+		case strings.EqualFold(key, "event"):
+			raw, err := d.Skip()
+			if err != nil {
+				return err
+			}
+			e.event = raw
+		default:
+			_, err := d.Skip()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return d.End()
+}
+
+// syntaxError is a jsonx.SyntaxError said without its offset, in the words of
+// encoding/json, which the transformer's dead letters have always carried.
+type syntaxError struct{ err *jsonx.SyntaxError }
+
+func (e syntaxError) Error() string { return e.err.Message() }
+func (e syntaxError) Unwrap() error { return e.err }
+
+// stringMember reads the string member name into dst; null leaves dst as it was.
+func stringMember(d *jsonx.Decoder, name string, dst *string) error {
+	switch d.Peek() {
+	case 'n':
+		_, err := d.Skip()
+		return err
+	case '"':
+		s, err := d.String()
+		if err == nil {
+			*dst = s
+		}
+		return err
+	}
+	return fmt.Errorf("%s: want a string", name)
 }
 
 // MaxTypeLen is the longest log type name accepted.

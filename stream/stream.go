@@ -8,8 +8,9 @@
 // aggregation, and the lease table on DynamoDB in kinesis/leases), embedded and
 // discard.
 //
-// It is a leaf package with no dependencies so that the producer, the consumer and every
-// stream implementation agree on one set of types.
+// It depends on nothing of sluice but the JSON decoder below it (internal/jsonx), so
+// that the producer, the consumer and every stream implementation agree on one set of
+// types.
 package stream
 
 import (
@@ -45,6 +46,11 @@ type Delivered struct {
 	SubSequence int
 	// Aggregated reports that the record is a user record of an aggregated record.
 	Aggregated bool
+	// NoEvent reports a record that holds no event, only its position: it stands for a
+	// stream record without events (a CloudWatch Logs control message), so that the
+	// consumer checkpoints past it. Its Data is empty; handlers acknowledge it without
+	// doing anything.
+	NoEvent bool
 	// Arrival is when the stream accepted the record.
 	Arrival time.Time
 }
@@ -68,3 +74,18 @@ var ErrTooLarge = errors.New("too large for stream")
 
 // ErrUnknownStream reports a stream name that the stream implementation does not have.
 var ErrUnknownStream = errors.New("unknown stream")
+
+// ValidName reports whether s can name a stream: Kinesis's rule, 1 to 128 characters
+// of A-Z, a-z, 0-9, '_', '-' and '.', which the embedded stream follows too.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

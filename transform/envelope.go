@@ -39,8 +39,9 @@ func parseEnvelopeInto(data []byte, objs *evt.Objects, maxDepth int) (envelope, 
 	if err == nil {
 		return env, nil
 	}
-	// The record is bad (or unusual); report it as the reference decoder does.
-	slow, serr := stream.ParseEnvelope(data)
+	// The record is bad (or unusual); report it as the reference decoder does, within
+	// the same depth.
+	slow, serr := stream.ParseEnvelopeDepth(data, maxDepth)
 	if serr != nil {
 		return envelope{}, serr
 	}

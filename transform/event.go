@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -33,6 +34,9 @@ type event struct {
 // of objs, reading no deeper than maxDepth levels into the event. now is used only if
 // neither the envelope nor the stream recorded when the event arrived.
 func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxDepth int) (event, error) {
+	if len(rec.Data) >= 2 && rec.Data[0] == 0x1f && rec.Data[1] == 0x8b {
+		return event{}, errGzipRecord
+	}
 	env, err := parseEnvelopeInto(rec.Data, objs, maxDepth)
 	if err != nil {
 		return event{}, err
@@ -49,6 +53,11 @@ func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxD
 	}
 	return event{typ: env.typ, id: env.id, received: received, fields: env.fields}, nil
 }
+
+// errGzipRecord is the error of a gzip-compressed record: not an envelope, most likely
+// a CloudWatch Logs subscription record that the reader did not expand.
+var errGzipRecord = errors.New("decode envelope: the record is gzip-compressed, not an envelope: " +
+	"a CloudWatch Logs record of a stream missing from stream.kinesis.sources, or one the reader could not expand (see its warning)")
 
 // truncate shortens s to at most n bytes, marking the cut, so that a hostile value
 // cannot flood an error message.

@@ -107,7 +107,8 @@ func New(s Sink, opts Options) (*Transformer, error) {
 // it. A record that cannot be decoded becomes a dead letter rather than an error, so
 // the only error is the sink's (wrapped), and the batch must then be delivered again.
 // Handle does not keep b or its records' data after it returns. An empty batch, or one
-// whose events were all dropped, is acknowledged without calling the sink.
+// whose events were all dropped, is acknowledged without calling the sink. A record
+// with NoEvent set (a CloudWatch Logs control message's position) makes no document.
 func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
@@ -123,6 +124,9 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	var dead int64
 	for i := range b.Records {
 		rec := &b.Records[i]
+		if rec.NoEvent {
+			continue
+		}
 		doc, keep, err := t.transform(ctx, rec, enc, objs)
 		if err == nil && !keep {
 			continue // dropped by its pipeline

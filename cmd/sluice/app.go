@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,11 +19,6 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/gateway"
@@ -31,6 +28,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/apidocs"
+	"github.com/sluice-siem/sluice/internal/httpserve"
 	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
@@ -95,12 +93,6 @@ func (a *app) embeddedUsed() int64 {
 	return a.used()
 }
 
-// consumer delivers the stream's records to the transformer: the embedded stream, or
-// the Kinesis consumer with shard leases (transform/consume) of `sluice transform`.
-type consumer interface {
-	Consume(context.Context, consume.Handler) error
-}
-
 // newApp builds the components of the role and binds its listeners, so that a bad
 // address or configuration fails before anything runs and tests can read the bound
 // addresses. On error, what was built is shut down.
@@ -152,14 +144,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			return nil, err
 		}
 		if transformer != nil {
-			a.addConsumer("consumer", s, transformer, nil)
-			// Shut down before the consumer: the stream is drained through it.
-			a.parts.add("embedded stream", &part{stop: func(ctx context.Context) error {
-				if err := s.WaitEmpty(ctx); err != nil {
-					return fmt.Errorf("drain stream (events not yet written are lost with the embedded stream): %w", err)
-				}
-				return nil
-			}})
+			a.parts.add("consumer", a.consumer(s, transformer))
+			// Shut down before the consumer: the stream drains through it.
+			a.parts.add("embedded stream", s)
 		}
 		a.used = s.Used
 		producer = s
@@ -174,12 +161,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		if err != nil {
 			return nil, fmt.Errorf("create kinesis producer: %w", err)
 		}
-		a.parts.add("kinesis producer", &part{stop: func(ctx context.Context) error {
-			if err := p.Close(ctx); err != nil {
-				return fmt.Errorf("flush: %w", err)
-			}
-			return nil
-		}})
+		a.parts.add("kinesis producer", p) // Shutdown flushes
 		producer = p
 	case "discard":
 		// A benchmark tool (gateway role only): the receivers alone, every record dropped.
@@ -192,9 +174,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	// Upstream: the gateway and its receivers, or the operations endpoints of the
 	// transform role; readiness, which drops first on shutdown, last.
 	var gw *gateway.Gateway
-	var hs *health.Server
+	var gs *grpcrecv.Server
 	if role != config.RoleTransform {
-		if gw, hs, err = a.buildGateway(ctx, producer); err != nil {
+		if gw, gs, err = a.buildGateway(ctx, producer); err != nil {
 			return nil, err
 		}
 	} else if cfg.HTTP.Addr != "" {
@@ -202,14 +184,15 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 			return nil, err
 		}
 	}
+	// Readiness is no component of its own: a step of the shutdown, adapted with part.
 	a.parts.add("readiness", &part{stop: func(ctx context.Context) error {
 		a.stopping.Store(true)
 		if gw == nil {
 			return nil
 		}
 		gw.Drain()
-		if hs != nil {
-			hs.Shutdown() // every service NOT_SERVING
+		if gs != nil {
+			gs.Drain() // every service NOT_SERVING
 		}
 		// The load balancer sees /readyz fail and stops sending before the listeners close.
 		select {
@@ -261,7 +244,7 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 			return nil, err
 		}
 		a.sink = s
-		a.parts.add("file sink", &part{stop: func(context.Context) error { return s.Close() }})
+		a.parts.add("file sink", s)
 	}
 	var out transform.Sink = a.sink
 	if cfg.Sink.EffectiveKind() == "search" {
@@ -269,15 +252,16 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 		if err != nil {
 			return nil, err
 		}
-		a.parts.add("dead letters", &part{stop: dead.close})
+		if dead.producer != nil {
+			a.parts.add("dead-letter producer", dead.producer) // Shutdown flushes
+		}
 		s, err := buildSearchSink(ctx, cfg, dead.dest, log, a.meter)
 		if err != nil {
 			return nil, err
 		}
 		a.search = s
-		// Rollover and retention by sluice's sweeper, where the engine has no ILM or
-		// ISM (RunLifecycle returns at once otherwise).
-		a.parts.add("search sink", a.background("search lifecycle", s.RunLifecycle, func(context.Context) error { return s.Close() }))
+		// Its Start runs sluice's retention sweeper, where the engine has no ILM or ISM.
+		a.parts.add("search sink", s)
 		addrs := make([]string, len(cfg.Sink.Search.Addresses))
 		for i, u := range cfg.Sink.Search.Addresses {
 			addrs[i] = secret.RedactURL(u) // a URL may carry user:password
@@ -290,20 +274,21 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 	if err != nil {
 		return nil, err
 	}
-	a.parts.add("lookups", a.background("reload lookups", res.Run, func(context.Context) error { res.Close(); return nil }))
+	a.parts.add("lookups", res) // Start reloads the files that change
 	return t, nil
 }
 
-// addConsumer lists the component that feeds the transformer from c while running;
-// closeAfter, if set, releases what c reads through once it stopped.
-func (a *app) addConsumer(name string, c consumer, t *transform.Transformer, closeAfter func()) {
-	a.parts.add(name, a.background("consume", func(ctx context.Context) error { return c.Consume(ctx, t.Handle) },
-		func(context.Context) error {
-			if closeAfter != nil {
-				closeAfter()
-			}
-			return nil
-		}))
+// consumer is the component that feeds the transformer from src while running: the
+// embedded stream, or the consumer with shard leases (transform/consume) of the
+// durable embedded stream or of Kinesis. An error that ends it fails the process.
+func (a *app) consumer(src transform.Source, t *transform.Transformer) *transform.Consumer {
+	return transform.NewConsumer(src, t, transform.ConsumerOptions{Fatal: a.fatal("consume")})
+}
+
+// fatal returns what a component reports the error that ends its running work with:
+// the error, prefixed with what was being done, fails the process.
+func (a *app) fatal(doing string) func(error) {
+	return func(err error) { a.fail(fmt.Errorf("%s: %w", doing, err)) }
 }
 
 // embeddedWorker is the consumer's worker id on the durable embedded stream. One
@@ -317,13 +302,13 @@ const embeddedWorker = "embedded"
 // records, as the Kinesis path does. The stream is listed below the consumer: it
 // closes once the consumer and the gateway stopped.
 func (a *app) buildDurable(ctx context.Context, t *transform.Transformer) (*durable.Stream, error) {
-	dcfg := a.cfg.DurableStream()
+	dcfg := a.cfg.Stream.Embedded.DurableConfig(a.cfg.EmbeddedDir(), a.cfg.Gateway.StreamNames(), a.cfg.MaxRecordBytes())
 	dcfg.Logger, dcfg.Meter = a.log.With("component", "embedded"), a.meter
 	s, err := durable.Open(ctx, dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open embedded stream (stream.embedded.dir %s): %w", dcfg.Dir, err)
 	}
-	a.parts.add("embedded stream", &part{stop: func(context.Context) error { return s.Close() }})
+	a.parts.add("embedded stream", s) // Shutdown closes it
 	a.used = s.Used
 	if t == nil {
 		return s, nil
@@ -341,9 +326,10 @@ func (a *app) buildDurable(ctx context.Context, t *transform.Transformer) (*dura
 	if err != nil {
 		return nil, fmt.Errorf("create embedded stream consumer: %w", err)
 	}
-	a.addConsumer("consumer", c, t, nil)
+	a.parts.add("consumer", a.consumer(c, t))
 	// A graceful stop delivers what the stream holds first, for a while: what is left
-	// stays on disk and is delivered at the next start.
+	// stays on disk and is delivered at the next start. A step of the shutdown, not a
+	// component (the stream itself is listed below the consumer): adapted with part.
 	drain := a.cfg.Shutdown.Timeout / 3
 	a.parts.add("embedded stream drain", &part{stop: func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, drain)
@@ -358,14 +344,9 @@ func (a *app) buildDurable(ctx context.Context, t *transform.Transformer) (*dura
 
 // buildEmbedded makes the in-memory embedded stream (stream.embedded.durable false).
 func (a *app) buildEmbedded() (*embedded.Stream, error) {
-	cfg := a.cfg
-	s, err := embedded.New(embedded.Config{
-		Streams:        cfg.Gateway.StreamNames(),
-		Shards:         cfg.Stream.Embedded.Shards,
-		MaxBytes:       int64(cfg.Stream.Embedded.MaxBytes),
-		MaxRecordBytes: int(cfg.Gateway.Limits.MaxEventBytes) + 4096,
-		Logger:         a.log.With("component", "embedded"),
-	})
+	ecfg := a.cfg.Stream.Embedded.MemoryConfig(a.cfg.Gateway.StreamNames(), a.cfg.MaxRecordBytes())
+	ecfg.Logger = a.log.With("component", "embedded")
+	s, err := embedded.New(ecfg)
 	if err != nil {
 		return nil, fmt.Errorf("create embedded stream: %w", err)
 	}
@@ -381,59 +362,54 @@ func (a *app) buildEmbedded() (*embedded.Stream, error) {
 	return s, nil
 }
 
-// buildKinesisConsumer wires step 4 for `sluice transform` on Kinesis: the reader of
-// the streams, the lease table and the consumer that shares the shards with the other
-// transform tasks. The reader and the table are closed once the consumer stopped.
+// buildKinesisConsumer wires step 4 for `sluice transform` on Kinesis: the lease
+// table, the reader of the streams and the consumer that shares the shards with the
+// other transform tasks, listed in that order, so that the reader and the table shut
+// down once the consumer stopped.
 func (a *app) buildKinesisConsumer(ctx context.Context, t *transform.Transformer) error {
 	cfg := a.cfg
 	ccfg := cfg.Stream.Consumer
 	if len(ccfg.Streams) == 0 {
+		// The gateway's streams, and those other producers write (CloudWatch Logs
+		// subscriptions), which are declared to be read.
 		ccfg.Streams = cfg.Gateway.StreamNames()
+		for _, name := range slices.Sorted(maps.Keys(cfg.Stream.Kinesis.Sources)) {
+			if !slices.Contains(ccfg.Streams, name) {
+				ccfg.Streams = append(ccfg.Streams, name)
+			}
+		}
 	}
-	var (
-		store consume.LeaseStore
-		table *leases.Store
-		err   error
-	)
+	var store consume.LeaseStore
 	switch cfg.Stream.Leases.Store {
 	case "memory":
 		a.log.Warn("stream.leases.store is memory: this worker shares no shards with others and forgets its checkpoints when it stops")
 		store = consume.NewMemoryStore()
 	default:
-		if table, err = leases.New(ctx, cfg.Stream.Leases.DynamoDB); err != nil {
+		table, err := leases.New(ctx, cfg.Stream.Leases.DynamoDB)
+		if err != nil {
 			return fmt.Errorf("open lease table: %w", err)
 		}
+		a.parts.add("lease table", table)
 		store = table
-	}
-	release := func() {
-		if table != nil {
-			table.Close()
-		}
 	}
 	reader, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis")})
 	if err != nil {
-		release()
 		return fmt.Errorf("create kinesis reader: %w", err)
 	}
-	release = func() {
-		reader.Close()
-		if table != nil {
-			table.Close()
-		}
-	}
+	a.parts.add("kinesis reader", reader)
 	c, err := consume.New(ccfg, store, reader, consume.Options{Logger: a.log.With("component", "consume"), Meter: a.meter})
 	if err != nil {
-		release()
 		return fmt.Errorf("create kinesis consumer: %w", err)
 	}
 	a.log.Info("kinesis consumer", "worker", c.WorkerID(), "streams", ccfg.Streams, "lease_store", cfg.Stream.Leases.Store)
-	a.addConsumer("kinesis consumer", c, t, release)
+	a.parts.add("kinesis consumer", a.consumer(c, t))
 	return nil
 }
 
 // buildGateway wires the front tier: the core and its receivers (lumberjack, gRPC,
-// HTTP), each listening already.
-func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gateway.Gateway, *health.Server, error) {
+// HTTP), each listening already. It returns the gRPC server (nil without one), whose
+// health service readiness drains.
+func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gateway.Gateway, *grpcrecv.Server, error) {
 	cfg := a.cfg
 	gcfg := cfg.Gateway
 	gcfg.Limits.MaxDepth = cfg.Limits.MaxDepth // limits.max_depth, which the transform tier shares
@@ -470,9 +446,9 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			return nil, nil, err
 		}
 	}
-	var hs *health.Server
+	var gs *grpcrecv.Server
 	if cfg.GRPC.Addr != "" {
-		if hs, err = a.addGRPC(svc); err != nil {
+		if gs, err = a.addGRPC(svc); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -486,7 +462,7 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			return nil, nil, err
 		}
 	}
-	return gw, hs, nil
+	return gw, gs, nil
 }
 
 // addRELP listens on relp.addr and lists the RELP receiver: each message is parsed
@@ -522,6 +498,7 @@ func (a *app) addRELP(gw *gateway.Gateway) error {
 		WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("relp", ln, 0) },
 		Ready:        gw.Ready,
 		Software:     "sluice," + versionString() + ",https://github.com/sluice-siem/sluice",
+		Fatal:        a.fatal("serve relp"),
 	})
 	if err != nil {
 		return err
@@ -530,9 +507,7 @@ func (a *app) addRELP(gw *gateway.Gateway) error {
 		return err
 	}
 	a.relpSrv = srv
-	a.parts.add("relp", a.runner("relp", srv.Run, srv.Close, func() {
-		a.log.Info("relp listening", "addr", srv.Addr().String(), "tls", srv.TLS())
-	}))
+	a.parts.add("relp", srv)
 	return nil
 }
 
@@ -546,6 +521,7 @@ func (a *app) addSyslog(gw *gateway.Gateway) error {
 		Meter:        a.meter,
 		DrainTimeout: cfg.Shutdown.Timeout / 2,
 		WrapListener: func(name string, ln net.Listener) net.Listener { return a.conns.Wrap("syslog-"+name, ln, 0) },
+		Fatal:        a.fatal("serve syslog"),
 	})
 	if err != nil {
 		return err
@@ -554,16 +530,7 @@ func (a *app) addSyslog(gw *gateway.Gateway) error {
 		return err
 	}
 	a.syslogSrv = srv
-	a.parts.add("syslog", a.runner("syslog", srv.Run, srv.Close, func() {
-		for _, l := range []struct {
-			name string
-			addr net.Addr
-		}{{"tcp", srv.TCPAddr()}, {"tls", srv.TLSAddr()}, {"udp", srv.UDPAddr()}} {
-			if l.addr != nil {
-				a.log.Info("syslog listening", "listener", l.name, "addr", l.addr.String())
-			}
-		}
-	}))
+	a.parts.add("syslog", srv)
 	return nil
 }
 
@@ -582,83 +549,43 @@ func (a *app) addHTTP(handler http.Handler, readTimeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		TLSConfig:         tlsConf,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       readTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
 	ln, err := a.conns.Listen("http", cfg.Addr, cfg.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("listen http on %s: %w", cfg.Addr, err)
 	}
 	a.httpLn = ln
-	announce := func() { a.log.Info("http listening", "addr", ln.Addr().String(), "tls", tlsConf != nil) }
-	serve := func() error {
-		var err error
-		if tlsConf != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
-	a.parts.add("http", a.server("serve http", announce, serve, func(ctx context.Context) error {
-		err := srv.Shutdown(ctx)
-		if err != nil {
-			_ = srv.Close()
-		}
-		_ = ln.Close() // if it never served
-		return err
+	a.parts.add("http", httpserve.New(ln, handler, httpserve.Options{
+		Name:        "http",
+		TLS:         tlsConf,
+		ReadTimeout: readTimeout,
+		IdleTimeout: cfg.IdleTimeout,
+		Logger:      a.log.With("component", "http"),
+		Fatal:       a.fatal("serve http"),
 	}))
 	return nil
 }
 
 // addGRPC listens on grpc.addr and lists the gRPC server of svc, with the standard
-// health service (returned, for readiness) and reflection: it serves from Start;
+// health service (drained by readiness) and reflection: it serves from Start;
 // Shutdown lets calls in progress finish (stopping the rest when its context ends).
-func (a *app) addGRPC(svc *grpcrecv.Service) (*health.Server, error) {
+func (a *app) addGRPC(svc *grpcrecv.Service) (*grpcrecv.Server, error) {
 	cfg := a.cfg.GRPC
-	opts := svc.ServerOptions()
 	tlsConf, err := cfg.TLS.Load()
 	if err != nil {
 		return nil, fmt.Errorf("grpc: %w", err)
 	}
-	if tlsConf != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
-	}
-	srv := grpc.NewServer(opts...)
-	svc.Register(srv)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
 	ln, err := a.conns.Listen("grpc", cfg.Addr, cfg.MaxConnections)
 	if err != nil {
 		return nil, fmt.Errorf("listen grpc on %s: %w", cfg.Addr, err)
 	}
 	a.grpcLn = ln
-	announce := func() { a.log.Info("grpc listening", "addr", ln.Addr().String()) }
-	a.parts.add("grpc", a.server("serve grpc", announce, func() error { return srv.Serve(ln) }, func(ctx context.Context) error {
-		stopped := make(chan struct{})
-		go func() { srv.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			srv.Stop()
-			<-stopped
-		}
-		_ = ln.Close() // if it never served
-		return nil
-	}))
-	return hs, nil
+	srv := grpcrecv.NewServer(svc, ln, grpcrecv.ServerOptions{
+		TLS:    tlsConf,
+		Logger: a.log.With("component", "grpc"),
+		Fatal:  a.fatal("serve grpc"),
+	})
+	a.parts.add("grpc", srv)
+	return srv, nil
 }
 
 // addLumberjack listens on lumberjack.addr and lists the Beats receiver: it accepts
@@ -673,6 +600,7 @@ func (a *app) addLumberjack(gw *gateway.Gateway) error {
 		// lumberjack.max_connections is the receiver's own (counted and logged as
 		// over_limit); the listener shares the process's budget.
 		WrapListener: func(ln net.Listener) net.Listener { return a.conns.Wrap("lumberjack", ln, 0) },
+		Fatal:        a.fatal("serve lumberjack"),
 	})
 	if err != nil {
 		return err
@@ -681,115 +609,8 @@ func (a *app) addLumberjack(gw *gateway.Gateway) error {
 		return err
 	}
 	a.ljSrv = srv
-	a.parts.add("lumberjack", a.runner("lumberjack", srv.Run, srv.Close, func() {
-		a.log.Info("lumberjack listening", "addr", srv.Addr().String(), "tls", srv.TLS())
-	}))
+	a.parts.add("lumberjack", srv)
 	return nil
-}
-
-// runner is a receiver that serves in Run until its context ends, then stops
-// accepting and lets what is in progress finish; Close ends it at once. Shutdown
-// ends Run's context and waits for it; when Shutdown's own deadline passes first it
-// calls Close (what is in progress then is not acknowledged: clients resend it).
-// Without Start, Shutdown calls Close, releasing the listener.
-func (a *app) runner(name string, run func(context.Context) error, closeNow func() error, announce func()) *part {
-	runCtx, stop := context.WithCancel(context.Background())
-	var ran chan struct{} // closed when Run returned; nil without Start
-	return &part{
-		start: func(context.Context) error {
-			announce()
-			ran = make(chan struct{})
-			go func() {
-				defer close(ran)
-				if err := run(runCtx); err != nil {
-					a.fail(fmt.Errorf("serve %s: %w", name, err))
-				}
-			}()
-			return nil
-		},
-		stop: func(ctx context.Context) error {
-			stop()
-			if ran == nil {
-				return closeNow()
-			}
-			select {
-			case <-ran:
-			case <-ctx.Done():
-				_ = closeNow()
-				<-ran
-			}
-			return nil
-		},
-	}
-}
-
-// background is a component whose work is run in a goroutine from Start until
-// Shutdown cancels its context; Shutdown waits for it (until its own context ends),
-// then calls release, if set, which also runs without Start. An error of run is fatal
-// for the process.
-func (a *app) background(name string, run func(context.Context) error, release func(context.Context) error) *part {
-	var (
-		cancel context.CancelFunc
-		done   chan struct{}
-	)
-	return &part{
-		start: func(ctx context.Context) error {
-			// Not the caller's context: the component stops when Shutdown says so,
-			// in its turn.
-			runCtx, c := context.WithCancel(context.WithoutCancel(ctx))
-			cancel, done = c, make(chan struct{})
-			go func() {
-				defer close(done)
-				if err := run(runCtx); err != nil {
-					a.fail(fmt.Errorf("%s: %w", name, err))
-				}
-			}()
-			return nil
-		},
-		stop: func(ctx context.Context) error {
-			if cancel != nil {
-				cancel()
-				select {
-				case <-done:
-				case <-ctx.Done():
-					// Still running: what it uses is not released under it.
-					return fmt.Errorf("%s did not stop in time: %w", name, ctx.Err())
-				}
-			}
-			if release != nil {
-				return release(ctx)
-			}
-			return nil
-		},
-	}
-}
-
-// server is a component serving in a goroutine from Start (announced first, in the
-// log) until stop ends the serving (stop also runs without Start, to release the
-// listener); Shutdown waits for the goroutine once stop returned. An error of serve is
-// fatal for the process.
-func (a *app) server(name string, announce func(), serve func() error, stop func(context.Context) error) *part {
-	var done chan struct{}
-	return &part{
-		start: func(context.Context) error {
-			announce()
-			done = make(chan struct{})
-			go func() {
-				defer close(done)
-				if err := serve(); err != nil {
-					a.fail(fmt.Errorf("%s: %w", name, err))
-				}
-			}()
-			return nil
-		},
-		stop: func(ctx context.Context) error {
-			err := stop(ctx)
-			if done != nil {
-				<-done
-			}
-			return err
-		},
-	}
 }
 
 // run starts the components, serves until ctx ends or a component fails, then shuts

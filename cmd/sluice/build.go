@@ -57,7 +57,8 @@ func buildFileSink(cfg config.Config, log *slog.Logger) (*file.Sink, error) {
 
 // deadLetters is the search sink's dead-letter destination as built: dest to write
 // to, where to name it in logs, and the Kinesis producer behind it (nil for files),
-// which the caller flushes and closes after the search sink.
+// which the caller lists below the search sink, so that it shuts down (flushes) after
+// it.
 type deadLetters struct {
 	dest     search.DeadLetters
 	where    string
@@ -94,17 +95,6 @@ func buildDeadLetters(ctx context.Context, cfg config.Config, files *file.Sink, 
 		return deadLetters{}, err
 	}
 	return deadLetters{dest: k, where: "kinesis:" + name, producer: p}, nil
-}
-
-// close flushes and closes the dead-letter producer, if there is one.
-func (d deadLetters) close(ctx context.Context) error {
-	if d.producer == nil {
-		return nil
-	}
-	if err := d.producer.Close(ctx); err != nil {
-		return fmt.Errorf("flush dead-letter producer: %w", err)
-	}
-	return nil
 }
 
 // buildSearchSink makes the search sink of cfg, refused documents going to dead.

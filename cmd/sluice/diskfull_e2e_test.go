@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	lj "github.com/elastic/go-lumber/client/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,15 +24,19 @@ import (
 
 // TestDurableStreamFullPushesBack: when the sink cannot write (here the file sink's
 // directory for the log type is taken by a file), the durable stream fills up to
-// stream.embedded.max_bytes and the receivers push back, HTTP with 429 and gRPC with
-// RESOURCE_EXHAUSTED, instead of dropping or growing; once the sink can write again,
-// the consumer catches up, every acknowledged event is written and the stream empties.
+// stream.embedded.max_bytes and the receivers push back, HTTP with 429, gRPC with
+// RESOURCE_EXHAUSTED and lumberjack by holding a real go-lumber client's window
+// unacknowledged (kept alive, not read), instead of dropping or growing; once the sink
+// can write again, the consumer catches up, the window is acknowledged, every
+// acknowledged event is written and the stream empties.
 func TestDurableStreamFullPushesBack(t *testing.T) {
 	cfg := devConfig(t)
 	cfg.Stream.Embedded.MaxBytes = bytesize.MiB
 	cfg.Gateway.Limits.MaxBodyBytes = 256 * bytesize.KiB
 	cfg.Gateway.Limits.MaxDecodedBytes = 256 * bytesize.KiB
 	cfg.Gateway.Limits.BackpressureWait = 200 * time.Millisecond
+	cfg.Lumberjack.Addr = "127.0.0.1:0"
+	cfg.Lumberjack.KeepaliveInterval = 200 * time.Millisecond
 	// The sink fails for type "full": its directory's name is taken.
 	blocker := filepath.Join(cfg.Sink.File.Dir, "full")
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
@@ -97,11 +104,38 @@ func TestDurableStreamFullPushesBack(t *testing.T) {
 		}
 	}
 
-	// The sink recovers: everything acknowledged is written, and the stream empties.
+	// A Beats client's window is held, not acknowledged, while the stream is full: the
+	// receiver retries it, sending keepalive ACKs, and reads nothing more.
+	ljIDs, ljDone := sendHeldWindow(t, a.ljSrv.Addr().String(), 100)
+	select {
+	case r := <-ljDone:
+		t.Fatalf("lumberjack window answered while the stream is full: %d ACKed, %v", r.acked, r.err)
+	case <-time.After(2 * time.Second):
+	}
+	ljMetrics := scrape(t, a.httpLn.Addr().String(), "sluice_lumberjack_")
+	t.Logf("lumberjack metrics while the window is held:\n%s", ljMetrics)
+	if !strings.Contains(ljMetrics, "sluice_lumberjack_keepalives") || strings.Contains(ljMetrics, `result="accepted"`) {
+		t.Errorf("while full, want keepalives sent and no lumberjack event accepted:\n%s", ljMetrics)
+	}
+	if used := a.embeddedUsed(); used > int64(cfg.Stream.Embedded.MaxBytes) {
+		t.Errorf("stream holds %d bytes with the window held, over max_bytes %d", used, cfg.Stream.Embedded.MaxBytes)
+	}
+
+	// The sink recovers: the window is acknowledged, everything acknowledged is written,
+	// and the stream empties.
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
+	select {
+	case r := <-ljDone:
+		if r.err != nil || r.acked != len(ljIDs) {
+			t.Fatalf("lumberjack window after the consumer caught up: %d of %d ACKed, %v", r.acked, len(ljIDs), r.err)
+		}
+		acked = append(acked, ljIDs...)
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("lumberjack window not acknowledged after the sink recovered")
+	}
 	for {
 		got, _ := readIDs(t, blocker)
 		missing := 0
@@ -127,5 +161,58 @@ func TestDurableStreamFullPushesBack(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d events acknowledged before the stream was full, all written after the sink recovered", len(acked))
+	t.Logf("%d events acknowledged (%d of them in the lumberjack window held while the stream was full), all written after the sink recovered",
+		len(acked), len(ljIDs))
+}
+
+// heldWindow is how a lumberjack window sent by sendHeldWindow ended.
+type heldWindow struct {
+	acked int
+	err   error
+}
+
+// sendHeldWindow sends one window of n events of type "full" with go-lumber's client,
+// as Filebeat does, and reports on the channel when it is ACKed in full or fails. The
+// client's timeout (30 s, Filebeat's) applies to each read of an ACK: keepalives keep
+// it waiting.
+func sendHeldWindow(t *testing.T, addr string, n int) ([]string, <-chan heldWindow) {
+	t.Helper()
+	c, err := lj.SyncDial(addr, lj.Timeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ids := make([]string, n)
+	events := make([]any, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("lj-held-%d", i)
+		events[i] = map[string]any{"message": ids[i], "pad": fmt.Sprintf("%0200d", 0), "fields": map[string]any{"log_type": "full"}}
+	}
+	done := make(chan heldWindow, 1)
+	go func() {
+		acked, err := c.Send(events)
+		done <- heldWindow{acked, err}
+	}()
+	return ids, done
+}
+
+// scrape returns the lines of /metrics that start with prefix.
+func scrape(t *testing.T, httpAddr, prefix string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
 }

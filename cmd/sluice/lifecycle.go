@@ -8,16 +8,22 @@ import (
 )
 
 // component is the lifecycle every part of a role implements (after the OpenTelemetry
-// Collector's component.Component): Start begins its work; Shutdown ends it and
-// releases what it holds, and is safe without Start and safe to call twice.
+// Collector's component.Component): Start begins its work, bound to the component and
+// not to Start's context; Shutdown ends it and releases what it holds, and is safe
+// without Start and safe to call twice. The sinks, the stream's producers, readers and
+// lease table, the streams, the lookups, the consumer and the receivers' servers
+// implement it themselves; an error that ends their work on its own is reported to the
+// fatal function their options take (app.fatal).
 type component interface {
 	Start(ctx context.Context) error
 	Shutdown(ctx context.Context) error
 }
 
-// part adapts an existing part to component: start and stop are its own calls (either
-// may be nil). Shutdown runs stop once, whether or not Start ran, since a part holds
-// what its constructor opened; later calls return the first call's error.
+// part adapts to component a step of a role's lifecycle that is no component of its
+// own: readiness dropping and the durable embedded stream's drain, which only wait in
+// their turn of the shutdown. start and stop are its calls (either may be nil).
+// Shutdown runs stop once, whether or not Start ran; later calls return the first
+// call's error.
 type part struct {
 	start func(context.Context) error
 	stop  func(context.Context) error

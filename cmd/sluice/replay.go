@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -120,7 +119,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	kind, where, _ := replaySource(f.from, cfg) // --from is checked above
 	log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
 	r := &replayer{flags: f, cfg: cfg, log: log, start: now}
-	defer r.close()
+	defer func() { _ = r.shutdown() }()
 	if err := r.open(ctx); err != nil {
 		fmt.Fprintf(stderr, "sluice replay: %v\n", err)
 		return 1
@@ -140,8 +139,8 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	}
 	counts := run.Counts()
 	fmt.Fprintf(stderr, "replay: %s\n", counts)
-	if cerr := r.close(); err == nil {
-		err = cerr
+	if serr := r.shutdown(); err == nil {
+		err = serr
 	}
 	mode := "stored documents"
 	if f.pipeline {
@@ -215,11 +214,17 @@ func splitList(s string) []string {
 // a dry run the search sink and the dead-letter destination, built as `sluice
 // transform` builds them (build.go).
 type replayer struct {
-	flags  replayFlags
-	cfg    config.Config
-	log    *slog.Logger
-	start  time.Time
-	closed bool
+	flags replayFlags
+	cfg   config.Config
+	log   *slog.Logger
+	start time.Time
+	// parts are the components the replay opened, listed as they are built, so that
+	// shutdown releases them the last first, as `sluice transform` does: the search
+	// sink, then the dead-letter producer it writes to (flushed), then the file sink
+	// the dead letters may go to. A replay runs none of their background work (no
+	// retention sweeper, no reloading of lookups): it never starts them, and their
+	// Shutdown, safe without Start, releases them.
+	parts lifecycle
 
 	// transformer runs the current pipelines (--pipeline); its documents land in
 	// captured.
@@ -271,6 +276,7 @@ func (r *replayer) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.parts.add("lookups", r.resources)
 	}
 	if r.flags.dryRun {
 		return nil
@@ -280,12 +286,19 @@ func (r *replayer) open(ctx context.Context) error {
 		if r.files, err = buildFileSink(cfg, r.log); err != nil {
 			return err
 		}
+		r.parts.add("file sink", r.files)
 	}
 	if r.dead, err = buildDeadLetters(ctx, cfg, r.files, r.log, nil); err != nil {
 		return err
 	}
-	r.search, err = buildSearchSink(ctx, cfg, &replayDeadLetters{dest: r.dead.dest, at: r.start}, r.log, nil)
-	return err
+	if r.dead.producer != nil {
+		r.parts.add("dead-letter producer", r.dead.producer) // Shutdown flushes
+	}
+	if r.search, err = buildSearchSink(ctx, cfg, &replayDeadLetters{dest: r.dead.dest, at: r.start}, r.log, nil); err != nil {
+		return err
+	}
+	r.parts.add("search sink", r.search)
+	return nil
 }
 
 // transform is the replay's Transform with --pipeline: the record through the
@@ -309,30 +322,13 @@ func (r *replayer) index() dlreplay.Indexer {
 	return r.search
 }
 
-// close releases what open made, flushing the dead-letter producer. Calling it again
-// does nothing.
-func (r *replayer) close() error {
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	var errs []error
-	if r.search != nil {
-		errs = append(errs, r.search.Close())
-	}
+// shutdown shuts down what the replay opened (parts), within shutdown.timeout: the
+// dead-letter producer flushes. A second call is harmless: each part's Shutdown is
+// safe twice.
+func (r *replayer) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
-	errs = append(errs, r.dead.close(ctx))
-	cancel()
-	if r.files != nil {
-		errs = append(errs, r.files.Close())
-	}
-	if r.reader != nil {
-		r.reader.Close()
-	}
-	if r.resources != nil {
-		r.resources.Close()
-	}
-	return errors.Join(errs...)
+	defer cancel()
+	return r.parts.Shutdown(ctx)
 }
 
 // read reads the dead letters of the source, handing each to visit.
@@ -345,5 +341,6 @@ func (r *replayer) read(ctx context.Context, kind, where string, opts deadletter
 	if err != nil {
 		return fmt.Errorf("create kinesis reader: %w", err)
 	}
+	r.parts.add("kinesis reader", r.reader)
 	return deadletter.ReadStream(ctx, r.reader, where, opts, visit)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/confpath"
+	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/servertls"
 )
 
@@ -53,13 +54,18 @@ func DefaultConfig(host string) Config {
 	}
 }
 
-// Validate reports every problem of the listener's settings, its TLS included, each
-// with its path in the section; the configuration adds the section's path and checks
-// the address.
+// Validate reports every problem of the listener's settings, its address and TLS
+// included, each with its path in the section; the configuration adds the section's
+// path.
 func (g Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if g.Addr != "" {
+		if err := netlimit.CheckAddr(g.Addr); err != nil {
+			bad("addr", "%v", err)
+		}
 	}
 	if g.ReadTimeout <= 0 {
 		bad("read_timeout", "must be positive")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/internal/confpath"
+	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -68,13 +69,18 @@ func DefaultConfig(host string) Config {
 	}
 }
 
-// Validate reports every problem of the receiver's settings, its TLS included, each
-// with its path in the section; the configuration adds the section's path and checks
-// the address.
+// Validate reports every problem of the receiver's settings, its address and TLS
+// included, each with its path in the section; the configuration adds the section's
+// path.
 func (l Config) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if l.Addr != "" {
+		if err := netlimit.CheckAddr(l.Addr); err != nil {
+			bad("addr", "%v", err)
+		}
 	}
 	if l.IdleTimeout < 0 {
 		bad("idle_timeout", "must not be negative")

@@ -66,6 +66,9 @@ type Options struct {
 	// connections against the process's connection budget with it (internal/netlimit).
 	// The wrapper owns the listener it is given.
 	WrapListener func(net.Listener) net.Listener
+	// Fatal, if set, receives the error of a listener that fails after Start (the
+	// process should stop then). Nil: Shutdown returns it.
+	Fatal func(error)
 }
 
 // Sizes of a part of a window: one Ingest call. They bound a busy connection's memory.
@@ -78,11 +81,13 @@ const (
 const principalName = "lumberjack"
 
 // Server is the lumberjack v2 listener. Create it with New, bind it with Listen (or let
-// Run do it), serve with Run; Close stops it at once.
+// Run or Start do it), serve with Run, or from Start to Shutdown; Close stops it at
+// once.
 type Server struct {
 	cfg       Config
 	ing       Ingester
 	log       *slog.Logger
+	fatal     func(error)
 	tls       *tls.Config
 	metrics   *metrics
 	drain     time.Duration
@@ -132,6 +137,7 @@ func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
 		cfg:   cfg,
 		ing:   ing,
 		log:   opts.Logger,
+		fatal: opts.Fatal,
 		tls:   tlsConf,
 		drain: opts.DrainTimeout,
 		lim: decodeLimits{
@@ -200,3 +206,20 @@ func (s *Server) Close() error {
 	s.cs.Close()
 	return nil
 }
+
+// Start binds the configured address, if Listen has not, and serves in the background
+// until Shutdown (not until ctx ends), as Run does; it logs the address it listens on.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.cs.Start(ctx, s.fatal); err != nil {
+		return err
+	}
+	s.log.Info("lumberjack listening", "addr", s.Addr().String(), "tls", s.TLS())
+	return nil
+}
+
+// Shutdown stops the server gracefully, as Run does when its context ends: it stops
+// accepting, lets windows in progress finish (ingested and ACKed, or refused while the
+// gateway drains) for at most Options.DrainTimeout, and waits for that until ctx ends;
+// then it closes what is left (Close: those windows are not ACKed, and clients resend
+// them). Without Start it closes the listener. It is safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error { return s.cs.Shutdown(ctx) }

@@ -104,17 +104,21 @@ type Options struct {
 	// "name,version,url". "sluice,<module version>,https://github.com/sluice-siem/sluice"
 	// when empty.
 	Software string
+	// Fatal, if set, receives the error of a listener that fails after Start (the
+	// process should stop then). Nil: Shutdown returns it.
+	Fatal func(error)
 }
 
 // principalName is the caller every RELP connection acts as.
 const principalName = "relp"
 
-// Server is the RELP listener. Create it with New, bind it with Listen (or let Run do
-// it), serve with Run; Close stops it at once.
+// Server is the RELP listener. Create it with New, bind it with Listen (or let Run or
+// Start do it), serve with Run, or from Start to Shutdown; Close stops it at once.
 type Server struct {
 	cfg      Config
 	handle   Handler
 	log      *slog.Logger
+	fatal    func(error)
 	tls      *tls.Config
 	metrics  *metrics
 	drain    time.Duration
@@ -169,6 +173,7 @@ func New(handle Handler, cfg Config, opts Options) (*Server, error) {
 		cfg:    cfg,
 		handle: handle,
 		log:    opts.Logger,
+		fatal:  opts.Fatal,
 		tls:    tlsConf,
 		drain:  opts.DrainTimeout,
 		ready:  opts.Ready,

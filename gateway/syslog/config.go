@@ -36,7 +36,8 @@ const (
 // TLS (RFC 6587 framing, octet counting or LF-delimited, detected per connection) and
 // UDP (RFC 5426). Syslog has no header for an API key: senders on TLS are
 // authenticated by client certificate (tls.client_auth: required), and every message
-// acts as the principal "syslog", allowed Types.
+// acts as its listener's principal ("syslog/tcp", "syslog/tls", "syslog/udp"), allowed
+// the listener's own types, else Types.
 //
 // Each message becomes one event whose log type comes from Rules (first match), else
 // DefaultType.
@@ -75,8 +76,9 @@ type Config struct {
 	// DefaultType is the log type of messages no rule matches; empty leaves it to the
 	// gateway's routing (routing.default_type).
 	DefaultType string `yaml:"default_type" doc:"log type of messages no rule matches; empty leaves it to gateway.routing.default_type"`
-	// Types are the log types syslog messages may be sent as; "*" allows all.
-	Types []string `yaml:"types" doc:"log types syslog messages may be sent as; [\"*\"] allows all"`
+	// Types are the log types syslog messages may be sent as, on every listener whose
+	// own types are empty; "*" allows all.
+	Types []string `yaml:"types" doc:"log types syslog messages may be sent as on the listeners without types of their own; [\"*\"] allows all"`
 }
 
 // TCPConfig is the plain TCP listener.
@@ -89,6 +91,10 @@ type TCPConfig struct {
 	MaxConnections int `yaml:"max_connections" doc:"most open connections; more are closed at once"`
 	// IdleTimeout closes a connection that sends nothing this long; 0 never does.
 	IdleTimeout time.Duration `yaml:"idle_timeout" doc:"close a connection that sends nothing this long; 0 never"`
+	// Types are the log types this listener's senders may send ("*" all); empty
+	// leaves it to syslog.types. Plain TCP authenticates nobody: narrow it to what
+	// the devices that need it send.
+	Types []string `yaml:"types" doc:"log types this listener's senders may send ([\"*\"] all); empty: syslog.types. Plain TCP authenticates nobody"`
 }
 
 // TLSConfig is the TLS listener: a TCP listener with a server certificate, and for
@@ -109,6 +115,9 @@ type TLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file" doc:"PEM CAs for client certificates (mutual TLS)"`
 	// ClientAuth is none, optional or required (client certificates).
 	ClientAuth string `yaml:"client_auth" doc:"none | optional | required: client certificates; required is how senders authenticate"`
+	// Types are the log types this listener's senders may send ("*" all); empty
+	// leaves it to syslog.types.
+	Types []string `yaml:"types" doc:"log types this listener's senders may send ([\"*\"] all); empty: syslog.types"`
 }
 
 // serverTLS returns the certificate settings as the shared TLS setup.
@@ -132,6 +141,10 @@ type UDPConfig struct {
 	// Workers is the number of goroutines that take batches from the queue to the
 	// gateway.
 	Workers int `yaml:"workers" doc:"goroutines that parse queued datagrams and hand them to the gateway"`
+	// Types are the log types this listener's senders may send ("*" all); empty
+	// leaves it to syslog.types. UDP authenticates nobody, and its source addresses
+	// are easily forged: narrow it to what the devices that need it send.
+	Types []string `yaml:"types" doc:"log types this listener's senders may send ([\"*\"] all); empty: syslog.types. UDP authenticates nobody"`
 }
 
 // Rule gives the messages it matches a log type. Every condition that is set must
@@ -170,14 +183,17 @@ func DefaultRules() []Rule {
 // address (6514 is its registered port).
 func DefaultConfig(host string) Config {
 	return Config{
-		TCP: TCPConfig{Addr: host + ":5514", MaxConnections: 512, IdleTimeout: 10 * time.Minute},
-		TLS: TLSConfig{MaxConnections: 512, IdleTimeout: 10 * time.Minute, HandshakeTimeout: 10 * time.Second, ClientAuth: "none"},
+		// Listener types empty, not nil, so that the defaults document (types: []) loads
+		// back equal: each listener takes syslog.types.
+		TCP: TCPConfig{Addr: host + ":5514", MaxConnections: 512, IdleTimeout: 10 * time.Minute, Types: []string{}},
+		TLS: TLSConfig{MaxConnections: 512, IdleTimeout: 10 * time.Minute, HandshakeTimeout: 10 * time.Second, ClientAuth: "none", Types: []string{}},
 		UDP: UDPConfig{
 			Addr:            host + ":5514",
 			ReadBufferBytes: 4 * bytesize.MiB,
 			QueueMessages:   10000,
 			QueueBytes:      32 * bytesize.MiB,
 			Workers:         1,
+			Types:           []string{},
 		},
 		MaxMessageBytes: 64 * bytesize.KiB,
 		BatchEvents:     2048,
@@ -272,12 +288,26 @@ func (c Config) Validate() error {
 	if len(c.Types) == 0 {
 		bad("types", "required: the log types syslog messages may be sent as, or [\"*\"]")
 	}
-	for i, t := range c.Types {
-		if t != "*" && !stream.ValidType(t) {
-			bad(fmt.Sprintf("types[%d]", i), "invalid log type name %q", t)
+	for _, l := range []struct {
+		path  string
+		types []string
+	}{{"types", c.Types}, {"tcp.types", c.TCP.Types}, {"tls.types", c.TLS.Types}, {"udp.types", c.UDP.Types}} {
+		for i, t := range l.types {
+			if t != "*" && !stream.ValidType(t) {
+				bad(fmt.Sprintf("%s[%d]", l.path, i), "invalid log type name %q", t)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// listenerTypes returns the log types a listener's senders may send, and the setting
+// they come from: the listener's own types (syslog.<name>.types), else Types.
+func (c Config) listenerTypes(name string, own []string) (types []string, setting string) {
+	if len(own) > 0 {
+		return own, "syslog." + name + ".types"
+	}
+	return c.Types, "syslog.types"
 }
 
 // ValidateRules reports every problem of log type rules and a default type, with

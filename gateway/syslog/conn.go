@@ -57,7 +57,7 @@ func newConn(s *Server, l *listener, raw net.Conn, id uint64) *conn {
 		source: source,
 		log:    s.log.With("listener", l.name, "conn", id, "remote", source),
 	}
-	c.ctx, c.cancel = context.WithCancel(s.base)
+	c.ctx, c.cancel = context.WithCancel(l.base)
 	c.fr = newFrameReader(nc, int(s.cfg.MaxMessageBytes))
 	return c
 }

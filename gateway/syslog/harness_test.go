@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func (r *recorder) Ingest(ctx context.Context, b gateway.Batch) (gateway.Result,
 	if b.Receiver != "syslog" {
 		return gateway.Result{}, fmt.Errorf("receiver %q", b.Receiver)
 	}
-	if p := gateway.PrincipalFrom(ctx); p == nil || p.Name != "syslog" {
+	if p := gateway.PrincipalFrom(ctx); p == nil || !strings.HasPrefix(p.Name, "syslog/") {
 		return gateway.Result{}, gateway.Errorf(gateway.KindUnauthenticated, "no syslog principal")
 	}
 	r.mu.Lock()

@@ -237,8 +237,9 @@ func TestTrailersAndInvalidSyslog(t *testing.T) {
 }
 
 // TestTypesNotAllowed runs the real gateway with API keys on: syslog messages act as
-// the principal "syslog", which may send only syslog.types. Messages of other types
-// are rejected one by one, counted by reason and logged; the others go through.
+// their listener's principal ("syslog/tcp"), which without types of its own may send
+// only syslog.types. Messages of other types are rejected one by one, counted by
+// reason and logged; the others go through.
 func TestTypesNotAllowed(t *testing.T) {
 	g := newGateway(t, func(c *gateway.Config) {
 		c.Auth.Disabled = false
@@ -247,7 +248,8 @@ func TestTypesNotAllowed(t *testing.T) {
 	cfg := testConfig()
 	cfg.Types = []string{"firewall"}
 	h := start(t, g.gw, cfg)
-	if !strings.Contains(h.logs.String(), "syslog rules give a log type that syslog.types does not allow") {
+	if !strings.Contains(h.logs.String(), "syslog rules give a log type that the listener's types do not allow") ||
+		!strings.Contains(h.logs.String(), `"setting":"syslog.types"`) {
 		t.Error("no warning at start for the rule types that types does not allow")
 	}
 	c := dial(t, h.tcp)

@@ -32,9 +32,11 @@
 //     hand a message back: stop this receiver before the gateway refuses batches
 //     (gateway.Drain), or what it holds then is lost.
 //   - Authentication: syslog has no header for an API key; senders on the TLS
-//     listener are authenticated by client certificate (tls.client_auth: required),
-//     and every message acts as the principal "syslog", allowed the configured log
-//     types.
+//     listener are authenticated by client certificate (tls.client_auth: required).
+//     Every message acts as the principal of its listener, "syslog/tcp", "syslog/tls"
+//     or "syslog/udp", allowed the listener's own types (tcp.types, ...), else the
+//     section's types; the gateway rejects messages of other types one by one, and
+//     its reasons name the listener.
 package syslog
 
 import (
@@ -53,6 +55,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/internal/connserve"
+	"github.com/sluice-siem/sluice/internal/background"
 )
 
 // Ingester is what the receiver needs from the gateway core (*gateway.Gateway).
@@ -83,6 +86,9 @@ type Options struct {
 	// Now is the clock that stamps messages as received (the year of RFC 3164
 	// timestamps); time.Now when nil.
 	Now func() time.Time
+	// Fatal, if set, receives the error of a listener that fails after Start (the
+	// process should stop then). Nil: Shutdown returns it.
+	Fatal func(error)
 }
 
 // Listener names, as metrics and logs show them.
@@ -92,8 +98,9 @@ const (
 	listenerUDP = "udp"
 )
 
-// principalName is the caller every syslog message acts as.
-const principalName = "syslog"
+// principalPrefix starts the name of a listener's principal, the caller its messages
+// act as: "syslog/tcp", "syslog/tls", "syslog/udp".
+const principalPrefix = "syslog/"
 
 // receiverName names the receiver in the gateway's metrics.
 const receiverName = "syslog"
@@ -123,14 +130,18 @@ type Server struct {
 	now     func() time.Time
 	drain   time.Duration
 	wrap    func(string, net.Listener) net.Listener
+	fatal   func(error)
+	// work runs Run between Start and Shutdown.
+	work background.Work
 
 	maxEvent    int // gateway.limits.max_event_bytes
 	batchEvents int
 	batchBytes  int
 	batches     sync.Pool // *batch
 
-	// base is the context of every Ingest call, carrying the principal; it is
-	// canceled when the server stops by force (Close, or the drain deadline).
+	// base is the parent of every Ingest call's context (each listener adds its
+	// principal); it is canceled when the server stops by force (Close, or the drain
+	// deadline).
 	base   context.Context
 	cancel context.CancelFunc
 
@@ -157,6 +168,8 @@ type listener struct {
 	ln        net.Listener
 	open      atomic.Int64
 	attrs     listenerAttrs
+	// base is the server's base context with the listener's principal.
+	base context.Context
 }
 
 // listenerAttrs are the measurement options of one listener, made once.
@@ -198,6 +211,7 @@ func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
 		now:         opts.Now,
 		drain:       opts.DrainTimeout,
 		wrap:        opts.WrapListener,
+		fatal:       opts.Fatal,
 		maxEvent:    int(limits.MaxEventBytes),
 		batchEvents: max(1, min(cfg.BatchEvents, limits.MaxBatchEvents)),
 		batchBytes:  int(max(1, min(int64(cfg.BatchBytes), int64(limits.MaxInflightBytes)/2))),
@@ -238,15 +252,33 @@ func New(ing Ingester, cfg Config, opts Options) (*Server, error) {
 	if s.udp != nil {
 		s.udp.attrs = s.listenerAttrs(listenerUDP)
 	}
-	principal := gateway.NewPrincipal(principalName, cfg.Types)
-	for _, t := range parser.Types() {
-		if !principal.Allows(t) {
-			s.log.Warn("syslog rules give a log type that syslog.types does not allow: its messages will be rejected",
-				"type", t, "types", cfg.Types)
+	s.base, s.cancel = context.WithCancel(context.Background())
+	if s.tcp != nil {
+		s.tcp.base = s.withPrincipal(listenerTCP, cfg.TCP.Types)
+	}
+	if s.tls != nil {
+		s.tls.base = s.withPrincipal(listenerTLS, cfg.TLS.Types)
+	}
+	if s.udp != nil {
+		s.udp.base = s.withPrincipal(listenerUDP, cfg.UDP.Types)
+	}
+	return s, nil
+}
+
+// withPrincipal returns the base context of a listener's Ingest calls: it carries the
+// listener's principal, allowed its own types (own), else syslog.types. It warns of
+// every log type the rules give that the listener does not allow, since its messages
+// of that type will be rejected.
+func (s *Server) withPrincipal(name string, own []string) context.Context {
+	types, setting := s.cfg.listenerTypes(name, own)
+	p := gateway.NewPrincipal(principalPrefix+name, types)
+	for _, t := range s.parser.Types() {
+		if !p.Allows(t) {
+			s.log.Warn("syslog rules give a log type that the listener's types do not allow: its messages will be rejected",
+				"listener", name, "type", t, "setting", setting, "types", types)
 		}
 	}
-	s.base, s.cancel = context.WithCancel(gateway.WithPrincipal(context.Background(), principal))
-	return s, nil
+	return gateway.WithPrincipal(s.base, p)
 }
 
 func (s *Server) listenerAttrs(name string) listenerAttrs {

@@ -38,6 +38,8 @@ type udpListener struct {
 	// udp.queue_bytes.
 	queuedBytes atomic.Int64
 	attrs       listenerAttrs
+	// base is the server's base context with the listener's principal.
+	base context.Context
 }
 
 func newUDPListener(cfg UDPConfig, maxMessage int) *udpListener {
@@ -196,7 +198,7 @@ func (s *Server) udpWorker(u *udpListener, log *slog.Logger) {
 				break more
 			}
 		}
-		s.ingest(s.base, &u.attrs, listenerUDP, b, log)
+		s.ingest(u.base, &u.attrs, listenerUDP, b, log)
 		b.reset()
 	}
 }

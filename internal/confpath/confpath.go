@@ -11,7 +11,9 @@ import (
 )
 
 // Prefix returns err with prefix before each of its problems: every error of a joined
-// error (errors.Join) gets its own prefix, recursively. It returns nil for nil.
+// error (errors.Join) gets its own prefix, recursively. A joined error of one problem
+// comes back as that problem, so that a section with one problem counts as one, as a
+// problem of the configuration's own does. It returns nil for nil.
 func Prefix(prefix string, err error) error {
 	if err == nil {
 		return nil
@@ -20,6 +22,9 @@ func Prefix(prefix string, err error) error {
 		var out []error
 		for _, e := range j.Unwrap() {
 			out = append(out, Prefix(prefix, e))
+		}
+		if len(out) == 1 {
+			return out[0]
 		}
 		return errors.Join(out...)
 	}

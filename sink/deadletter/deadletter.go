@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -153,35 +154,11 @@ type Letter struct {
 	Source string
 }
 
-// rawLetter is the decoding shape of both dead-letter documents: Body, and the
-// transformer's (error is a string; the record is in data or data_base64).
-type rawLetter struct {
-	ReplayedAt   string          `json:"replayed_at"`
-	Timestamp    string          `json:"@timestamp"`
-	LogType      string          `json:"log_type"`
-	Index        string          `json:"index"`
-	ID           string          `json:"id"`
-	Status       int             `json:"status"`
-	Error        json.RawMessage `json:"error"`
-	Event        json.RawMessage `json:"event"`
-	EventText    *string         `json:"event_text"`
-	Time         string          `json:"time"`
-	Position     *Position       `json:"position"`
-	Original     json.RawMessage `json:"original"`
-	OriginalText *string         `json:"original_text"`
-	// The transformer's shape.
-	Stream     string  `json:"stream"`
-	Shard      string  `json:"shard"`
-	Sequence   string  `json:"sequence"`
-	Data       *string `json:"data"`
-	DataBase64 *string `json:"data_base64"`
-}
-
 // Parse reads one dead-letter document (either shape). Unknown fields, such as the
 // file sink's id field, are ignored.
 func Parse(data []byte) (Letter, error) {
 	var r rawLetter
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := r.decode(data); err != nil {
 		return Letter{}, fmt.Errorf("decode dead letter: %w", err)
 	}
 	var l Letter
@@ -210,9 +187,11 @@ func Parse(data []byte) (Letter, error) {
 	switch {
 	case len(r.Error) > 0 && r.Error[0] == '"':
 		// The transformer's shape.
-		if err := json.Unmarshal(r.Error, &l.Reason); err != nil {
+		reason, err := jsonx.NewDecoder(r.Error).String()
+		if err != nil {
 			return Letter{}, fmt.Errorf("decode dead letter: error: %w", err)
 		}
+		l.Reason = reason
 		l.ErrorType = ErrorTypeTransform
 		switch {
 		case r.Data != nil:
@@ -230,12 +209,13 @@ func Parse(data []byte) (Letter, error) {
 		if l.Position == nil {
 			l.Position = ParsePosition(l.ID)
 		}
-		if env, err := stream.ParseEnvelope(l.Original); err == nil && stream.ValidType(env.Type) {
+		// The record may nest as deep as any limits.max_depth let it.
+		if env, err := stream.ParseEnvelopeDepth(l.Original, jsonx.MaxDepth); err == nil && stream.ValidType(env.Type) {
 			l.LogType = env.Type
 		}
 	case len(r.Error) > 0 && r.Error[0] == '{':
-		var e Error
-		if err := json.Unmarshal(r.Error, &e); err != nil {
+		e, err := decodeError(r.Error)
+		if err != nil {
 			return Letter{}, fmt.Errorf("decode dead letter: error: %w", err)
 		}
 		l.ErrorType, l.Reason = e.Type, e.Reason

@@ -70,6 +70,12 @@ type Config struct {
 	Logger *slog.Logger `yaml:"-"`
 }
 
+// DefaultConfig returns the sink's defaults: files under ./data, written without fsync,
+// at most DefaultMaxOpenFiles open, without ids.
+func DefaultConfig() Config {
+	return Config{Dir: "data"}
+}
+
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
@@ -353,3 +359,11 @@ func (s *Sink) Close() error {
 	clear(s.files)
 	return errors.Join(errs...)
 }
+
+// Start implements the lifecycle of cmd/sluice: the sink has no background work, and
+// writes from New on.
+func (s *Sink) Start(context.Context) error { return nil }
+
+// Shutdown closes the sink (Close): it is safe without Start, and a second call
+// returns nil.
+func (s *Sink) Shutdown(context.Context) error { return s.Close() }

@@ -34,6 +34,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluice-siem/sluice/internal/background"
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
@@ -93,6 +94,8 @@ type Sink struct {
 	stopMu  sync.Mutex
 	stopped bool
 	running sync.WaitGroup
+	// sweeper runs RunLifecycle between Start and Shutdown.
+	sweeper background.Work
 }
 
 // New validates cfg, connects a client of cfg.Engine, sets up the lifecycle of
@@ -112,7 +115,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, eng: eng, close: eng.close, dead: opts.DeadLetters, log: opts.Logger, now: opts.Now,
+	s := &Sink{cfg: cfg, eng: eng, close: sync.OnceValue(eng.close), dead: opts.DeadLetters, log: opts.Logger, now: opts.Now,
 		sem: make(chan struct{}, cfg.Workers), stop: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -141,7 +144,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 }
 
 // Close ends RunLifecycle, waits for the _bulk requests in flight and releases the
-// client. Write must not be called after Close.
+// client. Write must not be called after Close. A second call returns what the first
+// did.
 func (s *Sink) Close() error {
 	s.stopMu.Lock()
 	if !s.stopped {

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/bytesize"
 
 	"github.com/sluice-siem/sluice/internal/secret"
+	"github.com/sluice-siem/sluice/stream"
 )
 
 // Service limits of Kinesis Data Streams that bound Config.
@@ -41,6 +42,10 @@ type Config struct {
 	Credentials Credentials `yaml:"credentials" doc:"static credentials; empty: the AWS default chain (task role, environment, ...)"`
 	// Streams overrides Region, Endpoint and Credentials for the named streams.
 	Streams map[string]StreamLocation `yaml:"streams" doc:"stream name -> region, endpoint, credentials overriding the ones above"`
+	// Sources names the streams that producers other than sluice's gateway write (a
+	// CloudWatch Logs subscription filter, say) and how the reader turns their records
+	// into events; the records of other streams carry sluice's envelope.
+	Sources map[string]Source `yaml:"sources" doc:"stream name -> format and log type of a stream other producers write (cloudwatch_logs)"`
 
 	// Aggregation packs the events of one shard into KPL aggregated records (many events
 	// per record); off, every event is a record of its own.
@@ -121,6 +126,7 @@ type ShardLimits struct {
 func DefaultConfig() Config {
 	return Config{
 		Streams:             map[string]StreamLocation{},
+		Sources:             map[string]Source{},
 		Aggregation:         true,
 		Linger:              50 * time.Millisecond,
 		BatchRecords:        MaxBatchRecords,
@@ -167,11 +173,17 @@ func (c Config) Validate() error {
 	}
 	checkLocation("", c.Endpoint, c.Credentials)
 	for _, name := range slices.Sorted(maps.Keys(c.Streams)) {
-		if !validStreamName(name) {
+		if !stream.ValidName(name) {
 			bad("streams."+name, "invalid stream name: use 1-128 of A-Z a-z 0-9 _ - .")
 		}
 		loc := c.Streams[name]
 		checkLocation("streams."+name+".", loc.Endpoint, loc.Credentials)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Sources)) {
+		if !stream.ValidName(name) {
+			bad("sources."+name, "invalid stream name: use 1-128 of A-Z a-z 0-9 _ - .")
+		}
+		c.Sources[name].validate("sources."+name+".", bad)
 	}
 
 	if c.Linger < 0 {
@@ -243,20 +255,6 @@ func (c Config) location(streamName string) StreamLocation {
 	return loc
 }
 
-// validStreamName follows Kinesis's stream name rule.
-func validStreamName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // ValidStreamName reports whether s follows Kinesis's stream name rule: 1 to 128 of
 // A-Z a-z 0-9 _ - and '.'.
-func ValidStreamName(s string) bool { return validStreamName(s) }
+func ValidStreamName(s string) bool { return stream.ValidName(s) }

@@ -29,7 +29,8 @@ type readAPI interface {
 
 // Reader reads Kinesis data streams for the consumer: it lists shards (ListShards,
 // every page) and reads them (GetShardIterator, GetRecords), de-aggregating KPL
-// records. It implements consume.Source; the consumer paces the calls and backs off.
+// records, or expanding the records of a stream that Config.Sources declares (see
+// Source). It implements consume.Source; the consumer paces the calls and backs off.
 // Streams live where Config says (region, endpoint, credentials, per-stream
 // overrides). Create it with NewReader and close it with Close; its methods are safe
 // for concurrent use.
@@ -114,6 +115,9 @@ func (r *Reader) Shards(ctx context.Context, streamName string) ([]stream.Shard,
 // AT_TIMESTAMP or LATEST).
 func (r *Reader) Open(ctx context.Context, streamName, shard string, from stream.Checkpoint, start stream.Start) (stream.ShardReader, error) {
 	sr := &shardReader{r: r, c: r.client(streamName), stream: streamName, shard: shard, from: from, start: start}
+	if src, ok := r.cfg.Sources[streamName]; ok && src.Format == FormatCloudWatchLogs {
+		sr.cloudWatch = newCloudWatchDecoder(src)
+	}
 	if from.Partial {
 		sr.skipSeq, sr.skipThrough = from.Sequence, from.SubSequence
 	}
@@ -137,6 +141,8 @@ type shardReader struct {
 	// checkpoint says are processed.
 	skipSeq     string
 	skipThrough int
+	// cloudWatch expands the records of a CloudWatch Logs stream; nil for sluice's.
+	cloudWatch *cloudWatchDecoder
 }
 
 // open gets an iterator: after the last record read, or where Open was asked to begin.
@@ -192,11 +198,11 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 		seq := aws.ToString(rec.SequenceNumber)
 		key := aws.ToString(rec.PartitionKey)
 		arrival := aws.ToTime(rec.ApproximateArrivalTimestamp)
-		users, err := kpl.Deaggregate(key, rec.Data)
+		users, noEvent, err := s.userRecords(key, rec.Data)
 		if err != nil {
 			// Never block the shard on a bad record: it goes on as one plain record,
 			// which the transformer turns into a dead letter.
-			s.r.log.Warn("record claims to be KPL aggregated but is not; delivering it as it is",
+			s.r.log.Warn("record cannot be de-aggregated or expanded; delivering it as it is",
 				"stream", s.stream, "shard", s.shard, "sequence", seq, "err", err)
 			users = []kpl.UserRecord{{PartitionKey: key, Data: rec.Data}}
 		}
@@ -211,6 +217,7 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 				Sequence:    seq,
 				SubSequence: u.SubSequence,
 				Aggregated:  u.Aggregated,
+				NoEvent:     noEvent,
 				Arrival:     arrival,
 			})
 		}
@@ -224,6 +231,23 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 		page.End = true // closed, and read to its end
 	}
 	return page, nil
+}
+
+// userRecords returns the user records of one Kinesis record: its log events for a
+// CloudWatch Logs stream, else its KPL user records (itself when it is not
+// aggregated). A CloudWatch Logs record without events (a control message) gives one
+// user record without data and noEvent set, delivered as a NoEvent record, so that
+// the record's position is checkpointed all the same.
+func (s *shardReader) userRecords(key string, data []byte) (users []kpl.UserRecord, noEvent bool, err error) {
+	if s.cloudWatch == nil {
+		users, err = kpl.Deaggregate(key, data)
+		return users, false, err
+	}
+	users, err = s.cloudWatch.decode(key, data)
+	if err == nil && len(users) == 0 {
+		return []kpl.UserRecord{{PartitionKey: key}}, true, nil
+	}
+	return users, false, err
 }
 
 func (s *shardReader) getRecords(ctx context.Context, limit int) (*awskinesis.GetRecordsOutput, error) {

@@ -260,7 +260,7 @@ func (p *Producer) stream(name string) (*streamProducer, error) {
 	if s, ok := p.streams[name]; ok {
 		return s, nil
 	}
-	if !validStreamName(name) {
+	if !stream.ValidName(name) {
 		return nil, fmt.Errorf("put to stream %q: invalid stream name: %w", name, stream.ErrUnknownStream)
 	}
 	s := newStreamProducer(p, name, p.clients[p.cfg.location(name)])

@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Streams {
-		if !validStreamName(s) {
+		if !stream.ValidName(s) {
 			bad(fmt.Sprintf("streams[%d]", i), "invalid stream name %q: use 1-128 of A-Z a-z 0-9 _ - .", s)
 		} else if seen[s] {
 			bad(fmt.Sprintf("streams[%d]", i), "duplicate stream %q", s)
@@ -169,18 +169,4 @@ func (c Config) start(now time.Time) stream.Start {
 	default:
 		return stream.Start{Position: stream.TrimHorizon}
 	}
-}
-
-// validStreamName follows Kinesis's stream name rule.
-func validStreamName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

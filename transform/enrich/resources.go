@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-siem/sluice/internal/background"
 	"github.com/sluice-siem/sluice/transform/event"
 )
 
@@ -41,6 +42,8 @@ type Resources struct {
 	files   []*watchedFile
 
 	closeOnce sync.Once
+	// reload runs Run between Start and Shutdown.
+	reload background.Work
 }
 
 // NewResources validates cfg, loads every file it names and connects its lookup

@@ -13,8 +13,9 @@
 //     time, then runs the caller's deadline action and waits for them to end.
 //
 // Group holds the connections and the stopping state; Server adds one listener and the
-// Run/Close lifecycle that lumberjack and RELP share. The syslog receiver, with two
-// TCP listeners, per-listener limits and UDP, uses Group directly.
+// lifecycle that lumberjack and RELP share (Run/Close, and Start/Shutdown around them).
+// The syslog receiver, with two TCP listeners, per-listener limits and UDP, uses Group
+// directly.
 package connserve
 
 import (

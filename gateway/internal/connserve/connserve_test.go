@@ -102,7 +102,23 @@ type harness struct {
 	stopRun  context.CancelFunc
 }
 
+// start makes a server (newHarness) and runs it (Run) until the test ends.
 func start(t *testing.T, drain time.Duration, maxConns int) *harness {
+	t.Helper()
+	h := newHarness(t, drain, maxConns)
+	ctx, stop := context.WithCancel(context.Background())
+	h.stopRun = stop
+	go func() { h.ran <- h.srv.Run(ctx) }()
+	t.Cleanup(func() {
+		h.srv.Close()
+		stop()
+		<-h.ran
+	})
+	return h
+}
+
+// newHarness makes a server of the toy protocol, listening.
+func newHarness(t *testing.T, drain time.Duration, maxConns int) *harness {
 	t.Helper()
 	h := &harness{release: make(chan struct{}), logs: &syncBuffer{}, ran: make(chan error, 1)}
 	base, cancel := context.WithCancel(context.Background())
@@ -124,14 +140,6 @@ func start(t *testing.T, drain time.Duration, maxConns int) *harness {
 	if err := h.srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	h.stopRun = stop
-	go func() { h.ran <- h.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		h.srv.Close()
-		stop()
-		<-h.ran
-	})
 	return h
 }
 

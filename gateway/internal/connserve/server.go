@@ -2,11 +2,14 @@ package connserve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/background"
 )
 
 // Config is what a Server needs from its receiver.
@@ -46,6 +49,9 @@ type Server struct {
 
 	lastOverLimitLog atomic.Int64 // unix nanoseconds
 	overLimit        atomic.Int64 // connections refused since the last log line
+
+	// work runs Run between Start and Shutdown.
+	work background.Work
 }
 
 // NewServer returns a server; it does not listen yet.
@@ -120,6 +126,30 @@ func (s *Server) Run(ctx context.Context) error {
 		s.cfg.Cancel()
 	})
 	s.cfg.Cancel()
+	return err
+}
+
+// Start binds the configured address, if Listen has not, and serves in the background
+// (Run) until Shutdown, not until ctx ends. fatal, if set, receives the error of a
+// listener that fails; nil: Shutdown returns it.
+func (s *Server) Start(ctx context.Context, fatal func(error)) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	return s.work.Start(ctx, s.Run, fatal)
+}
+
+// Shutdown stops the server gracefully, as Run does when its context ends, and waits
+// for it until ctx ends; then it stops it at once (Close): what is in progress is not
+// answered, and clients resend it. Without Start it closes the listener. It is safe to
+// call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.work.Stop(ctx)
+	if errors.Is(err, background.ErrRunning) {
+		err = nil
+	}
+	s.Close()
+	s.work.Wait()
 	return err
 }
 

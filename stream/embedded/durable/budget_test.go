@@ -2,8 +2,12 @@ package durable_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -354,5 +358,112 @@ func TestLeasesSurviveRestart(t *testing.T) {
 	stale.Counter = 2
 	if err := s.Leases().Update(ctx, stale, l); !errors.Is(err, stream.ErrConflict) {
 		t.Errorf("Update from a stale lease after restart = %v", err)
+	}
+}
+
+// TestDiskReclaimed: once consumers checkpoint past what was put, the disk space of
+// the records is given back, not only their bytes in Used(): the sstables shrink to
+// almost nothing and sluice_stream_disk_bytes falls to the write-ahead logs Pebble
+// keeps for reuse (up to 3 of the 16 MiB memtable's size), after a consumption larger
+// than the compaction threshold at once, and after a smaller one once the stream is
+// idle (8 MiB, flushed to sstables as a fuller memtable would be). Without the
+// compaction, 48 MiB consumed left 12 MB in sstables 30 s later. The records are random bytes, which Pebble cannot compress.
+func TestDiskReclaimed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and consumes 56 MiB")
+	}
+	m := newMetrics(t)
+	cfg := config(t, newLogs(t))
+	cfg.Meter = m.mp.Meter("test")
+	cfg.Shards = 2
+	s := open(t, cfg)
+	disk := func() int64 {
+		v, _ := m.value("sluice_stream_disk_bytes")
+		return int64(v)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	mib := func() []stream.Record {
+		recs := make([]stream.Record, 256)
+		for i := range recs {
+			b := make([]byte, 4<<10)
+			for j := 0; j < len(b); j += 8 {
+				binary.LittleEndian.PutUint64(b[j:], rnd.Uint64())
+			}
+			recs[i] = stream.Record{PartitionKey: fmt.Sprint(i), Data: b}
+		}
+		return recs
+	}
+	const walKept = 4 * 16 << 20 // the log in use and 3 kept for reuse, at most
+	for _, tc := range []struct {
+		name  string
+		mib   int
+		flush bool // the records are written to sstables, not only to the log
+	}{
+		{"over the threshold", 48, false},
+		{"idle", 8, true},
+	} {
+		before := disk()
+		for range tc.mib {
+			put(t, s, "fw", mib()...)
+		}
+		if tc.flush {
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		written := disk()
+		for _, sh := range []string{"shardId-000000000000", "shardId-000000000001"} {
+			checkpoint(t, s, sh, lastSequence(t, s, sh))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		if err := s.WaitEmpty(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		consumed := time.Now()
+		tables := func() int64 { return filesSize(t, cfg.Dir, "*.sst") }
+		for deadline := consumed.Add(3 * patience); tables() > 1<<20; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: sstables hold %d bytes %v after everything was consumed", tc.name, tables(), 3*patience)
+			}
+		}
+		t.Logf("%s: %d MiB put: sluice_stream_disk_bytes %d -> %d, %v after consumption %d (sstables %d bytes, logs %d bytes)",
+			tc.name, tc.mib, before, written, time.Since(consumed).Round(time.Millisecond), disk(), tables(), filesSize(t, cfg.Dir, "*.log"))
+		if got := disk(); got >= written || got > walKept+1<<20 {
+			t.Errorf("%s: sluice_stream_disk_bytes %d after consumption, want less than %d and at most the logs kept (%d)", tc.name, got, written, walKept)
+		}
+	}
+}
+
+// filesSize returns the total size of the files in dir matching pattern.
+func filesSize(t testing.TB, dir, pattern string) int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil { // a file may go between Glob and Stat
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// lastSequence returns the sequence number of the last record of a shard of "fw".
+func lastSequence(t testing.TB, s *durable.Stream, shard string) string {
+	t.Helper()
+	r := reader(t, s, "fw", shard, stream.Checkpoint{}, stream.Start{Position: stream.TrimHorizon})
+	last := ""
+	for {
+		page, err := r.Read(done, 100)
+		if len(page.Records) == 0 {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("Read: %v", err)
+			}
+			return last
+		}
+		last = page.Records[len(page.Records)-1].Sequence
 	}
 }

@@ -81,8 +81,9 @@ type Config struct {
 	// stream.Record.Size() of every record put and not yet deleted (default 1 GiB).
 	// Records are deleted once their shard's lease is checkpointed past them, or when
 	// they are older than Retention. Put blocks while the budget is used up. The space
-	// on disk is larger by the database's overhead (keys, indexes, files awaiting
-	// compaction) and smaller by its compression.
+	// on disk is larger by the database's overhead (keys, indexes, deleted records
+	// not yet compacted away) and by its write-ahead logs (the one in use and up to
+	// three kept for reuse, each up to about 16 MiB), and smaller by its compression.
 	MaxBytes int64
 	// MaxRecordBytes is the largest accepted record, by stream.Record.Size() (default
 	// 1 MiB). It may not exceed MaxBytes.
@@ -91,6 +92,16 @@ type Config struct {
 	// checkpointed past it, as in Kinesis (default 168h). Such records are counted in
 	// sluice_stream_records_expired_total and logged at warn level.
 	Retention time.Duration
+	// RecoverCorruptWAL lets Open drop the records after damage found in the middle
+	// of the newest write-ahead log (records that read intact follow it), which are
+	// records acknowledged to a shipper: Open then logs the offset and the bytes
+	// dropped as an error, saves them in a file beside the log and opens. By default
+	// Open refuses such a log, naming the damage. A torn tail (nothing intact after
+	// the damage: a write cut short by a crash) is dropped either way, with a warning.
+	// A power loss may also leave the log so, its unsynced tail written out of order:
+	// with Sync always, those records were not acknowledged and dropping them loses
+	// nothing acknowledged.
+	RecoverCorruptWAL bool
 	// Logger receives lifecycle events, retention warnings, storage errors and the
 	// messages of Pebble itself; nil discards them.
 	Logger *slog.Logger
@@ -138,28 +149,36 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
-	}
 	if c.Dir == "" {
-		bad("dir", "a directory is required")
+		errs = append(errs, errors.New("dir: a directory is required"))
 	}
-	errs = append(errs, embedded.ValidateStreams(c.Streams, c.Shards))
+	errs = append(errs, embedded.ValidateStreams(c.Streams, c.Shards), c.validateSync(),
+		embedded.ValidateByteLimits(c.MaxBytes, c.MaxRecordBytes), c.validateRetention())
+	return errors.Join(errs...)
+}
+
+// validateSync reports the problem of Sync and SyncInterval (with their defaults), if
+// any.
+func (c Config) validateSync() error {
 	switch c.Sync {
 	case SyncAlways, SyncNone:
 		if c.SyncInterval != 0 {
-			bad("sync_interval", "only for sync %q, not %q", SyncOnInterval, c.Sync)
+			return fmt.Errorf("sync_interval: only for sync %q, not %q", SyncOnInterval, c.Sync)
 		}
 	case SyncOnInterval:
 		if c.SyncInterval < time.Millisecond || c.SyncInterval > MaxSyncInterval {
-			bad("sync_interval", "%v is outside 1ms..%v", c.SyncInterval, MaxSyncInterval)
+			return fmt.Errorf("sync_interval: %v is outside 1ms..%v", c.SyncInterval, MaxSyncInterval)
 		}
 	default:
-		bad("sync", "must be %q, %q or %q, not %q", SyncAlways, SyncOnInterval, SyncNone, c.Sync)
+		return fmt.Errorf("sync: must be %q, %q or %q, not %q", SyncAlways, SyncOnInterval, SyncNone, c.Sync)
 	}
-	errs = append(errs, embedded.ValidateByteLimits(c.MaxBytes, c.MaxRecordBytes))
+	return nil
+}
+
+// validateRetention reports the problem of Retention (with its default), if any.
+func (c Config) validateRetention() error {
 	if c.Retention < MinRetention || c.Retention > MaxRetention {
-		bad("retention", "%v is outside %v..%v", c.Retention, MinRetention, MaxRetention)
+		return fmt.Errorf("retention: %v is outside %v..%v", c.Retention, MinRetention, MaxRetention)
 	}
-	return errors.Join(errs...)
+	return nil
 }

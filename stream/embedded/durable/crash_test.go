@@ -1,12 +1,14 @@
 package durable_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,13 +73,16 @@ func TestTornWAL(t *testing.T) {
 		damage  func(t *testing.T, wal string, before, after int64)
 		records int  // records expected after recovery
 		warns   bool // whether the unclean end is reported
+		// dropped is the bytes the warning reports dropped, given the log's size
+		// before and after the last record was put.
+		dropped func(before, after int64) int64
 	}{
-		{"crash between writes", func(*testing.T, string, int64, int64) {}, 10, false},
+		{"crash between writes", func(*testing.T, string, int64, int64) {}, 10, false, nil},
 		{"last record torn", func(t *testing.T, wal string, before, after int64) {
 			if err := os.Truncate(wal, (before+after)/2); err != nil {
 				t.Fatal(err)
 			}
-		}, 9, true},
+		}, 9, true, func(before, after int64) int64 { return (before+after)/2 - before }},
 		{"garbage appended", func(t *testing.T, wal string, _, _ int64) {
 			f, err := os.OpenFile(wal, os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
@@ -87,7 +92,7 @@ func TestTornWAL(t *testing.T) {
 			if _, err := f.Write([]byte(strings.Repeat("garbage after the last record ", 40))); err != nil {
 				t.Fatal(err)
 			}
-		}, 10, true},
+		}, 10, true, func(int64, int64) int64 { return int64(len("garbage after the last record ") * 40) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(t, newLogs(t))
@@ -121,6 +126,14 @@ func TestTornWAL(t *testing.T) {
 			if tc.warns != (len(warn) == 1) {
 				t.Errorf("warning of an unclean end: %v, want one: %v", warn, tc.warns)
 			}
+			if tc.warns && len(warn) == 1 {
+				if want := fmt.Sprintf(" dropped_bytes=%d ", tc.dropped(before, after)); !strings.Contains(warn[0], want) {
+					t.Errorf("warning %q does not say%s", warn[0], want)
+				}
+			}
+			if lines := l.lines("ERROR"); len(lines) > 0 {
+				t.Errorf("a torn tail was reported as corruption: %v", lines)
+			}
 			t.Logf("logged at recovery:\n%s", strings.Join(l.lines(""), "\n"))
 			// The stream goes on after the recovered records.
 			put(t, r, "fw", rec("k", "after"))
@@ -130,6 +143,121 @@ func TestTornWAL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCorruptWAL: bytes flipped a third into the newest write-ahead log, with synced
+// records after them, are not taken for a torn tail. Open refuses the directory with
+// an error naming the damage, logs it and leaves the log as it is; with
+// RecoverCorruptWAL it opens with the records before the damage, logs the offset and
+// the bytes dropped as an error, and keeps those bytes in a file beside the log. The
+// records after the damage share its 32 KiB block of the log, or lie in later ones;
+// Pebble's replay alone takes both for a torn tail.
+func TestCorruptWAL(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		bytes int  // of each record's data
+		exact bool // every batch after the damage is counted intact (none spans blocks)
+	}{
+		{"within the last block", 100, true},
+		{"before later blocks", 8000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(t, newLogs(t))
+			cfg.Shards = 1
+			s := open(t, cfg)
+			for i := range 10 {
+				put(t, s, "fw", rec("k", fmt.Sprintf("r%d-%s", i, strings.Repeat("x", tc.bytes)))) // synced: Put returned
+			}
+			wal, _ := newestFile(t, cfg.Dir, "*.log")
+			crashed := crashCopy(t, cfg.Dir)
+			path := filepath.Join(crashed, filepath.Base(wal))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := len(b) / 3; i < len(b)/3+8; i++ {
+				b[i] ^= 0xff
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("flipped 8 bytes at offset %d of %d", len(b)/3, len(b))
+
+			l := newLogs(t)
+			rcfg := cfg
+			rcfg.Dir = crashed
+			rcfg.Logger = l.logger()
+			if r, err := durable.Open(context.Background(), rcfg); err == nil {
+				_ = r.Close()
+				t.Fatal("Open succeeded on a log corrupt before its end")
+			} else if !strings.Contains(err.Error(), "is corrupt at offset") || !strings.Contains(err.Error(), "recover_corrupt_wal") {
+				t.Errorf("Open = %v, want the damage named and the option to drop it", err)
+			} else {
+				t.Logf("Open refused: %v", err)
+			}
+			refused := l.lines("ERROR", "write-ahead log is corrupt before its end", "not opening")
+			if len(refused) != 1 || !strings.Contains(refused[0], " dropped_bytes=") || !strings.Contains(refused[0], " intact_batches_after=") {
+				t.Errorf("logged %v, want one error with the bytes and batches lost", l.lines(""))
+			}
+			if l.lines("WARN", "does not end cleanly") != nil {
+				t.Errorf("the damage was also reported as a torn tail: %v", l.lines("WARN"))
+			}
+			if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, b) {
+				t.Errorf("a refused Open changed the log (%v)", err)
+			}
+
+			l = newLogs(t)
+			rcfg.Logger = l.logger()
+			rcfg.RecoverCorruptWAL = true
+			r := open(t, rcfg)
+			got := drainAll(t, r, "fw")
+			if len(got) == 0 || len(got) >= 10 {
+				t.Fatalf("recovered %d records, want those before the damage", len(got))
+			}
+			for i, d := range got {
+				if !strings.HasPrefix(string(d.Data), fmt.Sprintf("r%d-", i)) {
+					t.Errorf("record %d is %.10s", i, d.Data)
+				}
+			}
+			lost := l.lines("ERROR", "write-ahead log is corrupt before its end", "dropped it")
+			if len(lost) != 1 {
+				t.Fatalf("logged %v, want one error saying what was dropped", l.lines(""))
+			}
+			t.Logf("logged at recovery: %s", lost[0])
+			offset, dropped, intact := attrInt(t, lost[0], "offset"), attrInt(t, lost[0], "dropped_bytes"), attrInt(t, lost[0], "intact_batches_after")
+			if offset > int64(len(b))/3 || dropped != int64(len(b))-offset {
+				t.Errorf("offset %d, dropped_bytes %d: want the start of the damaged record (at most %d) and the bytes from it to the end (%d)",
+					offset, dropped, len(b)/3, int64(len(b))-offset)
+			}
+			if lostRecords := int64(10 - len(got) - 1); intact < 1 || intact > lostRecords || (tc.exact && intact != lostRecords) {
+				t.Errorf("intact_batches_after=%d, want the records after the damaged one (%d)", intact, lostRecords)
+			}
+			saved, err := os.ReadFile(fmt.Sprintf("%s.dropped-at-%d", path, offset))
+			if err != nil || !bytes.Equal(saved, b[offset:]) {
+				t.Errorf("the dropped bytes were not saved beside the log (%v)", err)
+			}
+			put(t, r, "fw", rec("k", "after"))
+			if all := drainAll(t, r, "fw"); string(all[len(all)-1].Data) != "after" {
+				t.Errorf("record put after recovery: %.10s", all[len(all)-1].Data)
+			}
+		})
+	}
+}
+
+// attrInt returns the integer value of a key in a logged line.
+func attrInt(t testing.TB, line, key string) int64 {
+	t.Helper()
+	for f := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s=%s in %q", key, v, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in %q", key, line)
+	return 0
 }
 
 // TestCorruptTable: bytes flipped in an sstable between two good ones make Read fail

@@ -94,6 +94,9 @@ type Stream struct {
 	kick chan struct{}
 	// trimMu makes trim passes one at a time.
 	trimMu sync.Mutex
+	// compaction gathers what the trim pass deleted, for the compaction that gives
+	// its disk space back.
+	compaction compactor
 
 	ckMu sync.Mutex
 	// checkpoints are the checkpoints of the leases, by lease key.
@@ -106,8 +109,10 @@ type Stream struct {
 
 // Open validates cfg (reporting every problem), opens or creates the stream database
 // in cfg.Dir and recovers it: Pebble replays its write-ahead log up to the last
-// complete record, and the stream recovers each shard's sequence numbers, counters and
-// the leases' checkpoints, then logs what it holds. It starts the trim pass (and the
+// complete record (Open refuses a log damaged before its end, with intact records
+// after the damage, unless cfg.RecoverCorruptWAL; see inspectWAL), and the stream
+// recovers each shard's sequence numbers, counters and the leases' checkpoints, then
+// logs what it holds. It starts the trim pass (and the
 // periodic fsync of Sync interval). ctx bounds the recovery only.
 func Open(ctx context.Context, cfg Config) (*Stream, error) {
 	if err := cfg.Validate(); err != nil {
@@ -124,7 +129,9 @@ func Open(ctx context.Context, cfg Config) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open durable stream: lock %s (is another process using it?): %w", cfg.Dir, err)
 	}
-	inspectWAL(cfg.Dir, log)
+	if err := inspectWAL(cfg.Dir, cfg.RecoverCorruptWAL, log); err != nil {
+		return nil, errors.Join(fmt.Errorf("open durable stream: %w", err), lock.Close())
+	}
 	syncs := new(atomic.Int64)
 	opts := pebbleOptions(log.With("component", "pebble"), syncs)
 	opts.Lock = lock

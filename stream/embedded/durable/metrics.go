@@ -35,7 +35,7 @@ func newMetrics(s *Stream) (*metrics, error) {
 		metric.WithDescription("Bytes held in the embedded stream, not yet acknowledged by the transform tier."))
 	in.Add(err)
 	disk, err := meter.Int64ObservableGauge("sluice_stream_disk_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Disk space the durable embedded stream's database uses: records, indexes, write-ahead log and files awaiting deletion."))
+		metric.WithDescription("Disk space the durable embedded stream's database uses: records, indexes, deleted records not yet compacted away, write-ahead logs (in use and kept for reuse) and files awaiting deletion."))
 	in.Add(err)
 	oldest, err := meter.Float64ObservableGauge("sluice_stream_oldest_record_age_seconds", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest record the durable embedded stream retains: not yet checkpointed by a consumer, or checkpointed since the last trim pass (every second), by stream."))

@@ -1,9 +1,7 @@
 package durable
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/wal"
 )
 
 // Pebble's memory, bounded for `sluice dev`: two memtables may exist at once (one
@@ -84,44 +81,6 @@ func eventListener(log *slog.Logger) *pebble.EventListener {
 		WriteStallEnd: func() {
 			log.Info("pebble write stall ended")
 		},
-	}
-}
-
-// inspectWAL reads the newest write-ahead log in dir, as Pebble will replay it, and
-// logs a warning when it does not end cleanly. Pebble tolerates such a tail (a record
-// torn by a crash, or bytes after the last record) by replaying up to the last
-// complete record, and says so only in an info line with the offset it stopped at;
-// this makes the loss visible. A log that ends exactly after a complete record (a
-// process killed between writes) or with Pebble's end-of-log trailer (a clean Close)
-// is not reported.
-func inspectWAL(dir string, log *slog.Logger) {
-	logs, err := wal.Scan(wal.Dir{FS: vfs.Default, Dirname: dir})
-	if err != nil {
-		log.Warn("inspect write-ahead log before recovery", "dir", dir, errAttr(err))
-		return
-	}
-	if len(logs) == 0 {
-		return
-	}
-	newest := logs[len(logs)-1]
-	r := newest.OpenForRead()
-	defer func() { _ = r.Close() }()
-	records := 0
-	for {
-		rec, offset, err := r.NextRecord()
-		if err == nil {
-			_, err = io.Copy(io.Discard, rec)
-		}
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			log.Warn("write-ahead log does not end cleanly: a write was torn by a crash or the file has bytes after its last record; "+
-				"recovery replays the complete records before the offset and drops the rest",
-				"wal", newest.String(), "complete_batches", records, "offset", offset.String(), errAttr(err))
-			return
-		}
-		records++
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -63,6 +64,7 @@ func (s *Stream) trim(all bool) {
 			s.log.Error("delete consumed and expired records", "stream", sh.stream, "shard", sh.id, errAttr(err))
 		}
 	}
+	s.maybeCompact(time.Now())
 }
 
 // trimShard deletes the records of a shard at or before its lease's checkpoint, and
@@ -160,6 +162,7 @@ func (s *Stream) trimShard(sh *shard) error {
 		// The deletion stands; the oldest record is read again at the next pass.
 		s.log.Debug("read the oldest record after a deletion", "stream", sh.stream, "shard", sh.id, errAttr(err))
 	}
+	s.compaction.deleted(sh, recordKey(sh.prefix, upTo+1), int64(hw.CumBytes-del.CumBytes))
 	sh.mu.Lock()
 	sh.del = hw
 	if left, _ := sh.retainedLocked(); firstArrival != 0 || left == 0 {
@@ -214,4 +217,103 @@ func (s *Stream) lastRecord(sh *shard, from, to uint64) (uint64, recordValue, bo
 		return 0, recordValue{}, false, errors.Join(err, it.Close())
 	}
 	return seq, v, true, it.Close()
+}
+
+// Compaction of deleted records. A deletion of a shard's consumed (or expired)
+// records writes a range tombstone: the records stay in their sstables, hidden, until
+// a compaction merges the two, and Pebble's own compactions, driven by the sizes of
+// its levels, may leave them there for long (48 MiB consumed: 12 MB of sstables still
+// on disk 30 s later; TestDiskReclaimed). So the trim pass starts a compaction of the key ranges deleted since the
+// last one, in the background and one at a time, once compactAfterBytes of records
+// were deleted, or compactIdleBytes and no deletion followed for compactIdle.
+const (
+	compactAfterBytes = 32 << 20
+	compactIdleBytes  = 1 << 20
+	compactIdle       = 5 * time.Second
+)
+
+// compactor gathers the key ranges the trim pass deleted since the last compaction.
+type compactor struct {
+	mu      sync.Mutex
+	ends    map[*shard][]byte // a shard's deleted records end before this key
+	bytes   int64             // record bytes deleted since the last compaction started
+	last    time.Time         // of the last deletion
+	running bool
+}
+
+// deleted notes that sh's records before the key end, n bytes of them, were deleted.
+func (c *compactor) deleted(sh *shard, end []byte, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ends == nil {
+		c.ends = map[*shard][]byte{}
+	}
+	c.ends[sh] = end
+	c.bytes += n
+	c.last = time.Now()
+}
+
+// take returns the ranges to compact if it is time to at now, and forgets them; nil
+// if not.
+func (c *compactor) take(now time.Time) map[*shard][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running || c.bytes < compactIdleBytes || (c.bytes < compactAfterBytes && now.Sub(c.last) < compactIdle) {
+		return nil
+	}
+	ends := c.ends
+	c.ends, c.bytes, c.running = nil, 0, true
+	return ends
+}
+
+// finish marks the compaction that take started as ended.
+func (c *compactor) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running = false
+}
+
+// maybeCompact starts the compaction of the records deleted since the last one when
+// it is time (see compactor), on a goroutine of its own that Close cancels and waits
+// for. The trim pass calls it, from a goroutine of the stream's background group.
+func (s *Stream) maybeCompact(now time.Time) {
+	ends := s.compaction.take(now)
+	if ends == nil {
+		return
+	}
+	s.bg.Go(func() {
+		defer s.compaction.finish()
+		s.compact(ends)
+	})
+}
+
+// compact compacts the key range of each shard from its first record key to its end
+// in ends, the deleted records, so that their sstables are rewritten without them.
+// Close cancels it: a compaction of Pebble's already running finishes within
+// Pebble's Close.
+func (s *Stream) compact(ends map[*shard][]byte) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return
+	}
+	started := time.Now()
+	for sh, end := range ends {
+		if err := s.db.Compact(ctx, sh.prefix, end, false); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("compact deleted records", "stream", sh.stream, "shard", sh.id, errAttr(err))
+			}
+			return
+		}
+	}
+	s.log.Debug("compacted deleted records", "shards", len(ends), "took", time.Since(started).Round(time.Millisecond))
 }

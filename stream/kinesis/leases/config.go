@@ -6,9 +6,39 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/confpath"
 	"github.com/sluice-siem/sluice/internal/secret"
 	"github.com/sluice-siem/sluice/stream/kinesis"
 )
+
+// StoreConfig selects where the Kinesis consumer keeps its shard leases and
+// checkpoints: this package's DynamoDB table, shared by any number of workers, or the
+// consumer's own memory (transform/consume.MemoryStore), for one worker whose
+// checkpoints are lost when it stops: for trials without DynamoDB. It is the
+// stream.leases section of the configuration; cmd/sluice builds the store it names.
+type StoreConfig struct {
+	// Store is dynamodb or memory.
+	Store    string `yaml:"store" doc:"dynamodb | memory (a single worker; checkpoints are lost when it stops)"`
+	DynamoDB Config `yaml:"dynamodb" doc:"the DynamoDB lease table"`
+}
+
+// DefaultStoreConfig returns the defaults: the DynamoDB table of DefaultConfig.
+func DefaultStoreConfig() StoreConfig {
+	return StoreConfig{Store: "dynamodb", DynamoDB: DefaultConfig()}
+}
+
+// Validate reports every problem of c at once, each with its path in the section; the
+// table's settings only when the store is dynamodb.
+func (c StoreConfig) Validate() error {
+	switch c.Store {
+	case "dynamodb":
+		return confpath.Prefix("dynamodb.", c.DynamoDB.Validate())
+	case "memory":
+		return nil
+	default:
+		return fmt.Errorf("store: must be dynamodb or memory, not %q", c.Store)
+	}
+}
 
 // Config is the plain-data configuration of the lease table. DefaultConfig holds the
 // defaults; Validate reports every problem at once.

@@ -106,6 +106,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // Close closes the store's idle connections. The store must not be used after.
 func (s *Store) Close() { s.transport.CloseIdleConnections() }
 
+// Start implements the lifecycle of cmd/sluice: the store has no background work; the
+// consumer uses it from New on.
+func (s *Store) Start(context.Context) error { return nil }
+
+// Shutdown closes the store's idle connections (Close); list it below the consumer, so
+// that it shuts down after the consumer's last checkpoint. It is safe without Start and
+// twice, and returns nil.
+func (s *Store) Shutdown(context.Context) error {
+	s.Close()
+	return nil
+}
+
 // Table returns the table's name.
 func (s *Store) Table() string { return s.table }
 
