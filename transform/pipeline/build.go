@@ -71,6 +71,7 @@ func processorKinds() map[string]constructor {
 		"uppercase": newUppercase,
 
 		"community_id": newCommunityID,
+		"dot_expander": newDotExpander,
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package pipeline is the parse step of the transform tier (step 5 of the data path):
 // one pipeline per log type, an ordered list of processors in the vocabulary of
 // Elasticsearch ingest pipelines (grok, dissect, kv, json, csv, syslog, cef, date,
-// rename, set, remove, convert, lowercase, uppercase, append, drop, community_id), each
+// rename, set, remove, convert, lowercase, uppercase, append, drop, community_id, dot_expander), each
 // with an optional `if` condition and its own failure handling, producing ECS documents.
 // Enrichment processors (geoip, cidr_lookup, lookup, threat_intel) come from
 // transform/enrich through Deps.Enrich.
