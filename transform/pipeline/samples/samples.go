@@ -1,16 +1,17 @@
 // Package samples holds the sample pipelines of the transform step that sluice ships
 // and `sluice dev` loads by default (config sample_pipelines): firewall (Linux
-// netfilter/iptables over syslog), ids (Suricata EVE JSON) and waf (AWS WAF logs), each
-// NAME.yaml with its test cases in NAME.test.yaml for `sluice test`. They are examples
-// to copy into a pipelines_dir as much as defaults.
+// netfilter/iptables over syslog), ids (Suricata EVE JSON), waf (AWS WAF logs), panos
+// (Palo Alto Networks PAN-OS syslog), zeek (Zeek JSON logs) and vpcflow (AWS VPC Flow
+// Logs), each NAME.yaml with its test cases in NAME.test.yaml for `sluice test`. They
+// are examples to copy into a pipelines_dir as much as defaults.
 //
-// The enriched/ directory holds the firewall pipeline with enrichment (GeoIP City and
-// ASN, a CIDR table of network zones, a threat-intel set) and the sample lookup data
+// The enriched/ directory holds the pipelines with enrichment (GeoIP City and ASN, a
+// CIDR table of network zones, a threat-intel set) and the sample lookup data
 // it runs with: zones.csv, threat-intel.txt, and two small MaxMind databases,
 // sample-city.mmdb and sample-asn.mmdb, that sluice generates itself (go generate, see
 // TestSampleMMDB) with made-up data for documentation address ranges only (RFC 5737,
 // RFC 3849) and documentation AS numbers (RFC 5398): SAMPLE DATA, not geolocation.
-// With sample_pipelines on, sluice loads the enriched firewall in place of the plain
+// With sample_pipelines on, sluice loads each enriched sample in place of the plain
 // one, with these lookups (Enriched, LookupsConfig).
 package samples
 
