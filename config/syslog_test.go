@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/gateway/syslog"
 )
 
 // TestSyslogListenerTypes: each syslog listener's types are read from the file and
@@ -43,8 +44,9 @@ syslog:
 // RELP off, or types that cover the rules, nothing is reported.
 func TestRELPTypesCoverRules(t *testing.T) {
 	c := config.Default(config.RoleDev)
+	c.Syslog.Rules = []syslog.Rule{{Type: "firewall", AppName: "kernel"}, {Type: "ids", AppName: "suricata"}}
 	c.RELP.Addr = "127.0.0.1:2514"
-	c.RELP.Types = []string{"firewall"} // the default rules also give ids, the default type syslog
+	c.RELP.Types = []string{"firewall"} // the rules also give ids, the default type syslog
 	err := c.Validate(config.RoleDev)
 	if got := paths(err); !slices.Equal(got, []string{"relp.types"}) {
 		t.Fatalf("problems at %q, want relp.types", got)

@@ -169,14 +169,24 @@ type Rule struct {
 // DefaultRules returns the rules the receiver ships with: Linux netfilter/iptables
 // lines (messages with an IN= ... OUT= interface pair from the kernel, or from ulogd,
 // which logs the NFLOG target's packets in the LOG target's format) are firewall logs,
-// the messages of Suricata are IDS logs. They name the sample pipelines' log types.
+// the messages of Suricata are IDS logs, PAN-OS CSV lines panos and Zeek's zeek. They
+// name the sample pipelines' log types.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Type: "firewall", AppName: "kernel", Match: `IN=\S* OUT=`},
 		{Type: "firewall", AppName: "ulogd", Match: `IN=\S* OUT=`},
 		{Type: "ids", AppName: "suricata"},
+		// Palo Alto Networks PAN-OS: CSV whose fourth column is the log type, after the
+		// receive time; Zeek logs sent by a syslog forwarder under zeek_<log> tags.
+		{Type: "panos", Match: panosMatch},
+		{Type: "zeek", AppName: "zeek*"},
+		{Type: "zeek", AppName: "bro_*"},
 	}
 }
+
+// panosMatch recognises a PAN-OS log line: FUTURE_USE, the receive time, the serial
+// number and one of the log types, the first four columns.
+const panosMatch = `^[^,]*,\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2},[^,]*,(?:TRAFFIC|THREAT|SYSTEM|CONFIG|GLOBALPROTECT|HIPMATCH|HIP-MATCH|AUTHENTICATION|USERID|DECRYPTION|IPTAG|GTP|SCTP|CORRELATION|TUNNEL),`
 
 // DefaultConfig returns the receiver's defaults: plain TCP and UDP on host:5514 (514,
 // the registered port, needs privileges), TLS off until it has a certificate and an

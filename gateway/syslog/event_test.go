@@ -237,6 +237,13 @@ func TestDefaultRules(t *testing.T) {
 		{`<30>Dec  6 10:00:01 fw01 ulogd[812]: ulogd Version 2.0.8 (re-)starting`, "syslog"},
 		{`<38>Dec  6 10:00:00 bastion sshd[1]: IN=eth0 OUT= is not from netfilter`, "syslog"},
 		{suricataLine, "ids"},
+		{`<14>Nov 26 07:00:01 pa-fw01 1,2026/11/26 07:00:01,012801000001,TRAFFIC,end,2816,2026/11/26 07:00:01,10.1.5.20,198.51.100.9`, "panos"},
+		{`<14>1 2026-11-26T07:00:01Z pa-fw01 - - - - 1,2026/11/26 07:00:01,012801000001,THREAT,url,2816`, "panos"},
+		{`<14>Nov 26 07:00:01 app01 report: 1,2026/11/26 07:00:01,x,QUARTERLY,done`, "syslog"},
+		{`<134>Nov 26 07:00:17 sensor01 zeek_dns: {"ts":1795676417.1,"uid":"C1"}`, "zeek"},
+		{`<134>1 2026-11-26T07:00:17Z sensor01 zeek - - - {"_path":"conn"}`, "zeek"},
+		{`<134>Nov 26 07:00:17 sensor01 bro_conn: {"ts":1795676417.1}`, "zeek"},
+		{`<134>Nov 26 07:00:17 host broker: started`, "syslog"},
 	} {
 		h := ParseHeader([]byte(tc.msg), received)
 		if got := p.Type(&h); got != tc.want {

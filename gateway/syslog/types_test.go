@@ -27,7 +27,7 @@ func TestListenerTypes(t *testing.T) {
 	})
 	certs := testcerts.New(t)
 	cfg := tlsConfig(certs, "required")
-	cfg.Types = []string{"firewall", "ids", "syslog"}
+	cfg.Types = append(slices.Clone(rulesTypes(t)), "syslog")
 	cfg.TCP.Types = []string{"firewall"}
 	cfg.UDP.Types = []string{"ids"}
 	h := start(t, g.gw, cfg)
@@ -171,4 +171,16 @@ func TestValidateListenerTypes(t *testing.T) {
 	if types, setting := cfg.listenerTypes(listenerTLS, cfg.TLS.Types); setting != "syslog.tls.types" || !slices.Equal(types, []string{"*"}) {
 		t.Errorf("tls types: %q from %s", types, setting)
 	}
+}
+
+// rulesTypes returns the log types the default rules give.
+func rulesTypes(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, r := range DefaultRules() {
+		if !slices.Contains(out, r.Type) {
+			out = append(out, r.Type)
+		}
+	}
+	return out
 }
