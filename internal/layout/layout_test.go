@@ -171,3 +171,33 @@ func watch(t *testing.T, dir string, files []string) {
 		}
 	}
 }
+
+// TestReadmeNamesEveryPackage: README.md's "Layout" section names every package of the
+// module, by its path or by its last element (kpl/, awsclient), so that a new package
+// lands with the line that says what it is for.
+func TestReadmeNamesEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Layout" section`)
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(section, func(r rune) bool {
+		return !(r == '/' || r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		w = strings.Trim(w, "/.")
+		words[w] = true
+		words[filepath.Base(w)] = true
+	}
+	for pkg := range packageImports(t) {
+		if !words[pkg] && !words[filepath.Base(pkg)] {
+			t.Errorf("README.md's Layout section does not name package %s", pkg)
+		}
+	}
+}
