@@ -87,6 +87,7 @@ func Kinds() []string {
 		kinds = append(kinds, k)
 	}
 	kinds = append(kinds, EnrichmentKinds()...)
+	kinds = append(kinds, groupKind)
 	slices.Sort(kinds)
 	return kinds
 }
@@ -166,7 +167,7 @@ func New(name string, cfg Config, deps *Deps) (*Pipeline, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{name: name, description: cfg.Description, keepOriginal: cfg.KeepOriginal, log: log}
-	b := builder{deps: deps, origin: origin, kinds: processorKinds()}
+	b := builder{deps: deps, origin: origin, kinds: processorKinds(), p: p}
 	p.steps = b.steps(cfg.Processors, "processors")
 	p.onFailure = b.steps(cfg.OnFailure, "on_failure")
 	if len(cfg.Processors) == 0 {
@@ -188,6 +189,8 @@ type builder struct {
 	origin string
 	kinds  map[string]constructor
 	errs   []error
+	p      *Pipeline // the pipeline the steps are for (groups run with it)
+	depth  int       // how deep in groups the builder is
 }
 
 func (b *builder) problem(path string, line int, format string, args ...any) {
@@ -278,6 +281,12 @@ func (b *builder) step(node *yaml.Node, path string) *step {
 
 // construct builds the processor of a kind from its own options.
 func (b *builder) construct(kind string, opts *yaml.Node, path string) event.Processor {
+	if kind == groupKind {
+		if g := b.group(opts, path); g != nil {
+			return g
+		}
+		return nil
+	}
 	var proc event.Processor
 	var err error
 	if c, ok := b.kinds[kind]; ok {

@@ -83,6 +83,7 @@ func (c *Coverage) add(p *Pipeline) {
 				pc.steps = append(pc.steps, w.cov)
 			}
 			walk(s.onFailure)
+			walk(groupSteps(s))
 		}
 	}
 	walk(p.steps)

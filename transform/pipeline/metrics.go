@@ -92,6 +92,7 @@ func registerMetrics(meter metric.Meter, set *Set) error {
 						attribute.String("pipeline", name), attribute.String("processor", s.path), attribute.String("tag", s.tag)))})
 				}
 				walk(s.onFailure)
+				walk(groupSteps(s))
 			}
 		}
 		walk(p.steps)

@@ -1,8 +1,9 @@
 // Package pipeline is the parse step of the transform tier (step 5 of the data path):
 // one pipeline per log type, an ordered list of processors in the vocabulary of
 // Elasticsearch ingest pipelines (grok, dissect, kv, json, csv, syslog, cef, date,
-// rename, set, remove, convert, lowercase, uppercase, append, drop, community_id, dot_expander), each
-// with an optional `if` condition and its own failure handling, producing ECS documents.
+// rename, set, remove, convert, lowercase, uppercase, append, drop, community_id,
+// dot_expander; group runs a list of them under one condition), each with an optional
+// `if` condition and its own failure handling, producing ECS documents.
 // Enrichment processors (geoip, cidr_lookup, lookup, threat_intel) come from
 // transform/enrich through Deps.Enrich.
 //
@@ -31,6 +32,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -203,6 +205,9 @@ func (p *Pipeline) runStep(ctx context.Context, e *event.Event, s *step) (err er
 	}
 	s.events.Add(1)
 	if err := s.proc.Process(ctx, e); err != nil {
+		if f := (*Failure)(nil); errors.As(err, &f) {
+			return err // a step of a group, named already
+		}
 		return p.failure(s, err)
 	}
 	return nil
