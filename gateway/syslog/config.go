@@ -169,7 +169,8 @@ type Rule struct {
 // DefaultRules returns the rules the receiver ships with: Linux netfilter/iptables
 // lines (messages with an IN= ... OUT= interface pair from the kernel, or from ulogd,
 // which logs the NFLOG target's packets in the LOG target's format) are firewall logs,
-// the messages of Suricata are IDS logs, PAN-OS CSV lines panos and Zeek's zeek. They
+// the messages of Suricata are IDS logs, PAN-OS CSV lines panos, FortiGate's fortigate
+// and Zeek's zeek. They
 // name the sample pipelines' log types.
 func DefaultRules() []Rule {
 	return []Rule{
@@ -177,8 +178,10 @@ func DefaultRules() []Rule {
 		{Type: "firewall", AppName: "ulogd", Match: `IN=\S* OUT=`},
 		{Type: "ids", AppName: "suricata"},
 		// Palo Alto Networks PAN-OS: CSV whose fourth column is the log type, after the
-		// receive time; Zeek logs sent by a syslog forwarder under zeek_<log> tags.
+		// receive time; FortiGate: key=value pairs from logid, type and subtype on; Zeek
+		// logs sent by a syslog forwarder under zeek_<log> tags.
 		{Type: "panos", Match: panosMatch},
+		{Type: "fortigate", Match: `logid="?[0-9]{10}"? type="?(?:traffic|utm|event|dns)"? subtype=`},
 		{Type: "zeek", AppName: "zeek*"},
 		{Type: "zeek", AppName: "bro_*"},
 	}

@@ -244,6 +244,9 @@ func TestDefaultRules(t *testing.T) {
 		{`<134>1 2026-11-26T07:00:17Z sensor01 zeek - - - {"_path":"conn"}`, "zeek"},
 		{`<134>Nov 26 07:00:17 sensor01 bro_conn: {"ts":1795676417.1}`, "zeek"},
 		{`<134>Nov 26 07:00:17 host broker: started`, "syslog"},
+		{`<189>date=2026-11-26 time=07:00:01 devname="FG100F" devid="FG100FTK20000001" logid="0000000013" type="traffic" subtype="forward" level="notice"`, "fortigate"},
+		{`<189>Nov 26 07:00:01 fw02 date=2026-11-26 time=07:00:01 devname=FG60E logid=0419016384 type=utm subtype=ips eventtype=signature`, "fortigate"},
+		{`<189>Nov 26 07:00:01 mail01 date=2026-11-26 time=07:00:01 log_id=0003000001 type=event subtype=system`, "syslog"},
 	} {
 		h := ParseHeader([]byte(tc.msg), received)
 		if got := p.Type(&h); got != tc.want {

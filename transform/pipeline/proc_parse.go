@@ -308,6 +308,9 @@ func newKV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	}, errors.Join(errs...)
 }
 
+// maxKVHint caps the room a kv target object is made with.
+const maxKVHint = 256
+
 func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 	s, ok, err := stringField(e, p.field, p.ignoreMissing)
 	if !ok {
@@ -325,7 +328,9 @@ func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 			if exists {
 				return fmt.Errorf("field %s: target %s is a %s, not an object", p.field, p.target, event.Kind(v))
 			}
-			obj = map[string]any{}
+			// Room for the pairs the text holds, so the object does not grow pair by
+			// pair (bounded: the count is of the text, not of what it declares).
+			obj = e.NewObject(min(strings.Count(s, p.fieldSplit)+1, maxKVHint))
 			if err := e.Set(p.target, obj); err != nil {
 				return fmt.Errorf("field %s: %w", p.target, err)
 			}
