@@ -429,8 +429,11 @@ func TestDiskReclaimed(t *testing.T) {
 		}
 		t.Logf("%s: %d MiB put: sluice_stream_disk_bytes %d -> %d, %v after consumption %d (sstables %d bytes, logs %d bytes)",
 			tc.name, tc.mib, before, written, time.Since(consumed).Round(time.Millisecond), disk(), tables(), filesSize(t, cfg.Dir, "*.log"))
-		if got := disk(); got >= written || got > walKept+1<<20 {
-			t.Errorf("%s: sluice_stream_disk_bytes %d after consumption, want less than %d and at most the logs kept (%d)", tc.name, got, written, walKept)
+		// The total is the logs and what is left of the sstables: the logs Pebble keeps
+		// may have grown since written was read (a flush starts a new one), so the bound
+		// is what it keeps at most, not the reading before consumption.
+		if got := disk(); got > walKept+1<<20 {
+			t.Errorf("%s: sluice_stream_disk_bytes %d after consumption (%d before it), want at most the logs kept (%d) and 1 MiB", tc.name, got, written, walKept)
 		}
 	}
 }
