@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
+	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
@@ -141,6 +142,8 @@ type Sink struct {
 	Kind   string        `yaml:"kind" doc:"file or search; empty: search when sink.search.addresses is set, else file (sluice dev) or an error (sluice transform: set file explicitly to write to local disk)"`
 	File   file.Config   `yaml:"file" doc:"NDJSON files, one directory per log type, one file per UTC day"`
 	Search search.Config `yaml:"search" doc:"Elasticsearch or OpenSearch: addresses, credentials, index layout, bulk sizes, retries"`
+	// Archive writes the original events to S3 beside the sink, when its bucket is set.
+	Archive archive.Config `yaml:"archive" doc:"S3 data lake beside the sink: raw events in NDJSON+zstd objects per shard, keyed by stream position (on when bucket is set)"`
 	// DeadLetters is where the search sink writes the documents the engine refuses
 	// for good, and where `sluice replay` reads them from.
 	DeadLetters deadletter.Config `yaml:"dead_letters" doc:"where documents the search engine refuses go, for sluice replay"`
@@ -199,7 +202,7 @@ func Default(role Role) Config {
 			Consumer: consume.DefaultConfig(),
 			Leases:   leases.DefaultStoreConfig(),
 		},
-		Sink:     Sink{File: file.DefaultConfig(), Search: search.DefaultConfig(), DeadLetters: deadletter.DefaultConfig()},
+		Sink:     Sink{File: file.DefaultConfig(), Search: search.DefaultConfig(), Archive: archive.DefaultConfig(), DeadLetters: deadletter.DefaultConfig()},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
 	}
@@ -351,6 +354,7 @@ func (c Config) unused(role Role) map[string]bool {
 		"stream.leases":     !kinesisConsumer,
 		"sink.file":         role == RoleGateway || !c.Sink.UsesFiles(),
 		"sink.search":       !searchSink,
+		"sink.archive":      role == RoleGateway,
 		"sink.dead_letters": !searchSink,
 		"lookups":           role == RoleGateway,
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts each server script (kinesis, dynalite, lookupdb, opensearch, elasticsearch) the
+# Starts each server script (kinesis, dynalite, s3, lookupdb, opensearch, elasticsearch) the
 # way a fresh machine would meet it at its worst: $TMPDIR and the run directory both
 # inside a fresh 0700 temporary directory, which the unprivileged users of PostgreSQL
 # and the search engines cannot enter. Each server must start, answer on 127.0.0.1,
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 names=("$@")
 if ((${#names[@]} == 0)); then
-  names=(kinesis dynalite lookupdb opensearch elasticsearch)
+  names=(kinesis dynalite s3 lookupdb opensearch elasticsearch)
 fi
 
 log() { printf 'servers-test.sh: %s\n' "$*" >&2; }
@@ -26,6 +26,9 @@ run_var() { printf 'SLUICE_%s_RUN_DIR' "$(tr '[:lower:]' '[:upper:]' <<<"$1")"; 
 answers() {
   local name=$1 out=$2
   case "$name" in
+  s3)
+    curl -sf -m 5 -o /dev/null "$out/"
+    ;;
   kinesis | dynalite)
     # Any HTTP answer: both servers answer a bare POST with an error document.
     [[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' -X POST "$out")" != 000 ]]

@@ -2,7 +2,7 @@
 # The test servers of scripts/test.sh, started once for a developer loop, so that one
 # package's tests run against real servers in seconds:
 #
-#   scripts/servers.sh up               starts kinesalite, dynalite, Redis and PostgreSQL,
+#   scripts/servers.sh up               starts kinesalite, dynalite, moto (S3), Redis and PostgreSQL,
 #                                       OpenSearch and Elasticsearch on 127.0.0.1,
 #                                       installs rsyslog (each test runs its own) and
 #                                       prints their exports
@@ -10,7 +10,7 @@
 #   go test ./stream/kinesis/ -run TestReader
 #   scripts/servers.sh down             stops them and removes their files
 #
-# `up NAME...` starts only those (kinesis, dynalite, lookupdb, opensearch,
+# `up NAME...` starts only those (kinesis, dynalite, s3, lookupdb, opensearch,
 # elasticsearch, rsyslog). Runtime directories are .cache/servers/NAME; the exports are
 # kept in .cache/servers/env. scripts/test.sh starts its own servers in fresh
 # directories and never touches these.
@@ -25,6 +25,7 @@ envfile="$root/env"
 servers=(
   "kinesis SLUICE_KINESIS_RUN_DIR SLUICE_TEST_KINESIS_ENDPOINT"
   "dynalite SLUICE_DYNALITE_RUN_DIR SLUICE_TEST_DYNAMODB_ENDPOINT"
+  "s3 SLUICE_S3_RUN_DIR SLUICE_TEST_S3_ENDPOINT"
   "lookupdb SLUICE_LOOKUPDB_RUN_DIR"
   "opensearch SLUICE_OPENSEARCH_RUN_DIR SLUICE_TEST_OPENSEARCH_URL"
   "elasticsearch SLUICE_ELASTICSEARCH_RUN_DIR SLUICE_TEST_ELASTICSEARCH_URL"
@@ -51,7 +52,7 @@ up() {
     cat "$envfile"
     return
   fi
-  local known=" kinesis dynalite lookupdb opensearch elasticsearch rsyslog " a
+  local known=" kinesis dynalite s3 lookupdb opensearch elasticsearch rsyslog " a
   for a in "$@"; do
     [[ $known == *" $a "* ]] || { echo "servers.sh: no server $a (one of:$known)" >&2; exit 2; }
   done

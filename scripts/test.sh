@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine with Go and Node.js installed: installs the
 # pinned tools, checks formatting, generated code, vet and staticcheck, starts the
 # servers the tests use on 127.0.0.1 (scripts/kinesis.sh: kinesalite from npm;
-# scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/lookupdb.sh:
+# scripts/dynalite.sh: dynalite from npm, for the lease table; scripts/s3.sh: moto's
+# S3 server from PyPI, for the archive; scripts/lookupdb.sh:
 # Redis and PostgreSQL from Debian's packages; scripts/rsyslog.sh: rsyslog from Debian's
 # packages, for each test to run its own; scripts/filebeat.sh: Filebeat 7.17 built from
 # the Go module proxy; scripts/chromium.sh: Chromium from Debian's
@@ -79,6 +80,9 @@ serve kinesis SLUICE_KINESIS_RUN_DIR SLUICE_TEST_KINESIS_ENDPOINT
 
 step "dynamodb-compatible server for the lease table (dynalite on 127.0.0.1)"
 serve dynalite SLUICE_DYNALITE_RUN_DIR SLUICE_TEST_DYNAMODB_ENDPOINT
+
+step "S3-compatible server for the archive (moto on 127.0.0.1)"
+serve s3 SLUICE_S3_RUN_DIR SLUICE_TEST_S3_ENDPOINT
 
 step "lookup databases (Redis and PostgreSQL on 127.0.0.1)"
 serve lookupdb SLUICE_LOOKUPDB_RUN_DIR # prints export lines: SLUICE_TEST_REDIS_ADDR, ...

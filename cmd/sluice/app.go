@@ -33,6 +33,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
+	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
 	"github.com/sluice-siem/sluice/stream/discard"
@@ -269,6 +270,15 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 		log.Info("search sink", "engine", cfg.Sink.Search.Engine, "addresses", addrs,
 			"layout", cfg.Sink.Search.Layout, "dead_letters", dead.where, "lifecycle", s.Lifecycle())
 		out = s
+	}
+	if cfg.Sink.Archive.Enabled() {
+		// Beside the sink: a batch is acknowledged once both have it (archive.Tee).
+		arch, err := buildArchive(ctx, cfg, log, a.meter)
+		if err != nil {
+			return nil, err
+		}
+		a.parts.add("archive", arch) // shut down after the consumer, which ends its objects
+		out = archive.NewTee(out, arch)
 	}
 	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter)
 	if err != nil {

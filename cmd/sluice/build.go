@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/config"
+	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/file"
 	"github.com/sluice-siem/sluice/sink/search"
@@ -104,4 +105,20 @@ func buildSearchSink(ctx context.Context, cfg config.Config, dead search.DeadLet
 		return nil, fmt.Errorf("create search sink: %w", err)
 	}
 	return s, nil
+}
+
+// buildArchive makes the S3 archive of cfg (sink.archive), which is on.
+func buildArchive(ctx context.Context, cfg config.Config, log *slog.Logger, meter metric.Meter) (*archive.Archive, error) {
+	ac := cfg.Sink.Archive
+	if ac.MaxObjectRecords == 0 {
+		// Objects end before the consumer stops reading a shard for want of
+		// acknowledgements (stream.consumer.max_unacked_records).
+		ac.MaxObjectRecords = max(cfg.Stream.Consumer.MaxUnackedRecords/2, 1)
+	}
+	arch, err := archive.New(ctx, ac, archive.Options{Logger: log.With("component", "archive"), Meter: meter})
+	if err != nil {
+		return nil, fmt.Errorf("create archive: %w", err)
+	}
+	log.Info("archive", "bucket", ac.Bucket, "prefix", ac.Prefix, "content", ac.Content, "compression", ac.Compression, "types", ac.Types)
+	return arch, nil
 }

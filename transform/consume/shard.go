@@ -39,6 +39,8 @@ type shardRun struct {
 	shard  string
 	attrs  metric.MeasurementOption
 	cp     *checkpointer
+	// def holds the batches whose acknowledgement the handler deferred.
+	def *deferrals
 
 	// fetchCtx ends on any stop: no page is read and no batch is delivered after it.
 	fetchCtx  context.Context
@@ -73,6 +75,7 @@ func newShardRun(w *worker, l stream.Lease, start time.Time) *shardRun {
 		lease: l,
 		poke:  make(chan struct{}, 1),
 	}
+	s.def = newDeferrals(s.cp)
 	s.millisBehind.Store(-1)
 	s.fetchCtx, s.stopFetch = context.WithCancel(w.bg)
 	s.handlerCtx, s.kill = context.WithCancelCause(w.bg)
@@ -309,7 +312,12 @@ func (s *shardRun) process() bool {
 	wg.Go(func() { s.fetch(r, items) })
 	defer wg.Wait()
 	defer s.stopFetch()
-	return s.deliver(items)
+	end := s.deliver(items)
+	// Batches whose acknowledgement the handler deferred (stream.Deferral): ask for
+	// them to be written out and wait, while the watchdog still runs, until they are
+	// acknowledged, the lease is lost or the hand-off deadline passes.
+	s.def.drain(s.handlerCtx)
+	return end
 }
 
 // open opens the shard's reader at the lease's checkpoint, retrying until it works or
@@ -425,9 +433,8 @@ func (s *shardRun) deliver(items <-chan item) bool {
 			if s.handlerCtx.Err() != nil {
 				return false
 			}
-			err := s.w.h(s.handlerCtx, it.batch)
+			err := s.def.handle(s.handlerCtx, s.w.h, it.batch, it.id)
 			if err == nil {
-				s.cp.ack(it.id)
 				backoff = initialBackoff
 				break
 			}

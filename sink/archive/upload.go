@@ -1,0 +1,160 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/sluice-siem/sluice/internal/awsclient"
+)
+
+// newClient makes the S3 client of cfg through awsclient, the project's one AWS
+// setup; transport, if set, replaces the HTTP transport (tests put a fault-injecting
+// one in front of a real server).
+func newClient(ctx context.Context, cfg Config, transport http.RoundTripper) (*s3.Client, error) {
+	ac, err := awsclient.Load(ctx, awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, Credentials: cfg.Credentials})
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	if transport != nil {
+		ac.AWS.HTTPClient = &http.Client{Transport: transport}
+	}
+	return s3.NewFromConfig(ac.AWS, func(o *s3.Options) {
+		o.BaseEndpoint = ac.Endpoint
+		o.UsePathStyle = cfg.PathStyle
+		// Retries are the archive's own (until the upload succeeds or the shard stops).
+		o.RetryMaxAttempts = 1
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.DisableLogOutputChecksumValidationSkipped = true
+	}), nil
+}
+
+// oldObject is an object of a shard found in the bucket when a shard's processing
+// (re)started: written by an earlier owner, maybe past the shard's checkpoint.
+type oldObject struct {
+	key         string
+	first, last pos
+}
+
+// listShard lists the objects of a shard's type in one partition (one hour).
+func (a *Archive) listShard(ctx context.Context, prefix string) ([]oldObject, error) {
+	var out []oldObject
+	p := s3.NewListObjectsV2Paginator(a.client, &s3.ListObjectsV2Input{Bucket: aws.String(a.cfg.Bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		ctx, cancel := context.WithTimeout(ctx, a.cfg.UploadTimeout)
+		page, err := p.NextPage(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", a.cfg.Bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			first, last, ok := rangeOfKey(key, prefix, a.cfg.Compression)
+			if ok {
+				out = append(out, oldObject{key: key, first: first, last: last})
+			}
+		}
+	}
+	return out, nil
+}
+
+// rangeOfKey reads first and last of a key <shardPrefix><first>-<last><ext>.
+func rangeOfKey(key, shardPrefix, compression string) (first, last pos, ok bool) {
+	rest, ok := bytes.CutPrefix([]byte(key), []byte(shardPrefix))
+	if !ok {
+		return pos{}, pos{}, false
+	}
+	f, _, ok := bytes.Cut(rest, []byte("-"))
+	if !ok {
+		return pos{}, pos{}, false
+	}
+	first, ok = parseKeyPos(string(f))
+	if !ok {
+		return pos{}, pos{}, false
+	}
+	last, ok = lastOfKey(key, shardPrefix+string(f)+"-", compression)
+	return first, last, ok
+}
+
+// errUploadAborted marks a failed multipart upload that was aborted.
+var errUploadAborted = errors.New("multipart upload aborted")
+
+// upload writes one object: a PutObject below the part size, else a multipart upload
+// of part-size parts, aborted when any step fails (so no incomplete upload is left
+// behind to be billed).
+func (a *Archive) upload(ctx context.Context, key string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.UploadTimeout)
+	defer cancel()
+	bucket := aws.String(a.cfg.Bucket)
+	part := int(a.cfg.PartSize)
+	if len(body) < part {
+		_, err := a.client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType)})
+		if err != nil {
+			return fmt.Errorf("put s3://%s/%s: %w", a.cfg.Bucket, key, err)
+		}
+		return nil
+	}
+	mu, err := a.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(key), ContentType: aws.String(contentType)})
+	if err != nil {
+		return fmt.Errorf("create multipart upload of s3://%s/%s: %w", a.cfg.Bucket, key, err)
+	}
+	err = a.uploadParts(ctx, key, mu.UploadId, body, part)
+	if err == nil {
+		return nil
+	}
+	// Abort with a context of its own: ctx may be what ended.
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.UploadTimeout)
+	defer acancel()
+	if _, aerr := a.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: aws.String(key), UploadId: mu.UploadId}); aerr != nil {
+		a.log.Warn("abort multipart upload (the bucket's lifecycle rule removes it)", "key", key, "err", aerr)
+		return errors.Join(err, fmt.Errorf("abort: %w", aerr))
+	}
+	return fmt.Errorf("%w: %w", errUploadAborted, err)
+}
+
+func (a *Archive) uploadParts(ctx context.Context, key string, id *string, body []byte, size int) error {
+	var parts []types.CompletedPart
+	for n, off := int32(1), 0; off < len(body); n, off = n+1, off+size {
+		chunk := body[off:min(off+size, len(body))]
+		if a.failPart != nil {
+			if err := a.failPart(n); err != nil {
+				return err
+			}
+		}
+		out, err := a.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key), UploadId: id,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(chunk), ContentLength: aws.Int64(int64(len(chunk)))})
+		if err != nil {
+			return fmt.Errorf("upload part %d of s3://%s/%s: %w", n, a.cfg.Bucket, key, err)
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	_, err := a.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key), UploadId: id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: slices.Clip(parts)}})
+	if err != nil {
+		return fmt.Errorf("complete multipart upload of s3://%s/%s: %w", a.cfg.Bucket, key, err)
+	}
+	return nil
+}
+
+// contentType of the objects: NDJSON (compressed, as the key's extension says).
+const contentType = "application/x-ndjson"
+
+// backoff returns the wait before retry n (0-based): retry_base doubling up to
+// retry_max, with jitter from the caller's rnd in [0, 1).
+func backoff(base, maxWait time.Duration, n int, rnd float64) time.Duration {
+	d := base
+	for i := 0; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return d/2 + time.Duration(rnd*float64(d/2))
+}
