@@ -68,6 +68,7 @@ func processorKinds() map[string]constructor {
 		"rename":    newRename,
 		"set":       newSet,
 		"syslog":    newSyslog,
+		"translate": newTranslate,
 		"uppercase": newUppercase,
 
 		"community_id": newCommunityID,

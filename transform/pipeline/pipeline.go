@@ -2,7 +2,7 @@
 // one pipeline per log type, an ordered list of processors in the vocabulary of
 // Elasticsearch ingest pipelines (grok, dissect, kv, json, csv, syslog, cef, date,
 // rename, set, remove, convert, lowercase, uppercase, append, drop, community_id,
-// dot_expander; group runs a list of them under one condition), each with an optional
+// dot_expander, translate; group runs a list of them under one condition), each with an optional
 // `if` condition and its own failure handling, producing ECS documents.
 // Enrichment processors (geoip, cidr_lookup, lookup, threat_intel) come from
 // transform/enrich through Deps.Enrich.

@@ -1,8 +1,9 @@
 // Package samples holds the sample pipelines of the transform step that sluice ships
 // and `sluice dev` loads by default (config sample_pipelines): firewall (Linux
 // netfilter/iptables over syslog), ids (Suricata EVE JSON), waf (AWS WAF logs), panos
-// (Palo Alto Networks PAN-OS syslog), fortigate (FortiGate key=value syslog), zeek
-// (Zeek JSON logs) and vpcflow (AWS VPC Flow Logs), each NAME.yaml with its test cases in NAME.test.yaml for `sluice test`. They
+// (Palo Alto Networks PAN-OS syslog), fortigate (FortiGate key=value syslog), cisco_asa
+// (Cisco ASA and FTD syslog), zeek (Zeek JSON logs) and vpcflow (AWS VPC Flow Logs),
+// each NAME.yaml with its test cases in NAME.test.yaml for `sluice test`. They
 // are examples to copy into a pipelines_dir as much as defaults.
 //
 // The enriched/ directory holds the pipelines with enrichment (GeoIP City and ASN, a
