@@ -169,8 +169,8 @@ type Rule struct {
 // DefaultRules returns the rules the receiver ships with: Linux netfilter/iptables
 // lines (messages with an IN= ... OUT= interface pair from the kernel, or from ulogd,
 // which logs the NFLOG target's packets in the LOG target's format) are firewall logs,
-// the messages of Suricata are IDS logs, PAN-OS CSV lines panos, FortiGate's fortigate
-// and Zeek's zeek. They
+// the messages of Suricata are IDS logs, PAN-OS CSV lines panos, FortiGate's fortigate,
+// Cisco ASA and FTD messages cisco_asa and Zeek's zeek. They
 // name the sample pipelines' log types.
 func DefaultRules() []Rule {
 	return []Rule{
@@ -182,6 +182,11 @@ func DefaultRules() []Rule {
 		// logs sent by a syslog forwarder under zeek_<log> tags.
 		{Type: "panos", Match: panosMatch},
 		{Type: "fortigate", Match: `logid="?[0-9]{10}"? type="?(?:traffic|utm|event|dns)"? subtype=`},
+		// Cisco ASA and FTD: %ASA-<level>-<id>: after the header; without a host name
+		// in the header the message ID is taken for the tag.
+		{Type: "cisco_asa", Match: `^[^%]{0,80}%(?:ASA|FTD|PIX|FWSM)-(?:[A-Za-z_]+-)?[0-7]-[0-9]{6}:`},
+		{Type: "cisco_asa", AppName: "%ASA-*"},
+		{Type: "cisco_asa", AppName: "%FTD-*"},
 		{Type: "zeek", AppName: "zeek*"},
 		{Type: "zeek", AppName: "bro_*"},
 	}

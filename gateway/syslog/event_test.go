@@ -247,6 +247,10 @@ func TestDefaultRules(t *testing.T) {
 		{`<189>date=2026-11-26 time=07:00:01 devname="FG100F" devid="FG100FTK20000001" logid="0000000013" type="traffic" subtype="forward" level="notice"`, "fortigate"},
 		{`<189>Nov 26 07:00:01 fw02 date=2026-11-26 time=07:00:01 devname=FG60E logid=0419016384 type=utm subtype=ips eventtype=signature`, "fortigate"},
 		{`<189>Nov 26 07:00:01 mail01 date=2026-11-26 time=07:00:01 log_id=0003000001 type=event subtype=system`, "syslog"},
+		{`<166>Nov 26 2026 07:00:01 fw01 : %ASA-6-302013: Built inbound TCP connection 1 for outside:203.0.113.7/51234 (203.0.113.7/51234) to inside:10.1.2.3/22 (10.1.2.3/22)`, "cisco_asa"},
+		{`<166>Nov 26 07:00:01 fw01 %ASA-6-302013: Built outbound TCP connection 2`, "cisco_asa"},
+		{`<166>1 2026-11-26T07:00:01Z fw01 - - - - %FTD-1-430001: EventPriority: High`, "cisco_asa"},
+		{`<189>Nov 26 07:00:01 rtr01 123: %SYS-5-CONFIG_I: Configured from console`, "syslog"},
 	} {
 		h := ParseHeader([]byte(tc.msg), received)
 		if got := p.Type(&h); got != tc.want {

@@ -128,7 +128,10 @@ func FuzzParser(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	types := map[string]bool{"firewall": true, "ids": true, "syslog": true}
+	types := map[string]bool{"syslog": true} // the default type, and each rule's
+	for _, r := range DefaultRules() {
+		types[r.Type] = true
+	}
 	f.Fuzz(func(t *testing.T, msg []byte, rec int64) {
 		at := time.Unix(rec%(1<<35), 0) // years 1 to about 3000
 		orig := bytes.Clone(msg)
