@@ -117,6 +117,9 @@ serve elasticsearch SLUICE_ELASTICSEARCH_RUN_DIR SLUICE_TEST_ELASTICSEARCH_URL
 step "go test"
 go test -race -count=1 -timeout 15m ./... "$@"
 
+step "allocation tests, without the race detector (its sync.Pool drops objects at random)"
+go test -count=1 -run 'Allocates' ./gateway/syslog/
+
 step "HTTP API against its OpenAPI document (scripts/schemathesis.sh: schemathesis from PyPI, sluice dev with and without API keys)"
 scripts/schemathesis.sh
 

@@ -311,6 +311,9 @@ func jsonString(v any) string {
 // TestAppendEventAllocates nothing once the destination has room: it runs for every
 // message.
 func TestAppendEventAllocates(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops regexp's matchers at random; scripts/test.sh runs this test without -race")
+	}
 	p := defaultParser(t)
 	dst := make([]byte, 0, 64<<10)
 	for _, m := range []string{iptablesLine, suricataLine, rfc5424SD, rsyslogForward, "junk"} {
