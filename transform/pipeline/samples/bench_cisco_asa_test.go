@@ -3,17 +3,11 @@ package samples
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"reflect"
 	"testing"
-	"testing/fstest"
 
 	elasticgrok "github.com/elastic/go-grok"
-	"gopkg.in/yaml.v3"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // ciscoASAHeader is the syslog header of the benchmark lines: <PRI>, the ASA's own
@@ -82,45 +76,11 @@ func ciscoASALines(n int) []string {
 	return lines
 }
 
-// ciscoASAPipeline builds the cisco_asa sample alone, so that the benchmark does not
-// depend on the other samples.
-func ciscoASAPipeline(tb testing.TB) *pipeline.Pipeline {
-	tb.Helper()
-	data, err := fs.ReadFile(FS(), "cisco_asa.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfgs, err := pipeline.LoadFS(fstest.MapFS{"cisco_asa.yaml": {Data: data}}, Origin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := pipeline.Build(cfgs, pipeline.Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return set.Get("cisco_asa")
-}
-
 // BenchmarkPipelineCiscoASA runs the cisco_asa sample pipeline over a mix of
 // generated ASA and FTD lines (ciscoASAKinds); events/s is the per-core rate with
 // -cpu 1.
 func BenchmarkPipelineCiscoASA(b *testing.B) {
-	p := ciscoASAPipeline(b)
-	lines := ciscoASALines(1024)
-	ctx := context.Background()
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		e := event.Event{Type: "cisco_asa", Received: received, Fields: map[string]any{"message": lines[i%len(lines)]}}
-		i++
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchMessages(b, samplePipeline(b, "cisco_asa"), "cisco_asa", ciscoASALines(1024))
 }
 
 // BenchmarkGoGrokCiscoASA is the baseline: github.com/elastic/go-grok extracting the
@@ -139,38 +99,14 @@ func BenchmarkGoGrokCiscoASA(b *testing.B) {
 		}
 		groks[k] = g
 	}
-	lines := ciscoASALines(1024)
-	parse := func(line string) map[string]string {
-		for _, g := range groks {
-			if m, err := g.ParseString(line); err == nil && len(m) > 0 {
-				return m
-			}
-		}
-		return nil
-	}
-	for _, l := range lines {
-		if parse(l) == nil {
-			b.Fatalf("no expression matches %s", l)
-		}
-	}
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		if parse(lines[i%len(lines)]) == nil {
-			b.Fatal("no match")
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchLines(b, ciscoASALines(1024), anyGrok(groks...))
 }
 
 // TestCiscoASABenchLines: every generated line of the benchmarks goes through the
 // pipeline without an error or the unparsed tag, so that the benchmark measures the
 // parsing path.
 func TestCiscoASABenchLines(t *testing.T) {
-	p := ciscoASAPipeline(t)
+	p := samplePipeline(t, "cisco_asa")
 	for _, l := range ciscoASALines(len(ciscoASAKinds) * 20) {
 		e := event.Event{Type: "cisco_asa", Received: received, Fields: map[string]any{"message": l}}
 		if err := p.Process(context.Background(), &e); err != nil {
@@ -185,57 +121,5 @@ func TestCiscoASABenchLines(t *testing.T) {
 		if _, ok := e.Fields["message"]; ok {
 			t.Fatalf("%s: message kept: the line was not parsed", l)
 		}
-	}
-}
-
-// TestCiscoASAEnrichedIsPlainPlusEnrichment: enriched/cisco_asa.yaml is
-// ../cisco_asa.yaml with enrichment processors added, nothing else changed, so that
-// the two cannot drift.
-func TestCiscoASAEnrichedIsPlainPlusEnrichment(t *testing.T) {
-	plain, err := Pipelines()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enriched, err := Enriched()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enrichment := map[string]bool{}
-	for _, k := range pipeline.EnrichmentKinds() {
-		enrichment[k] = true
-	}
-	decode := func(n *yaml.Node) any {
-		var v any
-		if err := n.Decode(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	var kept, want []any
-	added := 0
-	for i := range enriched["cisco_asa"].Processors {
-		n := &enriched["cisco_asa"].Processors[i]
-		if enrichment[n.Content[0].Value] {
-			added++
-			continue
-		}
-		kept = append(kept, decode(n))
-	}
-	for i := range plain["cisco_asa"].Processors {
-		want = append(want, decode(&plain["cisco_asa"].Processors[i]))
-	}
-	if added == 0 {
-		t.Error("enriched/cisco_asa.yaml has no enrichment processors")
-	}
-	if !reflect.DeepEqual(kept, want) {
-		for i := range min(len(kept), len(want)) {
-			if !reflect.DeepEqual(kept[i], want[i]) {
-				t.Fatalf("processor %d differs:\nenriched: %v\nplain:    %v", i, kept[i], want[i])
-			}
-		}
-		t.Fatalf("enriched/cisco_asa.yaml has %d processors besides enrichment, cisco_asa.yaml %d", len(kept), len(want))
-	}
-	if enriched["cisco_asa"].KeepOriginal != plain["cisco_asa"].KeepOriginal {
-		t.Error("keep_original differs")
 	}
 }

@@ -3,15 +3,11 @@ package samples
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"testing"
-	"testing/fstest"
 
 	elasticgrok "github.com/elastic/go-grok"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // fortigateKinds are the FortiGate lines of the benchmarks, in the shares a firewall
@@ -65,45 +61,11 @@ func fortigateLines(n int) []string {
 	return lines
 }
 
-// fortigatePipeline builds the fortigate sample alone, so that the benchmark does not
-// depend on the other samples.
-func fortigatePipeline(tb testing.TB) *pipeline.Pipeline {
-	tb.Helper()
-	data, err := fs.ReadFile(FS(), "fortigate.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfgs, err := pipeline.LoadFS(fstest.MapFS{"fortigate.yaml": {Data: data}}, Origin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := pipeline.Build(cfgs, pipeline.Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return set.Get("fortigate")
-}
-
 // BenchmarkPipelineFortigate runs the fortigate sample pipeline over a mix of
 // generated FortiGate lines (fortigateKinds); events/s is the per-core rate with
 // -cpu 1.
 func BenchmarkPipelineFortigate(b *testing.B) {
-	p := fortigatePipeline(b)
-	lines := fortigateLines(1024)
-	ctx := context.Background()
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		e := event.Event{Type: "fortigate", Received: received, Fields: map[string]any{"message": lines[i%len(lines)]}}
-		i++
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchMessages(b, samplePipeline(b, "fortigate"), "fortigate", fortigateLines(1024))
 }
 
 // BenchmarkGoGrokFortigate is the baseline: github.com/elastic/go-grok extracting the
@@ -122,37 +84,13 @@ func BenchmarkGoGrokFortigate(b *testing.B) {
 		}
 		groks[k] = g
 	}
-	lines := fortigateLines(1024)
-	parse := func(line string) map[string]string {
-		for _, g := range groks {
-			if m, err := g.ParseString(line); err == nil && len(m) > 0 {
-				return m
-			}
-		}
-		return nil
-	}
-	for _, l := range lines {
-		if parse(l) == nil {
-			b.Fatalf("no expression matches %s", l)
-		}
-	}
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		if parse(lines[i%len(lines)]) == nil {
-			b.Fatal("no match")
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchLines(b, fortigateLines(1024), anyGrok(groks...))
 }
 
 // TestFortigateBenchLines: every generated line of the benchmarks goes through the
 // pipeline without an error, so that the benchmark measures the parsing path.
 func TestFortigateBenchLines(t *testing.T) {
-	p := fortigatePipeline(t)
+	p := samplePipeline(t, "fortigate")
 	for _, l := range fortigateLines(len(fortigateKinds) * 20) {
 		e := event.Event{Type: "fortigate", Received: received, Fields: map[string]any{"message": l}}
 		if err := p.Process(context.Background(), &e); err != nil {

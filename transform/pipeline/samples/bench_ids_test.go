@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
 )
 
@@ -58,21 +57,15 @@ func BenchmarkIdsPipeline(b *testing.B) {
 			b.Skip("no lines")
 		}
 		ctx := context.Background()
-		b.ReportAllocs()
-		cpu0 := cputime.Self()
-		i := 0
-		for b.Loop() {
+		benchLoop(b, func(i int) {
 			e := event.Event{Type: "ids", Received: received, Fields: map[string]any{"message": lines[i%len(lines)]}}
-			i++
 			if err := p.Process(ctx, &e); err != nil {
 				b.Fatal(err)
 			}
 			if _, failed := e.Fields["error"]; failed && mustParse {
 				b.Fatal(e.Fields["error"])
 			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		reportCPURate(b, cpu0, b.N)
+		})
 	}
 	// The sample holds a truncated record on purpose: all measures its failure too.
 	b.Run("all", func(b *testing.B) { run(b, all, false) })

@@ -3,14 +3,11 @@ package samples
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 
 	elasticgrok "github.com/elastic/go-grok"
-	"gopkg.in/yaml.v3"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
 	"github.com/sluice-siem/sluice/transform/pipeline"
 	"github.com/sluice-siem/sluice/transform/pipeline/grok"
@@ -156,22 +153,16 @@ func BenchmarkPanosEnrichedPipeline(b *testing.B) {
 func benchPanos(b *testing.B, p *pipeline.Pipeline, lines []string) {
 	ctx := context.Background()
 	var objs event.Objects
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
+	benchLoop(b, func(i int) {
 		fields := objs.New(1)
 		fields["message"] = lines[i%len(lines)]
-		i++
 		e := event.Event{Type: "panos", Received: received, Fields: fields, Objects: &objs}
 		_ = p.Process(ctx, &e)
 		if _, failed := e.Fields["error"]; failed {
 			b.Fatal(e.Fields["error"])
 		}
 		objs.Release()
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	})
 }
 
 // BenchmarkPanosGrok is the baseline of the panos row in BENCHMARKS.md: the grok
@@ -201,72 +192,4 @@ func BenchmarkPanosGrok(b *testing.B) {
 			return err == nil && len(m) > 0
 		})
 	})
-}
-
-func benchLines(b *testing.B, lines []string, match func(string) bool) {
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		if !match(lines[i%len(lines)]) {
-			b.Fatalf("no match: %s", lines[i%len(lines)])
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
-}
-
-// TestPanosEnrichedIsPlainPlusEnrichment: enriched/panos.yaml is ../panos.yaml with
-// enrichment processors added, nothing else changed, so that the two cannot drift.
-func TestPanosEnrichedIsPlainPlusEnrichment(t *testing.T) {
-	plain, err := Pipelines()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enriched, err := Enriched()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enrichment := map[string]bool{}
-	for _, k := range pipeline.EnrichmentKinds() {
-		enrichment[k] = true
-	}
-	var kept []any
-	added := 0
-	for i := range enriched["panos"].Processors {
-		n := &enriched["panos"].Processors[i]
-		if enrichment[n.Content[0].Value] {
-			added++
-			continue
-		}
-		kept = append(kept, decodeNode(t, n))
-	}
-	var want []any
-	for i := range plain["panos"].Processors {
-		want = append(want, decodeNode(t, &plain["panos"].Processors[i]))
-	}
-	if added == 0 {
-		t.Error("enriched/panos.yaml has no enrichment processors")
-	}
-	if !reflect.DeepEqual(kept, want) {
-		for i := range min(len(kept), len(want)) {
-			if !reflect.DeepEqual(kept[i], want[i]) {
-				t.Fatalf("processor %d differs:\nenriched: %v\nplain:    %v", i, kept[i], want[i])
-			}
-		}
-		t.Fatalf("enriched/panos.yaml has %d processors besides enrichment, panos.yaml %d", len(kept), len(want))
-	}
-	if enriched["panos"].KeepOriginal != plain["panos"].KeepOriginal {
-		t.Error("keep_original differs")
-	}
-}
-
-func decodeNode(t *testing.T, n *yaml.Node) any {
-	t.Helper()
-	var v any
-	if err := n.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
 }

@@ -3,16 +3,12 @@ package samples
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	elasticgrok "github.com/elastic/go-grok"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // vpcflowKinds are the flow log records of the benchmarks, in the shares a busy VPC
@@ -79,44 +75,10 @@ const (
 	vpcflowV5 = vpcflowV2 + " vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path"
 )
 
-// vpcflowPipeline builds the vpcflow sample alone, so that the benchmark does not
-// depend on the other samples.
-func vpcflowPipeline(tb testing.TB) *pipeline.Pipeline {
-	tb.Helper()
-	data, err := fs.ReadFile(FS(), "vpcflow.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfgs, err := pipeline.LoadFS(fstest.MapFS{"vpcflow.yaml": {Data: data}}, Origin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := pipeline.Build(cfgs, pipeline.Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return set.Get("vpcflow")
-}
-
 // BenchmarkPipelineVPCFlow runs the vpcflow sample pipeline over a mix of generated
 // flow log records (vpcflowKinds); events/s is the per-core rate with -cpu 1.
 func BenchmarkPipelineVPCFlow(b *testing.B) {
-	p := vpcflowPipeline(b)
-	lines := vpcflowLines(1024)
-	ctx := context.Background()
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		e := event.Event{Type: "vpcflow", Received: received, Fields: map[string]any{"message": lines[i%len(lines)]}}
-		i++
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchMessages(b, samplePipeline(b, "vpcflow"), "vpcflow", vpcflowLines(1024))
 }
 
 // BenchmarkGoGrokVPCFlow is the baseline: github.com/elastic/go-grok extracting the
@@ -132,38 +94,14 @@ func BenchmarkGoGrokVPCFlow(b *testing.B) {
 		}
 		groks = append(groks, g)
 	}
-	parse := func(line string) map[string]string {
-		for _, g := range groks {
-			if m, err := g.ParseString(line); err == nil && len(m) > 0 {
-				return m
-			}
-		}
-		return nil
-	}
-	lines := vpcflowLines(1024)
-	for _, l := range lines {
-		if parse(l) == nil {
-			b.Fatalf("no expression matches %s", l)
-		}
-	}
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		if parse(lines[i%len(lines)]) == nil {
-			b.Fatal("no match")
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchLines(b, vpcflowLines(1024), anyGrok(groks...))
 }
 
 // TestVPCFlowBenchLines: every generated record of the benchmarks goes through the
 // pipeline without an error and with its flow (or its NODATA status), so that the
 // benchmark measures the parsing path.
 func TestVPCFlowBenchLines(t *testing.T) {
-	p := vpcflowPipeline(t)
+	p := samplePipeline(t, "vpcflow")
 	for _, l := range vpcflowLines(len(vpcflowKinds) * 20) {
 		e := event.Event{Type: "vpcflow", Received: received, Fields: map[string]any{"message": l}}
 		if err := p.Process(context.Background(), &e); err != nil {

@@ -3,15 +3,11 @@ package samples
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"testing"
-	"testing/fstest"
 
 	elasticgrok "github.com/elastic/go-grok"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/event"
-	"github.com/sluice-siem/sluice/transform/pipeline"
 )
 
 // zeekKinds are the Zeek JSON lines of the benchmarks, in the shares a sensor writes
@@ -81,45 +77,12 @@ func zeekEvent(l zeekLine) event.Event {
 	}}
 }
 
-// zeekPipeline builds the zeek sample alone, so that the benchmark does not depend on
-// the other samples.
-func zeekPipeline(tb testing.TB) *pipeline.Pipeline {
-	tb.Helper()
-	data, err := fs.ReadFile(FS(), "zeek.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfgs, err := pipeline.LoadFS(fstest.MapFS{"zeek.yaml": {Data: data}}, Origin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := pipeline.Build(cfgs, pipeline.Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return set.Get("zeek")
-}
-
 // BenchmarkPipelineZeek runs the zeek sample pipeline over a mix of generated conn,
 // dns, http and ssl lines (zeekKinds) as Filebeat ships them; events/s is the
 // per-core rate with -cpu 1.
 func BenchmarkPipelineZeek(b *testing.B) {
-	p := zeekPipeline(b)
 	lines := zeekLines(1024, false)
-	ctx := context.Background()
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		e := zeekEvent(lines[i%len(lines)])
-		i++
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchEvents(b, samplePipeline(b, "zeek"), func(i int) event.Event { return zeekEvent(lines[i%len(lines)]) })
 }
 
 // BenchmarkGoGrokZeek is the baseline: github.com/elastic/go-grok extracting the raw
@@ -131,29 +94,18 @@ func BenchmarkGoGrokZeek(b *testing.B) {
 		b.Fatal(err)
 	}
 	lines := zeekLines(1024, true)
-	for _, l := range lines {
-		if m, err := g.ParseString(l.line); err != nil || len(m) == 0 {
-			b.Fatalf("the expression does not match %s", l.line)
-		}
+	texts := make([]string, len(lines))
+	for i, l := range lines {
+		texts[i] = l.line
 	}
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	i := 0
-	for b.Loop() {
-		if m, err := g.ParseString(lines[i%len(lines)].line); err != nil || len(m) == 0 {
-			b.Fatal("no match")
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchLines(b, texts, anyGrok(g))
 }
 
 // TestZeekBenchLines: every generated line of the benchmarks goes through the pipeline
 // without an error and as the kind it is, so that the benchmark measures the parsing
 // path.
 func TestZeekBenchLines(t *testing.T) {
-	p := zeekPipeline(t)
+	p := samplePipeline(t, "zeek")
 	want := map[string]string{"conn-tcp": "zeek.connection", "conn-udp": "zeek.connection", "conn-s0": "zeek.connection",
 		"dns": "zeek.dns", "http": "zeek.http", "ssl": "zeek.ssl", "ssl-cert": "zeek.ssl"}
 	for _, l := range zeekLines(len(zeekKinds)*20, false) {
