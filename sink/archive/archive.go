@@ -65,6 +65,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/internal/instruments"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -307,19 +308,19 @@ func (a *Archive) content(doc *sink.Document) ([]byte, time.Time) {
 	case ContentDocument:
 		return doc.Body, recv
 	case ContentBoth:
-		var b bytes.Buffer
-		b.WriteString(`{"position":`)
-		writeJSONString(&b, doc.Position)
+		b := make([]byte, 0, len(raw)+len(doc.Body)+len(doc.Position)+len(doc.ID)+48)
+		b = append(b, `{"position":`...)
+		b = jsonx.AppendString(b, doc.Position)
 		if doc.ID != "" {
-			b.WriteString(`,"id":`)
-			writeJSONString(&b, doc.ID)
+			b = append(b, `,"id":`...)
+			b = jsonx.AppendString(b, doc.ID)
 		}
-		b.WriteString(`,"raw":`)
-		b.Write(raw)
-		b.WriteString(`,"document":`)
-		b.Write(doc.Body)
-		b.WriteByte('}')
-		return b.Bytes(), recv
+		b = append(b, `,"raw":`...)
+		b = append(b, raw...)
+		b = append(b, `,"document":`...)
+		b = append(b, doc.Body...)
+		b = append(b, '}')
+		return b, recv
 	default:
 		return raw, recv
 	}
@@ -651,6 +652,12 @@ func (b *buffer) upload() {
 			continue // dropped above
 		}
 		b.mu.Lock()
+		if b.dropped || len(b.queue) == 0 {
+			// A later processing of the shard replaced this buffer while the object was
+			// on its way: drop released its bytes, and its batches are delivered again.
+			b.mu.Unlock()
+			continue
+		}
 		b.queue = b.queue[1:]
 		b.mu.Unlock()
 		a.hold(-o.heldBytes)
@@ -671,22 +678,4 @@ func isClosed(c <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// writeJSONString writes s as a JSON string.
-func writeJSONString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20:
-			fmt.Fprintf(b, `\u%04x`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
 }

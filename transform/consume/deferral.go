@@ -28,21 +28,23 @@ func newDeferrals(cp *checkpointer) *deferrals {
 
 // batchDeferral is the Deferral handed to one delivery of one batch (span id).
 type batchDeferral struct {
-	d     *deferrals
-	id    uint64
-	taken bool
+	d   *deferrals
+	id  uint64
+	ack func() // what Defer returned; nil until it is called
 }
 
 var _ stream.Deferral = (*batchDeferral)(nil)
 
 func (b *batchDeferral) Defer() func() {
-	b.taken = true
+	if b.ack != nil {
+		return b.ack // a second call defers nothing more
+	}
 	d := b.d
 	d.mu.Lock()
 	d.pending++
 	d.mu.Unlock()
 	var once sync.Once
-	return func() {
+	b.ack = func() {
 		once.Do(func() {
 			d.cp.ack(b.id)
 			d.mu.Lock()
@@ -54,6 +56,7 @@ func (b *batchDeferral) Defer() func() {
 			d.mu.Unlock()
 		})
 	}
+	return b.ack
 }
 
 func (b *batchDeferral) OnStop(key any, f func()) {
@@ -79,7 +82,7 @@ func (b *batchDeferral) OnStop(key any, f func()) {
 func (d *deferrals) handle(ctx context.Context, h func(context.Context, stream.Batch) error, b stream.Batch, id uint64) error {
 	bd := &batchDeferral{d: d, id: id}
 	err := h(stream.WithDeferral(ctx, bd), b)
-	if err == nil && !bd.taken {
+	if err == nil && bd.ack == nil {
 		d.cp.ack(id)
 	}
 	return err
