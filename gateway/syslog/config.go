@@ -182,11 +182,13 @@ func DefaultRules() []Rule {
 		// logs sent by a syslog forwarder under zeek_<log> tags.
 		{Type: "panos", Match: panosMatch},
 		{Type: "fortigate", Match: `logid="?[0-9]{10}"? type="?(?:traffic|utm|event|dns)"? subtype=`},
-		// Cisco ASA and FTD: %ASA-<level>-<id>: after the header; without a host name
-		// in the header the message ID is taken for the tag.
+		// Cisco ASA and FTD (and PIX and FWSM before them): %ASA-<level>-<id>: after
+		// the header; without a host name in the header the message ID is the tag.
 		{Type: "cisco_asa", Match: `^[^%]{0,80}%(?:ASA|FTD|PIX|FWSM)-(?:[A-Za-z_]+-)?[0-7]-[0-9]{6}:`},
 		{Type: "cisco_asa", AppName: "%ASA-*"},
 		{Type: "cisco_asa", AppName: "%FTD-*"},
+		{Type: "cisco_asa", AppName: "%PIX-*"},
+		{Type: "cisco_asa", AppName: "%FWSM-*"},
 		{Type: "zeek", AppName: "zeek*"},
 		{Type: "zeek", AppName: "bro_*"},
 	}

@@ -282,15 +282,11 @@ func (b *builder) step(node *yaml.Node, path string) *step {
 
 // construct builds the processor of a kind from its own options.
 func (b *builder) construct(kind string, opts *yaml.Node, path string) event.Processor {
-	if kind == groupKind {
-		if g := b.group(opts, path); g != nil {
-			return g
-		}
-		return nil
-	}
 	var proc event.Processor
 	var err error
-	if c, ok := b.kinds[kind]; ok {
+	if kind == groupKind {
+		proc, err = b.group(opts, path)
+	} else if c, ok := b.kinds[kind]; ok {
 		proc, err = c(opts, b.deps)
 	} else {
 		found := false

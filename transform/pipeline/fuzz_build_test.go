@@ -205,6 +205,9 @@ func FuzzBuild(f *testing.F) {
 		f.Add(p, tests[i%len(tests)])
 	}
 	f.Add(everyProcessor, "cases:\n  - {name: a, input: 'x=1 y=2', expect: {message: 'x=1 y=2'}}\n  - {name: b, event: {message: drop me}, expect_dropped: true}\n")
+	// Groups: nested, with a failure handled by the outer one.
+	f.Add("processors:\n  - group: {if: 'ctx.a != nil', processors: [{group: {processors: [{convert: {field: a, type: integer}}]}}], on_failure: [{set: {field: c, value: 2}}]}\n",
+		"cases:\n  - {name: a, input: x, expect: {message: x}}\n")
 	// Aliases: a cycle, and a "billion laughs" of nested aliases.
 	f.Add("processors:\n  - set: {field: x, value: &a [1, *a]}\n", "")
 	f.Add("processors:\n  - append: {field: x, value: &a {k: [*a]}}\n", "cases: [{name: a, event: &e {m: *e}, expect: {}}]")

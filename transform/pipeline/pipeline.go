@@ -32,7 +32,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -205,8 +204,11 @@ func (p *Pipeline) runStep(ctx context.Context, e *event.Event, s *step) (err er
 	}
 	s.events.Add(1)
 	if err := s.proc.Process(ctx, e); err != nil {
-		if f := (*Failure)(nil); errors.As(err, &f) {
-			return err // a step of a group, named already
+		if s.kind == groupKind {
+			// A step of the group failed, named already; it is the group's failure too
+			// (its ignore_failure and on_failure apply), so the group counts it.
+			s.failures.Add(1)
+			return err
 		}
 		return p.failure(s, err)
 	}

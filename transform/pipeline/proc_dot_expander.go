@@ -34,12 +34,13 @@ type dotExpanderProc struct {
 	field    string // "*" or a dotted key
 	path     *event.Path
 	override bool
+	maxDepth int // limits.max_depth: a key of more parts is refused (the json processor's bound)
 }
 
-func newDotExpander(node *yaml.Node, _ *Deps) (event.Processor, error) {
+func newDotExpander(node *yaml.Node, deps *Deps) (event.Processor, error) {
 	var o dotExpanderOptions
 	given, errs := decodeOptions(node, &o)
-	p := &dotExpanderProc{field: o.Field, override: o.Override}
+	p := &dotExpanderProc{field: o.Field, override: o.Override, maxDepth: deps.maxDepth()}
 	switch {
 	case o.Field == "*":
 	case strings.TrimSpace(o.Field) == "":
@@ -102,6 +103,11 @@ func (p *dotExpanderProc) expand(e *event.Event, obj map[string]any, key string)
 	v, ok := obj[key]
 	if !ok {
 		return nil
+	}
+	if parts := strings.Count(key, ".") + 1; parts > p.maxDepth {
+		// A key from the event may hold any number of dots: bound the nesting it makes
+		// as the json processor bounds what it decodes.
+		return fmt.Errorf("field %.64s...: cannot expand: %d levels, more than limits.max_depth (%d)", key, parts, p.maxDepth)
 	}
 	// Find or make the objects on the way first, so that a conflict changes nothing.
 	m := obj

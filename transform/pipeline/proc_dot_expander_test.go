@@ -30,6 +30,8 @@ func TestDotExpander(t *testing.T) {
 		{"keys that are not paths stay", `dot_expander: {field: '*'}`, `{".a":1,"a.":2,"a..b":3,"a":4}`, `{".a":1,"a.":2,"a..b":3,"a":4}`, ""},
 		{"a missing path", `dot_expander: {field: '*', path: z}`, `{}`, "", "field z: not found"},
 		{"a path that is not an object", `dot_expander: {field: '*', path: z}`, `{"z":[1]}`, "", "path z: is a array, not an object"},
+		{"no deeper than limits.max_depth", `dot_expander: {field: '*'}`, `{"` + strings.Repeat("a.", 100) + `b":1}`, "",
+			"cannot expand: 101 levels, more than limits.max_depth (100)"},
 	})
 }
 

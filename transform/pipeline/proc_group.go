@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,32 +42,27 @@ func (g *groupProc) Process(ctx context.Context, e *event.Event) error {
 }
 
 // group builds a group processor from its own options: processors, a non-empty list.
-func (b *builder) group(opts *yaml.Node, path string) *groupProc {
-	var list []yaml.Node
-	found := false
-	for i := 0; i+1 < len(opts.Content); i += 2 {
-		key, val := opts.Content[i], opts.Content[i+1]
-		if key.Value != "processors" {
-			b.problem(path+"."+key.Value, key.Line, "unknown option (group takes processors and %s)", commonOptions)
-			continue
-		}
-		found = true
-		if err := val.Decode(&list); err != nil || val.Kind != yaml.SequenceNode {
-			b.problem(path+".processors", val.Line, "want a list of processors")
-			return nil
-		}
+func (b *builder) group(opts *yaml.Node, path string) (event.Processor, error) {
+	var o struct {
+		Processors []yaml.Node `yaml:"processors"`
 	}
-	if !found || len(list) == 0 {
-		b.problem(path+".processors", opts.Line, "a group needs at least one processor")
-		return nil
+	given, errs := decodeOptions(opts, &o)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(o.Processors) == 0 {
+		at := given["processors"]
+		if at == nil {
+			at = opts
+		}
+		return nil, optErr("processors", at, "a group needs at least one processor")
+	}
+	if b.depth >= maxGroupDepth {
+		return nil, fmt.Errorf("groups nest more than %d deep", maxGroupDepth)
 	}
 	b.depth++
 	defer func() { b.depth-- }()
-	if b.depth > maxGroupDepth {
-		b.problem(path, opts.Line, "groups nest more than %d deep", maxGroupDepth)
-		return nil
-	}
-	return &groupProc{p: b.p, steps: b.steps(list, path+".processors")}
+	return &groupProc{p: b.p, steps: b.steps(o.Processors, path+".processors")}, nil
 }
 
 // maxGroupDepth bounds how deep groups nest: the pipeline runs them recursively.

@@ -54,6 +54,10 @@ func TestGroup(t *testing.T) {
 	if !strings.HasPrefix(msg, "pipeline test: processors[1].group.processors[1] (convert): ") || !hasTag(e, FailureTag) {
 		t.Errorf("unhandled failure in a group: %q, %v", msg, e.Fields)
 	}
+	// Counted for the failing step and for its group (sluice_processor_failures_total).
+	if inner, group := p.steps[1].proc.(*groupProc).steps[1].failures.Load(), p.steps[1].failures.Load(); inner != 1 || group != 1 {
+		t.Errorf("failures counted: the convert %d, its group %d, want 1 and 1", inner, group)
+	}
 }
 
 // Coverage and metrics see the processors inside groups, under their paths.
@@ -88,7 +92,7 @@ func TestGroupValidation(t *testing.T) {
 	for src, want := range map[string]string{
 		`processors: [{group: {}}]`:                                         "processors[0].group.processors: a group needs at least one processor",
 		`processors: [{group: {processors: []}}]`:                           "processors[0].group.processors: a group needs at least one processor",
-		`processors: [{group: {processors: {set: {}}}}]`:                    "processors[0].group.processors: want a list of processors",
+		`processors: [{group: {processors: {set: {}}}}]`:                    "processors[0].group.processors: cannot unmarshal",
 		`processors: [{group: {processors: [{drop: {}}], field: x}}]`:       "processors[0].group.field: unknown option",
 		`processors: [{group: {processors: [{frobnicate: {}}]}}]`:           `processors[0].group.processors[0].frobnicate: unknown processor kind "frobnicate"`,
 		`processors: [{group: {if: 'ctx.a ==', processors: [{drop: {}}]}}]`: "processors[0].group.if:",

@@ -329,7 +329,7 @@ func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 				return fmt.Errorf("field %s: target %s is a %s, not an object", p.field, p.target, event.Kind(v))
 			}
 			// Room for the pairs the text holds, so the object does not grow pair by
-			// pair (bounded: the count is of the text, not of what it declares).
+			// pair, up to maxKVHint.
 			obj = e.NewObject(min(strings.Count(s, p.fieldSplit)+1, maxKVHint))
 			if err := e.Set(p.target, obj); err != nil {
 				return fmt.Errorf("field %s: %w", p.target, err)

@@ -29,8 +29,8 @@ type translateOptions struct {
 // severity number to its name): one map lookup in place of a chain of conditional
 // sets.
 //
-// The key is the field's value as text: a string as it is, a number or a boolean as
-// JSON writes it (6, 1.5, true). dictionary maps keys to what they set: with
+// The key is the field's value as text: a string as it is, a boolean as true or false,
+// a number in decimal without an exponent (6, 1.5, 1000000000000000000000). dictionary maps keys to what they set: with
 // target_field, any value, written there; without, an object of field paths and the
 // values to set them to ({event.action: flow-creation, event.type: [connection,
 // start]}). A key the dictionary does not have sets fallback if given, else nothing;
