@@ -96,6 +96,9 @@ type Sink struct {
 	running sync.WaitGroup
 	// sweeper runs RunLifecycle between Start and Shutdown.
 	sweeper background.Work
+
+	closeOnce sync.Once // Close's work is done once
+	closeErr  error     // and its result returned to every call
 }
 
 // New validates cfg, connects a client of cfg.Engine, sets up the lifecycle of
@@ -147,6 +150,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Sink, error) {
 // client. Write must not be called after Close. A second call returns what the first
 // did.
 func (s *Sink) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.closeFirst() })
+	return s.closeErr
+}
+
+// closeFirst is Close's work, done once.
+func (s *Sink) closeFirst() error {
 	s.stopMu.Lock()
 	if !s.stopped {
 		s.stopped = true

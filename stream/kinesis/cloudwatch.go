@@ -155,6 +155,10 @@ func (d *cloudWatchDecoder) release() {
 	}
 }
 
+// maxLogEvents bounds the log events of one record: CloudWatch Logs takes at most
+// 10,000 in one PutLogEvents batch, and a subscription record holds events of one.
+const maxLogEvents = 10000
+
 // expand makes the user records of the log events of msg.
 func (d *cloudWatchDecoder) expand(partitionKey string, msg *cloudWatchMessage) ([]kpl.UserRecord, error) {
 	// One array for every envelope: about the messages' bytes plus each event's
@@ -163,6 +167,9 @@ func (d *cloudWatchDecoder) expand(partitionKey string, msg *cloudWatchMessage) 
 	ends := make([]int, 0, 16)
 	i := jsonx.SkipSpace(msg.events, 1) // after '['
 	for n := 0; msg.events[i] != ']'; n++ {
+		if n == maxLogEvents {
+			return nil, fmt.Errorf("cloudwatch logs record: more than %d log events (a PutLogEvents batch holds at most %d)", maxLogEvents, maxLogEvents)
+		}
 		if n > 0 {
 			i = jsonx.SkipSpace(msg.events, i+1) // after ','
 		}

@@ -161,6 +161,7 @@ func TestCloudWatchErrors(t *testing.T) {
 		{"no message", gzipped(t, []byte(event(`{"id":"1","timestamp":1}`))), "message: missing"},
 		{"message not a string", gzipped(t, []byte(event(`{"id":"1","timestamp":1,"message":{}}`))), "message: want a string"},
 		{"the second event bad", gzipped(t, []byte(event(`{"id":"1","timestamp":1,"message":"m"},{"id":"2"}`))), "logEvents[1]: timestamp"},
+		{"too many events", gzipped(t, []byte(event(strings.Repeat(`{"id":"1","timestamp":1,"message":""},`, 10000)+`{"id":"1","timestamp":1,"message":""}`))), "more than 10000 log events"},
 		{"too deep", gzipped(t, []byte(`{"messageType":"DATA_MESSAGE","x":`+strings.Repeat("[", 20)+strings.Repeat("]", 20)+`}`)), "nested deeper than 16 levels"},
 	} {
 		users, err := d.decode("k", c.data)
