@@ -58,7 +58,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/otel/attribute"
@@ -87,7 +86,7 @@ type Options struct {
 // concurrent use: one Archive serves every shard of a consumer.
 type Archive struct {
 	cfg    Config
-	client *s3.Client
+	client s3API
 	log    *slog.Logger
 	now    func() time.Time
 	// failPart, in tests, fails the upload of a part before it is sent.

@@ -37,6 +37,19 @@ func newClient(ctx context.Context, cfg Config, transport http.RoundTripper) (*s
 	}), nil
 }
 
+// s3API is the S3 calls the archive makes: exactly these need IAM permissions
+// (deploy/ecs/sluice.yaml's TransformTaskRole; deploy's test reads this interface).
+type s3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+var _ s3API = (*s3.Client)(nil)
+
 // oldObject is an object of a shard found in the bucket when a shard's processing
 // (re)started: written by an earlier owner, maybe past the shard's checkpoint.
 type oldObject struct {
