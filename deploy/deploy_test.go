@@ -109,7 +109,8 @@ func list(v any) []any { l, _ := v.([]any); return l }
 func ref(v any) string { return str(get(v, "Ref")) }
 
 // awsCalls lists the methods of the AWS API interfaces declared in a Go source file
-// (those returning *awskinesis.XOutput or *dynamodb.XOutput): the calls sluice makes.
+// (those returning *awskinesis.XOutput, *dynamodb.XOutput or *s3.XOutput): the calls
+// sluice makes.
 func awsCalls(t *testing.T, file string) []string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
@@ -129,7 +130,7 @@ func awsCalls(t *testing.T, file string) []string {
 			}
 			if star, ok := ft.Results.List[0].Type.(*ast.StarExpr); ok {
 				if sel, ok := star.X.(*ast.SelectorExpr); ok && strings.HasSuffix(sel.Sel.Name, "Output") {
-					if pkg, ok := sel.X.(*ast.Ident); ok && (pkg.Name == "awskinesis" || pkg.Name == "dynamodb") {
+					if pkg, ok := sel.X.(*ast.Ident); ok && (pkg.Name == "awskinesis" || pkg.Name == "dynamodb" || pkg.Name == "s3") {
 						calls = append(calls, m.Names[0].Name)
 					}
 				}
@@ -281,7 +282,17 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 	if sc.sigv4 {
 		transformWant[strings.Join(searchHTTPActions(t), ",")] = []string{searchDomainResource}
 	}
+	archiveOn := params["Archive"] == "true"
+	if archiveOn {
+		for acts, rs := range archiveIAM(t, awsCalls(t, filepath.Join(root, "sink/archive/upload.go"))) {
+			transformWant[acts] = rs
+		}
+		if params["ArchiveKmsKeyArn"] != "" {
+			transformWant["kms:Decrypt,kms:GenerateDataKey"] = []string{"Ref ArchiveKmsKeyArn"}
+		}
+	}
 	checkRole(t, res, "TransformTaskRole", transformWant)
+	checkArchiveBucket(t, res, params)
 
 	// Task definitions: stop timeout, no data volumes, settings sluice knows that
 	// validate for the role.
@@ -321,6 +332,9 @@ func checkCloudFormation(t *testing.T, tpl map[string]any, params map[string]str
 		}
 		if role == config.RoleTransform {
 			checkECSSearchSink(t, name, tc.cfg, tc.fromSecrets, sc)
+			if want := map[bool]string{true: "stack-archivebucket"}[archiveOn]; tc.cfg.Sink.Archive.Bucket != want || (archiveOn && tc.cfg.Sink.Archive.Region != "eu-west-1") {
+				t.Errorf("%s: archive bucket %q region %q, want bucket %q (Archive %s) in the stack's region", name, tc.cfg.Sink.Archive.Bucket, tc.cfg.Sink.Archive.Region, want, params["Archive"])
+			}
 		}
 		ports := ecsPortMappings(t, name, main)
 		checkPublished(t, name, ports, tc.cfg)
@@ -849,6 +863,10 @@ func checkRole(t *testing.T, res map[string]any, name string, want map[string][]
 			for _, r := range rl {
 				if sub := str(get(r, "Fn::Sub")); sub != "" {
 					rs = append(rs, "Sub "+sub)
+					continue
+				}
+				if p := ref(r); strings.HasSuffix(p, "KmsKeyArn") {
+					rs = append(rs, "Ref "+p) // a customer-managed key, by parameter
 					continue
 				}
 				ga := list(get(r, "Fn::GetAtt"))

@@ -741,7 +741,7 @@ func checkRestricted(t *testing.T, pod string, spec any) {
 // ---------------------------------------------------------------- KMS keys (ECS)
 
 // kmsParams are the ECS stack's optional customer-managed keys.
-var kmsParams = []string{"StreamKmsKeyArn", "LogKmsKeyArn", "LeaseTableKmsKeyArn"}
+var kmsParams = []string{"StreamKmsKeyArn", "LogKmsKeyArn", "LeaseTableKmsKeyArn", "ArchiveKmsKeyArn"}
 
 // kmsGrants are a role's kms: actions, each with its resources ("Ref X" or the value).
 func kmsGrants(role any) map[string][]string {
@@ -774,9 +774,11 @@ func kmsGrants(role any) map[string][]string {
 }
 
 // TestCloudFormationKMSKeys deploys the template without and with the customer-managed
-// keys: without, the AWS-managed keys and no KMS permission; with, every stream, log
-// group and the lease table use their key, and each task role may use the streams' key
-// for what Kinesis needs of its calls (a data key to write, Decrypt to read).
+// keys: without, the AWS-managed keys (SSE-S3 for the archive) and no KMS permission;
+// with, every stream, log group, the lease table and the archive bucket use their key,
+// and each task role may use the streams' key for what Kinesis needs of its calls (a
+// data key to write, Decrypt to read), the transform role the archive's key for
+// multipart uploads (both).
 func TestCloudFormationKMSKeys(t *testing.T) {
 	raw := loadCFN(t)
 	for _, p := range kmsParams {
@@ -835,6 +837,17 @@ func TestCloudFormationKMSKeys(t *testing.T) {
 				if get(sse, "SSEEnabled") != "true" || get(sse, "SSEType") != "KMS" || keyOf(get(sse, "KMSMasterKeyId")) != want("LeaseTableKmsKeyArn", "") {
 					t.Errorf("keys %v: %s: SSESpecification %v", withKeys, rn, sse)
 				}
+			case "AWS::S3::Bucket":
+				counts["bucket"]++
+				sse := list(get(p, "BucketEncryption", "ServerSideEncryptionConfiguration"))
+				def := get(sse, "0", "ServerSideEncryptionByDefault")
+				if len(sse) == 1 {
+					def = get(sse[0], "ServerSideEncryptionByDefault")
+				}
+				wantAlg := map[bool]string{true: "aws:kms", false: "AES256"}[withKeys]
+				if len(sse) != 1 || str(get(def, "SSEAlgorithm")) != wantAlg || keyOf(get(def, "KMSMasterKeyID")) != want("ArchiveKmsKeyArn", "") {
+					t.Errorf("keys %v: %s: encryption %v, want %s", withKeys, rn, sse, wantAlg)
+				}
 			case "AWS::IAM::Role":
 				grants := kmsGrants(r)
 				wantGrants := map[string][]string{}
@@ -853,18 +866,24 @@ func TestCloudFormationKMSKeys(t *testing.T) {
 					if slices.Contains(kinesis, "kinesis:GetRecords") {
 						wantGrants["kms:Decrypt"] = []string{"Ref StreamKmsKeyArn"}
 					}
+					if slices.Contains(kinesis, "s3:PutObject") {
+						wantGrants["kms:Decrypt"] = append(wantGrants["kms:Decrypt"], "Ref ArchiveKmsKeyArn")
+						wantGrants["kms:GenerateDataKey"] = append(wantGrants["kms:GenerateDataKey"], "Ref ArchiveKmsKeyArn")
+					}
 				}
 				if len(grants) != len(wantGrants) {
 					t.Errorf("keys %v: %s: KMS grants %v, want %v", withKeys, rn, grants, wantGrants)
 				}
 				for a, rs := range wantGrants {
+					slices.Sort(rs)
+					slices.Sort(grants[a])
 					if !slices.Equal(grants[a], rs) {
 						t.Errorf("keys %v: %s: %s on %v, want on %v", withKeys, rn, a, grants[a], rs)
 					}
 				}
 			}
 		}
-		if counts["stream"] < 5 || counts["log group"] < 1 || counts["table"] != 1 {
+		if counts["stream"] < 5 || counts["log group"] < 1 || counts["table"] != 1 || counts["bucket"] != 1 {
 			t.Errorf("keys %v: found %v", withKeys, counts)
 		}
 	}
@@ -875,6 +894,7 @@ func testKey(param string) string {
 		"StreamKmsKeyArn":     "11111111-2222-3333-4444-555555555555",
 		"LogKmsKeyArn":        "mrk-1234abcd12ab34cd56ef1234567890ab",
 		"LeaseTableKmsKeyArn": "66666666-7777-8888-9999-000000000000",
+		"ArchiveKmsKeyArn":    "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 	}[param]
 }
 

@@ -47,6 +47,7 @@ type cfnScenario struct {
 const (
 	testSecretArn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:sluice-search-AbCdEf"
 	testTLSArn    = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:sluice-tls-AbCdEf"
+	testKeyArn    = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	// searchDomainResource is the IAM resource of the SigV4 statement: the paths of the
 	// domain SearchDomainName, as checkRole prints it.
 	searchDomainResource = "Sub arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/${SearchDomainName}/*"
@@ -60,10 +61,11 @@ func cfnScenarios() []cfnScenario {
 		engine: "opensearch", addresses: []string{"https://search-a.internal:9200", "https://search-b.internal:9200"},
 		secrets: []string{"SLUICE_SINK_SEARCH_PASSWORD", "SLUICE_SINK_SEARCH_USERNAME"}, ca: true,
 	}, {
-		name: "elasticsearch api key, RELP and plain syslog over UDP",
+		name: "elasticsearch api key, RELP and plain syslog over UDP, archive with a KMS key",
 		params: map[string]string{"TlsSecretArn": testTLSArn, "SearchEngine": "elasticsearch", "SearchAuth": "api_key",
 			"SearchSecretArn": testSecretArn, "SearchEndpoints": "https://logs.es.internal:9243",
-			"SyslogTls": "false", "PlainSyslog": "udp", "SyslogClientAuth": "optional"},
+			"SyslogTls": "false", "PlainSyslog": "udp", "SyslogClientAuth": "optional",
+			"ArchiveKmsKeyArn": testKeyArn, "ArchiveTransitionClass": "DEEP_ARCHIVE", "ArchiveTransitionDays": "30", "ArchiveExpirationDays": "2555"},
 		engine: "elasticsearch", addresses: []string{"https://logs.es.internal:9243"}, secrets: []string{"SLUICE_SINK_SEARCH_API_KEY"},
 	}, {
 		name: "amazon opensearch service sigv4 plain tcp gateway with plain syslog",
@@ -71,9 +73,9 @@ func cfnScenarios() []cfnScenario {
 			"PlainSyslog": "tcp-and-udp"},
 		engine: "opensearch", addresses: []string{"https://vpc-sluice-logs-abc123.eu-west-1.es.amazonaws.com"}, sigv4: true,
 	}, {
-		name: "search domain made by the stack, syslog over TLS and plain TCP",
+		name: "search domain made by the stack, syslog over TLS and plain TCP, no archive",
 		params: map[string]string{"TlsSecretArn": testTLSArn, "SearchAuth": "sigv4", "CreateSearchDomain": "true",
-			"Relp": "false", "PlainSyslog": "tcp"},
+			"Relp": "false", "PlainSyslog": "tcp", "Archive": "false"},
 		engine: "opensearch", addresses: []string{"https://stack-searchdomain.domainendpoint"}, sigv4: true, newDomain: true,
 	}}
 }
