@@ -29,7 +29,7 @@ import (
 )
 
 // endpoint returns the S3-compatible test server (scripts/s3.sh), or skips.
-func endpoint(t *testing.T) string {
+func endpoint(t testing.TB) string {
 	t.Helper()
 	e := os.Getenv("SLUICE_TEST_S3_ENDPOINT")
 	if e == "" {
@@ -41,7 +41,7 @@ func endpoint(t *testing.T) string {
 var bucketSeq atomic.Int64
 
 // newArchive returns an archive on a fresh bucket of the test server.
-func newArchive(t *testing.T, mutate func(*Config), opts Options) (*Archive, *s3.Client) {
+func newArchive(t testing.TB, mutate func(*Config), opts Options) (*Archive, *s3.Client) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Endpoint = endpoint(t)
