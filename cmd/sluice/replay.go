@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/sink"
+	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	dlreplay "github.com/sluice-siem/sluice/sink/deadletter/replay"
 	"github.com/sluice-siem/sluice/sink/file"
@@ -27,6 +29,7 @@ type replayFlags struct {
 	configPath string
 	role       string
 	from       string
+	archive    string
 	types      string
 	errorTypes string
 	since      string
@@ -43,6 +46,11 @@ type replayFlags struct {
 // run through its log type's current pipeline. Documents the engine refuses again
 // are written to the dead-letter destination again, marked as replayed (so a replay
 // never reads its own), and the exit status is 1.
+//
+// With --from-archive it reads the raw events of the S3 archive (sink.archive)
+// received in a time range instead, runs each through its log type's current
+// pipeline and indexes it under the id it had (its identity, or its stream
+// position), so that re-indexing a range already indexed duplicates nothing.
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("sluice replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -51,15 +59,17 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	fs.StringVar(&f.configPath, "config", "", "same as -c")
 	fs.StringVar(&f.role, "role", string(config.RoleTransform), "`role` whose defaults the configuration starts from: transform or dev")
 	fs.StringVar(&f.from, "from", "", "where to read dead letters: kinesis:`STREAM` or file:DIR (a file sink directory); default: sink.dead_letters")
+	fs.StringVar(&f.archive, "from-archive", "", "re-index archived raw events instead of dead letters: s3://`BUCKET[/PREFIX]` (sink.archive's bucket and prefix; its region, endpoint and credentials apply); needs --since, implies --pipeline")
 	fs.StringVar(&f.types, "type", "", "replay only these log `types` (comma-separated)")
 	fs.StringVar(&f.errorTypes, "error-type", "", "replay only these error `types` (comma-separated), e.g. mapper_parsing_exception, transform_failed")
-	fs.StringVar(&f.since, "since", "", "replay only dead letters written at or after `TIME` (RFC 3339, or a duration ago such as 24h)")
-	fs.StringVar(&f.until, "until", "", "replay only dead letters written at or before `TIME` (RFC 3339, or a duration ago)")
+	fs.StringVar(&f.since, "since", "", "replay only dead letters written (archived events received) at or after `TIME` (RFC 3339, or a duration ago such as 24h)")
+	fs.StringVar(&f.until, "until", "", "replay only dead letters written (archived events received) at or before `TIME` (RFC 3339, or a duration ago)")
 	fs.IntVar(&f.limit, "limit", 0, "replay at most `N` dead letters (0: all)")
 	fs.BoolVar(&f.pipeline, "pipeline", false, "run the original event through its log type's current pipeline instead of re-indexing the stored document")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "read, filter and transform, but write nothing")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sluice replay [-c FILE] [--from kinesis:STREAM|file:DIR] [--type T] [--error-type E] [--since TIME] [--until TIME] [--limit N] [--pipeline] [--dry-run]")
+		fmt.Fprintln(stderr, "       sluice replay [-c FILE] --from-archive s3://BUCKET[/PREFIX] --since TIME [--until TIME] [--type T] [--limit N] [--dry-run]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +109,13 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 			return 2
 		}
 	}
+	if f.archive != "" {
+		if msg := archiveFlagProblem(f); msg != "" {
+			fmt.Fprintf(stderr, "sluice replay: %s\n", msg)
+			return 2
+		}
+		f.pipeline = true // archived events are raw: only a pipeline makes documents of them
+	}
 	role := config.Role(f.role)
 	if role != config.RoleTransform && role != config.RoleDev {
 		fmt.Fprintf(stderr, "sluice replay: --role must be transform or dev, not %q\n", f.role)
@@ -113,10 +130,13 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		return 1
 	}
 	if cfg.Sink.EffectiveKind() != "search" {
-		fmt.Fprintln(stderr, "sluice replay: dead letters are replayed into the search engine: set sink.search.addresses")
+		fmt.Fprintln(stderr, "sluice replay: a replay indexes into the search engine: set sink.search.addresses")
 		return 1
 	}
 	kind, where, _ := replaySource(f.from, cfg) // --from is checked above
+	if f.archive != "" {
+		kind, where = "archive", f.archive
+	}
 	log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
 	r := &replayer{flags: f, cfg: cfg, log: log, start: now}
 	defer func() { _ = r.shutdown() }()
@@ -133,7 +153,11 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		ropts.Transform = r.transform
 	}
 	run := dlreplay.New(ropts)
-	err = r.read(ctx, kind, where, opts, run.Visitor(ctx))
+	if kind == "archive" {
+		err = r.readArchive(ctx, opts, splitList(f.types), run.Visitor(ctx))
+	} else {
+		err = r.read(ctx, kind, where, opts, run.Visitor(ctx))
+	}
 	if err == nil {
 		err = run.Flush(ctx)
 	}
@@ -147,9 +171,9 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		mode = "current pipelines"
 	}
 	if f.dryRun {
-		fmt.Fprintf(stdout, "sluice replay (dry run, %s) from %s:%s: %s; would index %d\n", mode, kind, where, counts, counts.WouldIndex)
+		fmt.Fprintf(stdout, "sluice replay (dry run, %s) from %s: %s; would index %d\n", mode, sourceName(kind, where), counts, counts.WouldIndex)
 	} else {
-		fmt.Fprintf(stdout, "sluice replay (%s) from %s:%s: %s\n", mode, kind, where, counts)
+		fmt.Fprintf(stdout, "sluice replay (%s) from %s: %s\n", mode, sourceName(kind, where), counts)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice replay: %v\n", err)
@@ -183,6 +207,36 @@ func replaySource(from string, cfg config.Config) (kind, where string, err error
 		return "", "", fmt.Errorf("%q: unknown source %q, want kinesis:STREAM or file:DIR", from, kind)
 	}
 	return kind, where, nil
+}
+
+// archiveFlagProblem checks --from-archive against the other flags: what is wrong, or
+// "".
+func archiveFlagProblem(f replayFlags) string {
+	if _, _, err := archive.ParseURL(f.archive); err != nil {
+		return "--from-archive: " + err.Error()
+	}
+	switch {
+	case f.from != "":
+		return "--from and --from-archive: choose one source"
+	case f.errorTypes != "":
+		return "--error-type selects dead letters; archived events have no error"
+	case f.since == "":
+		return "--from-archive needs --since: an archive holds years of events"
+	}
+	for _, t := range splitList(f.types) {
+		if !stream.ValidType(t) {
+			return fmt.Sprintf("--type: %q is not a log type", t)
+		}
+	}
+	return ""
+}
+
+// sourceName names where a replay read, for its summary line.
+func sourceName(kind, where string) string {
+	if kind == "archive" {
+		return where
+	}
+	return kind + ":" + where
 }
 
 // parseWhen reads a time flag: RFC 3339, or a duration before now.
@@ -329,6 +383,31 @@ func (r *replayer) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
 	defer cancel()
 	return r.parts.Shutdown(ctx)
+}
+
+// readArchive reads the archived events of --from-archive received in opts' range,
+// handing each to visit as a dead letter with its original event (as its envelope
+// was) and its id, so that the replay's pipeline makes the document it made before.
+func (r *replayer) readArchive(ctx context.Context, opts deadletter.ReadOptions, types []string, visit deadletter.Visit) error {
+	acfg := r.cfg.Sink.Archive
+	acfg.Bucket, acfg.Prefix, _ = archive.ParseURL(r.flags.archive) // checked by archiveFlagProblem
+	reader, err := archive.NewReader(ctx, acfg, archive.Options{Logger: r.log.With("component", "archive")})
+	if err != nil {
+		return err
+	}
+	return reader.Read(ctx, archive.ReadOptions{Types: types, Since: opts.Since, Until: opts.Until}, func(l archive.Line, err error) error {
+		letter := deadletter.Letter{At: l.Received, LogType: l.Type, ID: l.ID, Time: l.Received, Source: l.Source}
+		if err == nil {
+			letter.Original = stream.AppendEnvelope(nil, l.Type, l.EnvelopeID(), l.Received, l.Event)
+		}
+		if verr := visit(letter, err); verr != nil {
+			if errors.Is(verr, deadletter.ErrStop) {
+				return archive.ErrStop
+			}
+			return verr
+		}
+		return nil
+	})
 }
 
 // read reads the dead letters of the source, handing each to visit.

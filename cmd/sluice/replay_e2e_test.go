@@ -353,6 +353,11 @@ func TestReplayUsageErrors(t *testing.T) {
 		{[]string{"--limit", "-1"}, "--limit must be 0 or more"},
 		{[]string{"--role", "gateway"}, "--role must be transform or dev"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--from-archive", "bucket/prefix", "--since", "1h"}, "want s3://BUCKET[/PREFIX]"},
+		{[]string{"--from-archive", "s3://bucket"}, "needs --since"},
+		{[]string{"--from-archive", "s3://bucket", "--since", "1h", "--from", "file:/tmp"}, "choose one source"},
+		{[]string{"--from-archive", "s3://bucket", "--since", "1h", "--error-type", "x"}, "archived events have no error"},
+		{[]string{"--from-archive", "s3://bucket", "--since", "1h", "--type", "Bad Type"}, "not a log type"},
 	} {
 		code, _, stderr := cli(t, "", nil, append([]string{"replay"}, c.args...)...)
 		if code != 2 || !strings.Contains(stderr, c.want) {

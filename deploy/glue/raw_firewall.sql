@@ -14,13 +14,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS sluice_raw_firewall (
     source:struct<address:string>>,
   agent struct<type:string, name:string, version:string, id:string>,
   event struct<dataset:string, module:string, original:string>,
-  fields map<string,string> COMMENT 'Filebeat fields:'
+  fields map<string,string> COMMENT 'Filebeat fields:',
+  sluice struct<position:string, id:string, received:string> COMMENT 'the archive''s member _sluice: stream position, document id, time of receipt'
 )
 PARTITIONED BY (dt string, hour string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES (
   'ignore.malformed.json' = 'true',
-  'mapping.ts' = '@timestamp'
+  'mapping.ts' = '@timestamp',
+  'mapping.sluice' = '_sluice'
 )
 LOCATION 's3://BUCKET/sluice/type=firewall/'
 TBLPROPERTIES (

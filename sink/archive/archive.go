@@ -9,6 +9,9 @@
 // dt and hour are those of the object's first event (when the gateway received it);
 // an object holds events up to max_age later. first and last are stream positions
 // (sequence number, and _sub-sequence for a user record of a KPL aggregated record).
+// A raw line is the event as shipped with one member added last,
+// "_sluice":{"position","id","received"}, so that Reader (sluice replay
+// --from-archive) can index it again under the id it had.
 //
 // # Acknowledgement and checkpoints
 //
@@ -120,7 +123,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Archive, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("archive config: %w", err)
 	}
-	client, err := newClient(ctx, cfg, opts.Transport)
+	client, err := newClient(ctx, cfg, opts.Transport, 1) // the archive retries uploads itself, until they succeed or the shard stops
 	if err != nil {
 		return nil, err
 	}
@@ -307,22 +310,68 @@ func (a *Archive) content(doc *sink.Document) ([]byte, time.Time) {
 	case ContentDocument:
 		return doc.Body, recv
 	case ContentBoth:
-		b := make([]byte, 0, len(raw)+len(doc.Body)+len(doc.Position)+len(doc.ID)+48)
+		b := make([]byte, 0, len(raw)+len(doc.Body)+len(doc.Position)+len(doc.ID)+96)
 		b = append(b, `{"position":`...)
 		b = jsonx.AppendString(b, doc.Position)
 		if doc.ID != "" {
 			b = append(b, `,"id":`...)
 			b = jsonx.AppendString(b, doc.ID)
 		}
-		b = append(b, `,"raw":`...)
+		b = append(b, `,"received":"`...)
+		b = recv.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","raw":`...)
 		b = append(b, raw...)
 		b = append(b, `,"document":`...)
 		b = append(b, doc.Body...)
 		b = append(b, '}')
 		return b, recv
 	default:
-		return raw, recv
+		return appendMeta(make([]byte, 0, len(raw)+len(doc.Position)+len(doc.ID)+96), raw, doc.Position, doc.ID, recv), recv
 	}
+}
+
+// metaKey is the member a raw line carries after the event's own: what a replay from
+// the archive needs to index the event under the id it had (ReadLine takes it off).
+const metaKey = `"_sluice":`
+
+// appendMeta appends the raw event (without whitespace around it) with its member
+// _sluice, {"position", "id", "received"}, added last; an event that is not a JSON
+// object (never from a gateway) is appended as it is.
+func appendMeta(dst, raw []byte, position, id string, recv time.Time) []byte {
+	for len(raw) > 0 && (raw[0] == ' ' || raw[0] == '\n' || raw[0] == '\r' || raw[0] == '\t') {
+		raw = raw[1:]
+	}
+	end := len(raw)
+	for end > 0 && (raw[end-1] == ' ' || raw[end-1] == '\n' || raw[end-1] == '\r' || raw[end-1] == '\t') {
+		end--
+	}
+	if len(raw) == 0 || raw[0] != '{' || end < 2 || raw[end-1] != '}' {
+		return append(dst, raw...)
+	}
+	dst = append(dst, raw[:end-1]...)
+	if !emptyObject(raw[:end]) {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, metaKey...)
+	dst = append(dst, `{"position":`...)
+	dst = jsonx.AppendString(dst, position)
+	if id != "" {
+		dst = append(dst, `,"id":`...)
+		dst = jsonx.AppendString(dst, id)
+	}
+	dst = append(dst, `,"received":"`...)
+	dst = recv.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, `"}}`...)
+}
+
+// emptyObject reports whether obj, a JSON object, has no member.
+func emptyObject(obj []byte) bool {
+	for _, c := range obj[1 : len(obj)-1] {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // buffer returns the buffer of k, made for ctx's shard processing: a buffer left by

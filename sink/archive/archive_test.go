@@ -59,7 +59,7 @@ func newArchive(t testing.TB, mutate func(*Config), opts Options) (*Archive, *s3
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct, err := newClient(context.Background(), cfg, nil)
+	direct, err := newClient(context.Background(), cfg, nil, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,10 +209,17 @@ func allLines(objs map[string][]string) []string {
 func wantLines(from, to int) []string {
 	var out []string
 	for i := from; i <= to; i++ {
-		out = append(out, fmt.Sprintf(`{"message":"fw event %d"}`, i))
+		out = append(out, rawLine(i))
 	}
 	slices.Sort(out)
 	return out
+}
+
+// rawLine is the archived line of docs' event i: the event as shipped, then its
+// position, id and time of receipt.
+func rawLine(i int) string {
+	return fmt.Sprintf(`{"message":"fw event %d","_sluice":{"position":"siem-firewall/shardId-000000000000/%020d","id":"id-%d","received":%q}}`,
+		i, i, i, received.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano))
 }
 
 func TestKeysAndContents(t *testing.T) {
@@ -236,7 +243,7 @@ func TestKeysAndContents(t *testing.T) {
 			if got := objs[want]; !slices.Equal(got, func() []string {
 				var w []string
 				for i := 1; i <= 9; i++ {
-					w = append(w, fmt.Sprintf(`{"message":"fw event %d"}`, i))
+					w = append(w, rawLine(i))
 				}
 				return w
 			}()) {
@@ -267,7 +274,7 @@ func TestContentDocumentAndBoth(t *testing.T) {
 			lines := allLines(objects(t, c, a.cfg.Bucket))
 			want := string(d[0].Body)
 			if content == ContentBoth {
-				want = `{"position":"` + d[0].Position + `","id":"id-1","raw":{"message":"fw event 1"},"document":` + string(d[0].Body) + `}`
+				want = `{"position":"` + d[0].Position + `","id":"id-1","received":"2026-12-06T10:15:00.001Z","raw":{"message":"fw event 1"},"document":` + string(d[0].Body) + `}`
 			}
 			if len(lines) != 1 || lines[0] != want {
 				t.Fatalf("lines %q, want %q", lines, want)

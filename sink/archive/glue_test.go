@@ -42,7 +42,7 @@ func TestGlueTables(t *testing.T) {
 		for name, want := range map[string]string{
 			"projection.enabled": "true", "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd",
 			"projection.hour.type": "integer", "projection.hour.range": "0,23", "projection.hour.digits": "2",
-			"mapping.ts": "@timestamp",
+			"mapping.ts": "@timestamp", "mapping.sluice": "_sluice",
 		} {
 			if got := prop(ddl, name); got != want {
 				t.Errorf("%s: %s = %q, want %q", path, name, got, want)

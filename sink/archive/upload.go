@@ -18,8 +18,9 @@ import (
 
 // newClient makes the S3 client of cfg through awsclient, the project's one AWS
 // setup; transport, if set, replaces the HTTP transport (tests put a fault-injecting
-// one in front of a real server).
-func newClient(ctx context.Context, cfg Config, transport http.RoundTripper) (*s3.Client, error) {
+// one in front of a real server). attempts is the SDK's tries per call: 1 for the
+// archive, which retries uploads itself.
+func newClient(ctx context.Context, cfg Config, transport http.RoundTripper, attempts int) (*s3.Client, error) {
 	ac, err := awsclient.Load(ctx, awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, Credentials: cfg.Credentials})
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
@@ -30,8 +31,7 @@ func newClient(ctx context.Context, cfg Config, transport http.RoundTripper) (*s
 	return s3.NewFromConfig(ac.AWS, func(o *s3.Options) {
 		o.BaseEndpoint = ac.Endpoint
 		o.UsePathStyle = cfg.PathStyle
-		// Retries are the archive's own (until the upload succeeds or the shard stops).
-		o.RetryMaxAttempts = 1
+		o.RetryMaxAttempts = attempts
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.DisableLogOutputChecksumValidationSkipped = true
 	}), nil
