@@ -97,6 +97,8 @@ type Archive struct {
 
 	mu   sync.Mutex
 	bufs map[bufKey]*buffer
+	// schemas are the Parquet schemas of the log types seen (format parquet).
+	schemas map[string]*parquetSchema
 	// held is the compressed bytes of open and sealed objects not yet uploaded;
 	// room is closed and replaced when it drops.
 	held int64
@@ -127,7 +129,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Archive{cfg: cfg, client: client, log: opts.Logger, now: opts.Now, bufs: map[bufKey]*buffer{},
+	a := &Archive{cfg: cfg, client: client, log: opts.Logger, now: opts.Now, bufs: map[bufKey]*buffer{}, schemas: map[string]*parquetSchema{},
 		room: make(chan struct{}), stop: make(chan struct{})}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -245,7 +247,29 @@ type line struct {
 	at   pos
 	recv time.Time
 	data []byte
+	// id and position are the document's, for the fixed columns of Parquet.
+	id, position string
 }
+
+// encoder writes an object's events into its buffer: NDJSON compressed, or Parquet.
+type encoder interface {
+	add(l line) error
+	// Close ends the object (the compressed frame, Parquet's footer).
+	Close() error
+}
+
+// ndjsonEncoder writes one line per event through a compressor.
+type ndjsonEncoder struct{ w io.WriteCloser }
+
+func (e ndjsonEncoder) add(l line) error {
+	if _, err := e.w.Write(l.data); err != nil {
+		return err
+	}
+	_, err := e.w.Write([]byte{'\n'})
+	return err
+}
+
+func (e ndjsonEncoder) Close() error { return e.w.Close() }
 
 func (a *Archive) append(ctx context.Context, docs []sink.Document, ack func()) ([]*buffer, error) {
 	if err := a.waitRoom(ctx); err != nil {
@@ -269,7 +293,7 @@ func (a *Archive) append(ctx context.Context, docs []sink.Document, ack func()) 
 		if !slices.Contains(touched, b) {
 			touched = append(touched, b)
 		}
-		lines = append(lines, line{b: b, at: at, recv: recv, data: data})
+		lines = append(lines, line{b: b, at: at, recv: recv, data: data, id: doc.ID, position: doc.Position})
 	}
 	for _, l := range lines {
 		if err := l.b.listed(ctx, l.recv); err != nil {
@@ -438,6 +462,23 @@ func (a *Archive) hold(n int64) {
 	a.mu.Unlock()
 }
 
+// schema returns the Parquet schema of typ's objects, made on first use. Validate
+// checked every column list it can be made of, so making it does not fail.
+func (a *Archive) schema(typ string) *parquetSchema {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.schemas[typ]
+	if s == nil {
+		var err error
+		if s, err = newParquetSchema(typ, a.cfg.Parquet.Columns[typ]); err != nil {
+			a.log.Error("archive: parquet columns (the shared ones only)", "type", typ, "err", err)
+			s, _ = newParquetSchema("", nil)
+		}
+		a.schemas[typ] = s
+	}
+	return s
+}
+
 // sealAged ends the open objects older than max_age.
 func (a *Archive) sealAged() {
 	now := a.now()
@@ -482,7 +523,7 @@ type object struct {
 	// records counts the documents of the batches the object holds, archived or not.
 	records   int
 	buf       bytes.Buffer
-	w         io.WriteCloser
+	enc       encoder
 	heldBytes int64
 	acks      []*pending
 }
@@ -570,8 +611,9 @@ func (b *buffer) add(l line, p *pending) {
 	}
 	c := b.cur
 	before := int64(c.buf.Len())
-	_, _ = c.w.Write(l.data) // writes to memory
-	_, _ = c.w.Write([]byte{'\n'})
+	if err := c.enc.add(l); err != nil { // writes to memory: fails only on a bug
+		b.a.log.Error("archive: encode event", "type", b.key.typ, "position", l.position, "err", err)
+	}
 	c.raw += int64(len(l.data)) + 1
 	c.events++
 	c.last = l.at
@@ -590,11 +632,14 @@ func (b *buffer) add(l line, p *pending) {
 // open starts an object at the event l.
 func (b *buffer) open(l line) *object {
 	o := &object{part: partition(b.key.typ, l.recv), first: l.at, last: l.at, opened: b.a.now()}
-	if b.a.cfg.Compression == CompressionGzip {
-		o.w = gzip.NewWriter(&o.buf)
-	} else {
+	switch {
+	case b.a.cfg.Format == FormatParquet:
+		o.enc = newParquetEncoder(b.a.schema(b.key.typ), &o.buf, b.a.cfg.Compression, int64(b.a.cfg.Parquet.RowGroupBytes))
+	case b.a.cfg.Compression == CompressionGzip:
+		o.enc = ndjsonEncoder{gzip.NewWriter(&o.buf)}
+	default:
 		w, _ := zstd.NewWriter(&o.buf, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
-		o.w = w
+		o.enc = ndjsonEncoder{w}
 	}
 	return o
 }
@@ -607,7 +652,9 @@ func (b *buffer) seal() {
 	}
 	b.cur = nil
 	before := int64(c.buf.Len())
-	_ = c.w.Close()
+	if err := c.enc.Close(); err != nil {
+		b.a.log.Error("archive: end object", "type", b.key.typ, "err", err)
+	}
 	grown := int64(c.buf.Len()) - before
 	c.heldBytes += grown
 	b.a.hold(grown)
@@ -667,7 +714,7 @@ func (b *buffer) upload() {
 			b.drop()
 			return
 		}
-		key := objectKey(a.cfg.Prefix, o.part, b.key.stream, b.key.shard, o.first, o.last, a.cfg.Compression)
+		key := objectKey(a.cfg.Prefix, o.part, b.key.stream, b.key.shard, o.first, o.last, a.cfg.ending())
 		if o.forced != nil {
 			key = o.forcedKey // the object it replaces, ended where that one did or earlier
 		}

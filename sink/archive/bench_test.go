@@ -3,6 +3,7 @@ package archive
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,15 +17,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluice-siem/sluice/internal/cputime"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/transform/event"
+	"github.com/sluice-siem/sluice/transform/pipeline"
+	"github.com/sluice-siem/sluice/transform/pipeline/samples"
 )
 
 // BenchmarkArchive archives raw events as Filebeat ships them, made from the sample
 // log lines of each type with addresses, ports, counters and times varied (so that
 // compression sees realistic variety, not 14 repeated lines), into the S3 test
 // server: Tee.Write with a deferring consumer, batches of 500, objects up to
-// max_object_bytes, everything acknowledged at the end. It reports events per CPU
+// max_object_bytes, everything acknowledged at the end. The documents variants archive
+// what the sample pipeline makes of the events (made before the clock starts), as
+// NDJSON and as Parquet. It reports events per CPU
 // second of this process (making the documents included; moto's CPU is its own),
 // uncompressed and compressed MiB per CPU second, and the compression ratio
 // (uncompressed NDJSON bytes / object bytes).
@@ -32,11 +39,22 @@ import (
 //	eval "$(scripts/s3.sh env)"
 //	go test -run '^$' -bench Archive -benchtime 200000x -cpu 1 ./sink/archive/
 func BenchmarkArchive(b *testing.B) {
-	for _, compression := range []string{CompressionZstd, CompressionGzip} {
+	for _, v := range []struct{ name, format, content, compression string }{
+		{"zstd", FormatNDJSON, ContentRaw, CompressionZstd},
+		{"gzip", FormatNDJSON, ContentRaw, CompressionGzip},
+		{"documents-zstd", FormatNDJSON, ContentDocument, CompressionZstd},
+		{"parquet-zstd", FormatParquet, ContentDocument, CompressionZstd},
+	} {
 		for _, typ := range []string{"firewall", "ids", "waf"} {
-			b.Run(compression+"/"+typ, func(b *testing.B) {
+			b.Run(v.name+"/"+typ, func(b *testing.B) {
 				lines := sampleEvents(b, typ, 50000)
-				a, c := newArchive(b, func(cfg *Config) { cfg.Compression = compression; cfg.MaxAge = time.Hour }, Options{})
+				var bodies [][]byte
+				if v.content == ContentDocument {
+					bodies = sampleDocuments(b, typ, lines)
+				}
+				a, c := newArchive(b, func(cfg *Config) {
+					cfg.Format, cfg.Content, cfg.Compression, cfg.MaxAge = v.format, v.content, v.compression, time.Hour
+				}, Options{})
 				tee := NewTee(nil, a)
 				r := newRun()
 				var raw int64
@@ -45,9 +63,15 @@ func BenchmarkArchive(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					line := lines[i%len(lines)]
-					raw += int64(len(line)) + 1
+					var body []byte
+					if bodies != nil {
+						body = bodies[i%len(bodies)]
+						raw += int64(len(body)) + 1
+					} else {
+						raw += int64(len(line)) + 1
+					}
 					pos := fmt.Sprintf("siem-%s/shardId-000000000000/%020d", typ, i+1)
-					batch = append(batch, sink.Document{Type: typ, Time: received, ID: strconv.Itoa(i), Position: pos,
+					batch = append(batch, sink.Document{Type: typ, Time: received, ID: strconv.Itoa(i), Position: pos, Body: body,
 						Original: stream.AppendEnvelope(nil, typ, "", received, line)})
 					if len(batch) == cap(batch) || i == b.N-1 {
 						d := &runDeferral{r: r}
@@ -131,6 +155,33 @@ func sampleEvents(b *testing.B, typ string, n int) [][]byte {
 			at.Format(time.RFC3339Nano), line, typ, offset)
 		offset += len(line) + 1
 		out[i] = []byte(ev)
+	}
+	return out
+}
+
+// sampleDocuments runs typ's sample pipeline on the events and returns the documents'
+// JSON.
+func sampleDocuments(b *testing.B, typ string, events [][]byte) [][]byte {
+	cfgs, err := samples.Pipelines()
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := pipeline.Build(map[string]pipeline.Config{typ: cfgs[typ]}, pipeline.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := set.Get(typ)
+	out := make([][]byte, len(events))
+	for i, raw := range events {
+		fields, err := jsonx.DecodeObject(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := event.Event{Fields: fields}
+		_ = p.Process(context.Background(), &e)
+		if out[i], err = json.Marshal(e.Fields); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return out
 }

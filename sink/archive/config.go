@@ -24,6 +24,15 @@ const (
 	ContentBoth = "both"
 )
 
+// Formats of the objects (Config.Format).
+const (
+	// FormatNDJSON is one JSON line per event, compressed as Config.Compression says.
+	FormatNDJSON = "ndjson"
+	// FormatParquet is the documents in Parquet columns: the shared ECS fields, the
+	// log type's own, and the whole document as JSON (content document only).
+	FormatParquet = "parquet"
+)
+
 // Compressions of the objects (Config.Compression).
 const (
 	CompressionZstd = "zstd"
@@ -48,8 +57,11 @@ type Config struct {
 	Credentials awsclient.Credentials `yaml:"credentials" doc:"static credentials; empty: the AWS default chain (task role, environment, ...)"`
 
 	Content     string   `yaml:"content" doc:"raw (the event as shipped) | document (as indexed) | both"`
-	Compression string   `yaml:"compression" doc:"zstd | gzip"`
+	Format      string   `yaml:"format" doc:"ndjson | parquet (documents in columns, for Athena; needs content: document)"`
+	Compression string   `yaml:"compression" doc:"zstd | gzip: of NDJSON objects, or of Parquet's column chunks"`
 	Types       []string `yaml:"types" doc:"log types to archive; empty: every type (dead letters never)"`
+
+	Parquet ParquetConfig `yaml:"parquet" doc:"the columns of Parquet objects"`
 
 	MaxObjectBytes bytesize.Size `yaml:"max_object_bytes" doc:"an object ends once it holds this many uncompressed bytes"`
 	// MaxObjectRecords ends an object once the batches it holds count this many
@@ -75,7 +87,9 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix:           "sluice",
 		Content:          ContentRaw,
+		Format:           FormatNDJSON,
 		Compression:      CompressionZstd,
+		Parquet:          ParquetConfig{Columns: map[string][]string{}, RowGroupBytes: 8 * bytesize.MiB},
 		Types:            []string{},
 		MaxObjectBytes:   64 * bytesize.MiB,
 		MaxAge:           5 * time.Minute,
@@ -118,6 +132,18 @@ func (c Config) Validate() error {
 	case CompressionZstd, CompressionGzip:
 	default:
 		bad("compression: must be zstd or gzip, not %q", c.Compression)
+	}
+	switch c.Format {
+	case FormatNDJSON:
+	case FormatParquet:
+		if c.Content != ContentDocument {
+			bad("format: parquet holds documents in columns: set content: document (not %s); raw events need ndjson", c.Content)
+		}
+		if err := c.Parquet.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		bad("format: must be ndjson or parquet, not %q", c.Format)
 	}
 	for i, t := range c.Types {
 		if !stream.ValidType(t) {

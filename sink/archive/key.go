@@ -93,12 +93,21 @@ func partition(typ string, t time.Time) string {
 	return "type=" + typ + "/dt=" + t.Format("2006-01-02") + "/hour=" + t.Format("15")
 }
 
-// extension is the object name's ending for a compression.
+// extension is the ending of an NDJSON object's name for a compression.
 func extension(compression string) string {
 	if compression == CompressionGzip {
 		return ".ndjson.gz"
 	}
 	return ".ndjson.zst"
+}
+
+// ending is the ending of the names of c's objects: .parquet, or the NDJSON
+// compression's.
+func (c Config) ending() string {
+	if c.Format == FormatParquet {
+		return ".parquet"
+	}
+	return extension(c.Compression)
 }
 
 // keyStart is the key of an object up to its last position: every object of the
@@ -121,18 +130,18 @@ func shardPrefix(prefix, part, streamName, shard string) string {
 // objectKey is the key of the object holding the events from first to last of a
 // shard in one partition: the same events always make the same key, so writing them
 // again overwrites the object.
-func objectKey(prefix, part, streamName, shard string, first, last pos, compression string) string {
-	return keyStart(prefix, part, streamName, shard, first) + last.String() + extension(compression)
+func objectKey(prefix, part, streamName, shard string, first, last pos, ending string) string {
+	return keyStart(prefix, part, streamName, shard, first) + last.String() + ending
 }
 
-// lastOfKey reads the last position of a key that begins with start, as objectKey
-// wrote it.
-func lastOfKey(key, start, compression string) (pos, bool) {
+// lastOfKey reads the last position of a key that begins with start and ends with
+// ending, as objectKey wrote it.
+func lastOfKey(key, start, ending string) (pos, bool) {
 	rest, ok := strings.CutPrefix(key, start)
 	if !ok {
 		return pos{}, false
 	}
-	rest, ok = strings.CutSuffix(rest, extension(compression))
+	rest, ok = strings.CutSuffix(rest, ending)
 	if !ok {
 		return pos{}, false
 	}

@@ -16,23 +16,23 @@ func TestObjectKey(t *testing.T) {
 	}
 	first := pos{seq: "4959", sub: -1}
 	last := pos{seq: "4961", sub: 3}
-	key := objectKey("lake/raw", part, "siem-firewall", "shardId-000000000001", first, last, CompressionZstd)
+	key := objectKey("lake/raw", part, "siem-firewall", "shardId-000000000001", first, last, extension(CompressionZstd))
 	want := "lake/raw/type=firewall/dt=2026-12-06/hour=06/siem-firewall-shardId-000000000001-4959-4961_3.ndjson.zst"
 	if key != want {
 		t.Fatalf("key = %q, want %q", key, want)
 	}
-	if k := objectKey("", part, "s", "sh", first, first, CompressionGzip); k != "type=firewall/dt=2026-12-06/hour=06/s-sh-4959-4959.ndjson.gz" {
+	if k := objectKey("", part, "s", "sh", first, first, extension(CompressionGzip)); k != "type=firewall/dt=2026-12-06/hour=06/s-sh-4959-4959.ndjson.gz" {
 		t.Fatalf("key without prefix = %q", k)
 	}
 	sp := shardPrefix("lake/raw", part, "siem-firewall", "shardId-000000000001")
 	if sp != "lake/raw/type=firewall/dt=2026-12-06/hour=06/siem-firewall-shardId-000000000001-" {
 		t.Fatalf("shardPrefix = %q", sp)
 	}
-	f, l, ok := rangeOfKey(key, sp, CompressionZstd)
+	f, l, ok := rangeOfKey(key, sp, extension(CompressionZstd))
 	if !ok || f != first || l != last {
 		t.Fatalf("rangeOfKey = %v %v %v", f, l, ok)
 	}
-	if _, _, ok := rangeOfKey(key, sp, CompressionGzip); ok {
+	if _, _, ok := rangeOfKey(key, sp, extension(CompressionGzip)); ok {
 		t.Fatal("rangeOfKey read a key of another compression")
 	}
 }

@@ -70,7 +70,7 @@ func (a *Archive) listShard(ctx context.Context, prefix string) ([]oldObject, er
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
-			first, last, ok := rangeOfKey(key, prefix, a.cfg.Compression)
+			first, last, ok := rangeOfKey(key, prefix, a.cfg.ending())
 			if ok {
 				out = append(out, oldObject{key: key, first: first, last: last})
 			}
@@ -79,8 +79,8 @@ func (a *Archive) listShard(ctx context.Context, prefix string) ([]oldObject, er
 	return out, nil
 }
 
-// rangeOfKey reads first and last of a key <shardPrefix><first>-<last><ext>.
-func rangeOfKey(key, shardPrefix, compression string) (first, last pos, ok bool) {
+// rangeOfKey reads first and last of a key <shardPrefix><first>-<last><ending>.
+func rangeOfKey(key, shardPrefix, ending string) (first, last pos, ok bool) {
 	rest, ok := bytes.CutPrefix([]byte(key), []byte(shardPrefix))
 	if !ok {
 		return pos{}, pos{}, false
@@ -93,7 +93,7 @@ func rangeOfKey(key, shardPrefix, compression string) (first, last pos, ok bool)
 	if !ok {
 		return pos{}, pos{}, false
 	}
-	last, ok = lastOfKey(key, shardPrefix+string(f)+"-", compression)
+	last, ok = lastOfKey(key, shardPrefix+string(f)+"-", ending)
 	return first, last, ok
 }
 
@@ -110,13 +110,13 @@ func (a *Archive) upload(ctx context.Context, key string, body []byte) error {
 	part := int(a.cfg.PartSize)
 	if len(body) < part {
 		_, err := a.client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType)})
+			ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(a.cfg.contentType())})
 		if err != nil {
 			return fmt.Errorf("put s3://%s/%s: %w", a.cfg.Bucket, key, err)
 		}
 		return nil
 	}
-	mu, err := a.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(key), ContentType: aws.String(contentType)})
+	mu, err := a.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(key), ContentType: aws.String(a.cfg.contentType())})
 	if err != nil {
 		return fmt.Errorf("create multipart upload of s3://%s/%s: %w", a.cfg.Bucket, key, err)
 	}
@@ -158,8 +158,14 @@ func (a *Archive) uploadParts(ctx context.Context, key string, id *string, body 
 	return nil
 }
 
-// contentType of the objects: NDJSON (compressed, as the key's extension says).
-const contentType = "application/x-ndjson"
+// contentType of c's objects: Parquet, or NDJSON (compressed, as the key's ending
+// says).
+func (c Config) contentType() string {
+	if c.Format == FormatParquet {
+		return "application/vnd.apache.parquet"
+	}
+	return "application/x-ndjson"
+}
 
 // backoff returns the wait before retry n (0-based): retry_base doubling up to
 // retry_max, with jitter from the caller's rnd in [0, 1).
