@@ -96,6 +96,11 @@ rsyslog_env=$(scripts/rsyslog.sh install) # prints: export SLUICE_TEST_RSYSLOGD=
 eval "$rsyslog_env"
 echo "SLUICE_TEST_RSYSLOGD=$SLUICE_TEST_RSYSLOGD"
 
+step "the stream format's third-party reader (scripts/pyref.sh: zstandard and aws-kinesis-agg from PyPI)"
+pyref_env=$(scripts/pyref.sh install) # prints: export SLUICE_TEST_PYREF_PYTHON=...
+eval "$pyref_env"
+echo "SLUICE_TEST_PYREF_PYTHON=$SLUICE_TEST_PYREF_PYTHON"
+
 step "Chromium, a real browser for the /docs page (Debian's chromium)"
 # Installs only (quick when installed): each browser test starts its own headless
 # Chromium (internal/apidocs/apidocstest).

@@ -92,6 +92,9 @@ func ParseEnvelopeDepth(data []byte, maxDepth int) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	switch {
+	case e.v == 0:
+		return Envelope{}, errors.New("decode envelope: no version \"v\": a record without sluice's envelope " +
+			"(plain JSON, as another producer writes): declare its stream in stream.kinesis.sources")
 	case e.v != 1:
 		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.v)
 	case e.typ == "":

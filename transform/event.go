@@ -37,6 +37,9 @@ func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxD
 	if len(rec.Data) >= 2 && rec.Data[0] == 0x1f && rec.Data[1] == 0x8b {
 		return event{}, errGzipRecord
 	}
+	if len(rec.Data) >= 4 && string(rec.Data[:4]) == "\x28\xb5\x2f\xfd" {
+		return event{}, errZstdRecord
+	}
 	env, err := parseEnvelopeInto(rec.Data, objs, maxDepth)
 	if err != nil {
 		return event{}, err
@@ -58,6 +61,11 @@ func decode(rec *stream.Delivered, now func() time.Time, objs *evt.Objects, maxD
 // a CloudWatch Logs subscription record that the reader did not expand.
 var errGzipRecord = errors.New("decode envelope: the record is gzip-compressed, not an envelope: " +
 	"a CloudWatch Logs record of a stream missing from stream.kinesis.sources, or one the reader could not expand (see its warning)")
+
+// errZstdRecord is the error of a zstd record the reader delivered as it was: one that
+// decompresses past stream.kinesis.max_decompressed_bytes, or a broken frame.
+var errZstdRecord = errors.New("decode envelope: the record is zstd-compressed and the reader could not decompress it " +
+	"(larger than stream.kinesis.max_decompressed_bytes once decompressed, or a broken frame: see its warning)")
 
 // truncate shortens s to at most n bytes, marking the cut, so that a hostile value
 // cannot flood an error message.

@@ -58,3 +58,25 @@ func TestDeadLetterGzipRecord(t *testing.T) {
 		t.Error("the dead letter does not keep the record's data")
 	}
 }
+
+// TestDeadLetterForeignRecords: a zstd record the reader could not decompress, and a
+// plain JSON record without sluice's envelope, become dead letters that say what they
+// are and what to do.
+func TestDeadLetterForeignRecords(t *testing.T) {
+	for data, want := range map[string]string{
+		"\x28\xb5\x2f\xfd\x04\x00broken":     "max_decompressed_bytes",
+		`{"message":"from fluent bit"}`:      "declare its stream in stream.kinesis.sources",
+		`{"v":0,"type":"x","event":{}}`:      "no version",
+		`{"v":7,"type":"x","event":{"a":1}}`: "unsupported version 7",
+	} {
+		rs := &recordingSink{}
+		tr := newTransformer(t, rs, transform.Options{})
+		if err := tr.Handle(context.Background(), batch([]byte(data))); err != nil {
+			t.Fatal(err)
+		}
+		doc := rs.calls[0][0]
+		if e, _ := fields(t, doc.Body)["error"].(string); doc.Type != transform.DeadLetterType || !strings.Contains(e, want) {
+			t.Errorf("%q: dead letter %q with error %q, want it to say %q", data, doc.Type, e, want)
+		}
+	}
+}

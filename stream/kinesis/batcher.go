@@ -30,6 +30,10 @@ type batcher struct {
 	loadFailed  bool      // the latest load spent its retry budget
 	flushing    bool      // Close was called: linger no more, exit when empty
 	rr          int       // the shard a request starts with, round robin
+	// ratio predicts how many times smaller compression makes an aggregated record
+	// (uncompressed over compressed, from the records sent so far, with a margin);
+	// 1 without compression.
+	ratio float64
 }
 
 // shardQueue is one open shard's side of the batcher.
@@ -50,7 +54,11 @@ type entry struct {
 	events []*event
 	size   int    // what Kinesis counts: len(key) + len(data)
 	data   []byte // set by the sender (encode)
-	bytes  int64  // the events' in-flight bytes
+	// tokens is what the shard's byte bucket was charged when the record was sealed:
+	// its size, or for a record to be compressed the size the compression ratio seen
+	// so far predicts; the sender's note corrects the bucket by the difference.
+	tokens int
+	bytes  int64 // the events' in-flight bytes
 }
 
 // request is one PutRecords call's entries and the shards they hold busy.
@@ -164,6 +172,20 @@ func (s *streamProducer) takeNotes(now time.Time) {
 		if q, ok := b.byID[id]; ok {
 			q.limit.penalize(now)
 		}
+	}
+	for id, bytes := range n.refunds {
+		if q, ok := b.byID[id]; ok {
+			q.limit.give(now, bytes)
+		}
+	}
+	if n.packed > 0 {
+		// A moving average of what compression did, with a tenth kept as margin so
+		// that a record is rarely charged less than it is.
+		seen := 0.9 * float64(n.raw) / float64(n.packed)
+		if b.ratio == 0 {
+			b.ratio = 1
+		}
+		b.ratio = min(maxRatio, max(1, 0.7*b.ratio+0.3*seen))
 	}
 	if n.loadDone {
 		b.loading = false
@@ -386,16 +408,27 @@ func (s *streamProducer) forget(evs []*event) {
 	s.p.metrics.eventsAbandoned.Add(s.p.ctx, int64(len(evs)), s.streamAttr())
 }
 
+// maxRatio caps the compression ratio the batcher predicts, so that one odd run of
+// records cannot make it charge a shard far too little.
+const maxRatio = 16
+
 // seal makes one record from the front of a shard's queue that fits in room bytes and
 // the shard's tokens, spends its tokens and removes its events from the queue. It
-// returns nil when nothing fits now.
+// returns nil when nothing fits now. With compression an aggregated record may hold
+// as many more bytes than the tokens as compression is predicted to take off (ratio),
+// never more than max_record_bytes uncompressed, so it is always within Kinesis'
+// limit once compressed.
 func (s *streamProducer) seal(q *shardQueue, now time.Time, room int) *entry {
 	s.dropGone(q)
 	if len(q.pending) == 0 {
 		return nil
 	}
 	tokBytes, _ := q.limit.room(now)
-	limit := min(int(s.cfg.MaxRecordBytes), room, tokBytes)
+	ratio := 1.0
+	if s.p.comp != nil && s.batch.ratio > 1 {
+		ratio = s.batch.ratio
+	}
+	limit := min(int(s.cfg.MaxRecordBytes), room, int(float64(tokBytes)*ratio))
 	first := q.pending[0]
 
 	if s.cfg.Aggregation {
@@ -416,10 +449,14 @@ func (s *streamProducer) seal(q *shardQueue, now time.Time, room int) *entry {
 			kept = append(kept, ev)
 		}
 		if len(kept) > 1 || (len(kept) == 1 && kpl.NeedsWrapping(kept[0].data)) {
-			if !q.limit.allows(now, agg.Size(), 1) {
+			tokens := agg.Size()
+			if ratio > 1 && len(kept) > 1 {
+				tokens = int(float64(tokens)/ratio) + 1
+			}
+			if !q.limit.allows(now, tokens, 1) {
 				return nil
 			}
-			e := &entry{shard: q.id, key: agg.PartitionKey(), agg: agg, size: agg.Size(), events: kept}
+			e := &entry{shard: q.id, key: agg.PartitionKey(), agg: agg, size: agg.Size(), tokens: tokens, events: kept}
 			s.forget(gone)
 			s.take(q, e, k, now)
 			return e
@@ -436,14 +473,14 @@ func (s *streamProducer) seal(q *shardQueue, now time.Time, room int) *entry {
 	if size > room || !q.limit.allows(now, size, 1) {
 		return nil
 	}
-	e := &entry{shard: q.id, key: first.key, agg: agg, size: size, events: []*event{first}}
+	e := &entry{shard: q.id, key: first.key, agg: agg, size: size, tokens: size, events: []*event{first}}
 	s.take(q, e, 1, now)
 	return e
 }
 
 // take spends a sealed record's tokens and removes its k queue events.
 func (s *streamProducer) take(q *shardQueue, e *entry, k int, now time.Time) {
-	q.limit.take(now, e.size, 1)
+	q.limit.take(now, e.tokens, 1)
 	for _, ev := range e.events {
 		e.bytes += int64(ev.size)
 	}

@@ -33,8 +33,9 @@ import (
 // stream and which holds no events.
 const FormatCloudWatchLogs = "cloudwatch_logs"
 
-// DefaultMaxDecompressedBytes bounds a CloudWatch Logs record once decompressed when
-// Source.MaxDecompressedBytes is zero. A record is at most 1 MiB compressed; log text
+// DefaultMaxDecompressedBytes bounds a compressed record (a CloudWatch Logs record, a
+// zstd record) once decompressed when Source.MaxDecompressedBytes or
+// Config.MaxDecompressedBytes is zero. A record is at most 1 MiB compressed; log text
 // rarely compresses more than tenfold.
 const DefaultMaxDecompressedBytes = 10 * bytesize.MiB
 

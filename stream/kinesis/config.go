@@ -50,6 +50,15 @@ type Config struct {
 	// Aggregation packs the events of one shard into KPL aggregated records (many events
 	// per record); off, every event is a record of its own.
 	Aggregation bool `yaml:"aggregation" doc:"pack many events into one record in the KPL aggregated format"`
+	// Compression compresses each aggregated record of two events or more into one zstd
+	// frame before it is put; Kinesis then counts and bills the compressed bytes. A
+	// record of one event is not compressed (too little gain for the CPU). The reader
+	// decompresses such records whatever this says (docs/stream-format.md).
+	Compression string `yaml:"compression" doc:"zstd | none: compress aggregated records (readers take both kinds)"`
+	// MaxDecompressedBytes bounds one zstd record once decompressed; a larger one (a
+	// decompression bomb) is delivered as it is and becomes a dead letter. Zero means
+	// DefaultMaxDecompressedBytes.
+	MaxDecompressedBytes bytesize.Size `yaml:"max_decompressed_bytes" doc:"largest zstd record once decompressed; larger ones become dead letters (0: 10MiB)"`
 	// Linger is the longest an event waits for others to share its record and request.
 	Linger time.Duration `yaml:"linger" doc:"longest wait for more events to share a record and a request"`
 	// BatchRecords is the most records per PutRecords request (at most 500).
@@ -128,6 +137,7 @@ func DefaultConfig() Config {
 		Streams:             map[string]StreamLocation{},
 		Sources:             map[string]Source{},
 		Aggregation:         true,
+		Compression:         CompressionZstd,
 		Linger:              50 * time.Millisecond,
 		BatchRecords:        MaxBatchRecords,
 		MaxRequestBytes:     5 * bytesize.MiB,
@@ -186,6 +196,12 @@ func (c Config) Validate() error {
 		c.Sources[name].validate("sources."+name+".", bad)
 	}
 
+	if c.Compression != CompressionZstd && c.Compression != CompressionNone {
+		bad("compression", "want zstd or none, not %q", c.Compression)
+	}
+	if c.MaxDecompressedBytes < 0 {
+		bad("max_decompressed_bytes", "must not be negative, not %s", c.MaxDecompressedBytes)
+	}
 	if c.Linger < 0 {
 		bad("linger", "must not be negative")
 	}

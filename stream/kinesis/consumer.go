@@ -38,6 +38,8 @@ type Reader struct {
 	cfg     Config
 	log     *slog.Logger
 	clients map[StreamLocation]*client
+	// unzstd decompresses compressed records (docs/stream-format.md).
+	unzstd *decompressor
 }
 
 // NewReader validates cfg and loads the AWS configuration of every stream location.
@@ -49,7 +51,11 @@ func NewReader(ctx context.Context, cfg Config, opts Options) (*Reader, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reader{cfg: cfg, log: opts.Logger, clients: map[StreamLocation]*client{}}
+	limit := int(cfg.MaxDecompressedBytes)
+	if limit == 0 {
+		limit = int(DefaultMaxDecompressedBytes)
+	}
+	r := &Reader{cfg: cfg, log: opts.Logger, clients: map[StreamLocation]*client{}, unzstd: &decompressor{max: limit}}
 	locations := []StreamLocation{cfg.location("")}
 	for name := range cfg.Streams {
 		locations = append(locations, cfg.location(name))
@@ -235,10 +241,16 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 
 // userRecords returns the user records of one Kinesis record: its log events for a
 // CloudWatch Logs stream, else its KPL user records (itself when it is not
-// aggregated). A CloudWatch Logs record without events (a control message) gives one
-// user record without data and noEvent set, delivered as a NoEvent record, so that
-// the record's position is checkpointed all the same.
+// aggregated), decompressed first when it is a zstd record. A CloudWatch Logs record
+// without events (a control message) gives one user record without data and noEvent
+// set, delivered as a NoEvent record, so that the record's position is checkpointed
+// all the same.
 func (s *shardReader) userRecords(key string, data []byte) (users []kpl.UserRecord, noEvent bool, err error) {
+	if IsCompressed(data) && s.cloudWatch == nil {
+		if data, err = s.r.unzstd.decompress(data); err != nil {
+			return nil, false, err
+		}
+	}
 	if s.cloudWatch == nil {
 		users, err = kpl.Deaggregate(key, data)
 		return users, false, err

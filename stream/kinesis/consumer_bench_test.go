@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkConsumer reads b.N 500-byte events (written beforehand, untimed, with KPL
-// aggregation on or off) from a 4-shard stream in kinesalite through the consumer:
+// aggregation on, compressed or not, or off) from a 4-shard stream in kinesalite through the consumer:
 // GetRecords at the default 5 calls/s per shard, de-aggregation, batches acknowledged
 // at once by a null handler, checkpoints to an in-memory lease store. It reports
 // events per second of wall time (bounded by kinesalite and the 5 calls/s) and per
@@ -31,16 +31,21 @@ func BenchmarkConsumer(b *testing.B) {
 	if endpoint == "" {
 		b.Skipf("%s is not set: start kinesalite with scripts/kinesis.sh", kinesistest.EndpointEnv)
 	}
-	for _, agg := range []bool{true, false} {
-		name := "aggregation"
-		if !agg {
-			name = "plain"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, v := range []struct {
+		name        string
+		agg         bool
+		compression string
+	}{
+		{"aggregation", true, kinesis.CompressionZstd},
+		{"aggregation/uncompressed", true, kinesis.CompressionNone},
+		{"plain", false, kinesis.CompressionNone},
+	} {
+		agg := v.agg
+		b.Run(v.name, func(b *testing.B) {
 			admin := kinesistest.Client(b, endpoint)
 			streamName := kinesistest.CreateStream(b, admin, 4)
 			cfg := testConfig(endpoint)
-			cfg.Aggregation = agg
+			cfg.Aggregation, cfg.Compression = agg, v.compression
 			cfg.Linger = 20 * time.Millisecond
 			cfg.Shard.BytesPerSecond = 64 * bytesize.GiB
 			cfg.Shard.RecordsPerSecond = 1 << 30

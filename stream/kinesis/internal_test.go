@@ -167,6 +167,9 @@ func testStream(t *testing.T, cfg Config) *streamProducer {
 		t.Fatal(err)
 	}
 	p.metrics = m
+	if cfg.Compression == CompressionZstd {
+		p.comp = newCompressor(1)
+	}
 	s := newStreamProducer(p, "s", &client{endpoint: "test"})
 	s.sem = semaphore.NewWeighted(1 << 50)
 	_ = s.sem.Acquire(context.Background(), 1<<49) // what forgotten events give back
@@ -283,7 +286,7 @@ func TestPackingProperty(t *testing.T) {
 			}
 			total := 0
 			for _, e := range req.entries {
-				e.encode()
+				s.encode(e)
 				if e.size != len(e.key)+len(e.data) {
 					t.Fatalf("iter %d: record sized %d, is %d", iter, e.size, len(e.key)+len(e.data))
 				}
@@ -294,7 +297,14 @@ func TestPackingProperty(t *testing.T) {
 					t.Fatalf("iter %d: aggregation off, record holds %d events", iter, len(e.events))
 				}
 				total += e.size
-				users, err := kpl.Deaggregate(e.key, e.data)
+				data := e.data
+				if IsCompressed(data) {
+					var err error
+					if data, err = (&decompressor{max: 10 << 20}).decompress(data); err != nil {
+						t.Fatalf("iter %d: decompress: %v", iter, err)
+					}
+				}
+				users, err := kpl.Deaggregate(e.key, data)
 				if err != nil {
 					t.Fatalf("iter %d: Deaggregate: %v", iter, err)
 				}
@@ -352,5 +362,83 @@ func TestClassify(t *testing.T) {
 	}
 	if got := classify(errors.New("dial tcp: connection refused"), false); got != failUnreachable {
 		t.Errorf("network error: %v", got)
+	}
+}
+
+// TestCompressionGivesTokensBack seals compressible events into records, which spends
+// their shard's byte tokens on the uncompressed size, then encodes them as a sender
+// does: the bytes compression took off go back to the shard's bucket, so that the
+// shard's byte limit counts compressed bytes, as Kinesis does.
+func TestCompressionGivesTokensBack(t *testing.T) {
+	cfg := DefaultConfig() // a bucket of 52 KB: 1 MiB/s, 50ms bursts
+	s := testStream(t, cfg)
+	q := &shardQueue{shardRange: shardRange{id: "shard-0"}, limit: newBucket(cfg.Shard, t0)}
+	s.batch.shards = []*shardQueue{q}
+	s.batch.byID["shard-0"] = q
+	s.batch.smap = &shardMap{shards: []shardRange{q.shardRange}}
+	put := func(n int) {
+		c := &call{done: make(chan struct{})}
+		for i := range n {
+			data := []byte(fmt.Sprintf(`{"v":1,"type":"firewall","event":{"message":"FW-DROP SRC=203.0.113.%d DST=10.1.2.3 PROTO=TCP SPT=%d DPT=22"}}`, i%256, 1024+i))
+			c.events = append(c.events, event{key: "k", data: data, hash: hashOf("k"), size: 1 + len(data), call: c})
+		}
+		c.remaining = len(c.events)
+		s.accept(c, t0)
+	}
+	put(5000)
+	full := q.limit.bytes
+	req := s.buildRequest(t0)
+	if req == nil {
+		t.Fatal("no request")
+	}
+	spent, kept := 0, 0
+	for _, e := range req.entries {
+		spent += e.size
+	}
+	afterSeal := q.limit.bytes
+	s.encodeAll(req.entries)
+	for _, e := range req.entries {
+		kept += e.size
+		if IsCompressed(e.data) != (len(e.events) > 1) {
+			t.Fatalf("a record of %d events compressed=%v", len(e.events), IsCompressed(e.data))
+		}
+	}
+	s.takeNotes(t0)
+	if got, want := q.limit.bytes-afterSeal, float64(spent-kept); got != want || want < float64(spent)/3 {
+		t.Fatalf("bucket got back %.0f bytes, want the %.0f compression saved of %d spent", got, want, spent)
+	}
+	if q.limit.bytes > full {
+		t.Fatalf("bucket holds %.0f bytes, more than it started with (%.0f)", q.limit.bytes, full)
+	}
+
+	// Now the batcher has seen a ratio: a record is charged its predicted compressed
+	// size, may hold more uncompressed bytes than the bucket, and the correction leaves
+	// the bucket charged exactly the compressed size.
+	if s.batch.ratio <= 1 {
+		t.Fatalf("predicted ratio %.2f after compressing %d bytes into %d", s.batch.ratio, spent, kept)
+	}
+	q.busy = false // the first request is done
+	put(20000)
+	before := q.limit.bytes
+	req = s.buildRequest(t0)
+	if req == nil {
+		t.Fatal("no second request")
+	}
+	charged, size := 0, 0
+	for _, e := range req.entries {
+		charged += e.tokens
+		size += e.size
+	}
+	if charged >= size || size <= int(before) {
+		t.Fatalf("second request: %d bytes charged %d tokens from a bucket of %.0f: want more bytes than tokens and than the bucket held", size, charged, before)
+	}
+	s.encodeAll(req.entries)
+	packed := 0
+	for _, e := range req.entries {
+		packed += e.size
+	}
+	s.takeNotes(t0)
+	if got := before - q.limit.bytes; got != float64(packed) {
+		t.Fatalf("bucket charged %.0f for records of %d bytes compressed", got, packed)
 	}
 }

@@ -65,6 +65,13 @@ func (b *bucket) take(now time.Time, bytes, records int) {
 	b.records -= float64(records)
 }
 
+// give corrects what the bucket was charged for a record by what the record turned
+// out to be: bytes more come back (up to the capacity), or, negative, are taken.
+func (b *bucket) give(now time.Time, bytes int) {
+	b.refill(now)
+	b.bytes = math.Min(b.capBytes, b.bytes+float64(bytes))
+}
+
 // wait returns how long until allows(bytes, records) holds.
 func (b *bucket) wait(now time.Time, bytes, records int) time.Duration {
 	b.refill(now)

@@ -15,6 +15,7 @@ type metrics struct {
 	recordsPut      metric.Int64Counter
 	eventsPut       metric.Int64Counter
 	bytesPut        metric.Int64Counter
+	bytesSaved      metric.Int64Counter
 	eventsPerRecord metric.Int64Histogram
 	putDuration     metric.Float64Histogram
 	failedEntries   metric.Int64Counter
@@ -34,6 +35,8 @@ func newMetrics(m metric.Meter, p *Producer) (metrics, error) {
 	ms.recordsPut = in.Counter("sluice_kinesis_records_put", "{record}", "Kinesis records durable in the stream, by stream and shard.")
 	ms.eventsPut = in.Counter("sluice_kinesis_events_put", "{event}", "Events durable in the stream (several per record with aggregation), by stream and shard.")
 	ms.bytesPut = in.Counter("sluice_kinesis_bytes_put", "By", "Record bytes (data and partition key) durable in the stream, by stream and shard.")
+	ms.bytesSaved = in.Counter("sluice_kinesis_compression_saved_bytes", "By",
+		"Record bytes compression took off (uncompressed minus compressed) of the records put, by stream: with sluice_kinesis_bytes_put, the compression ratio.")
 	ms.failedEntries = in.Counter("sluice_kinesis_failed_entries", "{record}", "PutRecords entries or whole requests that failed and were retried or given up, by stream and error code.")
 	ms.retries = in.Counter("sluice_kinesis_retries", "{request}", "PutRecords retries, by stream and reason (entries: only the failed entries; request: the whole request).")
 	ms.eventsFailed = in.Counter("sluice_kinesis_events_failed", "{event}", "Events whose Put failed after retries or on a permanent error, by stream and reason.")

@@ -35,7 +35,8 @@ func aggEntry(evs ...*event) *entry {
 		e.bytes += int64(ev.size)
 	}
 	e.key, e.agg, e.size = agg.PartitionKey(), agg, agg.Size()
-	e.encode()
+	e.data = agg.AppendTo(nil)
+	e.agg = nil
 	return e
 }
 

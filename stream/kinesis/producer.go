@@ -97,6 +97,8 @@ type Producer struct {
 	log     *slog.Logger
 	metrics metrics
 	clients map[StreamLocation]*client
+	// comp compresses record data (Config.Compression zstd); nil: records go as built.
+	comp *compressor
 
 	// ctx ends when Close stops waiting for the flush: in-flight calls are abandoned.
 	ctx    context.Context
@@ -157,6 +159,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
 		return nil, err
 	}
 	p.metrics = m
+	if cfg.Compression == CompressionZstd {
+		p.comp = newCompressor(cfg.MaxInflightRequests)
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }
@@ -369,6 +374,13 @@ type notes struct {
 	loadDone  bool // the loader has returned
 	loadFail  *failure
 	refresh   bool // a put landed on an unexpected shard
+	// refunds correct, by shard, what its byte bucket was charged for records sealed
+	// to be compressed (their tokens) by what they turned out to be: given back, or
+	// taken when negative.
+	refunds map[string]int
+	// raw and packed are the bytes of the records compressed since the last notes,
+	// before and after: what the batcher predicts compression ratios from.
+	raw, packed int
 }
 
 func newStreamProducer(p *Producer, name string, c *client) *streamProducer {

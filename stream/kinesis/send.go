@@ -182,22 +182,72 @@ func (s *streamProducer) streamAttr() metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String("stream", s.name))
 }
 
-// encode writes an entry's record data: the aggregated record, or the event's data.
-func (e *entry) encode() {
+// encode writes an entry's record data (the aggregated record, or the event's data),
+// compressed when the producer compresses, and returns the bytes compression took
+// off the size its shard's tokens were spent on.
+func (s *streamProducer) encode(e *entry) (saved int) {
 	if e.agg != nil {
 		e.data = e.agg.AppendTo(make([]byte, 0, e.size-len(e.key)))
 		e.agg = nil
-		return
+	} else {
+		e.data = e.events[0].data
 	}
-	e.data = e.events[0].data
+	return s.compress(e)
+}
+
+// encodeAll encodes a request's entries and corrects what each shard's byte bucket
+// was charged for them (tokens, a prediction for records to be compressed) by what
+// they turned out to be, so that a shard's byte limit counts what Kinesis counts.
+func (s *streamProducer) encodeAll(entries []*entry) {
+	var refunds map[string]int
+	var raw, packed int
+	for _, e := range entries {
+		before := e.size
+		if saved := s.encode(e); saved > 0 {
+			raw, packed = raw+before, packed+e.size
+		}
+		if d := e.tokens - e.size; d != 0 && e.tokens != 0 {
+			if refunds == nil {
+				refunds = map[string]int{}
+			}
+			refunds[e.shard] += d
+		}
+	}
+	if refunds != nil || packed > 0 {
+		s.note(func(n *notes) {
+			if n.refunds == nil {
+				n.refunds = map[string]int{}
+			}
+			for id, b := range refunds {
+				n.refunds[id] += b
+			}
+			n.raw += raw
+			n.packed += packed
+		})
+	}
+}
+
+// compress compresses an entry's data when the producer compresses, the record holds
+// more than one event and that makes it smaller, updating its size; it returns the
+// bytes saved. A record of one event stays as it is: one event compresses by a third
+// at four times the producer's CPU (BENCHMARKS.md, "Compressed records").
+func (s *streamProducer) compress(e *entry) (saved int) {
+	if s.p.comp == nil || len(e.events) < 2 {
+		return 0
+	}
+	before := len(e.key) + len(e.data)
+	e.data = s.p.comp.compress(e.data)
+	e.size = len(e.key) + len(e.data)
+	if saved = before - e.size; saved > 0 {
+		s.p.metrics.bytesSaved.Add(s.p.ctx, int64(saved), s.streamAttr())
+	}
+	return saved
 }
 
 // send is a sender goroutine: it puts one request, retries what failed within the
 // budget, and frees each shard of the request as soon as none of its records is left.
 func (s *streamProducer) send(req *request) {
-	for _, e := range req.entries {
-		e.encode()
-	}
+	s.encodeAll(req.entries)
 	busy := make(map[string]bool, len(req.shards))
 	for _, id := range req.shards {
 		busy[id] = true
@@ -365,6 +415,7 @@ func (s *streamProducer) reseal(e *entry, evs []*event) {
 	e.events, e.bytes = evs, bytes
 	if len(evs) == 1 && !kpl.NeedsWrapping(evs[0].data) {
 		e.key, e.size, e.data = evs[0].key, evs[0].size, evs[0].data
+		s.compress(e)
 		return
 	}
 	var agg kpl.Aggregator
@@ -373,6 +424,7 @@ func (s *streamProducer) reseal(e *entry, evs []*event) {
 	}
 	e.data = agg.AppendTo(make([]byte, 0, agg.Size()))
 	e.size = len(e.key) + len(e.data)
+	s.compress(e)
 }
 
 // settle records an answer for entries it did not make durable: their events wait

@@ -20,9 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
 )
+
+// unzstd decompresses the zstd records ReadAll meets.
+var unzstd, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
 
 // EndpointEnv names the variable that holds the test server's endpoint.
 const EndpointEnv = "SLUICE_TEST_KINESIS_ENDPOINT"
@@ -200,7 +204,13 @@ func ReadAll(t testing.TB, c *awskinesis.Client, name string) []Record {
 				t.Fatalf("get records of %s/%s: %v", name, sh.ID, err)
 			}
 			for _, r := range page.Records {
-				users, err := kpl.Deaggregate(aws.ToString(r.PartitionKey), r.Data)
+				data := r.Data
+				if len(data) >= 4 && string(data[:4]) == "\x28\xb5\x2f\xfd" { // a zstd record (docs/stream-format.md)
+					if data, err = unzstd.DecodeAll(data, nil); err != nil {
+						t.Fatalf("decompress record %s of %s/%s: %v", aws.ToString(r.SequenceNumber), name, sh.ID, err)
+					}
+				}
+				users, err := kpl.Deaggregate(aws.ToString(r.PartitionKey), data)
 				if err != nil {
 					t.Fatalf("de-aggregate record %s of %s/%s: %v", aws.ToString(r.SequenceNumber), name, sh.ID, err)
 				}

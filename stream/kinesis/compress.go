@@ -1,0 +1,89 @@
+package kinesis
+
+// Compressed records (docs/stream-format.md): the producer may compress an aggregated
+// record's data as one zstd frame; the reader decompresses any record whose data
+// begins with zstd's frame magic, whatever the producer's setting, so that streams
+// with both kinds (a rolling upgrade) stay readable. Neither a sluice envelope ('{')
+// nor a KPL aggregated record (kpl.Magic) can begin with that magic.
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compressions of records (Config.Compression).
+const (
+	CompressionZstd = "zstd"
+	CompressionNone = "none"
+)
+
+// zstdMagic begins every zstd frame (RFC 8878, 3.1.1).
+const zstdMagic = "\x28\xb5\x2f\xfd"
+
+// IsCompressed reports whether record data is a zstd frame.
+func IsCompressed(data []byte) bool {
+	return len(data) >= len(zstdMagic) && string(data[:len(zstdMagic)]) == zstdMagic
+}
+
+// minCompressBytes is the smallest record data the producer compresses: below it the
+// frame's overhead eats most of the gain.
+const minCompressBytes = 256
+
+// compressor compresses record data for a producer; safe for concurrent use (the
+// senders share it).
+type compressor struct{ enc *zstd.Encoder }
+
+func newCompressor(concurrency int) *compressor {
+	// SpeedDefault: BENCHMARKS.md ("Compressed records") compares the levels.
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(max(1, concurrency)),
+		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithZeroFrames(false), zstd.WithEncoderCRC(false))
+	return &compressor{enc: enc}
+}
+
+// compress returns data as a zstd frame, or data itself when it is small or the frame
+// would not be smaller.
+func (c *compressor) compress(data []byte) []byte {
+	if c == nil || len(data) < minCompressBytes {
+		return data
+	}
+	out := c.enc.EncodeAll(data, make([]byte, 0, len(data)/4))
+	if len(out) >= len(data) {
+		return data
+	}
+	return out
+}
+
+// decompressor decompresses records, bounding the size of each. It is safe for
+// concurrent use.
+type decompressor struct {
+	max  int
+	once sync.Once
+	dec  *zstd.Decoder
+}
+
+// errTooLarge is wrapped by the error of a record that decompresses past the bound.
+var errTooLarge = errors.New("larger than max_decompressed_bytes once decompressed")
+
+// decompress returns the data of a zstd frame, failing past d.max bytes: the bound is
+// checked as the frame is decoded, so a decompression bomb costs no more memory
+// than the bound.
+func (d *decompressor) decompress(data []byte) ([]byte, error) {
+	d.once.Do(func() {
+		d.dec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(d.max)),
+			zstd.WithDecoderMaxWindow(uint64(min(d.max, zstd.MaxWindowSize))))
+	})
+	out, err := d.dec.DecodeAll(data, nil)
+	if err != nil {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			return nil, fmt.Errorf("zstd record: %w (%d bytes)", errTooLarge, d.max)
+		}
+		return nil, fmt.Errorf("zstd record: %w", err)
+	}
+	if len(out) > d.max {
+		return nil, fmt.Errorf("zstd record: %w (%d bytes)", errTooLarge, d.max)
+	}
+	return out, nil
+}
