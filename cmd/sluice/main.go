@@ -8,6 +8,7 @@
 //	sluice replay     index dead letters again, optionally through changed pipelines
 //	sluice defaults   print every setting with its default and environment variable
 //	sluice hash-key   make the SHA-256 of an API key for gateway.auth.keys
+//	sluice cost       estimate the monthly AWS cost of a load, beside Firehose
 //	sluice healthcheck  exit 0 when /readyz answers 200 (the image's HEALTHCHECK)
 //	sluice version    print the version
 //
@@ -58,6 +59,7 @@ Usage:
   sluice replay     [-c FILE] [--from SRC] [--pipeline] [--dry-run] ...   index dead letters again
   sluice defaults   [ROLE]    print every setting, its default and its variable
   sluice hash-key   [--generate]   SHA-256 of an API key (read from stdin)
+  sluice cost       --events-per-second N [--event-bytes B] ...   monthly AWS cost, beside Firehose
   sluice healthcheck [--url URL]   exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
   sluice version
 
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return defaults(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, stdin, stdout, stderr)
+	case "cost":
+		return costCmd(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, stdout, stderr)
 	case "version", "--version", "-version":
