@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
@@ -44,10 +45,14 @@ const DefaultMaxDecompressedBytes = 10 * bytesize.MiB
 // cannot decode is delivered as it is (as a bad KPL record is), for the transformer to
 // make a dead letter of, and logged: it never blocks the shard.
 type Source struct {
-	// Format is the records' format: FormatCloudWatchLogs.
-	Format string `yaml:"format" doc:"record format: cloudwatch_logs (the records of a CloudWatch Logs subscription filter)"`
+	// Format is the records' format: FormatCloudWatchLogs, FormatJSON, FormatRaw or
+	// FormatAuto (docs/stream-format.md, "Records of other producers").
+	Format string `yaml:"format" doc:"record format: cloudwatch_logs (a CloudWatch Logs subscription filter), json (one JSON event per record), raw (one line per record), auto (each record told apart)"`
 	// Type is the log type of the events, which selects their pipeline.
 	Type string `yaml:"type" doc:"log type of the events (their pipeline), such as vpcflow"`
+	// TypeField names the field of a JSON event (dotted for nested objects) whose
+	// value, when it is a valid log type, is the event's log type instead of Type.
+	TypeField string `yaml:"type_field" doc:"json and auto: field of the event naming its log type (such as event.dataset); Type when absent"`
 	// MaxDecompressedBytes bounds one record once decompressed; a larger one (a
 	// decompression bomb) is not expanded. Zero means DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes bytesize.Size `yaml:"max_decompressed_bytes" doc:"largest record once decompressed; larger ones become dead letters (0: 10MiB)"`
@@ -55,8 +60,16 @@ type Source struct {
 
 // validate reports the problems of s through bad, each path prefixed with path.
 func (s Source) validate(path string, bad func(path, format string, args ...any)) {
-	if s.Format != FormatCloudWatchLogs {
-		bad(path+"format", "want %s, not %q", FormatCloudWatchLogs, s.Format)
+	switch s.Format {
+	case FormatCloudWatchLogs, FormatJSON, FormatRaw, FormatAuto:
+	default:
+		bad(path+"format", "want cloudwatch_logs, json, raw or auto, not %q", s.Format)
+	}
+	if s.TypeField != "" && s.Format != FormatJSON && s.Format != FormatAuto {
+		bad(path+"type_field", "only for the formats json and auto")
+	}
+	if strings.HasPrefix(s.TypeField, ".") || strings.HasSuffix(s.TypeField, ".") || strings.Contains(s.TypeField, "..") {
+		bad(path+"type_field", "%q is not a field name", s.TypeField)
 	}
 	if !stream.ValidType(s.Type) {
 		bad(path+"type", "want a log type: 1-%d of a-z 0-9 _ - . starting with a letter or digit, not %q", stream.MaxTypeLen, s.Type)

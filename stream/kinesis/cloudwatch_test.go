@@ -213,7 +213,7 @@ func TestSourceValidate(t *testing.T) {
 	}
 	for _, want := range []string{
 		"sources.bad stream!: invalid stream name",
-		`sources.s.format: want cloudwatch_logs, not "firehose"`,
+		`sources.s.format: want cloudwatch_logs, json, raw or auto, not "firehose"`,
 		`sources.s.type: want a log type`,
 		"sources.s.max_decompressed_bytes: must not be negative",
 	} {

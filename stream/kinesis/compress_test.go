@@ -103,3 +103,39 @@ func TestCompressionBomb(t *testing.T) {
 
 // at is when the test events were received.
 var at = time.Date(2026, 12, 6, 23, 50, 0, 0, time.UTC)
+
+// TestForeignStream reads a stream that other producers write (declared in
+// stream.kinesis.sources with the format auto): a JSON event naming its log type, a
+// JSON event without, a raw line and one of sluice's compressed aggregates each come
+// out as envelopes of the right log type.
+func TestForeignStream(t *testing.T) {
+	endpoint := kinesistest.Endpoint(t)
+	admin := kinesistest.Client(t, endpoint)
+	name := kinesistest.CreateStream(t, admin, 1)
+	for _, data := range []string{`{"event":{"dataset":"waf"},"message":"a"}`, `{"message":"b"}`, "c plain line\n"} {
+		if _, err := admin.PutRecord(context.Background(), &awskinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"), Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(endpoint)
+	if err := newProducer(t, cfg).Put(context.Background(), name, compressibleEvents("sluice", 50)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sources = map[string]kinesis.Source{name: {Format: kinesis.FormatAuto, Type: "app", TypeField: "event.dataset"}}
+	types := map[string]int{}
+	var messages []string
+	for _, r := range readAll(t, newReader(t, cfg), name) {
+		env, err := stream.ParseEnvelope(r.Data)
+		if err != nil {
+			t.Fatalf("record %s: %v", r.Sequence, err)
+		}
+		types[env.Type]++
+		if env.Type != "firewall" {
+			messages = append(messages, env.Type+":"+string(env.Event))
+		}
+	}
+	want := []string{`waf:{"event":{"dataset":"waf"},"message":"a"}`, `app:{"message":"b"}`, `app:{"message":"c plain line"}`}
+	if types["firewall"] != 50 || !slices.Equal(messages, want) {
+		t.Fatalf("types %v, foreign events %q; want 50 firewall and %q", types, messages, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -121,8 +122,12 @@ func (r *Reader) Shards(ctx context.Context, streamName string) ([]stream.Shard,
 // AT_TIMESTAMP or LATEST).
 func (r *Reader) Open(ctx context.Context, streamName, shard string, from stream.Checkpoint, start stream.Start) (stream.ShardReader, error) {
 	sr := &shardReader{r: r, c: r.client(streamName), stream: streamName, shard: shard, from: from, start: start}
-	if src, ok := r.cfg.Sources[streamName]; ok && src.Format == FormatCloudWatchLogs {
-		sr.cloudWatch = newCloudWatchDecoder(src)
+	if src, ok := r.cfg.Sources[streamName]; ok {
+		if src.Format == FormatCloudWatchLogs {
+			sr.cloudWatch = newCloudWatchDecoder(src)
+		} else {
+			sr.foreign = newForeignDecoder(src, r.unzstd)
+		}
 	}
 	if from.Partial {
 		sr.skipSeq, sr.skipThrough = from.Sequence, from.SubSequence
@@ -147,8 +152,10 @@ type shardReader struct {
 	// checkpoint says are processed.
 	skipSeq     string
 	skipThrough int
-	// cloudWatch expands the records of a CloudWatch Logs stream; nil for sluice's.
+	// cloudWatch expands the records of a CloudWatch Logs stream, foreign those of a
+	// json, raw or auto stream; both nil for sluice's.
 	cloudWatch *cloudWatchDecoder
+	foreign    *foreignDecoder
 }
 
 // open gets an iterator: after the last record read, or where Open was asked to begin.
@@ -204,7 +211,7 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 		seq := aws.ToString(rec.SequenceNumber)
 		key := aws.ToString(rec.PartitionKey)
 		arrival := aws.ToTime(rec.ApproximateArrivalTimestamp)
-		users, noEvent, err := s.userRecords(key, rec.Data)
+		users, noEvent, err := s.userRecords(key, rec.Data, arrival)
 		if err != nil {
 			// Never block the shard on a bad record: it goes on as one plain record,
 			// which the transformer turns into a dead letter.
@@ -245,7 +252,10 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 // without events (a control message) gives one user record without data and noEvent
 // set, delivered as a NoEvent record, so that the record's position is checkpointed
 // all the same.
-func (s *shardReader) userRecords(key string, data []byte) (users []kpl.UserRecord, noEvent bool, err error) {
+func (s *shardReader) userRecords(key string, data []byte, arrival time.Time) (users []kpl.UserRecord, noEvent bool, err error) {
+	if s.foreign != nil {
+		return s.foreign.decode(key, data, arrival)
+	}
 	if IsCompressed(data) && s.cloudWatch == nil {
 		if data, err = s.r.unzstd.decompress(data); err != nil {
 			return nil, false, err
