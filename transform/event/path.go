@@ -21,24 +21,31 @@ func ParsePath(s string) Path {
 // String returns the path as written.
 func (p Path) String() string { return p.full }
 
-// GetPath is Get of a parsed path.
+// GetPath is Get of a parsed path. The nested field is looked up first and a
+// top-level key with the dots in it only when there is none: nested fields are the
+// rule, so the common case costs one map lookup per part.
 func (e *Event) GetPath(p Path) (any, bool) {
-	if v, ok := e.Fields[p.full]; ok {
-		return v, true
-	}
-	if len(p.parts) == 1 {
-		return nil, false
-	}
 	m := e.Fields
 	last := len(p.parts) - 1
 	for _, part := range p.parts[:last] {
 		child, ok := m[part].(map[string]any)
 		if !ok {
-			return nil, false
+			return e.dotted(p)
 		}
 		m = child
 	}
-	v, ok := m[p.parts[last]]
+	if v, ok := m[p.parts[last]]; ok {
+		return v, true
+	}
+	return e.dotted(p)
+}
+
+// dotted looks p up as one top-level key with dots in it.
+func (e *Event) dotted(p Path) (any, bool) {
+	if len(p.parts) == 1 {
+		return nil, false
+	}
+	v, ok := e.Fields[p.full]
 	return v, ok
 }
 
@@ -68,24 +75,93 @@ func (e *Event) SetPath(p Path, v any) error {
 	return nil
 }
 
-// DeletePath is Delete of a parsed path.
-func (e *Event) DeletePath(p Path) bool {
-	if _, ok := e.Fields[p.full]; ok {
-		delete(e.Fields, p.full)
-		return true
-	}
+// TakePath removes the value at p and returns it: GetPath and DeletePath in one walk.
+func (e *Event) TakePath(p Path) (any, bool) {
 	m := e.Fields
 	last := len(p.parts) - 1
 	for _, part := range p.parts[:last] {
 		child, ok := m[part].(map[string]any)
 		if !ok {
-			return false
+			return e.takeDotted(p)
 		}
 		m = child
 	}
-	_, ok := m[p.parts[last]]
-	delete(m, p.parts[last])
-	return ok
+	if v, ok := m[p.parts[last]]; ok {
+		delete(m, p.parts[last])
+		return v, true
+	}
+	return e.takeDotted(p)
+}
+
+func (e *Event) takeDotted(p Path) (any, bool) {
+	v, ok := e.dotted(p)
+	if ok {
+		delete(e.Fields, p.full)
+	}
+	return v, ok
+}
+
+// SetPathNew is SetPath that leaves a value already at p alone and reports it
+// (exists): a lookup and a store in one walk. A top-level key with the dots of p in
+// it counts as a value at p, as GetPath finds it.
+func (e *Event) SetPathNew(p Path, v any) (exists bool, err error) {
+	if _, ok := e.dotted(p); ok {
+		return true, nil
+	}
+	if e.Fields == nil {
+		e.Fields = e.NewObject(0)
+	}
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		next, ok := m[part]
+		if !ok {
+			child := e.NewObject(4)
+			m[part] = child
+			m = child
+			continue
+		}
+		child, ok := next.(map[string]any)
+		if !ok {
+			return false, e.Set(p.full, v) // reports the conflict in Set's words
+		}
+		m = child
+	}
+	if _, ok := m[p.parts[last]]; ok {
+		return true, nil
+	}
+	m[p.parts[last]] = v
+	return false, nil
+}
+
+// DeletePath is Delete of a parsed path: the nested field, else a top-level key with
+// the dots in it (the order of GetPath).
+func (e *Event) DeletePath(p Path) bool {
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		child, ok := m[part].(map[string]any)
+		if !ok {
+			return e.deleteDotted(p)
+		}
+		m = child
+	}
+	if _, ok := m[p.parts[last]]; ok {
+		delete(m, p.parts[last])
+		return true
+	}
+	return e.deleteDotted(p)
+}
+
+func (e *Event) deleteDotted(p Path) bool {
+	if len(p.parts) == 1 {
+		return false
+	}
+	if _, ok := e.Fields[p.full]; ok {
+		delete(e.Fields, p.full)
+		return true
+	}
+	return false
 }
 
 // Object returns the object at p, creating it and the objects on the way, so that a

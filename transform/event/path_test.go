@@ -57,3 +57,47 @@ func TestPaths(t *testing.T) {
 		t.Errorf("Parent of a top-level path = %q %v", last, ok)
 	}
 }
+
+// TestPathNestedFirst: a nested field is found, taken and deleted before a top-level
+// key with the same dots; the dotted key serves when there is no nested field.
+func TestPathNestedFirst(t *testing.T) {
+	e := Event{Fields: map[string]any{"a": map[string]any{"b": 1}, "a.b": 2, "c.d": 3}}
+	ab, cd := ParsePath("a.b"), ParsePath("c.d")
+	if v, _ := e.GetPath(ab); v != 1 {
+		t.Errorf("a.b = %v, want the nested 1", v)
+	}
+	if v, _ := e.GetPath(cd); v != 3 {
+		t.Errorf("c.d = %v, want the dotted key's 3", v)
+	}
+	if v, ok := e.TakePath(ab); v != 1 || !ok {
+		t.Errorf("take a.b = %v %v", v, ok)
+	}
+	if v, ok := e.TakePath(ab); v != 2 || !ok {
+		t.Errorf("take a.b again = %v %v, want the dotted key's 2", v, ok)
+	}
+	if _, ok := e.TakePath(ab); ok {
+		t.Error("a.b taken three times")
+	}
+	if !e.DeletePath(cd) || e.DeletePath(cd) {
+		t.Error("c.d deleted other than once")
+	}
+}
+
+func TestSetPathNew(t *testing.T) {
+	e := Event{Fields: map[string]any{"x": map[string]any{"y": 1}, "d.e": 5, "s": "str"}}
+	if exists, err := e.SetPathNew(ParsePath("x.y"), 2); !exists || err != nil || e.Fields["x"].(map[string]any)["y"] != 1 {
+		t.Errorf("x.y: exists %v, err %v, value %v", exists, err, e.Fields["x"])
+	}
+	if exists, _ := e.SetPathNew(ParsePath("d.e"), 6); !exists {
+		t.Error("the dotted key d.e does not count as a value")
+	}
+	if exists, err := e.SetPathNew(ParsePath("x.z.w"), 3); exists || err != nil {
+		t.Errorf("x.z.w: exists %v, err %v", exists, err)
+	}
+	if v, _ := e.GetPath(ParsePath("x.z.w")); v != 3 {
+		t.Errorf("x.z.w = %v", v)
+	}
+	if _, err := e.SetPathNew(ParsePath("s.t"), 1); err == nil {
+		t.Error("s.t through a string: no error")
+	}
+}

@@ -275,21 +275,27 @@ func newRename(node *yaml.Node, _ *Deps) (event.Processor, error) {
 
 func (p *renameProc) Process(_ context.Context, e *event.Event) error {
 	for _, r := range p.pairs {
-		v, ok := e.GetPath(r.from)
+		// Take the value, then store it where nothing is: two walks. The rare
+		// failures put the value back where it came from.
+		v, ok := e.TakePath(r.from)
 		if !ok {
 			if p.ignoreMissing {
 				continue
 			}
 			return missing(r.from.String())
 		}
-		if !p.override {
-			if _, exists := e.GetPath(r.to); exists {
+		var exists bool
+		var err error
+		if p.override {
+			err = e.SetPath(r.to, v)
+		} else {
+			exists, err = e.SetPathNew(r.to, v)
+		}
+		if exists || err != nil {
+			_ = e.SetPath(r.from, v) // put it back: it came from there
+			if exists {
 				return fmt.Errorf("field %s: target %s exists (set override: true to replace it)", r.from, r.to)
 			}
-		}
-		e.DeletePath(r.from)
-		if err := e.SetPath(r.to, v); err != nil {
-			_ = e.SetPath(r.from, v) // put it back: it came from there
 			return fmt.Errorf("field %s: rename to %s: %w", r.from, r.to, err)
 		}
 	}
