@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
+	"github.com/sluice-siem/sluice/gateway/otlprecv"
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/jsonx"
@@ -54,6 +55,7 @@ const (
 type Config struct {
 	HTTP       httprecv.Config   `yaml:"http" doc:"HTTP receiver: /v1/events, /v1/push, /openapi.json, /healthz, /readyz, /metrics"`
 	GRPC       grpcrecv.Config   `yaml:"grpc" doc:"gRPC receiver: sluice.v1.IngestService, health, reflection"`
+	OTLP       otlprecv.Config   `yaml:"otlp" doc:"OTLP logs intake (LogsService/Export on the gRPC port, POST /v1/logs on the HTTP port): how a record's log type is found"`
 	Lumberjack lumberjack.Config `yaml:"lumberjack" doc:"Beats/lumberjack v2 receiver (Filebeat output.logstash); authenticated by mutual TLS, not API keys"`
 	Syslog     syslog.Config     `yaml:"syslog" doc:"syslog receivers (off unless an address is set): TCP and TLS (RFC 6587, 5425), UDP (RFC 5426); plain syslog has no acknowledgement"`
 	RELP       relp.Config       `yaml:"relp" doc:"RELP receiver (rsyslog omrelp; off unless addr is set): each message is answered once durable in the stream"`
@@ -189,6 +191,7 @@ func Default(role Role) Config {
 	c := Config{
 		HTTP:       httprecv.DefaultConfig(host),
 		GRPC:       grpcrecv.DefaultConfig(host),
+		OTLP:       otlprecv.DefaultConfig(),
 		Lumberjack: lumberjack.DefaultConfig(host),
 		Syslog:     syslog.DefaultConfig(host),
 		RELP:       relp.DefaultConfig(host),
@@ -357,6 +360,7 @@ func (c Config) unused(role Role) map[string]bool {
 		"sink.archive":      role == RoleGateway,
 		"sink.dead_letters": !searchSink,
 		"lookups":           role == RoleGateway,
+		"otlp":              role == RoleTransform,
 	}
 }
 

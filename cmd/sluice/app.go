@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
 	"github.com/sluice-siem/sluice/gateway/lumberjack"
+	"github.com/sluice-siem/sluice/gateway/otlprecv"
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/apidocs"
@@ -431,6 +432,7 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 		a.log.Warn("api key authentication is off: anyone who reaches the listeners can send events", "role", a.role)
 	}
 	svc := grpcrecv.New(gw, cfg.GRPC, grpcrecv.Options{Logger: a.log.With("component", "grpc")})
+	otlp := otlprecv.New(gw, cfg.OTLP, a.log.With("component", "otlp"))
 	if cfg.HTTP.Addr != "" {
 		push, err := svc.RESTHandler(ctx)
 		if err != nil {
@@ -441,13 +443,14 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			bulk = &cfg.Bulk
 		}
 		handler, err := httprecv.New(gw, httprecv.Options{
-			Push:    push,
-			Metrics: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
-			OpenAPI: sluicev1.OpenAPIDocument,
-			Docs:    apidocs.Handler("/openapi.json"),
-			Logger:  a.log.With("component", "http"),
-			Bulk:    bulk,
-			Meter:   a.meter,
+			Push:     push,
+			OTLPLogs: otlp.HTTPHandler(),
+			Metrics:  promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
+			OpenAPI:  sluicev1.OpenAPIDocument,
+			Docs:     apidocs.Handler("/openapi.json"),
+			Logger:   a.log.With("component", "http"),
+			Bulk:     bulk,
+			Meter:    a.meter,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -458,7 +461,7 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 	}
 	var gs *grpcrecv.Server
 	if cfg.GRPC.Addr != "" {
-		if gs, err = a.addGRPC(svc); err != nil {
+		if gs, err = a.addGRPC(svc, otlp); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -578,7 +581,7 @@ func (a *app) addHTTP(handler http.Handler, readTimeout time.Duration) error {
 // addGRPC listens on grpc.addr and lists the gRPC server of svc, with the standard
 // health service (drained by readiness) and reflection: it serves from Start;
 // Shutdown lets calls in progress finish (stopping the rest when its context ends).
-func (a *app) addGRPC(svc *grpcrecv.Service) (*grpcrecv.Server, error) {
+func (a *app) addGRPC(svc *grpcrecv.Service, otlp *otlprecv.Receiver) (*grpcrecv.Server, error) {
 	cfg := a.cfg.GRPC
 	tlsConf, err := cfg.TLS.Load()
 	if err != nil {
@@ -590,9 +593,10 @@ func (a *app) addGRPC(svc *grpcrecv.Service) (*grpcrecv.Server, error) {
 	}
 	a.grpcLn = ln
 	srv := grpcrecv.NewServer(svc, ln, grpcrecv.ServerOptions{
-		TLS:    tlsConf,
-		Logger: a.log.With("component", "grpc"),
-		Fatal:  a.fatal("serve grpc"),
+		TLS:      tlsConf,
+		Logger:   a.log.With("component", "grpc"),
+		Fatal:    a.fatal("serve grpc"),
+		Services: []grpcrecv.ExtraService{otlp.GRPCService()},
 	})
 	a.parts.add("grpc", srv)
 	return srv, nil

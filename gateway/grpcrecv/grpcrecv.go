@@ -222,6 +222,9 @@ func (s *Service) ack(ctx context.Context, req *sluicev1.PushStreamRequest) *slu
 	return ack
 }
 
+// Code is the gRPC code of an error kind (codeOf).
+func Code(k gateway.Kind) codes.Code { return codeOf(k) }
+
 // codeOf is the one table from error kinds to gRPC codes.
 func codeOf(k gateway.Kind) codes.Code {
 	switch k {
@@ -242,19 +245,25 @@ func codeOf(k gateway.Kind) codes.Code {
 	}
 }
 
-// statusOf turns an Ingest error into a gRPC status error. Backpressure statuses carry
-// a RetryInfo detail with the suggested delay.
+// statusOf turns an Ingest error into a gRPC status error (StatusError).
 func (s *Service) statusOf(err error) error {
+	return StatusError(err, time.Duration(s.ing.Limits().RetryAfterSeconds())*time.Second, s.opts.Logger)
+}
+
+// StatusError turns a gateway error into a gRPC status error, by the one table of
+// codes (codeOf); backpressure statuses carry a RetryInfo detail with retryAfter. An
+// internal error is logged and answered without its details. The OTLP logs service
+// (gateway/otlprecv) answers with it too.
+func StatusError(err error, retryAfter time.Duration, log *slog.Logger) error {
 	kind := gateway.KindOf(err)
 	msg := err.Error()
 	if kind == gateway.KindInternal {
-		s.opts.Logger.Error("grpc ingest", "err", err)
+		log.Error("grpc ingest", "err", err)
 		msg = "internal error"
 	}
 	st := status.New(codeOf(kind), msg)
 	if kind.Retryable() && kind != gateway.KindInternal {
-		delay := time.Duration(s.ing.Limits().RetryAfterSeconds()) * time.Second
-		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); err == nil {
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
 			st = d
 		}
 	}
@@ -438,10 +447,10 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 	return ctx, nil
 }
 
-// isIngest reports whether a full method name belongs to IngestService (health and
-// reflection need no key).
+// isIngest reports whether a full method name takes events and so needs an API key:
+// every service but the open ones, health and reflection.
 func isIngest(method string) bool {
-	return strings.HasPrefix(method, "/"+sluicev1.IngestService_ServiceDesc.ServiceName+"/")
+	return !strings.HasPrefix(method, "/grpc.health.v1.Health/") && !strings.HasPrefix(method, "/grpc.reflection.")
 }
 
 func (s *Service) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

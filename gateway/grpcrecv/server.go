@@ -26,6 +26,16 @@ type ServerOptions struct {
 	// Fatal, if set, receives the error that ends serving on its own after Start (the
 	// listener failed; the process should stop then). Nil: Shutdown returns it.
 	Fatal func(error)
+	// Services are more services served beside IngestService, behind the same
+	// interceptors (API keys) and limits, each with its name for the health service:
+	// the OTLP logs service (gateway/otlprecv).
+	Services []ExtraService
+}
+
+// ExtraService is one more gRPC service of a Server: its name and how it registers.
+type ExtraService struct {
+	Name     string
+	Register func(grpc.ServiceRegistrar)
 }
 
 // Server is the gRPC receiver's server: the Service with the server options it relies
@@ -56,6 +66,10 @@ func NewServer(svc *Service, ln net.Listener, opts ServerOptions) *Server {
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(sluicev1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, x := range opts.Services {
+		x.Register(srv)
+		hs.SetServingStatus(x.Name, healthpb.HealthCheckResponse_SERVING)
+	}
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
 	return &Server{srv: srv, health: hs, ln: ln, tls: opts.TLS != nil, log: opts.Logger, fatal: opts.Fatal}

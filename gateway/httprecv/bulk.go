@@ -237,7 +237,7 @@ func esKindError(k gateway.Kind, reason string) esError {
 	case gateway.KindUnavailable:
 		typ = "unavailable_shards_exception"
 	}
-	return esError{status: statusOf(k), typ: typ, reason: reason}
+	return esError{status: StatusCode(k), typ: typ, reason: reason}
 }
 
 // kind is the gateway kind of an item error, for Ingest's rejection metrics.

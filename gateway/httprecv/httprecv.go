@@ -46,6 +46,9 @@ type Ingester interface {
 type Options struct {
 	// Push serves POST /v1/push, the REST mapping of IngestService.Push.
 	Push http.Handler
+	// OTLPLogs serves POST /v1/logs, OTLP/HTTP logs (gateway/otlprecv), behind the
+	// same API keys, with its body read within the same limits.
+	OTLPLogs http.Handler
 	// Metrics serves GET /metrics (see internal/ops).
 	Metrics http.Handler
 	// OpenAPI is the document (JSON) served at GET /openapi.json, and as YAML at GET
@@ -115,6 +118,9 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 		r.Post("/v1/events", rc.events)
 		if opts.Push != nil {
 			r.With(rc.bufferBody).Method(http.MethodPost, "/v1/push", opts.Push)
+		}
+		if opts.OTLPLogs != nil {
+			r.With(rc.bufferOTLP).Method(http.MethodPost, "/v1/logs", opts.OTLPLogs)
 		}
 	})
 	if opts.Bulk != nil {
@@ -219,6 +225,30 @@ func (rc *Receiver) bufferBody(next http.Handler) http.Handler {
 	})
 }
 
+// otlpTypes are the content types of OTLP/HTTP.
+var otlpTypes = map[string]bool{"application/x-protobuf": true, "application/json": true}
+
+// bufferOTLP reads an OTLP/HTTP body within the limits and decodings of /v1/events
+// (gzip, as OTLP clients send it) before handing the request on.
+func (rc *Receiver) bufferOTLP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkContentType(r.Header.Get("Content-Type"), otlpTypes, "application/x-protobuf or application/json"); err != nil {
+			rc.fail(w, err)
+			return
+		}
+		body, err := rc.body.read(w, r)
+		if err != nil {
+			rc.fail(w, err)
+			return
+		}
+		defer body.Release() // the handler decodes the body into its own values
+		r.Body = io.NopCloser(bytes.NewReader(body.bytes))
+		r.ContentLength = int64(len(body.bytes))
+		r.Header.Del("Content-Encoding")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Response is the body of a /v1/events answer that reached the stream.
 type Response struct {
 	// Accepted events are durable in the stream.
@@ -287,7 +317,7 @@ func (rc *Receiver) events(w http.ResponseWriter, r *http.Request) {
 		resp.Rejections = append(resp.Rejections, Rejection{Index: rj.Index, Line: items[rj.Index].line, Reason: rj.Reason})
 		// One kind of rejection answers with that kind's status (413 for oversized
 		// events, 403 for forbidden types); a mix answers 400.
-		if s := statusOf(rj.Kind); i == 0 {
+		if s := StatusCode(rj.Kind); i == 0 {
 			status = s
 		} else if s != status {
 			status = http.StatusBadRequest
@@ -328,7 +358,9 @@ func checkContentType(ct string, accepted map[string]bool, send string) error {
 }
 
 // statusOf is the one table from error kinds to HTTP statuses.
-func statusOf(k gateway.Kind) int {
+// StatusCode is the one table from error kinds to HTTP statuses (the OTLP/HTTP
+// handler of gateway/otlprecv answers with it too).
+func StatusCode(k gateway.Kind) int {
 	switch k {
 	case gateway.KindInvalid:
 		return http.StatusBadRequest
@@ -353,7 +385,7 @@ func statusOf(k gateway.Kind) int {
 func (rc *Receiver) fail(w http.ResponseWriter, err error) {
 	kind := gateway.KindOf(err)
 	rc.metrics.countRefused(context.Background(), kind)
-	status := statusOf(kind)
+	status := StatusCode(kind)
 	var retryAfter int
 	if kind == gateway.KindOverloaded || kind == gateway.KindUnavailable {
 		retryAfter = rc.limits.RetryAfterSeconds()

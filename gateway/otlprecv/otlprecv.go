@@ -1,0 +1,487 @@
+// Package otlprecv is the OpenTelemetry logs receiver of the gateway (step receive of
+// the data path): OTLP/gRPC (opentelemetry.proto.collector.logs.v1.LogsService/Export)
+// on the gRPC port and OTLP/HTTP (POST /v1/logs, protobuf or JSON) on the HTTP port.
+// It turns each log record into an event document, calls gateway.Ingest, and answers
+// as the OTLP specification says: success once every accepted record is durable in
+// the stream, a partial success naming how many records were rejected and why, or an
+// error the client retries (throttling, unavailable) or not (a bad request).
+//
+// A log record's document:
+//
+//	{"@timestamp": <time, else observed time, else now>, "message": <body, a string>,
+//	 "body": <body of another kind>, "log": {"level": <severity text>},
+//	 "event": {"severity": <severity number>, "created": <observed time>},
+//	 "trace": {"id": <hex>}, "span": {"id": <hex>},
+//	 "service": {"name": <resource service.name>}, "host": {"name": <resource host.name>},
+//	 "attributes": {<the record's attributes>},
+//	 "resource": {"attributes": {<the resource's>}},
+//	 "scope": {"name", "version"}}
+//
+// members left out when the record has none. Attribute values keep their kinds (lists
+// and maps as JSON arrays and objects, bytes as base64), nested no deeper than the
+// gateway's limits.max_depth.
+package otlprecv
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/gateway/httprecv"
+	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// Ingester is what the receiver needs from the gateway core.
+type Ingester interface {
+	Ingest(ctx context.Context, b gateway.Batch) (gateway.Result, error)
+	Limits() gateway.Limits
+}
+
+// Config is the otlp section: how a log record's log type is found.
+type Config struct {
+	// TypeAttribute names the attribute whose value is a record's log type: the
+	// record's own attributes first, then its resource's.
+	TypeAttribute string `yaml:"type_attribute" doc:"attribute naming a log record's log type (the record's, else its resource's), such as event.dataset or service.name"`
+	// DefaultType is the log type of records whose attribute is missing or not a
+	// valid log type.
+	DefaultType string `yaml:"default_type" doc:"log type of records without a valid type attribute"`
+}
+
+// DefaultConfig returns the defaults: event.dataset, else the log type "otel".
+func DefaultConfig() Config { return Config{TypeAttribute: "event.dataset", DefaultType: "otel"} }
+
+// Validate reports the problems of c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.TypeAttribute == "" {
+		errs = append(errs, errors.New("type_attribute: must not be empty"))
+	}
+	if !stream.ValidType(c.DefaultType) {
+		errs = append(errs, fmt.Errorf("default_type: %q is not a log type", c.DefaultType))
+	}
+	return errors.Join(errs...)
+}
+
+// Receiver serves OTLP logs over gRPC (Service) and HTTP (HTTPHandler).
+type Receiver struct {
+	collogspb.UnimplementedLogsServiceServer
+	ing Ingester
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns a receiver handing batches to ing; log (nil discards) receives
+// internal errors.
+func New(ing Ingester, cfg Config, log *slog.Logger) *Receiver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Receiver{ing: ing, cfg: cfg, log: log, now: time.Now}
+}
+
+// ingest turns a request into a batch, ingests it and says how many records were
+// rejected and why (the first reason, with the count of others).
+func (r *Receiver) ingest(ctx context.Context, receiver string, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	b := r.batch(receiver, req)
+	if len(b.Events) == 0 {
+		return &collogspb.ExportLogsServiceResponse{}, nil
+	}
+	res, err := r.ing.Ingest(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if n := len(res.Rejections); n > 0 {
+		msg := fmt.Sprintf("log record %d: %s", res.Rejections[0].Index, res.Rejections[0].Reason)
+		if n > 1 {
+			msg += fmt.Sprintf(" (and %d more rejected)", n-1)
+		}
+		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(n), ErrorMessage: msg}
+	}
+	return resp, nil
+}
+
+// batch makes one event per log record, in the request's order.
+func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest) gateway.Batch {
+	b := gateway.Batch{Receiver: receiver, TypeHint: "the attribute " + r.cfg.TypeAttribute}
+	depth := r.ing.Limits().Depth()
+	now := r.now()
+	for _, rl := range req.GetResourceLogs() {
+		res := rl.GetResource()
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				doc, err := document(lr, res.GetAttributes(), sl.GetScope(), depth, now)
+				b.Events = append(b.Events, gateway.Event{Type: r.logType(lr.GetAttributes(), res.GetAttributes()), Doc: doc, Err: err})
+			}
+		}
+	}
+	return b
+}
+
+// logType is the value of the type attribute (the record's, else the resource's)
+// when it is a valid log type, else the default.
+func (r *Receiver) logType(attrs, resAttrs []*commonpb.KeyValue) string {
+	for _, set := range [][]*commonpb.KeyValue{attrs, resAttrs} {
+		for _, kv := range set {
+			if kv.GetKey() == r.cfg.TypeAttribute {
+				if s, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok && stream.ValidType(s.StringValue) {
+					return s.StringValue
+				}
+			}
+		}
+	}
+	return r.cfg.DefaultType
+}
+
+// errTooDeep is the error of a value nested deeper than the limit.
+var errTooDeep = errors.New("attribute or body value nested deeper than limits.max_depth")
+
+// document writes a log record's event document.
+func document(lr *logspb.LogRecord, resAttrs []*commonpb.KeyValue, scope *commonpb.InstrumentationScope, depth int, now time.Time) ([]byte, error) {
+	d := make([]byte, 0, 256)
+	t := lr.GetTimeUnixNano()
+	if t == 0 {
+		t = lr.GetObservedTimeUnixNano()
+	}
+	at := now
+	if t != 0 && t <= math.MaxInt64 {
+		at = time.Unix(0, int64(t))
+	}
+	d = append(d, `{"@timestamp":"`...)
+	d = at.UTC().AppendFormat(d, time.RFC3339Nano)
+	d = append(d, '"')
+	var err error
+	if body := lr.GetBody(); body != nil {
+		if s, ok := body.GetValue().(*commonpb.AnyValue_StringValue); ok {
+			d = append(d, `,"message":`...)
+			d = jsonx.AppendString(d, s.StringValue)
+		} else if body.GetValue() != nil {
+			d = append(d, `,"body":`...)
+			if d, err = appendValue(d, body, depth-1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if lvl := lr.GetSeverityText(); lvl != "" {
+		d = append(d, `,"log":{"level":`...)
+		d = jsonx.AppendString(d, lvl)
+		d = append(d, '}')
+	}
+	sev, observed := lr.GetSeverityNumber(), lr.GetObservedTimeUnixNano()
+	if sev != 0 || (observed != 0 && observed <= math.MaxInt64) {
+		d = append(d, `,"event":{`...)
+		if sev != 0 {
+			d = append(d, `"severity":`...)
+			d = strconv.AppendInt(d, int64(sev), 10)
+		}
+		if observed != 0 && observed <= math.MaxInt64 {
+			if sev != 0 {
+				d = append(d, ',')
+			}
+			d = append(d, `"created":"`...)
+			d = time.Unix(0, int64(observed)).UTC().AppendFormat(d, time.RFC3339Nano)
+			d = append(d, '"')
+		}
+		d = append(d, '}')
+	}
+	if id := lr.GetTraceId(); len(id) == 16 {
+		d = append(d, `,"trace":{"id":"`...)
+		d = hex.AppendEncode(d, id)
+		d = append(d, `"}`...)
+	}
+	if id := lr.GetSpanId(); len(id) == 8 {
+		d = append(d, `,"span":{"id":"`...)
+		d = hex.AppendEncode(d, id)
+		d = append(d, `"}`...)
+	}
+	for _, m := range []struct{ attr, field string }{{"service.name", "service"}, {"host.name", "host"}} {
+		for _, kv := range resAttrs {
+			if kv.GetKey() == m.attr {
+				if s, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok && s.StringValue != "" {
+					d = append(d, `,"`+m.field+`":{"name":`...)
+					d = jsonx.AppendString(d, s.StringValue)
+					d = append(d, '}')
+				}
+				break
+			}
+		}
+	}
+	if attrs := lr.GetAttributes(); len(attrs) > 0 {
+		d = append(d, `,"attributes":`...)
+		if d, err = appendKVs(d, attrs, depth-1); err != nil {
+			return nil, err
+		}
+	}
+	if len(resAttrs) > 0 {
+		d = append(d, `,"resource":{"attributes":`...)
+		if d, err = appendKVs(d, resAttrs, depth-2); err != nil {
+			return nil, err
+		}
+		d = append(d, '}')
+	}
+	if scope.GetName() != "" || scope.GetVersion() != "" {
+		d = append(d, `,"scope":{"name":`...)
+		d = jsonx.AppendString(d, scope.GetName())
+		d = append(d, `,"version":`...)
+		d = jsonx.AppendString(d, scope.GetVersion())
+		d = append(d, '}')
+	}
+	return append(d, '}'), nil
+}
+
+// appendKVs appends attributes as a JSON object.
+func appendKVs(dst []byte, kvs []*commonpb.KeyValue, depth int) ([]byte, error) {
+	v := &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: kvs}}}
+	return appendValue(dst, v, depth)
+}
+
+// frame is one array or key-value list (obj) being written by appendValue.
+type frame struct {
+	obj bool
+	arr []*commonpb.AnyValue
+	kvs []*commonpb.KeyValue
+	i   int
+}
+
+// appendValue appends an AnyValue as JSON, with an explicit stack (no recursion on
+// input), failing past depth levels of arrays and key-value lists. A key-value list
+// with a key twice keeps the last. Numbers that JSON cannot hold (NaN, infinities)
+// become strings.
+func appendValue(dst []byte, v *commonpb.AnyValue, depth int) ([]byte, error) {
+	var stack []frame
+	cur := v
+	for {
+		switch x := cur.GetValue().(type) {
+		case *commonpb.AnyValue_ArrayValue:
+			if len(stack) >= depth {
+				return nil, errTooDeep
+			}
+			dst = append(dst, '[')
+			stack = append(stack, frame{arr: x.ArrayValue.GetValues()})
+		case *commonpb.AnyValue_KvlistValue:
+			if len(stack) >= depth {
+				return nil, errTooDeep
+			}
+			dst = append(dst, '{')
+			stack = append(stack, frame{obj: true, kvs: lastOfEachKey(x.KvlistValue.GetValues())})
+		case *commonpb.AnyValue_StringValue:
+			dst = jsonx.AppendString(dst, x.StringValue)
+		case *commonpb.AnyValue_BoolValue:
+			dst = strconv.AppendBool(dst, x.BoolValue)
+		case *commonpb.AnyValue_IntValue:
+			dst = strconv.AppendInt(dst, x.IntValue, 10)
+		case *commonpb.AnyValue_DoubleValue:
+			if f, err := jsonx.AppendFloat(dst, x.DoubleValue); err == nil {
+				dst = f
+			} else {
+				dst = jsonx.AppendString(dst, strconv.FormatFloat(x.DoubleValue, 'g', -1, 64))
+			}
+		case *commonpb.AnyValue_BytesValue:
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, x.BytesValue)
+			dst = append(dst, '"')
+		default:
+			dst = append(dst, "null"...)
+		}
+		// The next value to write, closing the containers that are done.
+		for {
+			if len(stack) == 0 {
+				return dst, nil
+			}
+			f := &stack[len(stack)-1]
+			if f.obj {
+				if f.i < len(f.kvs) {
+					if f.i > 0 {
+						dst = append(dst, ',')
+					}
+					dst = jsonx.AppendString(dst, f.kvs[f.i].GetKey())
+					dst = append(dst, ':')
+					cur = f.kvs[f.i].GetValue()
+					f.i++
+					break
+				}
+				dst = append(dst, '}')
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if f.i < len(f.arr) {
+				if f.i > 0 {
+					dst = append(dst, ',')
+				}
+				cur = f.arr[f.i]
+				f.i++
+				break
+			}
+			dst = append(dst, ']')
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// lastOfEachKey returns kvs with only the last of each key, in order of those last
+// ones; kvs itself when no key repeats.
+func lastOfEachKey(kvs []*commonpb.KeyValue) []*commonpb.KeyValue {
+	if len(kvs) < 2 {
+		return kvs
+	}
+	seen := make(map[string]int, len(kvs))
+	dup := false
+	for i, kv := range kvs {
+		if _, ok := seen[kv.GetKey()]; ok {
+			dup = true
+		}
+		seen[kv.GetKey()] = i
+	}
+	if !dup {
+		return kvs
+	}
+	out := make([]*commonpb.KeyValue, 0, len(seen))
+	for i, kv := range kvs {
+		if seen[kv.GetKey()] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// GRPCService is the LogsService for the gateway's gRPC server, whose interceptors
+// authenticate each call with the API keys.
+func (r *Receiver) GRPCService() grpcrecv.ExtraService {
+	return grpcrecv.ExtraService{
+		Name:     collogspb.LogsService_ServiceDesc.ServiceName,
+		Register: func(s grpc.ServiceRegistrar) { collogspb.RegisterLogsServiceServer(s, r) },
+	}
+}
+
+// Export is LogsService/Export over gRPC.
+func (r *Receiver) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	resp, err := r.ingest(ctx, "otlp-grpc", req)
+	if err != nil {
+		return nil, grpcrecv.StatusError(err, time.Duration(r.ing.Limits().RetryAfterSeconds())*time.Second, r.log)
+	}
+	return resp, nil
+}
+
+// HTTPHandler serves POST /v1/logs (httprecv.Options.OTLPLogs, which reads and
+// bounds the body): an ExportLogsServiceRequest in protobuf or OTLP's JSON, answered
+// in the same encoding.
+func (r *Receiver) HTTPHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		asJSON := mediaType(req.Header.Get("Content-Type")) == "application/json"
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "read body: %w", err))
+			return
+		}
+		msg := &collogspb.ExportLogsServiceRequest{}
+		depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
+		if asJSON {
+			err = unmarshalJSON(body, msg, depth)
+		} else {
+			err = proto.UnmarshalOptions{RecursionLimit: depth}.Unmarshal(body, msg)
+		}
+		if err != nil {
+			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "not an OTLP ExportLogsServiceRequest: %w", err))
+			return
+		}
+		resp, err := r.ingest(req.Context(), "otlp-http", msg)
+		if err != nil {
+			r.httpError(w, asJSON, err)
+			return
+		}
+		writeMessage(w, http.StatusOK, asJSON, resp)
+	})
+}
+
+// httpError answers a request refused as a whole: the gateway's status for the
+// kind, a google.rpc.Status body as OTLP/HTTP says, Retry-After under backpressure.
+func (r *Receiver) httpError(w http.ResponseWriter, asJSON bool, err error) {
+	kind := gateway.KindOf(err)
+	msg := err.Error()
+	if kind == gateway.KindInternal {
+		r.log.Error("otlp http ingest", "err", err)
+		msg = "internal error"
+	}
+	if kind == gateway.KindOverloaded || kind == gateway.KindUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(r.ing.Limits().RetryAfterSeconds()))
+	}
+	writeMessage(w, httprecv.StatusCode(kind), asJSON, &spb.Status{Code: int32(grpcrecv.Code(kind)), Message: msg})
+}
+
+func writeMessage(w http.ResponseWriter, status int, asJSON bool, m proto.Message) {
+	var body []byte
+	if asJSON {
+		w.Header().Set("Content-Type", "application/json")
+		body, _ = protojson.MarshalOptions{UseProtoNames: false}.Marshal(m)
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		body, _ = proto.Marshal(m)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt
+}
+
+// unmarshalJSON reads OTLP's JSON encoding: protobuf's JSON mapping, except that
+// trace and span ids are hex strings, not base64.
+func unmarshalJSON(body []byte, msg *collogspb.ExportLogsServiceRequest, depth int) error {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: depth}).Unmarshal(body, msg); err != nil {
+		return err
+	}
+	// protojson read each id's hex digits as base64: 32 hex digits as 24 bytes, 16 as
+	// 12. Encoding those bytes as base64 again gives the digits back.
+	for _, rl := range msg.GetResourceLogs() {
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				var err error
+				if lr.TraceId, err = hexID(lr.TraceId, 16); err != nil {
+					return fmt.Errorf("traceId: %w", err)
+				}
+				if lr.SpanId, err = hexID(lr.SpanId, 8); err != nil {
+					return fmt.Errorf("spanId: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// hexID turns an id that protojson decoded from hex digits as base64 into its bytes.
+func hexID(b []byte, size int) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b) != size*3/2 {
+		return nil, fmt.Errorf("want %d hex digits", size*2)
+	}
+	id, err := hex.DecodeString(base64.StdEncoding.EncodeToString(b))
+	if err != nil {
+		return nil, fmt.Errorf("want %d hex digits: %w", size*2, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,193 @@
+package otlprecv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sluice-siem/sluice/gateway"
+)
+
+// recorder is the gateway core as the receiver sees it, in memory: it keeps what it
+// is given and rejects the events the receiver marked, as gateway.Ingest does.
+type recorder struct {
+	batches []gateway.Batch
+	err     error
+}
+
+func (r *recorder) Ingest(_ context.Context, b gateway.Batch) (gateway.Result, error) {
+	if r.err != nil {
+		return gateway.Result{}, r.err
+	}
+	for i := range b.Events {
+		b.Events[i].Doc = bytes.Clone(b.Events[i].Doc)
+	}
+	r.batches = append(r.batches, b)
+	var res gateway.Result
+	for i, e := range b.Events {
+		if e.Err != nil {
+			res.Rejections = append(res.Rejections, gateway.Rejection{Index: i, Kind: gateway.KindInvalid, Reason: e.Err.Error()})
+		} else {
+			res.Accepted++
+		}
+	}
+	return res, nil
+}
+
+func (r *recorder) Limits() gateway.Limits {
+	l := gateway.DefaultConfig().Limits
+	l.MaxDepth = 8
+	return l
+}
+
+func str(s string) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+}
+
+func kv(k string, v *commonpb.AnyValue) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: v}
+}
+
+func request(records ...*logspb.LogRecord) *collogspb.ExportLogsServiceRequest {
+	return &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  &resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("service.name", str("checkout")), kv("host.name", str("web-1"))}},
+		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "app", Version: "1.2"}, LogRecords: records}},
+	}}}
+}
+
+var at = time.Date(2026, 12, 7, 0, 20, 0, 123456789, time.UTC)
+
+func TestDocument(t *testing.T) {
+	rec := &recorder{}
+	r := New(rec, DefaultConfig(), nil)
+	deep := str("bottom")
+	for range 10 {
+		deep = &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{deep}}}}
+	}
+	resp, err := r.Export(context.Background(), request(
+		&logspb.LogRecord{
+			TimeUnixNano: uint64(at.UnixNano()), ObservedTimeUnixNano: uint64(at.Add(time.Second).UnixNano()),
+			SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN, SeverityText: "WARN", Body: str("disk \"almost\" full"),
+			TraceId: bytes.Repeat([]byte{0xab}, 16), SpanId: bytes.Repeat([]byte{0x01}, 8),
+			Attributes: []*commonpb.KeyValue{
+				kv("event.dataset", str("app_logs")),
+				kv("n", &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: -7}}),
+				kv("f", &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: math.Inf(1)}}),
+				kv("b", &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte("hi")}}),
+				kv("dup", str("first")), kv("dup", str("last")),
+				kv("list", &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{str("a"), {Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}, {}}}}}),
+				kv("map", &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{}}}),
+			},
+		},
+		&logspb.LogRecord{Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{kv("k", str("v"))}}}}},
+		&logspb.LogRecord{Body: deep, Attributes: []*commonpb.KeyValue{kv("event.dataset", str("Not A Type"))}},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := resp.GetPartialSuccess(); ps.GetRejectedLogRecords() != 1 || !strings.Contains(ps.GetErrorMessage(), "log record 2: ") || !strings.Contains(ps.GetErrorMessage(), "deeper than limits.max_depth") {
+		t.Fatalf("partial success %v, want record 2 rejected as too deep", ps)
+	}
+	b := rec.batches[0]
+	if b.Receiver != "otlp-grpc" || len(b.Events) != 3 || b.Events[0].Type != "app_logs" || b.Events[1].Type != "otel" || b.Events[2].Type != "otel" {
+		t.Fatalf("batch %s: %d events, types %q %q", b.Receiver, len(b.Events), b.Events[0].Type, b.Events[1].Type)
+	}
+	want := `{"@timestamp":"2026-12-07T00:20:00.123456789Z","message":"disk \"almost\" full","log":{"level":"WARN"},` +
+		`"event":{"severity":13,"created":"2026-12-07T00:20:01.123456789Z"},"trace":{"id":"abababababababababababababababab"},"span":{"id":"0101010101010101"},` +
+		`"service":{"name":"checkout"},"host":{"name":"web-1"},` +
+		`"attributes":{"event.dataset":"app_logs","n":-7,"f":"+Inf","b":"aGk=","dup":"last","list":["a",true,null],"map":{}},` +
+		`"resource":{"attributes":{"service.name":"checkout","host.name":"web-1"}},"scope":{"name":"app","version":"1.2"}}`
+	if got := string(b.Events[0].Doc); got != want {
+		t.Fatalf("document\n%s\nwant\n%s", got, want)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b.Events[1].Doc, &doc); err != nil || doc["body"].(map[string]any)["k"] != "v" {
+		t.Fatalf("a map body: %s (%v)", b.Events[1].Doc, err)
+	}
+}
+
+func TestHTTP(t *testing.T) {
+	rec := &recorder{}
+	h := New(rec, Config{TypeAttribute: "service.name", DefaultType: "otel"}, nil).HTTPHandler()
+	post := func(ct string, body []byte) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/v1/logs", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		h.ServeHTTP(w, req)
+		return w
+	}
+	pb, _ := proto.Marshal(request(&logspb.LogRecord{Body: str("from protobuf")}))
+	if w := post("application/x-protobuf", pb); w.Code != 200 || w.Header().Get("Content-Type") != "application/x-protobuf" {
+		t.Fatalf("protobuf: %d %s", w.Code, w.Body)
+	}
+	// OTLP's JSON: ids in hex, times as strings, enums as numbers.
+	js := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeLogs":[{"logRecords":[
+		{"timeUnixNano":"1796602800000000000","severityNumber":9,"body":{"stringValue":"from json"},
+		 "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]}]}`
+	if w := post("application/json", []byte(js)); w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("json: %d %s", w.Code, w.Body)
+	}
+	got := rec.batches[1].Events[0]
+	if got.Type != "billing" || !strings.Contains(string(got.Doc), `"trace":{"id":"5b8efff798038103d269b633813fc60c"},"span":{"id":"eee19b7ec3c1b174"}`) ||
+		!strings.Contains(string(got.Doc), `"@timestamp":"2026-12-07T00:20:00Z"`) {
+		t.Fatalf("json record: %s %s", got.Type, got.Doc)
+	}
+	for name, body := range map[string]string{
+		"not OTLP":   `{"resourceLogs":"x"}`,
+		"bad hex id": `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"zzzz"}]}]}]}`,
+	} {
+		if w := post("application/json", []byte(body)); w.Code != 400 || !strings.Contains(w.Body.String(), `"message"`) {
+			t.Errorf("%s: %d %s, want 400 with a google.rpc.Status", name, w.Code, w.Body)
+		}
+	}
+	if w := post("application/x-protobuf", []byte{0xff, 0xff}); w.Code != 400 {
+		t.Errorf("bad protobuf: %d", w.Code)
+	}
+	rec.err = gateway.Errorf(gateway.KindOverloaded, "stream full")
+	if w := post("application/x-protobuf", pb); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("backpressure: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+// FuzzExport: whatever protobuf a client sends, the receiver does not panic, and every
+// document it makes is one valid JSON object.
+func FuzzExport(f *testing.F) {
+	pb, _ := proto.Marshal(request(&logspb.LogRecord{Body: str("x"), Attributes: []*commonpb.KeyValue{kv("a", str("b"))}}))
+	f.Add(pb)
+	f.Add([]byte{})
+	rec := &recorder{}
+	r := New(rec, DefaultConfig(), nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg := &collogspb.ExportLogsServiceRequest{}
+		if proto.Unmarshal(data, msg) != nil {
+			return
+		}
+		rec.batches = rec.batches[:0]
+		if _, err := r.Export(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range rec.batches {
+			for _, e := range b.Events {
+				if e.Err != nil {
+					continue
+				}
+				var v map[string]any
+				if err := json.Unmarshal(e.Doc, &v); err != nil {
+					t.Fatalf("document %q: %v", e.Doc, err)
+				}
+			}
+		}
+	})
+}
