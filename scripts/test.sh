@@ -101,6 +101,11 @@ pyref_env=$(scripts/pyref.sh install) # prints: export SLUICE_TEST_PYREF_PYTHON=
 eval "$pyref_env"
 echo "SLUICE_TEST_PYREF_PYTHON=$SLUICE_TEST_PYREF_PYTHON"
 
+step "OpenTelemetry Collector, a real OTLP client (scripts/otelcol.sh: built with ocb from the Go module proxy into .cache/otelcol)"
+otelcol_env=$(scripts/otelcol.sh install) # prints: export SLUICE_TEST_OTELCOL=...
+eval "$otelcol_env"
+echo "SLUICE_TEST_OTELCOL=$SLUICE_TEST_OTELCOL"
+
 step "Chromium, a real browser for the /docs page (Debian's chromium)"
 # Installs only (quick when installed): each browser test starts its own headless
 # Chromium (internal/apidocs/apidocstest).

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,4 +126,103 @@ func TestOTLPLogsNeedTheAPIKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCollectorSendsLogs runs an OpenTelemetry Collector (scripts/otelcol.sh: built
+// with ocb) that reads two log files with its filelog receiver and sends one with the
+// otlp exporter (gRPC) and the other with otlphttp to sluice dev, with an API key:
+// every line arrives once, under the log type the receiver's attributes name.
+// Skipped without SLUICE_TEST_OTELCOL (scripts/test.sh sets it).
+func TestCollectorSendsLogs(t *testing.T) {
+	otelcol := os.Getenv("SLUICE_TEST_OTELCOL")
+	if otelcol == "" {
+		t.Skip("SLUICE_TEST_OTELCOL is not set: eval \"$(scripts/otelcol.sh install)\" (scripts/test.sh does)")
+	}
+	const key = "slk_collector_test_key_42"
+	cfg := devConfig(t)
+	cfg.Gateway.Auth.Keys = []gateway.APIKey{{Name: "otelcol", SHA256: gateway.HashKey(key), Types: []string{"*"}}}
+	a, stop := startDev(t, cfg)
+	dir := t.TempDir()
+	want := sent{}
+	var files []string
+	for _, name := range []string{"grpc", "http"} {
+		path := filepath.Join(dir, name+".log")
+		var b strings.Builder
+		for i := range 200 {
+			line := fmt.Sprintf("%s line %d: user=alice action=login result=ok", name, i)
+			b.WriteString(line + "\n")
+			want.add("collector_"+name, line)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	conf := fmt.Sprintf(`
+receivers:
+  filelog/grpc: {include: [%[1]s], start_at: beginning, attributes: {event.dataset: collector_grpc}}
+  filelog/http: {include: [%[2]s], start_at: beginning, attributes: {event.dataset: collector_http}}
+processors:
+  batch: {timeout: 200ms}
+exporters:
+  otlp/sluice:
+    endpoint: %[3]s
+    tls: {insecure: true}
+    headers: {authorization: "Bearer %[5]s"}
+  otlphttp/sluice:
+    endpoint: http://%[4]s
+    headers: {authorization: "Bearer %[5]s"}
+service:
+  telemetry: {metrics: {level: none}, logs: {level: warn}}
+  pipelines:
+    logs/grpc: {receivers: [filelog/grpc], processors: [batch], exporters: [otlp/sluice]}
+    logs/http: {receivers: [filelog/http], processors: [batch], exporters: [otlphttp/sluice]}
+`, files[0], files[1], a.grpcLn.Addr().String(), a.httpLn.Addr().String(), key)
+	confPath := filepath.Join(dir, "otelcol.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(otelcol, "--config", confPath)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("collector output:\n%s", out.String())
+		}
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for sinkLines(t, cfg.Sink.File.Dir) < 400 {
+		select {
+		case <-done:
+			t.Fatalf("the collector exited:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 400 lines in the sink after 90s", sinkLines(t, cfg.Sink.File.Dir))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	checkSink(t, cfg.Sink.File.Dir, want)
+}
+
+// sinkLines counts the documents in a file sink directory.
+func sinkLines(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.ndjson"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		n += bytes.Count(data, []byte("\n"))
+	}
+	return n
 }
