@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
+	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 	"github.com/sluice-siem/sluice/sink/file"
@@ -66,6 +67,7 @@ type Config struct {
 	Sink       Sink              `yaml:"sink" doc:"where the back tier writes events"`
 	Shutdown   Shutdown          `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
 	Log        Log               `yaml:"log" doc:"logging"`
+	Tracing    tracing.Config    `yaml:"tracing" doc:"OpenTelemetry traces of batches across both tiers, exported over OTLP (OTEL_EXPORTER_OTLP_* variables)"`
 
 	// The transform pipelines, by log type: the samples (if SamplePipelines), then the
 	// files of PipelinesDir, then Pipelines, each replacing the ones before it for the
@@ -192,6 +194,7 @@ func Default(role Role) Config {
 		HTTP:       httprecv.DefaultConfig(host),
 		GRPC:       grpcrecv.DefaultConfig(host),
 		OTLP:       otlprecv.DefaultConfig(),
+		Tracing:    tracing.DefaultConfig(),
 		Lumberjack: lumberjack.DefaultConfig(host),
 		Syslog:     syslog.DefaultConfig(host),
 		RELP:       relp.DefaultConfig(host),

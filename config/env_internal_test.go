@@ -22,6 +22,8 @@ func changed(t *testing.T, v reflect.Value) reflect.Value {
 		out.SetInt(v.Int() + 7)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		out.SetUint(v.Uint() + 7)
+	case reflect.Float32, reflect.Float64:
+		out.SetFloat(v.Float() + 0.25)
 	case reflect.Slice:
 		out.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), changed(t, reflect.New(v.Type().Elem()).Elem())))
 	case reflect.Map:

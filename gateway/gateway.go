@@ -25,11 +25,15 @@ import (
 
 	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -90,6 +94,9 @@ type Options struct {
 	Meter  metric.Meter
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Tracer makes a span per batch (and per stream put) and the traceparent its
+	// envelopes carry when sampled (internal/tracing). Nil: no tracing.
+	Tracer trace.Tracer
 }
 
 // Gateway is the front tier's core. It is safe for concurrent use.
@@ -102,6 +109,7 @@ type Gateway struct {
 	inflight *semaphore.Weighted
 	buffers  *semaphore.Weighted // limits.max_buffered_bytes
 	metrics  metrics
+	tracer   trace.Tracer // nil: tracing off, no span made
 	types    *typeSet
 	ids      idModes
 	// typeFields and keyField are Routing.TypeFields and PartitionKeyField, prepared.
@@ -127,7 +135,11 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if _, noop := opts.Tracer.(tracenoop.Tracer); noop {
+		opts.Tracer = nil // nothing to record: skip the spans altogether
+	}
 	g := &Gateway{
+		tracer:   opts.Tracer,
 		cfg:      cfg,
 		producer: producer,
 		auth:     newAuthenticator(cfg.Auth),
@@ -210,7 +222,21 @@ type routed struct {
 // The caller keeps ownership of b; Ingest does not retain it or the documents.
 func (g *Gateway) Ingest(ctx context.Context, b Batch) (Result, error) {
 	start := g.now()
+	var span trace.Span
+	if g.tracer != nil {
+		ctx, span = g.tracer.Start(ctx, "sluice.gateway.ingest", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("sluice.receiver", b.Receiver), attribute.Int("sluice.events", len(b.Events))))
+	}
 	res, err := g.ingest(ctx, b, start)
+	if span != nil {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int("sluice.accepted", res.Accepted), attribute.Int("sluice.rejected", len(res.Rejections)))
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.End()
+	}
 	g.metrics.duration.Record(ctx, g.now().Sub(start).Seconds(), metric.WithAttributes(
 		attribute.String("receiver", b.Receiver), attribute.String("outcome", outcome(err))))
 	if err != nil {
@@ -253,7 +279,13 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		total  int64
 		hasher idHasher
 		caller string
+		// traceparent goes into the envelopes of a sampled batch, so that the
+		// transformer's spans join the trace.
+		traceparent string
 	)
+	if g.tracer != nil {
+		traceparent = tracing.TraceParent(trace.SpanContextFromContext(ctx))
+	}
 	if principal != nil {
 		caller = principal.Name
 	}
@@ -289,8 +321,8 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			continue
 		}
 		id := hasher.id(g.ids.of(typ), typ, caller, ev)
-		data := make([]byte, 0, len(ev.Doc)+len(typ)+len(id)+88)
-		data = stream.AppendEnvelope(data, typ, id, received, ev.Doc)
+		data := make([]byte, 0, len(ev.Doc)+len(typ)+len(id)+len(traceparent)+100)
+		data = stream.AppendEnvelopeTraced(data, typ, id, received, ev.Doc, traceparent)
 		rec := stream.Record{PartitionKey: g.partitionKey(*ev), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
@@ -299,7 +331,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		return res, nil
 	}
 
-	if err := g.produce(ctx, out, total); err != nil {
+	if err := g.tracedProduce(ctx, out, total); err != nil {
 		return Result{}, err
 	}
 	res.Accepted = len(out)
@@ -319,6 +351,21 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		g.metrics.bytesReceived.Add(ctx, c.bytes, attrs)
 	}
 	return res, nil
+}
+
+// tracedProduce is produce in a span of its own when tracing is on.
+func (g *Gateway) tracedProduce(ctx context.Context, out []routed, total int64) error {
+	if g.tracer == nil {
+		return g.produce(ctx, out, total)
+	}
+	ctx, put := g.tracer.Start(ctx, "sluice.stream.put", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.Int("sluice.records", len(out)), attribute.Int64("sluice.bytes", total)))
+	defer put.End()
+	err := g.produce(ctx, out, total)
+	if err != nil {
+		put.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }
 
 // produce waits for room in flight, then puts each stream's records, concurrently.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # An OpenTelemetry Collector built with the Collector builder (ocb) from the Go module
-# proxy, the real OTLP client of the tests: a filelog receiver reading a file and the
-# otlp / otlphttp exporters sending its logs to sluice (cmd/sluice: TestCollectorSendsLogs).
+# proxy, the real OTLP client and trace backend of the tests: a filelog receiver reading
+# a file and the otlp / otlphttp exporters sending its logs to sluice (cmd/sluice:
+# TestCollectorSendsLogs); the otlp receiver taking sluice's spans and the debug
+# exporter printing them (TestTraceAcrossTiers). (Not the contrib file exporter: a
+# module it needs is not served by the module proxy here.)
 # Built once into .cache/otelcol (a few minutes on 2 cores; the modules land in the Go
 # module cache).
 #

@@ -19,7 +19,8 @@ import (
 // where event is the event document exactly as the gateway accepted it. JSON keeps the
 // stream readable by any consumer (Firehose, Lambda, the AWS console) and lets the
 // gateway build it by appending bytes, without re-encoding the event. The id member is
-// optional (consumers that predate it ignore it).
+// optional (consumers that predate it ignore it), as is trace, the W3C traceparent of
+// the gateway's span when the batch was sampled for tracing.
 type Envelope struct {
 	// Type is the log type the gateway routed the event by.
 	Type string
@@ -34,6 +35,9 @@ type Envelope struct {
 	Received time.Time
 	// Event is the event document, a JSON object.
 	Event json.RawMessage
+	// Trace is the W3C traceparent of the span that put the event in the stream when
+	// its batch was traced; empty otherwise.
+	Trace string
 }
 
 // MaxIDLen is the longest envelope id accepted (the engines' limit on a document _id).
@@ -43,6 +47,12 @@ const MaxIDLen = 512
 // slice. event must be a valid JSON object; typ must be a valid log type (it is not
 // escaped beyond what JSON requires); id is the event's identity, or empty for none.
 func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte) []byte {
+	return AppendEnvelopeTraced(dst, typ, id, received, event, "")
+}
+
+// AppendEnvelopeTraced is AppendEnvelope with the traceparent of a traced batch
+// (empty: none), written before the event so that TraceParent finds it at once.
+func AppendEnvelopeTraced(dst []byte, typ, id string, received time.Time, event []byte, traceparent string) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
 	dst = appendString(dst, typ)
 	if id != "" {
@@ -51,7 +61,13 @@ func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte
 	}
 	dst = append(dst, `,"received":"`...)
 	dst = received.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","event":`...)
+	if traceparent != "" {
+		dst = append(dst, `","trace":`...)
+		dst = appendString(dst, traceparent)
+		dst = append(dst, `,"event":`...)
+	} else {
+		dst = append(dst, `","event":`...)
+	}
 	dst = append(dst, event...)
 	return append(dst, '}')
 }
@@ -104,7 +120,24 @@ func ParseEnvelopeDepth(data []byte, maxDepth int) (Envelope, error) {
 	case len(e.event) == 0 || e.event[0] != '{':
 		return Envelope{}, errors.New("decode envelope: event is not a JSON object")
 	}
-	return Envelope{Type: e.typ, ID: e.id, Received: e.received, Event: bytes.Clone(e.event)}, nil
+	return Envelope{Type: e.typ, ID: e.id, Received: e.received, Event: bytes.Clone(e.event), Trace: e.trace}, nil
+}
+
+// TraceParent returns the trace member of an envelope as AppendEnvelopeTraced writes
+// it (before the event), or "": a look at the envelope's first bytes, not a parse, so
+// that the transformer finds the traced records of a batch for next to nothing.
+func TraceParent(data []byte) string {
+	head := data[:min(len(data), 768)]
+	i := bytes.Index(head, []byte(`","trace":"`))
+	if i < 0 {
+		return ""
+	}
+	rest := head[i+len(`","trace":"`):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || end > 64 || !bytes.HasPrefix(rest[end:], []byte(`","event":`)) && !bytes.HasPrefix(rest[end:], []byte(`,"event":`)) {
+		return ""
+	}
+	return string(rest[:end])
 }
 
 // envelopeV1 is the members of an envelope as decoded, before they are checked.
@@ -113,6 +146,7 @@ type envelopeV1 struct {
 	typ      string
 	id       string
 	received time.Time
+	trace    string
 	event    []byte // the raw value, null included
 }
 
@@ -143,6 +177,8 @@ func (e *envelopeV1) decode(data []byte, maxDepth int) error {
 			return stringMember(d, "type", &e.typ)
 		case strings.EqualFold(key, "id"):
 			return stringMember(d, "id", &e.id)
+		case strings.EqualFold(key, "trace"):
+			return stringMember(d, "trace", &e.trace)
 		case strings.EqualFold(key, "received"):
 			raw, err := d.Skip()
 			if err != nil {

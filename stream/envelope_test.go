@@ -85,3 +85,23 @@ func TestValidType(t *testing.T) {
 		}
 	}
 }
+
+func TestTraceParent(t *testing.T) {
+	const tp = "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01"
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	data := stream.AppendEnvelopeTraced(nil, "firewall", "id-1", at, []byte(`{"message":"x","trace":"no"}`), tp)
+	if got := stream.TraceParent(data); got != tp {
+		t.Fatalf("TraceParent = %q in %s", got, data)
+	}
+	env, err := stream.ParseEnvelope(data)
+	if err != nil || env.Trace != tp || string(env.Event) != `{"message":"x","trace":"no"}` || env.ID != "id-1" {
+		t.Fatalf("parsed %+v %v", env, err)
+	}
+	plain := stream.AppendEnvelope(nil, "firewall", "", at, []byte(`{"m":"\",\"trace\":\"x\",\"event\":"}`))
+	if got := stream.TraceParent(plain); got != "" {
+		t.Fatalf("an untraced envelope gave %q", got)
+	}
+	if env, _ := stream.ParseEnvelope(plain); env.Trace != "" {
+		t.Fatalf("untraced envelope parsed with trace %q", env.Trace)
+	}
+}

@@ -17,15 +17,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 	evt "github.com/sluice-siem/sluice/transform/event"
@@ -58,6 +63,10 @@ type Options struct {
 	// MaxDepth bounds how deeply an event may nest (limits.max_depth): deeper records
 	// become dead letters before any recursion over them. 0 means jsonx.DefaultMaxDepth.
 	MaxDepth int
+	// Tracer makes a span per batch, continuing the trace of the batch's first traced
+	// record (the gateway's, from its envelope) and linking the others, with spans for
+	// the pipelines and the sink's write. Nil: no tracing.
+	Tracer trace.Tracer
 }
 
 // Transformer transforms batches of stream records and writes them to a Sink. It is
@@ -68,6 +77,7 @@ type Transformer struct {
 	now       func() time.Time
 	pipelines Pipelines
 	maxDepth  int
+	tracer    trace.Tracer // nil: tracing off, no span made
 	// objects holds *evt.Objects: the recycled objects of events, one set per Handle
 	// call, since a call transforms its records one at a time.
 	objects sync.Pool
@@ -81,7 +91,10 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	if s == nil {
 		return nil, errors.New("new transformer: sink is nil")
 	}
-	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines, maxDepth: opts.MaxDepth}
+	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines, maxDepth: opts.MaxDepth, tracer: opts.Tracer}
+	if _, noop := t.tracer.(tracenoop.Tracer); noop {
+		t.tracer = nil // nothing to record: skip the spans altogether
+	}
 	if t.maxDepth <= 0 {
 		t.maxDepth = jsonx.DefaultMaxDepth
 	}
@@ -113,6 +126,51 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
+	if t.tracer != nil {
+		return t.tracedHandle(ctx, b)
+	}
+	return t.handle(ctx, b)
+}
+
+// tracedHandle is handle in the batch's span.
+func (t *Transformer) tracedHandle(ctx context.Context, b stream.Batch) error {
+	ctx, span := t.startBatch(ctx, b)
+	defer span.End()
+	err := t.handle(ctx, b)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
+
+// maxLinks bounds the links of a batch span to other traced records' traces.
+const maxLinks = 32
+
+// startBatch starts the batch's span: the child of its first traced record's span
+// (the gateway's), linked to the other traces among its records. Untraced batches
+// get the tracer's own sampling (a no-op span when tracing is off).
+func (t *Transformer) startBatch(ctx context.Context, b stream.Batch) (context.Context, trace.Span) {
+	var parent trace.SpanContext
+	var links []trace.Link
+	for i := range b.Records {
+		sc, ok := tracing.Parent(stream.TraceParent(b.Records[i].Data))
+		if !ok {
+			continue
+		}
+		if !parent.IsValid() {
+			parent = sc
+		} else if sc.TraceID() != parent.TraceID() && len(links) < maxLinks && !slices.ContainsFunc(links, func(l trace.Link) bool { return l.SpanContext.TraceID() == sc.TraceID() }) {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	return t.tracer.Start(ctx, "sluice.transform.batch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("sluice.stream", b.Stream), attribute.String("sluice.shard", b.Shard), attribute.Int("sluice.records", len(b.Records))))
+}
+
+func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 	size := 0
 	for i := range b.Records {
 		size += len(b.Records[i].Data)
@@ -120,6 +178,7 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 	enc := newEncoder(size)
 	objs := t.getObjects()
 	defer t.objects.Put(objs)
+	pipelines := t.startSpan(ctx, "sluice.transform.pipelines")
 	docs := make([]sink.Document, 0, len(b.Records))
 	var dead int64
 	for i := range b.Records {
@@ -142,14 +201,41 @@ func (t *Transformer) Handle(ctx context.Context, b stream.Batch) error {
 		}
 		docs = append(docs, doc)
 	}
+	if pipelines != nil {
+		pipelines.SetAttributes(attribute.Int("sluice.documents", len(docs)), attribute.Int64("sluice.dead_letters", dead))
+		pipelines.End()
+	}
 	if len(docs) == 0 {
 		return nil
 	}
-	if err := t.sink.Write(ctx, docs); err != nil {
+	if err := t.write(ctx, docs); err != nil {
 		return fmt.Errorf("write %d documents: %w", len(docs), err)
 	}
 	t.count(ctx, docs, dead)
 	return nil
+}
+
+// startSpan starts a child span of ctx's when tracing is on; nil when off.
+func (t *Transformer) startSpan(ctx context.Context, name string) trace.Span {
+	if t.tracer == nil {
+		return nil
+	}
+	_, span := t.tracer.Start(ctx, name)
+	return span
+}
+
+// write writes documents to the sink, in a span of its own when tracing is on.
+func (t *Transformer) write(ctx context.Context, docs []sink.Document) error {
+	if t.tracer == nil {
+		return t.sink.Write(ctx, docs)
+	}
+	ctx, span := t.tracer.Start(ctx, "sluice.sink.write", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.Int("sluice.documents", len(docs))))
+	defer span.End()
+	err := t.sink.Write(ctx, docs)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }
 
 // getObjects returns a set of recycled event objects for one Handle call.

@@ -33,6 +33,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/ops"
 	"github.com/sluice-siem/sluice/internal/secret"
+	"github.com/sluice-siem/sluice/internal/tracing/provider"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 	"github.com/sluice-siem/sluice/sink/archive"
 	"github.com/sluice-siem/sluice/sink/file"
@@ -57,8 +58,10 @@ type app struct {
 	log  *slog.Logger
 
 	meterProvider *sdkmetric.MeterProvider
-	registry      *promclient.Registry
-	meter         metric.Meter
+	// tracer is the process's tracer provider (internal/tracing; no-op when off).
+	tracer   *provider.Provider
+	registry *promclient.Registry
+	meter    metric.Meter
 
 	// parts are the components, downstream first.
 	parts lifecycle
@@ -106,6 +109,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		}
 	}()
 	if err := a.buildMetrics(); err != nil {
+		return nil, err
+	}
+	if a.tracer, err = provider.Setup(ctx, cfg.Tracing, "sluice-"+string(role), versionString()); err != nil {
 		return nil, err
 	}
 	// Connection limits: every listener's own cap, and a budget of connections all
@@ -281,7 +287,7 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 		a.parts.add("archive", arch) // shut down after the consumer, which ends its objects
 		out = archive.NewTee(out, arch)
 	}
-	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter)
+	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter, a.tracer.Tracer("github.com/sluice-siem/sluice/transform"))
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +430,8 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 	cfg := a.cfg
 	gcfg := cfg.Gateway
 	gcfg.Limits.MaxDepth = cfg.Limits.MaxDepth // limits.max_depth, which the transform tier shares
-	gw, err := gateway.New(gcfg, producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: a.meter})
+	gw, err := gateway.New(gcfg, producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: a.meter,
+		Tracer: a.tracer.Tracer("github.com/sluice-siem/sluice/gateway")})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -653,6 +660,9 @@ func (a *app) run(ctx context.Context) error {
 // whether or not they started, and safe twice.
 func (a *app) shutdown(ctx context.Context) error {
 	err := a.parts.Shutdown(ctx)
+	if terr := a.tracer.Shutdown(ctx); terr != nil { // the last spans
+		err = errors.Join(err, fmt.Errorf("stop tracing: %w", terr))
+	}
 	if a.meterProvider != nil {
 		if merr := a.meterProvider.Shutdown(ctx); merr != nil && !errors.Is(merr, sdkmetric.ErrReaderShutdown) {
 			err = errors.Join(err, fmt.Errorf("stop metrics: %w", merr))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/sink/archive"
@@ -25,7 +26,7 @@ import (
 // buildTransformer opens the lookups and compiles the pipelines of cfg into a
 // transformer writing to out. The caller owns the resources (Close, and Run to reload
 // them); on error nothing is left open.
-func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink, log *slog.Logger, meter metric.Meter) (*transform.Transformer, *enrich.Resources, error) {
+func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink, log *slog.Logger, meter metric.Meter, tracer trace.Tracer) (*transform.Transformer, *enrich.Resources, error) {
 	// The sample pipelines bring the sample lookups they enrich with (lookupsConfig).
 	res, err := enrich.NewResources(ctx, lookupsConfig(cfg), log.With("component", "enrich"), meter)
 	if err != nil {
@@ -37,7 +38,7 @@ func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink
 		return nil, nil, fmt.Errorf("build pipelines: %w", err)
 	}
 	t, err := transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes,
-		MaxDepth: cfg.Limits.MaxDepth})
+		MaxDepth: cfg.Limits.MaxDepth, Tracer: tracer})
 	if err != nil {
 		res.Close()
 		return nil, nil, fmt.Errorf("create transformer: %w", err)

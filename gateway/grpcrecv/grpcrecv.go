@@ -33,6 +33,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/tracing"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 )
 
@@ -428,7 +429,29 @@ func authorization(ctx context.Context) string {
 	return ""
 }
 
+// mdCarrier reads W3C trace context from incoming gRPC metadata.
+type mdCarrier metadata.MD
+
+func (c mdCarrier) Get(key string) string {
+	if v := metadata.MD(c).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+func (c mdCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+func (c mdCarrier) Keys() []string        { return slices.Collect(maps.Keys(c)) }
+
+// withTraceContext continues the client's trace context (traceparent metadata).
+func withTraceContext(ctx context.Context) context.Context {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok || len(md.Get("traceparent")) == 0 {
+		return ctx
+	}
+	return tracing.Propagator.Extract(ctx, mdCarrier(md))
+}
+
 func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
+	ctx = withTraceContext(ctx)
 	if gateway.PrincipalFrom(ctx) != nil {
 		return ctx, nil // set by the HTTP receiver for the REST mapping
 	}

@@ -23,10 +23,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/ops"
+	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/proto/sluice/v1/openapidoc"
 )
 
@@ -89,6 +91,7 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 		return nil, err
 	}
 	r := chi.NewRouter()
+	r.Use(traceContext)
 	// /healthz, /readyz and /metrics: the operations handler every role serves.
 	opsHandler := ops.New(ing.Ready, opts.Metrics)
 	for _, p := range opsHandler.Paths() {
@@ -189,6 +192,17 @@ func ownPath(routes chi.Routes, path string) bool {
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) { rc.router.ServeHTTP(w, r) }
 
 // authenticate checks the API key and passes the caller on in the request context.
+// traceContext continues the client's W3C trace context (traceparent, tracestate),
+// so that a batch's spans join the client's trace.
+func traceContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (rc *Receiver) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := rc.ing.Authenticate(r.Header.Get("Authorization"))

@@ -1,0 +1,69 @@
+package transform_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/sluice-siem/sluice/internal/tracing"
+	"github.com/sluice-siem/sluice/stream"
+	"github.com/sluice-siem/sluice/transform"
+)
+
+// TestBatchSpanJoinsTheGatewayTrace: a batch whose records carry the gateway's
+// traceparent is transformed in a span of that trace, linked to the other traces
+// among its records, with child spans for the pipelines and the sink's write.
+func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	tr, err := transform.New(&recordingSink{}, transform.Options{Tracer: tp.Tracer("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const a = "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01"
+	const b = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	recs := []stream.Delivered{
+		{Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", at, []byte(`{"message":"untraced"}`))}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a"}`), a)}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"b"}`), b)}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a2"}`), a)}},
+	}
+	for i := range recs {
+		recs[i].Stream, recs[i].Shard, recs[i].Sequence = "s", "shardId-0", "1"
+	}
+	if err := tr.Handle(context.Background(), stream.Batch{Stream: "s", Shard: "shardId-0", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		names[s.Name()] = s
+	}
+	batch := names["sluice.transform.batch"]
+	pa, _ := tracing.Parent(a)
+	pb, _ := tracing.Parent(b)
+	if batch == nil || batch.SpanContext().TraceID() != pa.TraceID() || batch.Parent().SpanID() != pa.SpanID() {
+		t.Fatalf("batch span %v: not the child of the first traced record's span", batch)
+	}
+	if l := batch.Links(); len(l) != 1 || l[0].SpanContext.TraceID() != pb.TraceID() {
+		t.Fatalf("links %v, want the other trace once", l)
+	}
+	for _, child := range []string{"sluice.transform.pipelines", "sluice.sink.write"} {
+		if s := names[child]; s == nil || s.Parent().SpanID() != batch.SpanContext().SpanID() {
+			t.Errorf("%s: missing, or not a child of the batch span", child)
+		}
+	}
+
+	// No traced record: the tracer's sampler decides (never here): nothing recorded.
+	rec2 := tracetest.NewSpanRecorder()
+	tp.RegisterSpanProcessor(rec2)
+	if err := tr.Handle(context.Background(), stream.Batch{Stream: "s", Shard: "shardId-0", Records: recs[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec2.Ended()); n != 0 {
+		t.Errorf("%d spans recorded for an untraced batch", n)
+	}
+}
