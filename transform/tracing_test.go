@@ -31,6 +31,7 @@ func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
 		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a"}`), a)}},
 		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"b"}`), b)}},
 		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a2"}`), a)}},
+		{Record: stream.Record{Data: []byte("not an envelope")}},
 	}
 	for i := range recs {
 		recs[i].Stream, recs[i].Shard, recs[i].Sequence = "s", "shardId-0", "1"
@@ -50,6 +51,9 @@ func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
 	}
 	if l := batch.Links(); len(l) != 1 || l[0].SpanContext.TraceID() != pb.TraceID() {
 		t.Fatalf("links %v, want the other trace once", l)
+	}
+	if ev := names["sluice.transform.pipelines"].Events(); len(ev) != 1 || ev[0].Name != "dead_letter" {
+		t.Errorf("pipelines span events %v, want the dead letter", ev)
 	}
 	for _, child := range []string{"sluice.transform.pipelines", "sluice.sink.write"} {
 		if s := names[child]; s == nil || s.Parent().SpanID() != batch.SpanContext().SpanID() {

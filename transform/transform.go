@@ -143,6 +143,10 @@ func (t *Transformer) tracedHandle(ctx context.Context, b stream.Batch) error {
 	return err
 }
 
+// maxDeadLetterEvents bounds the dead_letter events of a batch's pipelines span (the
+// count is an attribute).
+const maxDeadLetterEvents = 10
+
 // maxLinks bounds the links of a batch span to other traced records' traces.
 const maxLinks = 32
 
@@ -193,6 +197,9 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 		if err != nil {
 			t.log.WarnContext(ctx, "record sent to dead letter",
 				"stream", rec.Stream, "shard", rec.Shard, "sequence", rec.Sequence, "err", err)
+			if pipelines != nil && dead < maxDeadLetterEvents {
+				pipelines.AddEvent("dead_letter", trace.WithAttributes(attribute.String("sluice.sequence", rec.Sequence), attribute.String("error", err.Error())))
+			}
 			doc, err = t.deadLetter(rec, doc.ID, err, enc)
 			if err != nil {
 				return err

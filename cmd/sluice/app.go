@@ -409,7 +409,7 @@ func (a *app) buildKinesisConsumer(ctx context.Context, t *transform.Transformer
 		a.parts.add("lease table", table)
 		store = table
 	}
-	reader, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis")})
+	reader, err := kinesis.NewReader(ctx, cfg.Stream.Kinesis, kinesis.Options{Logger: a.log.With("component", "kinesis"), Tracer: a.tracer.Tracer("github.com/sluice-siem/sluice/stream/kinesis")})
 	if err != nil {
 		return fmt.Errorf("create kinesis reader: %w", err)
 	}

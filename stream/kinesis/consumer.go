@@ -16,6 +16,10 @@ import (
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
@@ -41,6 +45,8 @@ type Reader struct {
 	clients map[StreamLocation]*client
 	// unzstd decompresses compressed records (docs/stream-format.md).
 	unzstd *decompressor
+	// tracer makes the GetRecords spans; nil: none.
+	tracer trace.Tracer
 }
 
 // NewReader validates cfg and loads the AWS configuration of every stream location.
@@ -56,7 +62,10 @@ func NewReader(ctx context.Context, cfg Config, opts Options) (*Reader, error) {
 	if limit == 0 {
 		limit = int(DefaultMaxDecompressedBytes)
 	}
-	r := &Reader{cfg: cfg, log: opts.Logger, clients: map[StreamLocation]*client{}, unzstd: &decompressor{max: limit}}
+	r := &Reader{cfg: cfg, log: opts.Logger, clients: map[StreamLocation]*client{}, unzstd: &decompressor{max: limit}, tracer: opts.Tracer}
+	if _, noop := r.tracer.(tracenoop.Tracer); noop {
+		r.tracer = nil
+	}
 	locations := []StreamLocation{cfg.location("")}
 	for name := range cfg.Streams {
 		locations = append(locations, cfg.location(name))
@@ -191,6 +200,22 @@ func (s *shardReader) Read(ctx context.Context, limit int) (stream.Page, error) 
 	if s.iterator == nil {
 		return stream.Page{End: true, MillisBehind: 0}, nil
 	}
+	if s.r.tracer == nil {
+		return s.read(ctx, limit)
+	}
+	ctx, span := s.r.tracer.Start(ctx, "sluice.kinesis.get_records", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("sluice.stream", s.stream), attribute.String("sluice.shard", s.shard)))
+	defer span.End()
+	page, err := s.read(ctx, limit)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attribute.Int("sluice.records", len(page.Records)), attribute.Int64("sluice.millis_behind", page.MillisBehind))
+	return page, err
+}
+
+// read is Read without its span.
+func (s *shardReader) read(ctx context.Context, limit int) (stream.Page, error) {
 	out, err := s.getRecords(ctx, limit)
 	var expired *types.ExpiredIteratorException
 	if errors.As(err, &expired) {

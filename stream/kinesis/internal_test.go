@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/semaphore"
 
@@ -440,5 +443,30 @@ func TestCompressionGivesTokensBack(t *testing.T) {
 	s.takeNotes(t0)
 	if got := before - q.limit.bytes; got != float64(packed) {
 		t.Fatalf("bucket charged %.0f for records of %d bytes compressed", got, packed)
+	}
+}
+
+// TestRetryEventsOnTheCallersSpan: a retry of a request carrying events of a traced
+// call becomes one event of the caller's span, whatever the number of its records;
+// an untraced call costs nothing.
+func TestRetryEventsOnTheCallersSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, span := tp.Tracer("test").Start(context.Background(), "put")
+	traced := &call{span: span}
+	untraced := &call{}
+	e := &entry{events: []*event{{call: traced}, {call: traced}, {call: untraced}}}
+	traceRetry([]*entry{e, {events: []*event{{call: traced}}}}, 2, "entries", 1, &failure{kind: failThrottled}, 150*time.Millisecond)
+	span.End()
+	got := rec.Ended()[0].Events()
+	if len(got) != 1 || got[0].Name != "kinesis.put_records.retry" {
+		t.Fatalf("events %v, want one retry event", got)
+	}
+	attrs := map[string]string{}
+	for _, a := range got[0].Attributes {
+		attrs[string(a.Key)] = a.Value.String()
+	}
+	if attrs["attempt"] != "2" || attrs["throttled_shards"] != "1" || attrs["backoff_ms"] != "150" || attrs["error"] == "" {
+		t.Fatalf("attributes %v", attrs)
 	}
 }

@@ -68,6 +68,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/sluice-siem/sluice/internal/awsclient"
@@ -87,6 +88,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Meter creates the producer's instruments; nil means no-op.
 	Meter metric.Meter
+	// Tracer, for the Reader, makes a span per GetRecords call that the tracer's
+	// sampler keeps (internal/tracing); nil: none.
+	Tracer trace.Tracer
 }
 
 // Producer puts records into Kinesis data streams. It implements the gateway's
@@ -447,6 +451,11 @@ type call struct {
 	err       error
 	finished  bool // done is closed, or the caller gave up
 	gaveUp    bool // the caller's context ended before the call finished
+
+	// span is the caller's span when it records (a traced batch): retries and
+	// throttling of requests carrying the call's events become its events. Nil
+	// otherwise.
+	span trace.Span
 }
 
 // complete reports a run of the call's events durable (f nil) or failed with f; errFor
@@ -566,6 +575,9 @@ func (s *streamProducer) put(ctx context.Context, recs []stream.Record, total in
 	// records may outlive a Put that gave up.
 	buf := make([]byte, 0, total)
 	c := &call{events: make([]event, len(recs)), done: make(chan struct{}), remaining: len(recs)}
+	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
+		c.span = sp
+	}
 	for i, r := range recs {
 		start := len(buf)
 		buf = append(buf, r.Data...)

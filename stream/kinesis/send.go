@@ -22,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
@@ -195,6 +196,29 @@ func (s *streamProducer) encode(e *entry) (saved int) {
 	return s.compress(e)
 }
 
+// traceRetry adds a span event to each traced call (a traced batch at the gateway)
+// with events in the entries about to be retried: the attempt, why, how many shards
+// throttled, the error and the wait.
+func traceRetry(entries []*entry, attempt int, reason string, throttled int, f *failure, delay time.Duration) {
+	var seen map[*call]bool
+	for _, e := range entries {
+		for _, ev := range e.events {
+			c := ev.call
+			if c.span == nil || seen[c] {
+				continue
+			}
+			if seen == nil {
+				seen = map[*call]bool{}
+			}
+			seen[c] = true
+			c.span.AddEvent("kinesis.put_records.retry", trace.WithAttributes(
+				attribute.Int("attempt", attempt), attribute.String("reason", reason),
+				attribute.Int("throttled_shards", throttled), attribute.String("error", f.kind.String()),
+				attribute.Int64("backoff_ms", delay.Milliseconds())))
+		}
+	}
+}
+
 // encodeAll encodes a request's entries and corrects what each shard's byte bucket
 // was charged for them (tokens, a prediction for records to be compressed) by what
 // they turned out to be, so that a shard's byte limit counts what Kinesis counts.
@@ -311,6 +335,7 @@ func (s *streamProducer) send(req *request) {
 			reason = "request"
 		}
 		s.p.metrics.retries.Add(s.p.ctx, 1, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("reason", reason)))
+		traceRetry(pending, attempt, reason, len(throttled), f, delay)
 		if !sleep(s.p.ctx, delay) {
 			s.finishEntries(pending, &failure{kind: failClosed, err: errClosed})
 			s.abandonedOnClose.Add(int64(countEvents(pending)))
