@@ -2,6 +2,7 @@ package transform_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,5 +70,52 @@ func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
 	}
 	if n := len(rec2.Ended()); n != 0 {
 		t.Errorf("%d spans recorded for an untraced batch", n)
+	}
+}
+
+// BenchmarkHandleTracing is Handle of batches of 500 firewall events whose envelopes
+// carry a sampled traceparent in 1% of the batches, with tracing off, and with the
+// SDK on (spans to a no-op exporter through its batcher): what tracing costs per event.
+//
+//	go test -run '^$' -bench HandleTracing -cpu 1 -count 3 ./transform/
+func BenchmarkHandleTracing(b *testing.B) {
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	const size = 500
+	untraced, traced := make([]stream.Delivered, size), make([]stream.Delivered, size)
+	for i := range size {
+		ev := []byte(fmt.Sprintf(`{"message":"DROP SRC=203.0.113.%d DST=10.1.2.3 PROTO=TCP SPT=%d DPT=22","host":{"name":"fw01"}}`, i%250, 1024+i))
+		untraced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", at, ev)}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
+		traced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, ev, "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01")}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
+	}
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on,1%-traced-batches"
+		}
+		b.Run(name, func(b *testing.B) {
+			var opts transform.Options
+			if on {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				opts.Tracer = tp.Tracer("bench")
+			}
+			tr, err := transform.New(discardSink{}, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for b.Loop() {
+				recs := untraced
+				if n%100 == 0 {
+					recs = traced
+				}
+				n++
+				if err := tr.Handle(context.Background(), stream.Batch{Stream: "s", Shard: "sh", Records: recs}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+		})
 	}
 }

@@ -1,0 +1,59 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/stream"
+)
+
+// discardProducer takes every record at once.
+type discardProducer struct{}
+
+func (discardProducer) Put(context.Context, string, []stream.Record) error { return nil }
+
+// BenchmarkIngestTracing is Ingest of batches of 500 events with tracing off, with the
+// SDK sampling 1% of batches and all of them (spans exported to a no-op exporter
+// through the SDK's batcher, as in production): what tracing costs per event.
+//
+//	go test -run '^$' -bench IngestTracing -cpu 1 -count 3 ./gateway/
+func BenchmarkIngestTracing(b *testing.B) {
+	events := make([]gateway.Event, 500)
+	for i := range events {
+		events[i] = gateway.Event{Type: "firewall", Doc: fmt.Appendf(nil, `{"message":"<134>Nov 26 07:00:00 fw01 kernel: DROP SRC=203.0.113.%d DST=198.51.100.7 PROTO=TCP SPT=%d DPT=443","host":{"name":"fw%02d"}}`, i%250, 1024+i, i%16)}
+	}
+	for _, v := range []struct {
+		name  string
+		ratio float64
+	}{{"off", -1}, {"sampled=1%", 0.01}, {"sampled=100%", 1}} {
+		b.Run(v.name, func(b *testing.B) {
+			var tracer trace.Tracer
+			if v.ratio >= 0 {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(v.ratio))))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				tracer = tp.Tracer("bench")
+			}
+			cfg := gateway.DefaultConfig()
+			cfg.Auth.Disabled = true
+			g, err := gateway.New(cfg, discardProducer{}, gateway.Options{Tracer: tracer})
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := gateway.Batch{Receiver: "bench", Events: events}
+			b.ReportAllocs()
+			for b.Loop() {
+				if res, err := g.Ingest(context.Background(), batch); err != nil || res.Accepted != len(events) {
+					b.Fatalf("Ingest = %+v, %v", res, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+		})
+	}
+}
