@@ -27,7 +27,7 @@
 #   --connections N   connections per scenario (default 4; the Kinesis scenario uses 4N)
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
 #   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
-#                     bulk, ids, syslog, relp, kinesis, dev, grok, search, chain
+#                     bulk, ids, syslog, relp, otlp, kinesis, dev, grok, search, chain
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
@@ -35,6 +35,9 @@
 #   HTTP NDJSON -> discard stream  sluice gateway; no baseline yet
 #   gRPC PushStream -> discard     sluice gateway; no baseline yet
 #   _bulk -> discard stream        sluice gateway; no baseline yet
+#   OTLP/gRPC logs -> discard      sluice gateway (LogsService/Export); baseline: an
+#                                  OpenTelemetry Collector (scripts/otelcol.sh) with its
+#                                  otlp receiver and the nop exporter, the same calls
 #   event ids: content hash        sluice gateway, HTTP NDJSON -> discard stream with
 #                                  gateway.routing.id content (a hash of every event's
 #                                  bytes); baseline: the same with stream_position (no id)
@@ -96,7 +99,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-scenarios=(lumberjack http grpc bulk ids syslog relp kinesis dev grok search chain)
+scenarios=(lumberjack http grpc bulk ids syslog relp otlp kinesis dev grok search chain)
 if [[ -n "$only" ]]; then
   IFS=, read -r -a wanted <<<"$only"
   for w in "${wanted[@]}"; do
@@ -229,6 +232,31 @@ scenario_grpc() {
   read -r -a p <<<"$(ports)"
   run_load "gRPC PushStream -> discard stream" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
     --transport grpc --addr "127.0.0.1:${p[1]}"
+}
+
+scenario_otlp() {
+  local label="OTLP/gRPC logs -> discard stream" p otelcol
+  read -r -a p <<<"$(ports)"
+  run_load "$label" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
+    --transport otlp --addr "127.0.0.1:${p[1]}"
+  if ! otelcol=$(scripts/otelcol.sh install); then
+    failed+=("$label (baseline: scripts/otelcol.sh failed)")
+    return
+  fi
+  otelcol=${otelcol#export SLUICE_TEST_OTELCOL=}
+  read -r -a p <<<"$(ports)"
+  cat >"$work/otelcol-nop.yaml" <<EOF
+receivers:
+  otlp: {protocols: {grpc: {endpoint: "127.0.0.1:${p[0]}"}}}
+exporters:
+  nop: {}
+service:
+  telemetry: {metrics: {level: none}, logs: {level: warn}}
+  pipelines:
+    logs: {receivers: [otlp], exporters: [nop]}
+EOF
+  run_load "$label" baseline "$otelcol --config $work/otelcol-nop.yaml" \
+    --transport otlp --addr "127.0.0.1:${p[0]}"
 }
 
 scenario_ids() {

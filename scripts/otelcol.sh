@@ -3,9 +3,10 @@
 # proxy, the real OTLP client and trace backend of the tests: a filelog receiver reading
 # a file and the otlp / otlphttp exporters sending its logs to sluice (cmd/sluice:
 # TestCollectorSendsLogs); the otlp receiver taking sluice's spans and the debug
-# exporter printing them (TestTraceAcrossTiers). (Not the contrib file exporter: a
-# module it needs is not served by the module proxy here.)
-# Built once into .cache/otelcol (a few minutes on 2 cores; the modules land in the Go
+# exporter printing them (TestTraceAcrossTiers); and the baseline of scripts/bench.sh's
+# OTLP scenario (its otlp receiver into the nop exporter). Spans go to the debug
+# exporter, not contrib's file exporter: a module that one needs is not served by the
+# module proxy here. Built once into .cache/otelcol (a few minutes on 2 cores; the modules land in the Go
 # module cache).
 #
 #   scripts/otelcol.sh install   builds it if needed and prints
@@ -18,7 +19,7 @@ core=v0.165.0
 contrib=v0.165.1
 dir="$PWD/.cache/otelcol"
 bin="$dir/otelcol-sluice"
-stamp="$core $contrib"
+stamp="$core $contrib nop"
 
 log() { printf 'otelcol.sh: %s\n' "$*" >&2; }
 built() { [[ -x "$bin" && "$(cat "$dir/.version" 2>/dev/null)" == "$stamp" ]]; }
@@ -39,6 +40,7 @@ exporters:
   - gomod: go.opentelemetry.io/collector/exporter/otlpexporter $core
   - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter $core
   - gomod: go.opentelemetry.io/collector/exporter/debugexporter $core
+  - gomod: go.opentelemetry.io/collector/exporter/nopexporter $core
 processors:
   - gomod: go.opentelemetry.io/collector/processor/batchprocessor $core
 MANIFEST

@@ -22,6 +22,7 @@ const (
 	transportLumberjack = "lumberjack"
 	transportHTTP       = "http"
 	transportGRPC       = "grpc"
+	transportOTLP       = "otlp"
 	transportBulk       = "bulk"
 	transportSyslogTCP  = "syslog-tcp"
 	transportRELP       = "relp"
@@ -105,9 +106,9 @@ func (c *runConfig) check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.transport {
-	case transportLumberjack, transportHTTP, transportGRPC, transportBulk, transportSyslogTCP, transportRELP:
+	case transportLumberjack, transportHTTP, transportGRPC, transportOTLP, transportBulk, transportSyslogTCP, transportRELP:
 	default:
-		bad("--transport must be lumberjack, http, grpc, bulk, syslog-tcp or relp, not %q", c.transport)
+		bad("--transport must be lumberjack, http, grpc, otlp, bulk, syslog-tcp or relp, not %q", c.transport)
 	}
 	if c.addr == "" {
 		bad("--addr is required (host:port of the subject)")
@@ -296,6 +297,8 @@ func newRunner(cfg runConfig) (*runner, error) {
 		r.tr, r.sizes, err = newHTTPTransport(cfg.transport, cfg.addr, cfg.gzip, cfg.apiKey, cfg.index, cfg.connections, cfg.batch, cfg.timeout, evs, &r.wire)
 	case transportGRPC:
 		r.tr, r.sizes, err = newGRPCTransport(cfg.addr, cfg.apiKey, cfg.size, evs, &r.wire)
+	case transportOTLP:
+		r.tr, r.sizes = newOTLPTransport(cfg.addr, cfg.apiKey, evs, &r.wire)
 	case transportSyslogTCP:
 		r.tr, r.sizes = newSyslogTransport(cfg.addr, cfg.syslogFraming, cfg.timeout, msgs, &r.wire)
 	case transportRELP:

@@ -117,7 +117,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	var c runConfig
 	fs.StringVar(&c.label, "label", "", "scenario `name` for the table (scripts/bench.sh)")
 	fs.StringVar(&c.role, "role", "subject", "subject or baseline: which side of the scenario this run measures")
-	fs.StringVar(&c.transport, "transport", transportLumberjack, "lumberjack | http (NDJSON to /v1/events) | grpc (PushStream) | bulk (/_bulk) | syslog-tcp (RFC 6587; needs --received-metrics or --received-file) | relp")
+	fs.StringVar(&c.transport, "transport", transportLumberjack, "lumberjack | http (NDJSON to /v1/events) | grpc (PushStream) | otlp (OTLP/gRPC LogsService/Export) | bulk (/_bulk) | syslog-tcp (RFC 6587; needs --received-metrics or --received-file) | relp")
 	fs.StringVar(&c.addr, "addr", "", "`host:port` of the subject (loopback only unless --allow-remote)")
 	fs.IntVar(&c.connections, "connections", 4, "connections (each with its own worker)")
 	fs.IntVar(&c.batch, "batch", 0, "events per batch: window, request, stream message, syslog write, or relp unit of bookkeeping (default 2048 lumberjack, 1000 bulk, 128 relp, 500 http, grpc and syslog-tcp)")
