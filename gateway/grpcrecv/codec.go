@@ -36,8 +36,18 @@ type serverCodec struct{ encoding.CodecV2 }
 
 func newServerCodec() serverCodec { return serverCodec{encoding.GetCodecV2(protocodec.Name)} }
 
-// Unmarshal decodes data into v; for a *decodeInto, into its message, keeping the error.
+// RawMessage is a request a service's handler decodes itself: the codec hands over
+// the message's bytes (the OTLP logs service, gateway/otlprecv, reads them with its
+// own wire decoder).
+type RawMessage struct{ Data []byte }
+
+// Unmarshal decodes data into v; for a *decodeInto, into its message, keeping the error;
+// for a *RawMessage, its bytes.
 func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*RawMessage); ok {
+		r.Data = data.Materialize()
+		return nil
+	}
 	if d, ok := v.(*decodeInto); ok {
 		d.err = c.CodecV2.Unmarshal(data, d.msg)
 		return nil

@@ -103,7 +103,11 @@ func New(ing Ingester, cfg Config, log *slog.Logger) *Receiver {
 // ingest turns a request into a batch, ingests it and says how many records were
 // rejected and why (the first reason, with the count of others).
 func (r *Receiver) ingest(ctx context.Context, receiver string, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	b := r.batch(receiver, req)
+	return r.ingestBatch(ctx, r.batch(receiver, req))
+}
+
+// ingestBatch ingests the batch of a request and answers as OTLP says.
+func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb.ExportLogsServiceResponse, error) {
 	if len(b.Events) == 0 {
 		return &collogspb.ExportLogsServiceResponse{}, nil
 	}
@@ -366,12 +370,47 @@ func lastOfEachKey(kvs []*commonpb.KeyValue) []*commonpb.KeyValue {
 }
 
 // GRPCService is the LogsService for the gateway's gRPC server, whose interceptors
-// authenticate each call with the API keys.
+// authenticate each call with the API keys. Its Export takes the request's bytes
+// (grpcrecv.RawMessage) and reads them with the wire decoder.
 func (r *Receiver) GRPCService() grpcrecv.ExtraService {
-	return grpcrecv.ExtraService{
-		Name:     collogspb.LogsService_ServiceDesc.ServiceName,
-		Register: func(s grpc.ServiceRegistrar) { collogspb.RegisterLogsServiceServer(s, r) },
+	const method = "Export"
+	full := "/" + collogspb.LogsService_ServiceDesc.ServiceName + "/" + method
+	desc := grpc.ServiceDesc{
+		ServiceName: collogspb.LogsService_ServiceDesc.ServiceName,
+		HandlerType: (*collogspb.LogsServiceServer)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: method, Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+			in := &grpcrecv.RawMessage{}
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			h := func(ctx context.Context, req any) (any, error) {
+				return r.exportWire(ctx, req.(*grpcrecv.RawMessage).Data)
+			}
+			if icpt == nil {
+				return h(ctx, in)
+			}
+			return icpt(ctx, in, &grpc.UnaryServerInfo{Server: r, FullMethod: full}, h)
+		}}},
+		Metadata: collogspb.LogsService_ServiceDesc.Metadata,
 	}
+	return grpcrecv.ExtraService{
+		Name:     desc.ServiceName,
+		Register: func(s grpc.ServiceRegistrar) { s.RegisterService(&desc, r) },
+	}
+}
+
+// exportWire is Export of a request's bytes.
+func (r *Receiver) exportWire(ctx context.Context, data []byte) (*collogspb.ExportLogsServiceResponse, error) {
+	retry := time.Duration(r.ing.Limits().RetryAfterSeconds()) * time.Second
+	b, err := r.batchWire("otlp-grpc", data)
+	if err != nil {
+		return nil, grpcrecv.StatusError(gateway.Errorf(gateway.KindInvalid, "%w", err), retry, r.log)
+	}
+	resp, err := r.ingestBatch(ctx, b)
+	if err != nil {
+		return nil, grpcrecv.StatusError(err, retry, r.log)
+	}
+	return resp, nil
 }
 
 // Export is LogsService/Export over gRPC.
@@ -394,18 +433,21 @@ func (r *Receiver) HTTPHandler() http.Handler {
 			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "read body: %w", err))
 			return
 		}
-		msg := &collogspb.ExportLogsServiceRequest{}
-		depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
+		var b gateway.Batch
 		if asJSON {
-			err = unmarshalJSON(body, msg, depth)
+			msg := &collogspb.ExportLogsServiceRequest{}
+			depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
+			if err = unmarshalJSON(body, msg, depth); err == nil {
+				b = r.batch("otlp-http", msg)
+			}
 		} else {
-			err = proto.UnmarshalOptions{RecursionLimit: depth}.Unmarshal(body, msg)
+			b, err = r.batchWire("otlp-http", body)
 		}
 		if err != nil {
 			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "not an OTLP ExportLogsServiceRequest: %w", err))
 			return
 		}
-		resp, err := r.ingest(req.Context(), "otlp-http", msg)
+		resp, err := r.ingestBatch(req.Context(), b)
 		if err != nil {
 			r.httpError(w, asJSON, err)
 			return

@@ -161,19 +161,28 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
-// FuzzExport: whatever protobuf a client sends, the receiver does not panic, and every
-// document it makes is one valid JSON object.
+// FuzzExport: whatever bytes a client sends, neither decoder panics; what protobuf
+// reads, the wire decoder reads into the same events; every document is one valid
+// JSON object.
 func FuzzExport(f *testing.F) {
 	pb, _ := proto.Marshal(request(&logspb.LogRecord{Body: str("x"), Attributes: []*commonpb.KeyValue{kv("a", str("b"))}}))
 	f.Add(pb)
 	f.Add([]byte{})
 	rec := &recorder{}
 	r := New(rec, DefaultConfig(), nil)
+	r.now = func() time.Time { return at }
 	f.Fuzz(func(t *testing.T, data []byte) {
+		wire, werr := r.batchWire("otlp-grpc", data) // never panics, whatever the bytes
 		msg := &collogspb.ExportLogsServiceRequest{}
 		if proto.Unmarshal(data, msg) != nil {
 			return
 		}
+		// Differential: where protobuf reads the request, the wire decoder makes the
+		// same events (it may accept more: it does not check UTF-8).
+		if werr != nil {
+			t.Fatalf("%x: protobuf reads it, the wire decoder says %v", data, werr)
+		}
+		sameBatches(t, data, wire, r.batch("otlp-grpc", msg))
 		rec.batches = rec.batches[:0]
 		if _, err := r.Export(context.Background(), msg); err != nil {
 			t.Fatal(err)
@@ -190,4 +199,54 @@ func FuzzExport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameBatches fails unless the wire decoder made the events the struct path made.
+func sameBatches(t *testing.T, data []byte, wire, structs gateway.Batch) {
+	t.Helper()
+	if len(wire.Events) != len(structs.Events) {
+		t.Fatalf("%x: wire decoder %d events, struct path %d", data, len(wire.Events), len(structs.Events))
+	}
+	for i := range wire.Events {
+		w, s := wire.Events[i], structs.Events[i]
+		if w.Type != s.Type || (w.Err == nil) != (s.Err == nil) || (w.Err == nil && !bytes.Equal(w.Doc, s.Doc)) {
+			t.Fatalf("%x: event %d differs:\nwire   %s %q %v\nstruct %s %q %v", data, i, w.Type, w.Doc, w.Err, s.Type, s.Doc, s.Err)
+		}
+	}
+}
+
+// TestWireDecoder: the wire decoder makes, byte for byte, the documents of the
+// struct path on the mapping test's request and on a request with every field twice,
+// unknown fields and values nested to the limit.
+func TestWireDecoder(t *testing.T) {
+	rec := &recorder{}
+	r := New(rec, Config{TypeAttribute: "t", DefaultType: "otel"}, nil)
+	r.now = func() time.Time { return at } // the same "now" for both decoders
+	deep := str("x")
+	for range 6 {
+		deep = &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{kv("k", deep), kv("k", str("dup"))}}}}
+	}
+	req := request(
+		&logspb.LogRecord{TimeUnixNano: uint64(at.UnixNano()), SeverityNumber: 21, SeverityText: "FATAL", Body: deep,
+			Attributes: []*commonpb.KeyValue{kv("t", str("Bad Type")), kv("t", str("good")), kv("b", &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{}})},
+			TraceId:    []byte{1, 2, 3}, SpanId: bytes.Repeat([]byte{9}, 8)},
+		&logspb.LogRecord{ObservedTimeUnixNano: uint64(at.UnixNano()), Body: &commonpb.AnyValue{}},
+		&logspb.LogRecord{Attributes: []*commonpb.KeyValue{{Key: "nil value"}}},
+	)
+	req.ResourceLogs[0].Resource.Attributes = append(req.ResourceLogs[0].Resource.Attributes, kv("t", str("from_resource")))
+	data, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, err := r.batchWire("otlp-grpc", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBatches(t, data, wire, r.batch("otlp-grpc", req))
+	if wire.Events[0].Type != "good" || wire.Events[1].Type != "from_resource" {
+		t.Errorf("types %q %q", wire.Events[0].Type, wire.Events[1].Type)
+	}
+	if _, err := r.batchWire("otlp-grpc", []byte{0x0a, 0xff}); err == nil {
+		t.Error("truncated bytes: no error")
+	}
 }
