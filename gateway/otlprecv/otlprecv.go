@@ -30,15 +30,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -47,7 +44,6 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
-	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -100,12 +96,6 @@ func New(ing Ingester, cfg Config, log *slog.Logger) *Receiver {
 	return &Receiver{ing: ing, cfg: cfg, log: log, now: time.Now}
 }
 
-// ingest turns a request into a batch, ingests it and says how many records were
-// rejected and why (the first reason, with the count of others).
-func (r *Receiver) ingest(ctx context.Context, receiver string, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	return r.ingestBatch(ctx, r.batch(receiver, req))
-}
-
 // ingestBatch ingests the batch of a request and answers as OTLP says.
 func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb.ExportLogsServiceResponse, error) {
 	if len(b.Events) == 0 {
@@ -126,248 +116,19 @@ func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb
 	return resp, nil
 }
 
-// batch makes one event per log record, in the request's order.
-func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest) gateway.Batch {
-	b := gateway.Batch{Receiver: receiver, TypeHint: "the attribute " + r.cfg.TypeAttribute}
-	depth := r.ing.Limits().Depth()
-	now := r.now()
-	for _, rl := range req.GetResourceLogs() {
-		res := rl.GetResource()
-		for _, sl := range rl.GetScopeLogs() {
-			for _, lr := range sl.GetLogRecords() {
-				doc, err := document(lr, res.GetAttributes(), sl.GetScope(), depth, now)
-				b.Events = append(b.Events, gateway.Event{Type: r.logType(lr.GetAttributes(), res.GetAttributes()), Doc: doc, Err: err})
-			}
-		}
+// batch makes one event per log record of a request decoded already (OTLP JSON,
+// Export called with a request): its protobuf bytes through the one decoder,
+// batchWire (wire.go), so that every transport makes the same documents.
+func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest) (gateway.Batch, error) {
+	data, err := proto.Marshal(req)
+	if err != nil {
+		return gateway.Batch{}, fmt.Errorf("%w: %w", errWire, err)
 	}
-	return b
-}
-
-// logType is the value of the type attribute (the record's, else the resource's)
-// when it is a valid log type, else the default.
-func (r *Receiver) logType(attrs, resAttrs []*commonpb.KeyValue) string {
-	for _, set := range [][]*commonpb.KeyValue{attrs, resAttrs} {
-		for _, kv := range set {
-			if kv.GetKey() == r.cfg.TypeAttribute {
-				if s, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok && stream.ValidType(s.StringValue) {
-					return s.StringValue
-				}
-			}
-		}
-	}
-	return r.cfg.DefaultType
+	return r.batchWire(receiver, data)
 }
 
 // errTooDeep is the error of a value nested deeper than the limit.
 var errTooDeep = errors.New("attribute or body value nested deeper than limits.max_depth")
-
-// document writes a log record's event document.
-func document(lr *logspb.LogRecord, resAttrs []*commonpb.KeyValue, scope *commonpb.InstrumentationScope, depth int, now time.Time) ([]byte, error) {
-	d := make([]byte, 0, 256)
-	t := lr.GetTimeUnixNano()
-	if t == 0 {
-		t = lr.GetObservedTimeUnixNano()
-	}
-	at := now
-	if t != 0 && t <= math.MaxInt64 {
-		at = time.Unix(0, int64(t))
-	}
-	d = append(d, `{"@timestamp":"`...)
-	d = at.UTC().AppendFormat(d, time.RFC3339Nano)
-	d = append(d, '"')
-	var err error
-	if body := lr.GetBody(); body != nil {
-		if s, ok := body.GetValue().(*commonpb.AnyValue_StringValue); ok {
-			d = append(d, `,"message":`...)
-			d = jsonx.AppendString(d, s.StringValue)
-		} else if body.GetValue() != nil {
-			d = append(d, `,"body":`...)
-			if d, err = appendValue(d, body, depth-1); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if lvl := lr.GetSeverityText(); lvl != "" {
-		d = append(d, `,"log":{"level":`...)
-		d = jsonx.AppendString(d, lvl)
-		d = append(d, '}')
-	}
-	sev, observed := lr.GetSeverityNumber(), lr.GetObservedTimeUnixNano()
-	if sev != 0 || (observed != 0 && observed <= math.MaxInt64) {
-		d = append(d, `,"event":{`...)
-		if sev != 0 {
-			d = append(d, `"severity":`...)
-			d = strconv.AppendInt(d, int64(sev), 10)
-		}
-		if observed != 0 && observed <= math.MaxInt64 {
-			if sev != 0 {
-				d = append(d, ',')
-			}
-			d = append(d, `"created":"`...)
-			d = time.Unix(0, int64(observed)).UTC().AppendFormat(d, time.RFC3339Nano)
-			d = append(d, '"')
-		}
-		d = append(d, '}')
-	}
-	if id := lr.GetTraceId(); len(id) == 16 {
-		d = append(d, `,"trace":{"id":"`...)
-		d = hex.AppendEncode(d, id)
-		d = append(d, `"}`...)
-	}
-	if id := lr.GetSpanId(); len(id) == 8 {
-		d = append(d, `,"span":{"id":"`...)
-		d = hex.AppendEncode(d, id)
-		d = append(d, `"}`...)
-	}
-	for _, m := range []struct{ attr, field string }{{"service.name", "service"}, {"host.name", "host"}} {
-		for _, kv := range resAttrs {
-			if kv.GetKey() == m.attr {
-				if s, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok && s.StringValue != "" {
-					d = append(d, `,"`+m.field+`":{"name":`...)
-					d = jsonx.AppendString(d, s.StringValue)
-					d = append(d, '}')
-				}
-				break
-			}
-		}
-	}
-	if attrs := lr.GetAttributes(); len(attrs) > 0 {
-		d = append(d, `,"attributes":`...)
-		if d, err = appendKVs(d, attrs, depth-1); err != nil {
-			return nil, err
-		}
-	}
-	if len(resAttrs) > 0 {
-		d = append(d, `,"resource":{"attributes":`...)
-		if d, err = appendKVs(d, resAttrs, depth-2); err != nil {
-			return nil, err
-		}
-		d = append(d, '}')
-	}
-	if scope.GetName() != "" || scope.GetVersion() != "" {
-		d = append(d, `,"scope":{"name":`...)
-		d = jsonx.AppendString(d, scope.GetName())
-		d = append(d, `,"version":`...)
-		d = jsonx.AppendString(d, scope.GetVersion())
-		d = append(d, '}')
-	}
-	return append(d, '}'), nil
-}
-
-// appendKVs appends attributes as a JSON object.
-func appendKVs(dst []byte, kvs []*commonpb.KeyValue, depth int) ([]byte, error) {
-	v := &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: kvs}}}
-	return appendValue(dst, v, depth)
-}
-
-// frame is one array or key-value list (obj) being written by appendValue.
-type frame struct {
-	obj bool
-	arr []*commonpb.AnyValue
-	kvs []*commonpb.KeyValue
-	i   int
-}
-
-// appendValue appends an AnyValue as JSON, with an explicit stack (no recursion on
-// input), failing past depth levels of arrays and key-value lists. A key-value list
-// with a key twice keeps the last. Numbers that JSON cannot hold (NaN, infinities)
-// become strings.
-func appendValue(dst []byte, v *commonpb.AnyValue, depth int) ([]byte, error) {
-	var stack []frame
-	cur := v
-	for {
-		switch x := cur.GetValue().(type) {
-		case *commonpb.AnyValue_ArrayValue:
-			if len(stack) >= depth {
-				return nil, errTooDeep
-			}
-			dst = append(dst, '[')
-			stack = append(stack, frame{arr: x.ArrayValue.GetValues()})
-		case *commonpb.AnyValue_KvlistValue:
-			if len(stack) >= depth {
-				return nil, errTooDeep
-			}
-			dst = append(dst, '{')
-			stack = append(stack, frame{obj: true, kvs: lastOfEachKey(x.KvlistValue.GetValues())})
-		case *commonpb.AnyValue_StringValue:
-			dst = jsonx.AppendString(dst, x.StringValue)
-		case *commonpb.AnyValue_BoolValue:
-			dst = strconv.AppendBool(dst, x.BoolValue)
-		case *commonpb.AnyValue_IntValue:
-			dst = strconv.AppendInt(dst, x.IntValue, 10)
-		case *commonpb.AnyValue_DoubleValue:
-			if f, err := jsonx.AppendFloat(dst, x.DoubleValue); err == nil {
-				dst = f
-			} else {
-				dst = jsonx.AppendString(dst, strconv.FormatFloat(x.DoubleValue, 'g', -1, 64))
-			}
-		case *commonpb.AnyValue_BytesValue:
-			dst = append(dst, '"')
-			dst = base64.StdEncoding.AppendEncode(dst, x.BytesValue)
-			dst = append(dst, '"')
-		default:
-			dst = append(dst, "null"...)
-		}
-		// The next value to write, closing the containers that are done.
-		for {
-			if len(stack) == 0 {
-				return dst, nil
-			}
-			f := &stack[len(stack)-1]
-			if f.obj {
-				if f.i < len(f.kvs) {
-					if f.i > 0 {
-						dst = append(dst, ',')
-					}
-					dst = jsonx.AppendString(dst, f.kvs[f.i].GetKey())
-					dst = append(dst, ':')
-					cur = f.kvs[f.i].GetValue()
-					f.i++
-					break
-				}
-				dst = append(dst, '}')
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			if f.i < len(f.arr) {
-				if f.i > 0 {
-					dst = append(dst, ',')
-				}
-				cur = f.arr[f.i]
-				f.i++
-				break
-			}
-			dst = append(dst, ']')
-			stack = stack[:len(stack)-1]
-		}
-	}
-}
-
-// lastOfEachKey returns kvs with only the last of each key, in order of those last
-// ones; kvs itself when no key repeats.
-func lastOfEachKey(kvs []*commonpb.KeyValue) []*commonpb.KeyValue {
-	if len(kvs) < 2 {
-		return kvs
-	}
-	seen := make(map[string]int, len(kvs))
-	dup := false
-	for i, kv := range kvs {
-		if _, ok := seen[kv.GetKey()]; ok {
-			dup = true
-		}
-		seen[kv.GetKey()] = i
-	}
-	if !dup {
-		return kvs
-	}
-	out := make([]*commonpb.KeyValue, 0, len(seen))
-	for i, kv := range kvs {
-		if seen[kv.GetKey()] == i {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
 
 // GRPCService is the LogsService for the gateway's gRPC server, whose interceptors
 // authenticate each call with the API keys. Its Export takes the request's bytes
@@ -413,13 +174,14 @@ func (r *Receiver) exportWire(ctx context.Context, data []byte) (*collogspb.Expo
 	return resp, nil
 }
 
-// Export is LogsService/Export over gRPC.
+// Export is LogsService/Export of a request decoded already (the gRPC server hands
+// GRPCService's Export the bytes instead): its protobuf bytes through exportWire.
 func (r *Receiver) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	resp, err := r.ingest(ctx, "otlp-grpc", req)
+	data, err := proto.Marshal(req)
 	if err != nil {
-		return nil, grpcrecv.StatusError(err, time.Duration(r.ing.Limits().RetryAfterSeconds())*time.Second, r.log)
+		return nil, grpcrecv.StatusError(gateway.Errorf(gateway.KindInvalid, "%w: %w", errWire, err), 0, r.log)
 	}
-	return resp, nil
+	return r.exportWire(ctx, data)
 }
 
 // HTTPHandler serves POST /v1/logs (httprecv.Options.OTLPLogs, which reads and
@@ -438,7 +200,7 @@ func (r *Receiver) HTTPHandler() http.Handler {
 			msg := &collogspb.ExportLogsServiceRequest{}
 			depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
 			if err = unmarshalJSON(body, msg, depth); err == nil {
-				b = r.batch("otlp-http", msg)
+				b, err = r.batch("otlp-http", msg)
 			}
 		} else {
 			b, err = r.batchWire("otlp-http", body)

@@ -125,12 +125,12 @@ func (r *Receiver) batchWire(receiver string, data []byte) (gateway.Batch, error
 }
 
 func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now time.Time) error {
-	var resource []byte
+	var resourceBuf msgBuf
 	var scopes [][]byte
 	err := fields(msg, func(f field) error {
 		switch {
 		case f.num == fRLResource && f.typ == protowire.BytesType:
-			resource = merge(resource, f.b)
+			resourceBuf.add(f.b)
 		case f.num == fRLScopeLogs && f.typ == protowire.BytesType:
 			scopes = append(scopes, f.b)
 		}
@@ -139,6 +139,7 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now
 	if err != nil {
 		return err
 	}
+	resource := resourceBuf.b
 	var res resourceInfo
 	var resKVs [][]byte
 	if err := fields(resource, func(f field) error {
@@ -183,12 +184,12 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now
 
 func (r *Receiver) scopesWire(b *gateway.Batch, scopes [][]byte, res *resourceInfo, depth int, now time.Time, resErr error) error {
 	for _, sl := range scopes {
-		var scope []byte
+		var scopeBuf msgBuf
 		var records [][]byte
 		if err := fields(sl, func(f field) error {
 			switch {
 			case f.num == fSLScope && f.typ == protowire.BytesType:
-				scope = merge(scope, f.b)
+				scopeBuf.add(f.b)
 			case f.num == fSLLogRecords && f.typ == protowire.BytesType:
 				records = append(records, f.b)
 			}
@@ -197,7 +198,7 @@ func (r *Receiver) scopesWire(b *gateway.Batch, scopes [][]byte, res *resourceIn
 			return err
 		}
 		var name, version string
-		if err := fields(scope, func(f field) error {
+		if err := fields(scopeBuf.b, func(f field) error {
 			if f.typ == protowire.BytesType && f.num == fScopeName {
 				name = string(f.b)
 			} else if f.typ == protowire.BytesType && f.num == fScopeVersion {
@@ -228,7 +229,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		t, observed       uint64
 		sev               uint64
 		sevText           []byte
-		body              []byte
+		body              msgBuf
 		hasBody           bool
 		attrs             [][]byte
 		traceID, spanID   []byte
@@ -247,7 +248,8 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		case f.num == fLRSeverityText && bytesField:
 			sevText = f.b
 		case f.num == fLRBody && bytesField:
-			body, hasBody = merge(body, f.b), true
+			body.add(f.b)
+			hasBody = true
 		case f.num == fLRAttributes && bytesField:
 			attrs = append(attrs, f.b)
 		case f.num == fLRTraceID && bytesField:
@@ -269,7 +271,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		typ = res.typ
 	}
 
-	d := make([]byte, 0, 256+len(body)+len(res.attrs))
+	d := make([]byte, 0, 256+len(body.b)+len(res.attrs))
 	ts := t
 	if ts == 0 {
 		ts = observed
@@ -282,7 +284,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 	d = at.UTC().AppendFormat(d, time.RFC3339Nano)
 	d = append(d, '"')
 	if hasBody {
-		kind, v, err := anyValueKind(body)
+		kind, v, err := anyValueKind(body.b)
 		if err != nil {
 			return nil, typ, err
 		}
@@ -292,7 +294,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 			d = jsonx.AppendString(d, string(v.b))
 		case kind != 0:
 			d = append(d, `,"body":`...)
-			if d, err = appendAnyWire(d, body, depth-1); err != nil {
+			if d, err = appendAnyWire(d, body.b, depth-1); err != nil {
 				return nil, typ, err
 			}
 		}
@@ -369,6 +371,7 @@ type wireKV struct {
 
 func readKV(msg []byte) (wireKV, error) {
 	var out wireKV
+	var value msgBuf
 	err := fields(msg, func(f field) error {
 		if f.typ != protowire.BytesType {
 			return nil
@@ -377,10 +380,12 @@ func readKV(msg []byte) (wireKV, error) {
 		case fKVKey:
 			out.key = f.b
 		case fKVValue:
-			out.value, out.has = merge(out.value, f.b), true
+			value.add(f.b)
+			out.has = true
 		}
 		return nil
 	})
+	out.value = value.b
 	return out, err
 }
 
@@ -431,6 +436,7 @@ func typeAttr(kvs [][]byte, key string) (string, bool, error) {
 func anyValueKind(msg []byte) (protowire.Number, field, error) {
 	var kind protowire.Number
 	var val field
+	var list msgBuf // an array or key-value list sent in pieces
 	err := fields(msg, func(f field) error {
 		// A field of another wire type than its own is an unknown field to protobuf.
 		switch f.num {
@@ -449,8 +455,12 @@ func anyValueKind(msg []byte) (protowire.Number, field, error) {
 		default:
 			return nil
 		}
-		if f.num == kind && (kind == fAnyArray || kind == fAnyKVList) {
-			f.b = merge(val.b, f.b) // a list sent twice is one list
+		if f.num != kind {
+			list = msgBuf{}
+		}
+		if f.num == fAnyArray || f.num == fAnyKVList {
+			list.add(f.b) // a list sent twice is one list
+			f.b = list.b
 		}
 		kind, val = f.num, f
 		return nil
@@ -458,13 +468,26 @@ func anyValueKind(msg []byte) (protowire.Number, field, error) {
 	return kind, val, err
 }
 
-// merge is what protobuf makes of a singular message field sent more than once: the
-// messages merged, which on the wire is their concatenation.
-func merge(prev, next []byte) []byte {
-	if prev == nil {
-		return next
+// msgBuf gathers a singular message field sent more than once, which protobuf
+// merges: on the wire, the concatenation of the pieces. The first piece is kept as it
+// is (a slice of the request); from the second on they are appended to a buffer of
+// its own that grows by doubling, so that a request repeating a field in a million
+// pieces costs linear time, not quadratic.
+type msgBuf struct {
+	b     []byte
+	owned bool
+}
+
+func (m *msgBuf) add(next []byte) {
+	switch {
+	case m.b == nil:
+		m.b = next
+	case !m.owned:
+		m.b = append(append(make([]byte, 0, 2*(len(m.b)+len(next))), m.b...), next...)
+		m.owned = true
+	default:
+		m.b = append(m.b, next...)
 	}
-	return append(prev[:len(prev):len(prev)], next...)
 }
 
 // appendKVsWire appends attributes (KeyValue messages) as a JSON object.
