@@ -40,6 +40,20 @@ func (e *Event) GetPath(p Path) (any, bool) {
 	return e.dotted(p)
 }
 
+// nested returns the object at p, found by walking its parts (no top-level key with
+// dots in it); ok is false when there is none.
+func (e *Event) nested(p Path) (map[string]any, bool) {
+	m := e.Fields
+	for _, part := range p.parts {
+		child, ok := m[part].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		m = child
+	}
+	return m, true
+}
+
 // dotted looks p up as one top-level key with dots in it.
 func (e *Event) dotted(p Path) (any, bool) {
 	if len(p.parts) == 1 {

@@ -237,7 +237,10 @@ type renamePair struct{ from, to event.Path }
 // renameProc moves fields. With fields (a mapping from -> to, in order) it renames
 // many at once; a missing one is skipped only with ignore_missing.
 type renameProc struct {
-	pairs         []renamePair
+	pairs []renamePair
+	// paths holds each pair's from and to (2i and 2i+1), so that a rename of many
+	// fields looks their parent objects up once per event.
+	paths         *event.Targets
 	ignoreMissing bool
 	override      bool
 }
@@ -270,14 +273,20 @@ func newRename(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		}
 		p.pairs = []renamePair{{event.ParsePath(o.Field), event.ParsePath(o.TargetField)}}
 	}
+	var paths []event.Path
+	for _, r := range p.pairs {
+		paths = append(paths, r.from, r.to)
+	}
+	p.paths = event.NewTargets(paths)
 	return p, errors.Join(errs...)
 }
 
 func (p *renameProc) Process(_ context.Context, e *event.Event) error {
-	for _, r := range p.pairs {
-		// Take the value, then store it where nothing is: two walks. The rare
-		// failures put the value back where it came from.
-		v, ok := e.TakePath(r.from)
+	w := p.paths.Writer(e)
+	for i, r := range p.pairs {
+		// Take the value, then store it where nothing is. The rare failures put the
+		// value back where it came from.
+		v, ok := w.Take(2 * i)
 		if !ok {
 			if p.ignoreMissing {
 				continue
@@ -287,9 +296,9 @@ func (p *renameProc) Process(_ context.Context, e *event.Event) error {
 		var exists bool
 		var err error
 		if p.override {
-			err = e.SetPath(r.to, v)
+			err = w.Set(2*i+1, v)
 		} else {
-			exists, err = e.SetPathNew(r.to, v)
+			exists, err = w.SetNew(2*i+1, v)
 		}
 		if exists || err != nil {
 			_ = e.SetPath(r.from, v) // put it back: it came from there

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
@@ -39,54 +38,9 @@ type grokProc struct {
 }
 
 type grokPattern struct {
-	p      *grok.Pattern
-	fields []grokField
-	// parents are the distinct objects the fields go into (source for source.ip),
-	// each looked up once per match; nil when a field is itself one of them or above
-	// one (then every field is set by its whole path).
-	parents []event.Path
-}
-
-type grokField struct {
-	path   event.Path
-	typ    string
-	parent int // index in parents; -1: top level
-	leaf   string
-}
-
-// maxParents bounds the parent objects a pattern caches per match (on the stack).
-const maxParents = 32
-
-// groupParents fills the parents of a pattern's fields, if they can be cached.
-func (pat *grokPattern) groupParents() {
-	index := map[string]int{}
-	for i := range pat.fields {
-		f := &pat.fields[i]
-		parent, leaf, ok := f.path.Parent()
-		f.leaf, f.parent = leaf, -1
-		if !ok {
-			continue
-		}
-		n, seen := index[parent.String()]
-		if !seen {
-			n = len(pat.parents)
-			index[parent.String()] = n
-			pat.parents = append(pat.parents, parent)
-		}
-		f.parent = n
-	}
-	for _, f := range pat.fields {
-		for _, parent := range pat.parents {
-			full := f.path.String()
-			if p := parent.String(); p == full || strings.HasPrefix(p, full+".") {
-				pat.parents = nil // a capture would replace an object others go into
-				return
-			}
-		}
-	}
-	if len(pat.parents) > maxParents {
-		pat.parents = nil
-	}
+	p       *grok.Pattern
+	types   []string // each capture's semantic type (int, float), "" for a string
+	targets *event.Targets
 }
 
 func newGrok(node *yaml.Node, _ *Deps) (event.Processor, error) {
@@ -106,14 +60,16 @@ func newGrok(node *yaml.Node, _ *Deps) (event.Processor, error) {
 			continue
 		}
 		pat := grokPattern{p: gp}
+		var paths []event.Path
 		for _, f := range gp.Fields() {
 			if err := requireField(fmt.Sprintf("patterns[%d]", i), f.Name, given["patterns"]); err != nil {
 				errs = append(errs, err)
 			}
-			pat.fields = append(pat.fields, grokField{path: event.ParsePath(f.Name), typ: f.Type})
+			paths = append(paths, event.ParsePath(f.Name))
+			pat.types = append(pat.types, f.Type)
 		}
-		pat.groupParents()
-		p.maxSpans = max(p.maxSpans, 2*len(pat.fields))
+		pat.targets = event.NewTargets(paths)
+		p.maxSpans = max(p.maxSpans, 2*len(paths))
 		p.patterns = append(p.patterns, pat)
 	}
 	return p, errors.Join(errs...)
@@ -148,36 +104,24 @@ func (p *grokProc) Process(_ context.Context, e *event.Event) error {
 		if !matched {
 			continue
 		}
-		var objects [maxParents]map[string]any
-		for i, f := range pat.fields {
+		w := pat.targets.Writer(e)
+		for i, typ := range pat.types {
 			start, end := spans[2*i], spans[2*i+1]
 			if start < 0 || (start == end && !p.keepEmpty) {
 				continue
 			}
 			var val any
-			if f.typ == "" {
+			if typ == "" {
 				val = s[start:end]
 			} else {
 				var err error
-				if val, err = convertCapture(s[start:end], f.typ); err != nil {
-					return fmt.Errorf("field %s: capture %s: %w", p.field, f.path, err)
+				if val, err = convertCapture(s[start:end], typ); err != nil {
+					return fmt.Errorf("field %s: capture %s: %w", p.field, pat.targets.Path(i), err)
 				}
 			}
-			if pat.parents == nil || f.parent < 0 {
-				if err := e.SetPath(f.path, val); err != nil {
-					return fmt.Errorf("field %s: capture %s: %w", p.field, f.path, err)
-				}
-				continue
+			if err := w.Set(i, val); err != nil {
+				return fmt.Errorf("field %s: capture %s: %w", p.field, pat.targets.Path(i), err)
 			}
-			obj := objects[f.parent]
-			if obj == nil {
-				var err error
-				if obj, err = e.Object(pat.parents[f.parent]); err != nil {
-					return fmt.Errorf("field %s: capture %s: %w", p.field, f.path, err)
-				}
-				objects[f.parent] = obj
-			}
-			obj[f.leaf] = val
 		}
 		return nil
 	}

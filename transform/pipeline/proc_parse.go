@@ -111,7 +111,7 @@ type csvOptions struct {
 // skipped unless empty_value is set.
 type csvProc struct {
 	field         event.Path
-	targets       []event.Path
+	targets       *event.Targets
 	sep, quote    byte
 	trim          bool
 	emptyValue    any
@@ -129,12 +129,14 @@ func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	if len(o.TargetFields) == 0 {
 		errs = append(errs, optErr("target_fields", node, "required"))
 	}
+	var targets []event.Path
 	for i, f := range o.TargetFields {
 		if err := requireField(fmt.Sprintf("target_fields[%d]", i), f, given["target_fields"]); err != nil {
 			errs = append(errs, err)
 		}
-		p.targets = append(p.targets, event.ParsePath(f))
+		targets = append(targets, event.ParsePath(f))
 	}
+	p.targets = event.NewTargets(targets)
 	for _, c := range []struct {
 		name, v string
 		dst     *byte
@@ -166,8 +168,9 @@ func (p *csvProc) Process(_ context.Context, e *event.Event) error {
 	if !ok {
 		return err
 	}
+	w := p.targets.Writer(e)
 	col := 0
-	for i := 0; col < len(p.targets); col++ {
+	for i := 0; col < p.targets.Len(); col++ {
 		var val string
 		if p.trim {
 			for i < len(s) && (s[i] == ' ' || s[i] == '\t') && s[i] != p.sep {
@@ -214,12 +217,12 @@ func (p *csvProc) Process(_ context.Context, e *event.Event) error {
 			val = strings.TrimSpace(val)
 		}
 		if val != "" {
-			if err := e.SetPath(p.targets[col], val); err != nil {
-				return fmt.Errorf("field %s: %w", p.targets[col], err)
+			if err := w.Set(col, val); err != nil {
+				return fmt.Errorf("field %s: %w", p.targets.Path(col), err)
 			}
 		} else if p.hasEmpty {
-			if err := e.SetPath(p.targets[col], deepCopy(p.emptyValue)); err != nil {
-				return fmt.Errorf("field %s: %w", p.targets[col], err)
+			if err := w.Set(col, deepCopy(p.emptyValue)); err != nil {
+				return fmt.Errorf("field %s: %w", p.targets.Path(col), err)
 			}
 		}
 		if i >= len(s) {
