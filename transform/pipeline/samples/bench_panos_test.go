@@ -148,21 +148,9 @@ func BenchmarkPanosEnrichedPipeline(b *testing.B) {
 	benchPanos(b, enrichedSet(b).Get("panos"), panosTraffic(4096))
 }
 
-// benchPanos runs lines through p in turn, each event's document in recycled objects
-// as the transformer does.
+// benchPanos runs lines through p in turn.
 func benchPanos(b *testing.B, p *pipeline.Pipeline, lines []string) {
-	ctx := context.Background()
-	var objs event.Objects
-	benchLoop(b, func(i int) {
-		fields := objs.New(1)
-		fields["message"] = lines[i%len(lines)]
-		e := event.Event{Type: "panos", Received: received, Fields: fields, Objects: &objs}
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-		objs.Release()
-	})
+	benchMessages(b, p, "panos", lines)
 }
 
 // BenchmarkPanosGrok is the baseline of the panos row in BENCHMARKS.md: the grok

@@ -82,7 +82,14 @@ func zeekEvent(l zeekLine) event.Event {
 // per-core rate with -cpu 1.
 func BenchmarkPipelineZeek(b *testing.B) {
 	lines := zeekLines(1024, false)
-	benchEvents(b, samplePipeline(b, "zeek"), func(i int) event.Event { return zeekEvent(lines[i%len(lines)]) })
+	benchEvents(b, samplePipeline(b, "zeek"), func(i int, objs *event.Objects) event.Event {
+		l := lines[i%len(lines)]
+		fields, log, file := objs.New(2), objs.New(1), objs.New(1)
+		file["path"] = l.path
+		log["file"] = file
+		fields["message"], fields["log"] = l.line, log
+		return event.Event{Type: "zeek", Received: received, Fields: fields}
+	})
 }
 
 // BenchmarkGoGrokZeek is the baseline: github.com/elastic/go-grok extracting the raw
