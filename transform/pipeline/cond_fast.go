@@ -16,10 +16,27 @@ import (
 // operator on a non-string) falls back to the VM, which then gives expr's own result
 // or error. TestFastConditionsAgreeWithExpr checks the two against each other.
 
-// fastCond is a condition node.
+//
+// A condition reads each object on its paths once: ctx._fgt.user == "N/A" ||
+// ctx._fgt.user == "" looks _fgt and user up once, the second test reading the values
+// the first found (a condition does not change the event, so they stay true while it
+// runs).
+
+// fastCond is a condition's tree, with the number of values (the objects and fields
+// on its paths) it reads at most once per evaluation.
 type fastCond struct {
+	root  *condNode
+	slots int
+}
+
+// maxFastSlots bounds the values an evaluation keeps (on the stack); paths past it
+// are read each time they are used.
+const maxFastSlots = 16
+
+// condNode is a condition node.
+type condNode struct {
 	op          string // "==", "!=", "in", "contains", "startsWith", "endsWith", "&&", "||", "!"
-	left, right *fastCond
+	left, right *condNode
 	path        fastPath
 	lits        []any // string, bool, int, nil
 }
@@ -28,6 +45,9 @@ type fastCond struct {
 type fastPath struct {
 	keys     []string
 	optional []bool
+	// slots[i] is where an evaluation keeps the value of keys[:i+1] (see
+	// fastState); -1: not kept.
+	slots []int
 }
 
 // compileFast returns the fast tree of a condition, or nil if it has other shapes.
@@ -36,10 +56,64 @@ func compileFast(src string) *fastCond {
 	if err != nil {
 		return nil
 	}
-	return fastNode(tree.Node)
+	root := fastNode(tree.Node)
+	if root == nil {
+		return nil
+	}
+	// A slot for each prefix that more than one path of the condition reads.
+	var nodes []*condNode
+	var collect func(n *condNode)
+	collect = func(n *condNode) {
+		if n != nil {
+			collect(n.left)
+			collect(n.right)
+			nodes = append(nodes, n)
+		}
+	}
+	collect(root)
+	uses := map[string]int{}
+	for _, n := range nodes {
+		for i := range n.path.keys {
+			uses[strings.Join(n.path.keys[:i+1], "\x00")]++
+		}
+	}
+	c := &fastCond{root: root}
+	slots := map[string]int{}
+	for _, n := range nodes {
+		for i := range n.path.keys {
+			prefix := strings.Join(n.path.keys[:i+1], "\x00")
+			id, ok := slots[prefix]
+			if !ok {
+				id = -1
+				if uses[prefix] > 1 && c.slots < maxFastSlots {
+					id = c.slots
+					c.slots++
+				}
+				slots[prefix] = id
+			}
+			n.path.slots = append(n.path.slots, id)
+		}
+	}
+	return c
 }
 
-func fastNode(n ast.Node) *fastCond {
+// fastState holds the values one evaluation has read, by slot. A nil state keeps
+// none (the condition has no slots).
+type fastState struct {
+	have uint16 // bit i: vals[i] is read
+	vals [maxFastSlots]any
+}
+
+// eval decides the condition; ok is false when the VM must.
+func (c *fastCond) eval(fields map[string]any) (result, ok bool) {
+	if c.slots == 0 {
+		return c.root.eval(fields, nil) // no path shares a value with another
+	}
+	var st fastState
+	return c.root.eval(fields, &st)
+}
+
+func fastNode(n ast.Node) *condNode {
 	switch n := n.(type) {
 	case *ast.UnaryNode:
 		if n.Operator != "!" && n.Operator != "not" {
@@ -49,7 +123,7 @@ func fastNode(n ast.Node) *fastCond {
 		if inner == nil {
 			return nil
 		}
-		return &fastCond{op: "!", left: inner}
+		return &condNode{op: "!", left: inner}
 	case *ast.BinaryNode:
 		switch n.Operator {
 		case "&&", "and", "||", "or":
@@ -61,7 +135,7 @@ func fastNode(n ast.Node) *fastCond {
 			if n.Operator == "||" || n.Operator == "or" {
 				op = "||"
 			}
-			return &fastCond{op: op, left: l, right: r}
+			return &condNode{op: op, left: l, right: r}
 		case "==", "!=", "contains", "startsWith", "endsWith":
 			path, ok := fastPathOf(n.Left)
 			if !ok {
@@ -74,14 +148,14 @@ func fastNode(n ast.Node) *fastCond {
 			if _, isStr := lit.(string); !isStr && n.Operator != "==" && n.Operator != "!=" {
 				return nil
 			}
-			return &fastCond{op: n.Operator, path: path, lits: []any{lit}}
+			return &condNode{op: n.Operator, path: path, lits: []any{lit}}
 		case "in":
 			path, ok := fastPathOf(n.Left)
 			arr, isArr := n.Right.(*ast.ArrayNode)
 			if !ok || !isArr {
 				return nil
 			}
-			c := &fastCond{op: "in", path: path}
+			c := &condNode{op: "in", path: path}
 			for _, el := range arr.Nodes {
 				lit, ok := fastLiteral(el)
 				if !ok {
@@ -142,8 +216,9 @@ func fastLiteral(n ast.Node) (any, bool) {
 	return nil, false
 }
 
-// fetch reads the path; ok is false where expr would fail (or might not agree).
-func (p *fastPath) fetch(fields map[string]any) (any, bool) {
+// fetch reads the path, each of its values read before in this evaluation taken from
+// st; ok is false where expr would fail (or might not agree).
+func (p *fastPath) fetch(fields map[string]any, st *fastState) (any, bool) {
 	var cur any = fields
 	for i, k := range p.keys {
 		if cur == nil {
@@ -152,11 +227,20 @@ func (p *fastPath) fetch(fields map[string]any) (any, bool) {
 			}
 			return nil, false
 		}
+		slot := p.slots[i]
+		if slot >= 0 && st.have&(1<<slot) != 0 {
+			cur = st.vals[slot]
+			continue
+		}
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
 		}
 		cur = m[k]
+		if slot >= 0 {
+			st.vals[slot] = cur
+			st.have |= 1 << slot
+		}
 	}
 	return cur, true
 }
@@ -185,23 +269,23 @@ func fastEqual(v, lit any) bool {
 	return false
 }
 
-// eval decides the condition; ok is false when the VM must.
-func (c *fastCond) eval(fields map[string]any) (result, ok bool) {
+// eval decides the node; ok is false when the VM must.
+func (c *condNode) eval(fields map[string]any, st *fastState) (result, ok bool) {
 	switch c.op {
 	case "&&", "||":
-		l, ok := c.left.eval(fields)
+		l, ok := c.left.eval(fields, st)
 		if !ok {
 			return false, false
 		}
 		if l == (c.op == "||") {
 			return l, true
 		}
-		return c.right.eval(fields)
+		return c.right.eval(fields, st)
 	case "!":
-		r, ok := c.left.eval(fields)
+		r, ok := c.left.eval(fields, st)
 		return !r, ok
 	}
-	v, ok := c.path.fetch(fields)
+	v, ok := c.path.fetch(fields, st)
 	if !ok {
 		return false, false
 	}

@@ -19,6 +19,10 @@ func TestFastConditionsAgreeWithExpr(t *testing.T) {
 		`ctx.a in ["x", "y", 1, nil]`, `ctx.a?.b in ["x"]`, `ctx.a contains "x"`, `ctx.a?.b startsWith "x"`, `ctx.a endsWith "y"`,
 		`ctx.a == "x" && ctx.b?.c == "y"`, `ctx.a == "x" || ctx.b.c == "y"`, `!(ctx.a == nil)`, `not (ctx.a?.b == "x") and ctx.b != nil`,
 		`ctx.a not in ["x"]`, `ctx.a?.b?.c == false or ctx.a == 1`,
+		// Paths sharing objects, read once per evaluation (the optional and the
+		// required access to one object must still differ).
+		`ctx.a?.b == nil || ctx.a.b == "x"`, `ctx.a.b != nil && ctx.a.b != "x"`, `ctx.a?.b == "x" || ctx.a?.b == "y" || ctx.a?.c == nil`,
+		`ctx.a?.b?.c == nil && ctx.a.b.c == 1`, `!(ctx.b?.a == "x") && ctx.b?.c in ["y", "x"] && ctx.b.a startsWith "x"`,
 	}
 	values := func(r *rand.Rand, depth int) any { return nil }
 	values = func(r *rand.Rand, depth int) any {
