@@ -17,7 +17,7 @@ import (
 //	sluice_processor_events_total{pipeline,processor,kind}    events a processor ran on (its if true)
 //	sluice_processor_failures_total{pipeline,processor,kind}  failures of a processor, its if included
 //	sluice_processor_seconds_total{pipeline,processor,kind}   time spent in a processor, its if included (a group's includes its processors')
-//	                                                          (measured on one event in 8, counted 8 times)
+//	                                                          (measured on one event in 32, counted 32 times)
 //	sluice_grok_fallbacks_total{pipeline,processor,tag}       events a grok processor matched with regexp
 //	                                                          instead of its compiled matcher (an expression
 //	                                                          it cannot compile, or a line over its step budget)
@@ -53,7 +53,7 @@ func registerMetrics(meter metric.Meter, set *Set) error {
 		return err
 	}
 	sSeconds, err := meter.Float64ObservableCounter("sluice_processor_seconds_total",
-		metric.WithDescription("Time spent in a processor, its if condition included (a group's includes its processors'); measured on one event in 8 and counted for 8."), metric.WithUnit("s"))
+		metric.WithDescription("Time spent in a processor, its if condition included (a group's includes its processors'); measured on one event in 32 and counted for 32."), metric.WithUnit("s"))
 	if err != nil {
 		return fmt.Errorf("create counter sluice_processor_seconds_total: %w", err)
 	}

@@ -76,10 +76,13 @@ type Pipeline struct {
 	tick atomic.Uint32
 }
 
-// timeSample is how many events one timed event stands for. Reading the clock twice
-// per processor would cost about as much as a cheap processor itself, so processor
-// time is measured on one event in timeSample and counted timeSample times.
-const timeSample = 8
+// timeSample is how many events one timed event stands for. Reading the clock for
+// every processor would cost about as much as a cheap processor itself (30-40 ns a
+// read on a VM's clock, against 50-150 ns for a set or a rename), so processor time
+// is measured on one event in timeSample and counted timeSample times: at the rates
+// a pipeline runs (tens of thousands of events a second) that is still a thousand
+// timed events a second.
+const timeSample = 32
 
 // step is one compiled processor with its common options.
 type step struct {
@@ -147,7 +150,10 @@ func (p *Pipeline) Process(ctx context.Context, e *event.Event) error {
 // run runs steps in order until one fails without handling or the event is dropped.
 // timed: measure each step's time (see timeSample).
 func (p *Pipeline) run(ctx context.Context, e *event.Event, steps []*step, timed bool) error {
+	// One wall-clock read, then the monotonic clock alone (time.Since) after each
+	// step: half the clock reads of time.Now before and after.
 	var start time.Time
+	var last time.Duration
 	if timed {
 		start = time.Now()
 	}
@@ -157,9 +163,9 @@ func (p *Pipeline) run(ctx context.Context, e *event.Event, steps []*step, timed
 		}
 		err := p.runStep(ctx, e, s)
 		if timed {
-			now := time.Now()
-			s.nanos.Add(timeSample * int64(now.Sub(start)))
-			start = now
+			now := time.Since(start)
+			s.nanos.Add(timeSample * int64(now-last))
+			last = now
 		}
 		if err == nil {
 			continue
@@ -177,7 +183,7 @@ func (p *Pipeline) run(ctx context.Context, e *event.Event, steps []*step, timed
 			return herr
 		}
 		if timed {
-			start = time.Now() // the handlers timed themselves
+			last = time.Since(start) // the handlers timed themselves
 		}
 	}
 	return nil
