@@ -39,7 +39,14 @@ type condNode struct {
 	left, right *condNode
 	path        fastPath
 	lits        []any // string, bool, int, nil
+	// set holds the string literals of an "in" with more than a few (only a string
+	// can be in the list on the fast path, and it equals only a string literal).
+	set map[string]struct{}
 }
+
+// minInSet is the list length from which "in" looks a string up in a set rather
+// than comparing it with each literal in turn.
+const minInSet = 8
 
 // fastPath is ctx.a.b?.c: keys from ctx, and whether each access is optional.
 type fastPath struct {
@@ -162,6 +169,14 @@ func fastNode(n ast.Node) *condNode {
 					return nil
 				}
 				c.lits = append(c.lits, lit)
+			}
+			if len(c.lits) >= minInSet {
+				c.set = map[string]struct{}{}
+				for _, l := range c.lits {
+					if s, ok := l.(string); ok {
+						c.set[s] = struct{}{}
+					}
+				}
 			}
 			return c
 		}
@@ -297,8 +312,13 @@ func (c *condNode) eval(fields map[string]any, st *fastState) (result, ok bool) 
 	case "in":
 		// expr turns an array of string constants into a set, which fails on
 		// anything but a string: leave other values to the VM.
-		if _, isStr := v.(string); !isStr {
+		s, isStr := v.(string)
+		if !isStr {
 			return false, false
+		}
+		if c.set != nil {
+			_, in := c.set[s]
+			return in, true
 		}
 		for _, l := range c.lits {
 			if fastEqual(v, l) {

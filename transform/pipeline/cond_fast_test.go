@@ -22,7 +22,8 @@ func TestFastConditionsAgreeWithExpr(t *testing.T) {
 		// Paths sharing objects, read once per evaluation (the optional and the
 		// required access to one object must still differ).
 		`ctx.a?.b == nil || ctx.a.b == "x"`, `ctx.a.b != nil && ctx.a.b != "x"`, `ctx.a?.b == "x" || ctx.a?.b == "y" || ctx.a?.c == nil`,
-		`ctx.a?.b?.c == nil && ctx.a.b.c == 1`, `!(ctx.b?.a == "x") && ctx.b?.c in ["y", "x"] && ctx.b.a startsWith "x"`,
+		`ctx.a?.b?.c == nil && ctx.a.b.c == 1`, `ctx.a in ["q", "r", "s", "t", "u", "v", "w", "x", 1, nil, true]`,
+		`ctx.a?.b in ["q", "r", "s", "t", "u", "v", "w", "y", "yx"]`, `!(ctx.b in ["1", "2", "3", "4", "5", "6", "7", "8", "xy", ""])`, `!(ctx.b?.a == "x") && ctx.b?.c in ["y", "x"] && ctx.b.a startsWith "x"`,
 	}
 	values := func(r *rand.Rand, depth int) any { return nil }
 	values = func(r *rand.Rand, depth int) any {
