@@ -3,6 +3,7 @@ package transform_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sluice-siem/sluice/internal/tracing"
+	"github.com/sluice-siem/sluice/internal/tracing/provider"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/transform"
 )
@@ -74,8 +76,10 @@ func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
 }
 
 // BenchmarkHandleTracing is Handle of batches of 500 firewall events whose envelopes
-// carry a sampled traceparent in 1% of the batches, with tracing off, and with the
-// SDK on (spans to a no-op exporter through its batcher): what tracing costs per event.
+// carry a sampled traceparent in 1% of the batches, with tracing off, with the SDK on
+// (spans to a no-op exporter through its batcher), and with the SDK on and the
+// failed and slow batches kept (every other batch recorded, then let go by the
+// keeper): what tracing costs per event.
 //
 //	go test -run '^$' -bench HandleTracing -cpu 1 -count 3 ./transform/
 func BenchmarkHandleTracing(b *testing.B) {
@@ -87,16 +91,20 @@ func BenchmarkHandleTracing(b *testing.B) {
 		untraced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", at, ev)}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
 		traced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, ev, "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01")}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
 	}
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on,1%-traced-batches"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, mode := range []string{"off", "on,1%-traced-batches", "on,1%-traced-batches,keep-failed-and-slow"} {
+		b.Run(mode, func(b *testing.B) {
 			var opts transform.Options
-			if on {
-				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
-					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+			if mode != "off" {
+				cfg := tracing.Config{Enabled: true}
+				if strings.HasSuffix(mode, "keep-failed-and-slow") {
+					cfg.KeepErrors, cfg.KeepSlow = true, 5*time.Second
+				}
+				// As provider.Setup builds it, with a no-op exporter.
+				var spans sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())
+				if cfg.Keeps() {
+					spans = provider.NewKeeper(spans, cfg)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(provider.Sampler(cfg)))
 				defer func() { _ = tp.Shutdown(context.Background()) }()
 				opts.Tracer = tp.Tracer("bench")
 			}

@@ -23,7 +23,10 @@ import (
 // OpenTelemetry Collector (scripts/otelcol.sh) as the trace backend printing spans
 // (its debug exporter, detailed), and sends a batch over HTTP with a sampled W3C traceparent: the gateway's
 // spans and the transformer's, in two processes, form one trace under the client's
-// span, the transformer's batch span a child of the gateway's ingest span.
+// span, the transformer's batch span a child of the gateway's ingest span. Then a
+// batch without a traceparent, which the ratio (0) does not sample: with keep_slow at
+// 1ns every batch counts as slow, so the gateway keeps it and exports its ingest
+// span, as a trace of its own, through the same exporter.
 func TestTraceAcrossTiers(t *testing.T) {
 	otelcol := os.Getenv("SLUICE_TEST_OTELCOL")
 	if otelcol == "" || testing.Short() {
@@ -75,6 +78,7 @@ service:
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 	t.Setenv("SLUICE_TRACING_ENABLED", "true")
 	t.Setenv("SLUICE_TRACING_SAMPLE_RATIO", "0")
+	t.Setenv("SLUICE_TRACING_KEEP_SLOW", "1ns")
 
 	f := newFleetWith(t, kEndpoint, dEndpoint, fleetOptions{shards: 1})
 	gwConfig := filepath.Join(f.root, "gateway.yaml")
@@ -135,25 +139,42 @@ log: {level: info, format: json}
 		t.Errorf("pipelines and sink write spans are not children of the batch span: %+v", spans)
 	}
 	t.Logf("trace %s: %d spans: %+v", traceID, len(spans), spans)
+
+	req, _ = http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/events?type=firewall", strings.NewReader(`{"message":"kept 1"}`))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("post: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	f.waitDelivered([]string{"kept 1"})
+	waitFor(t, 30*time.Second, "the kept batch's ingest span, in a trace of its own", func() bool {
+		for _, s := range debugSpans(out.String(), "") {
+			if s.service == "sluice-gateway" && s.name == "sluice.gateway.ingest" && s.trace != traceID && s.parent == "" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // debugSpan is a span as the Collector's debug exporter prints it.
-type debugSpan struct{ service, name, id, parent string }
+type debugSpan struct{ service, name, trace, id, parent string }
 
 var (
 	debugService = regexp.MustCompile(`-> service\.name: Str\(([^)]*)\)`)
 	debugField   = regexp.MustCompile(`^\s*(Trace ID|Parent ID|ID|Name)\s*: ?(.*)$`)
 )
 
-// debugSpans reads the spans of trace traceID from the debug exporter's detailed
-// output: each ResourceSpans names its service.name, then each Span its Trace ID,
-// Parent ID, ID and Name on lines of their own.
+// debugSpans reads the spans of trace traceID ("": of every trace) from the debug
+// exporter's detailed output: each ResourceSpans names its service.name, then each
+// Span its Trace ID, Parent ID, ID and Name on lines of their own.
 func debugSpans(out, traceID string) []debugSpan {
 	var spans []debugSpan
-	var service, trace string
+	var service string
 	var cur *debugSpan
 	flush := func() {
-		if cur != nil && strings.EqualFold(trace, traceID) {
+		if cur != nil && (traceID == "" || strings.EqualFold(cur.trace, traceID)) {
 			spans = append(spans, *cur)
 		}
 		cur = nil
@@ -167,7 +188,6 @@ func debugSpans(out, traceID string) []debugSpan {
 		if strings.Contains(line, "Span #") {
 			flush()
 			cur = &debugSpan{service: service}
-			trace = ""
 			continue
 		}
 		m := debugField.FindStringSubmatch(strings.TrimRight(line, "\r\n"))
@@ -177,7 +197,7 @@ func debugSpans(out, traceID string) []debugSpan {
 		v := strings.ToLower(strings.TrimSpace(m[2]))
 		switch m[1] {
 		case "Trace ID":
-			trace = v
+			cur.trace = v
 		case "Parent ID":
 			cur.parent = v
 		case "ID":

@@ -40,7 +40,9 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 func (p *Provider) Start(context.Context) error { return nil }
 
 // Setup returns the tracer provider of cfg for a process whose service.name is
-// service (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override it). The exporter
+// service (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override it): head sampling
+// by Sampler, and the Keeper in front of the exporter's batcher when cfg keeps failed
+// or slow batches. The exporter
 // speaks OTLP/gRPC, or OTLP/HTTP when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
 // OTEL_EXPORTER_OTLP_PROTOCOL says http/protobuf.
 func Setup(ctx context.Context, cfg tracing.Config, service, version string) (*Provider, error) {
@@ -64,10 +66,14 @@ func Setup(ctx context.Context, cfg tracing.Config, service, version string) (*P
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
+	var spans sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(exp)
+	if cfg.Keeps() {
+		spans = NewKeeper(spans, cfg)
+	}
 	sdk := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(spans),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		sdktrace.WithSampler(Sampler(cfg)),
 	)
 	return &Provider{TracerProvider: sdk, sdk: sdk}, nil
 }
