@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/tracing"
+	"github.com/sluice-siem/sluice/internal/tracing/provider"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -19,8 +22,9 @@ type discardProducer struct{}
 func (discardProducer) Put(context.Context, string, []stream.Record) error { return nil }
 
 // BenchmarkIngestTracing is Ingest of batches of 500 events with tracing off, with the
-// SDK sampling 1% of batches and all of them (spans exported to a no-op exporter
-// through the SDK's batcher, as in production): what tracing costs per event.
+// SDK sampling 1% of batches (alone, and keeping the failed and slow others, which
+// records every batch) and all of them (spans exported to a no-op exporter through
+// the SDK's batcher, as in production): what tracing costs per event.
 //
 //	go test -run '^$' -bench IngestTracing -cpu 1 -count 3 ./gateway/
 func BenchmarkIngestTracing(b *testing.B) {
@@ -31,12 +35,21 @@ func BenchmarkIngestTracing(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		ratio float64
-	}{{"off", -1}, {"sampled=1%", 0.01}, {"sampled=100%", 1}} {
+		keep  bool
+	}{{"off", -1, false}, {"sampled=1%", 0.01, false}, {"sampled=1%,keep-failed-and-slow", 0.01, true}, {"sampled=100%", 1, false}} {
 		b.Run(v.name, func(b *testing.B) {
 			var tracer trace.Tracer
 			if v.ratio >= 0 {
-				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
-					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(v.ratio))))
+				// As provider.Setup builds it, with a no-op exporter.
+				cfg := tracing.Config{Enabled: true, SampleRatio: v.ratio}
+				if v.keep {
+					cfg.KeepErrors, cfg.KeepSlow = true, 5*time.Second
+				}
+				var spans sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())
+				if cfg.Keeps() {
+					spans = provider.NewKeeper(spans, cfg)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(provider.Sampler(cfg)))
 				defer func() { _ = tp.Shutdown(context.Background()) }()
 				tracer = tp.Tracer("bench")
 			}
