@@ -84,7 +84,16 @@ type Transformer struct {
 
 	events      metric.Int64Counter
 	deadLetters metric.Int64Counter
+	// The hops of a batch, for the whole chain's latency (see New).
+	readDelay, deliveryDelay, pipelineTime, writeTime metric.Float64Histogram
 }
+
+// Bucket bounds, in seconds: delays since the gateway's acknowledgement (a stream
+// backlog makes them minutes), and the times of one batch's steps.
+var (
+	delayBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 5, 10, 30, 60, 300, 900, 3600}
+	stepBuckets  = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+)
 
 // New returns a Transformer writing to s.
 func New(s Sink, opts Options) (*Transformer, error) {
@@ -107,6 +116,16 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	in := instruments.New(opts.Meter, "github.com/sluice-siem/sluice/transform")
 	t.events = in.Counter("sluice_transform_events_total", "{event}", "Events transformed and written to the sink, by log type (dead letters excluded).")
 	t.deadLetters = in.Counter("sluice_transform_dead_letters_total", "{record}", "Records that could not be transformed and were written as dead letters.")
+	// One observation per batch each, of the batch's oldest event for the delays:
+	// the hops of the chain from the gateway's acknowledgement to the sink's.
+	t.readDelay = in.Histogram("sluice_transform_read_delay_seconds", "s",
+		"Per batch, how long its oldest event waited from the gateway's acceptance to the transformer's read: the gateway's linger and put, the stream, the consumer's polling.", delayBuckets...)
+	t.pipelineTime = in.Histogram("sluice_transform_batch_pipelines_seconds", "s",
+		"Per batch, the time to decode its records, run their pipelines and encode the documents.", stepBuckets...)
+	t.writeTime = in.Histogram("sluice_transform_batch_write_seconds", "s",
+		"Per batch, the time the sink took to acknowledge its documents (gathering them with others, the requests).", stepBuckets...)
+	t.deliveryDelay = in.Histogram("sluice_transform_delivery_delay_seconds", "s",
+		"Per batch, how long its oldest event took from the gateway's acceptance to the sink's acknowledgement (searchable after the engine's refresh).", delayBuckets...)
 	if err := in.Err("transformer"); err != nil {
 		return nil, err
 	}
@@ -175,6 +194,10 @@ func (t *Transformer) startBatch(ctx context.Context, b stream.Batch) (context.C
 }
 
 func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
+	start := t.now()
+	// oldest is when the batch's oldest event was accepted by the gateway (zero: no
+	// event with a time decoded), for the delay histograms.
+	var oldest time.Time
 	size := 0
 	for i := range b.Records {
 		size += len(b.Records[i].Data)
@@ -190,7 +213,7 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 		if rec.NoEvent {
 			continue
 		}
-		doc, keep, err := t.transform(ctx, rec, enc, objs)
+		doc, keep, err := t.transform(ctx, rec, enc, objs, &oldest)
 		if err == nil && !keep {
 			continue // dropped by its pipeline
 		}
@@ -212,11 +235,21 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 		pipelines.SetAttributes(attribute.Int("sluice.documents", len(docs)), attribute.Int64("sluice.dead_letters", dead))
 		pipelines.End()
 	}
+	transformed := t.now()
+	t.pipelineTime.Record(ctx, transformed.Sub(start).Seconds())
+	if !oldest.IsZero() {
+		t.readDelay.Record(ctx, max(start.Sub(oldest), 0).Seconds())
+	}
 	if len(docs) == 0 {
 		return nil
 	}
 	if err := t.write(ctx, docs); err != nil {
 		return fmt.Errorf("write %d documents: %w", len(docs), err)
+	}
+	written := t.now()
+	t.writeTime.Record(ctx, written.Sub(transformed).Seconds())
+	if !oldest.IsZero() {
+		t.deliveryDelay.Record(ctx, max(written.Sub(oldest), 0).Seconds())
 	}
 	t.count(ctx, docs, dead)
 	return nil
@@ -257,12 +290,16 @@ func (t *Transformer) getObjects() *evt.Objects {
 // or reports why the record cannot be transformed, with the event's id in the
 // otherwise empty document when the envelope could be read. The objects the pipeline takes
 // from objs are released once the document is encoded (or the event is dropped or
-// failed), so they serve the next record.
-func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder, objs *evt.Objects) (doc sink.Document, keep bool, err error) {
+// failed), so they serve the next record. oldest becomes the event's acceptance time
+// when that is earlier (or oldest is zero).
+func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc *encoder, objs *evt.Objects, oldest *time.Time) (doc sink.Document, keep bool, err error) {
 	defer objs.Release()
 	ev, err := decode(rec, t.now, objs, t.maxDepth)
 	if err != nil {
 		return sink.Document{}, false, err
+	}
+	if !ev.received.IsZero() && (oldest.IsZero() || ev.received.Before(*oldest)) {
+		*oldest = ev.received
 	}
 	// The pipeline runs after decoding, so processors see the event as shipped, and
 	// before finish, so the defaults only fill what the pipeline left unset.

@@ -438,6 +438,9 @@ func counters(t *testing.T, reader sdkmetric.Reader) map[string]int64 {
 		for _, m := range sm.Metrics {
 			sum, ok := m.Data.(metricdata.Sum[int64])
 			if !ok {
+				if _, hist := m.Data.(metricdata.Histogram[float64]); hist {
+					continue // the hop histograms: TestHopHistograms
+				}
 				t.Fatalf("%s is %T, want an int64 sum", m.Name, m.Data)
 			}
 			for _, dp := range sum.DataPoints {
@@ -477,6 +480,61 @@ func TestMetrics(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("counters = %v, want %v", got, want)
+	}
+}
+
+// TestHopHistograms: each batch observes, once, how long its oldest event waited from
+// the gateway's acceptance to the read and to the sink's acknowledgement, and how long
+// the pipelines and the write took, read on the transformer's clock; a batch without
+// documents observes no write.
+func TestHopHistograms(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	// The clock at the batch's start, after its pipelines, after its write.
+	var ticks []time.Time
+	for _, d := range []time.Duration{3 * time.Second, 3250 * time.Millisecond, 4 * time.Second} {
+		ticks = append(ticks, received.Add(d))
+	}
+	now := func() time.Time {
+		if len(ticks) == 0 {
+			t.Fatal("the clock was read more than three times")
+		}
+		tick := ticks[0]
+		ticks = ticks[1:]
+		return tick
+	}
+	set := pipelines(t, "firewall: {processors: [{drop: {if: 'ctx.drop == true'}}]}\n")
+	tr := newTransformer(t, &recordingSink{}, transform.Options{Now: now, Pipelines: set, Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")})
+	newer := stream.AppendEnvelope(nil, "firewall", "", received.Add(time.Second), []byte(`{}`))
+	if err := tr.Handle(context.Background(), batch(newer, envelope("firewall", `{}`))); err != nil {
+		t.Fatal(err)
+	}
+	// All dropped: no write, so no write time and no delivery.
+	ticks = []time.Time{received.Add(10 * time.Second), received.Add(10 * time.Second)}
+	if err := tr.Handle(context.Background(), batch(envelope("firewall", `{"drop":true}`))); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, dp := range h.DataPoints {
+					got[m.Name] = fmt.Sprintf("%d, sum %g", dp.Count, dp.Sum)
+				}
+			}
+		}
+	}
+	want := map[string]string{
+		"sluice_transform_read_delay_seconds":      "2, sum 13", // 3 s (the older event), then 10 s
+		"sluice_transform_batch_pipelines_seconds": "2, sum 0.25",
+		"sluice_transform_batch_write_seconds":     "1, sum 0.75",
+		"sluice_transform_delivery_delay_seconds":  "1, sum 4",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("histograms (count, sum) = %v,\nwant %v", got, want)
 	}
 }
 
