@@ -44,9 +44,18 @@ func (s *Set) Counter(name, unit, desc string) metric.Int64Counter {
 	return c
 }
 
-// Histogram returns a float64 histogram, with the given bucket boundaries if any.
+// SecondsBuckets are the bucket boundaries of a histogram in seconds made without its
+// own: the SDK's default boundaries (0 to 10,000) suit milliseconds, and would put
+// every observation in seconds in the first bucket.
+var SecondsBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// Histogram returns a float64 histogram, with the given bucket boundaries, or
+// SecondsBuckets for a histogram in seconds ("s") given none.
 func (s *Set) Histogram(name, unit, desc string, bounds ...float64) metric.Float64Histogram {
 	opts := []metric.Float64HistogramOption{metric.WithUnit(unit), metric.WithDescription(desc)}
+	if len(bounds) == 0 && unit == "s" {
+		bounds = SecondsBuckets
+	}
 	if len(bounds) > 0 {
 		opts = append(opts, metric.WithExplicitBucketBoundaries(bounds...))
 	}

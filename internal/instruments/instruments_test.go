@@ -17,6 +17,7 @@ func TestSet(t *testing.T) {
 	in := New(mp.Meter("test"), "test")
 	c := in.Counter("sluice_test_total", "{event}", "Events.")
 	h := in.Histogram("sluice_test_seconds", "s", "Durations.", 0.1, 1)
+	unbounded := in.Histogram("sluice_test_unbounded_seconds", "s", "Durations, no bounds given.")
 	if err := in.Err("test"); err != nil {
 		t.Fatalf("Err = %v for valid instruments", err)
 	}
@@ -26,6 +27,7 @@ func TestSet(t *testing.T) {
 	}
 	c.Add(context.Background(), 3)
 	h.Record(context.Background(), 0.5)
+	unbounded.Record(context.Background(), 0.2)
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -37,11 +39,15 @@ func TestSet(t *testing.T) {
 			case metricdata.Sum[int64]:
 				got[m.Name] = len(d.DataPoints) == 1 && d.DataPoints[0].Value == 3
 			case metricdata.Histogram[float64]:
-				got[m.Name] = len(d.DataPoints) == 1 && d.DataPoints[0].Count == 1 && len(d.DataPoints[0].Bounds) == 2
+				want := 2
+				if m.Name == "sluice_test_unbounded_seconds" {
+					want = len(SecondsBuckets) // not the SDK's default, made for milliseconds
+				}
+				got[m.Name] = len(d.DataPoints) == 1 && d.DataPoints[0].Count == 1 && len(d.DataPoints[0].Bounds) == want
 			}
 		}
 	}
-	if !got["sluice_test_total"] || !got["sluice_test_seconds"] {
+	if !got["sluice_test_total"] || !got["sluice_test_seconds"] || !got["sluice_test_unbounded_seconds"] {
 		t.Errorf("recorded %v, want the counter at 3 and one histogram value in 2 bounds", got)
 	}
 
