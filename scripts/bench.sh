@@ -598,7 +598,7 @@ EOF
 # the subject of sluice-load, which waits until OpenSearch counts every acknowledged
 # event; then the transform stops and the run's data stream is deleted.
 chain_run() {
-  local label="$1" kinesis="$2" dynamodb="$3" run p tpid cfg
+  local label="$1" kinesis="$2" dynamodb="$3" run p tp tpid cfg
   shift 3
   chain_n=$((chain_n + 1))
   run="benchchain$(date +%s)x$chain_n"
@@ -609,7 +609,8 @@ chain_run() {
     return
   fi
   log "$label: sluice transform"
-  "$sluice" transform -c "$cfg" >"$results/$run-transform.log" 2>&1 &
+  read -r -a tp <<<"$(ports)"
+  SLUICE_HTTP_ADDR="127.0.0.1:${tp[0]}" "$sluice" transform -c "$cfg" >"$results/$run-transform.log" 2>&1 &
   tpid=$!
   bg_pids+=("$tpid")
   sleep 3 # leases taken (balance_period 1s)
@@ -622,7 +623,8 @@ chain_run() {
   read -r -a p <<<"$(ports)"
   run_load "$label" subject "$(gateway_cmd "$cfg" "${p[@]}")" \
     --transport lumberjack --addr "127.0.0.1:${p[2]}" \
-    --search-url "$search_url" --search-index "logs-*-${run//-/}" --also-pid "$tpid" --sink-timeout 5m "$@"
+    --search-url "$search_url" --search-index "logs-*-${run//-/}" --also-pid "$tpid" --sink-timeout 5m \
+    --hop-metrics "http://127.0.0.1:${p[0]}/metrics" --hop-metrics "http://127.0.0.1:${tp[0]}/metrics" "$@"
   kill "$tpid" 2>/dev/null || true
   if ! wait "$tpid"; then
     failed+=("$label (sluice transform did not stop cleanly)")

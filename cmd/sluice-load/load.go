@@ -71,7 +71,8 @@ type runConfig struct {
 	searchURL   string
 	searchIndex string
 	searchPoll  time.Duration
-	alsoPIDs    []int // more processes of the subject, their CPU added to its own
+	alsoPIDs    []int    // more processes of the subject, their CPU added to its own
+	hopMetrics  []string // Prometheus URLs of the subject's processes, for the hop histograms
 
 	// What the subject says it received: a metric on its /metrics, or the lines of a
 	// file it writes (syslog acknowledges nothing).
@@ -163,6 +164,9 @@ func (c *runConfig) check() error {
 	}
 	if len(c.alsoPIDs) > 0 && c.pid == 0 && c.subjectCmd == "" {
 		bad("--also-pid needs --pid or --subject-cmd")
+	}
+	if len(c.hopMetrics) > 0 && c.searchURL == "" {
+		bad("--hop-metrics needs --search-url: the hops are those of the whole chain")
 	}
 	if c.searchURL != "" && c.searchIndex == "" {
 		bad("--search-url needs --search-index")

@@ -155,6 +155,13 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 		c.alsoPIDs = append(c.alsoPIDs, p)
 		return nil
 	})
+	fs.Func("hop-metrics", "Prometheus `URL` of a process of the subject (the gateway's, the transformer's /metrics): at the end, report the histograms of the chain's hops; repeatable", func(s string) error {
+		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+			return fmt.Errorf("%q is not an http(s) URL", s)
+		}
+		c.hopMetrics = append(c.hopMetrics, s)
+		return nil
+	})
 	fs.StringVar(&c.receivedMetrics, "received-metrics", "", "Prometheus `URL` of the subject (sluice's /metrics): after sending, wait until --received-metric has grown by every acknowledged (syslog-tcp: written) event, and count that time")
 	fs.StringVar(&c.receivedMetric, "received-metric", "", "`selector` name{label=\"value\",...} summed for --received-metrics (default for syslog-tcp sluice_syslog_messages_total{result=\"accepted\"}, for relp sluice_relp_transactions_total{result=\"accepted\"})")
 	fs.StringVar(&c.receivedFile, "received-file", "", "`file` the subject writes one line per message to (rsyslog's omfile): after sending, wait until it has grown by every acknowledged event, and count that time")

@@ -304,6 +304,13 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		ms := func(v uint64) float64 { return float64(v) / 1e6 }
 		search.Latency = latency{Count: h.count(), P50: ms(h.percentile(50)), P99: ms(h.percentile(99)),
 			P999: ms(h.percentile(99.9)), Max: ms(h.max), Mean: h.mean() / 1e6}
+		if len(cfg.hopMetrics) > 0 {
+			hops, err := readHops(runCtx, cfg.hopMetrics)
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			search.Hops = hops
+		}
 	}
 
 	var proc *processFigures

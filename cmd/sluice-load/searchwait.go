@@ -37,6 +37,9 @@ type searchFigures struct {
 	// to and with it (see BENCHMARKS.md: an approximation that takes the engine to
 	// make documents searchable in acknowledgement order).
 	Latency latency `json:"ack_to_searchable_ms"`
+	// Hops are the subject's own histograms of each hop, read from --hop-metrics at
+	// the end of the run.
+	Hops []hopFigure `json:"hops,omitempty"`
 }
 
 // searchPoller counts the searchable documents of an index pattern at an interval.

@@ -85,6 +85,9 @@ func writeTable(w io.Writer, rows []*scenarioRow) {
 			l := s.Search.Latency
 			notes = append(notes, fmt.Sprintf("- %s: %s of %s acknowledged events searchable, the last %.1f s after the last acknowledgement; acknowledgement -> searchable per batch (%d batches, %.0f ms polls): p50 %.0f ms, p99 %.0f ms, max %.0f ms.",
 				r.label, thousands(float64(s.Search.Documents)), thousands(float64(s.Events.Acked)), s.Search.Wait, l.Count, s.Search.PollMs, l.P50, l.P99, l.Max))
+			if len(s.Search.Hops) > 0 {
+				notes = append(notes, "  Hops, from the processes' own histograms: "+describeHops(s.Search.Hops)+".")
+			}
 		}
 	}
 	if len(notes) > 0 {
