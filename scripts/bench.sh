@@ -28,6 +28,9 @@
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
 #   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
 #                     bulk, ids, syslog, relp, otlp, kinesis, dev, grok, search, chain
+#   --profile         each sluice process writes CPU, heap and allocation profiles of
+#                     its run (SLUICE_PROFILE_DIR) to RESULTS/profiles/NN-ROLE/, for
+#                     `go tool pprof -top RESULTS/profiles/NN-subject/cpu-*.pprof`
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
@@ -82,6 +85,7 @@ cd "$(dirname "$0")/.."
 
 short=0
 race=0
+profile=0
 duration=10s
 connections=4
 results=""
@@ -90,6 +94,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
   --short) short=1 ;;
   --race) race=1 ;;
+  --profile) profile=1 ;;
   --duration) duration="$2"; shift ;;
   --connections) connections="$2"; shift ;;
   --results) results="$2"; shift ;;
@@ -193,7 +198,11 @@ run_load() {
   base=$(printf '%02d-%s' "$n" "$role")
   log "$label ($role)"
   last_summary="$results/$base.json"
-  if "$load" run --label "$label" --role "$role" --duration "$duration" --connections "$connections" \
+  local profile_dir=""
+  if [[ $profile == 1 ]]; then
+    profile_dir="$results/profiles/$base"
+  fi
+  if SLUICE_PROFILE_DIR="$profile_dir" "$load" run --label "$label" --role "$role" --duration "$duration" --connections "$connections" \
     --subject-cmd "$cmd" --subject-log "$results/$base.log" "$@" >"$results/$base.json"; then
     return
   fi
@@ -610,7 +619,11 @@ chain_run() {
   fi
   log "$label: sluice transform"
   read -r -a tp <<<"$(ports)"
-  SLUICE_HTTP_ADDR="127.0.0.1:${tp[0]}" "$sluice" transform -c "$cfg" >"$results/$run-transform.log" 2>&1 &
+  local tprofile=""
+  if [[ $profile == 1 ]]; then
+    tprofile="$results/profiles/$run-transform"
+  fi
+  SLUICE_PROFILE_DIR="$tprofile" SLUICE_HTTP_ADDR="127.0.0.1:${tp[0]}" "$sluice" transform -c "$cfg" >"$results/$run-transform.log" 2>&1 &
   tpid=$!
   bg_pids+=("$tpid")
   sleep 3 # leases taken (balance_period 1s)

@@ -182,6 +182,18 @@ func serve(ctx context.Context, role config.Role, args []string, stderr io.Write
 	} else {
 		log.Info("Go memory limit", "bytes", "none", "from", "no GOMEMLIMIT and no cgroup memory limit")
 	}
+	prof, err := startProfile(env, string(role))
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	defer func() {
+		if files, err := prof.stop(); err != nil {
+			log.Error("profiles", "err", err)
+		} else if len(files) > 0 {
+			log.Info("profiles written", "files", files)
+		}
+	}()
 	a, err := newApp(ctx, cfg, role, log)
 	if err != nil {
 		log.Error("start", "err", err)
