@@ -246,7 +246,7 @@ func Load(role Role, path string, env func(string) (string, bool)) (Config, erro
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
 				for _, e := range te.Errors {
-					errs = append(errs, fmt.Errorf("%s: %s", path, e))
+					errs = append(errs, fmt.Errorf("%s: %s", path, hintTypeError(e)))
 				}
 			} else {
 				errs = append(errs, fmt.Errorf("%s: %w", path, err))
@@ -258,6 +258,16 @@ func Load(role Role, path string, env func(string) (string, bool)) (Config, erro
 	}
 	errs = append(errs, applyEnv(&c, env)...)
 	return c, errors.Join(errs...)
+}
+
+// hintTypeError adds how to write the value to a yaml.v3 type error where the fix is
+// not obvious from it: a duration given as a bare number ("linger: 0" is
+// "cannot unmarshal !!int `0` into time.Duration") needs a unit.
+func hintTypeError(e string) string {
+	if strings.Contains(e, "into time.Duration") {
+		return e + " (a duration needs a unit: 0s, 250ms, 5s, 1m, 1h30m)"
+	}
+	return e
 }
 
 // Validate reports every problem of the configuration for the role, each with its path.

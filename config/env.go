@@ -149,7 +149,7 @@ func applyEnv(c *Config, env func(string) (string, bool)) []error {
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
 				for _, e := range te.Errors {
-					errs = append(errs, fmt.Errorf("%s (for %s): %s", f.env, f.path, e))
+					errs = append(errs, fmt.Errorf("%s (for %s): %s", f.env, f.path, hintTypeError(e)))
 				}
 			} else {
 				errs = append(errs, fmt.Errorf("%s (for %s): %w", f.env, f.path, err))

@@ -127,6 +127,26 @@ shutdown:
 	}
 }
 
+// TestLoadDurationWithoutUnit: a duration written as a bare number (the natural
+// "0" to turn a wait off) is refused with its line and how to write it, in the file and
+// in the environment alike.
+func TestLoadDurationWithoutUnit(t *testing.T) {
+	path := writeFile(t, "durations.yaml", "tracing:\n  keep_slow: 0\n")
+	_, err := config.Load(config.RoleDev, path, envOf(map[string]string{"SLUICE_SHUTDOWN_TIMEOUT": "30"}))
+	ps := problems(err)
+	if len(ps) != 2 {
+		t.Fatalf("problems %q, want the file's and the variable's", ps)
+	}
+	for i, want := range []string{path + ": line 2: ", "SLUICE_SHUTDOWN_TIMEOUT (for shutdown.timeout): "} {
+		if !strings.HasPrefix(ps[i], want) || !strings.HasSuffix(ps[i], "(a duration needs a unit: 0s, 250ms, 5s, 1m, 1h30m)") {
+			t.Errorf("problem %q: want it to start %q and say a duration needs a unit", ps[i], want)
+		}
+	}
+	if _, err := config.Load(config.RoleDev, writeFile(t, "ok.yaml", "tracing:\n  keep_slow: 0s\n"), envOf(nil)); err != nil {
+		t.Errorf("keep_slow: 0s: %v", err)
+	}
+}
+
 // A bad byte size must not hide the problems after it.
 func TestLoadBadByteSizeDoesNotStopDecoding(t *testing.T) {
 	path := writeFile(t, "size.yaml", `gateway:
