@@ -10,6 +10,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -62,6 +64,11 @@ type Event struct {
 	// Err, when set, is why the receiver could not decode this event; Ingest reports
 	// it as a rejection at the event's index (and counts it) instead of sending it.
 	Err error
+	// Top, when not nil, lists Doc's top-level members (offsets into Doc), every one
+	// in order, as a receiver that validated Doc found them: the type and partition
+	// key fields are then looked up in the members they start with rather than by
+	// scanning Doc again. Ingest does not keep it.
+	Top []jsonx.Member
 }
 
 // Batch is what a receiver hands to Ingest.
@@ -275,6 +282,11 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	}
 
 	out := make([]routed, 0, len(b.Events))
+	// The batch's envelopes share a few large buffers rather than one allocation each:
+	// they live exactly as long as the batch (until Put returns), and the collector
+	// then has a few objects to free instead of thousands.
+	var envelopes arena
+	envelopes.size = min(envelopeChunk, batchBytes(b.Events))
 	var (
 		total  int64
 		hasher idHasher
@@ -321,8 +333,9 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			continue
 		}
 		id := hasher.id(g.ids.of(typ), typ, caller, ev)
-		data := make([]byte, 0, len(ev.Doc)+len(typ)+len(id)+len(traceparent)+100)
+		data := envelopes.next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
 		data = stream.AppendEnvelopeTraced(data, typ, id, received, ev.Doc, traceparent)
+		data = envelopes.keep(data)
 		rec := stream.Record{PartitionKey: g.partitionKey(*ev), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
@@ -424,7 +437,7 @@ func (g *Gateway) resolveType(ev Event, hint string) (string, error) {
 	typ := ev.Type
 	if typ == "" {
 		for _, f := range g.typeFields {
-			if v := f.get(ev.Doc); v.Type == gjson.String && v.Str != "" {
+			if v := f.lookup(ev.Doc, ev.Top); v.Type == gjson.String && v.Str != "" {
 				typ = v.Str
 				break
 			}
@@ -489,13 +502,58 @@ func (g *Gateway) partitionKey(ev Event) string {
 		return truncateKey(ev.PartitionKey)
 	}
 	if f := g.keyField; f != nil {
-		if v := f.get(ev.Doc); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
+		if v := f.lookup(ev.Doc, ev.Top); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
 			if k := v.String(); k != "" {
 				return truncateKey(k)
 			}
 		}
 	}
 	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// envelopeChunk is the most bytes one buffer of a batch's envelopes holds; a larger
+// batch takes several.
+const envelopeChunk = 1 << 20
+
+// batchBytes estimates the room a batch's envelopes need: the events' documents and
+// an envelope's overhead each (time and member names, about 100 bytes, and a type and
+// an id of some 30 bytes each). An underestimate costs another chunk, not an error.
+func batchBytes(events []Event) int {
+	n := 0
+	for i := range events {
+		n += len(events[i].Doc) + 160
+	}
+	return n
+}
+
+// arena hands out the buffers of one batch's envelopes from shared chunks. The zero
+// arena allocates chunks of envelopeChunk bytes; size sets a smaller first one.
+type arena struct {
+	buf  []byte
+	size int
+}
+
+// next returns an empty slice with room for at least n bytes, at the end of the
+// current chunk, or of a new one when the chunk has no room.
+func (a *arena) next(n int) []byte {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(n, a.size, 4096))
+		a.size = envelopeChunk
+	}
+	return a.buf[len(a.buf):len(a.buf)]
+}
+
+// keep takes b, which next returned and appends filled, out of the chunk: the chunk's
+// next buffer starts after it, and b's capacity ends at its length, so that appending
+// to it cannot write into the next. A b that outgrew its room (append moved it) is
+// left where it is.
+func (a *arena) keep(b []byte) []byte {
+	end := len(a.buf) + len(b)
+	if end <= cap(a.buf) && len(b) > 0 && &a.buf[:end][len(a.buf)] == &b[0] {
+		a.buf = a.buf[:end]
+		return b[:len(b):len(b)]
+	}
+	return b
 }
 
 // maxPartitionKeyLen is Kinesis's partition key limit (Unicode characters; bytes are
@@ -515,9 +573,13 @@ func truncateKey(k string) string {
 
 // fieldPath is a dotted path into an event, prepared once for gjson: the path as
 // nested objects ({"event":{"dataset":..}}) and as one literal dotted key
-// ({"event.dataset":..}), so that looking it up in each event allocates nothing.
+// ({"event.dataset":..}), so that looking it up in each event allocates nothing; and
+// for lookup, its first part, the rest as a gjson path, and the whole path, when none
+// of it needs escaping for gjson (else first is empty and lookup takes get).
 type fieldPath struct {
 	nested, literal string // literal is empty for a path without dots
+	first, rest     string
+	whole           string
 }
 
 func newFieldPath(path string) fieldPath {
@@ -525,7 +587,45 @@ func newFieldPath(path string) fieldPath {
 	if strings.Contains(path, ".") {
 		p.literal = gjsonEscape(path)
 	}
+	if p.nested == path && !strings.Contains(path, "..") && path != "" && path[0] != '.' && path[len(path)-1] != '.' {
+		p.first, p.rest, _ = strings.Cut(path, ".")
+		p.whole = path
+	}
 	return p
+}
+
+// lookup is get, reading only the members the path starts with when the document's
+// top-level members are known (top not nil): each member named the path's first part
+// in turn, until one holds the rest of the path, then the first member named the
+// whole dotted path, as gjson searches the whole document. Keys with escapes in them,
+// and paths gjson would read as patterns, take get.
+func (p fieldPath) lookup(doc []byte, top []jsonx.Member) gjson.Result {
+	if top == nil || p.first == "" {
+		return p.get(doc)
+	}
+	var literal *jsonx.Member
+	for i := range top {
+		key := top[i].Key(doc)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return p.get(doc)
+		}
+		if string(key) == p.first {
+			v := top[i].Value(doc)
+			if p.rest == "" {
+				return gjson.ParseBytes(v)
+			}
+			if r := gjson.GetBytes(v, p.rest); r.Exists() {
+				return r
+			}
+		}
+		if literal == nil && p.literal != "" && string(key) == p.whole {
+			literal = &top[i]
+		}
+	}
+	if literal != nil {
+		return gjson.ParseBytes(literal.Value(doc))
+	}
+	return gjson.Result{}
 }
 
 // get finds the path in a JSON object without decoding the document.

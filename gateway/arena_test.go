@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// TestArena: the buffers a batch's envelopes take from the arena hold what was
+// written into them after the whole batch is written, across chunk boundaries and for
+// one larger than a chunk; appending to one never reaches the next; a buffer that
+// outgrew its room keeps what was written.
+func TestArena(t *testing.T) {
+	a := arena{size: 64}
+	var bufs [][]byte
+	var want []string
+	for i := range 200 {
+		s := fmt.Sprintf("envelope %d %s", i, bytes.Repeat([]byte{'x'}, i%50))
+		room := len(s)
+		if i%37 == 0 {
+			room = len(s) / 2 // underestimated: append moves it out of the chunk
+		}
+		if i == 100 {
+			s = string(bytes.Repeat([]byte{'L'}, 3*envelopeChunk/2))
+			room = len(s)
+		}
+		b := a.next(room)
+		if len(b) != 0 || cap(b) < room {
+			t.Fatalf("next(%d) = len %d cap %d", room, len(b), cap(b))
+		}
+		b = a.keep(append(b, s...))
+		if cap(b) != len(b) && i%37 != 0 {
+			t.Errorf("buffer %d: cap %d past its length %d: an append could reach the next", i, cap(b), len(b))
+		}
+		bufs, want = append(bufs, b), append(want, s)
+	}
+	for i := range bufs {
+		_ = append(bufs[i], "tail"...) // must not write into bufs[i+1]
+	}
+	for i, b := range bufs {
+		if string(b) != want[i] {
+			t.Fatalf("buffer %d = %.40q..., want %.40q...", i, b, want[i])
+		}
+	}
+}
