@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/internal/connserve"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // Retry waits after an overloaded or unavailable Ingest, doubling up to retryMax. The
@@ -89,6 +90,10 @@ type part struct {
 	// ids holds the events' identities (gateway.Event.ID), idEnds where each ends.
 	ids    []byte
 	idEnds []int
+	// tops holds the events' top-level members (gateway.Event.Top), topEnds where
+	// each event's end.
+	tops    []jsonx.Member
+	topEnds []int
 }
 
 // span is one event of a part.
@@ -335,27 +340,37 @@ func (c *conn) flush(p *part, windowStart time.Time) error {
 	}
 	evs := p.events[:0]
 	p.ids, p.idEnds = p.ids[:0], p.idEnds[:0]
+	p.tops, p.topEnds = p.tops[:0], p.topEnds[:0]
 	for _, sp := range p.spans {
 		var ev gateway.Event
 		if sp.skipped > 0 {
 			ev.Err = gateway.Errorf(gateway.KindTooLarge, "event is %d bytes, limit is %d (gateway.limits.max_event_bytes)", sp.skipped, c.srv.maxEvent)
 		} else {
 			raw := p.arena[sp.start:sp.end]
-			doc, ids, err := c.scan.eventID(raw, c.srv.cfg.KeepMetadata, p.ids)
+			doc, ids, tops, err := c.scan.eventTop(raw, c.srv.cfg.KeepMetadata, p.ids, p.tops)
 			if err != nil {
 				ev.Doc, ev.Err = raw, &gateway.Error{Kind: gateway.KindInvalid, Msg: err.Error(), Err: err}
 			} else {
-				ev.Doc, p.ids = doc, ids
+				ev.Doc, p.ids, p.tops = doc, ids, tops
 			}
 		}
 		p.idEnds = append(p.idEnds, len(p.ids))
+		p.topEnds = append(p.topEnds, len(p.tops))
 		evs = append(evs, ev)
 	}
-	// The identities are cut out of ids only now: it may have moved as it grew.
+	// The identities and members are cut out of ids and tops only now: they may have
+	// moved as they grew.
 	from := 0
 	for k, end := range p.idEnds {
 		if end > from {
 			evs[k].ID = p.ids[from:end:end]
+		}
+		from = end
+	}
+	from = 0
+	for k, end := range p.topEnds {
+		if evs[k].Err == nil {
+			evs[k].Top = p.tops[from:end:end]
 		}
 		from = end
 	}

@@ -46,23 +46,30 @@ func (s *scanner) event(doc []byte, keepMetadata bool) ([]byte, error) {
 // eventID is event that also appends to ids what identifies the event (see identity)
 // and returns the extended slice, unchanged when the event names no identity.
 func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext []byte, err error) {
+	obj, ext, _, err = s.eventTop(doc, keepMetadata, ids, nil)
+	return obj, ext, err
+}
+
+// eventTop is eventID that also appends the object's top-level members to top (their
+// offsets into obj, for gateway.Event.Top) and returns the extended slice.
+func (s *scanner) eventTop(doc []byte, keepMetadata bool, ids []byte, top []jsonx.Member) (obj, ext []byte, topExt []jsonx.Member, err error) {
 	if s.json == nil {
 		s.json = jsonx.NewScanner(jsonx.DefaultMaxDepth)
 	}
 	b := doc
 	i := jsonx.SkipSpace(b, 0)
 	if i == len(b) {
-		return nil, ids, fmt.Errorf("event is empty")
+		return nil, ids, top, fmt.Errorf("event is empty")
 	}
 	if b[i] != '{' {
-		return nil, ids, fmt.Errorf("event is not a JSON object (starts with %q)", b[i])
+		return nil, ids, top, fmt.Errorf("event is not a JSON object (starts with %q)", b[i])
 	}
 	start := i
 	s.members, s.doc, s.parts = s.members[:0], b, [numParts][]byte{}
 	err = s.json.Scan(b, s.member)
 	s.doc = nil
 	if err != nil {
-		return nil, ids, fmt.Errorf("invalid JSON: %w", err)
+		return nil, ids, top, fmt.Errorf("invalid JSON: %w", err)
 	}
 	end := len(b)
 	for end > start && b[end-1] != '}' {
@@ -74,7 +81,8 @@ func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext [
 			s.members[k].Drop = false
 		}
 	}
-	return s.cutter.Cut(b[:end], start, s.members), ids, nil
+	obj = s.cutter.Cut(b[:end], start, s.members)
+	return obj, ids, s.cutter.Rebase(s.members, start, top), nil
 }
 
 // member records a top-level member, marked for dropping when it is @metadata, and

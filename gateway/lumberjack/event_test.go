@@ -100,6 +100,25 @@ func checkEvent(t *testing.T, in []byte) {
 	if err != nil || !bytes.Equal(withID, got) || !bytes.HasPrefix(id, []byte("x")) {
 		t.Fatalf("eventID(%q) = %q, %q, %v; want %q and the identity after x", in, withID, id, err, got)
 	}
+	// The top-level members handed to the gateway (Event.Top) are those of the object
+	// returned, in order: after the one already in the slice, each key once per member,
+	// together decoding to the object.
+	withTop, _, top, err := s.eventTop(bytes.Clone(in), false, nil, []jsonx.Member{{}})
+	if err != nil || !bytes.Equal(withTop, got) || len(top) == 0 || top[0] != (jsonx.Member{}) {
+		t.Fatalf("eventTop(%q) = %q, %v, %v; want %q after the first member", in, withTop, top, err, got)
+	}
+	rebuilt := []byte{'{'}
+	for i, m := range top[1:] {
+		if i > 0 {
+			rebuilt = append(rebuilt, ',')
+		}
+		rebuilt = append(rebuilt, withTop[m.KeyStart:m.KeyEnd]...)
+		rebuilt = append(append(rebuilt, ':'), m.Value(withTop)...)
+	}
+	rebuilt = append(rebuilt, '}')
+	if g, w := decode(t, rebuilt), decode(t, got); !reflect.DeepEqual(g, w) {
+		t.Fatalf("eventTop(%q): the members rebuild %q, not the object %q", in, rebuilt, got)
+	}
 }
 
 func decode(t *testing.T, b []byte) map[string]any {

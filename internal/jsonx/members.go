@@ -68,3 +68,22 @@ func (c *Cutter) Cut(obj []byte, start int, ms []Member) []byte {
 	}
 	return obj[start:w]
 }
+
+// Rebase appends to dst the members of ms that the last Cut kept, their offsets moved
+// to the object it returned (start is Cut's start), so that a reader of the cut object
+// finds its members without scanning it again. ms must be the members given to that
+// Cut.
+func (c *Cutter) Rebase(ms []Member, start int, dst []Member) []Member {
+	shift, k := start, 0
+	for _, m := range ms {
+		if m.Drop {
+			continue
+		}
+		for k < len(c.cuts) && c.cuts[k].to <= m.KeyStart {
+			shift += c.cuts[k].to - c.cuts[k].from
+			k++
+		}
+		dst = append(dst, Member{KeyStart: m.KeyStart - shift, KeyEnd: m.KeyEnd - shift, ValueEnd: m.ValueEnd - shift})
+	}
+	return dst
+}
