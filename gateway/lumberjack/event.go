@@ -46,13 +46,18 @@ func (s *scanner) event(doc []byte, keepMetadata bool) ([]byte, error) {
 // eventID is event that also appends to ids what identifies the event (see identity)
 // and returns the extended slice, unchanged when the event names no identity.
 func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext []byte, err error) {
-	obj, ext, _, err = s.eventTop(doc, keepMetadata, ids, nil)
+	obj, ext, _, err = s.scanEvent(doc, keepMetadata, ids, nil, false)
 	return obj, ext, err
 }
 
 // eventTop is eventID that also appends the object's top-level members to top (their
 // offsets into obj, for gateway.Event.Top) and returns the extended slice.
 func (s *scanner) eventTop(doc []byte, keepMetadata bool, ids []byte, top []jsonx.Member) (obj, ext []byte, topExt []jsonx.Member, err error) {
+	return s.scanEvent(doc, keepMetadata, ids, top, true)
+}
+
+// scanEvent is eventID, and eventTop when withTop is set.
+func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jsonx.Member, withTop bool) (obj, ext []byte, topExt []jsonx.Member, err error) {
 	if s.json == nil {
 		s.json = jsonx.NewScanner(jsonx.DefaultMaxDepth)
 	}
@@ -82,7 +87,10 @@ func (s *scanner) eventTop(doc []byte, keepMetadata bool, ids []byte, top []json
 		}
 	}
 	obj = s.cutter.Cut(b[:end], start, s.members)
-	return obj, ids, s.cutter.Rebase(s.members, start, top), nil
+	if withTop {
+		top = s.cutter.Rebase(s.members, start, top)
+	}
+	return obj, ids, top, nil
 }
 
 // member records a top-level member, marked for dropping when it is @metadata, and

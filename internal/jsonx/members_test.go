@@ -92,3 +92,44 @@ func FuzzRebase(f *testing.F) {
 		cutAndRebase(t, doc, map[string]bool{"@metadata": true, "x": true}) // checks as it goes
 	})
 }
+
+// FuzzMembers holds Members to Scan: on every object Scan accepts, the same members
+// at the same offsets; on anything else, no panic and offsets within the input.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":"x\"y\\","c":{"d":[1,{"e":"}"}]},"f":true,"g":null,"h":-1.5e3}`,
+		` { "k" : "v" , "k" : [ ] } `, `{}`, `{"a":"\\\\"}`, `{"a":[[[]]],"b":{}}`, `{"a":1`, `{"a":"x}`, `[1]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if len(doc) > 1<<16 {
+			return
+		}
+		var fast []Member
+		Members(doc, func(ks, ke, ve int) {
+			if ks < 0 || ke > len(doc) || ve > len(doc) || ks >= ke || ke > ve {
+				t.Fatalf("%q: member at %d..%d..%d", doc, ks, ke, ve)
+			}
+			fast = append(fast, Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve})
+		})
+		i := SkipSpace(doc, 0)
+		if i == len(doc) || doc[i] != '{' {
+			return
+		}
+		var want []Member
+		if err := NewScanner(DefaultMaxDepth).Scan(doc, func(ks, ke, ve int) {
+			want = append(want, Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve})
+		}); err != nil {
+			return
+		}
+		if len(fast) != len(want) {
+			t.Fatalf("%q: Members found %v, Scan %v", doc, fast, want)
+		}
+		for k := range want {
+			if fast[k] != want[k] {
+				t.Fatalf("%q: Members found %v, Scan %v", doc, fast, want)
+			}
+		}
+	})
+}
