@@ -135,3 +135,42 @@ func (w *Writer) Take(i int) (any, bool) {
 	}
 	return w.e.takeDotted(t.paths[i])
 }
+
+// Add stores v at target i, or, when a value is already there (nested, not null),
+// makes an array of the two (appending to an array there): a key seen twice keeps
+// both values, as kv does.
+func (w *Writer) Add(i int, v any) error {
+	t := w.t
+	n := t.parent[i]
+	var obj map[string]any
+	switch {
+	case n < 0:
+		if w.e.Fields == nil {
+			w.e.Fields = w.e.NewObject(0)
+		}
+		obj = w.e.Fields
+	case !t.cached || n >= MaxCachedParents:
+		var err error
+		if obj, err = w.e.Object(t.parents[n]); err != nil {
+			return w.e.SetPath(t.paths[i], v) // fails too, in SetPath's words
+		}
+	default:
+		if obj = w.objects[n]; obj == nil {
+			var err error
+			if obj, err = w.e.Object(t.parents[n]); err != nil {
+				return w.e.SetPath(t.paths[i], v)
+			}
+			w.objects[n] = obj
+		}
+	}
+	leaf := t.leaf[i]
+	switch old := obj[leaf].(type) {
+	case nil:
+		obj[leaf] = v
+	case []any:
+		obj[leaf] = append(old, v)
+	default:
+		obj[leaf] = []any{old, v}
+	}
+	return nil
+}

@@ -114,3 +114,23 @@ func TestTargetsManyParents(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsAdd: Add sets a missing or null field, turns a value into an array of
+// both, appends to an array, and fails as SetPath does through a non-object.
+func TestTargetsAdd(t *testing.T) {
+	targets := NewTargets([]Path{ParsePath("a.x"), ParsePath("a.y"), ParsePath("a.z"), ParsePath("top"), ParsePath("s.q")})
+	e := Event{Fields: map[string]any{"a": map[string]any{"y": "old", "z": []any{"1"}}, "top": nil, "s": "str"}}
+	w := targets.Writer(&e)
+	for i, v := range []any{"new", "second", "2", "t"} {
+		if err := w.Add(i, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Add(4, "q"); err == nil || err.Error() != "set s.q: s is a string, not an object" {
+		t.Errorf("Add through a string: %v", err)
+	}
+	want := `map[a:map[x:new y:[old second] z:[1 2]] s:str top:t]`
+	if got := fmt.Sprint(e.Fields); got != want {
+		t.Errorf("fields %s, want %s", got, want)
+	}
+}

@@ -236,18 +236,19 @@ func (p *csvProc) Process(_ context.Context, e *event.Event) error {
 // --- kv
 
 type kvOptions struct {
-	Field         string   `yaml:"field"`
-	FieldSplit    string   `yaml:"field_split"`
-	ValueSplit    string   `yaml:"value_split"`
-	TargetField   string   `yaml:"target_field"`
-	Prefix        string   `yaml:"prefix"`
-	IncludeKeys   []string `yaml:"include_keys"`
-	ExcludeKeys   []string `yaml:"exclude_keys"`
-	TrimKey       string   `yaml:"trim_key"`
-	TrimValue     string   `yaml:"trim_value"`
-	StripBrackets bool     `yaml:"strip_brackets"`
-	IgnoreMissing bool     `yaml:"ignore_missing"`
-	Quotes        *bool    `yaml:"quotes"`
+	Field         string    `yaml:"field"`
+	FieldSplit    string    `yaml:"field_split"`
+	ValueSplit    string    `yaml:"value_split"`
+	TargetField   string    `yaml:"target_field"`
+	Prefix        string    `yaml:"prefix"`
+	IncludeKeys   []string  `yaml:"include_keys"`
+	ExcludeKeys   []string  `yaml:"exclude_keys"`
+	TrimKey       string    `yaml:"trim_key"`
+	TrimValue     string    `yaml:"trim_value"`
+	StripBrackets bool      `yaml:"strip_brackets"`
+	IgnoreMissing bool      `yaml:"ignore_missing"`
+	Quotes        *bool     `yaml:"quotes"`
+	Fields        yaml.Node `yaml:"fields"`
 }
 
 // kvProc splits key=value pairs. field_split and value_split are plain strings
@@ -255,7 +256,9 @@ type kvOptions struct {
 // quote (" or ') runs to the closing quote, separators included (quotes: false turns
 // that off). Tokens without value_split (iptables' SYN, DF) are skipped, as in
 // Logstash. A key seen twice gets an array of its values. Keys become fields under
-// target_field (the root by default), prefixed by prefix.
+// target_field (the root by default), prefixed by prefix; the keys fields maps go to
+// their own fields instead (paths from the root, no prefix), as if moved there by a
+// rename but without the second step: fields: {srcip: source.ip}.
 type kvProc struct {
 	field                  event.Path
 	fieldSplit, valueSplit string
@@ -266,6 +269,13 @@ type kvProc struct {
 	stripBrackets          bool
 	quotes                 bool
 	ignoreMissing          bool
+	// mapped gives the keys of fields their index in targets. shadow holds the keys
+	// that, written under target, would replace an object a mapped field goes into
+	// (srcip: source.ip and a key "source" with the root as target): after writing
+	// one, the writer looks its objects up again.
+	mapped  map[string]int
+	targets *event.Targets
+	shadow  map[string]bool
 }
 
 func newKV(node *yaml.Node, _ *Deps) (event.Processor, error) {
@@ -303,12 +313,48 @@ func newKV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		}
 		return m
 	}
-	return &kvProc{
+	p := &kvProc{
 		field: event.ParsePath(o.Field), fieldSplit: o.FieldSplit, valueSplit: o.ValueSplit,
 		target: o.TargetField, prefix: o.Prefix, include: set(o.IncludeKeys), exclude: set(o.ExcludeKeys),
 		trimKey: o.TrimKey, trimValue: o.TrimValue, stripBrackets: o.StripBrackets,
 		quotes: o.Quotes == nil || *o.Quotes, ignoreMissing: o.IgnoreMissing,
-	}, errors.Join(errs...)
+	}
+	if f := given["fields"]; f != nil {
+		if f.Kind != yaml.MappingNode || len(f.Content) == 0 {
+			errs = append(errs, optErr("fields", f, "want a map of keys to the fields they go to, such as {srcip: source.ip}"))
+		} else {
+			p.mapped = map[string]int{}
+			var paths []event.Path
+			for i := 0; i+1 < len(f.Content); i += 2 {
+				key, to := f.Content[i].Value, f.Content[i+1].Value
+				if err := requireField("fields", to, f.Content[i+1]); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if _, dup := p.mapped[key]; dup || key == "" {
+					errs = append(errs, optErr("fields", f.Content[i], "key %q: empty or given twice", key))
+					continue
+				}
+				p.mapped[key] = len(paths)
+				paths = append(paths, event.ParsePath(to))
+				under := to
+				if p.target != "" {
+					var ok bool
+					if under, ok = strings.CutPrefix(to, p.target+"."); !ok {
+						continue
+					}
+				}
+				if first, _, nested := strings.Cut(under, "."); nested {
+					if p.shadow == nil {
+						p.shadow = map[string]bool{}
+					}
+					p.shadow[strings.TrimPrefix(first, p.prefix)] = true
+				}
+			}
+			p.targets = event.NewTargets(paths)
+		}
+	}
+	return p, errors.Join(errs...)
 }
 
 // maxKVHint caps the room a kv target object is made with.
@@ -338,6 +384,10 @@ func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 				return fmt.Errorf("field %s: %w", p.target, err)
 			}
 		}
+	}
+	var w event.Writer
+	if p.targets != nil {
+		w = p.targets.Writer(e)
 	}
 	for len(s) > 0 {
 		if strings.HasPrefix(s, p.fieldSplit) {
@@ -378,10 +428,20 @@ func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 		if key == "" || p.include != nil && !p.include[key] || p.exclude[key] {
 			continue
 		}
+		if i, ok := p.mapped[key]; ok {
+			if err := w.Add(i, val); err != nil {
+				return fmt.Errorf("field %s: key %s: %w", p.field, key, err)
+			}
+			continue
+		}
+		shadows := p.shadow[key]
 		if p.prefix != "" {
 			key = p.prefix + key
 		}
 		addValue(obj, key, val)
+		if shadows {
+			w = p.targets.Writer(e)
+		}
 	}
 	return nil
 }

@@ -206,6 +206,16 @@ func TestKV(t *testing.T) {
 		{"splits, trims, brackets, exclude", `kv: {field: m, field_split: "&", value_split: ":", trim_key: " ", strip_brackets: true, exclude_keys: [x], target_field: q}`,
 			`{"m":" a :[1]&x:2&b:<3>"}`, `{"m":" a :[1]&x:2&b:<3>","q":{"a":"1","b":"3"}}`, ""},
 		{"target not an object", `kv: {field: m, target_field: m}`, `{"m":"a=1"}`, "", "target m is a string, not an object"},
+		// fields: mapped keys go to their own fields (no prefix), the others under the
+		// target; a key seen twice keeps both values; include and exclude still apply.
+		{"fields", `kv: {field: m, target_field: t, prefix: p_, exclude_keys: [z], fields: {srcip: source.ip, dstip: destination.ip, z: zz, msg: message}}`,
+			`{"m":"srcip=1.1.1.1 dstip=2.2.2.2 srcip=3.3.3.3 port=5 z=9 msg=\"hi there\""}`,
+			`{"m":"srcip=1.1.1.1 dstip=2.2.2.2 srcip=3.3.3.3 port=5 z=9 msg=\"hi there\"","source":{"ip":["1.1.1.1","3.3.3.3"]},"destination":{"ip":"2.2.2.2"},"message":"hi there","t":{"p_port":"5"}}`, ""},
+		// An unmapped key written over an object a mapped field goes into: the mapped
+		// fields after it see the new value, not the replaced object.
+		{"fields under a replaced object", `kv: {field: m, fields: {a: s.a, b: s.b}}`,
+			`{"m":"a=1 s=2 b=3"}`, "", "key b"},
+		{"fields into a non-object", `kv: {field: m, fields: {a: m.a}}`, `{"m":"a=1"}`, "", "key a: set m.a: m is a string, not an object"},
 	})
 }
 
@@ -266,6 +276,9 @@ func TestOptionErrors(t *testing.T) {
 		`date: {field: m, formats: [""]}`:                      "date.formats[0]: empty format",
 		`csv: {field: m, target_fields: [a], separator: ";;"}`: `csv.separator: want one ASCII character`,
 		`kv: {field: m, field_split: "=", value_split: "="}`:   "value_split: must differ from field_split",
+		`kv: {field: m, fields: [a]}`:                          "kv.fields: want a map of keys to the fields",
+		`kv: {field: m, fields: {a: x, a: y}}`:                 "", // refused as a duplicate key by the YAML loader
+		`kv: {field: m, fields: {a: ""}}`:                      "kv.fields: required",
 		`dissect: {field: m, pattern: '%{a}%{b}'}`:             "need a delimiter between them",
 		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:           "reference k needs both",
 		`syslog: {format: rfc1}`:                               `format: want auto, rfc3164 or rfc5424`,
