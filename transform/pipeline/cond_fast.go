@@ -38,7 +38,9 @@ type condNode struct {
 	op          string // "==", "!=", "in", "contains", "startsWith", "endsWith", "&&", "||", "!"
 	left, right *condNode
 	path        fastPath
-	lits        []any // string, bool, int, nil
+	// other is the right-hand path of a comparison of two fields ("==f", "!=f").
+	other fastPath
+	lits  []any // string, bool, int, nil
 	// set holds the string literals of an "in" with more than a few (only a string
 	// can be in the list on the fast path, and it equals only a string literal).
 	set map[string]struct{}
@@ -78,17 +80,24 @@ func compileFast(src string) *fastCond {
 		}
 	}
 	collect(root)
-	uses := map[string]int{}
+	var paths []*fastPath
 	for _, n := range nodes {
-		for i := range n.path.keys {
-			uses[strings.Join(n.path.keys[:i+1], "\x00")]++
+		paths = append(paths, &n.path)
+		if n.op == "==f" || n.op == "!=f" {
+			paths = append(paths, &n.other)
+		}
+	}
+	uses := map[string]int{}
+	for _, p := range paths {
+		for i := range p.keys {
+			uses[strings.Join(p.keys[:i+1], "\x00")]++
 		}
 	}
 	c := &fastCond{root: root}
 	slots := map[string]int{}
-	for _, n := range nodes {
-		for i := range n.path.keys {
-			prefix := strings.Join(n.path.keys[:i+1], "\x00")
+	for _, p := range paths {
+		for i := range p.keys {
+			prefix := strings.Join(p.keys[:i+1], "\x00")
 			id, ok := slots[prefix]
 			if !ok {
 				id = -1
@@ -98,7 +107,7 @@ func compileFast(src string) *fastCond {
 				}
 				slots[prefix] = id
 			}
-			n.path.slots = append(n.path.slots, id)
+			p.slots = append(p.slots, id)
 		}
 	}
 	return c
@@ -147,6 +156,9 @@ func fastNode(n ast.Node) *condNode {
 			path, ok := fastPathOf(n.Left)
 			if !ok {
 				return nil
+			}
+			if other, ok := fastPathOf(n.Right); ok && (n.Operator == "==" || n.Operator == "!=") {
+				return &condNode{op: n.Operator + "f", path: path, other: other}
 			}
 			lit, ok := fastLiteral(n.Right)
 			if !ok {
@@ -284,6 +296,58 @@ func fastEqual(v, lit any) bool {
 	return false
 }
 
+// fastEqualValues is expr's runtime.Equal for two field values of the kinds the fast
+// path decides: strings, booleans, nil, and int64 and float64 numbers (as grok and
+// convert make them) compared by value; ok is false for the others (json.Number,
+// objects, arrays), left to the VM.
+func fastEqualValues(a, b any) (eq, ok bool) {
+	num := func(v any) (float64, bool) {
+		switch x := v.(type) {
+		case int64:
+			return float64(x), true
+		case float64:
+			return x, true
+		}
+		return 0, false
+	}
+	switch x := a.(type) {
+	case nil:
+		switch b.(type) {
+		case nil, string, bool, int64, float64:
+			return b == nil, true
+		}
+	case string:
+		switch y := b.(type) {
+		case string:
+			return x == y, true
+		case nil, bool, int64, float64:
+			return false, true
+		}
+	case bool:
+		switch y := b.(type) {
+		case bool:
+			return x == y, true
+		case nil, string, int64, float64:
+			return false, true
+		}
+	case int64, float64:
+		if y, isNum := num(b); isNum {
+			if xi, ok := x.(int64); ok {
+				if yi, ok := b.(int64); ok {
+					return xi == yi, true
+				}
+			}
+			xf, _ := num(a)
+			return xf == y, true
+		}
+		switch b.(type) {
+		case nil, string, bool:
+			return false, true
+		}
+	}
+	return false, false
+}
+
 // eval decides the node; ok is false when the VM must.
 func (c *condNode) eval(fields map[string]any, st *fastState) (result, ok bool) {
 	switch c.op {
@@ -303,6 +367,14 @@ func (c *condNode) eval(fields map[string]any, st *fastState) (result, ok bool) 
 	v, ok := c.path.fetch(fields, st)
 	if !ok {
 		return false, false
+	}
+	if c.op == "==f" || c.op == "!=f" {
+		w, ok := c.other.fetch(fields, st)
+		if !ok {
+			return false, false
+		}
+		eq, ok := fastEqualValues(v, w)
+		return eq == (c.op == "==f"), ok
 	}
 	switch c.op {
 	case "==":

@@ -23,7 +23,9 @@ func TestFastConditionsAgreeWithExpr(t *testing.T) {
 		// required access to one object must still differ).
 		`ctx.a?.b == nil || ctx.a.b == "x"`, `ctx.a.b != nil && ctx.a.b != "x"`, `ctx.a?.b == "x" || ctx.a?.b == "y" || ctx.a?.c == nil`,
 		`ctx.a?.b?.c == nil && ctx.a.b.c == 1`, `ctx.a in ["q", "r", "s", "t", "u", "v", "w", "x", 1, nil, true]`,
-		`ctx.a?.b in ["q", "r", "s", "t", "u", "v", "w", "y", "yx"]`, `!(ctx.b in ["1", "2", "3", "4", "5", "6", "7", "8", "xy", ""])`, `!(ctx.b?.a == "x") && ctx.b?.c in ["y", "x"] && ctx.b.a startsWith "x"`,
+		`ctx.a?.b in ["q", "r", "s", "t", "u", "v", "w", "y", "yx"]`,
+		// Two fields compared: strings, numbers of both kinds, booleans, nil.
+		`ctx.a == ctx.b`, `ctx.a != ctx.b?.c`, `ctx.a?.b != nil && ctx.a.b != ctx.c`, `ctx.a?.c == ctx.b?.c || ctx.a == ctx.c`, `!(ctx.b in ["1", "2", "3", "4", "5", "6", "7", "8", "xy", ""])`, `!(ctx.b?.a == "x") && ctx.b?.c in ["y", "x"] && ctx.b.a startsWith "x"`,
 	}
 	values := func(r *rand.Rand, depth int) any { return nil }
 	values = func(r *rand.Rand, depth int) any {

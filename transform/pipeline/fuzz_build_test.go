@@ -298,7 +298,7 @@ func conditionSeeds() []string {
 		`ctx.a endsWith "y"`, `ctx.a == "x" && ctx.b?.c == "y"`, `ctx.a == "x" || ctx.b.c == "y"`, `!(ctx.a == nil)`,
 		`not (ctx.a?.b == "x") and ctx.b != nil`, `ctx.a not in ["x"]`, `ctx.a?.b?.c == false or ctx.a == 1`,
 		`ctx.a not contains "x"`, `ctx.a matches "^x"`, `num(ctx.a) > 1`, `len(ctx.a) == 1`, `ctx.a`, `cidr_match(ctx.a, "10.0.0.0/8")`,
-		`ctx["@timestamp"] == "x"`, `ctx.a == 1.0`, `ctx.a == 9223372036854775807`, `ctx.a?.["b"] == "x"`,
+		`ctx["@timestamp"] == "x"`, `ctx.a == ctx.b`, `ctx.a?.b != ctx.c?.d`, `ctx.a == 1.0`, `ctx.a == 9223372036854775807`, `ctx.a?.["b"] == "x"`,
 		`ctx.a == "x" ? true : false`, `lower(ctx.a) == "x"`, `ctx.a ?? "x" == "x"`,
 		strings.Repeat("(", 100000) + `ctx.a == "x"` + strings.Repeat(")", 100000),
 		strings.Repeat("(", 100) + `ctx.a == "x"` + strings.Repeat(")", 100),
