@@ -134,6 +134,34 @@ func DecodeDepth(data []byte, maxDepth int) (any, error) {
 	return v, nil
 }
 
+// DecodeDepthInto is DecodeDepth with an outermost object made by newObject (from a
+// pool of recycled maps, say) rather than allocated: its members go straight into it.
+// Nested objects are made as DecodeDepth makes them. The value and the errors are
+// DecodeDepth's.
+func DecodeDepthInto(data []byte, maxDepth int, newObject func(hint int) map[string]any) (any, error) {
+	d := Decoder{data: data}
+	d.SetMaxDepth(maxDepth)
+	if d.Peek() != '{' {
+		return DecodeDepth(data, maxDepth)
+	}
+	obj := newObject(16)
+	err := d.Object(func(key string) error {
+		v, err := d.Value()
+		if err != nil {
+			return err
+		}
+		obj[key] = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.End(); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
 // End reports an error unless only whitespace is left.
 func (d *Decoder) End() error {
 	d.skipSpace()

@@ -3,6 +3,7 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -55,6 +56,16 @@ func FuzzDecode(f *testing.F) {
 		got, err := Decode(data)
 		if ok != (err == nil) {
 			t.Fatalf("Decode(%q): err = %v, encoding/json valid = %t", data, err, ok)
+		}
+		// DecodeDepthInto gives Decode's value and Decode's error, its outer object in
+		// the map it was given.
+		given := map[string]any{}
+		into, ierr := DecodeDepthInto(data, MaxDepth, func(int) map[string]any { return given })
+		if fmt.Sprint(ierr) != fmt.Sprint(err) || (err == nil && !reflect.DeepEqual(into, got)) {
+			t.Fatalf("DecodeDepthInto(%q) = %#v, %v; Decode %#v, %v", data, into, ierr, got, err)
+		}
+		if m, isMap := into.(map[string]any); isMap && len(m) > 0 && reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(given).UnsafePointer() {
+			t.Fatalf("DecodeDepthInto(%q): the object is not the one given", data)
 		}
 		if !ok {
 			return

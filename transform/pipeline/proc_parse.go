@@ -74,7 +74,7 @@ func (p *jsonProc) Process(_ context.Context, e *event.Event) error {
 	}
 	// jsonx gives the values encoding/json gives with UseNumber, within the nesting
 	// limit, so a field holding deep JSON fails the processor instead of recursing.
-	v, err := jsonx.DecodeDepth([]byte(s), p.maxDepth)
+	v, err := jsonx.DecodeDepthInto([]byte(s), p.maxDepth, e.NewObject)
 	if err != nil {
 		return fmt.Errorf("field %s: decode JSON: %w", p.field, err)
 	}
