@@ -68,47 +68,57 @@ type Writer struct {
 // Writer returns a writer of t's targets into e.
 func (t *Targets) Writer(e *Event) Writer { return Writer{t: t, e: e} }
 
+// parent returns target i's parent object, made when missing (the root for a
+// top-level target): looked up once per writer when the targets cache their parents,
+// else each time. ok is false when a value on the way is not an object.
+func (w *Writer) parent(i int) (map[string]any, bool) {
+	t := w.t
+	n := t.parent[i]
+	if n < 0 {
+		if w.e.Fields == nil {
+			w.e.Fields = w.e.NewObject(0)
+		}
+		return w.e.Fields, true
+	}
+	cache := t.cached && n < MaxCachedParents
+	if cache && w.objects[n] != nil {
+		return w.objects[n], true
+	}
+	obj, err := w.e.Object(t.parents[n])
+	if err != nil {
+		return nil, false
+	}
+	if cache {
+		w.objects[n] = obj
+	}
+	return obj, true
+}
+
 // Set stores v at target i, as Event.SetPath does (with its errors), creating the
 // objects on the way.
 func (w *Writer) Set(i int, v any) error {
-	t := w.t
-	n := t.parent[i]
-	if !t.cached || n < 0 || n >= MaxCachedParents {
-		return w.e.SetPath(t.paths[i], v)
+	obj, ok := w.parent(i)
+	if !ok {
+		return w.e.SetPath(w.t.paths[i], v) // fails too, in SetPath's words
 	}
-	obj := w.objects[n]
-	if obj == nil {
-		var err error
-		if obj, err = w.e.Object(t.parents[n]); err != nil {
-			return w.e.SetPath(t.paths[i], v) // fails too, in SetPath's words
-		}
-		w.objects[n] = obj
-	}
-	obj[t.leaf[i]] = v
+	obj[w.t.leaf[i]] = v
 	return nil
 }
 
 // SetNew stores v at target i unless a value is there, as Event.SetPathNew does.
 func (w *Writer) SetNew(i int, v any) (exists bool, err error) {
-	t := w.t
-	n := t.parent[i]
-	if !t.cached || n < 0 || n >= MaxCachedParents {
-		return w.e.SetPathNew(t.paths[i], v)
-	}
-	if _, ok := w.e.dotted(t.paths[i]); ok {
+	if _, ok := w.e.dotted(w.t.paths[i]); ok {
 		return true, nil
 	}
-	obj := w.objects[n]
-	if obj == nil {
-		if obj, err = w.e.Object(t.parents[n]); err != nil {
-			return w.e.SetPathNew(t.paths[i], v) // fails too, in SetPathNew's words
-		}
-		w.objects[n] = obj
+	obj, ok := w.parent(i)
+	if !ok {
+		return w.e.SetPathNew(w.t.paths[i], v) // fails too, in SetPathNew's words
 	}
-	if _, ok := obj[t.leaf[i]]; ok {
+	leaf := w.t.leaf[i]
+	if _, ok := obj[leaf]; ok {
 		return true, nil
 	}
-	obj[t.leaf[i]] = v
+	obj[leaf] = v
 	return false, nil
 }
 
@@ -140,30 +150,11 @@ func (w *Writer) Take(i int) (any, bool) {
 // makes an array of the two (appending to an array there): a key seen twice keeps
 // both values, as kv does.
 func (w *Writer) Add(i int, v any) error {
-	t := w.t
-	n := t.parent[i]
-	var obj map[string]any
-	switch {
-	case n < 0:
-		if w.e.Fields == nil {
-			w.e.Fields = w.e.NewObject(0)
-		}
-		obj = w.e.Fields
-	case !t.cached || n >= MaxCachedParents:
-		var err error
-		if obj, err = w.e.Object(t.parents[n]); err != nil {
-			return w.e.SetPath(t.paths[i], v) // fails too, in SetPath's words
-		}
-	default:
-		if obj = w.objects[n]; obj == nil {
-			var err error
-			if obj, err = w.e.Object(t.parents[n]); err != nil {
-				return w.e.SetPath(t.paths[i], v)
-			}
-			w.objects[n] = obj
-		}
+	obj, ok := w.parent(i)
+	if !ok {
+		return w.e.SetPath(w.t.paths[i], v) // fails too, in SetPath's words
 	}
-	leaf := t.leaf[i]
+	leaf := w.t.leaf[i]
 	switch old := obj[leaf].(type) {
 	case nil:
 		obj[leaf] = v

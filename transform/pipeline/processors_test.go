@@ -277,7 +277,7 @@ func TestOptionErrors(t *testing.T) {
 		`csv: {field: m, target_fields: [a], separator: ";;"}`: `csv.separator: want one ASCII character`,
 		`kv: {field: m, field_split: "=", value_split: "="}`:   "value_split: must differ from field_split",
 		`kv: {field: m, fields: [a]}`:                          "kv.fields: want a map of keys to the fields",
-		`kv: {field: m, fields: {a: x, a: y}}`:                 "", // refused as a duplicate key by the YAML loader
+		`kv: {field: m, fields: {a: x, a: y}}`:                 `kv.fields: key "a": empty or given twice`,
 		`kv: {field: m, fields: {a: ""}}`:                      "kv.fields: required",
 		`dissect: {field: m, pattern: '%{a}%{b}'}`:             "need a delimiter between them",
 		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:           "reference k needs both",
