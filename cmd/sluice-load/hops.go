@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -34,12 +35,21 @@ type hopFigure struct {
 
 // readHops reads the hop histograms on each metrics endpoint (the gateway's, the
 // transformer's), summing a histogram's label sets; hops no endpoint has are left out.
+// Each endpoint is scraped once.
 func readHops(ctx context.Context, urls []string) ([]hopFigure, error) {
+	var pages [][]byte
+	for _, url := range urls {
+		page, err := scrapePage(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("hop metrics: %w", err)
+		}
+		pages = append(pages, page)
+	}
 	var out []hopFigure
 	for _, h := range hopMetrics {
 		buckets := map[float64]float64{}
 		var sum, count float64
-		for _, url := range urls {
+		for _, page := range pages {
 			for _, part := range []struct {
 				suffix string
 				add    func(sample)
@@ -52,11 +62,7 @@ func readHops(ctx context.Context, urls []string) ([]hopFigure, error) {
 				{"_sum", func(s sample) { sum += s.value }},
 				{"_count", func(s sample) { count += s.value }},
 			} {
-				m, err := newMetricCounter(url, h.name+part.suffix)
-				if err != nil {
-					return nil, err
-				}
-				samples, err := m.scrape(ctx)
+				samples, err := parseMetrics(bytes.NewReader(page), h.name+part.suffix)
 				if err != nil {
 					return nil, fmt.Errorf("hop metrics: %w", err)
 				}

@@ -109,23 +109,40 @@ func (m *metricCounter) results(ctx context.Context) (map[string]float64, error)
 }
 
 func (m *metricCounter) scrape(ctx context.Context) ([]sample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
+	page, err := scrapePageWith(ctx, m.client, m.url)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", m.url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", m.url, resp.Status)
-	}
-	samples, err := parseMetrics(io.LimitReader(resp.Body, maxAnswerBytes), m.name)
+	samples, err := parseMetrics(bytes.NewReader(page), m.name)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", m.url, err)
 	}
 	return samples, nil
+}
+
+// scrapePage fetches a Prometheus text page, at most maxAnswerBytes of it.
+func scrapePage(ctx context.Context, url string) ([]byte, error) {
+	return scrapePageWith(ctx, &http.Client{Timeout: 10 * time.Second}, url)
+}
+
+func scrapePageWith(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
+	}
+	page, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	return page, nil
 }
 
 func matches(have, want map[string]string) bool {
