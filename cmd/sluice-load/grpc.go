@@ -75,17 +75,9 @@ func grpcEventDoc(ev *sluicev1.Event, fields map[string]any) ([]byte, error) {
 }
 
 func (t *grpcTransport) dial(ctx context.Context) (conn, error) {
-	cc, err := grpc.NewClient("passthrough:///"+t.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return dialCounting(ctx, addr, t.wire)
-		}))
+	cc, sctx, cancel, err := dialGRPC(ctx, t.addr, t.wire, t.apiKey)
 	if err != nil {
-		return nil, fmt.Errorf("grpc client: %w", err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	if t.apiKey != "" {
-		sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+t.apiKey)
+		return nil, err
 	}
 	stream, err := sluicev1.NewIngestServiceClient(cc).PushStream(sctx)
 	if err != nil {
@@ -200,4 +192,22 @@ func grpcKind(prefix string, err error) string {
 		return prefix + "_" + st.Code().String()
 	}
 	return errKind(prefix, err)
+}
+
+// dialGRPC opens a plaintext gRPC connection to addr that counts its bytes in wire, and
+// a context for its calls, cancelled by cancel, carrying the API key when there is one.
+func dialGRPC(ctx context.Context, addr string, wire *atomic.Int64, apiKey string) (*grpc.ClientConn, context.Context, context.CancelFunc, error) {
+	cc, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return dialCounting(ctx, addr, wire)
+		}))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("grpc client: %w", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	if apiKey != "" {
+		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+apiKey)
+	}
+	return cc, cctx, cancel, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync/atomic"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -11,8 +10,6 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -46,17 +43,9 @@ func newOTLPTransport(addr, apiKey string, evs []event, wire *atomic.Int64) (*ot
 }
 
 func (t *otlpTransport) dial(ctx context.Context) (conn, error) {
-	cc, err := grpc.NewClient("passthrough:///"+t.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return dialCounting(ctx, addr, t.wire)
-		}))
+	cc, cctx, cancel, err := dialGRPC(ctx, t.addr, t.wire, t.apiKey)
 	if err != nil {
-		return nil, fmt.Errorf("grpc client: %w", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	if t.apiKey != "" {
-		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+t.apiKey)
+		return nil, err
 	}
 	return &otlpConn{t: t, cc: cc, ctx: cctx, cancel: cancel, client: collogspb.NewLogsServiceClient(cc)}, nil
 }
