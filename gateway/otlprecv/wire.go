@@ -389,46 +389,48 @@ func readKV(msg []byte) (wireKV, error) {
 	return out, err
 }
 
-// stringAttr returns the string value of the first attribute key among kvs, ok false
-// when there is none, or it is no string or empty.
-func stringAttr(kvs [][]byte, key string) (string, bool, error) {
+// eachAttr calls match with the value of each attribute key among kvs, in order,
+// until it returns true.
+func eachAttr(kvs [][]byte, key string, match func(kind protowire.Number, v field) bool) error {
 	for _, m := range kvs {
 		p, err := readKV(m)
 		if err != nil {
-			return "", false, err
+			return err
 		}
 		if string(p.key) != key {
 			continue
 		}
 		kind, v, err := anyValueKind(p.value)
 		if err != nil {
-			return "", false, err
+			return err
 		}
-		return string(v.b), kind == fAnyString && len(v.b) > 0, nil // the first match, as document() reads it
+		if match(kind, v) {
+			return nil
+		}
 	}
-	return "", false, nil
+	return nil
+}
+
+// stringAttr returns the string value of the first attribute key among kvs, ok false
+// when there is none, or it is no string or empty.
+func stringAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
+	err = eachAttr(kvs, key, func(kind protowire.Number, v field) bool {
+		s, ok = string(v.b), kind == fAnyString && len(v.b) > 0
+		return true // the first match, as document() reads it
+	})
+	return s, ok, err
 }
 
 // typeAttr returns the first value of attribute key among kvs that is a string and a
 // valid log type (as logType looks).
-func typeAttr(kvs [][]byte, key string) (string, bool, error) {
-	for _, m := range kvs {
-		p, err := readKV(m)
-		if err != nil {
-			return "", false, err
-		}
-		if string(p.key) != key {
-			continue
-		}
-		kind, v, err := anyValueKind(p.value)
-		if err != nil {
-			return "", false, err
-		}
+func typeAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
+	err = eachAttr(kvs, key, func(kind protowire.Number, v field) bool {
 		if kind == fAnyString && stream.ValidType(string(v.b)) {
-			return string(v.b), true, nil
+			s, ok = string(v.b), true
 		}
-	}
-	return "", false, nil
+		return ok
+	})
+	return s, ok, err
 }
 
 // anyValueKind returns which value an AnyValue holds (its field number, the last one
