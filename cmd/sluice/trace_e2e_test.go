@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/syncbuf"
 	"github.com/sluice-siem/sluice/stream/kinesis/kinesistest"
 	"github.com/sluice-siem/sluice/stream/kinesis/leases/dynamodbtest"
 )
@@ -210,20 +209,5 @@ func debugSpans(out, traceID string) []debugSpan {
 	return spans
 }
 
-// syncBuffer is a bytes.Buffer a process writes to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is syncbuf.Buffer: output written by one goroutine, read by another.
+type syncBuffer = syncbuf.Buffer

@@ -1,12 +1,10 @@
 package grpcrecv_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
+	"github.com/sluice-siem/sluice/internal/syncbuf"
 	"github.com/sluice-siem/sluice/stream/embedded"
 )
 
@@ -62,23 +61,8 @@ func TestServerShutdownWithoutStart(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination the test reads while the server writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is syncbuf.Buffer: output written by one goroutine, read by another.
+type lockedBuffer = syncbuf.Buffer
 
 // Start serves, logging its address, until Shutdown (not until the context of Start
 // ends), with the health service SERVING until Drain; Shutdown, twice, ends a call
