@@ -29,6 +29,10 @@ type Event struct {
 	// Objects, when set, supplies the objects processors create (NewObject), to be
 	// recycled by the event's owner once the event is encoded. Nil: plain maps.
 	Objects *Objects
+	// Failure is set by a pipeline that failed on the event (transform/pipeline's
+	// *Failure, naming the processor): the event is kept, marked, and the transformer
+	// shows it in the console's Failures.
+	Failure error
 }
 
 // Processor changes an event in place. An error means the processor could not do its

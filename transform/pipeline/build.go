@@ -36,6 +36,9 @@ type Deps struct {
 	// Coverage). It slows them down: it is for tests (sluice test --coverage), never for
 	// serving. Nil: the pipelines count nothing more than their metrics.
 	Coverage *Coverage
+	// Explain, if set, records what each processor does to the events its Run runs
+	// (see Explainer): for the console's playground, never for serving.
+	Explain *Explainer
 }
 
 // maxDepth returns the nesting limit in force.
@@ -276,6 +279,9 @@ func (b *builder) step(node *yaml.Node, path string) *step {
 	}
 	if b.deps.Coverage != nil {
 		b.deps.Coverage.cover(s, own)
+	}
+	if b.deps.Explain != nil {
+		b.deps.Explain.explain(s)
 	}
 	return s
 }

@@ -82,6 +82,17 @@ func LoadFS(fsys fs.FS, origin string) (map[string]Config, error) {
 	return cfgs, errors.Join(errs...)
 }
 
+// ParseConfig reads one pipeline's definition, as a NAME.yaml file holds it; origin
+// names it in errors. Unknown options are errors; processors are checked by New.
+func ParseConfig(data []byte, origin string) (Config, error) {
+	var cfg Config
+	if err := decodeStrict(data, &cfg); err != nil {
+		return Config{}, fmt.Errorf("%s: %s", origin, yamlError(err))
+	}
+	cfg.Origin = origin
+	return cfg, nil
+}
+
 // decodeStrict decodes one YAML document, refusing unknown fields and keys given twice.
 func decodeStrict(data []byte, v any) error {
 	var doc yaml.Node

@@ -121,6 +121,16 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// Step names the processor that failed: its place, kind and tag
+// ("processors[2] grok panos-header"), as the console counts failures by.
+func (f *Failure) Step() string {
+	s := f.Processor + " " + f.Kind
+	if f.Tag != "" {
+		s += " " + f.Tag
+	}
+	return s
+}
+
 // Process runs the pipeline on e. It never fails the event: failures are recorded in
 // it (see the package documentation), and a dropped event has e.Dropped set. The
 // error is always nil; it is there to satisfy event.Processor.
@@ -139,6 +149,7 @@ func (p *Pipeline) Process(ctx context.Context, e *event.Event) error {
 	timed := p.tick.Add(1)%timeSample == 0
 	if err := p.run(ctx, e, p.steps, timed); err != nil {
 		p.failures.Add(1)
+		e.Failure = err
 		p.fail(ctx, e, err, timed)
 	}
 	if e.Dropped {

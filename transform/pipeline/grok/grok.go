@@ -49,6 +49,7 @@ type Field struct {
 type Pattern struct {
 	expr   string
 	fields []Field
+	defs   map[string]string // the custom definitions, for Explain
 
 	prog     *prog // nil when the expression uses something the fast matcher lacks
 	progCaps []int // per field, its capture index in prog
@@ -90,6 +91,9 @@ type expander struct {
 	markers     bool
 	fields      []Field
 	patterns    []string
+	// uses, with markers, is every marker's pattern: its name (custom ones too), the
+	// field it is captured into, and how deep it is.
+	uses []Part
 }
 
 func (x *expander) lookup(name string) (def string, builtin bool, ok bool) {
@@ -153,6 +157,7 @@ func (x *expander) expand(expr string, stack []string) (string, error) {
 			}
 			fmt.Fprintf(&b, "(?P<%s%d>", markerGroupPrefix, len(x.patterns))
 			x.patterns = append(x.patterns, marked)
+			x.uses = append(x.uses, Part{Name: name, Field: field, Depth: len(stack)})
 		} else {
 			b.WriteString("(?:")
 		}
@@ -204,7 +209,7 @@ func Compile(expr string, defs map[string]string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile %q: %w", truncate(expr, 80), cleanRegexpError(err))
 	}
-	p := &Pattern{expr: expr, re: re}
+	p := &Pattern{expr: expr, re: re, defs: defs}
 	// Fields: the generated groups, then any named groups the user wrote.
 	p.fields = plain.fields
 	for i := range plain.fields {
@@ -341,3 +346,45 @@ func (p *Pattern) matchRegexp(s string, spans []int) bool {
 // fast matcher: linear in n, and far above what a matching line needs (about one step
 // per instruction plus one per byte scanned).
 func budgetFor(n int) int { return 512 + 16*n }
+
+// Part is what one %{NAME} of an expression matched, as Explain reports it.
+type Part struct {
+	// Name is the pattern's name; Field the field it is captured into, if any.
+	Name, Field string
+	// Depth is how deep the use is in other patterns' definitions (0: in the
+	// expression itself).
+	Depth int
+	// Start and End are the offsets of what it matched in the subject.
+	Start, End int
+}
+
+// Explain matches s as Match does and reports what each use of a named pattern
+// matched, in the order they appear in the expanded expression (a pattern before the
+// patterns of its definition); uses that took no part in the match are left out. It
+// compiles a regexp of its own each time: it is for explaining a match to a person
+// (the console's playground), never for the data path.
+func (p *Pattern) Explain(s string) ([]Part, bool, error) {
+	x := expander{defs: p.defs, vocab: Vocabulary(), markers: true}
+	src, err := x.expand(p.expr, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, false, fmt.Errorf("compile %q: %w", truncate(p.expr, 80), cleanRegexpError(err))
+	}
+	loc := re.FindStringSubmatchIndex(s)
+	if loc == nil {
+		return nil, false, nil
+	}
+	var parts []Part
+	for i, use := range x.uses {
+		g := re.SubexpIndex(markerGroupPrefix + strconv.Itoa(i))
+		if g < 0 || loc[2*g] < 0 {
+			continue
+		}
+		use.Start, use.End = loc[2*g], loc[2*g+1]
+		parts = append(parts, use)
+	}
+	return parts, true, nil
+}
