@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/otlprecv"
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
+	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/servertls"
 	"github.com/sluice-siem/sluice/internal/tracing"
@@ -68,6 +69,7 @@ type Config struct {
 	Shutdown   Shutdown          `yaml:"shutdown" doc:"graceful shutdown on SIGTERM or SIGINT"`
 	Log        Log               `yaml:"log" doc:"logging"`
 	Tracing    tracing.Config    `yaml:"tracing" doc:"OpenTelemetry traces of batches across both tiers, exported over OTLP (OTEL_EXPORTER_OTLP_* variables)"`
+	UI         console.Config    `yaml:"ui" doc:"the console at /ui on the HTTP port: flow, failures, tap, pipeline playground (sluice top and sluice tap read it too)"`
 
 	// The transform pipelines, by log type: the samples (if SamplePipelines), then the
 	// files of PipelinesDir, then Pipelines, each replacing the ones before it for the
@@ -211,6 +213,7 @@ func Default(role Role) Config {
 		Sink:     Sink{File: file.DefaultConfig(), Search: search.DefaultConfig(), Archive: archive.DefaultConfig(), DeadLetters: deadletter.DefaultConfig()},
 		Shutdown: Shutdown{Timeout: 30 * time.Second, DrainDelay: 0},
 		Log:      Log{Level: "info", Format: "json"},
+		UI:       console.DefaultConfig(),
 	}
 	// The syslog and RELP receivers are off until asked for (addresses in the file, or
 	// --syslog-tcp, --syslog-udp, --syslog-tls, --relp): a UDP port or a second TCP port
@@ -224,6 +227,7 @@ func Default(role Role) Config {
 		c.Log.Format = "text"
 		c.SamplePipelines = true
 		c.SampleLookups = true
+		c.UI.Enabled = true
 	} else {
 		c.Shutdown.DrainDelay = 5 * time.Second
 	}
@@ -289,6 +293,9 @@ func (c Config) Validate(role Role) error {
 		if err := c.validateRELPTypes(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if role == RoleTransform && c.UI.Enabled && c.UI.AdminKeySHA256 == "" {
+		bad("ui.admin_key_sha256", "required with ui.enabled in sluice transform, which has no API keys to open the console with (sluice hash-key makes one)")
 	}
 	if role == RoleGateway && !c.Gateway.Auth.Disabled && len(c.Gateway.Auth.Keys) == 0 {
 		bad("gateway.auth.keys", "required in gateway mode: add keys (see `sluice hash-key`) or set gateway.auth.disabled: true")

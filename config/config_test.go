@@ -325,3 +325,32 @@ func TestSyslogAndRELPListeners(t *testing.T) {
 		t.Errorf("syslog alone: %v", err)
 	}
 }
+
+// TestConsoleDefaultsAndKey: the console is on in dev only, and sluice transform, which
+// has no API keys, needs the console's own key to serve it; the section checks itself.
+func TestConsoleDefaultsAndKey(t *testing.T) {
+	for role, want := range map[config.Role]bool{config.RoleDev: true, config.RoleGateway: false, config.RoleTransform: false} {
+		if got := config.Default(role).UI.Enabled; got != want {
+			t.Errorf("%s: ui.enabled %v by default", role, got)
+		}
+	}
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	c, err := config.Load(config.RoleTransform, "", env(map[string]string{"SLUICE_UI_ENABLED": "true", "SLUICE_HTTP_ADDR": "127.0.0.1:8080"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(config.RoleTransform); err == nil || !strings.Contains(err.Error(), "ui.admin_key_sha256: required") {
+		t.Errorf("transform with the console and no key: %v", err)
+	}
+	c.UI.AdminKeySHA256 = gateway.HashKey("k")
+	c.Stream.Leases.Store = "memory"
+	if err := c.Validate(config.RoleTransform); err != nil && strings.Contains(err.Error(), "ui.") {
+		t.Errorf("transform with the console's key: %v", err)
+	}
+	c.UI.TapRate = 0
+	if err := c.Validate(config.RoleTransform); err == nil || !strings.Contains(err.Error(), "ui.tap_rate") {
+		t.Errorf("a bad tap rate: %v", err)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/stream"
@@ -104,6 +105,18 @@ type Options struct {
 	// Tracer makes a span per batch (and per stream put) and the traceparent its
 	// envelopes carry when sampled (internal/tracing). Nil: no tracing.
 	Tracer trace.Tracer
+	// Watch, when set, is shown the events accepted, as received (the console's tap,
+	// internal/console): asked once per batch whether anyone watches.
+	Watch Watcher
+}
+
+// Watcher is the console's tap as the gateway uses it (internal/console.Tap).
+type Watcher interface {
+	// Watching reports whether anyone watches the point: one atomic load.
+	Watching(point string) bool
+	// Sample offers an event; it copies what it keeps and never blocks. more false:
+	// no one takes another event now (the rest of the batch is not offered).
+	Sample(point, logType, source string, doc []byte) (more bool)
 }
 
 // Gateway is the front tier's core. It is safe for concurrent use.
@@ -117,6 +130,7 @@ type Gateway struct {
 	buffers  *semaphore.Weighted // limits.max_buffered_bytes
 	metrics  metrics
 	tracer   trace.Tracer // nil: tracing off, no span made
+	watch    Watcher      // nil: no console tap
 	types    *typeSet
 	ids      idModes
 	// typeFields and keyField are Routing.TypeFields and PartitionKeyField, prepared.
@@ -147,6 +161,7 @@ func New(cfg Config, producer Producer, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		tracer:   opts.Tracer,
+		watch:    opts.Watch,
 		cfg:      cfg,
 		producer: producer,
 		auth:     newAuthenticator(cfg.Auth),
@@ -348,6 +363,13 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		return Result{}, err
 	}
 	res.Accepted = len(out)
+	if g.watch != nil && g.watch.Watching(console.PointReceived) {
+		for _, r := range out {
+			if !g.watch.Sample(console.PointReceived, r.typ, b.Receiver, b.Events[r.index].Doc) {
+				break
+			}
+		}
+	}
 	// Count per label, not per event: recording a metric costs more than routing.
 	type tally struct{ events, bytes int64 }
 	counts := map[string]tally{}

@@ -21,6 +21,34 @@ type discardProducer struct{}
 
 func (discardProducer) Put(context.Context, string, []stream.Record) error { return nil }
 
+// benchBatch returns n firewall events, as the Ingest benchmarks send them.
+func benchBatch(n int) []gateway.Event {
+	events := make([]gateway.Event, n)
+	for i := range events {
+		events[i] = gateway.Event{Type: "firewall", Doc: fmt.Appendf(nil, `{"message":"<134>Nov 26 07:00:00 fw01 kernel: DROP SRC=203.0.113.%d DST=198.51.100.7 PROTO=TCP SPT=%d DPT=443","host":{"name":"fw%02d"}}`, i%250, 1024+i, i%16)}
+	}
+	return events
+}
+
+// benchIngest runs Ingest of events, as one batch, with opts until the benchmark
+// ends, and reports the time per event.
+func benchIngest(b *testing.B, opts gateway.Options, events []gateway.Event) {
+	cfg := gateway.DefaultConfig()
+	cfg.Auth.Disabled = true
+	g, err := gateway.New(cfg, discardProducer{}, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := gateway.Batch{Receiver: "bench", Events: events}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := g.Ingest(context.Background(), batch); err != nil || res.Accepted != len(events) {
+			b.Fatalf("Ingest = %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
+
 // BenchmarkIngestTracing is Ingest of batches of 500 events with tracing off, with the
 // SDK sampling 1% of batches (alone, and keeping the failed and slow others, which
 // records every batch) and all of them (spans exported to a no-op exporter through
@@ -28,10 +56,7 @@ func (discardProducer) Put(context.Context, string, []stream.Record) error { ret
 //
 //	go test -run '^$' -bench IngestTracing -cpu 1 -count 3 ./gateway/
 func BenchmarkIngestTracing(b *testing.B) {
-	events := make([]gateway.Event, 500)
-	for i := range events {
-		events[i] = gateway.Event{Type: "firewall", Doc: fmt.Appendf(nil, `{"message":"<134>Nov 26 07:00:00 fw01 kernel: DROP SRC=203.0.113.%d DST=198.51.100.7 PROTO=TCP SPT=%d DPT=443","host":{"name":"fw%02d"}}`, i%250, 1024+i, i%16)}
-	}
+	events := benchBatch(500)
 	for _, v := range []struct {
 		name  string
 		ratio float64
@@ -53,20 +78,7 @@ func BenchmarkIngestTracing(b *testing.B) {
 				defer func() { _ = tp.Shutdown(context.Background()) }()
 				tracer = tp.Tracer("bench")
 			}
-			cfg := gateway.DefaultConfig()
-			cfg.Auth.Disabled = true
-			g, err := gateway.New(cfg, discardProducer{}, gateway.Options{Tracer: tracer})
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := gateway.Batch{Receiver: "bench", Events: events}
-			b.ReportAllocs()
-			for b.Loop() {
-				if res, err := g.Ingest(context.Background(), batch); err != nil || res.Accepted != len(events) {
-					b.Fatalf("Ingest = %+v, %v", res, err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+			benchIngest(b, gateway.Options{Tracer: tracer}, events)
 		})
 	}
 }

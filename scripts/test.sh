@@ -106,12 +106,17 @@ otelcol_env=$(scripts/otelcol.sh install) # prints: export SLUICE_TEST_OTELCOL=.
 eval "$otelcol_env"
 echo "SLUICE_TEST_OTELCOL=$SLUICE_TEST_OTELCOL"
 
-step "Chromium, a real browser for the /docs page (Debian's chromium)"
+step "Chromium, a real browser for the /docs page and the console (Debian's chromium)"
 # Installs only (quick when installed): each browser test starts its own headless
-# Chromium (internal/apidocs/apidocstest).
+# Chromium (internal/browsertest).
 SLUICE_TEST_CHROMIUM=$(scripts/chromium.sh install) # prints the browser's path
 export SLUICE_TEST_CHROMIUM
 echo "SLUICE_TEST_CHROMIUM=$SLUICE_TEST_CHROMIUM"
+# The browser tests' screenshots (the docs page, each view of the console) are the
+# run's artifacts.
+export SLUICE_TEST_SCREENSHOT_DIR="${SLUICE_TEST_SCREENSHOT_DIR:-$PWD/.cache/artifacts/screenshots}"
+mkdir -p "$SLUICE_TEST_SCREENSHOT_DIR"
+echo "SLUICE_TEST_SCREENSHOT_DIR=$SLUICE_TEST_SCREENSHOT_DIR"
 
 step "Filebeat, a real Elasticsearch-output client (scripts/filebeat.sh: built from the Go module proxy into .cache/filebeat)"
 filebeat_env=$(scripts/filebeat.sh env) # prints: export SLUICE_TEST_FILEBEAT=...

@@ -28,6 +28,8 @@ type event struct {
 	// fields is the event document. Numbers are json.Number, so they are written
 	// back exactly as they were shipped.
 	fields map[string]any
+	// failure is why the event's pipeline failed, if it did (the event is kept).
+	failure error
 }
 
 // decode decodes the envelope of rec and its event, the event's document in an object

@@ -42,6 +42,7 @@ func (t *Transformer) runPipeline(ctx context.Context, ev *event, objs *evt.Obje
 	if e.Dropped {
 		return false, nil
 	}
+	ev.failure = e.Failure
 	ev.fields = e.Fields
 	if ev.fields == nil {
 		ev.fields = map[string]any{}

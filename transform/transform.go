@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/tracing"
@@ -67,6 +68,21 @@ type Options struct {
 	// record (the gateway's, from its envelope) and linking the others, with spans for
 	// the pipelines and the sink's write. Nil: no tracing.
 	Tracer trace.Tracer
+	// Watch, when set, is told the events pipelines failed on and the records that
+	// became dead letters, and shown the documents made and indexed (the console,
+	// internal/console): asked once per batch whether anyone watches.
+	Watch Watcher
+}
+
+// Watcher is the console as the transformer uses it (internal/console).
+type Watcher interface {
+	// Watching reports whether anyone watches the point: one atomic load.
+	Watching(point string) bool
+	// Sample offers a document; it copies what it keeps and never blocks. more false:
+	// no one takes another document now (the rest of the batch is not offered).
+	Sample(point, logType, source string, doc []byte) (more bool)
+	// Failed records a failure; it keeps nothing of f's.
+	Failed(f console.Failure)
 }
 
 // Transformer transforms batches of stream records and writes them to a Sink. It is
@@ -78,6 +94,7 @@ type Transformer struct {
 	pipelines Pipelines
 	maxDepth  int
 	tracer    trace.Tracer // nil: tracing off, no span made
+	watch     Watcher      // nil: no console
 	// objects holds *evt.Objects: the recycled objects of events, one set per Handle
 	// call, since a call transforms its records one at a time.
 	objects sync.Pool
@@ -100,7 +117,7 @@ func New(s Sink, opts Options) (*Transformer, error) {
 	if s == nil {
 		return nil, errors.New("new transformer: sink is nil")
 	}
-	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines, maxDepth: opts.MaxDepth, tracer: opts.Tracer}
+	t := &Transformer{sink: s, log: opts.Logger, now: opts.Now, pipelines: opts.Pipelines, maxDepth: opts.MaxDepth, tracer: opts.Tracer, watch: opts.Watch}
 	if _, noop := t.tracer.(tracenoop.Tracer); noop {
 		t.tracer = nil // nothing to record: skip the spans altogether
 	}
@@ -223,6 +240,9 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 			if pipelines != nil && dead < maxDeadLetterEvents {
 				pipelines.AddEvent("dead_letter", trace.WithAttributes(attribute.String("sluice.sequence", rec.Sequence), attribute.String("error", err.Error())))
 			}
+			if t.watch != nil {
+				t.watch.Failed(console.Failure{Type: doc.Type, Error: err.Error(), Event: string(rec.Data), DeadLetter: true})
+			}
 			doc, err = t.deadLetter(rec, doc.ID, err, enc)
 			if err != nil {
 				return err
@@ -243,9 +263,11 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 	if len(docs) == 0 {
 		return nil
 	}
+	t.show(console.PointTransformed, docs)
 	if err := t.write(ctx, docs); err != nil {
 		return fmt.Errorf("write %d documents: %w", len(docs), err)
 	}
+	t.show(console.PointIndexed, docs)
 	written := t.now()
 	t.writeTime.Record(ctx, written.Sub(transformed).Seconds())
 	if !oldest.IsZero() {
@@ -253,6 +275,32 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 	}
 	t.count(ctx, docs, dead)
 	return nil
+}
+
+// show offers the documents to the console's tap at point, if anyone watches it.
+func (t *Transformer) show(point string, docs []sink.Document) {
+	if t.watch == nil || !t.watch.Watching(point) {
+		return
+	}
+	for i := range docs {
+		if !t.watch.Sample(point, docs[i].Type, "", docs[i].Body) {
+			return
+		}
+	}
+}
+
+// failed tells the console that the pipeline of rec's event failed on it, with the
+// event as shipped (from the record's envelope).
+func (t *Transformer) failed(rec *stream.Delivered, typ string, err error) {
+	f := console.Failure{Type: typ, Error: err.Error(), Event: string(rec.Data)}
+	var step interface{ Step() string }
+	if errors.As(err, &step) {
+		f.Processor = step.Step()
+	}
+	if env, perr := stream.ParseEnvelopeDepth(rec.Data, t.maxDepth); perr == nil {
+		f.Event = string(env.Event)
+	}
+	t.watch.Failed(f)
 }
 
 // startSpan starts a child span of ctx's when tracing is on; nil when off.
@@ -304,7 +352,10 @@ func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc 
 	// The pipeline runs after decoding, so processors see the event as shipped, and
 	// before finish, so the defaults only fill what the pipeline left unset.
 	if keep, err := t.runPipeline(ctx, &ev, objs); err != nil || !keep {
-		return sink.Document{ID: ev.id}, keep, err
+		return sink.Document{ID: ev.id, Type: ev.typ}, keep, err
+	}
+	if ev.failure != nil && t.watch != nil {
+		t.failed(rec, ev.typ, ev.failure)
 	}
 	ev.finish()
 	body, err := enc.encodeFields(ev.fields)

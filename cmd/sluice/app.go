@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway/relp"
 	"github.com/sluice-siem/sluice/gateway/syslog"
 	"github.com/sluice-siem/sluice/internal/apidocs"
+	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/httpserve"
 	"github.com/sluice-siem/sluice/internal/netlimit"
 	"github.com/sluice-siem/sluice/internal/ops"
@@ -88,6 +89,8 @@ type app struct {
 	sink           *file.Sink
 	// used reports the bytes the embedded stream holds (nil on Kinesis).
 	used func() int64
+	// ui is the console (nil when off: ui.enabled false or no HTTP port).
+	ui *uiConsole
 }
 
 // embeddedUsed returns the bytes the embedded stream holds, 0 without one.
@@ -112,6 +115,9 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 		return nil, err
 	}
 	if a.tracer, err = provider.Setup(ctx, cfg.Tracing, "sluice-"+string(role), versionString()); err != nil {
+		return nil, err
+	}
+	if err := a.buildConsole(); err != nil {
 		return nil, err
 	}
 	// Connection limits: every listener's own cap, and a budget of connections all
@@ -287,9 +293,16 @@ func (a *app) buildTransform(ctx context.Context) (*transform.Transformer, error
 		a.parts.add("archive", arch) // shut down after the consumer, which ends its objects
 		out = archive.NewTee(out, arch)
 	}
-	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter, a.tracer.Tracer("github.com/sluice-siem/sluice/transform"))
+	var watch transform.Watcher
+	if a.ui != nil {
+		watch = a.ui
+	}
+	t, res, err := buildTransformer(ctx, cfg, out, log, a.meter, a.tracer.Tracer("github.com/sluice-siem/sluice/transform"), watch)
 	if err != nil {
 		return nil, err
+	}
+	if a.ui != nil {
+		a.ui.enrich = res.Processor
 	}
 	a.parts.add("lookups", res) // Start reloads the files that change
 	return t, nil
@@ -430,8 +443,12 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 	cfg := a.cfg
 	gcfg := cfg.Gateway
 	gcfg.Limits.MaxDepth = cfg.Limits.MaxDepth // limits.max_depth, which the transform tier shares
-	gw, err := gateway.New(gcfg, producer, gateway.Options{Logger: a.log.With("component", "gateway"), Meter: a.meter,
-		Tracer: a.tracer.Tracer("github.com/sluice-siem/sluice/gateway")})
+	gopts := gateway.Options{Logger: a.log.With("component", "gateway"), Meter: a.meter,
+		Tracer: a.tracer.Tracer("github.com/sluice-siem/sluice/gateway")}
+	if a.ui != nil {
+		gopts.Watch = a.ui
+	}
+	gw, err := gateway.New(gcfg, producer, gopts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -449,6 +466,10 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 		if cfg.Bulk.Enabled {
 			bulk = &cfg.Bulk
 		}
+		ui, err := a.consoleHandler(gw)
+		if err != nil {
+			return nil, nil, err
+		}
 		handler, err := httprecv.New(gw, httprecv.Options{
 			Push:     push,
 			OTLPLogs: otlp.HTTPHandler(),
@@ -458,6 +479,7 @@ func (a *app) buildGateway(ctx context.Context, producer gateway.Producer) (*gat
 			Logger:   a.log.With("component", "http"),
 			Bulk:     bulk,
 			Meter:    a.meter,
+			Console:  ui,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -557,7 +579,16 @@ func (a *app) addSyslog(gw *gateway.Gateway) error {
 // buildOps serves what operators and orchestrators need from the transform role on
 // the HTTP address: /healthz, /readyz (503 once shutdown begins) and /metrics.
 func (a *app) buildOps() error {
-	return a.addHTTP(ops.New(func() bool { return !a.stopping.Load() }, promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})), 0)
+	opsHandler := ops.New(func() bool { return !a.stopping.Load() }, promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	ui, err := a.consoleHandler(nil)
+	if err != nil || ui == nil {
+		return errors.Join(err, a.addHTTP(opsHandler, 0))
+	}
+	mux := http.NewServeMux()
+	mux.Handle(console.Path, ui)
+	mux.Handle(console.Path+"/", ui)
+	mux.Handle("/", opsHandler)
+	return a.addHTTP(mux, 0)
 }
 
 // addHTTP listens on http.addr and lists the server serving handler: it serves from

@@ -26,7 +26,7 @@ import (
 // buildTransformer opens the lookups and compiles the pipelines of cfg into a
 // transformer writing to out. The caller owns the resources (Close, and Run to reload
 // them); on error nothing is left open.
-func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink, log *slog.Logger, meter metric.Meter, tracer trace.Tracer) (*transform.Transformer, *enrich.Resources, error) {
+func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink, log *slog.Logger, meter metric.Meter, tracer trace.Tracer, watch transform.Watcher) (*transform.Transformer, *enrich.Resources, error) {
 	// The sample pipelines bring the sample lookups they enrich with (lookupsConfig).
 	res, err := enrich.NewResources(ctx, lookupsConfig(cfg), log.With("component", "enrich"), meter)
 	if err != nil {
@@ -38,7 +38,7 @@ func buildTransformer(ctx context.Context, cfg config.Config, out transform.Sink
 		return nil, nil, fmt.Errorf("build pipelines: %w", err)
 	}
 	t, err := transform.New(out, transform.Options{Logger: log.With("component", "transform"), Meter: meter, Pipelines: pipes,
-		MaxDepth: cfg.Limits.MaxDepth, Tracer: tracer})
+		MaxDepth: cfg.Limits.MaxDepth, Tracer: tracer, Watch: watch})
 	if err != nil {
 		res.Close()
 		return nil, nil, fmt.Errorf("create transformer: %w", err)

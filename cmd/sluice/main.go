@@ -8,6 +8,8 @@
 //	sluice replay     index dead letters again, optionally through changed pipelines
 //	sluice defaults   print every setting with its default and environment variable
 //	sluice hash-key   make the SHA-256 of an API key for gateway.auth.keys
+//	sluice top        what flows through a running sluice, in the terminal (its console)
+//	sluice tap        a live sample of a running sluice's events, as NDJSON
 //	sluice cost       estimate the monthly AWS cost of a load, beside Firehose
 //	sluice healthcheck  exit 0 when /readyz answers 200 (the image's HEALTHCHECK)
 //	sluice version    print the version
@@ -59,6 +61,8 @@ Usage:
   sluice replay     [-c FILE] [--from SRC] [--pipeline] [--dry-run] ...   index dead letters again
   sluice defaults   [ROLE]    print every setting, its default and its variable
   sluice hash-key   [--generate]   SHA-256 of an API key (read from stdin)
+  sluice top        [--url URL] [--once]   events in and out per type, failures, backlog (the console's Flow)
+  sluice tap        [--url URL] [--point P] [--type T] [-n N]   a live sample of events, as NDJSON
   sluice cost       --events-per-second N [--event-bytes B] ...   monthly AWS cost, beside Firehose
   sluice healthcheck [--url URL]   exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
   sluice version
@@ -88,6 +92,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashKey(args, stdin, stdout, stderr)
 	case "cost":
 		return costCmd(args, stdout, stderr)
+	case "top":
+		return topCmd(ctx, args, stdout, stderr, env)
+	case "tap":
+		return tapCmd(ctx, args, stdout, stderr, env)
 	case "healthcheck":
 		return healthcheck(ctx, args, stdout, stderr)
 	case "version", "--version", "-version":

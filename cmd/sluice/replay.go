@@ -326,7 +326,7 @@ func (r *replayer) open(ctx context.Context) error {
 	cfg := r.cfg
 	if r.flags.pipeline {
 		var err error
-		r.transformer, r.resources, err = buildTransformer(ctx, cfg, &r.captured, r.log, nil, nil)
+		r.transformer, r.resources, err = buildTransformer(ctx, cfg, &r.captured, r.log, nil, nil, nil)
 		if err != nil {
 			return err
 		}

@@ -66,6 +66,9 @@ type Options struct {
 	// Docs, when set, serves the API reference page at GET /docs and its assets under
 	// /docs/ (internal/apidocs).
 	Docs http.Handler
+	// Console, when set, serves the console at GET /ui and under /ui/
+	// (internal/console), which checks its own callers.
+	Console http.Handler
 }
 
 // Receiver is the HTTP receiver; it is an http.Handler.
@@ -115,6 +118,10 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 	if opts.Docs != nil {
 		r.Handle("/docs", opts.Docs)
 		r.Handle("/docs/*", opts.Docs)
+	}
+	if opts.Console != nil {
+		r.Handle("/ui", opts.Console)
+		r.Handle("/ui/*", opts.Console)
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(rc.authenticate)

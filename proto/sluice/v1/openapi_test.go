@@ -208,8 +208,9 @@ func TestOpenAPIDescribesTheHTTPAPI(t *testing.T) {
 	slices.Sort(ops)
 	want := []string{
 		"GET /", "GET /healthz", "GET /metrics", "GET /openapi.json", "GET /openapi.yaml", "GET /readyz",
+		"GET /ui/api/failures", "GET /ui/api/flow", "GET /ui/api/info", "GET /ui/api/pipelines", "GET /ui/api/tap",
 		"HEAD /",
-		"POST /_bulk", "POST /v1/events", "POST /v1/push", "POST /{index}/_bulk",
+		"POST /_bulk", "POST /ui/api/playground", "POST /v1/events", "POST /v1/push", "POST /{index}/_bulk",
 		"PUT /_bulk", "PUT /{index}/_bulk",
 	}
 	if !slices.Equal(ops, want) {
