@@ -104,7 +104,9 @@ func TestAppComponentsDownstreamFirst(t *testing.T) {
 	for _, p := range a.parts.parts {
 		names = append(names, p.name)
 	}
-	want := []string{"file sink", "lookups", "embedded stream", "consumer", "embedded stream drain", "http", "grpc", "lumberjack", "readiness"}
+	// The console's sampler first: it watches the others, so it runs before they start
+	// and until they stopped.
+	want := []string{"console", "file sink", "lookups", "embedded stream", "consumer", "embedded stream drain", "http", "grpc", "lumberjack", "readiness"}
 	if !slices.Equal(names, want) {
 		t.Errorf("components %q, want %q", names, want)
 	}
