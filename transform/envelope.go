@@ -61,11 +61,14 @@ func parseEnvelopeFast(data []byte) (envelope, error) {
 	return parseEnvelopeFastInto(data, nil, jsonx.DefaultMaxDepth)
 }
 
-// parseEnvelopeFastInto is parseEnvelopeFast with the event's top-level object taken
-// from objs when it is not nil.
+// parseEnvelopeFastInto is parseEnvelopeFast with the event's objects, the top-level
+// one and those nested in it, taken from objs when it is not nil.
 func parseEnvelopeFastInto(data []byte, objs *evt.Objects, maxDepth int) (envelope, error) {
 	d := jsonx.NewDecoder(data)
 	d.SetMaxDepth(maxDepth + 1) // the envelope is a level above the event
+	if objs != nil {
+		d.SetNewObject(objs.New) // the envelope's own members decode into no object
+	}
 	if d.Peek() != '{' {
 		return envelope{}, errBadEnvelope
 	}

@@ -66,6 +66,15 @@ type Decoder struct {
 	pos      int
 	depth    int
 	maxDepth int // 0: MaxDepth
+	// newObject, when set, makes the objects Value decodes (see SetNewObject).
+	newObject func(hint int) map[string]any
+}
+
+// SetNewObject makes every object Value decodes from then on come from newObject (a
+// pool of recycled, empty maps, say) rather than be allocated; nil allocates again.
+// The maps must be empty: the decoded members go into them.
+func (d *Decoder) SetNewObject(newObject func(hint int) map[string]any) {
+	d.newObject = newObject
 }
 
 // SetMaxDepth lowers the nesting limit of d (MaxDepth by default); n outside 1..MaxDepth
@@ -134,15 +143,21 @@ func DecodeDepth(data []byte, maxDepth int) (any, error) {
 	return v, nil
 }
 
-// DecodeDepthInto is DecodeDepth with an outermost object made by newObject (from a
-// pool of recycled maps, say) rather than allocated: its members go straight into it.
-// Nested objects are made as DecodeDepth makes them. The value and the errors are
-// DecodeDepth's.
+// DecodeDepthInto is DecodeDepth with every object made by newObject (from a pool of
+// recycled maps, say) rather than allocated: the outermost one's members go straight
+// into it. The value and the errors are DecodeDepth's.
 func DecodeDepthInto(data []byte, maxDepth int, newObject func(hint int) map[string]any) (any, error) {
-	d := Decoder{data: data}
+	d := Decoder{data: data, newObject: newObject}
 	d.SetMaxDepth(maxDepth)
 	if d.Peek() != '{' {
-		return DecodeDepth(data, maxDepth)
+		v, err := d.Value()
+		if err != nil {
+			return nil, err
+		}
+		if err := d.End(); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	obj := newObject(16)
 	err := d.Object(func(key string) error {
@@ -394,7 +409,12 @@ func (d *Decoder) object() (map[string]any, error) {
 		return nil, err
 	}
 	d.pos++
-	m := make(map[string]any)
+	var m map[string]any
+	if d.newObject != nil {
+		m = d.newObject(8)
+	} else {
+		m = make(map[string]any)
+	}
 	if d.Peek() == '}' {
 		d.pos++
 		d.depth--

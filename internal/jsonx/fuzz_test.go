@@ -57,15 +57,22 @@ func FuzzDecode(f *testing.F) {
 		if ok != (err == nil) {
 			t.Fatalf("Decode(%q): err = %v, encoding/json valid = %t", data, err, ok)
 		}
-		// DecodeDepthInto gives Decode's value and Decode's error, its outer object in
-		// the map it was given.
-		given := map[string]any{}
-		into, ierr := DecodeDepthInto(data, MaxDepth, func(int) map[string]any { return given })
+		// DecodeDepthInto gives Decode's value and Decode's error, every object in a
+		// map it was given, the outer one in the first.
+		var made []map[string]any
+		into, ierr := DecodeDepthInto(data, MaxDepth, func(int) map[string]any {
+			m := map[string]any{}
+			made = append(made, m)
+			return m
+		})
 		if fmt.Sprint(ierr) != fmt.Sprint(err) || (err == nil && !reflect.DeepEqual(into, got)) {
 			t.Fatalf("DecodeDepthInto(%q) = %#v, %v; Decode %#v, %v", data, into, ierr, got, err)
 		}
-		if m, isMap := into.(map[string]any); isMap && len(m) > 0 && reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(given).UnsafePointer() {
-			t.Fatalf("DecodeDepthInto(%q): the object is not the one given", data)
+		if m, isMap := into.(map[string]any); isMap && reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(made[0]).UnsafePointer() {
+			t.Fatalf("DecodeDepthInto(%q): the outer object is not the first one given", data)
+		}
+		if err == nil && countObjects(got) != len(made) {
+			t.Fatalf("DecodeDepthInto(%q): %d objects given, %d in the value", data, len(made), countObjects(got))
 		}
 		if !ok {
 			return
@@ -154,4 +161,21 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("DecodeObject(%s) = %#v, %v; want %#v", doc, got, err, want)
 		}
 	})
+}
+
+// countObjects counts the objects of a decoded value, itself included.
+func countObjects(v any) int {
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		n++
+		for _, e := range x {
+			n += countObjects(e)
+		}
+	case []any:
+		for _, e := range x {
+			n += countObjects(e)
+		}
+	}
+	return n
 }
