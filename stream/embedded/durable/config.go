@@ -83,7 +83,8 @@ type Config struct {
 	// they are older than Retention. Put blocks while the budget is used up. The space
 	// on disk is larger by the database's overhead (keys, indexes, deleted records
 	// not yet compacted away) and by its write-ahead logs (the one in use and up to
-	// three kept for reuse, each up to about 16 MiB), and smaller by its compression.
+	// three kept for reuse, each up to about 16 MiB); the database does not compress
+	// the records (see pebbleOptions).
 	MaxBytes int64
 	// MaxRecordBytes is the largest accepted record, by stream.Record.Size() (default
 	// 1 MiB). It may not exceed MaxBytes.

@@ -29,7 +29,7 @@ const (
 
 // pebbleOptions returns the options the stream opens its database with.
 func pebbleOptions(log *slog.Logger, syncs *atomic.Int64) *pebble.Options {
-	return &pebble.Options{
+	o := &pebble.Options{
 		FS:                    &countingFS{FS: vfs.Default, syncs: syncs},
 		Logger:                pebbleLogger{log: log},
 		EventListener:         eventListener(log),
@@ -39,6 +39,11 @@ func pebbleOptions(log *slog.Logger, syncs *atomic.Int64) *pebble.Options {
 		FlushDelayDeleteRange: flushDelayDeleteRange,
 		FormatMajorVersion:    pebble.FormatNewest,
 	}
+	// No block compression: records are read back within seconds of being written, and
+	// flushing memtables through Snappy took 6-7% of `sluice dev`'s CPU; disk is the
+	// cheaper resource here (BENCHMARKS.md, "Durable embedded stream").
+	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	return o
 }
 
 // pebbleLogger passes Pebble's messages to slog: Infof at info (Pebble logs little at
