@@ -114,7 +114,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	if err := a.buildMetrics(); err != nil {
 		return nil, err
 	}
-	if a.tracer, err = provider.Setup(ctx, cfg.Tracing, "sluice-"+string(role), versionString()); err != nil {
+	if a.tracer, err = provider.Setup(ctx, cfg.Tracing, "sluice-"+string(role), versionString(), a.meter); err != nil {
 		return nil, err
 	}
 	if err := a.buildConsole(); err != nil {

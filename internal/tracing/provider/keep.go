@@ -2,11 +2,14 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -122,6 +125,35 @@ type KeeperStats struct {
 // Stats returns the counts so far.
 func (k *Keeper) Stats() KeeperStats {
 	return KeeperStats{KeptErrors: k.keptErrors.Load(), KeptSlow: k.keptSlow.Load(), Dropped: k.dropped.Load()}
+}
+
+// RegisterMetrics exports the keeper's counts with meter:
+// sluice_tracing_kept_traces_total by reason (error, slow) and
+// sluice_tracing_dropped_spans_total, so that an operator sees what was kept, and what
+// the bounds lost.
+func (k *Keeper) RegisterMetrics(meter metric.Meter) error {
+	kept, err := meter.Int64ObservableCounter("sluice_tracing_kept_traces_total", metric.WithUnit("{trace}"),
+		metric.WithDescription("Local traces head sampling did not take, exported whole because a span failed (reason error) or the batch was slow (reason slow)."))
+	if err != nil {
+		return fmt.Errorf("tracing metrics: %w", err)
+	}
+	dropped, err := meter.Int64ObservableCounter("sluice_tracing_dropped_spans_total", metric.WithUnit("{span}"),
+		metric.WithDescription("Spans of undecided traces dropped by the keeper's bounds (4,096 traces, 256 spans each) before their trace was decided."))
+	if err != nil {
+		return fmt.Errorf("tracing metrics: %w", err)
+	}
+	errorAttr, slowAttr := metric.WithAttributes(attribute.String("reason", "error")), metric.WithAttributes(attribute.String("reason", "slow"))
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := k.Stats()
+		o.ObserveInt64(kept, st.KeptErrors, errorAttr)
+		o.ObserveInt64(kept, st.KeptSlow, slowAttr)
+		o.ObserveInt64(dropped, st.Dropped)
+		return nil
+	}, kept, dropped)
+	if err != nil {
+		return fmt.Errorf("tracing metrics: %w", err)
+	}
+	return nil
 }
 
 // OnStart passes the start on.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -179,5 +181,41 @@ func TestSamplerWithoutKeeping(t *testing.T) {
 	}
 	if err := (tracing.Config{KeepSlow: -time.Second}).Validate(); err == nil || !errors.Is(err, err) {
 		t.Error("a negative keep_slow is accepted")
+	}
+}
+
+// TestKeeperMetrics: the keeper's counts are exported as counters, kept traces by
+// reason.
+func TestKeeperMetrics(t *testing.T) {
+	tp, k, _ := keeperProvider(t, tracing.Config{Enabled: true, KeepErrors: true, KeepSlow: time.Second})
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	if err := k.RegisterMetrics(mp.Meter("test")); err != nil {
+		t.Fatal(err)
+	}
+	tr := tp.Tracer("test")
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	batch(tr, context.Background(), at, time.Millisecond, 2*time.Millisecond, true)
+	batch(tr, context.Background(), at, time.Millisecond, 2*time.Millisecond, true)
+	batch(tr, context.Background(), at, time.Millisecond, 2*time.Second, false)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				reason, _ := dp.Attributes.Value("reason")
+				got[m.Name+" "+reason.AsString()] = dp.Value
+			}
+		}
+	}
+	want := map[string]int64{"sluice_tracing_kept_traces_total error": 2, "sluice_tracing_kept_traces_total slow": 1, "sluice_tracing_dropped_spans_total ": 0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
@@ -44,8 +45,9 @@ func (p *Provider) Start(context.Context) error { return nil }
 // by Sampler, and the Keeper in front of the exporter's batcher when cfg keeps failed
 // or slow batches. The exporter
 // speaks OTLP/gRPC, or OTLP/HTTP when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
-// OTEL_EXPORTER_OTLP_PROTOCOL says http/protobuf.
-func Setup(ctx context.Context, cfg tracing.Config, service, version string) (*Provider, error) {
+// OTEL_EXPORTER_OTLP_PROTOCOL says http/protobuf. meter, when not nil, gets the
+// Keeper's counts (Keeper.RegisterMetrics).
+func Setup(ctx context.Context, cfg tracing.Config, service, version string, meter metric.Meter) (*Provider, error) {
 	if !cfg.Enabled {
 		return &Provider{TracerProvider: noop.NewTracerProvider()}, nil
 	}
@@ -68,7 +70,13 @@ func Setup(ctx context.Context, cfg tracing.Config, service, version string) (*P
 	}
 	var spans sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(exp)
 	if cfg.Keeps() {
-		spans = NewKeeper(spans, cfg)
+		k := NewKeeper(spans, cfg)
+		if meter != nil {
+			if err := k.RegisterMetrics(meter); err != nil {
+				return nil, err
+			}
+		}
+		spans = k
 	}
 	sdk := sdktrace.NewTracerProvider(
 		sdktrace.WithSpanProcessor(spans),

@@ -14,7 +14,7 @@ import (
 // protocol sluice does not export is refused.
 func TestSetup(t *testing.T) {
 	ctx := context.Background()
-	off, err := Setup(ctx, tracing.Config{}, "sluice-test", "v0")
+	off, err := Setup(ctx, tracing.Config{}, "sluice-test", "v0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestSetup(t *testing.T) {
 		t.Error(err)
 	}
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
-	on, err := Setup(ctx, tracing.Config{Enabled: true, SampleRatio: 1}, "sluice-test", "v0")
+	on, err := Setup(ctx, tracing.Config{Enabled: true, SampleRatio: 1}, "sluice-test", "v0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestSetup(t *testing.T) {
 	}
 	_ = on.Shutdown(ctx) // nothing listens: the flush may fail, that is all
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-	if _, err := Setup(ctx, tracing.Config{Enabled: true}, "sluice-test", "v0"); err == nil {
+	if _, err := Setup(ctx, tracing.Config{Enabled: true}, "sluice-test", "v0", nil); err == nil {
 		t.Error("protocol http/json: no error")
 	}
 }
