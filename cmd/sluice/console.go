@@ -90,6 +90,12 @@ func (a *app) consoleHandler(gw *gateway.Gateway) (http.Handler, error) {
 	}
 	opts := console.Options{Role: string(a.role), Version: versionString(), Tap: a.ui.tap, Failures: a.ui.failures, Flow: a.ui.flow,
 		TapRate: a.cfg.UI.TapRate, Logger: a.log.With("component", "console")}
+	switch a.role { // the points this role's data path has
+	case config.RoleGateway:
+		opts.Points = []string{console.PointReceived}
+	case config.RoleTransform:
+		opts.Points = []string{console.PointTransformed, console.PointIndexed}
+	}
 	switch {
 	case a.cfg.UI.AdminKeySHA256 != "":
 		want, _ := hex.DecodeString(a.cfg.UI.AdminKeySHA256) // validated

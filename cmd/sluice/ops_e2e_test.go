@@ -119,7 +119,8 @@ func TestGatewayAndTransformServeTheConsole(t *testing.T) {
 		cfg        config.Config
 		key        string
 		playground bool
-	}{{config.RoleGateway, gw, shipperKey, false}, {config.RoleTransform, tr, adminKey, true}} {
+		points     string
+	}{{config.RoleGateway, gw, shipperKey, false, "received"}, {config.RoleTransform, tr, adminKey, true, "transformed indexed"}} {
 		off, _ := startApp(t, c.cfg, c.role)
 		if a := ask(t, http.MethodGet, "http://"+off.httpLn.Addr().String()+"/ui/api/info"); a.code != http.StatusNotFound {
 			t.Errorf("%s without ui.enabled: /ui/api/info %d", c.role, a.code)
@@ -143,7 +144,7 @@ func TestGatewayAndTransformServeTheConsole(t *testing.T) {
 		var info console.Info
 		err = json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || info.Role != string(c.role) || info.Playground != c.playground {
+		if err != nil || resp.StatusCode != 200 || info.Role != string(c.role) || info.Playground != c.playground || strings.Join(info.Points, " ") != c.points {
 			t.Errorf("%s: /ui/api/info %d %+v (%v)", c.role, resp.StatusCode, info, err)
 		}
 		for path, want := range map[string]int{"/ui": 200, "/healthz": 200, "/metrics": 200} {

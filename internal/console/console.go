@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type Options struct {
 	Flow     *Flow
 	// Playground runs pipelines (nil: the role runs none; the API answers 404).
 	Playground Playground
+	// Points are the tap's points this process has (the gateway's received, the
+	// transformer's transformed and indexed); nil: all of Points.
+	Points []string
 	// TapRate is the most samples a second one tap subscription gets (the rate a
 	// client asks is capped to it); 0: DefaultTapRate.
 	TapRate float64
@@ -167,7 +171,11 @@ type Info struct {
 }
 
 func (h *Handler) info(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, Info{Role: h.opts.Role, Version: h.opts.Version, Points: Points, Playground: h.opts.Playground != nil, TapRate: h.opts.TapRate})
+	points := h.opts.Points
+	if points == nil {
+		points = Points
+	}
+	writeJSON(w, Info{Role: h.opts.Role, Version: h.opts.Version, Points: points, Playground: h.opts.Playground != nil, TapRate: h.opts.TapRate})
 }
 
 func (h *Handler) flow(w http.ResponseWriter, _ *http.Request) {
@@ -223,6 +231,10 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.Tap == nil {
 		writeError(w, http.StatusNotFound, "not_found", "this process has no tap")
+		return
+	}
+	if h.opts.Points != nil && pointIndex(point) >= 0 && !slices.Contains(h.opts.Points, point) {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("point %s: this process (%s) has only %s", point, h.opts.Role, strings.Join(h.opts.Points, ", ")))
 		return
 	}
 	select {

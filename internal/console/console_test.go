@@ -310,3 +310,16 @@ func FuzzDecodePlayground(f *testing.F) {
 		}
 	})
 }
+
+// TestConsoleTapPointsOfTheRole: a process lists the points its data path has, and a
+// tap of another point is refused by name rather than left silent.
+func TestConsoleTapPointsOfTheRole(t *testing.T) {
+	srv, _, _ := newTestConsole(t, Options{Role: "gateway", Points: []string{PointReceived}})
+	if _, body := get(t, srv.URL+"/ui/api/info"); !strings.Contains(body, `"points":["received"]`) {
+		t.Errorf("info %s", body)
+	}
+	resp, body := get(t, srv.URL+"/ui/api/tap?point=indexed")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "this process (gateway) has only received") {
+		t.Errorf("tap of a point the role lacks: %d %s", resp.StatusCode, body)
+	}
+}
