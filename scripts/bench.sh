@@ -73,8 +73,9 @@
 #   whole chain                    lumberjack -> sluice gateway -> kinesalite -> sluice
 #                                  transform (dynalite leases, firewall pipeline) ->
 #                                  OpenSearch: open loop for a fixed number of events, and
-#                                  at a fixed rate for acknowledgement-to-searchable
-#                                  latency; no baseline (no Logstash on this machine)
+#                                  at a fixed rate (2,000/s, and a 20/s trickle) for
+#                                  acknowledgement-to-searchable latency; no baseline (no
+#                                  Logstash on this machine)
 #
 # Exit status: non-zero when any scenario failed (sluice-load found a problem: nothing
 # acknowledged, parsed or indexed, errors, a subject that died or did not stop cleanly, a
@@ -673,6 +674,10 @@ scenario_chain() {
     "$kinesis" "$dynamodb_endpoint" --events "$events"
   chain_run "whole chain: lumberjack -> gateway -> Kinesis -> transform -> OpenSearch, $rate events/s" \
     "$kinesis" "$dynamodb_endpoint" --rate "$rate" --batch 200 --connections 1
+  # A trickle, as a small site sends: each batch is alone in the stream for a while,
+  # so the waits between reads (the consumer's idle_wait) show in the latency.
+  chain_run "whole chain: lumberjack -> gateway -> Kinesis -> transform -> OpenSearch, 20 events/s" \
+    "$kinesis" "$dynamodb_endpoint" --rate 20 --batch 1 --connections 1
   scripts/kinesis.sh stop
 }
 

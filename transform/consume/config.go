@@ -57,8 +57,11 @@ type Config struct {
 	// CallsPerSecond is the most GetRecords calls per second and shard (at most 5,
 	// the Kinesis limit that every consumer of the shard shares).
 	CallsPerSecond int `yaml:"calls_per_second" doc:"most GetRecords calls per second per shard (at most 5, shared by all consumers of a shard)"`
-	// IdleWait is the pause after a GetRecords call that returned no records.
-	IdleWait time.Duration `yaml:"idle_wait" doc:"pause after a GetRecords call that returned nothing"`
+	// IdleWait is the pause after a GetRecords call that returned no records: the
+	// longest an event that arrives at an idle shard waits to be read, against about
+	// 1/IdleWait calls a second on an idle shard (250ms: about 4, within the 5 a shard
+	// allows; BENCHMARKS.md, the whole chain at 20 events/s).
+	IdleWait time.Duration `yaml:"idle_wait" doc:"pause after a GetRecords call that returned nothing: an idle shard's events wait up to this long"`
 	// BatchRecords is the most records per batch handed to the handler.
 	BatchRecords int `yaml:"batch_records" doc:"most records per batch handed to the transformer"`
 }
@@ -78,7 +81,7 @@ func DefaultConfig() Config {
 		MaxUnackedRecords: 10000,
 		RecordsPerCall:    stream.MaxRecordsPerCall,
 		CallsPerSecond:    stream.MaxCallsPerSecond,
-		IdleWait:          time.Second,
+		IdleWait:          250 * time.Millisecond,
 		BatchRecords:      1000,
 	}
 }
