@@ -150,6 +150,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	tab.Screenshot("console-failures.png")
 
+	// A failure opens in the playground: its pipeline chosen, its message pasted.
+	tab.Do("try a failure in the playground", 10*time.Second, chromedp.Click(chromedp.CSS(`#failure-list li[data-type="firewall"] button.try`)))
+	tab.WaitFor("the playground with the failed line", 30*time.Second,
+		`location.hash === "#playground" && document.querySelector("#pg-pipeline").value === "firewall" && ["neither is this one", "not a firewall line at all"].includes(document.querySelector("#pg-lines").value)`)
+	tab.Do("run the failed line", 30*time.Second,
+		chromedp.Click(chromedp.CSS(`#pg-run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pg-results .result.failed`)),
+	)
+	if failure := browsertest.Eval[string](tab, `document.querySelector("#pg-results .result .err").textContent`); !strings.Contains(failure, "no grok pattern matched") {
+		t.Errorf("the failed line in the playground: %q", failure)
+	}
+	browsertest.Eval[bool](tab, `(document.querySelector("#pg-lines").value = "", document.querySelector("#pg-results").textContent = "", true)`)
+
 	// Tap: events sent while it runs show up.
 	tab.Do("start the tap", 10*time.Second,
 		chromedp.Click(chromedp.CSS(`nav a[data-view="tap"]`)),

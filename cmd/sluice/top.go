@@ -279,21 +279,28 @@ func writeTop(w io.Writer, base string, info console.Info, flow console.FlowView
 		}
 	}
 	fmt.Fprintf(w, "sluice %s %s at %s   %s\n\n", info.Role, info.Version, base, time.Now().Format("15:04:05"))
+	// Numbers right-aligned; names left-aligned, padded to one width.
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "TYPE\tIN/S\tOUT/S\tIN\tOUT\tFAILED\t")
-	for _, r := range sortedRows(types) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n", r.name, rate(r.inRate), rate(r.outRate), r.in, r.out, r.failed)
+	typeRows, receiverRows := sortedRows(types), sortedRows(receivers)
+	width := len("RECEIVER")
+	for _, r := range append(append([]*topRow{}, typeRows...), receiverRows...) {
+		width = max(width, len(r.name))
+	}
+	name := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
+	fmt.Fprintf(tw, "%s\tIN/S\tOUT/S\tIN\tOUT\tFAILED\t\n", name("TYPE"))
+	for _, r := range typeRows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n", name(r.name), rate(r.inRate), rate(r.outRate), r.in, r.out, r.failed)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
-	if len(receivers) > 0 {
-		fmt.Fprintln(tw, "RECEIVER\tIN/S\tIN\tREJECTED\tACK P99\t")
-		for _, r := range sortedRows(receivers) {
+	if len(receiverRows) > 0 {
+		fmt.Fprintf(tw, "%s\tIN/S\tIN\tREJECTED\tACK P99\t\n", name("RECEIVER"))
+		for _, r := range receiverRows {
 			p99 := "-"
 			if r.p99 >= 0 {
 				p99 = fmt.Sprintf("%.3fs", r.p99)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t\n", r.name, rate(r.inRate), r.in, r.rejects, p99)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t\n", name(r.name), rate(r.inRate), r.in, r.rejects, p99)
 		}
 		_ = tw.Flush()
 		fmt.Fprintln(w)

@@ -194,10 +194,16 @@ async function refreshFailures() {
   const list = $("failure-list");
   list.textContent = "";
   for (const f of v.latest) {
-    list.append(el("li", { "data-type": f.type },
+    const li = el("li", { "data-type": f.type },
       el("div", { class: "meta", text: `${new Date(f.time).toLocaleTimeString()} · ${f.type || "?"} · ${f.dead_letter ? "dead letter" : f.processor}` }),
       el("div", { class: "err", text: f.error }),
-      el("pre", { class: "raw", text: f.event + (f.truncated ? " …" : "") })));
+      el("pre", { class: "raw", text: f.event + (f.truncated ? " …" : "") }));
+    if (!f.dead_letter && info.playground && !f.truncated) {
+      const b = el("button", { type: "button", class: "try", text: "Try in the playground" });
+      b.addEventListener("click", () => tryInPlayground(f));
+      li.append(b);
+    }
+    list.append(li);
   }
   if (!v.latest.length) list.append(el("li", { class: "muted", text: "no failures" }));
 }
@@ -321,6 +327,23 @@ function showResults(res) {
   $("pg-testcase-name").textContent = res.file_name;
   $("pg-testcase").textContent = res.test_case;
   $("pg-testcase-box").classList.remove("hidden");
+}
+
+// tryInPlayground opens the playground on a failed event: its pipeline, and its
+// message as the line (the whole event when it has no message string).
+function tryInPlayground(f) {
+  let line = f.event;
+  try {
+    const ev = JSON.parse(f.event);
+    if (ev && typeof ev.message === "string") line = ev.message;
+  } catch (e) { /* not JSON: the event as it is */ }
+  location.hash = "#playground";
+  const sel = $("pg-pipeline");
+  if ([...sel.options].some((o) => o.value === f.type)) {
+    sel.value = f.type;
+    pickPipeline();
+  }
+  $("pg-lines").value = line;
 }
 
 function grokTable(g) {
