@@ -201,6 +201,7 @@ func newApp(ctx context.Context, cfg config.Config, role config.Role, log *slog.
 	// Readiness is no component of its own: a step of the shutdown, adapted with part.
 	a.parts.add("readiness", &part{stop: func(ctx context.Context) error {
 		a.stopping.Store(true)
+		a.ui.closeStreams() // the HTTP server drains next: a tap stream never ends by itself
 		if gw == nil {
 			return nil
 		}

@@ -36,6 +36,16 @@ type uiConsole struct {
 	// enrich builds enrichment processors for the playground (set with the
 	// transformer; nil in the gateway role, which runs no pipelines).
 	enrich func(kind string, node *yaml.Node) (event.Processor, bool, error)
+	// handler is the console's handler, once made.
+	handler *console.Handler
+}
+
+// closeStreams ends the console's tap streams when the shutdown begins, so that the
+// HTTP server's drain does not wait on them.
+func (c *uiConsole) closeStreams() {
+	if c != nil && c.handler != nil {
+		c.handler.CloseStreams()
+	}
 }
 
 // Start samples the metrics for the Flow view until Shutdown.
@@ -115,6 +125,7 @@ func (a *app) consoleHandler(gw *gateway.Gateway) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.ui.handler = h
 	a.log.Info("console", "url", consoleURL(a.cfg.HTTP.Addr, a.cfg.HTTP.TLS.Enabled()))
 	return h, nil
 }

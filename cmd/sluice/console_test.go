@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-siem/sluice/config"
 	"github.com/sluice-siem/sluice/internal/console"
@@ -124,5 +127,33 @@ func TestPlaygroundYAML(t *testing.T) {
 		if _, err := pg.Run(context.Background(), c.req); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error with %q", c.req, err, c.want)
 		}
+	}
+}
+
+// TestShutdownEndsTapStreams: a tap stream open when sluice dev stops ends at the
+// start of the shutdown, and the stop is clean (the HTTP server's drain would wait for
+// it until the shutdown deadline otherwise).
+func TestShutdownEndsTapStreams(t *testing.T) {
+	cfg := devConfig(t)
+	cfg.Shutdown.Timeout = time.Minute
+	a, stop := startDev(t, cfg)
+	resp, err := http.Get("http://" + a.httpLn.Addr().String() + "/ui/api/tap?point=indexed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("tap: %d", resp.StatusCode)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		ended <- err
+	}()
+	if err := stop(); err != nil {
+		t.Fatalf("stop with a tap stream open: %v", err)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("the tap stream ended with %v, want its end", err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,6 +77,16 @@ type Handler struct {
 	runs  chan struct{} // playground runs in progress
 	taps  chan struct{} // tap streams open
 	asset *assets
+	// closing is closed by CloseStreams: the tap streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// CloseStreams ends the tap streams open now and refuses new ones: the process is
+// shutting down, and its HTTP server waits for the requests in progress, which a
+// stream never finishes by itself.
+func (h *Handler) CloseStreams() {
+	h.closeOnce.Do(func() { close(h.closing) })
 }
 
 // Path is where the console is served.
@@ -96,7 +107,8 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{opts: opts, mux: http.NewServeMux(), runs: make(chan struct{}, maxPlaygroundRuns), taps: make(chan struct{}, maxTapSubscriptions), asset: a}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), runs: make(chan struct{}, maxPlaygroundRuns), taps: make(chan struct{}, maxTapSubscriptions), asset: a,
+		closing: make(chan struct{})}
 	h.mux.HandleFunc("GET "+Path, a.page)
 	h.mux.HandleFunc("GET "+Path+"/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Path, http.StatusMovedPermanently)
@@ -238,6 +250,12 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
+	case <-h.closing:
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the process is shutting down")
+		return
+	default:
+	}
+	select {
 	case h.taps <- struct{}{}:
 		defer func() { <-h.taps }()
 	default:
@@ -261,6 +279,8 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-h.closing:
 			return
 		case s := <-sub.C:
 			if err := enc.Encode(s); err != nil {

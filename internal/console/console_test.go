@@ -323,3 +323,32 @@ func TestConsoleTapPointsOfTheRole(t *testing.T) {
 		t.Errorf("tap of a point the role lacks: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestConsoleCloseStreams: CloseStreams ends the open tap streams (the server's drain
+// at shutdown waits for them otherwise) and refuses new ones.
+func TestConsoleCloseStreams(t *testing.T) {
+	h, err := New(Options{Tap: NewTap(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/ui/api/tap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		ended <- err
+	}()
+	h.CloseStreams()
+	if err := <-ended; err != nil {
+		t.Errorf("the stream ended with %v, want its end", err)
+	}
+	if r, body := get(t, srv.URL+"/ui/api/tap"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a tap after CloseStreams: %d %s", r.StatusCode, body)
+	}
+	h.CloseStreams() // twice is fine
+}
