@@ -66,7 +66,7 @@ type Options struct {
 	// Docs, when set, serves the API reference page at GET /docs and its assets under
 	// /docs/ (internal/apidocs).
 	Docs http.Handler
-	// Console, when set, serves the console at GET /ui and under /ui/
+	// Console, when set, serves the console at /ui, /ui/, /ui/api/ and /ui/assets/
 	// (internal/console), which checks its own callers.
 	Console http.Handler
 }
@@ -120,8 +120,10 @@ func New(ing Ingester, opts Options) (*Receiver, error) {
 		r.Handle("/docs/*", opts.Docs)
 	}
 	if opts.Console != nil {
-		r.Handle("/ui", opts.Console)
-		r.Handle("/ui/*", opts.Console)
+		// Its own paths only: /ui/_bulk stays the bulk API of an index named ui.
+		for _, p := range []string{"/ui", "/ui/", "/ui/api/*", "/ui/assets/*"} {
+			r.Handle(p, opts.Console)
+		}
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(rc.authenticate)
