@@ -235,7 +235,7 @@ func (h *Handler) tap(w http.ResponseWriter, r *http.Request) {
 	rate := h.opts.TapRate
 	if s := q.Get("rate"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v <= 0 {
+		if err != nil || !(v > 0) { // NaN is not a rate either
 			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("rate=%q: want a positive number of events a second", s))
 			return
 		}

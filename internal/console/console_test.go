@@ -171,7 +171,7 @@ func TestConsoleTapStream(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, q := range []string{"point=parsed", "rate=0", "rate=x"} {
+	for _, q := range []string{"point=parsed", "rate=0", "rate=x", "rate=NaN", "rate=-Inf"} {
 		if resp, body := get(t, srv.URL+"/ui/api/tap?"+q); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("tap?%s: %d %s", q, resp.StatusCode, body)
 		}

@@ -104,7 +104,9 @@ func (t *Tap) Subscribe(filter TapFilter, rate float64, buffer int) (*Subscripti
 	if pi < 0 {
 		return nil, &UnknownPointError{Point: filter.Point}
 	}
-	rate = max(rate, 1)
+	if !(rate >= 1) { // below 1, and NaN, which would let every sample through
+		rate = 1
+	}
 	buffer = max(buffer, 1)
 	c := make(chan Sample, buffer)
 	s := &Subscription{C: c, c: c, tap: t, filter: filter, point: pi, rate: rate, tokens: rate, last: time.Now()}

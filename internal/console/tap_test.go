@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -63,6 +64,22 @@ func TestTapRateAndFilter(t *testing.T) {
 	doc[2] = 'X' // the caller reuses its buffer: the sample kept a copy
 	if strings.Contains(string(s.Event), "X") {
 		t.Error("the sample shares the caller's buffer")
+	}
+}
+
+// TestTapNaNRate: a rate that is not a number is the least rate, not no limit.
+func TestTapNaNRate(t *testing.T) {
+	tap := NewTap(0)
+	sub, err := tap.Subscribe(TapFilter{Point: PointReceived}, math.NaN(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for range 50 {
+		tap.Sample(PointReceived, "fw", "", []byte(`{}`))
+	}
+	if n := len(sub.C); n > 2 {
+		t.Errorf("%d samples at a NaN rate, want the burst of the least rate, 1", n)
 	}
 }
 
