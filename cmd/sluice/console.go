@@ -29,10 +29,10 @@ import (
 // which the gateway and the transformer report to, the Flow sampler, listed as a
 // component, and the handler mounted under /ui.
 type uiConsole struct {
-	tap      *console.Tap
-	failures *console.Failures
-	flow     *console.Flow
-	work     background.Work
+	*console.Tap // Watching and Sample, as the gateway and the transformer ask them
+	failures     *console.Failures
+	flow         *console.Flow
+	work         background.Work
 	// enrich builds enrichment processors for the playground (set with the
 	// transformer; nil in the gateway role, which runs no pipelines).
 	enrich func(kind string, node *yaml.Node) (event.Processor, bool, error)
@@ -59,14 +59,6 @@ func (c *uiConsole) Shutdown(ctx context.Context) error { return c.work.Stop(ctx
 // Failed records a failure: with the tap, what the transformer reports to.
 func (c *uiConsole) Failed(f console.Failure) { c.failures.Record(f) }
 
-// Watching reports whether anyone watches point.
-func (c *uiConsole) Watching(point string) bool { return c.tap.Watching(point) }
-
-// Sample offers an event to the tap.
-func (c *uiConsole) Sample(point, logType, source string, doc []byte) bool {
-	return c.tap.Sample(point, logType, source, doc)
-}
-
 var (
 	_ gateway.Watcher   = (*uiConsole)(nil)
 	_ transform.Watcher = (*uiConsole)(nil)
@@ -87,7 +79,7 @@ func (a *app) buildConsole() error {
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	a.ui = &uiConsole{tap: console.NewTap(0), failures: console.NewFailures(cfg.KeepFailures), flow: flow}
+	a.ui = &uiConsole{Tap: console.NewTap(0), failures: console.NewFailures(cfg.KeepFailures), flow: flow}
 	a.parts.add("console", a.ui)
 	return nil
 }
@@ -98,7 +90,7 @@ func (a *app) consoleHandler(gw *gateway.Gateway) (http.Handler, error) {
 	if a.ui == nil {
 		return nil, nil
 	}
-	opts := console.Options{Role: string(a.role), Version: versionString(), Tap: a.ui.tap, Failures: a.ui.failures, Flow: a.ui.flow,
+	opts := console.Options{Role: string(a.role), Version: versionString(), Tap: a.ui.Tap, Failures: a.ui.failures, Flow: a.ui.flow,
 		TapRate: a.cfg.UI.TapRate, Logger: a.log.With("component", "console")}
 	switch a.role { // the points this role's data path has
 	case config.RoleGateway:

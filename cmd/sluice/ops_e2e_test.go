@@ -20,14 +20,10 @@ type answer struct {
 	body        string
 }
 
-// TestEveryRoleServesOps: dev, gateway and transform answer /healthz, /readyz and
-// /metrics alike (internal/ops), and other methods on them alike.
-func TestEveryRoleServesOps(t *testing.T) {
-	gw := config.Default(config.RoleGateway)
-	gw.HTTP.Addr, gw.GRPC.Addr, gw.Lumberjack.Addr = "127.0.0.1:0", "127.0.0.1:0", ""
-	gw.Stream.Kind = "discard"
-	gw.Gateway.Auth.Disabled = true
-
+// transformConfig is sluice transform on the test Kinesis (a stream of its own, leases
+// in memory) writing files, serving HTTP on a free port.
+func transformConfig(t *testing.T) config.Config {
+	t.Helper()
 	tr := config.Default(config.RoleTransform)
 	tr.HTTP.Addr = "127.0.0.1:0"
 	endpoint := kinesistest.Endpoint(t)
@@ -38,6 +34,18 @@ func TestEveryRoleServesOps(t *testing.T) {
 	k.Credentials.AccessKeyID, k.Credentials.SecretAccessKey = kinesistest.AccessKeyID, kinesistest.SecretAccessKey
 	tr.Sink.Kind = "file"
 	tr.Sink.File.Dir = t.TempDir()
+	return tr
+}
+
+// TestEveryRoleServesOps: dev, gateway and transform answer /healthz, /readyz and
+// /metrics alike (internal/ops), and other methods on them alike.
+func TestEveryRoleServesOps(t *testing.T) {
+	gw := config.Default(config.RoleGateway)
+	gw.HTTP.Addr, gw.GRPC.Addr, gw.Lumberjack.Addr = "127.0.0.1:0", "127.0.0.1:0", ""
+	gw.Stream.Kind = "discard"
+	gw.Gateway.Auth.Disabled = true
+
+	tr := transformConfig(t)
 	tr.SamplePipelines = false
 
 	requests := []struct{ method, path string }{
@@ -103,16 +111,7 @@ func TestGatewayAndTransformServeTheConsole(t *testing.T) {
 	gw.Stream.Kind = "discard"
 	gw.Gateway.Auth.Keys = []gateway.APIKey{{Name: "shipper", SHA256: gateway.HashKey(shipperKey), Types: []string{"*"}}}
 
-	tr := config.Default(config.RoleTransform)
-	tr.HTTP.Addr = "127.0.0.1:0"
-	endpoint := kinesistest.Endpoint(t)
-	tr.Stream.Consumer.Streams = []string{kinesistest.CreateStream(t, kinesistest.Client(t, endpoint), 1)}
-	tr.Stream.Leases.Store = "memory"
-	k := &tr.Stream.Kinesis
-	k.Endpoint, k.Region = endpoint, kinesistest.Region
-	k.Credentials.AccessKeyID, k.Credentials.SecretAccessKey = kinesistest.AccessKeyID, kinesistest.SecretAccessKey
-	tr.Sink.Kind = "file"
-	tr.Sink.File.Dir = t.TempDir()
+	tr := transformConfig(t)
 
 	for _, c := range []struct {
 		role       config.Role

@@ -54,22 +54,22 @@ func (c *consoleClient) parse(fs *flag.FlagSet, args []string, stderr io.Writer,
 		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", c.name, fs.Args())
 		return 2
 	}
-	if err := c.setup(c.keyFile, env); err != nil {
+	if err := c.setup(env); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
 		return 2
 	}
 	return 0
 }
 
-// setup reads the key and checks the URL.
-func (c *consoleClient) setup(keyFile string, env func(string) (string, bool)) error {
+// setup reads the key (from --key-file, else $SLUICE_UI_KEY) and checks the URL.
+func (c *consoleClient) setup(env func(string) (string, bool)) error {
 	u, err := url.Parse(c.base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url %q: want http://HOST:PORT or https://HOST:PORT", c.base)
 	}
 	c.base = strings.TrimSuffix(c.base, "/")
-	if keyFile != "" {
-		data, err := os.ReadFile(keyFile)
+	if c.keyFile != "" {
+		data, err := os.ReadFile(c.keyFile)
 		if err != nil {
 			return fmt.Errorf("read the key: %w", err)
 		}
