@@ -14,8 +14,8 @@
 //     pipeline, each processor's work and time explained (Playground).
 //
 // The data path reports to the console through small interfaces of its own (the
-// gateway's and the transformer's watchers): a Tap no one watches costs one atomic
-// load per batch, and Failures are recorded only when an event fails. It is shared
+// gateway's and the transformer's watchers): a Tap no one watches costs an atomic
+// load per batch and point, and Failures are recorded only when an event fails. It is shared
 // plumbing below the data path, no step of it.
 package console
 
