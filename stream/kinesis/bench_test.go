@@ -41,10 +41,10 @@ func benchEvents() []stream.Record {
 }
 
 // sums reads the producer's counters from the meter's reader.
-func sums(b *testing.B, r *sdkmetric.ManualReader) map[string]int64 {
+func sums(tb testing.TB, r *sdkmetric.ManualReader) map[string]int64 {
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
@@ -297,13 +299,53 @@ func (s *shardReader) userRecords(key string, data []byte, arrival time.Time) (u
 	return users, false, err
 }
 
+// getRecords makes one GetRecords call with the current iterator, again (up to
+// readAttempts in all) when the connection failed under it: a reset or closed
+// connection, which a busy endpoint gives now and then. A read with the same iterator
+// returns the same records, so the call is safe to repeat; the producer's PutRecords is
+// not, and the client's own retries are off for both.
 func (s *shardReader) getRecords(ctx context.Context, limit int) (*awskinesis.GetRecordsOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.r.cfg.RequestTimeout)
-	defer cancel()
-	return s.c.reader.GetRecords(ctx, &awskinesis.GetRecordsInput{
+	in := &awskinesis.GetRecordsInput{
 		ShardIterator: s.iterator,
 		Limit:         aws.Int32(int32(min(limit, stream.MaxRecordsPerCall))),
-	})
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.getRecordsOnce(ctx, in)
+		if err == nil || attempt == readAttempts || ctx.Err() != nil || !connectionFailed(err) {
+			return out, err
+		}
+		s.r.log.Debug("get records: connection failed; reading again with the same iterator",
+			"stream", s.stream, "shard", s.shard, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * readRetryPause):
+		}
+	}
+}
+
+// readAttempts bounds the GetRecords calls one Read makes on failed connections, and
+// readRetryPause is the pause before the second (twice it before the third).
+const (
+	readAttempts   = 3
+	readRetryPause = 50 * time.Millisecond
+)
+
+func (s *shardReader) getRecordsOnce(ctx context.Context, in *awskinesis.GetRecordsInput) (*awskinesis.GetRecordsOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.r.cfg.RequestTimeout)
+	defer cancel()
+	return s.c.reader.GetRecords(ctx, in)
+}
+
+// connectionFailed reports whether err is the connection failing under a call (reset,
+// closed, refused, as the SDK's retryer classifies it, or an answer cut short) rather
+// than an answer.
+func connectionFailed(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
 }
 
 // readError classifies a read error: throttling wraps stream.ErrThrottled, a missing

@@ -258,8 +258,8 @@ func TestReaderReshardedShards(t *testing.T) {
 
 // TestReaderFaults puts a fault-injecting proxy in front of the server: ListShards is
 // followed over pages, throttled reads are reported as stream.ErrThrottled, an expired
-// iterator is replaced without losing or repeating a record, and a missing stream is
-// stream.ErrUnknownStream.
+// iterator is replaced and answers cut off by the connection are read again, without
+// losing or repeating a record, and a missing stream is stream.ErrUnknownStream.
 func TestReaderFaults(t *testing.T) {
 	endpoint := kinesistest.Endpoint(t)
 	admin := kinesistest.Client(t, endpoint)
@@ -285,7 +285,10 @@ func TestReaderFaults(t *testing.T) {
 		t.Errorf("%d ListShards calls, want 3 pages", n)
 	}
 
-	// GetRecords calls 2 and 3 fail: throttled, then an expired iterator.
+	// GetRecords calls 2 and 3 fail: throttled, then an expired iterator. The answers
+	// of calls 5, 7 and 8 break off halfway: the connection reset, then closed twice
+	// in a row (the reader calls again with the same iterator: nothing is lost or
+	// read twice).
 	proxy.mu.Lock()
 	proxy.callFault = func(op string, n int) (int, string) {
 		switch {
@@ -293,6 +296,10 @@ func TestReaderFaults(t *testing.T) {
 			return http.StatusBadRequest, "ProvisionedThroughputExceededException"
 		case op == "GetRecords" && n == 3:
 			return http.StatusBadRequest, "ExpiredIteratorException"
+		case op == "GetRecords" && n == 5:
+			return cutReset, ""
+		case op == "GetRecords" && (n == 7 || n == 8):
+			return cutClose, ""
 		}
 		return 0, ""
 	}
@@ -328,6 +335,9 @@ func TestReaderFaults(t *testing.T) {
 	}
 	if !slices.Equal(deliveredSet(got), dataSet(sent)) {
 		t.Errorf("read %d records through the faults, sent %d", len(got), len(sent))
+	}
+	if n := proxy.callCount("GetRecords"); n < 9 {
+		t.Errorf("%d GetRecords calls, want the cut answers among them", n)
 	}
 	if n := proxy.callCount("GetShardIterator"); n != len(shards)+1 {
 		t.Errorf("%d GetShardIterator calls, want one per shard and one after the expired iterator", n)

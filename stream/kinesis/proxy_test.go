@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -144,7 +145,10 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n, fault, pages := p.calls[op], p.callFault, p.pageShards
 		p.mu.Unlock()
 		if fault != nil {
-			if status, code := fault(op, n); status != 0 {
+			if status, code := fault(op, n); status == cutReset || status == cutClose {
+				p.cutAnswer(w, r, body, status == cutReset)
+				return
+			} else if status != 0 {
 				writeError(w, status, code)
 				return
 			}
@@ -280,6 +284,37 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	respBody, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_, _ = w.Write(respBody)
+}
+
+// cutReset and cutClose, returned by callFault as the status, forward the call and
+// break its answer off halfway through the body: the connection reset (as a busy
+// server's RST reaches the client: "connection reset" or "use of closed network
+// connection") or closed cleanly (the body ends early).
+const (
+	cutReset = -1
+	cutClose = -2
+)
+
+// cutAnswer forwards a call and sends half of the server's answer before the
+// connection goes.
+func (p *faultProxy) cutAnswer(w http.ResponseWriter, r *http.Request, body []byte, reset bool) {
+	status, respBody, err := p.do(r.Context(), r, body)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "ProxyForwardFailed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(respBody)))
+	w.WriteHeader(status)
+	_, _ = w.Write(respBody[:len(respBody)/2])
+	conn, _, err := http.NewResponseController(w).Hijack() // flushes what was written
+	if err != nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok && reset {
+		_ = tcp.SetLinger(0) // close sends RST
+	}
+	conn.Close()
 }
 
 func writeError(w http.ResponseWriter, status int, code string) {
