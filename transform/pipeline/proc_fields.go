@@ -637,17 +637,24 @@ func (p *caseProc) Process(_ context.Context, e *event.Event) error {
 // --- append
 
 type appendOptions struct {
-	Field           string    `yaml:"field"`
-	Value           yaml.Node `yaml:"value"`
-	AllowDuplicates *bool     `yaml:"allow_duplicates"`
+	Field           string     `yaml:"field"`
+	Value           yaml.Node  `yaml:"value"`
+	CopyFrom        stringList `yaml:"copy_from"`
+	AllowDuplicates *bool      `yaml:"allow_duplicates"`
 }
 
 // appendProc appends values to an array field (tags), making it an array if it is a
-// single value or creating it.
+// single value or creating it. The values are constants and templates (value), or the
+// values of other fields (copy_from: each one present and not null, the elements of
+// an array field each), so that one step gathers related.ip from a flow's four
+// addresses instead of four steps, each with its own `if` and template:
+//
+//	append: {field: related.ip, copy_from: [source.ip, destination.ip], allow_duplicates: false}
 type appendProc struct {
 	field           event.Path
 	values          []any       // constants
 	templates       []*template // per value: non-nil for a string with field references
+	copyFrom        []event.Path
 	allowDuplicates bool
 }
 
@@ -658,9 +665,23 @@ func newAppend(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		errs = append(errs, err)
 	}
 	p := &appendProc{field: event.ParsePath(o.Field), allowDuplicates: o.AllowDuplicates == nil || *o.AllowDuplicates}
-	if given["value"] == nil {
-		errs = append(errs, optErr("value", node, "required"))
-	} else {
+	switch {
+	case given["value"] != nil && given["copy_from"] != nil:
+		errs = append(errs, optErr("copy_from", given["copy_from"], "give value or copy_from, not both"))
+	case given["copy_from"] != nil:
+		if len(o.CopyFrom) == 0 {
+			errs = append(errs, optErr("copy_from", given["copy_from"], "name at least one field"))
+		}
+		for _, f := range o.CopyFrom {
+			if err := requireField("copy_from", f, given["copy_from"]); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			p.copyFrom = append(p.copyFrom, event.ParsePath(f))
+		}
+	case given["value"] == nil:
+		errs = append(errs, optErr("value", node, "required (or copy_from)"))
+	default:
 		v, err := yamlValue(&o.Value)
 		if err != nil {
 			errs = append(errs, optErr("value", given["value"], "%v", err))
@@ -688,12 +709,16 @@ func newAppend(node *yaml.Node, _ *Deps) (event.Processor, error) {
 
 func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 	var list []any
-	switch cur := mustGet(e, p.field).(type) {
+	cur := mustGet(e, p.field)
+	switch cur := cur.(type) {
 	case nil:
 	case []any:
 		list = cur
 	default:
 		list = []any{cur}
+	}
+	if p.copyFrom != nil {
+		return p.appendCopies(e, cur, list)
 	}
 	if list == nil {
 		list = make([]any, 0, len(p.values))
@@ -704,11 +729,45 @@ func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 		} else {
 			v = deepCopy(v)
 		}
-		if !p.allowDuplicates && containsValue(list, v) {
-			continue
-		}
-		list = append(list, v)
+		list = p.add(list, v)
 	}
+	return p.set(e, list)
+}
+
+// appendCopies appends the values of the copy_from fields; the field is left as it
+// was (missing, or a single value) when none of them is there.
+func (p *appendProc) appendCopies(e *event.Event, cur any, list []any) error {
+	n := len(list)
+	for _, from := range p.copyFrom {
+		switch v := mustGet(e, from).(type) {
+		case nil:
+		case []any:
+			for _, x := range v {
+				if x != nil {
+					list = p.add(list, deepCopy(x))
+				}
+			}
+		default:
+			list = p.add(list, deepCopy(v))
+		}
+	}
+	if len(list) == n {
+		if _, isList := cur.([]any); !isList {
+			return nil
+		}
+	}
+	return p.set(e, list)
+}
+
+// add appends v to list unless duplicates are refused and list holds it.
+func (p *appendProc) add(list []any, v any) []any {
+	if !p.allowDuplicates && containsValue(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+func (p *appendProc) set(e *event.Event, list []any) error {
 	if err := e.SetPath(p.field, list); err != nil {
 		return fmt.Errorf("field %s: %w", p.field, err)
 	}

@@ -120,6 +120,14 @@ func TestCaseAndAppend(t *testing.T) {
 		{"append to missing", `append: {field: tags, value: firewall}`, `{}`, `{"tags":["firewall"]}`, ""},
 		{"append to a string", `append: {field: tags, value: [b, '{{x}}']}`, `{"tags":"a","x":"c"}`, `{"tags":["a","b","c"],"x":"c"}`, ""},
 		{"append no duplicates", `append: {field: tags, value: [a, b], allow_duplicates: false}`, `{"tags":["a"]}`, `{"tags":["a","b"]}`, ""},
+		{"append copies of fields", `append: {field: related.ip, copy_from: [source.ip, destination.ip, client.ip, server.ip, host.ip], allow_duplicates: false}`,
+			`{"source":{"ip":"10.0.0.1"},"destination":{"ip":"10.0.0.1"},"server":{"ip":null},"host":{"ip":["10.0.0.2",null,"10.0.0.3"]},"related":{"ip":"10.0.0.9"}}`,
+			`{"source":{"ip":"10.0.0.1"},"destination":{"ip":"10.0.0.1"},"server":{"ip":null},"host":{"ip":["10.0.0.2",null,"10.0.0.3"]},"related":{"ip":["10.0.0.9","10.0.0.1","10.0.0.2","10.0.0.3"]}}`, ""},
+		{"append copies with duplicates", `append: {field: related.ip, copy_from: [source.ip, destination.ip]}`,
+			`{"source":{"ip":"a"},"destination":{"ip":"a"}}`, `{"source":{"ip":"a"},"destination":{"ip":"a"},"related":{"ip":["a","a"]}}`, ""},
+		{"append copies of missing fields", `append: {field: related.ip, copy_from: [source.ip]}`, `{"related":{"ip":"x"}}`, `{"related":{"ip":"x"}}`, ""},
+		{"append copies: nothing to copy", `append: {field: related.ip, copy_from: [source.ip, destination.ip]}`, `{"x":1}`, `{"x":1}`, ""},
+		{"append copies of objects", `append: {field: list, copy_from: o}`, `{"o":{"a":1}}`, `{"o":{"a":1},"list":[{"a":1}]}`, ""},
 	})
 }
 
@@ -271,7 +279,10 @@ func TestOptionErrors(t *testing.T) {
 		`rename: {field: a}`:                                   "processors[0].rename.target_field: required",
 		`remove: {field: a, keep: [b]}`:                        "give either field or keep",
 		`convert: {field: a}`:                                  `type: want integer`,
-		`append: {field: tags}`:                                "append.value: required",
+		`append: {field: tags}`:                                "append.value: required (or copy_from)",
+		`append: {field: tags, value: a, copy_from: b}`:        "append.copy_from: give value or copy_from, not both",
+		`append: {field: tags, copy_from: []}`:                 "append.copy_from: name at least one field",
+		`append: {field: tags, copy_from: [a.., b]}`:           "append.copy_from: \"a..\" is not a field path",
 		`grok: {field: m}`:                                     "grok.patterns: required",
 		`date: {field: m, formats: [""]}`:                      "date.formats[0]: empty format",
 		`csv: {field: m, target_fields: [a], separator: ";;"}`: `csv.separator: want one ASCII character`,
