@@ -51,6 +51,12 @@ func BenchmarkProcessors(b *testing.B) {
 		{"set/if", `set: {field: event.kind, value: alert, if: 'ctx.event_type == "alert" && ctx.src?.ip != nil'}`, func() map[string]any {
 			return map[string]any{"event_type": "alert", "src": map[string]any{"ip": "x"}}
 		}},
+		{"set/expr", `set: {field: network.bytes, expr: 'int(num(ctx.source.bytes) + num(ctx.destination.bytes))'}`, func() map[string]any {
+			return map[string]any{"source": map[string]any{"bytes": int64(1200)}, "destination": map[string]any{"bytes": int64(56000)}}
+		}},
+		{"set/expr-if", `set: {field: url.query, expr: 'split(ctx._tmp.url_host, "?", 2)[1]', if: 'ctx._tmp?.url_host != nil && len(ctx._tmp.url_host) > 3'}`, func() map[string]any {
+			return map[string]any{"_tmp": map[string]any{"url_host": "example.com?a=b"}}
+		}},
 		{"remove", `remove: {field: [a, b.c]}`, func() map[string]any { return map[string]any{"a": 1, "b": map[string]any{"c": 2}} }},
 		{"convert/integer", `convert: {field: p, type: integer}`, func() map[string]any { return map[string]any{"p": "51234"} }},
 		{"convert/ip", `convert: {field: p, type: ip}`, func() map[string]any { return map[string]any{"p": "2001:db8::1"} }},

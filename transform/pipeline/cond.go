@@ -43,6 +43,8 @@ func exprOptions() []expr.Option {
 		expr.Env(condEnv{}),
 		expr.Function("num", exprNum, new(func(any) any)),
 		expr.Function("cidr_match", exprCIDRMatch, new(func(any, ...string) bool)),
+		expr.Function(fetchFunc, exprFetch, new(func(any, *exprPath) any)),
+		expr.Patch(fetchPatch{}),
 	}
 }
 

@@ -211,6 +211,35 @@ processors:
 	}
 }
 
+// TestPanicHandledGoesOn: a panic is the failure of its step alone, so ignore_failure
+// and on_failure handle it as any other and the steps after it run, in a group and
+// out of one; a second panic in the same run is caught as the first was.
+func TestPanicHandledGoesOn(t *testing.T) {
+	deps := Deps{Enrich: func(kind string, node *yaml.Node) (event.Processor, bool, error) {
+		if kind != "geoip" {
+			return nil, false, nil
+		}
+		return panicky{}, true, nil
+	}}
+	p := buildOne(t, `
+processors:
+  - set: {field: a, value: 1}
+  - geoip: {field: source.ip, ignore_failure: true}
+  - set: {field: b, value: 2}
+  - geoip: {field: source.ip, on_failure: [set: {field: handled, value: '{{_ingest.on_failure_message}}'}]}
+  - group:
+      processors:
+        - geoip: {field: source.ip, ignore_failure: true}
+        - set: {field: c, value: 3}
+        - geoip: {field: source.ip}
+        - set: {field: never, value: 4}
+      on_failure: [set: {field: group_handled, value: true}]
+  - set: {field: d, value: 5}
+`, deps)
+	e := runDoc(t, p, `{"source":{"ip":"1.2.3.4"}}`)
+	wantDoc(t, e, `{"source":{"ip":"1.2.3.4"},"a":1,"b":2,"handled":"panic: boom","c":3,"group_handled":true,"d":5}`)
+}
+
 // TestValidationReportsEverything: every problem of every pipeline at once, each
 // with its path, and lines where known.
 func TestValidationReportsEverything(t *testing.T) {
