@@ -24,12 +24,6 @@ type scanner struct {
 	doc     []byte // the document being scanned
 	// parts are the values of the top-level members that identify the event.
 	parts [numParts][]byte
-	// sub, want, nwant and vals are the state of lookup, which finds members of a
-	// part of the document.
-	sub   []byte
-	want  [maxLookup]string
-	nwant int
-	vals  [maxLookup][]byte
 }
 
 func newScanner(maxDepth int) scanner { return scanner{json: jsonx.NewScanner(maxDepth)} }
