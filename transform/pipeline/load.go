@@ -67,16 +67,15 @@ func LoadFS(fsys fs.FS, origin string) (map[string]Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", file, err))
 			continue
 		}
-		var cfg Config
-		if err := decodeStrict(data, &cfg); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", file, yamlError(err)))
+		cfg, err := ParseConfig(data, file)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if _, dup := cfgs[name]; dup {
 			errs = append(errs, fmt.Errorf("%s: a second pipeline for log type %s (.yaml and .yml)", file, name))
 			continue
 		}
-		cfg.Origin = file
 		cfgs[name] = cfg
 	}
 	return cfgs, errors.Join(errs...)
@@ -84,6 +83,8 @@ func LoadFS(fsys fs.FS, origin string) (map[string]Config, error) {
 
 // ParseConfig reads one pipeline's definition, as a NAME.yaml file holds it; origin
 // names it in errors. Unknown options are errors; processors are checked by New.
+// LoadFS reads each file through it (and FuzzBuild fuzzes it there); the console's
+// playground reads a pasted pipeline with it.
 func ParseConfig(data []byte, origin string) (Config, error) {
 	var cfg Config
 	if err := decodeStrict(data, &cfg); err != nil {
