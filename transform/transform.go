@@ -292,13 +292,14 @@ func (t *Transformer) show(point string, docs []sink.Document) {
 // failed tells the console that the pipeline of rec's event failed on it, with the
 // event as shipped (from the record's envelope).
 func (t *Transformer) failed(rec *stream.Delivered, typ string, err error) {
-	f := console.Failure{Type: typ, Error: err.Error(), Event: string(rec.Data)}
+	event := rec.Data
+	if env, perr := stream.ParseEnvelopeDepth(rec.Data, t.maxDepth); perr == nil {
+		event = env.Event
+	}
+	f := console.Failure{Type: typ, Error: err.Error(), Event: string(event)} // one copy, not the record's and then the event's
 	var step interface{ Step() string }
 	if errors.As(err, &step) {
 		f.Processor = step.Step()
-	}
-	if env, perr := stream.ParseEnvelopeDepth(rec.Data, t.maxDepth); perr == nil {
-		f.Event = string(env.Event)
 	}
 	t.watch.Failed(f)
 }
