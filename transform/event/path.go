@@ -40,6 +40,34 @@ func (e *Event) GetPath(p Path) (any, bool) {
 	return e.dotted(p)
 }
 
+// Lookup is GetPath that also returns where the value is: the object holding it and
+// its key there (a nested field's last part, or the whole path for a top-level key
+// with dots in it). A processor that replaces a value in place (convert, lowercase)
+// stores the new one with obj[key] = v instead of walking the path again.
+func (e *Event) Lookup(p Path) (v any, obj map[string]any, key string, ok bool) {
+	m := e.Fields
+	last := len(p.parts) - 1
+	for _, part := range p.parts[:last] {
+		child, isObj := m[part].(map[string]any)
+		if !isObj {
+			return e.lookupDotted(p)
+		}
+		m = child
+	}
+	if v, ok := m[p.parts[last]]; ok {
+		return v, m, p.parts[last], true
+	}
+	return e.lookupDotted(p)
+}
+
+func (e *Event) lookupDotted(p Path) (any, map[string]any, string, bool) {
+	v, ok := e.dotted(p)
+	if !ok {
+		return nil, nil, "", false
+	}
+	return v, e.Fields, p.full, true
+}
+
 // nested returns the object at p, found by walking its parts (no top-level key with
 // dots in it); ok is false when there is none.
 func (e *Event) nested(p Path) (map[string]any, bool) {

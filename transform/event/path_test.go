@@ -101,3 +101,34 @@ func TestSetPathNew(t *testing.T) {
 		t.Error("s.t through a string: no error")
 	}
 }
+
+// TestLookup: Lookup finds what GetPath finds, with the object and key that hold it,
+// so that writing through them replaces the value where it is.
+func TestLookup(t *testing.T) {
+	source := map[string]any{"ip": "10.0.0.1"}
+	e := &Event{Fields: map[string]any{"flat.key": "x", "s": "str", "source": source, "a": map[string]any{"b": 1}, "a.b.c": 2}}
+	for _, c := range []struct {
+		path string
+		want any
+		obj  map[string]any
+		key  string
+	}{
+		{"source.ip", "10.0.0.1", source, "ip"},
+		{"flat.key", "x", e.Fields, "flat.key"},
+		{"s", "str", e.Fields, "s"},
+		{"a.b.c", 2, e.Fields, "a.b.c"}, // a.b is not an object: the dotted key
+	} {
+		v, obj, key, ok := e.Lookup(ParsePath(c.path))
+		if !ok || v != c.want || key != c.key || reflect.ValueOf(obj).Pointer() != reflect.ValueOf(c.obj).Pointer() {
+			t.Errorf("Lookup(%s) = %v, %p, %q, %v; want %v in %p at %q", c.path, v, obj, key, ok, c.want, c.obj, c.key)
+		}
+		if g, _ := e.GetPath(ParsePath(c.path)); g != v {
+			t.Errorf("Lookup(%s) = %v, GetPath %v", c.path, v, g)
+		}
+	}
+	for _, path := range []string{"nope", "source.port", "s.x", "source.ip.x"} {
+		if _, obj, _, ok := e.Lookup(ParsePath(path)); ok || obj != nil {
+			t.Errorf("Lookup(%s) found something", path)
+		}
+	}
+}

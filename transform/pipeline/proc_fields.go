@@ -383,6 +383,7 @@ type convertOptions struct {
 // (RFC 7042): uppercase hexadecimal octets separated by hyphens, 00-16-3E-4A-5B-6C.
 type convertProc struct {
 	field, target event.Path
+	inPlace       bool // target is field: the value is replaced where it was found
 	typ           string
 	ignoreMissing bool
 }
@@ -405,11 +406,12 @@ func newConvert(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	default:
 		errs = append(errs, optErr("type", given["type"], "want integer, long, float, double, boolean, ip, mac, string or auto, not %q", o.Type))
 	}
-	return &convertProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), typ: o.Type, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
+	return &convertProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), inPlace: o.TargetField == o.Field,
+		typ: o.Type, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
 }
 
 func (p *convertProc) Process(_ context.Context, e *event.Event) error {
-	v, ok := e.GetPath(p.field)
+	v, obj, key, ok := e.Lookup(p.field)
 	if !ok {
 		if p.ignoreMissing {
 			return nil
@@ -432,8 +434,18 @@ func (p *convertProc) Process(_ context.Context, e *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("field %s: %w", p.field, err)
 	}
-	if err := e.SetPath(p.target, out); err != nil {
-		return fmt.Errorf("field %s: %w", p.target, err)
+	return setFound(e, p.target, p.inPlace, obj, key, out)
+}
+
+// setFound stores v at target: where Lookup found the value it replaces when the
+// processor writes in place, else by walking target.
+func setFound(e *event.Event, target event.Path, inPlace bool, obj map[string]any, key string, v any) error {
+	if inPlace {
+		obj[key] = v
+		return nil
+	}
+	if err := e.SetPath(target, v); err != nil {
+		return fmt.Errorf("field %s: %w", target, err)
 	}
 	return nil
 }
@@ -575,6 +587,7 @@ type caseOptions struct {
 // caseProc changes the case of a string field (or of each string of an array).
 type caseProc struct {
 	field, target event.Path
+	inPlace       bool // target is field
 	ignoreMissing bool
 	fn            func(string) string
 }
@@ -596,11 +609,12 @@ func newCase(node *yaml.Node, fn func(string) string) (event.Processor, error) {
 	if o.TargetField == "" {
 		o.TargetField = o.Field
 	}
-	return &caseProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), ignoreMissing: o.IgnoreMissing, fn: fn}, errors.Join(errs...)
+	return &caseProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), inPlace: o.TargetField == o.Field,
+		ignoreMissing: o.IgnoreMissing, fn: fn}, errors.Join(errs...)
 }
 
 func (p *caseProc) Process(_ context.Context, e *event.Event) error {
-	v, ok := e.GetPath(p.field)
+	v, obj, key, ok := e.Lookup(p.field)
 	if !ok {
 		if p.ignoreMissing {
 			return nil
@@ -628,10 +642,7 @@ func (p *caseProc) Process(_ context.Context, e *event.Event) error {
 	default:
 		return fmt.Errorf("field %s: is a %s, not a string", p.field, event.Kind(v))
 	}
-	if err := e.SetPath(p.target, out); err != nil {
-		return fmt.Errorf("field %s: %w", p.target, err)
-	}
-	return nil
+	return setFound(e, p.target, p.inPlace, obj, key, out)
 }
 
 // --- append

@@ -109,6 +109,8 @@ func TestConvert(t *testing.T) {
 		{"lossy integer", `convert: {field: p, type: integer}`, `{"p":1.5}`, "", `cannot convert 1.5 to an integer`},
 		{"bad ip", `convert: {field: p, type: ip}`, `{"p":"300.1.2.3"}`, "", `field p: "300.1.2.3" is not an IP address`},
 		{"missing", `convert: {field: p, type: ip}`, `{}`, "", `field p: not found`},
+		{"nested in place", `convert: {field: a.b.p, type: integer}`, `{"a":{"b":{"p":"7","q":1}}}`, `{"a":{"b":{"p":7,"q":1}}}`, ""},
+		{"dotted key in place", `convert: {field: a.p, type: integer}`, `{"a.p":"7"}`, `{"a.p":7}`, ""},
 	})
 }
 
@@ -117,6 +119,8 @@ func TestCaseAndAppend(t *testing.T) {
 		{"lowercase", `lowercase: {field: network.transport}`, `{"network":{"transport":"TCP"}}`, `{"network":{"transport":"tcp"}}`, ""},
 		{"uppercase array target", `uppercase: {field: a, target_field: b}`, `{"a":["x","y"]}`, `{"a":["x","y"],"b":["X","Y"]}`, ""},
 		{"lowercase number", `lowercase: {field: a}`, `{"a":1}`, "", "field a: is a number, not a string"},
+		{"lowercase a dotted key in place", `lowercase: {field: a.b}`, `{"a.b":"X"}`, `{"a.b":"x"}`, ""},
+		{"lowercase to another field", `lowercase: {field: a, target_field: b.c}`, `{"a":"X"}`, `{"a":"X","b":{"c":"x"}}`, ""},
 		{"append to missing", `append: {field: tags, value: firewall}`, `{}`, `{"tags":["firewall"]}`, ""},
 		{"append to a string", `append: {field: tags, value: [b, '{{x}}']}`, `{"tags":"a","x":"c"}`, `{"tags":["a","b","c"],"x":"c"}`, ""},
 		{"append no duplicates", `append: {field: tags, value: [a, b], allow_duplicates: false}`, `{"tags":["a"]}`, `{"tags":["a","b"]}`, ""},
