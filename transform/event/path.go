@@ -25,19 +25,8 @@ func (p Path) String() string { return p.full }
 // top-level key with the dots in it only when there is none: nested fields are the
 // rule, so the common case costs one map lookup per part.
 func (e *Event) GetPath(p Path) (any, bool) {
-	m := e.Fields
-	last := len(p.parts) - 1
-	for _, part := range p.parts[:last] {
-		child, ok := m[part].(map[string]any)
-		if !ok {
-			return e.dotted(p)
-		}
-		m = child
-	}
-	if v, ok := m[p.parts[last]]; ok {
-		return v, true
-	}
-	return e.dotted(p)
+	v, _, _, ok := e.Lookup(p)
+	return v, ok
 }
 
 // Lookup is GetPath that also returns where the value is: the object holding it and

@@ -201,32 +201,11 @@ func fastPathOf(n ast.Node) (fastPath, bool) {
 	if chain, ok := n.(*ast.ChainNode); ok {
 		n = chain.Node
 	}
-	var keys []string
-	var optional []bool
-	for {
-		switch m := n.(type) {
-		case *ast.MemberNode:
-			prop, ok := m.Property.(*ast.StringNode)
-			if !ok || m.Method {
-				return fastPath{}, false
-			}
-			keys = append(keys, prop.Value)
-			optional = append(optional, m.Optional)
-			n = m.Node
-		case *ast.IdentifierNode:
-			if m.Value != "ctx" || len(keys) == 0 {
-				return fastPath{}, false
-			}
-			// Collected from the outside in; reverse.
-			for i, j := 0, len(keys)-1; i < j; i, j = i+1, j-1 {
-				keys[i], keys[j] = keys[j], keys[i]
-				optional[i], optional[j] = optional[j], optional[i]
-			}
-			return fastPath{keys: keys, optional: optional}, true
-		default:
-			return fastPath{}, false
-		}
+	p, ok := chainPath(n)
+	if !ok {
+		return fastPath{}, false
 	}
+	return fastPath{keys: p.keys, optional: p.optional}, true
 }
 
 func fastLiteral(n ast.Node) (any, bool) {

@@ -193,17 +193,19 @@ type panicky struct{}
 
 func (panicky) Process(context.Context, *event.Event) error { panic("boom") }
 
+// panickyGeoip builds geoip as panicky.
+var panickyGeoip = Deps{Enrich: func(kind string, node *yaml.Node) (event.Processor, bool, error) {
+	if kind != "geoip" {
+		return nil, false, nil
+	}
+	return panicky{}, true, nil
+}}
+
 func TestPanicIsAFailure(t *testing.T) {
-	deps := Deps{Enrich: func(kind string, node *yaml.Node) (event.Processor, bool, error) {
-		if kind != "geoip" {
-			return nil, false, nil
-		}
-		return panicky{}, true, nil
-	}}
 	p := buildOne(t, `
 processors:
   - geoip: {field: source.ip}
-`, deps)
+`, panickyGeoip)
 	e := runDoc(t, p, `{"source":{"ip":"1.2.3.4"}}`)
 	msg, _ := e.GetString("error.message")
 	if msg != "pipeline test: processors[0] (geoip): panic: boom" || !hasTag(e, FailureTag) {
@@ -215,12 +217,6 @@ processors:
 // and on_failure handle it as any other and the steps after it run, in a group and
 // out of one; a second panic in the same run is caught as the first was.
 func TestPanicHandledGoesOn(t *testing.T) {
-	deps := Deps{Enrich: func(kind string, node *yaml.Node) (event.Processor, bool, error) {
-		if kind != "geoip" {
-			return nil, false, nil
-		}
-		return panicky{}, true, nil
-	}}
 	p := buildOne(t, `
 processors:
   - set: {field: a, value: 1}
@@ -235,7 +231,7 @@ processors:
         - set: {field: never, value: 4}
       on_failure: [set: {field: group_handled, value: true}]
   - set: {field: d, value: 5}
-`, deps)
+`, panickyGeoip)
 	e := runDoc(t, p, `{"source":{"ip":"1.2.3.4"}}`)
 	wantDoc(t, e, `{"source":{"ip":"1.2.3.4"},"a":1,"b":2,"handled":"panic: boom","c":3,"group_handled":true,"d":5}`)
 }
