@@ -43,3 +43,38 @@ func TestArena(t *testing.T) {
 		}
 	}
 }
+
+// TestArenaRelease: an arena gives back the chunks it took, and only those (a buffer
+// larger than any chunk is its own and goes to the collector); a chunk taken again
+// comes back empty, and whatever its class, it holds what was asked.
+func TestArenaRelease(t *testing.T) {
+	for n, want := range map[int]int{1: 0, minChunk: 0, minChunk + 1: 1, 100 << 10: 5, envelopeChunk: numChunkClasses - 1, envelopeChunk + 1: -1} {
+		if c := chunkClass(n); c != want {
+			t.Errorf("chunkClass(%d) = %d, want %d", n, c, want)
+		}
+	}
+	a := arena{size: 10 << 10}
+	for range 3 {
+		b := a.next(300 << 10)
+		a.keep(append(b, bytes.Repeat([]byte{'x'}, 300<<10)...))
+	}
+	a.keep(append(a.next(2*envelopeChunk), 'y')) // its own buffer, not a chunk
+	// 300 KiB in a 512 KiB chunk (the first, sized by the 10 KiB hint and the event),
+	// then 600 KiB in a 1 MiB one.
+	if len(a.chunks) != 2 || cap(a.chunks[0]) != 512<<10 || cap(a.chunks[1]) != envelopeChunk {
+		t.Fatalf("chunks taken: %d, want a 512 KiB one and a 1 MiB one (the 2 MiB buffer is not one)", len(a.chunks))
+	}
+	for _, c := range a.chunks {
+		if chunkClass(cap(c)) < 0 || minChunk<<chunkClass(cap(c)) != cap(c) {
+			t.Errorf("a chunk of %d bytes, not a class's size", cap(c))
+		}
+	}
+	a.release()
+	if a.chunks != nil || a.buf != nil {
+		t.Fatal("release kept the chunks")
+	}
+	b := a.next(300 << 10)
+	if len(b) != 0 || cap(b) < 300<<10 {
+		t.Fatalf("after release: next = len %d cap %d", len(b), cap(b))
+	}
+}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,9 @@ func (p *producer) Put(ctx context.Context, name string, recs []stream.Record) e
 	if p.puts == nil {
 		p.puts = map[string][]stream.Record{}
 	}
-	p.puts[name] = append(p.puts[name], recs...)
+	for _, r := range recs { // copies, as Producer requires: the gateway reuses the buffers
+		p.puts[name] = append(p.puts[name], stream.Record{PartitionKey: r.PartitionKey, Data: bytes.Clone(r.Data)})
+	}
 	return nil
 }
 
