@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -35,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/internal/tracing"
@@ -554,69 +554,33 @@ func batchBytes(events []Event) int {
 }
 
 // arena hands out the buffers of one batch's envelopes from shared chunks. The zero
-// arena takes chunks of envelopeChunk bytes; size sets a smaller first one. Chunks
-// come from and go back to pools by size (release), since the producer copies what it
-// keeps (Producer): a busy gateway reuses the same few megabytes instead of
-// allocating its whole intake again for the collector to free.
+// arena takes chunks of envelopeChunk bytes; size sets a smaller first one. The chunks
+// come from internal/chunks and go back there (release), since the producer copies
+// what it keeps (Producer).
 type arena struct {
 	buf    []byte
 	size   int
-	chunks [][]byte // taken from the pools, to give back
+	chunks [][]byte // taken, to give back
 }
 
 // next returns an empty slice with room for at least n bytes, at the end of the
 // current chunk, or of a new one when the chunk has no room.
 func (a *arena) next(n int) []byte {
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = a.chunk(max(n, a.size))
+		a.buf = chunks.Get(max(n, a.size))
+		a.chunks = append(a.chunks, a.buf)
 		a.size = envelopeChunk
 	}
 	return a.buf[len(a.buf):len(a.buf)]
 }
 
-// chunk returns an empty buffer of at least n bytes: from the pool of the least class
-// that holds n, or allocated when n is over envelopeChunk.
-func (a *arena) chunk(n int) []byte {
-	class := chunkClass(n)
-	if class < 0 {
-		return make([]byte, 0, n)
-	}
-	if b, ok := chunkPools[class].Get().(*[]byte); ok {
-		a.chunks = append(a.chunks, *b)
-		return (*b)[:0]
-	}
-	b := make([]byte, 0, minChunk<<class)
-	a.chunks = append(a.chunks, b)
-	return b
-}
-
-// release gives the arena's chunks back to their pools. The envelopes it handed out
-// must not be used after it.
+// release gives the arena's chunks back. The envelopes it handed out must not be used
+// after it.
 func (a *arena) release() {
 	for _, b := range a.chunks {
-		b = b[:0]
-		chunkPools[chunkClass(cap(b))].Put(&b)
+		chunks.Put(b)
 	}
 	a.chunks, a.buf = nil, nil
-}
-
-// The chunk sizes: minChunk << class for classes 0 to numChunkClasses-1 (4 KiB to
-// envelopeChunk, in doublings).
-const (
-	minChunk        = 4 << 10
-	numChunkClasses = 9
-)
-
-var chunkPools [numChunkClasses]sync.Pool // of *[]byte
-
-// chunkClass is the least class whose chunks hold n bytes, or -1 when none does.
-func chunkClass(n int) int {
-	for c := range numChunkClasses {
-		if n <= minChunk<<c {
-			return c
-		}
-	}
-	return -1
 }
 
 // keep takes b, which next returned and appends filled, out of the chunk: the chunk's

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
@@ -192,8 +193,11 @@ type encoder struct {
 	doc     jsonx.Encoder
 	scratch []byte
 	// arena holds the bodies of the batch's documents; a full chunk is left to them
-	// and a new one started, so bodies never move.
-	arena []byte
+	// and a new one started, so bodies never move. The chunks come from
+	// internal/chunks and go back there once the batch is written (release): a sink
+	// keeps nothing of the documents after Write returns (Sink).
+	arena  []byte
+	chunks [][]byte
 	// chunk is the size of a new arena chunk.
 	chunk int
 
@@ -227,12 +231,22 @@ func (e *encoder) encodeFields(fields map[string]any) ([]byte, error) {
 // keep copies b into the arena and returns the copy.
 func (e *encoder) keep(b []byte) []byte {
 	if cap(e.arena)-len(e.arena) < len(b) {
-		e.arena = make([]byte, 0, max(e.chunk, len(b)))
+		e.arena = chunks.Get(max(e.chunk, len(b)))
+		e.chunks = append(e.chunks, e.arena)
 		e.chunk = max(minChunk, e.chunk/2)
 	}
 	start := len(e.arena)
 	e.arena = append(e.arena, b...)
 	return e.arena[start:len(e.arena):len(e.arena)]
+}
+
+// release gives the arena's chunks back. The bodies encodeFields returned must not be
+// used after it.
+func (e *encoder) release() {
+	for _, b := range e.chunks {
+		chunks.Put(b)
+	}
+	e.chunks, e.arena = nil, nil
 }
 
 // encode returns the JSON of v (encoding/json, without a trailing newline), in a new

@@ -220,6 +220,7 @@ func (t *Transformer) handle(ctx context.Context, b stream.Batch) error {
 		size += len(b.Records[i].Data)
 	}
 	enc := newEncoder(size)
+	defer enc.release() // the sink and the console's tap keep nothing of the documents
 	objs := t.getObjects()
 	defer t.objects.Put(objs)
 	pipelines := t.startSpan(ctx, "sluice.transform.pipelines")

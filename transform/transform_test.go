@@ -30,7 +30,8 @@ var (
 	clock    = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 )
 
-// recordingSink is a transform.Sink that keeps every call's documents, or fails with
+// recordingSink is a transform.Sink that keeps a copy of every call's documents (a
+// sink keeps nothing of them: the transformer reuses their memory), or fails with
 // err.
 type recordingSink struct {
 	mu    sync.Mutex
@@ -41,7 +42,12 @@ type recordingSink struct {
 func (s *recordingSink) Write(_ context.Context, docs []sink.Document) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = append(s.calls, docs)
+	kept := make([]sink.Document, len(docs))
+	for i, d := range docs {
+		d.Body = bytes.Clone(d.Body)
+		kept[i] = d
+	}
+	s.calls = append(s.calls, kept)
 	return s.err
 }
 
