@@ -44,9 +44,9 @@ import (
 // Producer puts records into a stream. Put returns nil only when every record is
 // durable in the stream; it must be safe for concurrent use, and must keep nothing of
 // recs (their Data included) once it returns, whatever it returns: the gateway reuses
-// the buffers. Errors wrapping
-// stream.ErrFull mean backpressure, stream.ErrTooLarge a permanent size problem. The
-// embedded stream (stream/embedded) and the Kinesis producer implement it.
+// the buffers. Errors wrapping stream.ErrFull mean backpressure, stream.ErrTooLarge a
+// permanent size problem. The embedded streams (stream/embedded, its durable
+// variant), the Kinesis producer and the discard stream implement it.
 type Producer interface {
 	Put(ctx context.Context, streamName string, recs []stream.Record) error
 }

@@ -7,11 +7,10 @@ package chunks
 
 import "sync"
 
-// The sizes buffers come in: Min << class for classes 0 to numClasses-1, in
-// doublings from Min to Max. A request over Max gets a buffer of its own.
+// The sizes buffers come in: minSize << class for classes 0 to numClasses-1, in
+// doublings from 4 KiB to 4 MiB. A request over that gets a buffer of its own.
 const (
-	Min        = 4 << 10
-	Max        = Min << (numClasses - 1) // 4 MiB
+	minSize    = 4 << 10
 	numClasses = 11
 )
 
@@ -27,7 +26,7 @@ func Get(n int) []byte {
 	if b, ok := pools[c].Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
-	return make([]byte, 0, Min<<c)
+	return make([]byte, 0, minSize<<c)
 }
 
 // Put gives b, which Get returned, back for reuse; b must not be used after it. A
@@ -35,7 +34,7 @@ func Get(n int) []byte {
 // collector.
 func Put(b []byte) {
 	c := class(cap(b))
-	if c < 0 || Min<<c != cap(b) {
+	if c < 0 || minSize<<c != cap(b) {
 		return
 	}
 	b = b[:0]
@@ -45,7 +44,7 @@ func Put(b []byte) {
 // class is the least class whose buffers hold n bytes, or -1 when none does.
 func class(n int) int {
 	for c := range numClasses {
-		if n <= Min<<c {
+		if n <= minSize<<c {
 			return c
 		}
 	}

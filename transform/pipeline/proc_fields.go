@@ -720,8 +720,7 @@ func newAppend(node *yaml.Node, _ *Deps) (event.Processor, error) {
 
 func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 	var list []any
-	cur := mustGet(e, p.field)
-	switch cur := cur.(type) {
+	switch cur := mustGet(e, p.field).(type) {
 	case nil:
 	case []any:
 		list = cur
@@ -729,7 +728,7 @@ func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 		list = []any{cur}
 	}
 	if p.copyFrom != nil {
-		return p.appendCopies(e, cur, list)
+		return p.appendCopies(e, list)
 	}
 	if list == nil {
 		list = make([]any, 0, len(p.values))
@@ -745,9 +744,10 @@ func (p *appendProc) Process(_ context.Context, e *event.Event) error {
 	return p.set(e, list)
 }
 
-// appendCopies appends the values of the copy_from fields; the field is left as it
-// was (missing, or a single value) when none of them is there.
-func (p *appendProc) appendCopies(e *event.Event, cur any, list []any) error {
+// appendCopies appends the values of the copy_from fields to list (the field's
+// values); the field is left as it was (missing, a single value, its list) when none
+// of them is there.
+func (p *appendProc) appendCopies(e *event.Event, list []any) error {
 	n := len(list)
 	for _, from := range p.copyFrom {
 		switch v := mustGet(e, from).(type) {
@@ -763,9 +763,7 @@ func (p *appendProc) appendCopies(e *event.Event, cur any, list []any) error {
 		}
 	}
 	if len(list) == n {
-		if _, isList := cur.([]any); !isList {
-			return nil
-		}
+		return nil
 	}
 	return p.set(e, list)
 }
