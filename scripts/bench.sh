@@ -28,9 +28,10 @@
 #   --results DIR     keep the JSON summaries, subject logs and table in DIR
 #   --only LIST       run only these scenarios, comma-separated: lumberjack, http, grpc,
 #                     bulk, ids, syslog, relp, otlp, kinesis, dev, grok, search, chain
-#   --profile         each sluice process writes CPU, heap and allocation profiles of
-#                     its run (SLUICE_PROFILE_DIR) to RESULTS/profiles/NN-ROLE/, for
-#                     `go tool pprof -top RESULTS/profiles/NN-subject/cpu-*.pprof`
+#   --profile         each sluice process writes CPU, peak live heap, heap and
+#                     allocation profiles of its run (SLUICE_PROFILE_DIR) to
+#                     RESULTS/profiles/NN-ROLE/, for `go tool pprof -top
+#                     RESULTS/profiles/NN-subject/cpu-*.pprof`
 #
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's

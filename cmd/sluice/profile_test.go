@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestProfile: with SLUICE_PROFILE_DIR, a run leaves a CPU, a heap and an allocation
-// profile there (gzipped, as pprof writes them), named by role and process; without
-// it, nothing is written and stop is a no-op.
+// TestProfile: with SLUICE_PROFILE_DIR, a run leaves a CPU, a peak heap, a heap and an
+// allocation profile there (gzipped, as pprof writes them), named by role and process;
+// without it, nothing is written and stop is a no-op.
 func TestProfile(t *testing.T) {
 	off, err := startProfile(func(string) (string, bool) { return "", false }, "gateway")
 	if err != nil {
@@ -29,14 +32,25 @@ func TestProfile(t *testing.T) {
 	for i := range 2_000_000 { // some CPU and some allocations to profile
 		sink += len(strings.Repeat("x", i%7))
 	}
+	// The peak watcher writes its profile at its first reading after a collection.
+	runtime.GC()
+	peak := filepath.Join(dir, "heap-peak-gateway-"+strconv.Itoa(os.Getpid())+".pprof")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(peakInterval / 4) {
+		if _, err := os.Stat(peak); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no peak heap profile %s after 10s", peak)
+		}
+	}
 	files, err := p.stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 3 {
-		t.Fatalf("files %v, want the cpu, heap and allocs profiles", files)
+	if len(files) != 4 {
+		t.Fatalf("files %v, want the cpu, peak heap, heap and allocs profiles", files)
 	}
-	for i, kind := range []string{"cpu", "heap", "allocs"} {
+	for i, kind := range []string{"cpu", "heap-peak", "heap", "allocs"} {
 		name := filepath.Base(files[i])
 		if !strings.HasPrefix(name, kind+"-gateway-") || !strings.HasSuffix(name, ".pprof") {
 			t.Errorf("profile %d is %s, want %s-gateway-PID.pprof", i, name, kind)
