@@ -116,6 +116,10 @@ func buildArchive(ctx context.Context, cfg config.Config, log *slog.Logger, mete
 		// acknowledgements (stream.consumer.max_unacked_records).
 		ac.MaxObjectRecords = max(cfg.Stream.Consumer.MaxUnackedRecords/2, 1)
 	}
+	if ac.MaxObjectRecordBytes == 0 {
+		// Likewise for its bound on bytes (stream.consumer.max_unacked_bytes).
+		ac.MaxObjectRecordBytes = max(cfg.Stream.Consumer.MaxUnackedBytes/2, 1)
+	}
 	arch, err := archive.New(ctx, ac, archive.Options{Logger: log.With("component", "archive"), Meter: meter})
 	if err != nil {
 		return nil, fmt.Errorf("create archive: %w", err)

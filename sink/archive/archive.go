@@ -22,7 +22,8 @@
 // sink, then Appends it here and defers the batch's acknowledgement to the upload of
 // the object(s) holding it. The consumer's checkpoint advances over a batch only when
 // both have it, never past an earlier batch still waiting, and a shard's
-// unacknowledged records stay within stream.consumer.max_unacked_records, so an S3
+// unacknowledged records stay within stream.consumer.max_unacked_records and
+// max_unacked_bytes (objects end at half of each), so an S3
 // outage holds the checkpoint and, once that bound is reached, the shard's reading
 // (backpressure) while uploads are retried; they drain when S3 answers again. When a
 // shard stops reading (its end, a hand-off, shutdown) the consumer asks the archive
@@ -307,11 +308,18 @@ func (a *Archive) append(ctx context.Context, docs []sink.Document, ack func()) 
 		l.b.add(l, p)
 		l.b.mu.Unlock()
 	}
+	var recordBytes int64
+	for i := range docs {
+		recordBytes += int64(len(docs[i].Original))
+	}
 	for _, b := range touched {
 		b.mu.Lock()
 		if c := b.cur; c != nil && c.forced == nil {
 			c.records += len(docs)
-			if c.raw >= int64(a.cfg.MaxObjectBytes) || (a.cfg.MaxObjectRecords > 0 && c.records >= a.cfg.MaxObjectRecords) {
+			c.recordBytes += recordBytes
+			if c.raw >= int64(a.cfg.MaxObjectBytes) ||
+				(a.cfg.MaxObjectRecords > 0 && c.records >= a.cfg.MaxObjectRecords) ||
+				(a.cfg.MaxObjectRecordBytes > 0 && c.recordBytes >= int64(a.cfg.MaxObjectRecordBytes)) {
 				b.seal()
 			}
 		}
@@ -520,12 +528,14 @@ type object struct {
 	forcedKey string
 	raw       int64
 	events    int64
-	// records counts the documents of the batches the object holds, archived or not.
-	records   int
-	buf       bytes.Buffer
-	enc       encoder
-	heldBytes int64
-	acks      []*pending
+	// records counts the documents of the batches the object holds, archived or not,
+	// and recordBytes the bytes of the stream records they were made from.
+	records     int
+	recordBytes int64
+	buf         bytes.Buffer
+	enc         encoder
+	heldBytes   int64
+	acks        []*pending
 }
 
 // buffer is the objects of one shard's events of one type, during one processing of

@@ -253,6 +253,43 @@ func TestKeysAndContents(t *testing.T) {
 	}
 }
 
+// TestObjectEndsBeforeConsumerBounds: an object ends once its batches hold
+// max_object_records documents, or stream records of max_object_record_bytes, so the
+// batches it holds are acknowledged before the consumer's bounds on unacknowledged
+// records and bytes stop the shard's reading; nothing else (size, age, a stop) would
+// end it here.
+func TestObjectEndsBeforeConsumerBounds(t *testing.T) {
+	var twoDocs int
+	for _, d := range docs(1, 2, "") {
+		twoDocs += len(d.Original)
+	}
+	for name, mutate := range map[string]func(*Config){
+		"records": func(cfg *Config) { cfg.MaxObjectRecords = 4 },
+		"bytes":   func(cfg *Config) { cfg.MaxObjectRecordBytes = bytesize.Size(2*twoDocs - 1) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, c := newArchive(t, mutate, Options{})
+			tee := NewTee(nil, a)
+			r := newRun()
+			r.write(t, tee, docs(1, 2, ""))
+			if n := r.acked.Load(); n != 0 {
+				t.Fatalf("%d batches acknowledged with the object open", n)
+			}
+			r.write(t, tee, docs(3, 4, "")) // reaches the bound: the object ends
+			waitAcked(t, r, 2, 10*time.Second)
+			r.write(t, tee, docs(5, 6, ""))
+			r.stop(t, 3, 10*time.Second)
+			objs := objects(t, c, a.cfg.Bucket)
+			if len(objs) != 2 {
+				t.Fatalf("objects %v, want two: 1-4 and 5-6", slices.Collect(mapKeys(objs)))
+			}
+			if got := allLines(objs); !slices.Equal(got, wantLines(1, 6)) {
+				t.Errorf("lines %q, want events 1 to 6", got)
+			}
+		})
+	}
+}
+
 func mapKeys(m map[string][]string) func(func(string) bool) {
 	return func(yield func(string) bool) {
 		for k := range m {

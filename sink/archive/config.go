@@ -68,8 +68,12 @@ type Config struct {
 	// records: the consumer reads no further than stream.consumer.max_unacked_records
 	// records a shard has not acknowledged, and an object's batches are acknowledged
 	// only when it is uploaded, so it must end before that bound.
-	MaxObjectRecords int           `yaml:"max_object_records" doc:"an object ends once its batches hold this many records; 0: half of stream.consumer.max_unacked_records"`
-	MaxAge           time.Duration `yaml:"max_age" doc:"an object ends this long after its first event (and at the shard's end, an hour's end, a hand-off)"`
+	MaxObjectRecords int `yaml:"max_object_records" doc:"an object ends once its batches hold this many records; 0: half of stream.consumer.max_unacked_records"`
+	// MaxObjectRecordBytes ends an object once the stream records its batches were
+	// made from hold this many bytes, for the same reason against the consumer's
+	// stream.consumer.max_unacked_bytes.
+	MaxObjectRecordBytes bytesize.Size `yaml:"max_object_record_bytes" doc:"an object ends once its batches' stream records hold this many bytes; 0: half of stream.consumer.max_unacked_bytes"`
+	MaxAge               time.Duration `yaml:"max_age" doc:"an object ends this long after its first event (and at the shard's end, an hour's end, a hand-off)"`
 	// PartSize is the multipart part size; objects smaller than it are put at once.
 	PartSize bytesize.Size `yaml:"part_size" doc:"multipart part size (at least 5MiB); smaller objects are put in one request"`
 	// MaxBufferedBytes bounds the compressed bytes held for every shard together,
@@ -157,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxObjectRecords < 0 {
 		bad("max_object_records: %d, want 0 (half the consumer's bound) or more", c.MaxObjectRecords)
+	}
+	if c.MaxObjectRecordBytes < 0 {
+		bad("max_object_record_bytes: %s, want 0 (half the consumer's bound) or more", c.MaxObjectRecordBytes)
 	}
 	if c.MaxAge < time.Second || c.MaxAge > time.Hour {
 		// At most an hour: a failover looks for the object a shard's next event may

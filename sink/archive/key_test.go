@@ -77,6 +77,8 @@ func TestConfigValidate(t *testing.T) {
 	c.Compression = "lz4"
 	c.Types = []string{"firewall", "firewall", "Bad Type"}
 	c.MaxObjectBytes = 10
+	c.MaxObjectRecords = -1
+	c.MaxObjectRecordBytes = -1
 	c.MaxAge = 2 * time.Hour
 	c.PartSize = bytesize.MiB
 	c.MaxBufferedBytes = 0
@@ -85,7 +87,7 @@ func TestConfigValidate(t *testing.T) {
 	c.RetryMax = time.Millisecond
 	err := c.Validate()
 	for _, want := range []string{"bucket:", "prefix:", "endpoint:", "content:", "compression:", "types[1]:", "types[2]:",
-		"max_object_bytes:", "max_age:", "part_size:", "max_buffered_bytes:", "upload_timeout:", "retry_base, retry_max:"} {
+		"max_object_bytes:", "max_object_records:", "max_object_record_bytes:", "max_age:", "part_size:", "max_buffered_bytes:", "upload_timeout:", "retry_base, retry_max:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a problem with %s", err, want)
 		}

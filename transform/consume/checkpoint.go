@@ -13,8 +13,9 @@ import (
 // however the acknowledgements arrive.
 //
 // Records are tracked in spans (the batches handed to the handler), in read order. A
-// span counts units, the stream records (Kinesis records) it completes, for the bound
-// on unacknowledged records, which the reader waits for with waitRoom. Acknowledging a
+// span counts units, the stream records (Kinesis records) it completes, and the bytes
+// of its records, for the bounds on unacknowledged records and bytes, which the reader
+// waits for with waitRoom. Acknowledging a
 // span is idempotent: a span acknowledged twice, or one that is no longer tracked, is
 // ignored.
 //
@@ -22,44 +23,47 @@ import (
 // goroutine acknowledges and the lease keeper reads the position.
 type checkpointer struct {
 	mu sync.Mutex
-	// max bounds unacked.
-	max int
+	// max bounds unacked, maxBytes unackedBytes.
+	max, maxBytes int
 	// spans are the tracked spans, oldest first; the acknowledged prefix is dropped.
 	spans []span
 	// first is the id of spans[0] (or of the next span when spans is empty).
 	first uint64
-	// unacked is the units of spans.
-	unacked int
+	// unacked is the units of spans, unackedBytes their bytes.
+	unacked, unackedBytes int
 	// done is the position after the acknowledged prefix.
 	done stream.Checkpoint
 	// read and acked count user records tracked and acknowledged in order, since the
 	// start (for the checkpoint lag).
 	read, acked int64
-	// room is closed and replaced whenever units are released.
+	// room is closed and replaced whenever units or bytes are released.
 	room chan struct{}
 }
 
 // span is one tracked batch.
 type span struct {
-	units, records int
-	end            stream.Checkpoint
-	acked          bool
+	units, records, bytes int
+	end                   stream.Checkpoint
+	acked                 bool
 }
 
 // newCheckpointer returns a checkpointer of a shard processed up to start, allowing
-// limit unacknowledged units (at least 1).
-func newCheckpointer(limit int, start stream.Checkpoint) *checkpointer {
-	return &checkpointer{max: max(limit, 1), done: start, room: make(chan struct{})}
+// limit unacknowledged units and limitBytes unacknowledged bytes (each at least 1).
+func newCheckpointer(limit, limitBytes int, start stream.Checkpoint) *checkpointer {
+	return &checkpointer{max: max(limit, 1), maxBytes: max(limitBytes, 1), done: start, room: make(chan struct{})}
 }
 
-// waitRoom blocks until fewer than max units are unacknowledged and returns how many
-// more may be read, or ctx's error.
+// waitRoom blocks until fewer than max units and fewer than maxBytes bytes are
+// unacknowledged and returns how many more units may be read, or ctx's error. The
+// next read may take the bytes past maxBytes: a read is bounded in records, and by
+// the stream in bytes (a page), not by what is left here.
 func (c *checkpointer) waitRoom(ctx context.Context) (int, error) {
 	for {
 		c.mu.Lock()
 		n, room := c.max-c.unacked, c.room
+		full := c.unackedBytes >= c.maxBytes
 		c.mu.Unlock()
-		if n > 0 {
+		if n > 0 && !full {
 			return n, nil
 		}
 		select {
@@ -70,14 +74,15 @@ func (c *checkpointer) waitRoom(ctx context.Context) (int, error) {
 	}
 }
 
-// track adds a span of records completing units stream records and ending at end,
-// and returns its id for ack.
-func (c *checkpointer) track(units, records int, end stream.Checkpoint) uint64 {
+// track adds a span of records of size bytes, completing units stream records and
+// ending at end, and returns its id for ack.
+func (c *checkpointer) track(units, records, size int, end stream.Checkpoint) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id := c.first + uint64(len(c.spans))
-	c.spans = append(c.spans, span{units: units, records: records, end: end})
+	c.spans = append(c.spans, span{units: units, records: records, bytes: size, end: end})
 	c.unacked += units
+	c.unackedBytes += size
 	c.read += int64(records)
 	return id
 }
@@ -90,12 +95,13 @@ func (c *checkpointer) ack(id uint64) {
 		return
 	}
 	c.spans[id-c.first].acked = true
-	released := 0
+	released, releasedBytes := 0, 0
 	i := 0
 	for ; i < len(c.spans) && c.spans[i].acked; i++ {
 		s := c.spans[i]
 		c.done = s.end
 		released += s.units
+		releasedBytes += s.bytes
 		c.acked += int64(s.records)
 	}
 	if i == 0 {
@@ -105,7 +111,8 @@ func (c *checkpointer) ack(id uint64) {
 	c.spans = c.spans[i:]
 	c.first += uint64(i)
 	c.unacked -= released
-	if released > 0 {
+	c.unackedBytes -= releasedBytes
+	if released > 0 || releasedBytes > 0 {
 		close(c.room)
 		c.room = make(chan struct{})
 	}
@@ -133,11 +140,12 @@ func (c *checkpointer) unackedUnits() int {
 	return c.unacked
 }
 
-// batchSpan describes one batch cut from a page: where it ends and how many stream
-// records it completes.
+// batchSpan describes one batch cut from a page: where it ends, how many stream
+// records it completes and the bytes of its records (data and partition keys).
 type batchSpan struct {
 	records []stream.Delivered
 	units   int
+	bytes   int
 	end     stream.Checkpoint
 }
 
@@ -151,6 +159,7 @@ func cut(recs []stream.Delivered, size int) []batchSpan {
 	for start := 0; start < len(recs); start += size {
 		b := batchSpan{records: recs[start:min(start+size, len(recs))]}
 		for i := range b.records {
+			b.bytes += len(b.records[i].Data) + len(b.records[i].PartitionKey)
 			abs := start + i
 			if abs == len(recs)-1 || recs[abs+1].Sequence != recs[abs].Sequence {
 				b.units++

@@ -11,12 +11,12 @@ import (
 func cpAt(seq string) stream.Checkpoint { return stream.Checkpoint{Sequence: seq} }
 
 func TestCheckpointerInOrder(t *testing.T) {
-	c := newCheckpointer(100, cpAt("5"))
+	c := newCheckpointer(100, 1<<30, cpAt("5"))
 	if pos, _, idle := c.position(); pos != cpAt("5") || !idle {
 		t.Fatalf("fresh position = %v idle %v, want the start and idle", pos, idle)
 	}
-	a := c.track(2, 2, cpAt("7"))
-	b := c.track(1, 1, cpAt("8"))
+	a := c.track(2, 2, 0, cpAt("7"))
+	b := c.track(1, 1, 0, cpAt("8"))
 	c.ack(a)
 	if pos, acked, idle := c.position(); pos != cpAt("7") || acked != 2 || idle {
 		t.Fatalf("after first ack: %v %d %v", pos, acked, idle)
@@ -30,10 +30,10 @@ func TestCheckpointerInOrder(t *testing.T) {
 // TestCheckpointerOutOfOrder acknowledges spans out of order, leaving a gap: the
 // position moves only over the contiguous acknowledged prefix.
 func TestCheckpointerOutOfOrder(t *testing.T) {
-	c := newCheckpointer(100, stream.Checkpoint{})
+	c := newCheckpointer(100, 1<<30, stream.Checkpoint{})
 	ids := make([]uint64, 5)
 	for i := range ids {
-		ids[i] = c.track(1, 1, cpAt(string(rune('a'+i))))
+		ids[i] = c.track(1, 1, 0, cpAt(string(rune('a'+i))))
 	}
 	steps := []struct {
 		ack  int
@@ -59,9 +59,9 @@ func TestCheckpointerOutOfOrder(t *testing.T) {
 // TestCheckpointerIdempotent acknowledges spans again, and unknown ids: nothing moves
 // twice and units are released once.
 func TestCheckpointerIdempotent(t *testing.T) {
-	c := newCheckpointer(10, stream.Checkpoint{})
-	a := c.track(3, 3, cpAt("1"))
-	b := c.track(4, 4, cpAt("2"))
+	c := newCheckpointer(10, 1<<30, stream.Checkpoint{})
+	a := c.track(3, 3, 0, cpAt("1"))
+	b := c.track(4, 4, 0, cpAt("2"))
 	c.ack(b)
 	c.ack(b)
 	if u := c.unackedUnits(); u != 7 {
@@ -78,7 +78,7 @@ func TestCheckpointerIdempotent(t *testing.T) {
 	if read != 7 || acked != 7 {
 		t.Errorf("counts = %d read %d acked, want 7 7", read, acked)
 	}
-	d := c.track(1, 1, cpAt("3"))
+	d := c.track(1, 1, 0, cpAt("3"))
 	if d != b+1 {
 		t.Errorf("next id = %d, want %d", d, b+1)
 	}
@@ -115,10 +115,10 @@ func TestCheckpointerSubSequences(t *testing.T) {
 				i, len(b.records), b.units, b.end, want[i].n, want[i].units, want[i].end)
 		}
 	}
-	c := newCheckpointer(10, stream.Checkpoint{})
+	c := newCheckpointer(10, 1<<30, stream.Checkpoint{})
 	var ids []uint64
 	for _, b := range batches {
-		ids = append(ids, c.track(b.units, len(b.records), b.end))
+		ids = append(ids, c.track(b.units, len(b.records), b.bytes, b.end))
 	}
 	c.ack(ids[0])
 	if pos, _, _ := c.position(); pos != batches[0].end {
@@ -142,15 +142,15 @@ func TestCheckpointerSubSequences(t *testing.T) {
 // TestCheckpointerBound checks the bound on unacknowledged units: waitRoom blocks at the
 // bound and returns as soon as an acknowledgement makes room.
 func TestCheckpointerBound(t *testing.T) {
-	c := newCheckpointer(4, stream.Checkpoint{})
+	c := newCheckpointer(4, 1<<30, stream.Checkpoint{})
 	if n, err := c.waitRoom(context.Background()); err != nil || n != 4 {
 		t.Fatalf("waitRoom = %d, %v; want 4", n, err)
 	}
-	a := c.track(3, 30, cpAt("1"))
+	a := c.track(3, 30, 0, cpAt("1"))
 	if n, _ := c.waitRoom(context.Background()); n != 1 {
 		t.Fatalf("room = %d, want 1", n)
 	}
-	c.track(1, 1, cpAt("2"))
+	c.track(1, 1, 0, cpAt("2"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.waitRoom(ctx); err == nil {
@@ -177,14 +177,57 @@ func TestCheckpointerBound(t *testing.T) {
 	}
 }
 
+// TestCheckpointerByteBound checks the bound on unacknowledged bytes: waitRoom blocks
+// once the bytes reach it, even with units to spare, and returns when an
+// acknowledgement brings them below it; a read may pass it (the bound is checked
+// before a read, not within one).
+func TestCheckpointerByteBound(t *testing.T) {
+	c := newCheckpointer(100, 1000, stream.Checkpoint{})
+	a := c.track(1, 1, 600, cpAt("1"))
+	if n, err := c.waitRoom(context.Background()); err != nil || n != 99 {
+		t.Fatalf("waitRoom below the byte bound = %d, %v; want 99", n, err)
+	}
+	b := c.track(1, 1, 900, cpAt("2")) // 1,500 bytes: past the bound
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.waitRoom(ctx); err == nil {
+		t.Fatal("waitRoom returned with 1500 of 1000 bytes unacknowledged")
+	}
+	got := make(chan int, 1)
+	go func() {
+		n, _ := c.waitRoom(context.Background())
+		got <- n
+	}()
+	c.ack(b) // acknowledged out of order: nothing released, still 1,500 bytes held
+	select {
+	case n := <-got:
+		t.Fatalf("waitRoom returned %d while the first span still held the bytes", n)
+	case <-time.After(20 * time.Millisecond):
+	}
+	c.ack(a)
+	select {
+	case n := <-got:
+		if n != 100 {
+			t.Errorf("room after both acks = %d, want 100", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitRoom did not wake when the bytes were released")
+	}
+}
+
 func TestCutPlainRecords(t *testing.T) {
 	var recs []stream.Delivered
 	for i := range 7 {
-		recs = append(recs, stream.Delivered{Sequence: string(rune('a' + i))})
+		recs = append(recs, stream.Delivered{Sequence: string(rune('a' + i)),
+			Record: stream.Record{PartitionKey: "k", Data: make([]byte, 10*(i+1))}})
 	}
 	bs := cut(recs, 3)
 	if len(bs) != 3 || bs[0].units != 3 || bs[2].units != 1 || bs[2].end != cpAt("g") {
 		t.Errorf("cut = %+v", bs)
+	}
+	// Data 10+20+30 and 70 bytes, a byte of partition key each.
+	if bs[0].bytes != 63 || bs[2].bytes != 71 {
+		t.Errorf("cut bytes %d and %d, want 63 and 71", bs[0].bytes, bs[2].bytes)
 	}
 	if len(cut(nil, 3)) != 0 {
 		t.Error("cut of nothing made batches")

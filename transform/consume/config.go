@@ -3,10 +3,12 @@ package consume
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -52,6 +54,12 @@ type Config struct {
 	// acknowledged (an aggregated record counts once): reading waits while it is
 	// reached (backpressure).
 	MaxUnackedRecords int `yaml:"max_unacked_records" doc:"stream records per shard read and not yet acknowledged; reading waits beyond"`
+	// MaxUnackedBytes bounds, per shard, the bytes of the records read and not yet
+	// acknowledged (their data and partition keys): what the read-ahead holds in
+	// memory, whatever the records' sizes. Reading waits while it is reached; one read
+	// may pass it by up to a page (the stream's bound on one call: 10 MB on Kinesis,
+	// 4 MiB on the embedded stream).
+	MaxUnackedBytes bytesize.Size `yaml:"max_unacked_bytes" doc:"record bytes per shard read and not yet acknowledged; reading waits beyond (one read may pass it)"`
 	// RecordsPerCall is the Limit of each GetRecords call (at most 10000).
 	RecordsPerCall int `yaml:"records_per_call" doc:"most records per GetRecords call (at most 10000)"`
 	// CallsPerSecond is the most GetRecords calls per second and shard (at most 5,
@@ -79,6 +87,7 @@ func DefaultConfig() Config {
 		ShardRefresh:      time.Minute,
 		HandoffTimeout:    20 * time.Second,
 		MaxUnackedRecords: 10000,
+		MaxUnackedBytes:   8 << 20,
 		RecordsPerCall:    stream.MaxRecordsPerCall,
 		CallsPerSecond:    stream.MaxCallsPerSecond,
 		IdleWait:          250 * time.Millisecond,
@@ -146,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnackedRecords < 1 {
 		bad("max_unacked_records", "must be positive, not %d", c.MaxUnackedRecords)
+	}
+	if c.MaxUnackedBytes < 1 || int64(c.MaxUnackedBytes) > math.MaxInt32 {
+		bad("max_unacked_bytes", "must be 1 byte to 2GiB, not %s", c.MaxUnackedBytes)
 	}
 	if c.RecordsPerCall < 1 || c.RecordsPerCall > stream.MaxRecordsPerCall {
 		bad("records_per_call", "must be 1 to %d, not %d", stream.MaxRecordsPerCall, c.RecordsPerCall)

@@ -158,6 +158,48 @@ func TestUnackedBound(t *testing.T) {
 	})
 }
 
+// TestUnackedByteBound: while the handler holds a batch, the reader stops once the
+// records read and not acknowledged reach MaxUnackedBytes, with the record bound far
+// off, and resumes once they are acknowledged. The bound is checked before each read,
+// so a read may pass it by what one read returns (here RecordsPerCall, 2 records).
+func TestUnackedByteBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := consumetest.NewSource()
+		shards := src.CreateStream("fw", 1)
+		store := consume.NewMemoryStore()
+		rc := consumetest.NewRecorder(t)
+		release := make(chan struct{})
+		rc.Hook = func(ctx context.Context, _ string, b stream.Batch) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		}
+		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
+		cfg.MaxUnackedBytes = 3500
+		cfg.RecordsPerCall = 2
+		cfg.BatchRecords = 2
+		// 30 records of 1,000 bytes (999 of data, 1 of partition key).
+		var want []string
+		for i := range 30 {
+			payload := fmt.Sprintf("%03d", i) + strings.Repeat("x", 996)
+			for _, seq := range src.Put("fw", shards[0], payload) {
+				want = append(want, fmt.Sprintf("fw/%s/%s", shards[0], seq))
+			}
+		}
+		consumetest.RunWorker(t, cfg, store, src, rc.Handler("a"))
+		time.Sleep(2 * time.Second) // several read periods
+		// Reads of 2,000 bytes: after two, 4,000 bytes are held, past the bound.
+		if n := src.Served("fw", shards[0]); n != 4 {
+			t.Errorf("read %d records of 1,000 bytes with the handler blocked and a bound of 3,500 bytes, want 4", n)
+		}
+		close(release)
+		rc.WaitAll(want)
+	})
+}
+
 // TestReadRateAndThrottling: reads of a shard stay within CallsPerSecond, throttled
 // reads back off, and every record still arrives. It runs in a synctest bubble: the
 // rate is measured on the clock the reader paces itself by.
@@ -284,11 +326,12 @@ func TestConfigValidate(t *testing.T) {
 	cfg.RecordsPerCall = 20000
 	cfg.CallsPerSecond = 6
 	cfg.MaxUnackedRecords = 0
+	cfg.MaxUnackedBytes = 0
 	err := cfg.Validate()
 	for _, want := range []string{
 		"streams[1]", "streams[2]: duplicate", "initial_position",
 		"failover_time", "records_per_call", "calls_per_second",
-		"max_unacked_records",
+		"max_unacked_records", "max_unacked_bytes",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want a problem at %s", err, want)

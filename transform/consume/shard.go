@@ -71,7 +71,7 @@ func newShardRun(w *worker, l stream.Lease, start time.Time) *shardRun {
 	s := &shardRun{
 		w: w, stream: l.Stream, shard: l.Shard,
 		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("stream", l.Stream), attribute.String("shard", l.Shard))),
-		cp:    newCheckpointer(w.cfg.MaxUnackedRecords, l.Checkpoint),
+		cp:    newCheckpointer(w.cfg.MaxUnackedRecords, int(w.cfg.MaxUnackedBytes), l.Checkpoint),
 		lease: l,
 		poke:  make(chan struct{}, 1),
 	}
@@ -388,7 +388,7 @@ func (s *shardRun) fetch(r stream.ShardReader, items chan<- item) {
 			s.w.c.metrics.records.Add(ctx, int64(n), s.attrs)
 		}
 		for _, b := range cut(page.Records, cfg.BatchRecords) {
-			id := s.cp.track(b.units, len(b.records), b.end)
+			id := s.cp.track(b.units, len(b.records), b.bytes, b.end)
 			select {
 			case items <- item{batch: stream.Batch{Stream: s.stream, Shard: s.shard, Records: b.records}, id: id}:
 			case <-ctx.Done():
