@@ -207,7 +207,7 @@ func ValidNumber(s string) bool {
 
 // plain8 reports whether none of the 8 bytes of s needs escaping or UTF-8 checking:
 // no control character, '"', '\\' or byte of a multi-byte character.
-func plain8(s string) bool {
+func plain8[S ~string | ~[]byte](s S) bool {
 	const lsb, msb = 0x0101010101010101, 0x8080808080808080
 	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
@@ -220,8 +220,9 @@ func plain8(s string) bool {
 
 // AppendString appends s as a JSON string, escaped as encoding/json escapes it without
 // HTML escaping: '"', '\\' and control characters escaped, invalid UTF-8 as \ufffd,
-// U+2028 and U+2029 as \u2028 and \u2029.
-func AppendString(dst []byte, s string) []byte {
+// U+2028 and U+2029 as \u2028 and \u2029. s is a string or bytes (a decoder's slice of
+// its input: no string is made of it).
+func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -259,7 +260,7 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		c, size := utf8.DecodeRuneInString(s[i:])
+		c, size := decodeRune(s[i:])
 		if c == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
@@ -281,3 +282,10 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// decodeRune is utf8.DecodeRune of a string or bytes.
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	// At most utf8.UTFMax bytes: the conversion of so few bytes to a string that does
+	// not escape needs no allocation.
+	return utf8.DecodeRuneInString(string(s[:min(len(s), utf8.UTFMax)]))
+}

@@ -133,6 +133,10 @@ func FuzzEncode(f *testing.F) {
 				"nested": map[string]any{key: []any{i, fl, s, map[string]any{}, []any{}}},
 			},
 		}
+		// AppendString of bytes writes what it writes of the same string.
+		if got, want := AppendString([]byte("p"), []byte(s)), AppendString([]byte("p"), s); !bytes.Equal(got, want) {
+			t.Fatalf("AppendString of bytes %q = %s, of the string %s", s, got, want)
+		}
 		var e Encoder
 		for _, v := range values {
 			got, err := e.Append([]byte("prefix"), v)
