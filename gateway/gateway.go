@@ -303,8 +303,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	// The batch's envelopes share a few large buffers rather than one allocation each:
 	// they live exactly as long as the batch (until Put returns), and the collector
 	// then has a few objects to free instead of thousands.
-	var envelopes arena
-	envelopes.size = min(envelopeChunk, batchBytes(b.Events))
+	envelopes := chunks.Arena{First: min(envelopeChunk, batchBytes(b.Events)), Size: envelopeChunk}
 	var (
 		total  int64
 		hasher idHasher
@@ -351,9 +350,9 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			continue
 		}
 		id := hasher.id(g.ids.of(typ), typ, caller, ev)
-		data := envelopes.next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
+		data := envelopes.Next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
 		data = stream.AppendEnvelopeTraced(data, typ, id, received, ev.Doc, traceparent)
-		data = envelopes.keep(data)
+		data = envelopes.Keep(data)
 		rec := stream.Record{PartitionKey: g.partitionKey(*ev), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
@@ -363,7 +362,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	}
 
 	err := g.tracedProduce(ctx, out, total)
-	envelopes.release() // the producer copied what it keeps; only lengths are read below
+	envelopes.Release() // the producer copied what it keeps; only lengths are read below
 	if err != nil {
 		return Result{}, err
 	}
@@ -540,7 +539,7 @@ func (g *Gateway) partitionKey(ev Event) string {
 
 // envelopeChunk is the most bytes one buffer of a batch's envelopes holds; a larger
 // batch takes several.
-const envelopeChunk = 1 << 20
+const envelopeChunk = chunks.DefaultArenaChunk
 
 // batchBytes estimates the room a batch's envelopes need: the events' documents and
 // an envelope's overhead each (time and member names, about 100 bytes, and a type and
@@ -551,49 +550,6 @@ func batchBytes(events []Event) int {
 		n += len(events[i].Doc) + 160
 	}
 	return n
-}
-
-// arena hands out the buffers of one batch's envelopes from shared chunks. The zero
-// arena takes chunks of envelopeChunk bytes; size sets a smaller first one. The chunks
-// come from internal/chunks and go back there (release), since the producer copies
-// what it keeps (Producer).
-type arena struct {
-	buf    []byte
-	size   int
-	chunks [][]byte // taken, to give back
-}
-
-// next returns an empty slice with room for at least n bytes, at the end of the
-// current chunk, or of a new one when the chunk has no room.
-func (a *arena) next(n int) []byte {
-	if cap(a.buf)-len(a.buf) < n {
-		a.buf = chunks.Get(max(n, a.size))
-		a.chunks = append(a.chunks, a.buf)
-		a.size = envelopeChunk
-	}
-	return a.buf[len(a.buf):len(a.buf)]
-}
-
-// release gives the arena's chunks back. The envelopes it handed out must not be used
-// after it.
-func (a *arena) release() {
-	for _, b := range a.chunks {
-		chunks.Put(b)
-	}
-	a.chunks, a.buf = nil, nil
-}
-
-// keep takes b, which next returned and appends filled, out of the chunk: the chunk's
-// next buffer starts after it, and b's capacity ends at its length, so that appending
-// to it cannot write into the next. A b that outgrew its room (append moved it) is
-// left where it is.
-func (a *arena) keep(b []byte) []byte {
-	end := len(a.buf) + len(b)
-	if end <= cap(a.buf) && len(b) > 0 && &a.buf[:end][len(a.buf)] == &b[0] {
-		a.buf = a.buf[:end]
-		return b[:len(b):len(b)]
-	}
-	return b
 }
 
 // maxPartitionKeyLen is Kinesis's partition key limit (Unicode characters; bytes are

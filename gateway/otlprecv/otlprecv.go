@@ -44,6 +44,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
+	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -119,12 +120,12 @@ func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb
 // batch makes one event per log record of a request decoded already (OTLP JSON,
 // Export called with a request): its protobuf bytes through the one decoder,
 // batchWire (wire.go), so that every transport makes the same documents.
-func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest) (gateway.Batch, error) {
+func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest, docs *chunks.Arena) (gateway.Batch, error) {
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return gateway.Batch{}, fmt.Errorf("%w: %w", errWire, err)
 	}
-	return r.batchWire(receiver, data)
+	return r.batchWire(receiver, data, docs)
 }
 
 // errTooDeep is the error of a value nested deeper than the limit.
@@ -163,7 +164,9 @@ func (r *Receiver) GRPCService() grpcrecv.ExtraService {
 // exportWire is Export of a request's bytes.
 func (r *Receiver) exportWire(ctx context.Context, data []byte) (*collogspb.ExportLogsServiceResponse, error) {
 	retry := time.Duration(r.ing.Limits().RetryAfterSeconds()) * time.Second
-	b, err := r.batchWire("otlp-grpc", data)
+	docs := chunks.Arena{First: docsFirstChunk(data)}
+	defer docs.Release() // the documents are ingested (or refused) when it runs
+	b, err := r.batchWire("otlp-grpc", data, &docs)
 	if err != nil {
 		return nil, grpcrecv.StatusError(gateway.Errorf(gateway.KindInvalid, "%w", err), retry, r.log)
 	}
@@ -196,14 +199,16 @@ func (r *Receiver) HTTPHandler() http.Handler {
 			return
 		}
 		var b gateway.Batch
+		docs := chunks.Arena{First: docsFirstChunk(body)}
+		defer docs.Release() // the documents are ingested (or refused) when it runs
 		if asJSON {
 			msg := &collogspb.ExportLogsServiceRequest{}
 			depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
 			if err = unmarshalJSON(body, msg, depth); err == nil {
-				b, err = r.batch("otlp-http", msg)
+				b, err = r.batch("otlp-http", msg, &docs)
 			}
 		} else {
-			b, err = r.batchWire("otlp-http", body)
+			b, err = r.batchWire("otlp-http", body, &docs)
 		}
 		if err != nil {
 			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "not an OTLP ExportLogsServiceRequest: %w", err))

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/chunks"
 )
 
 // recorder is the gateway core as the receiver sees it, in memory: it keeps what it
@@ -172,7 +173,7 @@ func FuzzExport(f *testing.F) {
 	r := New(rec, DefaultConfig(), nil)
 	r.now = func() time.Time { return at }
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := r.batchWire("otlp-grpc", data); err != nil {
+		if _, err := r.batchWire("otlp-grpc", data, &chunks.Arena{}); err != nil {
 			return // not a request: refused, and nothing more to check
 		}
 		rec.batches = rec.batches[:0]
@@ -216,7 +217,7 @@ func TestWireDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wire, err := r.batchWire("otlp-grpc", data)
+	wire, err := r.batchWire("otlp-grpc", data, &chunks.Arena{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestWireDecoder(t *testing.T) {
 	if bytes.Contains(wire.Events[0].Doc, []byte(`"trace"`)) || bytes.Contains(wire.Events[1].Doc, []byte(`"message"`)) {
 		t.Errorf("a 3-byte trace id or an empty body written: %s %s", wire.Events[0].Doc, wire.Events[1].Doc)
 	}
-	if _, err := r.batchWire("otlp-grpc", []byte{0x0a, 0xff}); err == nil {
+	if _, err := r.batchWire("otlp-grpc", []byte{0x0a, 0xff}, &chunks.Arena{}); err == nil {
 		t.Error("truncated bytes: no error")
 	}
 }
@@ -264,7 +265,7 @@ func TestRepeatedFieldsCostLinear(t *testing.T) {
 	var b gateway.Batch
 	allocs := testing.AllocsPerRun(3, func() {
 		var err error
-		if b, err = r.batchWire("otlp-grpc", req); err != nil {
+		if b, err = r.batchWire("otlp-grpc", req, &chunks.Arena{}); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -108,23 +110,55 @@ type resourceInfo struct {
 	hasType bool
 }
 
-// batchWire decodes a request's bytes into a batch of documents. An error means the
-// bytes are not a request at all; a record whose values cannot be written (too deep)
-// is an event with Err set, as batch does.
-func (r *Receiver) batchWire(receiver string, data []byte) (gateway.Batch, error) {
+// wireState is what the decoding of one request shares between its records: where
+// the documents are written, and scratch space reused from record to record.
+type wireState struct {
+	docs    *chunks.Arena
+	attrs   [][]byte // a record's attributes
+	records [][]byte // a scope's records
+	types   []string // the log types named so far, so that each is one string
+}
+
+// intern returns b as a string, the same string for the same bytes within a request
+// (a request's records name a handful of log types).
+func (st *wireState) intern(b []byte) string {
+	for _, t := range st.types {
+		if t == string(b) {
+			return t
+		}
+	}
+	t := string(b)
+	if len(st.types) < 16 {
+		st.types = append(st.types, t)
+	}
+	return t
+}
+
+// batchWire decodes a request's bytes into a batch of documents, written in docs:
+// the caller releases docs once the batch is ingested (Ingest keeps no document). An
+// error means the bytes are not a request at all; a record whose values cannot be
+// written (too deep) is an event with Err set, as batch does.
+func (r *Receiver) batchWire(receiver string, data []byte, docs *chunks.Arena) (gateway.Batch, error) {
 	b := gateway.Batch{Receiver: receiver, TypeHint: "the attribute " + r.cfg.TypeAttribute}
 	depth := r.ing.Limits().Depth()
 	now := r.now()
+	st := &wireState{docs: docs}
 	err := fields(data, func(f field) error {
 		if f.num != fExportResourceLogs || f.typ != protowire.BytesType {
 			return nil
 		}
-		return r.resourceLogsWire(&b, f.b, depth, now)
+		return r.resourceLogsWire(&b, st, f.b, depth, now)
 	})
 	return b, err
 }
 
-func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now time.Time) error {
+// docsFirstChunk is the first chunk of a request's documents: the JSON of a record
+// takes about twice its protobuf bytes.
+func docsFirstChunk(data []byte) int {
+	return min(chunks.DefaultArenaChunk, 2*len(data)+4<<10)
+}
+
+func (r *Receiver) resourceLogsWire(b *gateway.Batch, st *wireState, msg []byte, depth int, now time.Time) error {
 	var resourceBuf msgBuf
 	var scopes [][]byte
 	err := fields(msg, func(f field) error {
@@ -166,7 +200,7 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now
 				*m.dst = s
 			}
 		}
-		s, ok, err := typeAttr(resKVs, r.cfg.TypeAttribute)
+		s, ok, err := typeAttr(st, resKVs, r.cfg.TypeAttribute)
 		if err != nil {
 			return err
 		}
@@ -176,16 +210,16 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, msg []byte, depth int, now
 		}
 		if errors.Is(werr, errTooDeep) {
 			// The records are rejected one by one, as document() rejects them.
-			return r.scopesWire(b, scopes, &res, depth, now, errTooDeep)
+			return r.scopesWire(b, st, scopes, &res, depth, now, errTooDeep)
 		}
 	}
-	return r.scopesWire(b, scopes, &res, depth, now, nil)
+	return r.scopesWire(b, st, scopes, &res, depth, now, nil)
 }
 
-func (r *Receiver) scopesWire(b *gateway.Batch, scopes [][]byte, res *resourceInfo, depth int, now time.Time, resErr error) error {
+func (r *Receiver) scopesWire(b *gateway.Batch, st *wireState, scopes [][]byte, res *resourceInfo, depth int, now time.Time, resErr error) error {
 	for _, sl := range scopes {
 		var scopeBuf msgBuf
-		var records [][]byte
+		records := st.records[:0]
 		if err := fields(sl, func(f field) error {
 			switch {
 			case f.num == fSLScope && f.typ == protowire.BytesType:
@@ -208,8 +242,10 @@ func (r *Receiver) scopesWire(b *gateway.Batch, scopes [][]byte, res *resourceIn
 		}); err != nil {
 			return err
 		}
+		st.records = records
+		b.Events = slices.Grow(b.Events, len(records))
 		for _, rec := range records {
-			doc, typ, err := r.recordWire(rec, res, name, version, depth, now)
+			doc, typ, err := r.recordWire(st, rec, res, name, version, depth, now)
 			if err != nil && !errors.Is(err, errTooDeep) {
 				return err
 			}
@@ -222,16 +258,16 @@ func (r *Receiver) scopesWire(b *gateway.Batch, scopes [][]byte, res *resourceIn
 	return nil
 }
 
-// recordWire writes one LogRecord's document, as document() does, and returns its
-// log type.
-func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVersion string, depth int, now time.Time) ([]byte, string, error) {
+// recordWire writes one LogRecord's document in st.docs, as document() does, and
+// returns its log type.
+func (r *Receiver) recordWire(st *wireState, msg []byte, res *resourceInfo, scopeName, scopeVersion string, depth int, now time.Time) ([]byte, string, error) {
 	var (
 		t, observed       uint64
 		sev               uint64
 		sevText           []byte
 		body              msgBuf
 		hasBody           bool
-		attrs             [][]byte
+		attrs             = st.attrs[:0]
 		traceID, spanID   []byte
 		hasTrace, hasSpan bool
 	)
@@ -259,11 +295,12 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		}
 		return nil
 	})
+	st.attrs = attrs
 	if err != nil {
 		return nil, "", err
 	}
 	typ := r.cfg.DefaultType
-	if s, ok, err := typeAttr(attrs, r.cfg.TypeAttribute); err != nil {
+	if s, ok, err := typeAttr(st, attrs, r.cfg.TypeAttribute); err != nil {
 		return nil, "", err
 	} else if ok {
 		typ = s
@@ -271,7 +308,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		typ = res.typ
 	}
 
-	d := make([]byte, 0, 256+len(body.b)+len(res.attrs))
+	d := st.docs.Next(256 + len(body.b) + len(res.attrs))
 	ts := t
 	if ts == 0 {
 		ts = observed
@@ -291,7 +328,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		switch {
 		case kind == fAnyString:
 			d = append(d, `,"message":`...)
-			d = jsonx.AppendString(d, string(v.b))
+			d = jsonx.AppendString(d, v.b)
 		case kind != 0:
 			d = append(d, `,"body":`...)
 			if d, err = appendAnyWire(d, body.b, depth-1); err != nil {
@@ -301,7 +338,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 	}
 	if len(sevText) > 0 {
 		d = append(d, `,"log":{"level":`...)
-		d = jsonx.AppendString(d, string(sevText))
+		d = jsonx.AppendString(d, sevText)
 		d = append(d, '}')
 	}
 	sevN := int64(int32(sev)) // an enum is an int32
@@ -359,7 +396,7 @@ func (r *Receiver) recordWire(msg []byte, res *resourceInfo, scopeName, scopeVer
 		d = jsonx.AppendString(d, scopeVersion)
 		d = append(d, '}')
 	}
-	return append(d, '}'), typ, nil
+	return st.docs.Keep(append(d, '}')), typ, nil
 }
 
 // wireKV is one KeyValue as read from the wire: its key and its AnyValue's bytes.
@@ -423,10 +460,10 @@ func stringAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
 
 // typeAttr returns the first value of attribute key among kvs that is a string and a
 // valid log type (as logType looks).
-func typeAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
+func typeAttr(st *wireState, kvs [][]byte, key string) (s string, ok bool, err error) {
 	err = eachAttr(kvs, key, func(kind protowire.Number, v field) bool {
 		if kind == fAnyString && stream.ValidType(string(v.b)) {
-			s, ok = string(v.b), true
+			s, ok = st.intern(v.b), true
 		}
 		return ok
 	})
@@ -562,7 +599,7 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 				}
 				stack = append(stack, wframe{obj: obj, items: items})
 			case fAnyString:
-				dst = jsonx.AppendString(dst, string(v.b))
+				dst = jsonx.AppendString(dst, v.b)
 			case fAnyBool:
 				dst = strconv.AppendBool(dst, v.v != 0)
 			case fAnyInt:
@@ -598,7 +635,7 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 				if err != nil {
 					return nil, err
 				}
-				dst = jsonx.AppendString(dst, string(p.key))
+				dst = jsonx.AppendString(dst, p.key)
 				dst = append(dst, ':')
 				if !p.has {
 					dst = append(dst, "null"...)
