@@ -12,13 +12,14 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/console"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/timefmt"
 	"github.com/sluice-siem/sluice/internal/tracing"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -305,6 +307,10 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	// then has a few objects to free instead of thousands.
 	envelopes := chunks.Arena{First: min(envelopeChunk, batchBytes(b.Events)), Size: envelopeChunk}
 	var (
+		keys  randomKeys
+		times timefmt.Cache // every envelope has the batch's time of receipt
+	)
+	var (
 		total  int64
 		hasher idHasher
 		caller string
@@ -351,9 +357,9 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		}
 		id := hasher.id(g.ids.of(typ), typ, caller, ev)
 		data := envelopes.Next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
-		data = stream.AppendEnvelopeTraced(data, typ, id, received, ev.Doc, traceparent)
+		data = stream.AppendEnvelopeTraced(data, &times, typ, id, received, ev.Doc, traceparent)
 		data = envelopes.Keep(data)
-		rec := stream.Record{PartitionKey: g.partitionKey(*ev), Data: data}
+		rec := stream.Record{PartitionKey: g.partitionKey(ev, &keys, len(b.Events)-i), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
 	}
@@ -522,8 +528,9 @@ func (g *Gateway) route(typ string) (string, error) {
 	return g.cfg.Routing.DefaultStream, nil
 }
 
-// partitionKey returns the event's key, the configured field's value, or a random key.
-func (g *Gateway) partitionKey(ev Event) string {
+// partitionKey returns the event's key, the configured field's value, or a random key
+// from keys; left is how many events of the batch are left, this one included.
+func (g *Gateway) partitionKey(ev *Event, keys *randomKeys, left int) string {
 	if ev.PartitionKey != "" {
 		return truncateKey(ev.PartitionKey)
 	}
@@ -534,7 +541,33 @@ func (g *Gateway) partitionKey(ev Event) string {
 			}
 		}
 	}
-	return strconv.FormatUint(rand.Uint64(), 36)
+	return keys.next(left)
+}
+
+// randomKeyLen is the length of a random partition key: 64 random bits in hex.
+const randomKeyLen = 16
+
+// randomKeys hands out random partition keys, made up to 64 at a time as one string
+// that each key is a piece of: a batch's keys cost an allocation per 64 events, not
+// one each. Kinesis spreads them evenly over the shards by their MD5 hash.
+type randomKeys struct{ block string }
+
+// next returns a new random key; left is how many more the batch may take, this one
+// included, so that a small batch makes no more keys than it takes.
+func (k *randomKeys) next(left int) string {
+	if len(k.block) == 0 {
+		var raw [64 * 8]byte
+		var text [64 * randomKeyLen]byte
+		n := min(max(left, 1), 64)
+		for i := range n {
+			binary.LittleEndian.PutUint64(raw[8*i:], rand.Uint64())
+		}
+		hex.Encode(text[:], raw[:8*n])
+		k.block = string(text[:n*randomKeyLen])
+	}
+	key := k.block[:randomKeyLen]
+	k.block = k.block[randomKeyLen:]
+	return key
 }
 
 // envelopeChunk is the most bytes one buffer of a batch's envelopes holds; a larger

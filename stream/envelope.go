@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/timefmt"
 )
 
 // Envelope is the record data format of sluice, version 1: one JSON object
@@ -47,12 +48,14 @@ const MaxIDLen = 512
 // slice. event must be a valid JSON object; typ must be a valid log type (it is not
 // escaped beyond what JSON requires); id is the event's identity, or empty for none.
 func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte) []byte {
-	return AppendEnvelopeTraced(dst, typ, id, received, event, "")
+	return AppendEnvelopeTraced(dst, nil, typ, id, received, event, "")
 }
 
 // AppendEnvelopeTraced is AppendEnvelope with the traceparent of a traced batch
-// (empty: none), written before the event so that TraceParent finds it at once.
-func AppendEnvelopeTraced(dst []byte, typ, id string, received time.Time, event []byte, traceparent string) []byte {
+// (empty: none), written before the event so that TraceParent finds it at once, and
+// the time of receipt written through times (nil: none), which a batch's envelopes
+// share.
+func AppendEnvelopeTraced(dst []byte, times *timefmt.Cache, typ, id string, received time.Time, event []byte, traceparent string) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
 	dst = appendString(dst, typ)
 	if id != "" {
@@ -60,7 +63,10 @@ func AppendEnvelopeTraced(dst []byte, typ, id string, received time.Time, event 
 		dst = appendString(dst, id)
 	}
 	dst = append(dst, `,"received":"`...)
-	dst = received.UTC().AppendFormat(dst, time.RFC3339Nano)
+	if times == nil {
+		times = new(timefmt.Cache)
+	}
+	dst = times.Append(dst, received)
 	if traceparent != "" {
 		dst = append(dst, `","trace":`...)
 		dst = appendString(dst, traceparent)

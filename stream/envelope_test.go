@@ -89,7 +89,7 @@ func TestValidType(t *testing.T) {
 func TestTraceParent(t *testing.T) {
 	const tp = "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01"
 	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	data := stream.AppendEnvelopeTraced(nil, "firewall", "id-1", at, []byte(`{"message":"x","trace":"no"}`), tp)
+	data := stream.AppendEnvelopeTraced(nil, nil, "firewall", "id-1", at, []byte(`{"message":"x","trace":"no"}`), tp)
 	if got := stream.TraceParent(data); got != tp {
 		t.Fatalf("TraceParent = %q in %s", got, data)
 	}

@@ -31,9 +31,9 @@ func TestBatchSpanJoinsTheGatewayTrace(t *testing.T) {
 	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	recs := []stream.Delivered{
 		{Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", at, []byte(`{"message":"untraced"}`))}},
-		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a"}`), a)}},
-		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"b"}`), b)}},
-		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, []byte(`{"message":"a2"}`), a)}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, nil, "firewall", "", at, []byte(`{"message":"a"}`), a)}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, nil, "firewall", "", at, []byte(`{"message":"b"}`), b)}},
+		{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, nil, "firewall", "", at, []byte(`{"message":"a2"}`), a)}},
 		{Record: stream.Record{Data: []byte("not an envelope")}},
 	}
 	for i := range recs {
@@ -89,7 +89,7 @@ func BenchmarkHandleTracing(b *testing.B) {
 	for i := range size {
 		ev := []byte(fmt.Sprintf(`{"message":"DROP SRC=203.0.113.%d DST=10.1.2.3 PROTO=TCP SPT=%d DPT=22","host":{"name":"fw01"}}`, i%250, 1024+i))
 		untraced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelope(nil, "firewall", "", at, ev)}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
-		traced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, "firewall", "", at, ev, "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01")}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
+		traced[i] = stream.Delivered{Record: stream.Record{Data: stream.AppendEnvelopeTraced(nil, nil, "firewall", "", at, ev, "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01")}, Stream: "s", Shard: "sh", Sequence: fmt.Sprint(i)}
 	}
 	for _, mode := range []string{"off", "on,1%-traced-batches", "on,1%-traced-batches,keep-failed-and-slow"} {
 		b.Run(mode, func(b *testing.B) {
