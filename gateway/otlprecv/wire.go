@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/timefmt"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -115,8 +116,10 @@ type resourceInfo struct {
 type wireState struct {
 	docs    *chunks.Arena
 	attrs   [][]byte // a record's attributes
+	kvs     []wireKV // and read
 	records [][]byte // a scope's records
 	types   []string // the log types named so far, so that each is one string
+	times   timefmt.Cache
 }
 
 // intern returns b as a string, the same string for the same bytes within a request
@@ -185,8 +188,12 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, st *wireState, msg []byte,
 		return err
 	}
 	if len(resKVs) > 0 {
+		resAttrs, err := parseKVs(nil, resKVs)
+		if err != nil {
+			return err
+		}
 		var werr error
-		res.attrs, werr = appendKVsWire(nil, resKVs, depth-2)
+		res.attrs, werr = appendKVsWire(nil, resAttrs, depth-2)
 		if werr != nil && !errors.Is(werr, errTooDeep) {
 			return werr
 		}
@@ -194,13 +201,13 @@ func (r *Receiver) resourceLogsWire(b *gateway.Batch, st *wireState, msg []byte,
 			key string
 			dst *string
 		}{{"service.name", &res.service}, {"host.name", &res.host}} {
-			if s, ok, err := stringAttr(resKVs, m.key); err != nil {
+			if s, ok, err := stringAttr(resAttrs, m.key); err != nil {
 				return err
 			} else if ok {
 				*m.dst = s
 			}
 		}
-		s, ok, err := typeAttr(st, resKVs, r.cfg.TypeAttribute)
+		s, ok, err := typeAttr(st, resAttrs, r.cfg.TypeAttribute)
 		if err != nil {
 			return err
 		}
@@ -299,8 +306,13 @@ func (r *Receiver) recordWire(st *wireState, msg []byte, res *resourceInfo, scop
 	if err != nil {
 		return nil, "", err
 	}
+	kvs, err := parseKVs(st.kvs[:0], attrs)
+	if err != nil {
+		return nil, "", err
+	}
+	st.kvs = kvs
 	typ := r.cfg.DefaultType
-	if s, ok, err := typeAttr(st, attrs, r.cfg.TypeAttribute); err != nil {
+	if s, ok, err := typeAttr(st, kvs, r.cfg.TypeAttribute); err != nil {
 		return nil, "", err
 	} else if ok {
 		typ = s
@@ -318,7 +330,7 @@ func (r *Receiver) recordWire(st *wireState, msg []byte, res *resourceInfo, scop
 		at = time.Unix(0, int64(ts))
 	}
 	d = append(d, `{"@timestamp":"`...)
-	d = at.UTC().AppendFormat(d, time.RFC3339Nano)
+	d = st.times.Append(d, at)
 	d = append(d, '"')
 	if hasBody {
 		kind, v, err := anyValueKind(body.b)
@@ -353,7 +365,7 @@ func (r *Receiver) recordWire(st *wireState, msg []byte, res *resourceInfo, scop
 				d = append(d, ',')
 			}
 			d = append(d, `"created":"`...)
-			d = time.Unix(0, int64(observed)).UTC().AppendFormat(d, time.RFC3339Nano)
+			d = st.times.Append(d, time.Unix(0, int64(observed)))
 			d = append(d, '"')
 		}
 		d = append(d, '}')
@@ -378,9 +390,9 @@ func (r *Receiver) recordWire(st *wireState, msg []byte, res *resourceInfo, scop
 		d = jsonx.AppendString(d, res.host)
 		d = append(d, '}')
 	}
-	if len(attrs) > 0 {
+	if len(kvs) > 0 {
 		d = append(d, `,"attributes":`...)
-		if d, err = appendKVsWire(d, attrs, depth-1); err != nil {
+		if d, err = appendKVsWire(d, kvs, depth-1); err != nil {
 			return nil, typ, err
 		}
 	}
@@ -426,14 +438,22 @@ func readKV(msg []byte) (wireKV, error) {
 	return out, err
 }
 
-// eachAttr calls match with the value of each attribute key among kvs, in order,
-// until it returns true.
-func eachAttr(kvs [][]byte, key string, match func(kind protowire.Number, v field) bool) error {
-	for _, m := range kvs {
+// parseKVs reads KeyValue messages, appending them to kvs.
+func parseKVs(kvs []wireKV, msgs [][]byte) ([]wireKV, error) {
+	for _, m := range msgs {
 		p, err := readKV(m)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		kvs = append(kvs, p)
+	}
+	return kvs, nil
+}
+
+// eachAttr calls match with the value of each attribute key among kvs, in order,
+// until it returns true.
+func eachAttr(kvs []wireKV, key string, match func(kind protowire.Number, v field) bool) error {
+	for _, p := range kvs {
 		if string(p.key) != key {
 			continue
 		}
@@ -450,7 +470,7 @@ func eachAttr(kvs [][]byte, key string, match func(kind protowire.Number, v fiel
 
 // stringAttr returns the string value of the first attribute key among kvs, ok false
 // when there is none, or it is no string or empty.
-func stringAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
+func stringAttr(kvs []wireKV, key string) (s string, ok bool, err error) {
 	err = eachAttr(kvs, key, func(kind protowire.Number, v field) bool {
 		s, ok = string(v.b), kind == fAnyString && len(v.b) > 0
 		return true // the first match, as document() reads it
@@ -460,7 +480,7 @@ func stringAttr(kvs [][]byte, key string) (s string, ok bool, err error) {
 
 // typeAttr returns the first value of attribute key among kvs that is a string and a
 // valid log type (as logType looks).
-func typeAttr(st *wireState, kvs [][]byte, key string) (s string, ok bool, err error) {
+func typeAttr(st *wireState, kvs []wireKV, key string) (s string, ok bool, err error) {
 	err = eachAttr(kvs, key, func(kind protowire.Number, v field) bool {
 		if kind == fAnyString && stream.ValidType(string(v.b)) {
 			s, ok = st.intern(v.b), true
@@ -529,39 +549,27 @@ func (m *msgBuf) add(next []byte) {
 	}
 }
 
-// appendKVsWire appends attributes (KeyValue messages) as a JSON object.
-func appendKVsWire(dst []byte, kvs [][]byte, depth int) ([]byte, error) {
-	return appendListWire(dst, true, kvs, depth)
+// appendKVsWire appends attributes (KeyValue messages, read already) as a JSON
+// object.
+func appendKVsWire(dst []byte, kvs []wireKV, depth int) ([]byte, error) {
+	if depth < 1 {
+		return nil, errTooDeep
+	}
+	dst = append(dst, '{')
+	return walkWire(dst, []wframe{{obj: true, kvs: lastOfEachKey(kvs)}}, nil, depth)
 }
 
 // wframe is one array or key-value list being written by appendAnyWire.
 type wframe struct {
 	obj   bool
-	items [][]byte // ArrayValue: AnyValue messages; KeyValueList: KeyValue messages
+	items [][]byte // ArrayValue: AnyValue messages
+	kvs   []wireKV // KeyValueList: its KeyValues, read
 	i     int
 }
 
 // appendAnyWire appends one AnyValue as JSON.
 func appendAnyWire(dst []byte, any []byte, depth int) ([]byte, error) {
 	return walkWire(dst, nil, any, depth)
-}
-
-// appendListWire appends a list of KeyValue (obj) or AnyValue messages as a JSON
-// object or array.
-func appendListWire(dst []byte, obj bool, items [][]byte, depth int) ([]byte, error) {
-	if depth < 1 {
-		return nil, errTooDeep
-	}
-	if obj {
-		var err error
-		if items, err = lastOfEachKeyWire(items); err != nil {
-			return nil, err
-		}
-		dst = append(dst, '{')
-	} else {
-		dst = append(dst, '[')
-	}
-	return walkWire(dst, []wframe{{obj: obj, items: items}}, nil, depth)
 }
 
 // walkWire writes cur (an AnyValue's bytes, nil to start with the stack's next item)
@@ -588,16 +596,17 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 				}); err != nil {
 					return nil, err
 				}
-				obj := kind == fAnyKVList
-				if obj {
-					if items, err = lastOfEachKeyWire(items); err != nil {
+				if kind == fAnyKVList {
+					kvs, err := parseKVs(nil, items)
+					if err != nil {
 						return nil, err
 					}
 					dst = append(dst, '{')
+					stack = append(stack, wframe{obj: true, kvs: lastOfEachKey(kvs)})
 				} else {
 					dst = append(dst, '[')
+					stack = append(stack, wframe{items: items})
 				}
-				stack = append(stack, wframe{obj: obj, items: items})
 			case fAnyString:
 				dst = jsonx.AppendString(dst, v.b)
 			case fAnyBool:
@@ -624,17 +633,14 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 			return dst, nil
 		}
 		f := &stack[len(stack)-1]
-		if f.i < len(f.items) {
+		if f.i < len(f.items)+len(f.kvs) {
 			if f.i > 0 {
 				dst = append(dst, ',')
 			}
-			item := f.items[f.i]
+			i := f.i
 			f.i++
 			if f.obj {
-				p, err := readKV(item)
-				if err != nil {
-					return nil, err
-				}
+				p := f.kvs[i]
 				dst = jsonx.AppendString(dst, p.key)
 				dst = append(dst, ':')
 				if !p.has {
@@ -643,7 +649,7 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 				}
 				cur = p.value
 			} else {
-				cur = item
+				cur = f.items[i]
 			}
 			pending = true
 			continue
@@ -657,51 +663,37 @@ func walkWire(dst []byte, stack []wframe, cur []byte, depth int) ([]byte, error)
 	}
 }
 
-// lastOfEachKeyWire keeps, of KeyValue messages with the same key, the last.
-func lastOfEachKeyWire(kvs [][]byte) ([][]byte, error) {
+// lastOfEachKey keeps, of KeyValues with the same key, the last.
+func lastOfEachKey(kvs []wireKV) []wireKV {
 	if len(kvs) < 2 {
-		return kvs, nil
+		return kvs
 	}
 	if len(kvs) <= 8 { // the usual handful of attributes: compare in place, allocate nothing
 		dup := false
 		for i := 1; i < len(kvs) && !dup; i++ {
-			ki, err := readKV(kvs[i])
-			if err != nil {
-				return nil, err
-			}
 			for j := range i {
-				kj, err := readKV(kvs[j])
-				if err != nil {
-					return nil, err
-				}
-				if string(ki.key) == string(kj.key) {
+				if string(kvs[i].key) == string(kvs[j].key) {
 					dup = true
 					break
 				}
 			}
 		}
 		if !dup {
-			return kvs, nil
+			return kvs
 		}
 	}
-	keys := make([]string, len(kvs))
 	last := make(map[string]int, len(kvs))
-	for i, m := range kvs {
-		p, err := readKV(m)
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = string(p.key)
-		last[keys[i]] = i
+	for i, p := range kvs {
+		last[string(p.key)] = i
 	}
 	if len(last) == len(kvs) {
-		return kvs, nil
+		return kvs
 	}
-	out := make([][]byte, 0, len(last))
-	for i, m := range kvs {
-		if last[keys[i]] == i {
-			out = append(out, m)
+	out := make([]wireKV, 0, len(last))
+	for i, p := range kvs {
+		if last[string(p.key)] == i {
+			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }
