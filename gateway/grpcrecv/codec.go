@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluice-siem/sluice/internal/chunks"
 	sluicev1 "github.com/sluice-siem/sluice/proto/sluice/v1"
 )
 
@@ -38,14 +39,32 @@ func newServerCodec() serverCodec { return serverCodec{encoding.GetCodecV2(proto
 
 // RawMessage is a request a service's handler decodes itself: the codec hands over
 // the message's bytes (the OTLP logs service, gateway/otlprecv, reads them with its
-// own wire decoder).
-type RawMessage struct{ Data []byte }
+// own wire decoder), in a buffer from internal/chunks that the handler gives back with
+// Release once it no longer needs them.
+type RawMessage struct {
+	Data   []byte
+	pooled bool
+}
+
+// Release gives Data's buffer back for reuse; neither Data nor anything that points
+// into it may be used after it. It is a no-op on a message without a buffer.
+func (r *RawMessage) Release() {
+	if r.pooled {
+		chunks.Put(r.Data)
+	}
+	r.Data, r.pooled = nil, false
+}
 
 // Unmarshal decodes data into v; for a *decodeInto, into its message, keeping the error;
-// for a *RawMessage, its bytes.
+// for a *RawMessage, its bytes, copied into a pooled buffer (grpc frees data when
+// Unmarshal returns).
 func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*RawMessage); ok {
-		r.Data = data.Materialize()
+		b := chunks.Get(data.Len())
+		for _, piece := range data {
+			b = append(b, piece.ReadOnlyData()...)
+		}
+		r.Data, r.pooled = b, true
 		return nil
 	}
 	if d, ok := v.(*decodeInto); ok {

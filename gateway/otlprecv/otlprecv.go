@@ -33,6 +33,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -44,7 +45,6 @@ import (
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/gateway/grpcrecv"
 	"github.com/sluice-siem/sluice/gateway/httprecv"
-	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -86,6 +86,10 @@ type Receiver struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+	// typeHint is the batches' gateway.Batch.TypeHint.
+	typeHint string
+	// states are the decoding states of requests (wireState), reused.
+	states sync.Pool
 }
 
 // New returns a receiver handing batches to ing; log (nil discards) receives
@@ -94,7 +98,7 @@ func New(ing Ingester, cfg Config, log *slog.Logger) *Receiver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{ing: ing, cfg: cfg, log: log, now: time.Now}
+	return &Receiver{ing: ing, cfg: cfg, log: log, now: time.Now, typeHint: "the attribute " + cfg.TypeAttribute}
 }
 
 // ingestBatch ingests the batch of a request and answers as OTLP says.
@@ -120,12 +124,12 @@ func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb
 // batch makes one event per log record of a request decoded already (OTLP JSON,
 // Export called with a request): its protobuf bytes through the one decoder,
 // batchWire (wire.go), so that every transport makes the same documents.
-func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest, docs *chunks.Arena) (gateway.Batch, error) {
+func (r *Receiver) batch(receiver string, req *collogspb.ExportLogsServiceRequest, st *wireState) (gateway.Batch, error) {
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return gateway.Batch{}, fmt.Errorf("%w: %w", errWire, err)
 	}
-	return r.batchWire(receiver, data, docs)
+	return r.batchWire(receiver, data, st)
 }
 
 // errTooDeep is the error of a value nested deeper than the limit.
@@ -142,6 +146,7 @@ func (r *Receiver) GRPCService() grpcrecv.ExtraService {
 		HandlerType: (*collogspb.LogsServiceServer)(nil),
 		Methods: []grpc.MethodDesc{{MethodName: method, Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
 			in := &grpcrecv.RawMessage{}
+			defer in.Release() // the batch is ingested or refused, its documents copied
 			if err := dec(in); err != nil {
 				return nil, err
 			}
@@ -164,9 +169,9 @@ func (r *Receiver) GRPCService() grpcrecv.ExtraService {
 // exportWire is Export of a request's bytes.
 func (r *Receiver) exportWire(ctx context.Context, data []byte) (*collogspb.ExportLogsServiceResponse, error) {
 	retry := time.Duration(r.ing.Limits().RetryAfterSeconds()) * time.Second
-	docs := chunks.Arena{First: docsFirstChunk(data)}
-	defer docs.Release() // the documents are ingested (or refused) when it runs
-	b, err := r.batchWire("otlp-grpc", data, &docs)
+	st := r.newState(data)
+	defer r.release(st) // the batch is ingested (or refused) when it runs
+	b, err := r.batchWire("otlp-grpc", data, st)
 	if err != nil {
 		return nil, grpcrecv.StatusError(gateway.Errorf(gateway.KindInvalid, "%w", err), retry, r.log)
 	}
@@ -199,16 +204,16 @@ func (r *Receiver) HTTPHandler() http.Handler {
 			return
 		}
 		var b gateway.Batch
-		docs := chunks.Arena{First: docsFirstChunk(body)}
-		defer docs.Release() // the documents are ingested (or refused) when it runs
+		st := r.newState(body)
+		defer r.release(st) // the batch is ingested (or refused) when it runs
 		if asJSON {
 			msg := &collogspb.ExportLogsServiceRequest{}
 			depth := r.ing.Limits().Depth() + 8 // the request's own levels around the values
 			if err = unmarshalJSON(body, msg, depth); err == nil {
-				b, err = r.batch("otlp-http", msg, &docs)
+				b, err = r.batch("otlp-http", msg, st)
 			}
 		} else {
-			b, err = r.batchWire("otlp-http", body, &docs)
+			b, err = r.batchWire("otlp-http", body, st)
 		}
 		if err != nil {
 			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "not an OTLP ExportLogsServiceRequest: %w", err))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-siem/sluice/gateway"
-	"github.com/sluice-siem/sluice/internal/chunks"
 )
 
 // recorder is the gateway core as the receiver sees it, in memory: it keeps what it
@@ -33,6 +33,7 @@ func (r *recorder) Ingest(_ context.Context, b gateway.Batch) (gateway.Result, e
 	if r.err != nil {
 		return gateway.Result{}, r.err
 	}
+	b.Events = slices.Clone(b.Events) // Ingest keeps nothing of the batch: copy
 	for i := range b.Events {
 		b.Events[i].Doc = bytes.Clone(b.Events[i].Doc)
 	}
@@ -173,7 +174,7 @@ func FuzzExport(f *testing.F) {
 	r := New(rec, DefaultConfig(), nil)
 	r.now = func() time.Time { return at }
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := r.batchWire("otlp-grpc", data, &chunks.Arena{}); err != nil {
+		if _, err := r.batchWire("otlp-grpc", data, r.newState(data)); err != nil {
 			return // not a request: refused, and nothing more to check
 		}
 		rec.batches = rec.batches[:0]
@@ -217,7 +218,7 @@ func TestWireDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wire, err := r.batchWire("otlp-grpc", data, &chunks.Arena{})
+	wire, err := r.batchWire("otlp-grpc", data, r.newState(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestWireDecoder(t *testing.T) {
 	if bytes.Contains(wire.Events[0].Doc, []byte(`"trace"`)) || bytes.Contains(wire.Events[1].Doc, []byte(`"message"`)) {
 		t.Errorf("a 3-byte trace id or an empty body written: %s %s", wire.Events[0].Doc, wire.Events[1].Doc)
 	}
-	if _, err := r.batchWire("otlp-grpc", []byte{0x0a, 0xff}, &chunks.Arena{}); err == nil {
+	if _, err := r.batchWire("otlp-grpc", []byte{0x0a, 0xff}, r.newState(nil)); err == nil {
 		t.Error("truncated bytes: no error")
 	}
 }
@@ -265,7 +266,7 @@ func TestRepeatedFieldsCostLinear(t *testing.T) {
 	var b gateway.Batch
 	allocs := testing.AllocsPerRun(3, func() {
 		var err error
-		if b, err = r.batchWire("otlp-grpc", req, &chunks.Arena{}); err != nil {
+		if b, err = r.batchWire("otlp-grpc", req, r.newState(req)); err != nil {
 			t.Fatal(err)
 		}
 	})

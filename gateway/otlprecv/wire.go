@@ -111,19 +111,54 @@ type resourceInfo struct {
 	hasType bool
 }
 
-// wireState is what the decoding of one request shares between its records: where
-// the documents are written, and scratch space reused from record to record.
+// wireState is what the decoding of a request shares between its records: where the
+// documents are written, the batch's event list, and scratch space reused from record
+// to record. A request takes one from the receiver's pool (newState) and gives it
+// back (release) once its batch is ingested: Ingest keeps neither the events nor
+// their documents, so the next request reuses the list and the scratch, and the
+// documents' chunks go back to internal/chunks.
 type wireState struct {
-	docs    *chunks.Arena
+	docs    chunks.Arena
+	events  []gateway.Event
 	attrs   [][]byte // a record's attributes
 	kvs     []wireKV // and read
 	records [][]byte // a scope's records
-	types   []string // the log types named so far, so that each is one string
+	types   []string // log types named before, so that each is one string
 	times   timefmt.Cache
 }
 
-// intern returns b as a string, the same string for the same bytes within a request
-// (a request's records name a handful of log types).
+// maxPooledEvents bounds the event list a state keeps for the next request; a
+// larger one (a request of more records) is left to the collector.
+const maxPooledEvents = 8192
+
+// newState returns a state for decoding data.
+func (r *Receiver) newState(data []byte) *wireState {
+	st, _ := r.states.Get().(*wireState)
+	if st == nil {
+		st = new(wireState)
+	}
+	st.docs.First = docsFirstChunk(data)
+	return st
+}
+
+// release gives st back, with the chunks of its documents. Nothing st decoded (the
+// batch's events, their documents) may be used after it.
+func (r *Receiver) release(st *wireState) {
+	st.docs.Release()
+	clear(st.events)
+	st.events = st.events[:0]
+	if cap(st.events) > maxPooledEvents {
+		st.events = nil
+	}
+	// The scratch lists point into the request's bytes: forget them.
+	clear(st.attrs[:cap(st.attrs)])
+	clear(st.kvs[:cap(st.kvs)])
+	clear(st.records[:cap(st.records)])
+	r.states.Put(st)
+}
+
+// intern returns b as a string, the same string for the same bytes (the records of
+// a receiver name a handful of log types).
 func (st *wireState) intern(b []byte) string {
 	for _, t := range st.types {
 		if t == string(b) {
@@ -137,21 +172,21 @@ func (st *wireState) intern(b []byte) string {
 	return t
 }
 
-// batchWire decodes a request's bytes into a batch of documents, written in docs:
-// the caller releases docs once the batch is ingested (Ingest keeps no document). An
-// error means the bytes are not a request at all; a record whose values cannot be
-// written (too deep) is an event with Err set, as batch does.
-func (r *Receiver) batchWire(receiver string, data []byte, docs *chunks.Arena) (gateway.Batch, error) {
-	b := gateway.Batch{Receiver: receiver, TypeHint: "the attribute " + r.cfg.TypeAttribute}
+// batchWire decodes a request's bytes into a batch of documents, written in st (see
+// wireState: the caller releases it once the batch is ingested). An error means the
+// bytes are not a request at all; a record whose values cannot be written (too deep)
+// is an event with Err set, as batch does.
+func (r *Receiver) batchWire(receiver string, data []byte, st *wireState) (gateway.Batch, error) {
+	b := gateway.Batch{Receiver: receiver, TypeHint: r.typeHint, Events: st.events[:0]}
 	depth := r.ing.Limits().Depth()
 	now := r.now()
-	st := &wireState{docs: docs}
 	err := fields(data, func(f field) error {
 		if f.num != fExportResourceLogs || f.typ != protowire.BytesType {
 			return nil
 		}
 		return r.resourceLogsWire(&b, st, f.b, depth, now)
 	})
+	st.events = b.Events
 	return b, err
 }
 
