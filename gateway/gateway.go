@@ -432,20 +432,23 @@ func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error 
 		g.inflight.Release(total)
 	}()
 
-	byStream := map[string][]stream.Record{}
-	for _, r := range out {
-		byStream[r.stream] = append(byStream[r.stream], r.rec)
+	names, byStream := groupByStream(out)
+	put := func(ctx context.Context, i int) error {
+		if err := g.producer.Put(ctx, names[i], byStream[i]); err != nil {
+			return fmt.Errorf("put %d records to stream %s: %w", len(byStream[i]), names[i], err)
+		}
+		return nil
 	}
-	eg, egCtx := errgroup.WithContext(waitCtx)
-	for name, recs := range byStream {
-		eg.Go(func() error {
-			if err := g.producer.Put(egCtx, name, recs); err != nil {
-				return fmt.Errorf("put %d records to stream %s: %w", len(recs), name, err)
-			}
-			return nil
-		})
+	var err error
+	if len(names) == 1 { // the usual batch: no goroutine needed
+		err = put(waitCtx, 0)
+	} else {
+		eg, egCtx := errgroup.WithContext(waitCtx)
+		for i := range names {
+			eg.Go(func() error { return put(egCtx, i) })
+		}
+		err = eg.Wait()
 	}
-	err := eg.Wait()
 	switch {
 	case err == nil:
 		return nil
@@ -461,6 +464,33 @@ func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error 
 		g.log.Error("put records", "err", err)
 		return Errorf(KindUnavailable, "%w", err)
 	}
+}
+
+// groupByStream returns the streams of out in the order they first appear and each
+// one's records in the order of out, as sections of one slice.
+func groupByStream(out []routed) ([]string, [][]stream.Record) {
+	var names []string
+	var counts []int
+	for _, r := range out {
+		i := slices.Index(names, r.stream) // a batch goes to a few streams, mostly one
+		if i < 0 {
+			i = len(names)
+			names, counts = append(names, r.stream), append(counts, 0)
+		}
+		counts[i]++
+	}
+	all := make([]stream.Record, len(out))
+	byStream := make([][]stream.Record, len(names))
+	start := 0
+	for i, n := range counts {
+		byStream[i] = all[start : start : start+n]
+		start += n
+	}
+	for _, r := range out {
+		i := slices.Index(names, r.stream)
+		byStream[i] = append(byStream[i], r.rec)
+	}
+	return names, byStream
 }
 
 // resolveType finds an event's log type: the request's, the first configured type
@@ -544,7 +574,7 @@ func (g *Gateway) partitionKey(ev *Event, keys *randomKeys, left int) string {
 	return keys.next(left)
 }
 
-// randomKeyLen is the length of a random partition key: 64 random bits in hex.
+// randomKeyLen is the length of a random partition key: 64 bits in hex.
 const randomKeyLen = 16
 
 // randomKeys hands out random partition keys, made up to 64 at a time as one string
@@ -556,11 +586,14 @@ type randomKeys struct{ block string }
 // included, so that a small batch makes no more keys than it takes.
 func (k *randomKeys) next(left int) string {
 	if len(k.block) == 0 {
+		// Keys from a random start counting up: distinct keys hash to uniformly spread
+		// MD5s whatever their pattern, and one random number serves 64 of them.
 		var raw [64 * 8]byte
 		var text [64 * randomKeyLen]byte
 		n := min(max(left, 1), 64)
+		base := rand.Uint64()
 		for i := range n {
-			binary.LittleEndian.PutUint64(raw[8*i:], rand.Uint64())
+			binary.LittleEndian.PutUint64(raw[8*i:], base+uint64(i))
 		}
 		hex.Encode(text[:], raw[:8*n])
 		k.block = string(text[:n*randomKeyLen])
