@@ -235,8 +235,45 @@ func (g *Gateway) Ready() bool { return !g.draining.Load() }
 type routed struct {
 	index  int
 	typ    string
+	label  string // typ as the metrics name it (typeLabel)
 	stream string
 	rec    stream.Record
+}
+
+// typeRun is what a log type decides for its events: whether it is admitted (and as
+// what), whether the caller may send it, its stream, its identity mode and metric
+// label. The events of a batch mostly share a type, so ingest works it out once per
+// run of events of one type (decide) rather than per event.
+type typeRun struct {
+	set    bool
+	in     string // the type as resolved from the event
+	typ    string // as admitted
+	err    error  // why events of the type are rejected, or nil
+	stream string
+	mode   idMode
+	label  string
+}
+
+// decide works out what the log type in, as resolved from an event, decides for an
+// event sent by principal (nil without authentication).
+func (g *Gateway) decide(in string, principal *Principal) typeRun {
+	r := typeRun{set: true, in: in}
+	if !stream.ValidType(in) {
+		r.typ, r.err = in, Errorf(KindInvalid, "invalid log type %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit", in)
+		return r
+	}
+	if r.typ, r.err = g.admitType(in); r.err != nil {
+		return r
+	}
+	if principal != nil && !principal.Allows(r.typ) {
+		r.err = Errorf(KindForbidden, "API key %q may not send log type %q", principal.Name, r.typ)
+		return r
+	}
+	if r.stream, r.err = g.route(r.typ); r.err != nil {
+		return r
+	}
+	r.mode, r.label = g.ids.of(r.typ), g.typeLabel(r.typ)
+	return r
 }
 
 // Ingest checks, routes and produces a batch. It returns when every accepted event is
@@ -309,6 +346,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	var (
 		keys  randomKeys
 		times timefmt.Cache // every envelope has the batch's time of receipt
+		run   typeRun       // what the last event's log type decided
 	)
 	var (
 		total  int64
@@ -338,30 +376,26 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			reject(i, ev.Type, len(ev.Doc), KindInvalid, "event is not a JSON object")
 			continue
 		}
-		typ, err := g.resolveType(*ev, b.TypeHint)
-		if err == nil {
-			typ, err = g.admitType(typ)
-		}
+		typ, err := g.resolveType(ev, b.TypeHint)
 		if err != nil {
 			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
 			continue
 		}
-		if principal != nil && !principal.Allows(typ) {
-			reject(i, typ, len(ev.Doc), KindForbidden, fmt.Sprintf("API key %q may not send log type %q", principal.Name, typ))
+		if !run.set || run.in != typ {
+			run = g.decide(typ, principal)
+		}
+		if run.err != nil {
+			reject(i, run.typ, len(ev.Doc), KindOf(run.err), run.err.Error())
 			continue
 		}
-		streamName, err := g.route(typ)
-		if err != nil {
-			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
-			continue
-		}
-		id := hasher.id(g.ids.of(typ), typ, caller, ev)
+		typ, streamName := run.typ, run.stream
+		id := hasher.id(run.mode, typ, caller, ev)
 		data := envelopes.Next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
 		data = stream.AppendEnvelopeTraced(data, &times, typ, id, received, ev.Doc, traceparent)
 		data = envelopes.Keep(data)
 		rec := stream.Record{PartitionKey: g.partitionKey(ev, &keys, len(b.Events)-i), Data: data}
 		total += int64(rec.Size())
-		out = append(out, routed{index: i, typ: typ, stream: streamName, rec: rec})
+		out = append(out, routed{index: i, typ: typ, label: run.label, stream: streamName, rec: rec})
 	}
 	if len(out) == 0 {
 		return res, nil
@@ -384,11 +418,10 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 	type tally struct{ events, bytes int64 }
 	counts := map[string]tally{}
 	for _, r := range out {
-		label := g.typeLabel(r.typ)
-		c := counts[label]
+		c := counts[r.label]
 		c.events++
 		c.bytes += int64(len(r.rec.Data))
-		counts[label] = c
+		counts[r.label] = c
 	}
 	for label, c := range counts {
 		attrs := metric.WithAttributes(attribute.String("receiver", b.Receiver), attribute.String("type", label))
@@ -494,8 +527,9 @@ func groupByStream(out []routed) ([]string, [][]stream.Record) {
 }
 
 // resolveType finds an event's log type: the request's, the first configured type
-// field present in the event, or the default type. hint is the batch's TypeHint.
-func (g *Gateway) resolveType(ev Event, hint string) (string, error) {
+// field present in the event, or the default type; decide checks it. hint is the
+// batch's TypeHint.
+func (g *Gateway) resolveType(ev *Event, hint string) (string, error) {
 	typ := ev.Type
 	if typ == "" {
 		for _, f := range g.typeFields {
@@ -510,9 +544,6 @@ func (g *Gateway) resolveType(ev Event, hint string) (string, error) {
 	}
 	if typ == "" {
 		return "", Errorf(KindInvalid, "%s", g.noTypeMessage(hint))
-	}
-	if !stream.ValidType(typ) {
-		return typ, Errorf(KindInvalid, "invalid log type %q: use 1-64 of a-z 0-9 _ - . starting with a letter or digit", typ)
 	}
 	return typ, nil
 }
