@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -145,6 +146,42 @@ type Gateway struct {
 	inflightBytes atomic.Int64
 	bufferedBytes atomic.Int64
 	draining      atomic.Bool
+	// scratch are the lists of batches being ingested (batchScratch), reused.
+	scratch sync.Pool
+}
+
+// batchScratch is the working lists of one batch's ingestion: its routed events and
+// its records grouped by stream. They live until Ingest returns, and go back to the
+// gateway's pool then (a batch of thousands of events would otherwise allocate them
+// anew, for the collector to scan and free).
+type batchScratch struct {
+	out  []routed
+	recs []stream.Record
+}
+
+// maxScratchEvents bounds the lists a batchScratch keeps for the next batch.
+const maxScratchEvents = 8192
+
+// getScratch returns empty lists with room for n events.
+func (g *Gateway) getScratch(n int) *batchScratch {
+	sc, _ := g.scratch.Get().(*batchScratch)
+	if sc == nil {
+		sc = new(batchScratch)
+	}
+	sc.out = slices.Grow(sc.out[:0], n)
+	return sc
+}
+
+// putScratch gives sc back, forgetting what its lists pointed to (envelopes, whose
+// chunks are released, and documents the caller owns).
+func (g *Gateway) putScratch(sc *batchScratch) {
+	clear(sc.out)
+	clear(sc.recs)
+	if cap(sc.out) > maxScratchEvents || cap(sc.recs) > maxScratchEvents {
+		return
+	}
+	sc.out, sc.recs = sc.out[:0], sc.recs[:0]
+	g.scratch.Put(sc)
 }
 
 // New returns a gateway that sends to producer. cfg must have passed Validate.
@@ -338,7 +375,9 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		g.metrics.bytesRejected.Add(ctx, int64(size), attrs)
 	}
 
-	out := make([]routed, 0, len(b.Events))
+	sc := g.getScratch(len(b.Events))
+	defer g.putScratch(sc)
+	out := sc.out
 	// The batch's envelopes share a few large buffers rather than one allocation each:
 	// they live exactly as long as the batch (until Put returns), and the collector
 	// then has a few objects to free instead of thousands.
@@ -401,7 +440,8 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		return res, nil
 	}
 
-	err := g.tracedProduce(ctx, out, total)
+	sc.out = out
+	err := g.tracedProduce(ctx, sc, total)
 	envelopes.Release() // the producer copied what it keeps; only lengths are read below
 	if err != nil {
 		return Result{}, err
@@ -432,22 +472,23 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 }
 
 // tracedProduce is produce in a span of its own when tracing is on.
-func (g *Gateway) tracedProduce(ctx context.Context, out []routed, total int64) error {
+func (g *Gateway) tracedProduce(ctx context.Context, sc *batchScratch, total int64) error {
 	if g.tracer == nil {
-		return g.produce(ctx, out, total)
+		return g.produce(ctx, sc, total)
 	}
 	ctx, put := g.tracer.Start(ctx, "sluice.stream.put", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.Int("sluice.records", len(out)), attribute.Int64("sluice.bytes", total)))
+		trace.WithAttributes(attribute.Int("sluice.records", len(sc.out)), attribute.Int64("sluice.bytes", total)))
 	defer put.End()
-	err := g.produce(ctx, out, total)
+	err := g.produce(ctx, sc, total)
 	if err != nil {
 		put.SetStatus(codes.Error, err.Error())
 	}
 	return err
 }
 
-// produce waits for room in flight, then puts each stream's records, concurrently.
-func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error {
+// produce waits for room in flight, then puts each stream's records (sc.out),
+// concurrently.
+func (g *Gateway) produce(ctx context.Context, sc *batchScratch, total int64) error {
 	if total > int64(g.cfg.Limits.MaxInflightBytes) {
 		return Errorf(KindTooLarge, "batch is %d bytes, more than limits.max_inflight_bytes %d", total, g.cfg.Limits.MaxInflightBytes)
 	}
@@ -465,7 +506,7 @@ func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error 
 		g.inflight.Release(total)
 	}()
 
-	names, byStream := groupByStream(out)
+	names, byStream := sc.groupByStream()
 	put := func(ctx context.Context, i int) error {
 		if err := g.producer.Put(ctx, names[i], byStream[i]); err != nil {
 			return fmt.Errorf("put %d records to stream %s: %w", len(byStream[i]), names[i], err)
@@ -499,9 +540,10 @@ func (g *Gateway) produce(ctx context.Context, out []routed, total int64) error 
 	}
 }
 
-// groupByStream returns the streams of out in the order they first appear and each
-// one's records in the order of out, as sections of one slice.
-func groupByStream(out []routed) ([]string, [][]stream.Record) {
+// groupByStream returns the streams of sc.out in the order they first appear and each
+// one's records in the order of sc.out, as sections of sc.recs.
+func (sc *batchScratch) groupByStream() ([]string, [][]stream.Record) {
+	out := sc.out
 	var names []string
 	var counts []int
 	for _, r := range out {
@@ -512,7 +554,8 @@ func groupByStream(out []routed) ([]string, [][]stream.Record) {
 		}
 		counts[i]++
 	}
-	all := make([]stream.Record, len(out))
+	sc.recs = slices.Grow(sc.recs[:0], len(out))[:len(out)]
+	all := sc.recs
 	byStream := make([][]stream.Record, len(names))
 	start := 0
 	for i, n := range counts {
