@@ -207,15 +207,19 @@ func ValidNumber(s string) bool {
 
 // plain8 reports whether none of the 8 bytes of s needs escaping or UTF-8 checking:
 // no control character, '"', '\\' or byte of a multi-byte character.
-func plain8[S ~string | ~[]byte](s S) bool {
+func plain8[S ~string | ~[]byte](s S) bool { return special8(s) == 0 }
+
+// special8 is not zero when one of the 8 bytes of s needs escaping or UTF-8 checking.
+func special8[S ~string | ~[]byte](s S) uint64 {
 	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	_ = s[7]
 	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 	below := (x - lsb*0x20) & ^x & msb // some byte < 0x20 (exact for ASCII bytes)
 	q := x ^ (lsb * '"')
 	bs := x ^ (lsb * '\\')
 	zero := ((q-lsb) & ^q | (bs-lsb) & ^bs) & msb // some byte is '"' or '\\'
-	return (below | zero | x&msb) == 0
+	return below | zero | x&msb
 }
 
 // AppendString appends s as a JSON string, escaped as encoding/json escapes it without
@@ -226,7 +230,10 @@ func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs a second look.
+		// Sixteen, then eight bytes at a time while none needs a second look.
+		for i+16 <= len(s) && special8(s[i:i+8])|special8(s[i+8:i+16]) == 0 {
+			i += 16
+		}
 		for i+8 <= len(s) && plain8(s[i:i+8]) {
 			i += 8
 		}
