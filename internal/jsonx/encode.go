@@ -207,14 +207,18 @@ func ValidNumber(s string) bool {
 
 // plain8 reports whether none of the 8 bytes of s needs escaping or UTF-8 checking:
 // no control character, '"', '\\' or byte of a multi-byte character.
-func plain8[S ~string | ~[]byte](s S) bool { return special8(s) == 0 }
+func plain8[S ~string | ~[]byte](s S) bool { return specialBytes(word(s, 0)) == 0 }
 
-// special8 is not zero when one of the 8 bytes of s needs escaping or UTF-8 checking.
-func special8[S ~string | ~[]byte](s S) uint64 {
+// word returns the 8 bytes of s from i as a little-endian number (one load).
+func word[S ~string | ~[]byte](s S, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// specialBytes is not zero when one of the 8 bytes of x needs escaping or UTF-8 checking.
+func specialBytes(x uint64) uint64 {
 	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	_ = s[7]
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 	below := (x - lsb*0x20) & ^x & msb // some byte < 0x20 (exact for ASCII bytes)
 	q := x ^ (lsb * '"')
 	bs := x ^ (lsb * '\\')
@@ -231,10 +235,10 @@ func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Sixteen, then eight bytes at a time while none needs a second look.
-		for i+16 <= len(s) && special8(s[i:i+8])|special8(s[i+8:i+16]) == 0 {
+		for i+16 <= len(s) && specialBytes(word(s, i))|specialBytes(word(s, i+8)) == 0 {
 			i += 16
 		}
-		for i+8 <= len(s) && plain8(s[i:i+8]) {
+		for i+8 <= len(s) && specialBytes(word(s, i)) == 0 {
 			i += 8
 		}
 		if i >= len(s) {
