@@ -216,15 +216,9 @@ func word[S ~string | ~[]byte](s S, i int) uint64 {
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
-// specialBytes is not zero when one of the 8 bytes of x needs escaping or UTF-8 checking.
-func specialBytes(x uint64) uint64 {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	below := (x - lsb*0x20) & ^x & msb // some byte < 0x20 (exact for ASCII bytes)
-	q := x ^ (lsb * '"')
-	bs := x ^ (lsb * '\\')
-	zero := ((q-lsb) & ^q | (bs-lsb) & ^bs) & msb // some byte is '"' or '\\'
-	return below | zero | x&msb
-}
+// specialBytes is not zero when one of the 8 bytes of x needs escaping or UTF-8
+// checking: what the scanner's special finds, and bytes of multi-byte characters.
+func specialBytes(x uint64) uint64 { return special(x) | x&tops }
 
 // AppendString appends s as a JSON string, escaped as encoding/json escapes it without
 // HTML escaping: '"', '\\' and control characters escaped, invalid UTF-8 as \ufffd,
