@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -276,4 +277,40 @@ func TestRepeatedFieldsCostLinear(t *testing.T) {
 	if allocs > 2000 {
 		t.Fatalf("%.0f allocations for 20,000 pieces: the list is copied per piece", allocs)
 	}
+}
+
+// FuzzWireFastPaths: the fast paths of readKV and anyValueKind (the usual messages,
+// read directly) return exactly what reading field by field returns, errors included,
+// whatever the bytes.
+func FuzzWireFastPaths(f *testing.F) {
+	for _, v := range []*commonpb.AnyValue{
+		str("x"), str(""), {}, {Value: &commonpb.AnyValue_IntValue{IntValue: -7}},
+		{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}, {Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 1.5}},
+		{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte{0, 1}}},
+		{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{str("a")}}}},
+		{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{kv("k", str("v"))}}}},
+	} {
+		b, _ := proto.Marshal(v)
+		f.Add(b)
+		k, _ := proto.Marshal(kv("key", v))
+		f.Add(k)
+		f.Add(append(b, b...)) // a field twice
+	}
+	f.Add([]byte{tagKVKey, 1, 'k', tagKVValue, 5, tagAnyString, 1}) // value cut short
+	f.Add([]byte{tagKVValue, 0, tagKVKey, 1, 'k'})                  // out of order
+	f.Add([]byte{tagAnyInt, 0x80})                                  // a varint cut short
+	f.Add([]byte{tagAnyString, 2, 'a', 'b', tagAnyBool, 1})         // the last field wins
+	f.Add([]byte{tagKVKey, 0, tagKVValue, 0, byte(9 << 3), 1})      // an unknown field after
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		fast, ferr := readKV(msg)
+		slow, serr := readKVFields(msg)
+		if (ferr == nil) != (serr == nil) || (ferr == nil && !reflect.DeepEqual(fast, slow)) {
+			t.Fatalf("readKV(%x) = %+v, %v; field by field %+v, %v", msg, fast, ferr, slow, serr)
+		}
+		fk, fv, ferr := anyValueKind(msg)
+		sk, sv, serr := anyValueFields(msg)
+		if (ferr == nil) != (serr == nil) || (ferr == nil && (fk != sk || !reflect.DeepEqual(fv, sv))) {
+			t.Fatalf("anyValueKind(%x) = %d %+v, %v; field by field %d %+v, %v", msg, fk, fv, ferr, sk, sv, serr)
+		}
+	})
 }

@@ -453,7 +453,49 @@ type wireKV struct {
 	has   bool // value present
 }
 
+// The tags of the fields the fast paths read: field number and wire type in one byte.
+const (
+	tagKVKey     = byte(fKVKey<<3 | protowire.BytesType)
+	tagKVValue   = byte(fKVValue<<3 | protowire.BytesType)
+	tagAnyString = byte(fAnyString<<3 | protowire.BytesType)
+	tagAnyBool   = byte(fAnyBool<<3 | protowire.VarintType)
+	tagAnyInt    = byte(fAnyInt<<3 | protowire.VarintType)
+	tagAnyDouble = byte(fAnyDouble<<3 | protowire.Fixed64Type)
+	tagAnyArray  = byte(fAnyArray<<3 | protowire.BytesType)
+	tagAnyKVList = byte(fAnyKVList<<3 | protowire.BytesType)
+	tagAnyBytes  = byte(fAnyBytes<<3 | protowire.BytesType)
+)
+
+// bytesField reads a length-delimited field with tag at the start of msg and returns
+// its bytes and what follows; ok is false when msg does not start with one.
+func bytesField(msg []byte, tag byte) (b, rest []byte, ok bool) {
+	if len(msg) == 0 || msg[0] != tag {
+		return nil, msg, false
+	}
+	b, n := protowire.ConsumeBytes(msg[1:])
+	if n < 0 {
+		return nil, msg, false
+	}
+	return b, msg[1+n:], true
+}
+
+// readKV reads a KeyValue. The usual one, its key and then its value, each once, is
+// read directly; anything else (fields repeated, unknown or out of order) by
+// readKVFields, which the fast path agrees with (FuzzWireFastPaths).
 func readKV(msg []byte) (wireKV, error) {
+	if key, rest, ok := bytesField(msg, tagKVKey); ok {
+		if len(rest) == 0 {
+			return wireKV{key: key}, nil
+		}
+		if value, rest, ok := bytesField(rest, tagKVValue); ok && len(rest) == 0 {
+			return wireKV{key: key, value: value, has: true}, nil
+		}
+	}
+	return readKVFields(msg)
+}
+
+// readKVFields reads a KeyValue field by field, as protobuf does.
+func readKVFields(msg []byte) (wireKV, error) {
 	var out wireKV
 	var value msgBuf
 	err := fields(msg, func(f field) error {
@@ -526,8 +568,32 @@ func typeAttr(st *wireState, kvs []wireKV, key string) (s string, ok bool, err e
 }
 
 // anyValueKind returns which value an AnyValue holds (its field number, the last one
-// set, 0 for none) and that field.
+// set, 0 for none) and that field. The usual AnyValue, one field of its own wire
+// type, is read directly; anything else by anyValueFields, which the fast path agrees
+// with (FuzzWireFastPaths).
 func anyValueKind(msg []byte) (protowire.Number, field, error) {
+	if len(msg) > 0 {
+		num := protowire.Number(msg[0] >> 3)
+		switch msg[0] {
+		case tagAnyString, tagAnyArray, tagAnyKVList, tagAnyBytes:
+			if b, rest, ok := bytesField(msg, msg[0]); ok && len(rest) == 0 {
+				return num, field{num: num, typ: protowire.BytesType, b: b}, nil
+			}
+		case tagAnyBool, tagAnyInt:
+			if v, n := protowire.ConsumeVarint(msg[1:]); n >= 0 && 1+n == len(msg) {
+				return num, field{num: num, typ: protowire.VarintType, v: v}, nil
+			}
+		case tagAnyDouble:
+			if v, n := protowire.ConsumeFixed64(msg[1:]); n >= 0 && 1+n == len(msg) {
+				return num, field{num: num, typ: protowire.Fixed64Type, v: v}, nil
+			}
+		}
+	}
+	return anyValueFields(msg)
+}
+
+// anyValueFields is anyValueKind field by field, as protobuf reads the message.
+func anyValueFields(msg []byte) (protowire.Number, field, error) {
 	var kind protowire.Number
 	var val field
 	var list msgBuf // an array or key-value list sent in pieces
