@@ -454,17 +454,28 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			}
 		}
 	}
-	// Count per label, not per event: recording a metric costs more than routing.
-	type tally struct{ events, bytes int64 }
-	counts := map[string]tally{}
-	for _, r := range out {
-		c := counts[r.label]
-		c.events++
-		c.bytes += int64(len(r.rec.Data))
-		counts[r.label] = c
+	// Count per label, not per event: recording a metric costs more than routing. A
+	// batch's events mostly share a label, so the label is looked for among the few
+	// counted so far starting with the last one's.
+	type tally struct {
+		label         string
+		events, bytes int64
 	}
-	for label, c := range counts {
-		attrs := metric.WithAttributes(attribute.String("receiver", b.Receiver), attribute.String("type", label))
+	var counts []tally
+	last := -1
+	for _, r := range out {
+		if last < 0 || counts[last].label != r.label {
+			last = slices.IndexFunc(counts, func(t tally) bool { return t.label == r.label })
+			if last < 0 {
+				last = len(counts)
+				counts = append(counts, tally{label: r.label})
+			}
+		}
+		counts[last].events++
+		counts[last].bytes += int64(len(r.rec.Data))
+	}
+	for _, c := range counts {
+		attrs := metric.WithAttributes(attribute.String("receiver", b.Receiver), attribute.String("type", c.label))
 		g.metrics.eventsReceived.Add(ctx, c.events, attrs)
 		g.metrics.bytesReceived.Add(ctx, c.bytes, attrs)
 	}

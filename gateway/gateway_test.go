@@ -5,10 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sluice-siem/sluice/gateway"
 	"github.com/sluice-siem/sluice/stream"
@@ -302,6 +307,76 @@ func TestMaxTypesValidate(t *testing.T) {
 	for _, want := range []string{"routing.max_types: 3 is less than the 3 log types", "routing.over_max_types: default_type needs routing.default_type"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want %q", err, want)
+		}
+	}
+}
+
+// TestIngestMixedBatchCountsAndStreams: a batch whose log types come in runs and
+// interleave (firewall, ids, an unknown type, firewall again) reaches each type's
+// stream in the order sent, and the received events and bytes are counted per type
+// (unknown types under "_other"), each event once.
+func TestIngestMixedBatchCountsAndStreams(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
+	p := &producer{}
+	g, err := gateway.New(gateway.DefaultConfig(), p, gateway.Options{Meter: meter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := []string{"firewall", "firewall", "ids", "mystery", "firewall", "ids", "ids", "mystery", "firewall"}
+	var events []gateway.Event
+	for i, typ := range types {
+		events = append(events, gateway.Event{Type: typ, Doc: fmt.Appendf(nil, `{"n":%d}`, i)})
+	}
+	res, err := g.Ingest(context.Background(), gateway.Batch{Receiver: "test", Events: events})
+	if err != nil || res.Accepted != len(types) {
+		t.Fatalf("Ingest = %+v, %v", res, err)
+	}
+	wantStreams := map[string][]int{"sluice-firewall": {0, 1, 4, 8}, "sluice-ids": {2, 5, 6}, "sluice-default": {3, 7}}
+	for name, idx := range wantStreams {
+		recs := p.puts[name]
+		if len(recs) != len(idx) {
+			t.Fatalf("stream %s got %d records, want %d", name, len(recs), len(idx))
+		}
+		for j, i := range idx {
+			env, err := stream.ParseEnvelope(recs[j].Data)
+			if err != nil || string(env.Event) != fmt.Sprintf(`{"n":%d}`, i) {
+				t.Errorf("stream %s record %d = %s (%v), want event %d", name, j, env.Event, err, i)
+			}
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	gotEvents, gotBytes := map[string]int64{}, map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				v, _ := dp.Attributes.Value(attribute.Key("type"))
+				switch m.Name {
+				case "sluice_gateway_events_received":
+					gotEvents[v.AsString()] += dp.Value
+				case "sluice_gateway_bytes_received":
+					gotBytes[v.AsString()] += dp.Value
+				}
+			}
+		}
+	}
+	if want := map[string]int64{"firewall": 4, "ids": 3, "_other": 2}; !reflect.DeepEqual(gotEvents, want) {
+		t.Errorf("events received by type = %v, want %v", gotEvents, want)
+	}
+	for typ, stream := range map[string]string{"firewall": "sluice-firewall", "ids": "sluice-ids", "_other": "sluice-default"} {
+		var want int64
+		for _, r := range p.puts[stream] {
+			want += int64(len(r.Data))
+		}
+		if gotBytes[typ] != want {
+			t.Errorf("bytes received of %s = %d, want %d (its records' sizes)", typ, gotBytes[typ], want)
 		}
 	}
 }
