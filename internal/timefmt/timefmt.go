@@ -34,11 +34,13 @@ func (c *Cache) Append(dst []byte, t time.Time) []byte {
 	}
 	dst = append(dst, c.prefix[:]...)
 	if ns := u.Nanosecond(); ns != 0 {
+		// Nine digits: one, then four pairs from a table; trailing zeros dropped.
 		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
+		frac[0], frac[1] = '.', byte('0'+ns/1e8)
+		rest := ns % 1e8
+		for i, div := range [...]int{1e6, 1e4, 1e2, 1} {
+			p := 2 * (rest / div % 100)
+			frac[2+2*i], frac[3+2*i] = pairs[p], pairs[p+1]
 		}
 		n := len(frac)
 		for frac[n-1] == '0' {
@@ -48,3 +50,8 @@ func (c *Cache) Append(dst []byte, t time.Time) []byte {
 	}
 	return append(dst, 'Z')
 }
+
+// pairs holds the two digits of 00 to 99 in turn.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"

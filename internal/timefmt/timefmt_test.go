@@ -49,3 +49,25 @@ func FuzzAppend(f *testing.F) {
 		check(t, time.Unix(s1, n1), time.Unix(s2, n2))
 	})
 }
+
+// BenchmarkAppend formats times within one second, as a batch's records have them,
+// against package time.
+func BenchmarkAppend(b *testing.B) {
+	base := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
+	buf := make([]byte, 0, 64)
+	b.Run("cache", func(b *testing.B) {
+		var c Cache
+		i := 0
+		for b.Loop() {
+			i++
+			buf = c.Append(buf[:0], base.Add(time.Duration(i*7919)))
+		}
+	})
+	b.Run("time", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			buf = base.Add(time.Duration(i*7919)).UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+		}
+	})
+}
