@@ -210,14 +210,14 @@ func TestOpenAPIDescribesTheHTTPAPI(t *testing.T) {
 		"GET /", "GET /healthz", "GET /metrics", "GET /openapi.json", "GET /openapi.yaml", "GET /readyz",
 		"GET /ui/api/failures", "GET /ui/api/flow", "GET /ui/api/info", "GET /ui/api/pipelines", "GET /ui/api/tap",
 		"HEAD /",
-		"POST /_bulk", "POST /ui/api/playground", "POST /v1/events", "POST /v1/push", "POST /{index}/_bulk",
+		"POST /_bulk", "POST /ui/api/playground", "POST /v1/events", "POST /v1/logs", "POST /v1/push", "POST /{index}/_bulk",
 		"PUT /_bulk", "PUT /{index}/_bulk",
 	}
 	if !slices.Equal(ops, want) {
 		t.Errorf("operations\n%q\nwant\n%q", ops, want)
 	}
 	// Every ingest operation answers each way the receiver can refuse it.
-	for _, op := range []string{"/v1/events/post", "/v1/push/post", "/_bulk/post", "/{index}/_bulk/post"} {
+	for _, op := range []string{"/v1/events/post", "/v1/push/post", "/v1/logs/post", "/_bulk/post", "/{index}/_bulk/post"} {
 		ptr := "/paths" + openapidoctest.Pointer(strings.Split(op, "/post")[0]) + "/post/responses"
 		for _, status := range []string{"200", "400", "401", "413", "415", "429", "500", "503"} {
 			if d.Get(ptr+"/"+status) == nil {
