@@ -17,6 +17,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -162,6 +164,24 @@ func TestHTTP(t *testing.T) {
 	rec.err = gateway.Errorf(gateway.KindOverloaded, "stream full")
 	if w := post("application/x-protobuf", pb); w.Code != 429 || w.Header().Get("Retry-After") == "" {
 		t.Errorf("backpressure: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	// The refusals of the gateway, as the OpenAPI document describes them: a
+	// google.rpc.Status in the request's encoding, with the status of the kind, and
+	// Retry-After when a retry is worth it.
+	for _, c := range []struct {
+		kind  gateway.Kind
+		code  int
+		retry bool
+	}{
+		{gateway.KindTooLarge, 413, false}, {gateway.KindUnavailable, 503, true}, {gateway.KindInternal, 500, false},
+	} {
+		rec.err = gateway.Errorf(c.kind, "refused")
+		w := post("application/json", []byte(js))
+		var st spb.Status
+		if err := protojson.Unmarshal(w.Body.Bytes(), &st); err != nil || w.Code != c.code || st.GetMessage() == "" ||
+			(w.Header().Get("Retry-After") != "") != c.retry {
+			t.Errorf("%v: %d %s (%v), Retry-After %q; want %d with a google.rpc.Status", c.kind, w.Code, w.Body, err, w.Header().Get("Retry-After"), c.code)
+		}
 	}
 }
 
