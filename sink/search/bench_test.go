@@ -95,5 +95,5 @@ func BenchmarkWriteNull(b *testing.B) {
 		_, _ = w.Write(out.Bytes())
 	}))
 	defer srv.Close()
-	benchWrite(b, srv.URL, 5000, func(c *search.Config) { c.Template = false })
+	benchWrite(b, srv.URL, 5000, func(c *search.Config) { c.Template, c.Lifecycle.Mode = false, search.LifecycleOff })
 }

@@ -35,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-siem/sluice/internal/background"
+	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/sink"
@@ -242,13 +243,17 @@ func (s *Sink) WriteStats(ctx context.Context, docs []sink.Document) (Stats, err
 	var st Stats
 	var dead []sink.Document
 	items := make([]item, 0, len(docs))
+	// The items' lines live until this call returns (the batcher and sendAll copy them
+	// into request bodies): they share pooled chunks, given back then.
+	enc := encoder{s: s}
+	defer enc.lines.Release()
 	for i := range docs {
 		d := &docs[i]
 		if d.Type == DeadLetterType {
 			dead = append(dead, *d)
 			continue
 		}
-		it, err := s.encode(d)
+		it, err := enc.encode(d)
 		if err != nil {
 			dead = append(dead, s.deadLetter(it, result{out: outDead, errType: "invalid_document", reason: err.Error()}))
 			continue
@@ -414,28 +419,61 @@ func (s *Sink) send(ctx context.Context, body []byte, res []result) {
 	s.conflicts.Add(ctx, conflicts)
 }
 
+// encoder makes the items of one Write: their lines in an arena, and the index names
+// of a run of documents of one log type (and day) worked out once.
+type encoder struct {
+	s     *Sink
+	lines chunks.Arena
+	// The last document's type and day (Unix days; the daily layout only), and its
+	// index's name and JSON string.
+	typ          string
+	day          int64
+	index        string
+	indexJSON    []byte
+	hasLastIndex bool
+}
+
 // encode makes the item of d: its index, id and bulk lines. It refuses a body that is
 // not one line holding a JSON object, which the engine would misread.
-func (s *Sink) encode(d *sink.Document) (item, error) {
-	it := item{doc: d, index: s.IndexName(d.Type, d.Time)}
+func (e *encoder) encode(d *sink.Document) (item, error) {
+	it := item{doc: d, index: e.indexOf(d)}
 	if len(d.Body) == 0 || d.Body[0] != '{' {
 		return it, errors.New("body is not a JSON object")
 	}
 	if bytes.IndexByte(d.Body, '\n') >= 0 {
 		return it, errors.New("body contains a newline")
 	}
-	index, _ := json.Marshal(it.index) // a string always encodes
-	id := DocumentID(d)
-	line := make([]byte, 0, len(d.Body)+len(index)+len(id)+40)
+	line := e.lines.Next(len(d.Body) + len(e.indexJSON) + documentIDLen + 40)
 	line = append(line, `{"create":{"_index":`...)
-	line = append(line, index...)
+	line = append(line, e.indexJSON...)
 	line = append(line, `,"_id":"`...)
-	line = append(line, id...)
+	line = appendDocumentID(line, d)
 	line = append(line, "\"}}\n"...)
 	line = append(line, d.Body...)
 	line = append(line, '\n')
-	it.line = line
+	it.line = e.lines.Keep(line)
 	return it, nil
+}
+
+// indexOf returns the index of d, and leaves its JSON string in e.indexJSON.
+func (e *encoder) indexOf(d *sink.Document) string {
+	var day int64
+	if e.s.cfg.Layout == LayoutDaily {
+		t := d.Time
+		if t.IsZero() {
+			t = e.s.now()
+		}
+		day = t.Unix() / 86400
+		if t.Unix() < 0 && t.Unix()%86400 != 0 {
+			day-- // floor: days before 1970 as the calendar has them
+		}
+	}
+	if !e.hasLastIndex || d.Type != e.typ || day != e.day {
+		e.index = e.s.IndexName(d.Type, d.Time)
+		e.indexJSON, _ = json.Marshal(e.index) // a string always encodes
+		e.typ, e.day, e.hasLastIndex = d.Type, day, true
+	}
+	return e.index
 }
 
 // IndexName is the data stream or daily index of documents of log type typ at time t.
@@ -454,6 +492,14 @@ func (s *Sink) IndexName(typ string, t time.Time) string {
 // type and body instead, so that resending the same event in `sluice dev` or through
 // HTTP still creates it once.
 func DocumentID(d *sink.Document) string {
+	return string(appendDocumentID(nil, d))
+}
+
+// documentIDLen is the length of DocumentID's ids.
+const documentIDLen = 22
+
+// appendDocumentID appends DocumentID(d) to dst.
+func appendDocumentID(dst []byte, d *sink.Document) []byte {
 	var sum [sha256.Size]byte
 	if d.ID != "" {
 		sum = sha256.Sum256([]byte(d.ID))
@@ -464,7 +510,7 @@ func DocumentID(d *sink.Document) string {
 		h.Write(d.Body)
 		h.Sum(sum[:0])
 	}
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	return base64.RawURLEncoding.AppendEncode(dst, sum[:16])
 }
 
 // deadLetter makes the dead-letter document of it, refused with r (deadletter.Body):

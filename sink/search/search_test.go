@@ -780,3 +780,73 @@ func TestFlushIntervalGathersWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestBulkLinesOfAMixedWrite: in one Write of documents of interleaved log types and
+// days (the daily layout), each action line names the document's own index and id, as
+// IndexName and DocumentID give them, and carries its body: the encoder's memory of
+// the last document's index never leaks to the next. A recording endpoint stands in
+// for the engine: what is checked is the request sluice sends.
+func TestBulkLinesOfAMixedWrite(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		n := bytes.Count(body, []byte("\n")) / 2
+		var out bytes.Buffer
+		out.WriteString(`{"took":1,"errors":false,"items":[`)
+		for i := range n {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(`{"create":{"status":201}}`)
+		}
+		out.WriteString("]}")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out.Bytes())
+	}))
+	defer srv.Close()
+	s := newSink(t, srv.URL, func(c *search.Config) {
+		c.Layout, c.Template, c.Lifecycle.Mode = search.LayoutDaily, false, search.LifecycleOff
+	}, nil)
+	day1 := time.Date(2026, 12, 6, 23, 59, 59, 0, time.UTC)
+	day2 := day1.Add(time.Second)
+	var docs []sink.Document
+	for i, c := range []struct {
+		typ string
+		at  time.Time
+	}{
+		{"firewall", day1}, {"firewall", day1}, {"ids", day1}, {"ids", day2}, {"firewall", day2},
+		{"firewall", day1}, {"waf", day2}, {"waf", day2},
+	} {
+		docs = append(docs, sink.Document{Type: c.typ, Time: c.at, ID: fmt.Sprintf("id-%d", i), Body: fmt.Appendf(nil, `{"n":%d}`, i)})
+	}
+	if err := s.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, b := range bodies {
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	if len(lines) != 2*len(docs) {
+		t.Fatalf("%d bulk lines, want %d", len(lines), 2*len(docs))
+	}
+	for i := range docs {
+		var action struct {
+			Create struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
+			} `json:"create"`
+		}
+		if err := json.Unmarshal([]byte(lines[2*i]), &action); err != nil {
+			t.Fatalf("action line %q: %v", lines[2*i], err)
+		}
+		d := &docs[i]
+		if action.Create.Index != s.IndexName(d.Type, d.Time) || action.Create.ID != search.DocumentID(d) || lines[2*i+1] != string(d.Body) {
+			t.Errorf("document %d (%s, %s): %s / %s; want index %s, id %s", i, d.Type, d.Time.Format(time.DateOnly),
+				lines[2*i], lines[2*i+1], s.IndexName(d.Type, d.Time), search.DocumentID(d))
+		}
+	}
+}
