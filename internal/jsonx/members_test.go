@@ -133,3 +133,41 @@ func FuzzMembers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzElements holds Elements to encoding/json on every array Scan accepts: as many
+// elements, each one's bytes the element encoding/json decodes.
+func FuzzElements(f *testing.F) {
+	for _, s := range []string{
+		`[1,"a]",{"b":[2,3]},[],null,true,-0.5]`, ` [ ] `, `[[],[[]]]`, `["\\\""]`, `[1,`, `{"a":1}`, `[{"create":{"status":201}}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if len(doc) > 1<<16 {
+			return
+		}
+		var got [][]byte
+		Elements(doc, func(start, end int) {
+			if start < 0 || end > len(doc) || start >= end {
+				t.Fatalf("%q: element at %d..%d", doc, start, end)
+			}
+			got = append(got, doc[start:end])
+		})
+		i := SkipSpace(doc, 0)
+		if i == len(doc) || doc[i] != '[' || NewScanner(DefaultMaxDepth).Valid(doc) != nil {
+			return
+		}
+		var want []json.RawMessage
+		if err := json.Unmarshal(doc, &want); err != nil {
+			t.Fatalf("%q: Scan accepted it, encoding/json: %v", doc, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d elements, encoding/json %d", doc, len(got), len(want))
+		}
+		for k := range want {
+			if !bytes.Equal(bytes.TrimSpace(want[k]), got[k]) {
+				t.Fatalf("%q: element %d is %q, encoding/json %q", doc, k, got[k], want[k])
+			}
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
 
 	"github.com/sluice-siem/sluice/internal/awsclient"
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // engine is what the sink needs of a search engine client: one _bulk request in, the
@@ -244,6 +245,9 @@ func (e *httpEngine) Bulk(ctx context.Context, body []byte) ([]itemResult, error
 	if resp.StatusCode != http.StatusOK {
 		return nil, &requestError{Status: resp.StatusCode, Err: fmt.Errorf("%s", truncate(string(data), 300))}
 	}
+	if out, ok := allCreated(data); ok {
+		return out, nil
+	}
 	var ans bulkAnswer
 	if err := json.Unmarshal(data, &ans); err != nil {
 		return nil, &requestError{Status: resp.StatusCode, Err: fmt.Errorf("decode answer: %w", err)}
@@ -258,6 +262,39 @@ func (e *httpEngine) Bulk(ctx context.Context, body []byte) ([]itemResult, error
 		}
 	}
 	return out, nil
+}
+
+// allCreated reads the usual _bulk answer, one that says "errors": false: every item
+// succeeded (a conflict or a refusal sets it true), so only the items are counted,
+// each created, without decoding them; encoding/json decoding 5,000 items was half
+// of the sink's CPU. ok is false for anything else (errors true, no errors member,
+// not valid JSON), which Bulk decodes in full.
+func allCreated(data []byte) (out []itemResult, ok bool) {
+	var errs, items []byte
+	if jsonx.NewScanner(jsonx.DefaultMaxDepth).Scan(data, func(keyStart, keyEnd, valueEnd int) {
+		m := jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd}
+		switch key := m.Key(data); {
+		case jsonx.KeyIs(key, "errors"):
+			errs = m.Value(data)
+		case jsonx.KeyIs(key, "items"):
+			items = m.Value(data)
+		}
+	}) != nil || string(errs) != "false" || len(items) == 0 || items[0] != '[' {
+		return nil, false
+	}
+	n, objects := 0, true
+	jsonx.Elements(items, func(start, _ int) {
+		n++
+		objects = objects && items[start] == '{'
+	})
+	if !objects { // not a bulk answer's items: the full decoder says what is wrong
+		return nil, false
+	}
+	out = make([]itemResult, n)
+	for i := range out {
+		out[i].Status = http.StatusCreated
+	}
+	return out, true
 }
 
 // truncate shortens s to at most n bytes, cut at a character's start, for an error

@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,4 +78,61 @@ func TestOpenSearchSigV4(t *testing.T) {
 			t.Errorf("Authorization %q lacks %q", auth, want)
 		}
 	}
+}
+
+// TestAllCreated: the answer of a bulk request whose items all succeeded ("errors":
+// false) is counted without decoding its items, each created; any other answer is
+// left to the full decoder.
+func TestAllCreated(t *testing.T) {
+	for _, c := range []struct {
+		answer string
+		n      int
+		ok     bool
+	}{
+		{`{"took":3,"errors":false,"items":[{"create":{"_id":"a","status":201}},{"create":{"status":201}}]}`, 2, true},
+		{" {\n \"errors\" : false , \"items\" : [ ] } ", 0, true},
+		{`{"items":[{"create":{"status":201}}],"errors":false}`, 1, true},
+		{`{"took":3,"errors":true,"items":[{"create":{"status":409}}]}`, 0, false},
+		{`{"took":3,"items":[{"create":{"status":201}}]}`, 0, false},
+		{`{"errors":false}`, 0, false},
+		{`{"errors":false,"items":{}}`, 0, false},
+		{`{"errors":false,"items":[{"create":{}}]`, 0, false},
+		{`{"errors":"false","items":[]}`, 0, false},
+		{`{"errors":false,"items":[{"create":{}},1]}`, 0, false},
+	} {
+		out, ok := allCreated([]byte(c.answer))
+		if ok != c.ok || len(out) != c.n {
+			t.Errorf("allCreated(%s) = %d items, %v; want %d, %v", c.answer, len(out), ok, c.n, c.ok)
+		}
+		for i, r := range out {
+			if r.Status != http.StatusCreated || r.ErrType != "" {
+				t.Errorf("%s: item %d = %+v, want created", c.answer, i, r)
+			}
+		}
+	}
+}
+
+// FuzzAllCreated: whatever the engine answers, the fast path never panics, and when it
+// takes an answer, the full decoder reads it too, with as many items, none failed.
+func FuzzAllCreated(f *testing.F) {
+	for _, s := range []string{
+		`{"took":3,"errors":false,"items":[{"create":{"_id":"a","status":201}},{"create":{"status":201}}]}`,
+		`{"errors":false,"items":[]}`, `{"errors":true,"items":[{"create":{"status":400,"error":{"type":"x"}}}]}`,
+		`{"errors":false,"items":[1,"]",[{}]]}`, `{"errors":false,"items":[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, ok := allCreated(data)
+		if !ok {
+			return
+		}
+		var ans bulkAnswer
+		var top struct {
+			Errors bool `json:"errors"`
+		}
+		if err := json.Unmarshal(data, &ans); err != nil || json.Unmarshal(data, &top) != nil || top.Errors || len(ans.Items) != len(out) {
+			t.Fatalf("%q: fast path %d items; the full decoder %d, errors %v, %v", data, len(out), len(ans.Items), top.Errors, err)
+		}
+	})
 }
