@@ -33,6 +33,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +117,7 @@ func (r *Receiver) ingestBatch(ctx context.Context, b gateway.Batch) (*collogspb
 		if n > 1 {
 			msg += fmt.Sprintf(" (and %d more rejected)", n-1)
 		}
-		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(n), ErrorMessage: msg}
+		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(n), ErrorMessage: validText(msg)}
 	}
 	return resp, nil
 }
@@ -203,6 +204,12 @@ func (r *Receiver) HTTPHandler() http.Handler {
 			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "read body: %w", err))
 			return
 		}
+		if len(body) == 0 {
+			// As /v1/events and /v1/push refuse a request without events: a body is
+			// required (the OpenAPI document says so; schemathesis holds us to it).
+			r.httpError(w, asJSON, gateway.Errorf(gateway.KindInvalid, "empty body: send an ExportLogsServiceRequest, protobuf (application/x-protobuf) or JSON (application/json)"))
+			return
+		}
 		var b gateway.Batch
 		st := r.newState(body)
 		defer r.release(st) // the batch is ingested (or refused) when it runs
@@ -240,8 +247,13 @@ func (r *Receiver) httpError(w http.ResponseWriter, asJSON bool, err error) {
 	if kind == gateway.KindOverloaded || kind == gateway.KindUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(r.ing.Limits().RetryAfterSeconds()))
 	}
-	writeMessage(w, httprecv.StatusCode(kind), asJSON, &spb.Status{Code: int32(grpcrecv.Code(kind)), Message: msg})
+	writeMessage(w, httprecv.StatusCode(kind), asJSON, &spb.Status{Code: int32(grpcrecv.Code(kind)), Message: validText(msg)})
 }
+
+// validText is msg with any bytes that are not UTF-8 replaced: a message quotes what
+// the client sent, and a protobuf string (Status.message, the partial success's
+// error_message) that is not valid UTF-8 does not marshal, in either encoding.
+func validText(msg string) string { return strings.ToValidUTF8(msg, "\uFFFD") }
 
 func writeMessage(w http.ResponseWriter, status int, asJSON bool, m proto.Message) {
 	var body []byte

@@ -161,6 +161,25 @@ func TestHTTP(t *testing.T) {
 	if w := post("application/x-protobuf", []byte{0xff, 0xff}); w.Code != 400 {
 		t.Errorf("bad protobuf: %d", w.Code)
 	}
+	if w := post("application/x-protobuf", nil); w.Code != 400 {
+		t.Errorf("empty body: %d, want 400 (a body is required, as on /v1/events)", w.Code)
+	}
+	// A body of bytes that are not UTF-8, which the decoder's error quotes: the answer
+	// is still a google.rpc.Status (found by schemathesis: it was an empty body, the
+	// Status's message not being valid UTF-8 and so not marshalling).
+	for _, ct := range []string{"application/json", "application/x-protobuf"} {
+		w := post(ct, []byte{0x8b, 'H', 0x88, 0, 0xa0})
+		var st spb.Status
+		var err error
+		if ct == "application/json" {
+			err = protojson.Unmarshal(w.Body.Bytes(), &st)
+		} else {
+			err = proto.Unmarshal(w.Body.Bytes(), &st)
+		}
+		if w.Code != 400 || err != nil || st.GetMessage() == "" {
+			t.Errorf("%s, bytes not UTF-8: %d %q (%v), want 400 with a google.rpc.Status", ct, w.Code, w.Body, err)
+		}
+	}
 	rec.err = gateway.Errorf(gateway.KindOverloaded, "stream full")
 	if w := post("application/x-protobuf", pb); w.Code != 429 || w.Header().Get("Retry-After") == "" {
 		t.Errorf("backpressure: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
