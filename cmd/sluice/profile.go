@@ -17,8 +17,8 @@ import (
 // (heap-peak-ROLE-PID.pprof, rewritten whenever the live heap after a collection
 // passes its previous peak by a tenth: what a peak RSS is made of); and, at shutdown,
 // the heap in use and every allocation since the start (heap-ROLE-PID.pprof,
-// allocs-ROLE-PID.pprof), for `go tool pprof`. scripts/bench.sh --profile sets it for each subject. Unset: no
-// profiling and no cost.
+// allocs-ROLE-PID.pprof), for `go tool pprof`. scripts/bench.sh --profile sets it for
+// each subject. Unset: no profiling and no cost.
 const profileEnv = "SLUICE_PROFILE_DIR"
 
 // profiler is a running profile; the zero profiler (profiling off) does nothing.

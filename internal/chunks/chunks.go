@@ -1,8 +1,8 @@
 // Package chunks hands out large byte buffers from pools by size, for the data path's
-// per-batch arenas: the gateway's envelopes and the transformer's documents live as
-// long as one batch, and a busy process that takes them from here and gives them back
-// reuses a few megabytes instead of allocating its whole intake again for the
-// collector to free.
+// per-batch arenas (Arena): the gateway's envelopes, the OTLP receiver's documents, the
+// search sink's bulk lines and the transformer's documents live as long as one batch,
+// and a busy process that takes them from here and gives them back reuses a few
+// megabytes instead of allocating its whole intake again for the collector to free.
 package chunks
 
 import "sync"

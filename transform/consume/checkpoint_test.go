@@ -156,11 +156,7 @@ func TestCheckpointerBound(t *testing.T) {
 	if _, err := c.waitRoom(ctx); err == nil {
 		t.Fatal("waitRoom returned at the bound")
 	}
-	got := make(chan int, 1)
-	go func() {
-		n, _ := c.waitRoom(context.Background())
-		got <- n
-	}()
+	got := waitRoomLater(c)
 	select {
 	case n := <-got:
 		t.Fatalf("waitRoom returned %d before any ack", n)
@@ -175,6 +171,16 @@ func TestCheckpointerBound(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("waitRoom did not wake on ack")
 	}
+}
+
+// waitRoomLater calls c.waitRoom in a goroutine and hands over the room it returns.
+func waitRoomLater(c *checkpointer) <-chan int {
+	got := make(chan int, 1)
+	go func() {
+		n, _ := c.waitRoom(context.Background())
+		got <- n
+	}()
+	return got
 }
 
 // TestCheckpointerByteBound checks the bound on unacknowledged bytes: waitRoom blocks
@@ -193,11 +199,7 @@ func TestCheckpointerByteBound(t *testing.T) {
 	if _, err := c.waitRoom(ctx); err == nil {
 		t.Fatal("waitRoom returned with 1500 of 1000 bytes unacknowledged")
 	}
-	got := make(chan int, 1)
-	go func() {
-		n, _ := c.waitRoom(context.Background())
-		got <- n
-	}()
+	got := waitRoomLater(c)
 	c.ack(b) // acknowledged out of order: nothing released, still 1,500 bytes held
 	select {
 	case n := <-got:

@@ -116,6 +116,19 @@ func TestFailedBatchRedelivered(t *testing.T) {
 	}
 }
 
+// holdUntil is a recorder hook that holds every batch until release is closed (or the
+// handler's context ends).
+func holdUntil(release <-chan struct{}) func(context.Context, string, stream.Batch) error {
+	return func(ctx context.Context, _ string, _ stream.Batch) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+}
+
 // TestUnackedBound: while the handler holds a batch, the reader stops at
 // MaxUnackedRecords stream records, and resumes once acknowledged. It runs in a
 // synctest bubble, so the read periods it waits are the reader's, whatever the load.
@@ -126,16 +139,7 @@ func TestUnackedBound(t *testing.T) {
 		store := consume.NewMemoryStore()
 		rc := consumetest.NewRecorder(t)
 		release := make(chan struct{})
-		var inHandler atomic.Int64
-		rc.Hook = func(ctx context.Context, _ string, b stream.Batch) error {
-			inHandler.Add(int64(len(b.Records)))
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			return nil
-		}
+		rc.Hook = holdUntil(release)
 		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
 		cfg.MaxUnackedRecords = 12
 		cfg.BatchRecords = 5
@@ -169,14 +173,7 @@ func TestUnackedByteBound(t *testing.T) {
 		store := consume.NewMemoryStore()
 		rc := consumetest.NewRecorder(t)
 		release := make(chan struct{})
-		rc.Hook = func(ctx context.Context, _ string, b stream.Batch) error {
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			return nil
-		}
+		rc.Hook = holdUntil(release)
 		cfg := consumetest.FastConfig(consumetest.MemoryTiming, "a", "fw")
 		cfg.MaxUnackedBytes = 3500
 		cfg.RecordsPerCall = 2
