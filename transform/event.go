@@ -192,14 +192,10 @@ func (t *Transformer) deadLetter(rec *stream.Delivered, id string, cause error, 
 type encoder struct {
 	doc     jsonx.Encoder
 	scratch []byte
-	// arena holds the bodies of the batch's documents; a full chunk is left to them
-	// and a new one started, so bodies never move. The chunks come from
-	// internal/chunks and go back there once the batch is written (release): a sink
-	// keeps nothing of the documents after Write returns (Sink).
-	arena  []byte
-	chunks [][]byte
-	// chunk is the size of a new arena chunk.
-	chunk int
+	// arena holds the bodies of the batch's documents; they go back to internal/chunks
+	// once the batch is written (release): a sink keeps nothing of the documents after
+	// Write returns (Sink).
+	arena chunks.Arena
 
 	buf bytes.Buffer
 	enc *json.Encoder
@@ -211,7 +207,10 @@ const minChunk = 16 << 10
 // newEncoder returns an encoder for a batch whose record data add up to about size
 // bytes.
 func newEncoder(size int) *encoder {
-	e := &encoder{chunk: max(minChunk, size+size/4)}
+	first := max(minChunk, size+size/4)
+	// The first chunk holds the batch as estimated; one that outgrows it takes a
+	// quarter of that more at a time.
+	e := &encoder{arena: chunks.Arena{First: first, Size: max(minChunk, first/4)}}
 	e.enc = json.NewEncoder(&e.buf)
 	e.enc.SetEscapeHTML(false)
 	return e
@@ -229,25 +228,11 @@ func (e *encoder) encodeFields(fields map[string]any) ([]byte, error) {
 }
 
 // keep copies b into the arena and returns the copy.
-func (e *encoder) keep(b []byte) []byte {
-	if cap(e.arena)-len(e.arena) < len(b) {
-		e.arena = chunks.Get(max(e.chunk, len(b)))
-		e.chunks = append(e.chunks, e.arena)
-		e.chunk = max(minChunk, e.chunk/2)
-	}
-	start := len(e.arena)
-	e.arena = append(e.arena, b...)
-	return e.arena[start:len(e.arena):len(e.arena)]
-}
+func (e *encoder) keep(b []byte) []byte { return e.arena.Copy(b) }
 
 // release gives the arena's chunks back. The bodies encodeFields returned must not be
 // used after it.
-func (e *encoder) release() {
-	for _, b := range e.chunks {
-		chunks.Put(b)
-	}
-	e.chunks, e.arena = nil, nil
-}
+func (e *encoder) release() { e.arena.Release() }
 
 // encode returns the JSON of v (encoding/json, without a trailing newline), in a new
 // slice.
