@@ -138,14 +138,14 @@ func TraceParent(data []byte) string {
 	if !bytes.HasPrefix(data, []byte(head)) {
 		return ""
 	}
-	i := skipString(data, len(head))
+	i := jsonx.SkipString(data, len(head)-1)
 	if i > 0 && bytes.HasPrefix(data[i:], []byte(id)) {
-		i = skipString(data, i+len(id))
+		i = jsonx.SkipString(data, i+len(id)-1)
 	}
 	if i < 0 || !bytes.HasPrefix(data[i:], []byte(received)) {
 		return ""
 	}
-	if i = skipString(data, i+len(received)); i < 0 || !bytes.HasPrefix(data[i:], []byte(trace)) {
+	if i = jsonx.SkipString(data, i+len(received)-1); i < 0 || !bytes.HasPrefix(data[i:], []byte(trace)) {
 		return ""
 	}
 	i += len(trace)
@@ -154,22 +154,6 @@ func TraceParent(data []byte) string {
 		return ""
 	}
 	return string(data[i : i+end])
-}
-
-// skipString returns the index after the closing quote of the JSON string whose
-// contents begin at i, or -1.
-func skipString(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i += 2
-		default:
-			i++
-		}
-	}
-	return -1
 }
 
 // envelopeV1 is the members of an envelope as decoded, before they are checked.

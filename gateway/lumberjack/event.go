@@ -22,8 +22,8 @@ type scanner struct {
 	members []jsonx.Member
 	cutter  jsonx.Cutter
 	doc     []byte // the document being scanned
-	// parts are the values of the top-level members that identify the event.
-	parts [numParts][]byte
+	// ids gathers the values that identify the event (identity).
+	ids idScan
 }
 
 func newScanner(maxDepth int) scanner { return scanner{json: jsonx.NewScanner(maxDepth)} }
@@ -64,8 +64,9 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 		return nil, ids, top, fmt.Errorf("event is not a JSON object (starts with %q)", b[i])
 	}
 	start := i
-	s.members, s.doc, s.parts = s.members[:0], b, [numParts][]byte{}
-	err = s.json.Scan(b, s.member)
+	s.members, s.doc = s.members[:0], b
+	s.ids.reset()
+	err = s.json.ScanPaths(b, 3, s.member)
 	s.doc = nil
 	if err != nil {
 		return nil, ids, top, fmt.Errorf("invalid JSON: %w", err)
@@ -88,12 +89,15 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 }
 
 // member records a top-level member, marked for dropping when it is @metadata, and
-// keeps the value of those that identify the event (see identity).
-func (s *scanner) member(keyStart, keyEnd, valueEnd int) {
-	m := jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd}
-	if part := partOf(m.Key(s.doc)); part >= 0 {
-		s.parts[part] = m.Value(s.doc)
-		m.Drop = part == partMetadata
+// keeps the values of those at path that identify the event (see identity).
+func (s *scanner) member(path []jsonx.Key, valueEnd int) {
+	if len(path) > 1 {
+		s.ids.nested(s.doc, path, valueEnd)
+		return
 	}
+	m := jsonx.Member{KeyStart: path[0].Start, KeyEnd: path[0].End, ValueEnd: valueEnd}
+	part := partOf(m.Key(s.doc))
+	s.ids.top(part, m, s.doc)
+	m.Drop = part == partMetadata
 	s.members = append(s.members, m)
 }

@@ -9,8 +9,8 @@ import (
 
 // identity appends to dst what identifies a Beats event, the same each time the
 // shipper sends it (gateway.Event.ID), and returns the extended slice; dst comes back
-// unchanged when the event names nothing. It reads the parts of the event the
-// scanner has just scanned (s.parts).
+// unchanged when the event names nothing. It reads the values the scanner has just
+// found in the event (idScan).
 //
 // The identity is the event's @metadata._id when the shipper set one (Filebeat's
 // add_id and fingerprint processors do, for this purpose). Otherwise it is where the
@@ -24,49 +24,181 @@ import (
 // its identity; a line read again after the Beat restarts gets a new @timestamp and
 // becomes a second document, as it would in Elasticsearch.
 func (s *scanner) identity(dst []byte) []byte {
-	meta, agent, host, log, input, ts := s.parts[partMetadata], s.parts[partAgent], s.parts[partHost],
-		s.parts[partLog], s.parts[partInput], s.parts[partTimestamp]
-	if v := get(meta, "_id"); isString(v) && len(v) <= maxMetadataID+2 {
+	id := &s.ids.id
+	if v := id.metaID; isString(v) && len(v) <= maxMetadataID+2 {
 		dst = append(dst, 'm')
 		return append(dst, text(v)...)
 	}
-	who, whoTag := get(agent, "id"), byte('a')
+	who, whoTag := id.agentID, byte('a')
 	if !scalar(who) {
-		who, whoTag = get(host, "name"), 'h'
+		who, whoTag = id.hostName, 'h'
 	}
-	lv := lookup(log, "file", "offset")
-	file, offset := lv[0], lv[1]
-	fv := lookup(file, "path", "device_id", "inode", "fingerprint")
-	path, device, inode, fingerprint := fv[0], fv[1], fv[2], fv[3]
-	if !scalar(who) || !scalar(path) || !isNumber(offset) {
+	if !scalar(who) || !scalar(id.file.path) || !isNumber(id.offset) {
 		return dst
 	}
 	dst = append(dst, 'c')
 	dst = appendPart(dst, whoTag, who)
-	dst = appendPart(dst, 'p', path)
+	dst = appendPart(dst, 'p', id.file.path)
 	for _, f := range [...]struct {
 		tag byte
 		v   []byte
-	}{{'d', device}, {'i', inode}, {'f', fingerprint}} {
+	}{{'d', id.file.device}, {'i', id.file.inode}, {'f', id.file.fingerprint}} {
 		if scalar(f.v) {
 			dst = appendPart(dst, f.tag, f.v)
 		}
 	}
-	if v := get(input, "id"); scalar(v) {
+	if v := id.inputID; scalar(v) {
 		dst = appendPart(dst, 'n', v)
 	}
-	dst = appendPart(dst, 'o', offset)
-	if len(ts) > 0 {
-		dst = appendPart(dst, 't', ts)
+	dst = appendPart(dst, 'o', id.offset)
+	if len(id.timestamp) > 0 {
+		dst = appendPart(dst, 't', id.timestamp)
 	}
 	return dst
+}
+
+// idParts are the values an event's identity is made of, as written, nil when the
+// event has none: @metadata._id, agent.id, host.name, input.id, log.offset,
+// log.file's path, device_id, inode and fingerprint, and @timestamp. Where a member
+// is repeated, the last one counts, its parent objects' too.
+type idParts struct {
+	metaID, agentID, hostName, inputID []byte
+	offset                             []byte
+	file                               fileParts
+	timestamp                          []byte
+}
+
+// fileParts are the members of log.file in an identity.
+type fileParts struct{ path, device, inode, fingerprint []byte }
+
+// idScan is what the scanner keeps of an event's identity while it scans the event:
+// the members of the objects within it arrive before the top-level member they are
+// part of (jsonx.Scanner.ScanPaths), so each level's values wait in cur and file
+// until their parent's member ends, and count only if that parent is one of the
+// identity's.
+type idScan struct {
+	id   idParts
+	cur  idParts   // of the top-level member being scanned
+	file fileParts // of the log.file member being scanned
+	// dirty is set when cur holds something.
+	dirty bool
+	// parent is the top-level key of the nested members being scanned and
+	// parentPart which part it is (partOf), looked up once for all of them.
+	parent     jsonx.Key
+	parentPart int
+}
+
+// reset readies the idScan for the next event.
+func (s *idScan) reset() { *s = idScan{} }
+
+// top takes the values kept for the top-level member m of doc that has just ended,
+// at part (partOf; -1 for members that are not part of the identity).
+func (s *idScan) top(part int, m jsonx.Member, doc []byte) {
+	switch part {
+	case partMetadata:
+		s.id.metaID = s.cur.metaID
+	case partAgent:
+		s.id.agentID = s.cur.agentID
+	case partHost:
+		s.id.hostName = s.cur.hostName
+	case partInput:
+		s.id.inputID = s.cur.inputID
+	case partLog:
+		s.id.offset, s.id.file = s.cur.offset, s.cur.file
+	case partTimestamp:
+		s.id.timestamp = m.Value(doc)
+	}
+	if s.dirty {
+		s.cur, s.dirty = idParts{}, false
+	}
+}
+
+// nested keeps the value of a member of an object within the event (path: its key
+// and those around it, valueEnd: the offset past its value) when it is one of the
+// identity's: a member of a top-level object, or of log.file.
+func (s *idScan) nested(doc []byte, path []jsonx.Key, valueEnd int) {
+	if path[0] != s.parent {
+		s.parent, s.parentPart = path[0], partOf(doc[path[0].Start+1:path[0].End-1])
+	}
+	if s.parentPart < 0 {
+		return
+	}
+	k := path[len(path)-1]
+	m := jsonx.Member{KeyStart: k.Start, KeyEnd: k.End, ValueEnd: valueEnd}
+	key := m.Key(doc)
+	if len(path) == 3 {
+		if s.parentPart == partLog && keyIs(doc[path[1].Start+1:path[1].End-1], "file") {
+			s.inFile(key, m.Value(doc))
+		}
+		return
+	}
+	var dst *[]byte
+	switch s.parentPart {
+	case partMetadata:
+		if keyIs(key, "_id") {
+			dst = &s.cur.metaID
+		}
+	case partAgent:
+		if keyIs(key, "id") {
+			dst = &s.cur.agentID
+		}
+	case partHost:
+		if keyIs(key, "name") {
+			dst = &s.cur.hostName
+		}
+	case partInput:
+		if keyIs(key, "id") {
+			dst = &s.cur.inputID
+		}
+	case partLog:
+		switch {
+		case keyIs(key, "offset"):
+			dst = &s.cur.offset
+		case keyIs(key, "file"):
+			s.cur.file, s.file, s.dirty = s.file, fileParts{}, true
+		}
+	}
+	if dst != nil {
+		*dst, s.dirty = m.Value(doc), true
+	}
+}
+
+// inFile keeps v, the value of the member key of log.file, when the identity uses it.
+func (s *idScan) inFile(key, v []byte) {
+	switch {
+	case keyIs(key, "path"):
+		s.file.path = v
+	case keyIs(key, "device_id"):
+		s.file.device = v
+	case keyIs(key, "inode"):
+		s.file.inode = v
+	case keyIs(key, "fingerprint"):
+		s.file.fingerprint = v
+	}
+}
+
+// keyIs reports whether key, as written, is want: compared as is, and unescaped
+// only when it may hold an escape (an escaped key is longer than what it says).
+func keyIs(key []byte, want string) bool {
+	return string(key) == want || len(key) > len(want) && escaped(key) && jsonx.KeyIs(key, want)
+}
+
+// escaped reports whether key holds a backslash: a loop, cheaper than a call to
+// bytes.IndexByte on keys as short as most are.
+func escaped(key []byte) bool {
+	for _, c := range key {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // maxMetadataID bounds an @metadata._id taken as the identity (the engines' _id
 // limit); a longer one is ignored in favour of the coordinates.
 const maxMetadataID = 512
 
-// The top-level members the identity is made of, in scanner.parts.
+// The top-level members the identity is made of (partOf).
 const (
 	partMetadata = iota
 	partAgent
@@ -79,21 +211,21 @@ const (
 
 // partOf returns which part the top-level member of key (raw, still escaped) is, or -1.
 func partOf(key []byte) int {
-	if bytes.IndexByte(key, '\\') < 0 {
-		switch string(key) { // compared without a copy
-		case metadataKey:
-			return partMetadata
-		case "agent":
-			return partAgent
-		case "host":
-			return partHost
-		case "log":
-			return partLog
-		case "input":
-			return partInput
-		case "@timestamp":
-			return partTimestamp
-		}
+	switch string(key) { // compared without a copy
+	case metadataKey:
+		return partMetadata
+	case "agent":
+		return partAgent
+	case "host":
+		return partHost
+	case "log":
+		return partLog
+	case "input":
+		return partInput
+	case "@timestamp":
+		return partTimestamp
+	}
+	if !escaped(key) {
 		return -1
 	}
 	for i, name := range [numParts]string{metadataKey, "agent", "host", "log", "input", "@timestamp"} {
@@ -102,37 +234,6 @@ func partOf(key []byte) int {
 		}
 	}
 	return -1
-}
-
-// maxLookup is the most members lookup finds in one pass.
-const maxLookup = 4
-
-// lookup returns the values of obj's top-level members keys[i] (the last of repeated
-// ones) as written, nil for a member obj has not or when obj is not an object, in one
-// pass over obj. obj is part of a document the scanner has validated; looking at it
-// allocates nothing, and its state is on the stack: kept in the scanner, resetting it
-// for each of an event's five lookups was a quarter of the identity's time in write
-// barriers.
-func lookup(obj []byte, keys ...string) (vals [maxLookup][]byte) {
-	if len(obj) == 0 || obj[0] != '{' {
-		return vals
-	}
-	keys = keys[:min(len(keys), maxLookup)]
-	jsonx.Members(obj, func(keyStart, keyEnd, valueEnd int) { // validated by Scan
-		key := obj[keyStart+1 : keyEnd-1]
-		plain := bytes.IndexByte(key, '\\') < 0
-		for i, want := range keys {
-			if plain && string(key) == want || !plain && jsonx.KeyIs(key, want) {
-				vals[i] = jsonx.Member{KeyStart: keyStart, KeyEnd: keyEnd, ValueEnd: valueEnd}.Value(obj)
-			}
-		}
-	})
-	return vals
-}
-
-// get is lookup of one key.
-func get(obj []byte, key string) []byte {
-	return lookup(obj, key)[0]
 }
 
 // isString reports whether v, a JSON value as written, is a non-empty string.

@@ -1,9 +1,12 @@
 package lumberjack
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
 // A Beats event's identity: @metadata._id when set, else the line's coordinates; the
@@ -110,4 +113,72 @@ func TestResentWindowKeepsIdentities(t *testing.T) {
 	if ids[3] != "" {
 		t.Errorf("event without coordinates: identity %q, want none", ids[3])
 	}
+}
+
+// identityByWalk is the identity found by walking the scanned event again, object by
+// object with jsonx.Members (the way the scanner found it before it gathered the
+// values during its one pass): the reference FuzzIdentity holds the scanner to.
+func identityByWalk(doc []byte) []byte {
+	var top [numParts][]byte
+	jsonx.Members(doc, func(ks, ke, ve int) {
+		m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
+		if part := partOf(m.Key(doc)); part >= 0 {
+			top[part] = m.Value(doc)
+		}
+	})
+	// lookup returns the values of obj's members keys[i], the last of repeated ones.
+	lookup := func(obj []byte, keys ...string) [4][]byte {
+		var vals [4][]byte
+		if len(obj) == 0 || obj[0] != '{' {
+			return vals
+		}
+		jsonx.Members(obj, func(ks, ke, ve int) {
+			m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
+			for i, want := range keys {
+				if jsonx.KeyIs(m.Key(obj), want) {
+					vals[i] = m.Value(obj)
+				}
+			}
+		})
+		return vals
+	}
+	s := scanner{}
+	id := &s.ids.id
+	id.metaID = lookup(top[partMetadata], "_id")[0]
+	id.agentID = lookup(top[partAgent], "id")[0]
+	id.hostName = lookup(top[partHost], "name")[0]
+	id.inputID = lookup(top[partInput], "id")[0]
+	lv := lookup(top[partLog], "file", "offset")
+	id.offset = lv[1]
+	fv := lookup(lv[0], "path", "device_id", "inode", "fingerprint")
+	id.file = fileParts{path: fv[0], device: fv[1], inode: fv[2], fingerprint: fv[3]}
+	id.timestamp = top[partTimestamp]
+	return s.identity(nil)
+}
+
+// FuzzIdentity holds the identity the scanner gathers in its one pass to the one a
+// second walk over the event finds, on every event the scanner accepts.
+func FuzzIdentity(f *testing.F) {
+	for _, s := range []string{
+		`{"@timestamp":"t","host":{"name":"h"},"log":{"offset":7,"file":{"path":"/p","inode":"1","device_id":2,"fingerprint":"f"}},"input":{"id":"i"},"agent":{"id":"a"}}`,
+		`{"log":{"file":{"path":"/a"},"offset":1},"log":{"offset":2},"host":{"name":"h"}}`,
+		`{"log":{"file":{"path":"/a"},"file":{"inode":"1"},"offset":1},"host":{"name":"h","name":"g"}}`,
+		`{"log":{"x":{"path":"/x"},"file":{"path":"/a"},"offset":1},"agent":{"id":{}},"host":{"name":"h"}}`,
+		`{"\u0040metadata":{"\u005fid":"k"},"x":{"@metadata":{"_id":"j"}}}`,
+		`{"log":{"file":[{"path":"/a"}],"offset":1},"host":{"name":"h"}}`,
+		`{"@metadata":{"_id":"k"},"@metadata":{"beat":"filebeat"},"agent":{"id":1},"log":{"offset":1e3,"file":{"path":"p"}}}`,
+		`{"a":{"log":{"file":{"path":"/n"}}},"log":{"fi\u006ce":{"pa\u0074h":"/e"},"offset":-1},"host":{"name":"h"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var s scanner
+		obj, got, err := s.eventID(bytes.Clone(in), true, nil)
+		if err != nil {
+			return
+		}
+		if want := identityByWalk(obj); !bytes.Equal(got, want) {
+			t.Fatalf("eventID(%q) identity %q, a second walk finds %q", in, got, want)
+		}
+	})
 }

@@ -1,6 +1,9 @@
 package jsonx
 
-import "bytes"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Member is one member of the outermost object as Scanner.Scan reports it, for callers
 // that look at or remove members without decoding the object.
@@ -103,7 +106,7 @@ func Members(obj []byte, member func(keyStart, keyEnd, valueEnd int)) {
 	i = SkipSpace(obj, i+1)
 	for i < len(obj) && obj[i] == '"' {
 		ks := i
-		ke := skipString(obj, i)
+		ke := SkipString(obj, i)
 		if ke < 0 {
 			return
 		}
@@ -148,24 +151,41 @@ func Elements(arr []byte, element func(start, end int)) {
 	}
 }
 
-// skipString returns the offset just past the string whose opening quote is b[i], or
-// -1 when it does not end: the first quote not escaped by an odd run of backslashes.
-func skipString(b []byte, i int) int {
-	for i++; ; {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
+// SkipString returns the offset just past the string whose opening quote is b[i], or
+// -1 when it does not end: the first quote not escaped by a backslash. It checks
+// nothing else (Scan does), looking at eight bytes a step for a quote or a backslash.
+func SkipString(b []byte, i int) int {
+	for i++; i < len(b); {
+		for i+8 <= len(b) {
+			if m := quoteOrBackslash(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
 			return -1
 		}
-		i += j
-		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i += 2
+		default:
+			i++
 		}
 	}
+	return -1
+}
+
+// quoteOrBackslash is special without the control characters: the top bits of the
+// bytes of w that are '"' or '\\', the lowest one set always a real one.
+func quoteOrBackslash(w uint64) uint64 {
+	q := w ^ (ones * '"')
+	q = (q - ones) &^ q
+	bs := w ^ (ones * '\\')
+	bs = (bs - ones) &^ bs
+	return (q | bs) & tops
 }
 
 // skipValue returns the offset just past the value at b[i], or -1: a string, an
@@ -177,13 +197,13 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				if i = skipString(b, i); i < 0 {
+				if i = SkipString(b, i); i < 0 {
 					return -1
 				}
 				continue

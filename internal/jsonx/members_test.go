@@ -171,3 +171,26 @@ func FuzzElements(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSkipString holds SkipString to ScanString: the same end on every string
+// ScanString accepts, and on anything else an end within the input or -1.
+func FuzzSkipString(f *testing.F) {
+	for _, s := range []string{
+		`"a"`, `"0123456789abcdef"`, `"01234567\"9abcdef"x`, `"0123456\\"`, `"\\\\\\\\\\\\\\\\\"x"`,
+		`"01234567`, `"0123456789abcd\`, `"é\u00e9 and more than eight"`, `""`, `"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || b[0] != '"' {
+			return
+		}
+		got := SkipString(b, 0)
+		if got != -1 && (got < 2 || got > len(b) || b[got-1] != '"') {
+			t.Fatalf("%q: SkipString = %d", b, got)
+		}
+		if want := ScanString(b, 0); want >= 0 && got != want {
+			t.Fatalf("%q: SkipString = %d, ScanString = %d", b, got, want)
+		}
+	})
+}

@@ -19,7 +19,16 @@ type Scanner struct {
 	maxDepth int
 	// stack has bit d set when nesting level d is an object (clear: an array).
 	stack []uint64
+	// keys are the keys of the members open at each level, for ScanPaths.
+	keys [MaxPathLevels]Key
 }
+
+// Key is where a member's key is in a document: the offset of its opening quote and
+// the offset just past its closing quote.
+type Key struct{ Start, End int }
+
+// MaxPathLevels is the deepest level ScanPaths reports members at.
+const MaxPathLevels = 4
 
 // NewScanner returns a Scanner that refuses documents nested deeper than maxDepth
 // levels; maxDepth outside 1..MaxDepth means MaxDepth.
@@ -40,7 +49,7 @@ func (s *Scanner) Valid(b []byte) error { return s.Scan(b, nil) }
 
 // OK reports whether Valid would return nil, without describing a problem: cheaper
 // than Valid on input that is not valid, for probes such as "is this body one object".
-func (s *Scanner) OK(b []byte) bool { return s.scan(b, nil) == nil }
+func (s *Scanner) OK(b []byte) bool { return s.scan(b, nil, 0, nil) == nil }
 
 // Scan is Valid that also reports the members of the outermost value when it is an
 // object: member is called for each, in order, once its value has been scanned, with
@@ -48,7 +57,26 @@ func (s *Scanner) OK(b []byte) bool { return s.scan(b, nil) == nil }
 // past its value. Scan stops at the first problem; members reported before it were
 // valid.
 func (s *Scanner) Scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) error {
-	err := s.scan(b, member)
+	return s.described(b, s.scan(b, member, 0, nil))
+}
+
+// ScanPaths is Scan that reports the members of the objects within the outermost one
+// too, down to levels deep (1 to MaxPathLevels; 1 is Scan's members): member is called
+// once each one's value has been scanned, with path, the keys of the members around
+// it from the outermost in and its own last (valid during the call only), and the
+// offset just past its value. Members of objects within arrays are not reported. It is
+// for callers that want a few nested values of a document they validate anyway,
+// without walking it again.
+func (s *Scanner) ScanPaths(b []byte, levels int, member func(path []Key, valueEnd int)) error {
+	levels = max(1, min(levels, MaxPathLevels))
+	if member == nil {
+		levels = 0
+	}
+	return s.described(b, s.scan(b, nil, levels, member))
+}
+
+// described returns err with a grammar error described.
+func (s *Scanner) described(b []byte, err error) error {
 	if g, ok := err.(grammarError); ok {
 		return s.syntaxError(b, int(g))
 	}
@@ -60,8 +88,9 @@ type grammarError int
 
 func (g grammarError) Error() string { return fmt.Sprintf("invalid JSON at offset %d", int(g)) }
 
-// scan is Scan with grammar errors left undescribed (grammarError).
-func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) error {
+// scan is Scan, and ScanPaths when levels is above 0, with grammar errors left
+// undescribed (grammarError).
+func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int), levels int, nested func(path []Key, valueEnd int)) error {
 	const (
 		stValue = iota // any value
 		stKey          // an object key
@@ -70,6 +99,9 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 	var (
 		depth          int
 		keyStart, keyE int
+		// objects is how many of the open containers, from the outermost in, are
+		// objects: the members of the innermost one have a path when it is depth.
+		objects int
 	)
 	i := SkipSpace(b, 0)
 	state := stValue
@@ -85,6 +117,9 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 					return tooDeep(i, s.maxDepth)
 				}
 				s.push(depth, c == '{')
+				if objects == depth && c == '{' {
+					objects++
+				}
 				depth++
 				i = SkipSpace(b, i+1)
 				if i < len(b) && (b[i] == '}' || b[i] == ']') {
@@ -93,6 +128,7 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 					}
 					i++
 					depth--
+					objects = min(objects, depth)
 					state = stAfter
 				} else if c == '{' {
 					state = stKey
@@ -133,6 +169,9 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 			if depth == 1 {
 				keyStart, keyE = i, j
 			}
+			if depth <= levels && objects == depth {
+				s.keys[depth-1] = Key{Start: i, End: j}
+			}
 			i = SkipSpace(b, j)
 			if i >= len(b) || b[i] != ':' {
 				return grammarError(i)
@@ -156,6 +195,9 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 			if depth == 1 && obj && member != nil {
 				member(keyStart, keyE, end)
 			}
+			if depth <= levels && objects == depth {
+				nested(s.keys[:depth], end)
+			}
 			switch c := b[i]; {
 			case c == ',':
 				i = SkipSpace(b, i+1)
@@ -167,6 +209,7 @@ func (s *Scanner) scan(b []byte, member func(keyStart, keyEnd, valueEnd int)) er
 			case c == '}' && obj, c == ']' && !obj:
 				i++
 				depth--
+				objects = min(objects, depth)
 			default:
 				return grammarError(i)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,6 +105,68 @@ func FuzzScanner(f *testing.F) {
 			if _, derr := Decode(data); derr == nil || err.Error() != derr.Error() {
 				t.Fatalf("Valid(%q) = %v, the decoder says %v", data, err, derr)
 			}
+		}
+	})
+}
+
+// pathMember is one member ScanPaths reports: its path's keys as written and the
+// offset past its value.
+type pathMember struct {
+	path     string
+	valueEnd int
+}
+
+// membersByWalk is ScanPaths's answer made with Members, object by object: a member's
+// nested members first, then the member itself. Test code, its recursion bounded by
+// levels.
+func membersByWalk(doc []byte, base int, levels int, prefix string, out []pathMember) []pathMember {
+	Members(doc, func(ks, ke, ve int) {
+		path := prefix + "/" + string(doc[ks:ke])
+		if levels > 1 {
+			if v := SkipSpace(doc, ke); v < len(doc) {
+				v = SkipSpace(doc, v+1) // past the colon
+				if v < len(doc) && doc[v] == '{' {
+					out = membersByWalk(doc[v:ve], base+v, levels-1, path, out)
+				}
+			}
+		}
+		out = append(out, pathMember{path: path, valueEnd: base + ve})
+	})
+	return out
+}
+
+// FuzzScanPaths holds ScanPaths to Scan and to a walk with Members: the same verdict
+// as Scan, and on every object the members of its objects at each level, in the order
+// their values end, with their paths.
+func FuzzScanPaths(f *testing.F) {
+	for _, s := range seeds {
+		f.Add([]byte(s), 3)
+	}
+	f.Add([]byte(`{"a":{"b":{"c":{"d":{"e":1}}}},"f":[{"g":{}}],"a":{"x":[1,{"y":2}],"z":{}}}`), 4)
+	f.Add([]byte(` { "log" : { "file" : { "path" : "/p" } , "offset" : 3 } } `), 3)
+	s := NewScanner(32)
+	f.Fuzz(func(t *testing.T, data []byte, levels int) {
+		var got []pathMember
+		err := s.ScanPaths(data, levels, func(path []Key, valueEnd int) {
+			p := ""
+			for _, k := range path {
+				if k.Start < 0 || k.End > len(data) || k.Start >= k.End {
+					t.Fatalf("%q: key at %d..%d", data, k.Start, k.End)
+				}
+				p += "/" + string(data[k.Start:k.End])
+			}
+			got = append(got, pathMember{path: p, valueEnd: valueEnd})
+		})
+		if want := s.Valid(data); (err == nil) != (want == nil) {
+			t.Fatalf("ScanPaths(%q) = %v, Valid %v", data, err, want)
+		}
+		i := SkipSpace(data, 0)
+		if err != nil || i == len(data) || data[i] != '{' {
+			return
+		}
+		want := membersByWalk(data, 0, max(1, min(levels, MaxPathLevels)), "", nil)
+		if !slices.Equal(got, want) {
+			t.Fatalf("ScanPaths(%q, %d):\n got %v\nwant %v", data, levels, got, want)
 		}
 	})
 }
