@@ -28,7 +28,7 @@ var lookupPaths = []string{"fields.log_type", "event.dataset", "input.type", "ty
 
 // FuzzFieldLookup holds lookup, which reads only the member a path starts with, to
 // get, which scans the whole document with gjson: the same value (or none) for every
-// path on every valid JSON object.
+// path on every valid JSON object, whatever the type of the event before.
 func FuzzFieldLookup(f *testing.F) {
 	for _, s := range []string{
 		`{"@timestamp":"t","message":"m","fields":{"log_type":"firewall"}}`,
@@ -40,6 +40,11 @@ func FuzzFieldLookup(f *testing.F) {
 		`{"type":{"a":1},"input":{"type":["x"]},"a":{"b":{"c":null}}}`,
 		`{"host":{"name":"h1"},"host":{"name":"h2"},"log":{"file":{"path":"/var/log/x"}}}`,
 		`{"we*ird":{"key":"star"},"a.b.c":"dotted","a":{"b.c":"half"}}`,
+		`{"fields":{"log\u005ftype":"escaped nested key"},"a":{"b":{"c":"deep"}}}`,
+		`{"fields":{"log_type":"a\"b"},"a":{"b":[{"c":1}]},"host":{"name":7}}`,
+		`{"fields":{"log_type":"first","log_type":"second"},"a":{"b":{"c":"x","c":"y"}}}`,
+		`{"fields":["x"],"a":{"b":"not an object"},"log":{"file":{"path":{"p":1}}}}`,
+		`{"fields":{"log_typeX":"near","lo\\g_type":"bs"},"a" : { "b" : { "c" : "spaced" } } }`,
 		`{}`,
 	} {
 		f.Add([]byte(s))
@@ -54,9 +59,12 @@ func FuzzFieldLookup(f *testing.F) {
 		}
 		for _, path := range lookupPaths {
 			p := newFieldPath(path)
-			got, want := p.lookup(doc, top), p.get(doc)
-			if got.Exists() != want.Exists() || got.Type != want.Type || got.String() != want.String() {
-				t.Fatalf("%s in %s: lookup %v %v %q, get %v %v %q", path, doc, got.Exists(), got.Type, got.String(), want.Exists(), want.Type, want.String())
+			want := p.get(doc)
+			for _, same := range []string{"", "firewall"} { // the type of the event before
+				got := p.lookup(doc, top, same)
+				if got.Exists() != want.Exists() || got.Type != want.Type || got.String() != want.String() {
+					t.Fatalf("%s in %s (same %q): lookup %v %v %q, get %v %v %q", path, doc, same, got.Exists(), got.Type, got.String(), want.Exists(), want.Type, want.String())
+				}
 			}
 		}
 	})

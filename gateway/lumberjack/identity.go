@@ -180,18 +180,7 @@ func (s *idScan) inFile(key, v []byte) {
 // keyIs reports whether key, as written, is want: compared as is, and unescaped
 // only when it may hold an escape (an escaped key is longer than what it says).
 func keyIs(key []byte, want string) bool {
-	return string(key) == want || len(key) > len(want) && escaped(key) && jsonx.KeyIs(key, want)
-}
-
-// escaped reports whether key holds a backslash: a loop, cheaper than a call to
-// bytes.IndexByte on keys as short as most are.
-func escaped(key []byte) bool {
-	for _, c := range key {
-		if c == '\\' {
-			return true
-		}
-	}
-	return false
+	return string(key) == want || len(key) > len(want) && jsonx.Escaped(key) && jsonx.KeyIs(key, want)
 }
 
 // maxMetadataID bounds an @metadata._id taken as the identity (the engines' _id
@@ -225,7 +214,7 @@ func partOf(key []byte) int {
 	case "@timestamp":
 		return partTimestamp
 	}
-	if !escaped(key) {
+	if !jsonx.Escaped(key) {
 		return -1
 	}
 	for i, name := range [numParts]string{metadataKey, "agent", "host", "log", "input", "@timestamp"} {
