@@ -238,7 +238,7 @@ func NewCIDRLookup(cfg CIDRConfig, r *Resources) (event.Processor, error) {
 func (c *cidrLookup) Process(ctx context.Context, e *event.Event) error {
 	addr, ok, err := ipField(e, c.path, c.ignoreMissing)
 	if err != nil {
-		c.count.add(ctx, resultError)
+		c.count.add(resultError)
 		return fmt.Errorf("cidr_lookup of %s: %w", c.field, err)
 	}
 	if !ok {
@@ -247,10 +247,10 @@ func (c *cidrLookup) Process(ctx context.Context, e *event.Event) error {
 	t := c.table.cur.Load()
 	i := t.prefixes.lookup(addr)
 	if i < 0 {
-		c.count.add(ctx, resultMiss)
+		c.count.add(resultMiss)
 		return nil
 	}
-	c.count.add(ctx, resultHit)
+	c.count.add(resultHit)
 	obj, err := targetObject(e, c.target)
 	if err != nil {
 		return fmt.Errorf("cidr_lookup of %s: target_field %w", c.field, err)

@@ -197,17 +197,17 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 	var geo, as *geoRecord
 	if g.city != nil {
 		if geo, err = g.city.cur.Load().record(addr, decodeCity); err != nil {
-			g.cityCount.add(ctx, resultError)
+			g.cityCount.add(resultError)
 			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.city.name, err)
 		}
-		g.cityCount.add(ctx, hitOrMiss(geo != nil))
+		g.cityCount.add(hitOrMiss(geo != nil))
 	}
 	if g.asn != nil {
 		if as, err = g.asn.cur.Load().record(addr, decodeASN); err != nil {
-			g.asnCount.add(ctx, resultError)
+			g.asnCount.add(resultError)
 			return fmt.Errorf("geoip of %s in %s: %w", g.field, g.asn.name, err)
 		}
-		g.asnCount.add(ctx, hitOrMiss(as != nil))
+		g.asnCount.add(hitOrMiss(as != nil))
 	}
 	if geo == nil && as == nil {
 		return nil
@@ -231,10 +231,10 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 
 func (g *geoIP) countAll(ctx context.Context, result string) {
 	if g.city != nil {
-		g.cityCount.add(ctx, result)
+		g.cityCount.add(result)
 	}
 	if g.asn != nil {
-		g.asnCount.add(ctx, result)
+		g.asnCount.add(result)
 	}
 }
 

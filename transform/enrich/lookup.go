@@ -349,7 +349,7 @@ func (l *lookupProc) Process(ctx context.Context, e *event.Event) error {
 		return fmt.Errorf("lookup of %s: %w", l.field, err)
 	}
 	ent, result, err := l.src.get(ctx, key)
-	l.count.add(ctx, result)
+	l.count.add(result)
 	if err != nil {
 		if l.failOpen {
 			if ok, suppressed := l.limit.allow(time.Now()); ok {

@@ -159,6 +159,7 @@ func (r *Resources) Close() {
 		for _, s := range r.sources {
 			s.backend.close()
 		}
+		r.metrics.close()
 	})
 }
 

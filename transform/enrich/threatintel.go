@@ -357,10 +357,10 @@ func (t *threatIntel) Process(ctx context.Context, e *event.Event) error {
 		}
 	}
 	if len(matches) == 0 {
-		t.count.add(ctx, resultMiss)
+		t.count.add(resultMiss)
 		return nil
 	}
-	t.count.add(ctx, resultHit)
+	t.count.add(resultHit)
 	threat, err := targetObject(e, "threat")
 	if err != nil {
 		return fmt.Errorf("threat_intel: %w", err)
