@@ -187,10 +187,8 @@ func checkDocument(doc *sink.Document) error {
 	case len(doc.Body) == 0 || doc.Body[0] != '{':
 		return fmt.Errorf("%w: body is not a JSON object", ErrInvalidDocument)
 	}
-	for _, c := range doc.Body {
-		if c == '\n' {
-			return fmt.Errorf("%w: body contains a newline", ErrInvalidDocument)
-		}
+	if bytes.IndexByte(doc.Body, '\n') >= 0 {
+		return fmt.Errorf("%w: body contains a newline", ErrInvalidDocument)
 	}
 	return nil
 }
@@ -199,8 +197,20 @@ func checkDocument(doc *sink.Document) error {
 func (s *Sink) group(docs []sink.Document) []fileGroup {
 	var groups []fileGroup
 	index := make(map[string]int)
+	// A batch's documents are mostly of one type and one day: the path is made again
+	// only when either changes.
+	var (
+		lastType string
+		lastDay  [3]int
+		p        string
+	)
 	for i := range docs {
-		p := filepath.Join(s.dir, docs[i].Type, docs[i].Time.UTC().Format(time.DateOnly)+".ndjson")
+		t := docs[i].Time.UTC()
+		y, m, d := t.Date()
+		if day := [3]int{y, int(m), d}; p == "" || docs[i].Type != lastType || day != lastDay {
+			p = filepath.Join(s.dir, docs[i].Type, t.Format(time.DateOnly)+".ndjson")
+			lastType, lastDay = docs[i].Type, day
+		}
 		g, ok := index[p]
 		if !ok {
 			g = len(groups)
