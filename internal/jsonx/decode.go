@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -595,6 +596,10 @@ func (d *Decoder) scanString() (plain bool, end int, err error) {
 	data := d.data
 	p := d.pos + 1
 	plain = true
+	// The first bytes one at a time (most keys and many values end within eight), then
+	// eight a step while none needs a look: no quote, backslash, control character or
+	// byte outside ASCII.
+	bytewise := p + 8
 	for {
 		if p >= len(data) {
 			d.pos = p
@@ -637,6 +642,12 @@ func (d *Decoder) scanString() (plain bool, end int, err error) {
 			return false, 0, d.errorf("invalid character %s in string literal", quoteChar(c))
 		case c < utf8.RuneSelf:
 			p++
+			if p >= bytewise {
+				for p+8 <= len(data) && specialBytes(word(data, p)) == 0 {
+					p += 8
+				}
+				bytewise = p + 8
+			}
 		default:
 			r, size := utf8.DecodeRune(data[p:])
 			if r == utf8.RuneError && size == 1 {
@@ -652,54 +663,67 @@ func isHex(c byte) bool {
 }
 
 // unquote decodes the body of a validated string with escapes or invalid UTF-8, as
-// encoding/json does: invalid bytes and unpaired surrogates become U+FFFD.
+// encoding/json does: invalid bytes and unpaired surrogates become U+FFFD. Runs of
+// bytes that stand for themselves are copied whole.
 func unquote(s []byte) string {
-	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	var b strings.Builder
+	b.Grow(len(s) + utf8.UTFMax)
+	start := 0 // of the run not yet copied
 	for r := 0; r < len(s); {
 		c := s[r]
 		switch {
-		case c == '\\':
+		case c < utf8.RuneSelf && c != '\\':
 			r++
-			switch s[r] {
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				rr := hex4(s[r+1:])
-				r += 5
-				if utf16.IsSurrogate(rr) {
-					if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
-						if dec := utf16.DecodeRune(rr, hex4(s[r+2:])); dec != utf8.RuneError {
-							b = utf8.AppendRune(b, dec)
-							r += 6
-							continue
-						}
-					}
-					rr = utf8.RuneError
-				}
-				b = utf8.AppendRune(b, rr)
-				continue
-			default: // '"', '\\', '/'
-				b = append(b, s[r])
-			}
-			r++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			r++
-		default:
+			continue
+		case c >= utf8.RuneSelf:
 			rr, size := utf8.DecodeRune(s[r:])
-			b = utf8.AppendRune(b, rr)
-			r += size
+			if rr != utf8.RuneError || size != 1 {
+				r += size // valid: part of the run
+				continue
+			}
+			b.Write(s[start:r])
+			b.WriteRune(utf8.RuneError)
+			r++
+			start = r
+			continue
 		}
+		b.Write(s[start:r])
+		r++ // past the backslash
+		switch s[r] {
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			rr := hex4(s[r+1:])
+			r += 5
+			if utf16.IsSurrogate(rr) {
+				pair := utf8.RuneError // unless the next escape completes it
+				if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
+					if dec := utf16.DecodeRune(rr, hex4(s[r+2:])); dec != utf8.RuneError {
+						pair = dec
+						r += 6
+					}
+				}
+				rr = pair
+			}
+			b.WriteRune(rr)
+			start = r
+			continue
+		default: // '"', '\\', '/'
+			b.WriteByte(s[r])
+		}
+		r++
+		start = r
 	}
-	return string(b)
+	b.Write(s[start:])
+	return b.String()
 }
 
 // hex4 reads four validated hexadecimal digits.

@@ -157,3 +157,28 @@ func bigObject(depth int) map[string]any {
 	}
 	return m
 }
+
+// BenchmarkDecode decodes documents of three kinds: many short keys and values (the
+// ECS firewall document), a Filebeat event whose long message is plain ASCII, and
+// one whose message is dense with escapes (Windows paths, quotes).
+//
+//	go test -run '^$' -bench Decode -cpu 1 ./internal/jsonx/
+func BenchmarkDecode(b *testing.B) {
+	msg := strings.Repeat("IN=eth0 OUT= SRC=203.0.113.7 DST=10.1.2.3 ", 7)
+	for _, c := range []struct{ name, doc string }{
+		{"keys", firewallDoc},
+		{"message", `{"@timestamp":"2026-11-26T07:00:00.123Z","message":"` + msg + `","host":{"name":"fw01"},"log":{"offset":613}}`},
+		{"escaped", `{"@timestamp":"2026-11-26T07:00:00.123Z","message":"` + strings.Repeat(`C:\\Windows\\System32 \"quoted\" `, 8) + `","host":{"name":"fw01"}}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			data := []byte(c.doc)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeObject(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
