@@ -364,7 +364,12 @@ func (t *Transformer) transform(ctx context.Context, rec *stream.Delivered, enc 
 	if err != nil {
 		return sink.Document{ID: ev.id}, false, fmt.Errorf("encode event: %w", err)
 	}
-	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: documentID(rec, ev.id), Position: position(rec), Body: body, Original: rec.Data}, true, nil
+	pos := position(rec)
+	id := ev.id
+	if id == "" {
+		id = pos // as documentID, the position made once
+	}
+	return sink.Document{Type: ev.typ, Time: ev.timestamp(), ID: id, Position: pos, Body: body, Original: rec.Data}, true, nil
 }
 
 // documentID is the id of the document made from rec, whose envelope holds id: the
