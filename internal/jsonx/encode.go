@@ -107,7 +107,7 @@ func (e *Encoder) object(dst []byte, m map[string]any) ([]byte, error) {
 			n++
 		}
 		for i := 1; i < n; i++ {
-			for j := i; j > 0 && buf[order[j]].key < buf[order[j-1]].key; j-- {
+			for j := i; j > 0 && keyLess(buf[order[j]].key, buf[order[j-1]].key); j-- {
 				order[j], order[j-1] = order[j-1], order[j]
 			}
 		}
@@ -117,7 +117,7 @@ func (e *Encoder) object(dst []byte, m map[string]any) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = AppendString(dst, buf[o].key)
+			dst = appendKey(dst, buf[o].key)
 			dst = append(dst, ':')
 			if dst, err = e.value(dst, buf[o].val); err != nil {
 				return dst, err
@@ -138,7 +138,7 @@ func (e *Encoder) object(dst []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, ms[i].key)
+		dst = appendKey(dst, ms[i].key)
 		dst = append(dst, ':')
 		if dst, err = e.value(dst, ms[i].val); err != nil {
 			break
@@ -150,6 +150,29 @@ func (e *Encoder) object(dst []byte, m map[string]any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, '}'), nil
+}
+
+// appendKey is AppendString for an object's key: keys are short and nearly always
+// printable ASCII without quotes or backslashes, which one loop checks before they are
+// copied whole.
+func appendKey(dst []byte, key string) []byte {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return AppendString(dst, key)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"')
+}
+
+// keyLess is a < b, deciding by the first bytes inline when they differ (keys mostly
+// do), without a call to the runtime's string comparison.
+func keyLess(a, b string) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 // smallObject is the most members an object may have to be encoded from the stack.

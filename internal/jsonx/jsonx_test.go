@@ -182,3 +182,23 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncode encodes the ECS firewall document, decoded once: objects of a few
+// to a dozen members, their keys sorted.
+//
+//	go test -run '^$' -bench Encode -cpu 1 ./internal/jsonx/
+func BenchmarkEncode(b *testing.B) {
+	m, err := DecodeObject([]byte(firewallDoc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var e Encoder
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if buf, err = e.Append(buf[:0], m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
