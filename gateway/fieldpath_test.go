@@ -61,9 +61,13 @@ func FuzzFieldLookup(f *testing.F) {
 			p := newFieldPath(path)
 			want := p.get(doc)
 			for _, same := range []string{"", "firewall"} { // the type of the event before
-				got := p.lookup(doc, top, same)
-				if got.Exists() != want.Exists() || got.Type != want.Type || got.String() != want.String() {
-					t.Fatalf("%s in %s (same %q): lookup %v %v %q, get %v %v %q", path, doc, same, got.Exists(), got.Type, got.String(), want.Exists(), want.Type, want.String())
+				// The members as the receiver's scan lists them, and as walkTop does
+				// for the receivers that list none.
+				for _, members := range [][]jsonx.Member{top, walkTop(doc, nil)} {
+					got := p.lookup(doc, members, same)
+					if got.Exists() != want.Exists() || got.Type != want.Type || got.String() != want.String() {
+						t.Fatalf("%s in %s (same %q): lookup %v %v %q, get %v %v %q", path, doc, same, got.Exists(), got.Type, got.String(), want.Exists(), want.Type, want.String())
+					}
 				}
 			}
 		}

@@ -86,22 +86,34 @@ func BenchmarkIngestTracing(b *testing.B) {
 
 // BenchmarkIngestTypeField is Ingest of batches of 500 events that name their log
 // type in a field, as Filebeat's do (fields.log_type, gateway.routing's default type
-// field), with their top-level members known, as the lumberjack, HTTP and OTLP
-// receivers hand them over: what finding the type costs per event.
+// field): with their top-level members known, as the lumberjack receiver hands them
+// over, and without, as the HTTP and gRPC receivers do. What finding the type costs
+// per event.
 //
 //	go test -run '^$' -bench IngestTypeField -cpu 1 -count 3 ./gateway/
 func BenchmarkIngestTypeField(b *testing.B) {
-	events := benchBatch(500)
-	sc := jsonx.NewScanner(jsonx.DefaultMaxDepth)
-	for i := range events {
-		ev := &events[i]
-		ev.Type = ""
-		ev.Doc = append(ev.Doc[:len(ev.Doc)-1], `,"input":{"type":"filestream"},"ecs":{"version":"8.0.0"},"fields":{"log_type":"firewall"}}`...)
-		if err := sc.Scan(ev.Doc, func(ks, ke, ve int) {
-			ev.Top = append(ev.Top, jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve})
-		}); err != nil {
-			b.Fatal(err)
+	for _, known := range []bool{true, false} {
+		name := "top=unknown"
+		if known {
+			name = "top=known"
 		}
+		b.Run(name, func(b *testing.B) {
+			events := benchBatch(500)
+			sc := jsonx.NewScanner(jsonx.DefaultMaxDepth)
+			for i := range events {
+				ev := &events[i]
+				ev.Type = ""
+				ev.Doc = append(ev.Doc[:len(ev.Doc)-1], `,"input":{"type":"filestream"},"ecs":{"version":"8.0.0"},"fields":{"log_type":"firewall"}}`...)
+				if !known {
+					continue
+				}
+				if err := sc.Scan(ev.Doc, func(ks, ke, ve int) {
+					ev.Top = append(ev.Top, jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve})
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchIngest(b, gateway.Options{}, events)
+		})
 	}
-	benchIngest(b, gateway.Options{}, events)
 }
