@@ -120,8 +120,9 @@ type idHasher struct {
 }
 
 // id returns the identity of ev, of log type typ sent with the API key named
-// principal, under mode, or "" for none.
-func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
+// principal, under mode, or nil for none. It is h's own bytes, valid until the next
+// call: the envelope copies it, and a string per event was an allocation per event.
+func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) []byte {
 	var key []byte
 	switch mode.kind {
 	case 'a':
@@ -138,7 +139,7 @@ func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
 		}
 	}
 	if len(key) == 0 {
-		return ""
+		return nil
 	}
 	if !h.ok || h.kind != mode.kind || h.typ != typ || h.caller != principal {
 		// The scope seeds the key's hash, so that the key (a whole event, in content
@@ -152,5 +153,5 @@ func (h *idHasher) id(mode idMode, typ, principal string, ev *Event) string {
 	}
 	sum := xxh3.Hash128Seed(key, h.seed).Bytes()
 	base64.RawURLEncoding.Encode(h.out[:], sum[:])
-	return string(h.out[:])
+	return h.out[:]
 }

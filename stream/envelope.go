@@ -54,11 +54,11 @@ func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte
 // AppendEnvelopeTraced is AppendEnvelope with the traceparent of a traced batch
 // (empty: none), written before the event so that TraceParent finds it at once, and
 // the time of receipt written through times (nil: none), which a batch's envelopes
-// share.
-func AppendEnvelopeTraced(dst []byte, times *timefmt.Cache, typ, id string, received time.Time, event []byte, traceparent string) []byte {
+// share. id may be bytes, so that the gateway's ids need no string each.
+func AppendEnvelopeTraced[ID ~string | ~[]byte](dst []byte, times *timefmt.Cache, typ string, id ID, received time.Time, event []byte, traceparent string) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
 	dst = appendString(dst, typ)
-	if id != "" {
+	if len(id) > 0 {
 		dst = append(dst, `,"id":`...)
 		dst = appendString(dst, id)
 	}
@@ -80,10 +80,10 @@ func AppendEnvelopeTraced(dst []byte, times *timefmt.Cache, typ, id string, rece
 
 // appendString appends s as a JSON string. Log types and the gateway's ids are plain
 // ASCII, copied as they are; anything else is quoted by encoding/json.
-func appendString(dst []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s) // a string always encodes
+			q, _ := json.Marshal(string(s)) // a string always encodes
 			return append(dst, q...)
 		}
 	}

@@ -83,6 +83,9 @@ type decoder struct {
 	inflaters *sync.Pool
 	// z is the compressed frame being read, or nil.
 	z *inflater
+	// hdr holds the frame header being read: a local array would escape to the heap
+	// through io.ReadFull, an allocation per event.
+	hdr [10]byte
 }
 
 // inflater decompresses one compressed frame: wire -> frame (the frame's bytes) -> in
@@ -149,7 +152,7 @@ func newInflaterPool() *sync.Pool {
 // frame's first byte is the connection's own, unclassified: io.EOF is a clean end
 // between windows, a deadline is the idle timeout.
 func (d *decoder) window() (uint32, error) {
-	var hdr [6]byte
+	hdr := &d.hdr
 	n, err := io.ReadFull(d.wire, hdr[:2])
 	if err != nil {
 		if n == 0 {
@@ -185,7 +188,7 @@ func (d *decoder) header() (seq, size uint32, err error) {
 		if d.z != nil {
 			src = d.z.out
 		}
-		var hdr [10]byte
+		hdr := &d.hdr
 		n, err := io.ReadFull(src, hdr[:2])
 		if err != nil {
 			if d.z != nil && n == 0 && errors.Is(err, io.EOF) {
