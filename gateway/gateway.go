@@ -156,9 +156,10 @@ type Gateway struct {
 type batchScratch struct {
 	out  []routed
 	recs []stream.Record
-	// tops lists the top-level members of an event whose receiver listed none
-	// (walkTop), one event at a time.
-	tops []jsonx.Member
+	// tops lists the top-level members of topsOf, an event whose receiver listed
+	// none (walkTop), one event at a time.
+	tops   []jsonx.Member
+	topsOf *Event
 }
 
 // maxScratchEvents bounds the lists a batchScratch keeps for the next batch.
@@ -182,7 +183,7 @@ func (g *Gateway) putScratch(sc *batchScratch) {
 	if cap(sc.out) > maxScratchEvents || cap(sc.recs) > maxScratchEvents || cap(sc.tops) > maxScratchEvents {
 		return
 	}
-	sc.out, sc.recs = sc.out[:0], sc.recs[:0]
+	sc.out, sc.recs, sc.topsOf = sc.out[:0], sc.recs[:0], nil
 	g.scratch.Put(sc)
 }
 
@@ -417,7 +418,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 			reject(i, ev.Type, len(ev.Doc), KindInvalid, "event is not a JSON object")
 			continue
 		}
-		typ, err := g.resolveType(ev, b.TypeHint, run.in, &sc.tops)
+		typ, err := g.resolveType(ev, b.TypeHint, run.in, sc)
 		if err != nil {
 			reject(i, typ, len(ev.Doc), KindOf(err), err.Error())
 			continue
@@ -434,7 +435,7 @@ func (g *Gateway) ingest(ctx context.Context, b Batch, received time.Time) (Resu
 		data := envelopes.Next(len(ev.Doc) + len(typ) + len(id) + len(traceparent) + 100)
 		data = stream.AppendEnvelopeTraced(data, &times, typ, id, received, ev.Doc, traceparent)
 		data = envelopes.Keep(data)
-		rec := stream.Record{PartitionKey: g.partitionKey(ev, &keys, len(b.Events)-i, &sc.tops), Data: data}
+		rec := stream.Record{PartitionKey: g.partitionKey(ev, &keys, len(b.Events)-i, sc), Data: data}
 		total += int64(rec.Size())
 		out = append(out, routed{index: i, typ: typ, label: run.label, stream: streamName, rec: rec})
 	}
@@ -585,18 +586,14 @@ func (sc *batchScratch) groupByStream() ([]string, [][]stream.Record) {
 // resolveType finds an event's log type: the request's, the first configured type
 // field present in the event, or the default type; decide checks it. hint is the
 // batch's TypeHint; last is the type of the event before, returned itself rather than
-// a copy when this event names the same. tops is room for the event's top-level
-// members when its receiver listed none.
-func (g *Gateway) resolveType(ev *Event, hint, last string, tops *[]jsonx.Member) (string, error) {
+// a copy when this event names the same. sc lists the event's top-level members when
+// its receiver did not.
+func (g *Gateway) resolveType(ev *Event, hint, last string, sc *batchScratch) (string, error) {
 	typ := ev.Type
 	if typ == "" {
-		top := ev.Top
-		for _, f := range g.typeFields {
-			if top == nil && f.first != "" {
-				*tops = walkTop(ev.Doc, (*tops)[:0])
-				top = *tops
-			}
-			if v := f.lookup(ev.Doc, top, last); v.Type == gjson.String && v.Str != "" {
+		for i := range g.typeFields {
+			f := &g.typeFields[i]
+			if v := f.lookup(ev.Doc, sc.top(ev, f), last); v.Type == gjson.String && v.Str != "" {
 				typ = v.Str
 				break
 			}
@@ -653,19 +650,14 @@ func (g *Gateway) route(typ string) (string, error) {
 }
 
 // partitionKey returns the event's key, the configured field's value, or a random key
-// from keys; left is how many events of the batch are left, this one included; tops
-// is room for the event's top-level members when its receiver listed none.
-func (g *Gateway) partitionKey(ev *Event, keys *randomKeys, left int, tops *[]jsonx.Member) string {
+// from keys; left is how many events of the batch are left, this one included; sc
+// lists the event's top-level members when its receiver did not.
+func (g *Gateway) partitionKey(ev *Event, keys *randomKeys, left int, sc *batchScratch) string {
 	if ev.PartitionKey != "" {
 		return truncateKey(ev.PartitionKey)
 	}
 	if f := g.keyField; f != nil {
-		top := ev.Top
-		if top == nil && f.first != "" {
-			*tops = walkTop(ev.Doc, (*tops)[:0])
-			top = *tops
-		}
-		if v := f.lookup(ev.Doc, top, ""); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
+		if v := f.lookup(ev.Doc, sc.top(ev, f), ""); v.Exists() && v.Type != gjson.Null && v.Type != gjson.JSON {
 			if k := v.String(); k != "" {
 				return truncateKey(k)
 			}
@@ -764,8 +756,9 @@ func newFieldPath(path string) fieldPath {
 // lookup is get, reading only the members the path starts with when the document's
 // top-level members are known (top not nil): each member named the path's first part
 // in turn, until one holds the rest of the path, then the first member named the
-// whole dotted path, as gjson searches the whole document. Keys with escapes in them,
-// and paths gjson would read as patterns, take get.
+// whole dotted path, as gjson searches the whole document. A key written with escapes
+// that may be the path's first part or the whole path, and paths gjson would read as
+// patterns, take get.
 //
 // A string found that equals same comes back as same itself, not a copy: the log type
 // of the event before, mostly.
@@ -847,11 +840,23 @@ func (p fieldPath) within(v []byte, same string) (r gjson.Result, ok bool) {
 	return gjson.Result{Type: gjson.String, Str: same}, true
 }
 
+// top returns the top-level members of ev that lookup of f reads: the receiver's list
+// (Event.Top), else, for a path lookup reads member by member, the members walked once
+// per event into sc (walkTop), so that the type and key fields read the member their
+// path starts with rather than gjson searching the document; nil when lookup reads
+// the whole document anyway.
+func (sc *batchScratch) top(ev *Event, f *fieldPath) []jsonx.Member {
+	if ev.Top != nil || f.first == "" {
+		return ev.Top
+	}
+	if sc.topsOf != ev {
+		sc.tops, sc.topsOf = walkTop(ev.Doc, sc.tops[:0]), ev
+	}
+	return sc.tops
+}
+
 // walkTop appends the top-level members of doc, an object its receiver validated,
-// to dst: for events whose receiver did not list them (Event.Top), so that lookup reads
-// the one member a path starts with rather than gjson searching the document (HTTP
-// events: 443-466 -> 380 ns per event in BenchmarkIngestTypeField, and no string
-// copied). It skips values without checking them (jsonx.Members).
+// to dst, skipping values without checking them (jsonx.Members).
 func walkTop(doc []byte, dst []jsonx.Member) []jsonx.Member {
 	jsonx.Members(doc, func(ks, ke, ve int) {
 		dst = append(dst, jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve})
