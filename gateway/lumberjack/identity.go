@@ -25,13 +25,13 @@ import (
 // becomes a second document, as it would in Elasticsearch.
 func (s *scanner) identity(dst []byte) []byte {
 	id := &s.ids.id
-	if v := id.metaID; isString(v) && len(v) <= maxMetadataID+2 {
+	if v := id.of[partMetadata]; isString(v) && len(v) <= maxMetadataID+2 {
 		dst = append(dst, 'm')
 		return append(dst, text(v)...)
 	}
-	who, whoTag := id.agentID, byte('a')
+	who, whoTag := id.of[partAgent], byte('a')
 	if !scalar(who) {
-		who, whoTag = id.hostName, 'h'
+		who, whoTag = id.of[partHost], 'h'
 	}
 	if !scalar(who) || !scalar(id.file.path) || !isNumber(id.offset) {
 		return dst
@@ -47,12 +47,12 @@ func (s *scanner) identity(dst []byte) []byte {
 			dst = appendPart(dst, f.tag, f.v)
 		}
 	}
-	if v := id.inputID; scalar(v) {
+	if v := id.of[partInput]; scalar(v) {
 		dst = appendPart(dst, 'n', v)
 	}
 	dst = appendPart(dst, 'o', id.offset)
-	if len(id.timestamp) > 0 {
-		dst = appendPart(dst, 't', id.timestamp)
+	if ts := id.of[partTimestamp]; len(ts) > 0 {
+		dst = appendPart(dst, 't', ts)
 	}
 	return dst
 }
@@ -62,11 +62,16 @@ func (s *scanner) identity(dst []byte) []byte {
 // log.file's path, device_id, inode and fingerprint, and @timestamp. Where a member
 // is repeated, the last one counts, its parent objects' too.
 type idParts struct {
-	metaID, agentID, hostName, inputID []byte
-	offset                             []byte
-	file                               fileParts
-	timestamp                          []byte
+	// of holds, by part, the one value the identity takes of it: the member named
+	// partMember[part] of the top-level object, or @timestamp itself; log's is unused.
+	of     [numParts][]byte
+	offset []byte
+	file   fileParts
 }
+
+// partMember names the member of each top-level object the identity takes, but log's
+// (offset and file) and @timestamp's (a string, taken whole).
+var partMember = [numParts]string{partMetadata: "_id", partAgent: "id", partHost: "name", partInput: "id"}
 
 // fileParts are the members of log.file in an identity.
 type fileParts struct{ path, device, inode, fingerprint []byte }
@@ -95,18 +100,13 @@ func (s *idScan) reset() { *s = idScan{} }
 // at part (partOf; -1 for members that are not part of the identity).
 func (s *idScan) top(part int, m jsonx.Member, doc []byte) {
 	switch part {
-	case partMetadata:
-		s.id.metaID = s.cur.metaID
-	case partAgent:
-		s.id.agentID = s.cur.agentID
-	case partHost:
-		s.id.hostName = s.cur.hostName
-	case partInput:
-		s.id.inputID = s.cur.inputID
+	case -1:
 	case partLog:
 		s.id.offset, s.id.file = s.cur.offset, s.cur.file
 	case partTimestamp:
-		s.id.timestamp = m.Value(doc)
+		s.id.of[part] = m.Value(doc)
+	default:
+		s.id.of[part] = s.cur.of[part]
 	}
 	if s.dirty {
 		s.cur, s.dirty = idParts{}, false
@@ -132,34 +132,13 @@ func (s *idScan) nested(doc []byte, path []jsonx.Key, valueEnd int) {
 		}
 		return
 	}
-	var dst *[]byte
-	switch s.parentPart {
-	case partMetadata:
-		if keyIs(key, "_id") {
-			dst = &s.cur.metaID
-		}
-	case partAgent:
-		if keyIs(key, "id") {
-			dst = &s.cur.agentID
-		}
-	case partHost:
-		if keyIs(key, "name") {
-			dst = &s.cur.hostName
-		}
-	case partInput:
-		if keyIs(key, "id") {
-			dst = &s.cur.inputID
-		}
-	case partLog:
-		switch {
-		case keyIs(key, "offset"):
-			dst = &s.cur.offset
-		case keyIs(key, "file"):
-			s.cur.file, s.file, s.dirty = s.file, fileParts{}, true
-		}
-	}
-	if dst != nil {
-		*dst, s.dirty = m.Value(doc), true
+	switch {
+	case s.parentPart == partLog && keyIs(key, "offset"):
+		s.cur.offset, s.dirty = m.Value(doc), true
+	case s.parentPart == partLog && keyIs(key, "file"):
+		s.cur.file, s.file, s.dirty = s.file, fileParts{}, true
+	case partMember[s.parentPart] != "" && keyIs(key, partMember[s.parentPart]):
+		s.cur.of[s.parentPart], s.dirty = m.Value(doc), true
 	}
 }
 

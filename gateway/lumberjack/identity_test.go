@@ -144,15 +144,15 @@ func identityByWalk(doc []byte) []byte {
 	}
 	s := scanner{}
 	id := &s.ids.id
-	id.metaID = lookup(top[partMetadata], "_id")[0]
-	id.agentID = lookup(top[partAgent], "id")[0]
-	id.hostName = lookup(top[partHost], "name")[0]
-	id.inputID = lookup(top[partInput], "id")[0]
+	id.of[partMetadata] = lookup(top[partMetadata], "_id")[0]
+	id.of[partAgent] = lookup(top[partAgent], "id")[0]
+	id.of[partHost] = lookup(top[partHost], "name")[0]
+	id.of[partInput] = lookup(top[partInput], "id")[0]
 	lv := lookup(top[partLog], "file", "offset")
 	id.offset = lv[1]
 	fv := lookup(lv[0], "path", "device_id", "inode", "fingerprint")
 	id.file = fileParts{path: fv[0], device: fv[1], inode: fv[2], fingerprint: fv[3]}
-	id.timestamp = top[partTimestamp]
+	id.of[partTimestamp] = top[partTimestamp]
 	return s.identity(nil)
 }
 
