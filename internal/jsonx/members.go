@@ -178,8 +178,9 @@ func SkipString(b []byte, i int) int {
 	return -1
 }
 
-// quoteOrBackslash is special without the control characters: the top bits of the
-// bytes of w that are '"' or '\\', the lowest one set always a real one.
+// quoteOrBackslash is special without the control characters (and part of it): the
+// top bits of the bytes of w that are '"' or '\\', the lowest one set always a real
+// one.
 func quoteOrBackslash(w uint64) uint64 {
 	q := w ^ (ones * '"')
 	q = (q - ones) &^ q

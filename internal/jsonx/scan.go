@@ -286,11 +286,7 @@ const (
 // real one; bits above it may be false alarms, which the byte loop sorts out.
 func special(w uint64) uint64 {
 	ctl := (w - ones*0x20) &^ w
-	q := w ^ (ones * '"')
-	q = (q - ones) &^ q
-	bs := w ^ (ones * '\\')
-	bs = (bs - ones) &^ bs
-	return (ctl | q | bs) & tops
+	return ctl&tops | quoteOrBackslash(w)
 }
 
 // ScanString returns the offset just past the JSON string that starts with the quote
