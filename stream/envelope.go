@@ -57,10 +57,10 @@ func AppendEnvelope(dst []byte, typ, id string, received time.Time, event []byte
 // share. id may be bytes, so that the gateway's ids need no string each.
 func AppendEnvelopeTraced[ID ~string | ~[]byte](dst []byte, times *timefmt.Cache, typ string, id ID, received time.Time, event []byte, traceparent string) []byte {
 	dst = append(dst, `{"v":1,"type":`...)
-	dst = appendString(dst, typ)
+	dst = jsonx.AppendString(dst, typ)
 	if len(id) > 0 {
 		dst = append(dst, `,"id":`...)
-		dst = appendString(dst, id)
+		dst = jsonx.AppendString(dst, id)
 	}
 	dst = append(dst, `,"received":"`...)
 	if times == nil {
@@ -69,27 +69,13 @@ func AppendEnvelopeTraced[ID ~string | ~[]byte](dst []byte, times *timefmt.Cache
 	dst = times.Append(dst, received)
 	if traceparent != "" {
 		dst = append(dst, `","trace":`...)
-		dst = appendString(dst, traceparent)
+		dst = jsonx.AppendString(dst, traceparent)
 		dst = append(dst, `,"event":`...)
 	} else {
 		dst = append(dst, `","event":`...)
 	}
 	dst = append(dst, event...)
 	return append(dst, '}')
-}
-
-// appendString appends s as a JSON string. Log types and the gateway's ids are plain
-// ASCII, copied as they are; anything else is quoted by encoding/json.
-func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			q, _ := json.Marshal(string(s)) // a string always encodes
-			return append(dst, q...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
 
 // ParseEnvelope decodes record data made by AppendEnvelope, reading the event no

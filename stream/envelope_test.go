@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -104,4 +105,34 @@ func TestTraceParent(t *testing.T) {
 	if env, _ := stream.ParseEnvelope(plain); env.Trace != "" {
 		t.Fatalf("untraced envelope parsed with trace %q", env.Trace)
 	}
+}
+
+// FuzzEnvelopeTrace holds what AppendEnvelopeTraced writes to what ParseEnvelope and
+// TraceParent read back, for any id and traceparent (quotes, backslashes, bytes that
+// are not UTF-8 included), and TraceParent to never panic on arbitrary record data.
+func FuzzEnvelopeTrace(f *testing.F) {
+	f.Add("k-1", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", []byte(`{"v":1,"type":"ids","id":"x\"y","received":"2026-11-26T07:00:00Z","trace":"t\\","event":{}}`))
+	f.Add(`q"\`, "", []byte(`{"v":1,"type":"`))
+	f.Add("\xff", "\x00tp", []byte("not json"))
+	at := time.Date(2026, 11, 26, 7, 0, 0, 123456789, time.UTC)
+	f.Fuzz(func(t *testing.T, id, traceparent string, data []byte) {
+		_ = stream.TraceParent(data)
+		if len(id) > stream.MaxIDLen || !utf8.ValidString(id) || !utf8.ValidString(traceparent) {
+			return
+		}
+		rec := stream.AppendEnvelopeTraced(nil, nil, "ids", []byte(id), at, []byte(`{"a":1}`), traceparent)
+		env, err := stream.ParseEnvelope(rec)
+		if err != nil {
+			t.Fatalf("ParseEnvelope(%q): %v", rec, err)
+		}
+		if env.ID != id || env.Trace != traceparent || env.Type != "ids" || !env.Received.Equal(at) {
+			t.Fatalf("%q read back as id %q, trace %q, type %q, received %v", rec, env.ID, env.Trace, env.Type, env.Received)
+		}
+		// TraceParent reads the value as written, up to 80 bytes: any that needs no
+		// escape comes back as it went in.
+		plain := len(traceparent) < 80 && !strings.ContainsFunc(traceparent, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' })
+		if got := stream.TraceParent(rec); plain && got != traceparent {
+			t.Fatalf("TraceParent(%q) = %q, want %q", rec, got, traceparent)
+		}
+	})
 }
