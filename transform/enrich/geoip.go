@@ -185,13 +185,13 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 	addr, ok, err := ipField(e, g.path, g.ignoreMissing)
 	if err != nil || !ok {
 		if err != nil {
-			g.countAll(ctx, resultError)
+			g.countAll(resultError)
 			return fmt.Errorf("geoip of %s: %w", g.field, err)
 		}
 		return nil
 	}
 	if !routable(addr) {
-		g.countAll(ctx, resultMiss)
+		g.countAll(resultMiss)
 		return nil
 	}
 	var geo, as *geoRecord
@@ -229,12 +229,12 @@ func (g *geoIP) Process(ctx context.Context, e *event.Event) error {
 	return nil
 }
 
-func (g *geoIP) countAll(ctx context.Context, result string) {
+func (g *geoIP) countAll(r result) {
 	if g.city != nil {
-		g.cityCount.add(result)
+		g.cityCount.add(r)
 	}
 	if g.asn != nil {
-		g.asnCount.add(result)
+		g.asnCount.add(r)
 	}
 }
 
@@ -298,7 +298,8 @@ func routable(a netip.Addr) bool {
 	return a.IsGlobalUnicast() && !a.IsPrivate()
 }
 
-func hitOrMiss(hit bool) string {
+// hitOrMiss is resultHit or resultMiss.
+func hitOrMiss(hit bool) result {
 	if hit {
 		return resultHit
 	}

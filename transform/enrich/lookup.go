@@ -54,7 +54,7 @@ type source struct {
 	now   func() time.Time
 
 	latency    metric.Float64Histogram
-	latencyFor map[string][]metric.RecordOption // by result: hit, miss, error
+	latencyFor [numResults][]metric.RecordOption // by result: hit, miss, error
 }
 
 func newSource(name, kind string, b backend, timeout time.Duration, cc CacheConfig, m *metrics, now func() time.Time) (*source, error) {
@@ -66,10 +66,10 @@ func newSource(name, kind string, b backend, timeout time.Duration, cc CacheConf
 		timeout = DefaultSourceTimeout
 	}
 	s := &source{name: name, kind: kind, backend: b, timeout: timeout, ttl: cc.TTL, negTTL: cc.NegativeTTL,
-		stale: cc.StaleIfError, cache: cache, now: now, latency: m.backend, latencyFor: map[string][]metric.RecordOption{}}
-	for _, r := range []string{resultHit, resultMiss, resultError} {
+		stale: cc.StaleIfError, cache: cache, now: now, latency: m.backend}
+	for _, r := range []result{resultHit, resultMiss, resultError} {
 		s.latencyFor[r] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("source", name), attribute.String("backend", kind), attribute.String("result", r)))}
+			attribute.String("source", name), attribute.String("backend", kind), attribute.String("result", r.String())))}
 	}
 	return s, nil
 }
@@ -79,7 +79,7 @@ func newSource(name, kind string, b backend, timeout time.Duration, cc CacheConf
 // concurrent callers of a key, bounded by the source's timeout), and when that fails an
 // expired entry within StaleIfError is served instead of the error. The caller must
 // not modify the entry.
-func (s *source) get(ctx context.Context, key string) (*cacheEntry, string, error) {
+func (s *source) get(ctx context.Context, key string) (*cacheEntry, result, error) {
 	now := s.now()
 	ent, cached := s.cache.Get(key)
 	if cached && now.Before(ent.expires) {

@@ -78,7 +78,7 @@ func TestSourceCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	step := func(key, wantResult string, wantCalls int) {
+	step := func(key string, wantResult result, wantCalls int) {
 		t.Helper()
 		_, result, err := src.get(ctx, key)
 		if wantResult == resultError {
@@ -311,11 +311,11 @@ func TestLookupRedis(t *testing.T) {
 		t.Fatalf("template with an absent field: %v", err)
 	}
 
-	lookups := func(result string) int64 {
-		return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=users", "result="+result)
+	lookups := func(r result) int64 {
+		return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=users", "result="+r.String())
 	}
-	calls := func(result string) int64 {
-		return m.sum(t, "sluice_enrich_backend_duration_seconds", "source=users", "backend=redis", "result="+result)
+	calls := func(r result) int64 {
+		return m.sum(t, "sluice_enrich_backend_duration_seconds", "source=users", "backend=redis", "result="+r.String())
 	}
 	if lookups(resultHit) != 3 || lookups(resultCacheHit) != 1 || lookups(resultMiss) != 1 ||
 		lookups(resultNegativeCacheHit) != 2 || lookups(resultError) != 2 {
@@ -374,8 +374,8 @@ func TestLookupPostgres(t *testing.T) {
 		err.Error() != "lookup of host.id: a object, not a string or number" {
 		t.Fatalf("object key: %v", err)
 	}
-	lookups := func(result string) int64 {
-		return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=cmdb", "result="+result)
+	lookups := func(r result) int64 {
+		return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=cmdb", "result="+r.String())
 	}
 	if lookups(resultHit) != 1 || lookups(resultCacheHit) != 1 || lookups(resultMiss) != 2 || lookups(resultNegativeCacheHit) != 1 {
 		t.Errorf("lookups: hit %d cache_hit %d miss %d negative_cache_hit %d; want 1 1 2 1",
@@ -577,8 +577,8 @@ func TestLookupBackendGone(t *testing.T) {
 					t.Errorf("fail-open, uncached key while the backend is down: %v %v", got, err)
 				}
 			}
-			lookups := func(result string) int64 {
-				return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=src", "result="+result)
+			lookups := func(r result) int64 {
+				return m.sum(t, "sluice_enrich_lookups_total", "processor=lookup", "resource=src", "result="+r.String())
 			}
 			if lookups(resultError) != 4 || lookups(resultCacheHit) != 1 || lookups(resultStale) != 1 {
 				t.Errorf("lookups: error %d cache_hit %d stale %d, want 4 1 1", lookups(resultError), lookups(resultCacheHit), lookups(resultStale))

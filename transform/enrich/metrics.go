@@ -13,23 +13,32 @@ import (
 	"github.com/sluice-siem/sluice/internal/instruments"
 )
 
-// Results of one lookup, the result attribute of sluice_enrich_lookups_total.
+// result is how one lookup went, the result attribute of sluice_enrich_lookups_total
+// (and of the backend durations): an index into resultNames, so that counting one is
+// an array index.
+type result uint8
+
+// Results of one lookup.
 const (
-	resultHit = "hit" // the database, table, set or backend had an answer
+	resultHit result = iota // the database, table, set or backend had an answer
 	// resultMiss: it had none (for geoip: also private and reserved addresses).
-	resultMiss = "miss"
+	resultMiss
 	// resultCacheHit: a lookup source answered from its cache.
-	resultCacheHit = "cache_hit"
+	resultCacheHit
 	// resultNegativeCacheHit: a lookup source answered "no such key" from its cache.
-	resultNegativeCacheHit = "negative_cache_hit"
+	resultNegativeCacheHit
 	// resultStale: the backend failed and an expired cache entry was served instead.
-	resultStale = "stale"
+	resultStale
 	// resultError: the lookup failed (a backend error, an invalid IP address, ...).
-	resultError = "error"
+	resultError
+	numResults
 )
 
-// results lists the results in the order lookupCounts keeps them.
-var results = [...]string{resultHit, resultMiss, resultCacheHit, resultNegativeCacheHit, resultStale, resultError}
+// resultNames are the results' attribute values.
+var resultNames = [numResults]string{"hit", "miss", "cache_hit", "negative_cache_hit", "stale", "error"}
+
+// String returns r's attribute value.
+func (r result) String() string { return resultNames[r] }
 
 // metrics holds the instruments of a Resources and its processors.
 type metrics struct {
@@ -67,7 +76,7 @@ func newMetrics(meter metric.Meter) (*metrics, error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, c := range m.lookups {
-			for i := range results {
+			for i := range c.n {
 				if n := c.n[i].Load(); n > 0 {
 					o.ObserveInt64(lookups, n, c.attrs[i])
 				}
@@ -88,11 +97,11 @@ func (m *metrics) close() {
 	}
 }
 
-// lookupCounts are the lookups of one processor kind in one resource, by result (in
-// the order of results), with their attribute sets made once.
+// lookupCounts are the lookups of one processor kind in one resource, by result,
+// with their attribute sets made once.
 type lookupCounts struct {
-	n     [len(results)]atomic.Int64
-	attrs [len(results)]metric.ObserveOption
+	n     [numResults]atomic.Int64
+	attrs [numResults]metric.ObserveOption
 }
 
 // lookupCounter counts one processor's lookups in one resource; the processors of a
@@ -107,7 +116,7 @@ func (m *metrics) lookupCounter(processor, resource string) lookupCounter {
 	c := m.lookups[key]
 	if c == nil {
 		c = &lookupCounts{}
-		for i, r := range results {
+		for i, r := range resultNames {
 			c.attrs[i] = metric.WithAttributeSet(attribute.NewSet(
 				attribute.String("processor", processor),
 				attribute.String("resource", resource),
@@ -118,16 +127,10 @@ func (m *metrics) lookupCounter(processor, resource string) lookupCounter {
 	return lookupCounter{c}
 }
 
-// add counts one lookup of result (one of the result constants).
-func (lc lookupCounter) add(result string) {
-	if lc.c == nil {
-		return
-	}
-	for i, r := range results {
-		if r == result {
-			lc.c.n[i].Add(1)
-			return
-		}
+// add counts one lookup of result r.
+func (lc lookupCounter) add(r result) {
+	if lc.c != nil {
+		lc.c.n[r].Add(1)
 	}
 }
 
