@@ -425,12 +425,11 @@ type encoder struct {
 	s     *Sink
 	lines chunks.Arena
 	// The last document's type and day (Unix days; the daily layout only), and its
-	// index's name and JSON string.
-	typ          string
-	day          int64
-	index        string
-	indexJSON    []byte
-	hasLastIndex bool
+	// index's name and JSON string (nil before the first document).
+	typ       string
+	day       int64
+	index     string
+	indexJSON []byte
 }
 
 // encode makes the item of d: its index, id and bulk lines. It refuses a body that is
@@ -468,10 +467,10 @@ func (e *encoder) indexOf(d *sink.Document) string {
 			day-- // floor: days before 1970 as the calendar has them
 		}
 	}
-	if !e.hasLastIndex || d.Type != e.typ || day != e.day {
+	if e.indexJSON == nil || d.Type != e.typ || day != e.day {
 		e.index = e.s.IndexName(d.Type, d.Time)
 		e.indexJSON, _ = json.Marshal(e.index) // a string always encodes
-		e.typ, e.day, e.hasLastIndex = d.Type, day, true
+		e.typ, e.day = d.Type, day
 	}
 	return e.index
 }
