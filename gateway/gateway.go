@@ -72,8 +72,9 @@ type Event struct {
 	Err error
 	// Top, when not nil, lists Doc's top-level members (offsets into Doc), every one
 	// in order, as a receiver that validated Doc found them: the type and partition
-	// key fields are then looked up in the members they start with rather than by
-	// scanning Doc again. Ingest does not keep it.
+	// key fields are looked up in the members they start with, and Ingest need not
+	// walk Doc to list them itself (as it does when Top is nil). Ingest does not keep
+	// it.
 	Top []jsonx.Member
 }
 
