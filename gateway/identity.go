@@ -19,8 +19,9 @@ import (
 //
 //   - auto (the default): what the source says identifies the event (Event.ID: a
 //     client's idempotency key, the _bulk action's _id, Beats' @metadata._id or the
-//     shipper's coordinates of the line); an event without one has no identity, and is
-//     named by its stream position downstream, as before ids.
+//     shipper's coordinates of the line, over lumberjack or _bulk); an event without
+//     one has no identity, and is named by its stream position downstream, as before
+//     ids.
 //   - stream_position: never an identity; every copy of an event is a document.
 //   - content: a hash of the event as received, whatever the source says. Two events
 //     that are byte for byte the same become one document, which is wrong for sources

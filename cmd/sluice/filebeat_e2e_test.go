@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,10 @@ func filebeatBinary(t *testing.T) string {
 // TestFilebeatElasticsearchOutputDefaults runs `sluice dev` and a real Filebeat 7.17
 // (scripts/filebeat.sh) with output.elasticsearch and only its hosts set, reading a
 // file: Filebeat starts (version and license checks, ILM on through /_xpack, policy,
-// template, rollover alias), sends, and every line is in the file sink exactly once.
+// template, rollover alias), sends, and every line is in the file sink, each copy of a
+// line with one id: Filebeat resends a bulk request whose answer it lost (a connection
+// cut under load), which the file sink appends again, but the resent events keep the
+// identity of their coordinates (beatsid), so a search engine holds each line once.
 // A recording proxy between them checks that no answer was an error and that the
 // start-up requests are those gateway/httprecv's TestFilebeat717StartsAndSends drives.
 // A second run sets setup.ilm.overwrite: true, so that Filebeat writes the policy and
@@ -68,7 +72,8 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 	}
 	defer logFile.Close()
 	sluice := exec.Command(bin, "dev", "--http", httpAddr, "--grpc", "", "--lumberjack", "", "--data-dir", dataDir)
-	sluice.Env = append(os.Environ(), "SLUICE_SAMPLE_PIPELINES=false", "SLUICE_LOG_FORMAT=text", "SLUICE_GRPC_ADDR=", "SLUICE_LUMBERJACK_ADDR=")
+	sluice.Env = append(os.Environ(), "SLUICE_SAMPLE_PIPELINES=false", "SLUICE_LOG_FORMAT=text", "SLUICE_GRPC_ADDR=", "SLUICE_LUMBERJACK_ADDR=",
+		"SLUICE_SINK_FILE_ID_FIELD="+sinkIDField)
 	sluice.Stdout, sluice.Stderr = logFile, logFile
 	if err := sluice.Start(); err != nil {
 		t.Fatal(err)
@@ -91,24 +96,27 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 		lines   int
 		extra   string   // more of filebeat.yml
 		startup []string // the requests before the first _bulk
+		// loseAnswer is the _bulk request (1-based) whose answer the proxy drops, cutting
+		// Filebeat's connection after sluice took the events: Filebeat sends them again.
+		loseAnswer int
 	}{
 		{"defaults", 5000, "", []string{
 			"GET /", "GET /_license?human=false", "GET /_xpack", "GET /_ilm/policy/filebeat",
 			"HEAD /_index_template/" + alias, "GET /_alias/" + alias,
-		}},
+		}, 3},
 		{"ilm-overwrite", 500, "setup.ilm.overwrite: true\n", []string{
 			"GET /", "GET /_license?human=false", "GET /_xpack", "PUT /_ilm/policy/filebeat",
 			"HEAD /_index_template/" + alias, "PUT /_index_template/" + alias,
 			"PUT /%3C" + alias + "-%7Bnow%2Fd%7D-000001%3E",
-		}},
+		}, 0},
 		// setup.ilm.enabled: false is not needed; it only skips calls.
 		{"ilm-disabled", 500, "setup.ilm.enabled: false\n", []string{
 			"GET /", "GET /_license?human=false", "HEAD /_index_template/" + alias,
-		}},
+		}, 0},
 	}
 	for _, run := range runs {
 		t.Run(run.name, func(t *testing.T) {
-			rec := newRequestRecorder(t, "http://"+httpAddr)
+			rec := newRequestRecorder(t, "http://"+httpAddr, run.loseAnswer)
 			dir := t.TempDir()
 			input := filepath.Join(dir, "app.log")
 			var lines strings.Builder
@@ -142,12 +150,14 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 					_ = cmd.Wait()
 				}
 				if t.Failed() {
+					b, _ := os.ReadFile(fbLog)
+					t.Logf("filebeat's errors and warnings:\n%s", grepLines(string(b), "ERROR", "WARN"))
 					t.Logf("filebeat log (end):\n%s", tail(fbLog))
 					t.Logf("requests:\n%s", strings.Join(rec.log(), "\n"))
 				}
 			}()
 
-			seqs := func() map[int]int { return runSeqs(t, dataDir, run.name) }
+			seqs := func() map[int][]string { return runSeqs(t, dataDir, run.name) }
 			deadline := time.Now().Add(120 * time.Second)
 			for len(seqs()) < run.lines {
 				if time.Now().After(deadline) {
@@ -180,13 +190,11 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 			if !slices.Equal(startup, want) {
 				t.Errorf("start-up requests %q, want %q", startup, want)
 			}
-			// Every line once: none lost, none sent twice (a resend would be a second
-			// document, since Filebeat 7 gives events no _id).
+			// Every line, and one id for all copies of a line: Filebeat 7 gives events
+			// no _id, so without the identity a resend would be a second document.
 			time.Sleep(time.Second)
-			for seq, n := range seqs() {
-				if n != 1 {
-					t.Errorf("line %d is in the sink %d times", seq, n)
-				}
+			if resent := checkCopies(t, seqs()); run.loseAnswer > 0 && resent == 0 {
+				t.Errorf("the answer to _bulk request %d was lost, and no line is in the sink twice: Filebeat sent nothing again?", run.loseAnswer)
 			}
 		})
 	}
@@ -204,21 +212,42 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 		if len(got) != run.lines {
 			t.Errorf("%s: %d of %d lines in the sink after stopping", run.name, len(got), run.lines)
 		}
-		for seq, n := range got {
-			if n != 1 {
-				t.Errorf("%s: line %d is in the sink %d times after stopping", run.name, seq, n)
-			}
-		}
+		checkCopies(t, got)
 	}
 }
 
-// runSeqs counts, per sequence number, the lines of a run in the file sink (every
-// log type's directory under dataDir).
-func runSeqs(t *testing.T, dataDir, run string) map[int]int {
+// sinkIDField is where the file sink writes each document's id in these tests.
+const sinkIDField = "_sluice_id"
+
+// checkCopies fails t for a line whose copies in the sink (ids, by sequence number)
+// have more than one id, and returns how many lines Filebeat sent more than once.
+func checkCopies(t *testing.T, ids map[int][]string) (resent int) {
+	t.Helper()
+	for seq, got := range ids {
+		if len(got) > 1 {
+			resent++
+		}
+		for _, id := range got {
+			if id == "" || id != got[0] {
+				t.Errorf("line %d is in the sink %d times with ids %q: want one id, the document a search engine keeps", seq, len(got), got)
+				break
+			}
+		}
+	}
+	if resent > 0 {
+		t.Logf("%d lines were sent more than once (each copy with its line's one id)", resent)
+	}
+	return resent
+}
+
+// runSeqs returns, per sequence number, the ids (sinkIDField) of the lines of a run
+// in the file sink (every log type's directory under dataDir), one per copy.
+func runSeqs(t *testing.T, dataDir, run string) map[int][]string {
 	t.Helper()
 	dirs, _ := filepath.Glob(filepath.Join(dataDir, "*"))
 	marker := "run=" + run + " seq="
-	out := map[int]int{}
+	out := map[int][]string{}
+	idPrefix := `{"` + sinkIDField + `":"`
 	for _, d := range dirs {
 		if filepath.Base(d)[0] == '_' { // the embedded stream's own
 			continue
@@ -228,16 +257,22 @@ func runSeqs(t *testing.T, dataDir, run string) map[int]int {
 			if i < 0 || len(line) < i+len(marker)+6 {
 				continue
 			}
-			if seq, err := strconv.Atoi(line[i+len(marker) : i+len(marker)+6]); err == nil {
-				out[seq]++
+			seq, err := strconv.Atoi(line[i+len(marker) : i+len(marker)+6])
+			if err != nil {
+				continue
 			}
+			id, _, _ := strings.Cut(strings.TrimPrefix(line, idPrefix), `"`)
+			if !strings.HasPrefix(line, idPrefix) {
+				id = "" // written without an id: checkCopies says so
+			}
+			out[seq] = append(out[seq], id)
 		}
 	}
 	return out
 }
 
 // requestRecorder is a reverse proxy in front of sluice that notes each request, with the
-// path as sent, and its answer's status.
+// path as sent, and its answer's status; it can lose the answer to one _bulk request.
 type requestRecorder struct {
 	srv *httptest.Server
 	mu  sync.Mutex
@@ -249,7 +284,10 @@ type recordedRequest struct {
 	status  int
 }
 
-func newRequestRecorder(t *testing.T, target string) *requestRecorder {
+// newRequestRecorder starts a requestRecorder in front of target that drops the answer
+// to its loseAnswer-th POST /_bulk (1-based; 0: none): sluice takes the request, and the
+// client's connection is closed instead of answered.
+func newRequestRecorder(t *testing.T, target string, loseAnswer int) *requestRecorder {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -257,12 +295,25 @@ func newRequestRecorder(t *testing.T, target string) *requestRecorder {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	rec := &requestRecorder{}
+	var bulks atomic.Int64
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		request := r.Method + " " + r.URL.RequestURI()
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/_bulk") && bulks.Add(1) == int64(loseAnswer) {
+			lost := httptest.NewRecorder()
+			proxy.ServeHTTP(lost, r)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.got = append(rec.got, recordedRequest{request: request + " (answer lost)", status: lost.Code})
+			return
+		}
 		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(sw, r)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		rec.got = append(rec.got, recordedRequest{request: r.Method + " " + r.URL.RequestURI(), status: sw.status})
+		rec.got = append(rec.got, recordedRequest{request: request, status: sw.status})
 	}))
 	t.Cleanup(rec.srv.Close)
 	return rec
@@ -293,12 +344,15 @@ func (w *statusRecorder) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// grepLines returns the lines of s that contain sub.
-func grepLines(s, sub string) string {
+// grepLines returns the lines of s that contain any of subs.
+func grepLines(s string, subs ...string) string {
 	var b strings.Builder
 	for line := range strings.Lines(s) {
-		if strings.Contains(line, sub) {
-			b.WriteString(line)
+		for _, sub := range subs {
+			if strings.Contains(line, sub) {
+				b.WriteString(line)
+				break
+			}
 		}
 	}
 	return b.String()

@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/sluice-siem/sluice/gateway"
+	"github.com/sluice-siem/sluice/gateway/internal/beatsid"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -257,12 +258,15 @@ func (e *esError) kind() gateway.Kind {
 type bulkItem struct {
 	// op keys the item in the response: index, create, delete or update; index for an
 	// action line that names none of them.
-	op     string
-	index  string
-	id     string // the action's _id; empty: one is generated for the response
-	source []byte // the document, a subslice of the body; nil when fail is set
-	line   int    // 1-based line of the action
-	fail   *esError
+	op    string
+	index string
+	id    string // the action's _id; empty: one is generated for the response
+	// beatsID is what identifies a Beat's document when the action has no _id (see
+	// beatsid): the same when the Beat resends the request; nil for other documents.
+	beatsID []byte
+	source  []byte // the document, a subslice of the body; nil when fail is set
+	line    int    // 1-based line of the action
+	fail    *esError
 }
 
 // maxIDBytes is Elasticsearch's limit on a document _id.
@@ -309,6 +313,8 @@ type lineReader struct {
 	body []byte
 	n    int            // lines read
 	sc   *jsonx.Scanner // validates every line before it is read
+	ids  []byte         // the items' beatsIDs, one after another
+	beat beatsid.Scan   // finds them
 }
 
 // next returns the next line without its line break.
@@ -409,7 +415,7 @@ func (p *lineReader) item(line []byte, defaultIndex string) bulkItem {
 			it.fail = &esError{http.StatusBadRequest, esActionValidation, fmt.Sprintf("line %d: %s action without a document line", it.line, op)}
 		case it.fail != nil:
 		default:
-			it.source, it.fail = p.readSource(bytes.TrimSpace(src), p.n)
+			it.source, it.beatsID, it.fail = p.readSource(bytes.TrimSpace(src), p.n, it.id == "")
 		}
 	case "delete":
 		it.fail = &esError{http.StatusBadRequest, esIllegalArgument, fmt.Sprintf("line %d: delete is not supported: sluice appends events to a stream and cannot delete documents", it.line)}
@@ -467,19 +473,31 @@ func (p *lineReader) readAction(line []byte) (op string, meta gjson.Result, fail
 	return op, meta, nil
 }
 
-// readSource checks a document line (trimmed) of line number n.
-func (p *lineReader) readSource(src []byte, n int) ([]byte, *esError) {
+// readSource checks a document line (trimmed) of line number n and, when identify is
+// set (the action has no _id), finds on the way what identifies it if a Beat sent it
+// (beatsid); beatsID is nil for other documents.
+func (p *lineReader) readSource(src []byte, n int, identify bool) (doc, beatsID []byte, fail *esError) {
 	if len(src) == 0 {
-		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document line is empty", n)}
+		return nil, nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document line is empty", n)}
 	}
-	if problem := checkJSON(p.sc, src); problem != "" {
-		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: failed to parse the document: %s", n, problem)}
+	var err error
+	if identify {
+		start := len(p.ids)
+		p.ids, err = p.beat.Of(p.sc, src, p.ids)
+		beatsID = p.ids[start:len(p.ids):len(p.ids)]
+	} else {
+		err = p.sc.Valid(src)
 	}
-	switch {
-	case src[0] != '{':
-		return nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document is a JSON %s, want an object", n, jsonKind(src[0]))}
+	if problem := jsonProblem(p.sc, src, "JSON", err); problem != "" {
+		return nil, nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: failed to parse the document: %s", n, problem)}
 	}
-	return src, nil
+	if src[0] != '{' {
+		return nil, nil, &esError{http.StatusBadRequest, esDocumentParsing, fmt.Sprintf("line %d: the document is a JSON %s, want an object", n, jsonKind(src[0]))}
+	}
+	if len(beatsID) == 0 {
+		beatsID = nil
+	}
+	return src, beatsID, nil
 }
 
 // truncate shortens s to at most n bytes, marking the cut, so that hostile input
@@ -534,8 +552,11 @@ func (es *esAPI) bulk(w http.ResponseWriter, r *http.Request) {
 	batch := gateway.Batch{Receiver: bulkReceiver, Events: make([]gateway.Event, len(items))}
 	for i, it := range items {
 		ev := gateway.Event{Type: es.types.typeOf(it.index), Doc: it.source}
-		if it.id != "" {
+		switch {
+		case it.id != "":
 			ev.ID = []byte(it.id) // the action's _id: a resent action is indexed once
+		case it.beatsID != nil:
+			ev.ID = it.beatsID // a Beat's document (Filebeat's elasticsearch output gives no _id)
 		}
 		if it.fail != nil {
 			ev.Err = gateway.Errorf(it.fail.kind(), "%s", it.fail.reason)

@@ -95,7 +95,11 @@ func checkJSON(sc *jsonx.Scanner, b []byte) string { return checkJSONAs(sc, b, "
 
 // checkJSONAs is checkJSON with the subject of the message named: "JSON", "JSON array".
 func checkJSONAs(sc *jsonx.Scanner, b []byte, subject string) string {
-	err := sc.Valid(b)
+	return jsonProblem(sc, b, subject, sc.Valid(b))
+}
+
+// jsonProblem says what err, sc's verdict on b, means to a client, or "" for nil.
+func jsonProblem(sc *jsonx.Scanner, b []byte, subject string, err error) string {
 	if err == nil {
 		return ""
 	}

@@ -1,6 +1,7 @@
 package httprecv_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -136,5 +137,50 @@ func TestBulkActionIDIsIdentity(t *testing.T) {
 	}
 	if got["c"].ID != "" {
 		t.Errorf("action without _id: envelope id %q, want none", got["c"].ID)
+	}
+}
+
+// _bulk from a Beat's elasticsearch output, which gives no _id: the line's coordinates
+// (beatsid) are the identity, so a bulk request the Beat sends again after a lost
+// answer gives its events the envelope ids they had the first time. An action's _id
+// still wins; a document without coordinates has none, as before.
+func TestBulkBeatsDocumentIdentity(t *testing.T) {
+	h := newBulkHarness(t, gateway.DefaultConfig(), true, 64<<20)
+	beat := func(msg string, offset int) string {
+		return fmt.Sprintf(`{"@timestamp":"2026-12-07T16:40:59.812Z","message":%q,"log":{"offset":%d,"file":{"path":"/var/log/fw.log"}},"agent":{"id":"5b1c","type":"filebeat"},"input":{"type":"filestream"}}`, msg, offset)
+	}
+	request := func(round string) []byte {
+		return []byte(strings.Join([]string{
+			`{"create":{"_index":"filebeat-7.17.29"}}`, beat("a"+round, 0),
+			`{"create":{"_index":"filebeat-7.17.29"}}`, beat("b"+round, 57),
+			`{"create":{"_index":"filebeat-7.17.29","_id":"k1"}}`, beat("c"+round, 114),
+			`{"create":{"_index":"filebeat-7.17.29"}}`, `{"message":"d` + round + `","log":{"offset":171},"input":{"type":"filestream"}}`,
+			"",
+		}, "\n"))
+	}
+	for _, round := range []string{"1", "2"} {
+		h.do(t, http.MethodPost, "/_bulk", request(round), "Content-Type", "application/json").want(t, http.StatusOK, `"errors":false`)
+	}
+	got := envelopesByMessage(t, h.received(t))
+	for _, m := range []string{"a", "b", "c"} {
+		if first, again := got[m+"1"].ID, got[m+"2"].ID; first == "" || first != again {
+			t.Errorf("event %s sent twice: envelope ids %q and %q, want one", m, first, again)
+		}
+	}
+	if got["a1"].ID == got["b1"].ID {
+		t.Errorf("lines at offsets 0 and 57: one envelope id %q, want two", got["a1"].ID)
+	}
+	var withKey string
+	{
+		h2 := newBulkHarness(t, gateway.DefaultConfig(), true, 64<<20)
+		body := `{"create":{"_index":"filebeat-7.17.29","_id":"k1"}}` + "\n" + `{"message":"e","input":{"type":"filestream"}}` + "\n"
+		h2.do(t, http.MethodPost, "/_bulk", []byte(body), "Content-Type", "application/json").want(t, http.StatusOK)
+		withKey = envelopesByMessage(t, h2.received(t))["e"].ID
+	}
+	if got["c1"].ID != withKey {
+		t.Errorf("a Beat's document with _id k1: envelope id %q, want the action's (%q)", got["c1"].ID, withKey)
+	}
+	if got["d1"].ID != "" || got["d2"].ID != "" {
+		t.Errorf("documents without coordinates: envelope ids %q and %q, want none", got["d1"].ID, got["d2"].ID)
 	}
 }

@@ -3,12 +3,12 @@ package lumberjack
 import (
 	"fmt"
 
+	"github.com/sluice-siem/sluice/gateway/internal/beatsid"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 )
 
-// metadataKey is the object Beats add to every event for the Logstash side (beat name,
-// version, index hints); it is not part of the event.
-const metadataKey = "@metadata"
+// metadataKey is the object Beats add to every event for the Logstash side.
+const metadataKey = beatsid.MetadataKey
 
 // scanner checks event documents in one pass, without decoding them: jsonx's Scanner
 // validates the JSON within the nesting limit (limits.max_depth) and reports the
@@ -22,8 +22,8 @@ type scanner struct {
 	members []jsonx.Member
 	cutter  jsonx.Cutter
 	doc     []byte // the document being scanned
-	// ids gathers the values that identify the event (identity).
-	ids idScan
+	// ids gathers the values that identify the event (beatsid).
+	ids beatsid.Scan
 }
 
 func newScanner(maxDepth int) scanner { return scanner{json: jsonx.NewScanner(maxDepth)} }
@@ -37,7 +37,7 @@ func (s *scanner) event(doc []byte, keepMetadata bool) ([]byte, error) {
 	return obj, err
 }
 
-// eventID is event that also appends to ids what identifies the event (see identity)
+// eventID is event that also appends to ids what identifies the event (see beatsid)
 // and returns the extended slice, unchanged when the event names no identity.
 func (s *scanner) eventID(doc []byte, keepMetadata bool, ids []byte) (obj, ext []byte, err error) {
 	obj, ext, _, err = s.scanEvent(doc, keepMetadata, ids, nil, false)
@@ -65,8 +65,8 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 	}
 	start := i
 	s.members, s.doc = s.members[:0], b
-	s.ids.reset()
-	err = s.json.ScanPaths(b, 3, s.member)
+	s.ids.Reset()
+	err = s.json.ScanPaths(b, beatsid.Levels, s.member)
 	s.doc = nil
 	if err != nil {
 		return nil, ids, top, fmt.Errorf("invalid JSON: %w", err)
@@ -75,7 +75,7 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 	for end > start && b[end-1] != '}' {
 		end-- // trailing whitespace
 	}
-	ids = s.identity(ids) // before the cut moves the bytes
+	ids = s.ids.Append(ids) // before the cut moves the bytes
 	if keepMetadata {
 		for k := range s.members {
 			s.members[k].Drop = false
@@ -89,15 +89,12 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 }
 
 // member records a top-level member, marked for dropping when it is @metadata, and
-// keeps the values of those at path that identify the event (see identity).
+// keeps the values of those at path that identify the event (see beatsid).
 func (s *scanner) member(path []jsonx.Key, valueEnd int) {
+	part := s.ids.Member(s.doc, path, valueEnd)
 	if len(path) > 1 {
-		s.ids.nested(s.doc, path, valueEnd)
 		return
 	}
-	m := jsonx.Member{KeyStart: path[0].Start, KeyEnd: path[0].End, ValueEnd: valueEnd}
-	part := partOf(m.Key(s.doc))
-	s.ids.top(part, m, s.doc)
-	m.Drop = part == partMetadata
+	m := jsonx.Member{KeyStart: path[0].Start, KeyEnd: path[0].End, ValueEnd: valueEnd, Drop: part == beatsid.PartMetadata}
 	s.members = append(s.members, m)
 }

@@ -6,74 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-siem/sluice/gateway/internal/beatsid"
 	"github.com/sluice-siem/sluice/internal/jsonx"
 )
-
-// A Beats event's identity: @metadata._id when set, else the line's coordinates; the
-// same for a resent event, different for anything that tells two lines apart.
-func TestIdentity(t *testing.T) {
-	const line = `"message":"deny","@timestamp":"2026-12-06T10:00:00.000Z","host":{"name":"fw1"},"log":{"file":{"path":"/var/log/fw.log"},"offset":`
-	id := func(doc string) string {
-		t.Helper()
-		var s scanner
-		_, ids, err := s.eventID([]byte(doc), false, nil)
-		if err != nil {
-			t.Fatalf("eventID(%s): %v", doc, err)
-		}
-		return string(ids)
-	}
-	base := id(`{` + line + `100}}`)
-	if base == "" {
-		t.Fatal("an event with host, path and offset has no identity")
-	}
-	same := map[string]string{
-		"members in another order": `{"log":{"offset":100,"file":{"path":"/var/log/fw.log"}},"host":{"name":"fw1"},"@timestamp":"2026-12-06T10:00:00.000Z","message":"deny"}`,
-		"another message":          `{` + line + `100},"message":"deny"}`,
-		"@metadata without _id":    `{"@metadata":{"beat":"filebeat"},` + line + `100}}`,
-	}
-	for what, doc := range same {
-		if got := id(doc); got != base {
-			t.Errorf("%s: identity %q, want the same as %q", what, got, base)
-		}
-	}
-	differ := map[string]string{
-		"another offset":     `{` + line + `101}}`,
-		"another @timestamp": `{"message":"deny","@timestamp":"2026-12-06T10:00:01.000Z","host":{"name":"fw1"},"log":{"file":{"path":"/var/log/fw.log"},"offset":100}}`,
-		"another host":       `{"message":"deny","@timestamp":"2026-12-06T10:00:00.000Z","host":{"name":"fw2"},"log":{"file":{"path":"/var/log/fw.log"},"offset":100}}`,
-		"another file":       `{"message":"deny","@timestamp":"2026-12-06T10:00:00.000Z","host":{"name":"fw1"},"log":{"file":{"path":"/var/log/fw.log.1"},"offset":100}}`,
-		"an inode":           `{"message":"deny","@timestamp":"2026-12-06T10:00:00.000Z","host":{"name":"fw1"},"log":{"file":{"path":"/var/log/fw.log","inode":"42"},"offset":100}}`,
-		"an agent id":        `{"agent":{"id":"a-1"},` + line + `100}}`,
-		"@metadata._id":      `{"@metadata":{"_id":"k1"},` + line + `100}}`,
-	}
-	seen := map[string]string{base: "base"}
-	for what, doc := range differ {
-		got := id(doc)
-		if got == "" {
-			t.Errorf("%s: no identity", what)
-		}
-		if other, dup := seen[got]; dup {
-			t.Errorf("%s: identity %q, the same as %s's", what, got, other)
-		}
-		seen[got] = what
-	}
-	if a, b := id(`{"@metadata":{"_id":"k1"},"message":"a"}`), id(`{"message":"b","@metadata":{"_id":"k1","beat":"x"}}`); a == "" || a != b {
-		t.Errorf("@metadata._id k1 gives identities %q and %q, want one", a, b)
-	}
-	for what, doc := range map[string]string{
-		"no offset":        `{"host":{"name":"fw1"},"log":{"file":{"path":"/p"}}}`,
-		"no path":          `{"host":{"name":"fw1"},"log":{"offset":1}}`,
-		"no host or agent": `{"log":{"file":{"path":"/p"},"offset":1}}`,
-		"offset a string":  `{"host":{"name":"fw1"},"log":{"file":{"path":"/p"},"offset":"1"}}`,
-		"dotted keys":      `{"host.name":"fw1","log.file.path":"/p","log.offset":1}`,
-		"empty _id":        `{"@metadata":{"_id":""}}`,
-		"_id a number":     `{"@metadata":{"_id":1}}`,
-		"no members":       `{}`,
-	} {
-		if got := id(doc); got != "" {
-			t.Errorf("%s: identity %q, want none", what, got)
-		}
-	}
-}
 
 // Through a go-lumber client, as Filebeat sends: a window sent again carries the
 // identities it had, and the @metadata the identity came from is still removed.
@@ -115,70 +50,29 @@ func TestResentWindowKeepsIdentities(t *testing.T) {
 	}
 }
 
-// identityByWalk is the identity found by walking the scanned event again, object by
-// object with jsonx.Members (the way the scanner found it before it gathered the
-// values during its one pass): the reference FuzzIdentity holds the scanner to.
-func identityByWalk(doc []byte) []byte {
-	var top [numParts][]byte
-	jsonx.Members(doc, func(ks, ke, ve int) {
-		m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
-		if part := partOf(m.Key(doc)); part >= 0 {
-			top[part] = m.Value(doc)
-		}
-	})
-	// lookup returns the values of obj's members keys[i], the last of repeated ones.
-	lookup := func(obj []byte, keys ...string) [4][]byte {
-		var vals [4][]byte
-		if len(obj) == 0 || obj[0] != '{' {
-			return vals
-		}
-		jsonx.Members(obj, func(ks, ke, ve int) {
-			m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
-			for i, want := range keys {
-				if jsonx.KeyIs(m.Key(obj), want) {
-					vals[i] = m.Value(obj)
-				}
-			}
-		})
-		return vals
-	}
-	s := scanner{}
-	id := &s.ids.id
-	id.of[partMetadata] = lookup(top[partMetadata], "_id")[0]
-	id.of[partAgent] = lookup(top[partAgent], "id")[0]
-	id.of[partHost] = lookup(top[partHost], "name")[0]
-	id.of[partInput] = lookup(top[partInput], "id")[0]
-	lv := lookup(top[partLog], "file", "offset")
-	id.offset = lv[1]
-	fv := lookup(lv[0], "path", "device_id", "inode", "fingerprint")
-	id.file = fileParts{path: fv[0], device: fv[1], inode: fv[2], fingerprint: fv[3]}
-	id.of[partTimestamp] = top[partTimestamp]
-	return s.identity(nil)
-}
-
-// FuzzIdentity holds the identity the scanner gathers in its one pass to the one a
-// second walk over the event finds, on every event the scanner accepts.
+// FuzzIdentity holds the identity the scanner gathers while it checks and cuts an
+// event to the one beatsid.Scan.Of finds in the event on its own, on every event the
+// scanner accepts.
 func FuzzIdentity(f *testing.F) {
 	for _, s := range []string{
-		`{"@timestamp":"t","host":{"name":"h"},"log":{"offset":7,"file":{"path":"/p","inode":"1","device_id":2,"fingerprint":"f"}},"input":{"id":"i"},"agent":{"id":"a"}}`,
-		`{"log":{"file":{"path":"/a"},"offset":1},"log":{"offset":2},"host":{"name":"h"}}`,
-		`{"log":{"file":{"path":"/a"},"file":{"inode":"1"},"offset":1},"host":{"name":"h","name":"g"}}`,
-		`{"log":{"x":{"path":"/x"},"file":{"path":"/a"},"offset":1},"agent":{"id":{}},"host":{"name":"h"}}`,
-		`{"\u0040metadata":{"\u005fid":"k"},"x":{"@metadata":{"_id":"j"}}}`,
-		`{"log":{"file":[{"path":"/a"}],"offset":1},"host":{"name":"h"}}`,
+		`{"@timestamp":"t","host":{"name":"h"},"log":{"offset":7,"file":{"path":"/p","inode":"1"}},"agent":{"id":"a"}}`,
 		`{"@metadata":{"_id":"k"},"@metadata":{"beat":"filebeat"},"agent":{"id":1},"log":{"offset":1e3,"file":{"path":"p"}}}`,
-		`{"a":{"log":{"file":{"path":"/n"}}},"log":{"fi\u006ce":{"pa\u0074h":"/e"},"offset":-1},"host":{"name":"h"}}`,
+		` {"log":{"file":{"path":"/a"},"offset":1},"host":{"name":"h"}} `,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var s scanner
-		obj, got, err := s.eventID(bytes.Clone(in), true, nil)
+		_, got, err := s.eventID(bytes.Clone(in), false, nil)
 		if err != nil {
 			return
 		}
-		if want := identityByWalk(obj); !bytes.Equal(got, want) {
-			t.Fatalf("eventID(%q) identity %q, a second walk finds %q", in, got, want)
+		want, err := new(beatsid.Scan).Of(jsonx.NewScanner(jsonx.DefaultMaxDepth), in, nil)
+		if err != nil {
+			t.Fatalf("the scanner took %q, beatsid.Scan.Of refuses it: %v", in, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("eventID(%q) identity %q, beatsid.Scan.Of finds %q", in, got, want)
 		}
 	})
 }

@@ -1,16 +1,8 @@
-package lumberjack
-
-import (
-	"bytes"
-	"encoding/binary"
-
-	"github.com/sluice-siem/sluice/internal/jsonx"
-)
-
-// identity appends to dst what identifies a Beats event, the same each time the
-// shipper sends it (gateway.Event.ID), and returns the extended slice; dst comes back
-// unchanged when the event names nothing. It reads the values the scanner has just
-// found in the event (idScan).
+// Package beatsid finds what identifies an event a Beat (Filebeat, Winlogbeat, ...)
+// sent, the same each time the Beat sends it again: the gateway's receivers that take
+// Beats events (lumberjack, and the _bulk API Beats' elasticsearch output speaks) give
+// it as gateway.Event.ID, so that a window or bulk request a Beat resends after a lost
+// answer becomes one document downstream, not two.
 //
 // The identity is the event's @metadata._id when the shipper set one (Filebeat's
 // add_id and fingerprint processors do, for this purpose). Otherwise it is where the
@@ -23,8 +15,50 @@ import (
 // Beat resends an event as it first sent it, @timestamp included, so a resend keeps
 // its identity; a line read again after the Beat restarts gets a new @timestamp and
 // becomes a second document, as it would in Elasticsearch.
-func (s *scanner) identity(dst []byte) []byte {
-	id := &s.ids.id
+//
+// The values are gathered while a jsonx.Scanner validates the event (ScanPaths with
+// Levels, calling Scan.Member), so that finding them costs no second pass.
+package beatsid
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/sluice-siem/sluice/internal/jsonx"
+)
+
+// MetadataKey is the object Beats add to every event for the Logstash side (beat
+// name, version, index hints, and the _id of add_id); it is not part of the event.
+const MetadataKey = "@metadata"
+
+// Levels is how deep the identity's members are (log.file.path): the levels argument
+// of jsonx.Scanner.ScanPaths that Scan.Member needs.
+const Levels = 3
+
+// Of appends to dst the identity of doc, a Beats event (see the package comment), and
+// returns the extended slice: dst unchanged when doc names none. It validates doc with
+// sc on the way, and returns why doc is not JSON within sc's limits. s's space is
+// reused from event to event; the zero Scan is ready, and a Scan Of has used must not
+// be copied.
+func (s *Scan) Of(sc *jsonx.Scanner, doc, dst []byte) ([]byte, error) {
+	s.Reset()
+	s.doc = doc
+	if s.member == nil {
+		s.member = func(path []jsonx.Key, valueEnd int) { s.Member(s.doc, path, valueEnd) }
+	}
+	err := sc.ScanPaths(doc, Levels, s.member)
+	s.doc = nil
+	if err != nil {
+		return dst, err
+	}
+	return s.Append(dst), nil
+}
+
+// Append appends the identity of the event s has scanned to dst and returns the
+// extended slice; dst comes back unchanged when the event names none. The bytes
+// Append reads are the event's: call it before they move.
+func (s *Scan) Append(dst []byte) []byte {
+	id := &s.id
 	if v := id.of[partMetadata]; isString(v) && len(v) <= maxMetadataID+2 {
 		dst = append(dst, 'm')
 		return append(dst, text(v)...)
@@ -76,12 +110,12 @@ var partMember = [numParts]string{partMetadata: "_id", partAgent: "id", partHost
 // fileParts are the members of log.file in an identity.
 type fileParts struct{ path, device, inode, fingerprint []byte }
 
-// idScan is what the scanner keeps of an event's identity while it scans the event:
+// Scan is what is kept of an event's identity while a jsonx.Scanner scans the event:
 // the members of the objects within it arrive before the top-level member they are
 // part of (jsonx.Scanner.ScanPaths), so each level's values wait in cur and file
 // until their parent's member ends, and count only if that parent is one of the
-// identity's.
-type idScan struct {
+// identity's. The zero Scan is ready; Reset readies it for the next event.
+type Scan struct {
 	id   idParts
 	cur  idParts   // of the top-level member being scanned
 	file fileParts // of the log.file member being scanned
@@ -91,14 +125,35 @@ type idScan struct {
 	// parentPart which part it is (partOf), looked up once for all of them.
 	parent     jsonx.Key
 	parentPart int
+
+	// doc and member serve Of: the document being scanned, and Member bound to it
+	// once (a closure per event would be an allocation per event).
+	doc    []byte
+	member func(path []jsonx.Key, valueEnd int)
 }
 
-// reset readies the idScan for the next event.
-func (s *idScan) reset() { *s = idScan{} }
+// Reset readies s for the next event.
+func (s *Scan) Reset() { *s = Scan{member: s.member} }
+
+// Member takes the member of doc at path (its key and those around it) whose value
+// ends at valueEnd: the callback of jsonx.Scanner.ScanPaths with Levels. For a
+// top-level member it returns which part of the identity it is, PartMetadata for
+// @metadata (which a receiver may cut), -1 for one the identity does not use; for
+// a nested one, -1.
+func (s *Scan) Member(doc []byte, path []jsonx.Key, valueEnd int) int {
+	if len(path) > 1 {
+		s.nested(doc, path, valueEnd)
+		return -1
+	}
+	m := jsonx.Member{KeyStart: path[0].Start, KeyEnd: path[0].End, ValueEnd: valueEnd}
+	part := partOf(m.Key(doc))
+	s.top(part, m, doc)
+	return part
+}
 
 // top takes the values kept for the top-level member m of doc that has just ended,
 // at part (partOf; -1 for members that are not part of the identity).
-func (s *idScan) top(part int, m jsonx.Member, doc []byte) {
+func (s *Scan) top(part int, m jsonx.Member, doc []byte) {
 	switch part {
 	case -1:
 	case partLog:
@@ -116,7 +171,7 @@ func (s *idScan) top(part int, m jsonx.Member, doc []byte) {
 // nested keeps the value of a member of an object within the event (path: its key
 // and those around it, valueEnd: the offset past its value) when it is one of the
 // identity's: a member of a top-level object, or of log.file.
-func (s *idScan) nested(doc []byte, path []jsonx.Key, valueEnd int) {
+func (s *Scan) nested(doc []byte, path []jsonx.Key, valueEnd int) {
 	if path[0] != s.parent {
 		s.parent, s.parentPart = path[0], partOf(doc[path[0].Start+1:path[0].End-1])
 	}
@@ -143,7 +198,7 @@ func (s *idScan) nested(doc []byte, path []jsonx.Key, valueEnd int) {
 }
 
 // inFile keeps v, the value of the member key of log.file, when the identity uses it.
-func (s *idScan) inFile(key, v []byte) {
+func (s *Scan) inFile(key, v []byte) {
 	switch {
 	case keyIs(key, "path"):
 		s.file.path = v
@@ -166,6 +221,9 @@ func keyIs(key []byte, want string) bool {
 // limit); a longer one is ignored in favour of the coordinates.
 const maxMetadataID = 512
 
+// PartMetadata is what Scan.Member returns for the top-level @metadata member.
+const PartMetadata = partMetadata
+
 // The top-level members the identity is made of (partOf).
 const (
 	partMetadata = iota
@@ -180,7 +238,7 @@ const (
 // partOf returns which part the top-level member of key (raw, still escaped) is, or -1.
 func partOf(key []byte) int {
 	switch string(key) { // compared without a copy
-	case metadataKey:
+	case MetadataKey:
 		return partMetadata
 	case "agent":
 		return partAgent
@@ -196,7 +254,7 @@ func partOf(key []byte) int {
 	if !jsonx.Escaped(key) {
 		return -1
 	}
-	for i, name := range [numParts]string{metadataKey, "agent", "host", "log", "input", "@timestamp"} {
+	for i, name := range [numParts]string{MetadataKey, "agent", "host", "log", "input", "@timestamp"} {
 		if jsonx.KeyIs(key, name) {
 			return i
 		}
