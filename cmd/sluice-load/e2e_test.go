@@ -233,6 +233,43 @@ func TestErrorsByKind(t *testing.T) {
 	}
 }
 
+// --http-ack status: a peer that answers with a status only (Benthos's http_server) has
+// a 2xx acknowledge the whole request and anything else fail it; without the option
+// the same answers acknowledge nothing, and the option is refused for other transports.
+func TestHTTPAckByStatus(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if requests.Add(1)%4 == 0 {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "rejecting due to failed processing")
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	s, code := load(t, "--transport", "http", "--http-ack", "status", "--addr", addr, "--connections", "1", "--events", "800", "--batch", "100")
+	if code != 1 {
+		t.Errorf("exit %d: want a failed run (two requests answered 502)", code)
+	}
+	if want := (counts{Sent: 800, Acked: 600, Failed: 200}); s.Events != want {
+		t.Errorf("events %+v, want %+v", s.Events, want)
+	}
+	if s.Errors["http_502"] != 2 || len(s.Errors) != 1 {
+		t.Errorf("errors %v, want 2 http_502", s.Errors)
+	}
+
+	requests.Store(1) // no 502 in the next three requests
+	if s, _ := load(t, "--transport", "http", "--addr", addr, "--connections", "1", "--events", "300", "--batch", "100"); s.Events.Acked != 0 {
+		t.Errorf("by count, answers without \"accepted\" acknowledged %d events, want none", s.Events.Acked)
+	}
+
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"run", "--transport", "bulk", "--http-ack", "status", "--addr", addr}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "--http-ack status is for --transport http") {
+		t.Errorf("--http-ack status with bulk: exit %d, %q", code, stderr.String())
+	}
+}
+
 // Under --rate the run takes as long as the rate says, and a subject started with
 // --subject-cmd is measured and stopped.
 func TestRateAndSubjectCommand(t *testing.T) {

@@ -22,20 +22,23 @@ const maxAnswerBytes = 64 << 20
 // NDJSON to /v1/events, or an Elasticsearch bulk body to /_bulk. The bodies of full
 // batches are built (and compressed) once up front.
 type httpTransport struct {
-	name   string // "http" or "bulk"
-	url    string
-	gzip   bool
-	apiKey string
-	client *http.Client
-	tr     *http.Transport
-	evs    []event
-	index  string // bulk: the index of every document, %s is the log type
-	batch  int
+	name string // "http" or "bulk"
+	url  string
+	gzip bool
+	// byStatus: a 2xx answer acknowledges every event of the request (--http-ack
+	// status), for peers whose answer says nothing more.
+	byStatus bool
+	apiKey   string
+	client   *http.Client
+	tr       *http.Transport
+	evs      []event
+	index    string // bulk: the index of every document, %s is the log type
+	batch    int
 	// bodies[i] is the body of the full batch starting at event i*batch.
 	bodies [][]byte
 }
 
-func newHTTPTransport(name, addr string, gz bool, apiKey, index string, conns, batch int, timeout time.Duration, evs []event, wire *atomic.Int64) (*httpTransport, []int, error) {
+func newHTTPTransport(name, addr string, gz, byStatus bool, apiKey, index string, conns, batch int, timeout time.Duration, evs []event, wire *atomic.Int64) (*httpTransport, []int, error) {
 	path := "/v1/events"
 	if name == "bulk" {
 		path = "/_bulk"
@@ -51,7 +54,7 @@ func newHTTPTransport(name, addr string, gz bool, apiKey, index string, conns, b
 		ForceAttemptHTTP2:   false,
 	}
 	t := &httpTransport{
-		name: name, url: "http://" + addr + path, gzip: gz, apiKey: apiKey, index: index, batch: batch, evs: evs,
+		name: name, url: "http://" + addr + path, gzip: gz, byStatus: byStatus, apiKey: apiKey, index: index, batch: batch, evs: evs,
 		tr: tr, client: &http.Client{Transport: tr, Timeout: timeout},
 	}
 	sizes := make([]int, len(evs))
@@ -161,6 +164,12 @@ func (t *httpTransport) outcome(n, status int, answer []byte) outcome {
 			}
 		}
 		return outcome{acked: acked, rejected: n - acked, kind: "bulk_item_errors", err: answerError(answer)}
+	}
+	if t.byStatus {
+		if status >= 200 && status < 300 {
+			return outcome{acked: n}
+		}
+		return outcome{kind: kind, err: answerError(answer)}
 	}
 	accepted := gjson.GetBytes(answer, "accepted")
 	switch {

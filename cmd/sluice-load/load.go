@@ -28,6 +28,12 @@ const (
 	transportRELP       = "relp"
 )
 
+// How an HTTP answer acknowledges events (--http-ack).
+const (
+	httpAckCount  = "count"  // the answer's "accepted" counts them, as sluice's /v1/events says
+	httpAckStatus = "status" // a 2xx answer acknowledges the whole request
+)
+
 // maxDialFailures in a row, 200ms apart, end a worker.
 const maxDialFailures = 25
 
@@ -43,6 +49,7 @@ type runConfig struct {
 	window      int     // relp: transactions unanswered per connection
 	level       int     // lumberjack zlib level
 	gzip        bool    // http, bulk
+	httpAck     string  // http: how an answer acknowledges (httpAckCount, httpAckStatus)
 	rate        float64 // events per second over all connections; 0: as fast as acknowledged
 	duration    time.Duration
 	events      int64 // stop after this many events; 0: no count limit
@@ -125,6 +132,11 @@ func (c *runConfig) check() error {
 	}
 	if c.window < 1 || c.window > 4096 {
 		bad("--window must be 1 to 4096, not %d", c.window)
+	}
+	if c.httpAck != httpAckCount && c.httpAck != httpAckStatus {
+		bad("--http-ack must be %s or %s, not %q", httpAckCount, httpAckStatus, c.httpAck)
+	} else if c.httpAck == httpAckStatus && c.transport != transportHTTP {
+		bad("--http-ack %s is for --transport http, not %s", httpAckStatus, c.transport)
 	}
 	if !slices.Contains(syslogFormats, c.syslogFormat) {
 		bad("--syslog-format must be bsd or rfc5424, not %q", c.syslogFormat)
@@ -298,7 +310,7 @@ func newRunner(cfg runConfig) (*runner, error) {
 	case transportLumberjack:
 		r.tr, r.sizes = newLJTransport(cfg.addr, cfg.level, cfg.inflight, cfg.timeout, evs, &r.wire)
 	case transportHTTP, transportBulk:
-		r.tr, r.sizes, err = newHTTPTransport(cfg.transport, cfg.addr, cfg.gzip, cfg.apiKey, cfg.index, cfg.connections, cfg.batch, cfg.timeout, evs, &r.wire)
+		r.tr, r.sizes, err = newHTTPTransport(cfg.transport, cfg.addr, cfg.gzip, cfg.httpAck == httpAckStatus, cfg.apiKey, cfg.index, cfg.connections, cfg.batch, cfg.timeout, evs, &r.wire)
 	case transportGRPC:
 		r.tr, r.sizes, err = newGRPCTransport(cfg.addr, cfg.apiKey, cfg.size, evs, &r.wire)
 	case transportOTLP:

@@ -127,6 +127,7 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 	fs.StringVar(&c.syslogFraming, "syslog-framing", framingOctet, "syslog-tcp framing (RFC 6587): octet-counted or lf")
 	fs.IntVar(&c.level, "compression", 3, "lumberjack zlib `level`, 0 for none (3 is Filebeat's default)")
 	fs.BoolVar(&c.gzip, "gzip", false, "gzip HTTP and _bulk bodies (compressed once, up front)")
+	fs.StringVar(&c.httpAck, "http-ack", httpAckCount, "http: how an answer acknowledges: count (its \"accepted\" says how many events, as sluice answers) or status (a 2xx acknowledges the whole request, for peers that answer with a status only)")
 	fs.Float64Var(&c.rate, "rate", 0, "fixed rate in `events/s` over all connections (token bucket); 0 sends as fast as batches are acknowledged")
 	fs.DurationVar(&c.duration, "duration", 0, "how long to send (default 10s, or the 1h hard cap when --events is set)")
 	fs.Int64Var(&c.events, "events", 0, "stop after sending this many events (0: no count limit)")
