@@ -36,7 +36,9 @@
 # Scenarios (each subject and baseline is measured from /proc by sluice-load):
 #   lumberjack -> discard stream   sluice gateway, stream.kind discard; baseline: go-lumber's
 #                                  stock server/v2 (`sluice-load baseline-lumberjack`)
-#   HTTP NDJSON -> discard stream  sluice gateway; no baseline yet
+#   HTTP NDJSON -> discard stream  sluice gateway; baseline: Benthos (scripts/benthos.sh)
+#                                  with scripts/benthos/http-discard.yaml: split the lines,
+#                                  parse each as JSON, drop them, answer with a status
 #   gRPC PushStream -> discard     sluice gateway; no baseline yet
 #   _bulk -> discard stream        sluice gateway; no baseline yet
 #   OTLP/gRPC logs -> discard      sluice gateway (LogsService/Export); baseline: an
@@ -232,10 +234,18 @@ scenario_lumberjack() {
 }
 
 scenario_http() {
-  local p
+  local label="HTTP NDJSON -> discard stream" p benthos
   read -r -a p <<<"$(ports)"
-  run_load "HTTP NDJSON -> discard stream" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
+  run_load "$label" subject "$(gateway_cmd "$work/gateway-discard.yaml" "${p[@]}")" \
     --transport http --addr "127.0.0.1:${p[0]}"
+  if ! benthos=$(scripts/benthos.sh); then
+    failed+=("$label (baseline: scripts/benthos.sh failed)")
+    return
+  fi
+  read -r -a p <<<"$(ports)"
+  # Benthos answers with a status only: a 2xx acknowledges the request's events.
+  run_load "$label" baseline "env SLUICE_BENCH_HTTP_ADDR=127.0.0.1:${p[0]} $benthos -c $PWD/scripts/benthos/http-discard.yaml" \
+    --transport http --http-ack status --addr "127.0.0.1:${p[0]}"
 }
 
 scenario_grpc() {
