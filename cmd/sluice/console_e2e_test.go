@@ -21,7 +21,8 @@ import (
 	"github.com/sluice-siem/sluice/internal/browsertest"
 )
 
-// devProcess is a `sluice dev` binary running for a test, on the HTTP port only.
+// devProcess is a `sluice dev` binary running for a test, on the HTTP port only (and
+// lumberjack's when asked).
 type devProcess struct {
 	cmd      *exec.Cmd
 	httpAddr string
@@ -30,7 +31,8 @@ type devProcess struct {
 
 // startDevProcess runs `sluice dev` with the HTTP port only, env added to the
 // environment, and waits until it is ready; it is killed at the end of the test (its
-// log printed if the test failed).
+// log printed if the test failed). An env entry SLUICE_LUMBERJACK_ADDR=host:port opens
+// the lumberjack listener there.
 func startDevProcess(t *testing.T, env ...string) *devProcess {
 	t.Helper()
 	bin := sluiceBinary(t)
@@ -39,7 +41,13 @@ func startDevProcess(t *testing.T, env ...string) *devProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, "dev", "--http", p.httpAddr, "--grpc", "", "--lumberjack", "", "--data-dir", p.dataDir)
+	lumberjack := ""
+	for _, kv := range env {
+		if addr, ok := strings.CutPrefix(kv, "SLUICE_LUMBERJACK_ADDR="); ok {
+			lumberjack = addr
+		}
+	}
+	p.cmd = exec.Command(bin, "dev", "--http", p.httpAddr, "--grpc", "", "--lumberjack", lumberjack, "--data-dir", p.dataDir)
 	p.cmd.Env = append(append(os.Environ(), "SLUICE_LOG_FORMAT=text", "SLUICE_GRPC_ADDR=", "SLUICE_LUMBERJACK_ADDR="), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {

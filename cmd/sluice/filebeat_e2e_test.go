@@ -61,34 +61,8 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 		t.Fatalf("%s version = %q: this test knows Filebeat 7.x's start-up", fb, out)
 	}
 	version := string(m[1])
-	bin := sluiceBinary(t)
-
-	dataDir := t.TempDir()
-	httpAddr := freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "sluice.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	sluice := exec.Command(bin, "dev", "--http", httpAddr, "--grpc", "", "--lumberjack", "", "--data-dir", dataDir)
-	sluice.Env = append(os.Environ(), "SLUICE_SAMPLE_PIPELINES=false", "SLUICE_LOG_FORMAT=text", "SLUICE_GRPC_ADDR=", "SLUICE_LUMBERJACK_ADDR=",
-		"SLUICE_SINK_FILE_ID_FIELD="+sinkIDField)
-	sluice.Stdout, sluice.Stderr = logFile, logFile
-	if err := sluice.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = sluice.Process.Kill()
-			_ = sluice.Wait()
-		}
-		if t.Failed() {
-			t.Logf("sluice log (end):\n%s", tail(logPath))
-		}
-	}()
-	waitHealthy(t, httpAddr)
+	dev := startDevProcess(t, filebeatDevEnv...)
+	httpAddr, dataDir := dev.httpAddr, dev.dataDir
 
 	alias := "filebeat-" + version
 	runs := []struct {
@@ -118,56 +92,17 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 		t.Run(run.name, func(t *testing.T) {
 			rec := newRequestRecorder(t, "http://"+httpAddr, run.loseAnswer)
 			dir := t.TempDir()
-			input := filepath.Join(dir, "app.log")
-			var lines strings.Builder
-			for i := range run.lines {
-				fmt.Fprintf(&lines, "2026-12-06T17:00:00Z web-1 app: run=%s seq=%06d a line Filebeat ships\n", run.name, i)
-			}
-			if err := os.WriteFile(input, []byte(lines.String()), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			input := writeLines(t, dir, run.name, run.lines)
 			cfg := fmt.Sprintf("filebeat.inputs:\n  - type: filestream\n    id: e2e\n    paths: [%q]\noutput.elasticsearch:\n  hosts: [%q]\n%s",
 				input, rec.srv.URL, run.extra)
-			cfgPath := filepath.Join(dir, "filebeat.yml")
-			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil { // Filebeat refuses a config others may write
-				t.Fatal(err)
-			}
-			fbLog := filepath.Join(dir, "filebeat.out")
-			fbOut, err := os.Create(fbLog)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fbOut.Close()
-			cmd := exec.Command(fb, "-e", "-c", cfgPath, "--path.home", dir, "--path.data", filepath.Join(dir, "data"), "--path.logs", filepath.Join(dir, "logs"))
-			cmd.Stdout, cmd.Stderr = fbOut, fbOut
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			running := true
-			defer func() {
-				if running {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
+			t.Cleanup(func() {
 				if t.Failed() {
-					b, _ := os.ReadFile(fbLog)
-					t.Logf("filebeat's errors and warnings:\n%s", grepLines(string(b), "ERROR", "WARN"))
-					t.Logf("filebeat log (end):\n%s", tail(fbLog))
 					t.Logf("requests:\n%s", strings.Join(rec.log(), "\n"))
 				}
-			}()
-
-			seqs := func() map[int][]string { return runSeqs(t, dataDir, run.name) }
-			deadline := time.Now().Add(120 * time.Second)
-			for len(seqs()) < run.lines {
-				if time.Now().After(deadline) {
-					t.Fatalf("after 120 s the sink holds %d of %d lines", len(seqs()), run.lines)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-			running = false
+			})
+			stopFilebeat, fbLog := startFilebeat(t, fb, dir, cfg)
+			waitForLines(t, dataDir, run.name, run.lines)
+			stopFilebeat()
 
 			data, _ := os.ReadFile(fbLog)
 			if strings.Contains(string(data), "Connection marked as failed") {
@@ -193,19 +128,13 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 			// Every line, and one id for all copies of a line: Filebeat 7 gives events
 			// no _id, so without the identity a resend would be a second document.
 			time.Sleep(time.Second)
-			if resent := checkCopies(t, seqs()); run.loseAnswer > 0 && resent == 0 {
+			if resent := checkCopies(t, runSeqs(t, dataDir, run.name)); run.loseAnswer > 0 && resent == 0 {
 				t.Errorf("the answer to _bulk request %d was lost, and no line is in the sink twice: Filebeat sent nothing again?", run.loseAnswer)
 			}
 		})
 	}
 
-	if err := sluice.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := sluice.Wait(); err != nil {
-		t.Errorf("sluice dev exited with %v after SIGTERM", err)
-	}
-	stopped = true
+	dev.stop(t)
 	// After a clean stop the sink holds what it held while running, still once each.
 	for _, run := range runs {
 		got := runSeqs(t, dataDir, run.name)
@@ -215,6 +144,81 @@ func TestFilebeatElasticsearchOutputDefaults(t *testing.T) {
 		checkCopies(t, got)
 	}
 }
+
+// writeLines writes n lines of a run, numbered, to dir/app.log for Filebeat to read,
+// and returns the file's path.
+func writeLines(t *testing.T, dir, run string, n int) string {
+	t.Helper()
+	input := filepath.Join(dir, "app.log")
+	var lines strings.Builder
+	for i := range n {
+		fmt.Fprintf(&lines, "2026-12-06T17:00:00Z web-1 app: run=%s seq=%06d a line Filebeat ships\n", run, i)
+	}
+	if err := os.WriteFile(input, []byte(lines.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return input
+}
+
+// startFilebeat writes cfg to dir/filebeat.yml and runs Filebeat on it, its state and
+// logs under dir. stop ends it with SIGTERM; it is killed at the test's end if still
+// running, and when the test failed its errors, warnings and last lines are printed.
+// It returns the path of its output.
+func startFilebeat(t *testing.T, fb, dir, cfg string) (stop func(), logPath string) {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "filebeat.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil { // Filebeat refuses a config others may write
+		t.Fatal(err)
+	}
+	logPath = filepath.Join(dir, "filebeat.out")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fb, "-e", "-c", cfgPath, "--path.home", dir, "--path.data", filepath.Join(dir, "data"), "--path.logs", filepath.Join(dir, "logs"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	running := true
+	stop = func() {
+		if running {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			running = false
+		}
+	}
+	t.Cleanup(func() {
+		if running {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		out.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("filebeat's errors and warnings:\n%s", grepLines(string(b), "ERROR", "WARN"))
+			t.Logf("filebeat log (end):\n%s", tail(logPath))
+		}
+	})
+	return stop, logPath
+}
+
+// waitForLines waits up to two minutes until the file sink under dataDir holds every
+// one of the n lines of a run.
+func waitForLines(t *testing.T, dataDir, run string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for got := len(runSeqs(t, dataDir, run)); got < n; got = len(runSeqs(t, dataDir, run)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 120 s the sink holds %d of %d lines of run %s", got, n, run)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// filebeatDevEnv is the environment of the Filebeat tests' `sluice dev`: no sample
+// pipelines (the documents as shipped), the file sink writing each document's id.
+var filebeatDevEnv = []string{"SLUICE_SAMPLE_PIPELINES=false", "SLUICE_SINK_FILE_ID_FIELD=" + sinkIDField}
 
 // sinkIDField is where the file sink writes each document's id in these tests.
 const sinkIDField = "_sluice_id"
