@@ -127,7 +127,8 @@ func FuzzJSON(f *testing.F) {
 // FuzzCSV guards the csv processor: no panic on any line, in linear time, and a row
 // written by encoding/csv (RFC 4180 quoting) reads back: the input is split at tabs
 // into columns, written as one CSV row, and each non-empty column must come back as
-// its field.
+// its field. With convert, each column holds what the convert processor makes of the
+// plain column, or the plain column where convert fails.
 func FuzzCSV(f *testing.F) {
 	const cols = 8
 	var targets []string
@@ -136,9 +137,17 @@ func FuzzCSV(f *testing.F) {
 	}
 	plain := mustProc(f, `csv: {field: message, target_fields: [`+strings.Join(targets, ", ")+`]}`)
 	trimmed := mustProc(f, `csv: {field: message, target_fields: [a, b, c], separator: ';', quote: "'", trim: true, empty_value: ''}`)
+	types := []string{"long", "integer", "double", "float", "boolean", "long", "", "double"}
+	var convert []string
+	for i, typ := range types {
+		if typ != "" {
+			convert = append(convert, targets[i]+": "+typ)
+		}
+	}
+	typed := mustProc(f, `csv: {field: message, target_fields: [`+strings.Join(targets, ", ")+`], convert: {`+strings.Join(convert, ", ")+`}}`)
 	for _, s := range []string{
 		"a,b,c", `"a,b","c""d",e`, `"unterminated`, `"a"b`, ",,,", "\"multi\nline\",x", " a ;' b ' ; c", "a\tb\tc",
-		"x\t\"q\"\t\t,\t\r\n", strings.Repeat(`"",`, 100000), strings.Repeat(`""`, 500000), `"` + strings.Repeat(`""`, 300000),
+		"x\t\"q\"\t\t,\t\r\n", "1,-2,3.5,1e3,true,99999999999999999999,x,NaN", "0x1f,+1, 2,2147483648,TRUE,-0,,.5", strings.Repeat(`"",`, 100000), strings.Repeat(`""`, 500000), `"` + strings.Repeat(`""`, 300000),
 		strings.Repeat("x", 1<<20), strings.Repeat("a,", 300000), strings.Repeat(" ", 100000) + "'",
 	} {
 		f.Add(s)
@@ -177,6 +186,29 @@ func FuzzCSV(f *testing.F) {
 			}
 			if got != c {
 				t.Fatalf("row %q: column %d is %q, want %q", row, i, got, c)
+			}
+		}
+		te := &event.Event{Fields: map[string]any{"message": row}}
+		if err := typed.Process(context.Background(), te); err != nil {
+			t.Fatalf("row %q with convert: %v", row, err)
+		}
+		for i, target := range targets {
+			plainV, inPlain := e.Fields[target]
+			got, inTyped := te.Fields[target]
+			if inPlain != inTyped {
+				t.Fatalf("row %q: column %d set %v plain, %v with convert", row, i, inPlain, inTyped)
+			}
+			if !inPlain {
+				continue
+			}
+			want := plainV
+			if types[i] != "" {
+				if v, err := convertValue(plainV, types[i]); err == nil {
+					want = v
+				}
+			}
+			if !reflect.DeepEqual(got, want) && !(isNaN(got) && isNaN(want)) {
+				t.Fatalf("row %q: column %d (%s) is %#v with convert, want %#v", row, i, types[i], got, want)
 			}
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -405,4 +437,10 @@ func TestParsersOnHugeInputs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// isNaN reports whether v is a float64 NaN (which no value equals, itself included).
+func isNaN(v any) bool {
+	f, ok := v.(float64)
+	return ok && math.IsNaN(f)
 }

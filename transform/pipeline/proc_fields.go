@@ -450,6 +450,30 @@ func setFound(e *event.Event, target event.Path, inPlace bool, obj map[string]an
 	return nil
 }
 
+// convertText converts text to typ (integer, long, float, double or boolean) as
+// convertValue converts a string; ok is false when it does not. It takes the text as
+// a string, so that a caller holding one (csv) boxes only the result.
+func convertText(s, typ string) (v any, ok bool) {
+	switch typ {
+	case "integer", "long":
+		if i, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64); err == nil {
+			return i, true
+		}
+	case "float", "double":
+		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f, true
+		}
+	case "boolean":
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+	}
+	return nil, false
+}
+
 // convertValue converts one value. Numbers convert between kinds only without loss.
 func convertValue(v any, typ string) (any, error) {
 	s, isText := textOf(v)
@@ -470,7 +494,7 @@ func convertValue(v any, typ string) (any, error) {
 			return nil, fmt.Errorf("cannot convert %v to an integer without loss", x)
 		}
 		if isText {
-			if i, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64); err == nil {
+			if i, ok := convertText(s, typ); ok {
 				return i, nil
 			}
 		}
@@ -483,7 +507,7 @@ func convertValue(v any, typ string) (any, error) {
 			return float64(x), nil
 		}
 		if isText {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			if f, ok := convertText(s, typ); ok {
 				return f, nil
 			}
 		}
@@ -493,11 +517,8 @@ func convertValue(v any, typ string) (any, error) {
 			return b, nil
 		}
 		if isText {
-			switch strings.ToLower(strings.TrimSpace(s)) {
-			case "true":
-				return true, nil
-			case "false":
-				return false, nil
+			if b, ok := convertText(s, typ); ok {
+				return b, nil
 			}
 		}
 		return nil, fmt.Errorf("cannot convert %s to a boolean", describe(v))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -104,11 +106,19 @@ type csvOptions struct {
 	Trim          bool      `yaml:"trim"`
 	EmptyValue    yaml.Node `yaml:"empty_value"`
 	IgnoreMissing bool      `yaml:"ignore_missing"`
+	// Convert maps target fields to a type their columns are converted to.
+	Convert map[string]string `yaml:"convert"`
 }
 
 // csvProc splits one CSV line (RFC 4180 quoting: separators inside quotes, doubled
 // quotes) into target_fields, in order. Extra columns are ignored; empty columns are
 // skipped unless empty_value is set.
+//
+// convert (as in Logstash's csv filter) maps target fields to integer, long, float,
+// double or boolean: the column is stored converted, as the convert processor
+// converts, instead of as text that a convert step then finds and replaces (a walk
+// from the root and a step per field). A column that does not convert is stored as
+// its text, as convert with ignore_failure leaves it; empty_value is not converted.
 type csvProc struct {
 	field         event.Path
 	targets       *event.Targets
@@ -117,7 +127,13 @@ type csvProc struct {
 	emptyValue    any
 	hasEmpty      bool
 	ignoreMissing bool
+	// types holds, by target, the type its column is converted to ("": kept as text);
+	// nil when nothing is converted.
+	types []string
 }
+
+// csvTypes are the types csv's convert takes: those of convertText.
+var csvTypes = []string{"integer", "long", "float", "double", "boolean"}
 
 func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	var o csvOptions
@@ -137,6 +153,31 @@ func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		targets = append(targets, event.ParsePath(f))
 	}
 	p.targets = event.NewTargets(targets)
+	if len(o.Convert) > 0 {
+		p.types = make([]string, len(targets))
+		for _, field := range slices.Sorted(maps.Keys(o.Convert)) { // errors in a stable order
+			typ := o.Convert[field]
+			switch typ { // the convert processor's short names
+			case "int":
+				typ = "integer"
+			case "bool":
+				typ = "boolean"
+			}
+			switch {
+			case !slices.Contains(o.TargetFields, field):
+				errs = append(errs, optErr("convert", given["convert"], "%q is not one of target_fields", field))
+				continue
+			case !slices.Contains(csvTypes, typ):
+				errs = append(errs, optErr("convert", given["convert"], "%s: want %s, not %q", field, strings.Join(csvTypes, ", "), typ))
+				continue
+			}
+			for j, f := range o.TargetFields { // a field named twice is converted in each of its columns
+				if f == field {
+					p.types[j] = typ
+				}
+			}
+		}
+	}
 	for _, c := range []struct {
 		name, v string
 		dst     *byte
@@ -217,7 +258,16 @@ func (p *csvProc) Process(_ context.Context, e *event.Event) error {
 			val = strings.TrimSpace(val)
 		}
 		if val != "" {
-			if err := w.Set(col, val); err != nil {
+			var v any
+			if p.types != nil && p.types[col] != "" {
+				if converted, ok := convertText(val, p.types[col]); ok {
+					v = converted
+				}
+			}
+			if v == nil {
+				v = val
+			}
+			if err := w.Set(col, v); err != nil {
 				return fmt.Errorf("field %s: %w", p.targets.Path(col), err)
 			}
 		} else if p.hasEmpty {

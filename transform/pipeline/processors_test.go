@@ -205,6 +205,14 @@ func TestJSONAndCSV(t *testing.T) {
 		{"csv empty_value and separator", `csv: {field: m, target_fields: [a, b], separator: ';', empty_value: null}`, `{"m":"1;"}`,
 			`{"m":"1;","a":"1","b":null}`, ""},
 		{"csv unterminated", `csv: {field: m, target_fields: [a]}`, `{"m":"\"x"}`, "", "column 1: unterminated quote"},
+		// convert: as the convert processor converts; what does not convert stays text,
+		// an empty column stays out (or empty_value, unconverted), a quoted one converts.
+		{"csv convert", `csv: {field: m, target_fields: [a, b.c, d, e, f, g, h], convert: {a: long, b.c: int, d: double, e: boolean, f: long, g: long}}`,
+			`{"m":"42,-7,1.5,true,x1,,\"8\""}`, `{"m":"42,-7,1.5,true,x1,,\"8\"","a":42,"b":{"c":-7},"d":1.5,"e":true,"f":"x1","h":"8"}`, ""},
+		{"csv convert quoted and empty_value", `csv: {field: m, target_fields: [a, b], convert: {a: long, b: long}, empty_value: ""}`,
+			`{"m":"\"9\","}`, `{"m":"\"9\",","a":9,"b":""}`, ""},
+		{"csv convert, a field named twice", `csv: {field: m, target_fields: [a, _skip, a], convert: {a: long}}`,
+			`{"m":"1,x,2"}`, `{"m":"1,x,2","a":2,"_skip":"x"}`, ""},
 	})
 }
 
@@ -279,29 +287,31 @@ func TestCEF(t *testing.T) {
 
 func TestOptionErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		`set: {value: 1}`:                                      "processors[0].set.field: required",
-		`rename: {field: a}`:                                   "processors[0].rename.target_field: required",
-		`remove: {field: a, keep: [b]}`:                        "give either field or keep",
-		`convert: {field: a}`:                                  `type: want integer`,
-		`append: {field: tags}`:                                "append.value: required (or copy_from)",
-		`append: {field: tags, value: a, copy_from: b}`:        "append.copy_from: give value or copy_from, not both",
-		`append: {field: tags, copy_from: []}`:                 "append.copy_from: name at least one field",
-		`append: {field: tags, copy_from: [a.., b]}`:           "append.copy_from: \"a..\" is not a field path",
-		`grok: {field: m}`:                                     "grok.patterns: required",
-		`date: {field: m, formats: [""]}`:                      "date.formats[0]: empty format",
-		`csv: {field: m, target_fields: [a], separator: ";;"}`: `csv.separator: want one ASCII character`,
-		`kv: {field: m, field_split: "=", value_split: "="}`:   "value_split: must differ from field_split",
-		`kv: {field: m, fields: [a]}`:                          "kv.fields: want a map of keys to the fields",
-		`kv: {field: m, fields: {a: x, a: y}}`:                 `kv.fields: key "a": empty or given twice`,
-		`kv: {field: m, fields: {a: ""}}`:                      "kv.fields: required",
-		`dissect: {field: m, pattern: '%{a}%{b}'}`:             "need a delimiter between them",
-		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:           "reference k needs both",
-		`syslog: {format: rfc1}`:                               `format: want auto, rfc3164 or rfc5424`,
-		`json: {field: m, add_to_root: true, target_field: x}`: "give either add_to_root or target_field",
-		`drop: {really: true}`:                                 "drop.really: unknown option",
-		`set: {field: a, value: 1, if: 3}`:                     "", // a number is a valid expr-lang expression, but not boolean
-		`set: {field: ..a, value: 1}`:                          `"..a" is not a field path`,
-		`lowercase: {field: a, ignore_missing: maybe}`:         "lowercase.ignore_missing: cannot unmarshal",
+		`set: {value: 1}`:                                         "processors[0].set.field: required",
+		`rename: {field: a}`:                                      "processors[0].rename.target_field: required",
+		`remove: {field: a, keep: [b]}`:                           "give either field or keep",
+		`convert: {field: a}`:                                     `type: want integer`,
+		`append: {field: tags}`:                                   "append.value: required (or copy_from)",
+		`append: {field: tags, value: a, copy_from: b}`:           "append.copy_from: give value or copy_from, not both",
+		`append: {field: tags, copy_from: []}`:                    "append.copy_from: name at least one field",
+		`append: {field: tags, copy_from: [a.., b]}`:              "append.copy_from: \"a..\" is not a field path",
+		`grok: {field: m}`:                                        "grok.patterns: required",
+		`date: {field: m, formats: [""]}`:                         "date.formats[0]: empty format",
+		`csv: {field: m, target_fields: [a], separator: ";;"}`:    `csv.separator: want one ASCII character`,
+		`csv: {field: m, target_fields: [a], convert: {b: long}}`: `csv.convert: "b" is not one of target_fields`,
+		`csv: {field: m, target_fields: [a], convert: {a: ip}}`:   `csv.convert: a: want integer, long, float, double, boolean, not "ip"`,
+		`kv: {field: m, field_split: "=", value_split: "="}`:      "value_split: must differ from field_split",
+		`kv: {field: m, fields: [a]}`:                             "kv.fields: want a map of keys to the fields",
+		`kv: {field: m, fields: {a: x, a: y}}`:                    `kv.fields: key "a": empty or given twice`,
+		`kv: {field: m, fields: {a: ""}}`:                         "kv.fields: required",
+		`dissect: {field: m, pattern: '%{a}%{b}'}`:                "need a delimiter between them",
+		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:              "reference k needs both",
+		`syslog: {format: rfc1}`:                                  `format: want auto, rfc3164 or rfc5424`,
+		`json: {field: m, add_to_root: true, target_field: x}`:    "give either add_to_root or target_field",
+		`drop: {really: true}`:                                    "drop.really: unknown option",
+		`set: {field: a, value: 1, if: 3}`:                        "", // a number is a valid expr-lang expression, but not boolean
+		`set: {field: ..a, value: 1}`:                             `"..a" is not a field path`,
+		`lowercase: {field: a, ignore_missing: maybe}`:            "lowercase.ignore_missing: cannot unmarshal",
 	} {
 		_, err := compileProc(t, src)
 		if want == "" {
