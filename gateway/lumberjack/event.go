@@ -75,7 +75,7 @@ func (s *scanner) scanEvent(doc []byte, keepMetadata bool, ids []byte, top []jso
 	for end > start && b[end-1] != '}' {
 		end-- // trailing whitespace
 	}
-	ids = s.ids.Append(ids) // before the cut moves the bytes
+	ids = s.ids.Append(b, ids) // before the cut moves the bytes
 	if keepMetadata {
 		for k := range s.members {
 			s.members[k].Drop = false

@@ -76,16 +76,18 @@ func TestIdentity(t *testing.T) {
 // object with jsonx.Members (the way the scanner found it before it gathered the
 // values during its one pass): the reference FuzzIdentity holds the scanner to.
 func identityByWalk(doc []byte) []byte {
-	var top [numParts][]byte
+	var top [numParts]span
 	jsonx.Members(doc, func(ks, ke, ve int) {
 		m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
 		if part := partOf(m.Key(doc)); part >= 0 {
-			top[part] = m.Value(doc)
+			top[part] = valueSpan(doc, m)
 		}
 	})
-	// lookup returns the values of obj's members keys[i], the last of repeated ones.
-	lookup := func(obj []byte, keys ...string) [4][]byte {
-		var vals [4][]byte
+	// lookup returns where the values of the members keys[i] of the object at sp are,
+	// the last of repeated ones.
+	lookup := func(sp span, keys ...string) [4]span {
+		var vals [4]span
+		obj := sp.in(doc)
 		if len(obj) == 0 || obj[0] != '{' {
 			return vals
 		}
@@ -93,7 +95,8 @@ func identityByWalk(doc []byte) []byte {
 			m := jsonx.Member{KeyStart: ks, KeyEnd: ke, ValueEnd: ve}
 			for i, want := range keys {
 				if jsonx.KeyIs(m.Key(obj), want) {
-					vals[i] = m.Value(obj)
+					v := valueSpan(obj, m)
+					vals[i] = span{sp.start + v.start, sp.start + v.end}
 				}
 			}
 		})
@@ -110,7 +113,7 @@ func identityByWalk(doc []byte) []byte {
 	fv := lookup(lv[0], "path", "device_id", "inode", "fingerprint")
 	id.file = fileParts{path: fv[0], device: fv[1], inode: fv[2], fingerprint: fv[3]}
 	id.of[partTimestamp] = top[partTimestamp]
-	return s.Append(nil)
+	return s.Append(doc, nil)
 }
 
 // FuzzIdentity holds the identity Of gathers in its one pass to the one a second walk
