@@ -38,16 +38,10 @@ const Levels = 3
 // Of appends to dst the identity of doc, a Beats event (see the package comment), and
 // returns the extended slice: dst unchanged when doc names none. It validates doc with
 // sc on the way, and returns why doc is not JSON within sc's limits. s's space is
-// reused from event to event; the zero Scan is ready, and a Scan Of has used must not
-// be copied.
+// reused from event to event; the zero Scan is ready.
 func (s *Scan) Of(sc *jsonx.Scanner, doc, dst []byte) ([]byte, error) {
 	s.Reset()
-	s.doc = doc
-	if s.member == nil {
-		s.member = func(path []jsonx.Key, valueEnd int) { s.Member(s.doc, path, valueEnd) }
-	}
-	err := sc.ScanPaths(doc, Levels, s.member)
-	s.doc = nil
+	err := sc.ScanPaths(doc, Levels, func(path []jsonx.Key, valueEnd int) { s.Member(doc, path, valueEnd) })
 	if err != nil {
 		return dst, err
 	}
@@ -95,7 +89,7 @@ func (s *Scan) Append(doc, dst []byte) []byte {
 // span is where a value is in the event: doc[start:end], empty for none. Offsets
 // rather than slices keep the Scan free of pointers, so that resetting it for each
 // event and moving its values is plain memory work, without the garbage collector's
-// write barriers (which cost a _bulk request 3-4% of its CPU when they were slices).
+// write barriers (BENCHMARKS.md: what a Beat's identity through _bulk costs).
 type span struct{ start, end int }
 
 // in returns the value sp locates in doc.
@@ -141,15 +135,10 @@ type Scan struct {
 	// parentPart which part it is (partOf), looked up once for all of them.
 	parent     jsonx.Key
 	parentPart int
-
-	// doc and member serve Of: the document being scanned, and Member bound to it
-	// once (a closure per event would be an allocation per event).
-	doc    []byte
-	member func(path []jsonx.Key, valueEnd int)
 }
 
 // Reset readies s for the next event.
-func (s *Scan) Reset() { *s = Scan{member: s.member} }
+func (s *Scan) Reset() { *s = Scan{} }
 
 // Member takes the member of doc at path (its key and those around it) whose value
 // ends at valueEnd: the callback of jsonx.Scanner.ScanPaths with Levels. For a
