@@ -7,8 +7,6 @@
 #
 #   scripts/benthos.sh          builds .cache/benthos/VERSION/benthos unless it is there
 #                               already, and prints its path on stdout
-#   scripts/benthos.sh env      the same, printed as
-#                                 export SLUICE_BENCH_BENTHOS=<path>
 #
 # Idempotent and safe to run concurrently: the binary is built in a temporary file and
 # renamed into place. The first build downloads about 150 modules (half a minute here).
@@ -21,28 +19,15 @@ die() {
   exit 1
 }
 
-mode=path
-if [[ "${1:-}" == env ]]; then
-  mode='env'
-fi
-
 src="$PWD/scripts/benthos"
 version=$(sed -n 's|^require github.com/redpanda-data/benthos/v4 \(v[^ ]*\)$|\1|p' "$src/go.mod")
 [[ -n "$version" ]] || die "scripts/benthos/go.mod names no github.com/redpanda-data/benthos/v4 version"
 out="$PWD/.cache/benthos/$version/benthos"
 
-print() {
-  if [[ $mode == env ]]; then
-    echo "export SLUICE_BENCH_BENTHOS=$out"
-  else
-    echo "$out"
-  fi
-}
-
 # A cached binary of the pinned version, built from the same sources, is the answer.
 stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
 if [[ -x "$out" && "$(cat "$out.stamp" 2>/dev/null)" == "$stamp" ]]; then
-  print
+  echo "$out"
   exit 0
 fi
 
@@ -57,4 +42,4 @@ log "building Benthos $version (scripts/benthos) with $(go version | cut -d' ' -
 mv -f "$tmp" "$out"
 echo "$stamp" >"$out.stamp"
 log "$("$out" --version | head -1)"
-print
+echo "$out"
