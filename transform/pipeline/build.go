@@ -216,6 +216,7 @@ func (b *builder) steps(nodes []yaml.Node, list string) []*step {
 			steps = append(steps, s)
 		}
 	}
+	linkDispatches(steps)
 	return steps
 }
 

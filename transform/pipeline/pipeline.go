@@ -92,6 +92,8 @@ type step struct {
 	cond          *program
 	ignoreFailure bool
 	onFailure     []*step
+	// dispatch, when set, serves the run of steps this one is in (see dispatch.go).
+	dispatch *dispatch
 
 	events, failures, nanos atomic.Int64
 }
@@ -168,10 +170,14 @@ func (p *Pipeline) run(ctx context.Context, e *event.Event, steps []*step, timed
 	if timed {
 		start = time.Now()
 	}
-	for _, s := range steps {
+	for i := 0; ; i++ {
 		if e.Dropped {
 			return nil
 		}
+		if i = skip(e.Fields, steps, i); i == len(steps) {
+			return nil
+		}
+		s := steps[i]
 		err := p.runStep(ctx, e, s)
 		if timed {
 			now := time.Since(start)
@@ -197,7 +203,6 @@ func (p *Pipeline) run(ctx context.Context, e *event.Event, steps []*step, timed
 			last = time.Since(start) // the handlers timed themselves
 		}
 	}
-	return nil
 }
 
 // runStep evaluates a step's condition and runs its processor, turning a panic into
