@@ -55,8 +55,13 @@ type Pattern struct {
 	progCaps []int // per field, its capture index in prog
 	nslots   int   // slots prog needs: two per capture group
 
-	re     *regexp.Regexp // the reference: the expansion without markers
-	reCaps []int          // per field, its capture index in re
+	// re is the reference, the expansion without markers, compiled: for an
+	// expression on the fast matcher only when a match first falls back to it, since
+	// it is rarely needed and takes as much memory as the fast program (a vendor
+	// sample's patterns: megabytes).
+	re     atomic.Pointer[regexp.Regexp] // nil until needed (see reference)
+	reSrc  string
+	reCaps []int // per field, its capture index in re
 
 	fallbacks atomic.Int64
 }
@@ -209,7 +214,8 @@ func Compile(expr string, defs map[string]string) (*Pattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile %q: %w", truncate(expr, 80), cleanRegexpError(err))
 	}
-	p := &Pattern{expr: expr, re: re, defs: defs}
+	p := &Pattern{expr: expr, reSrc: reSrc, defs: defs}
+	p.re.Store(re)
 	// Fields: the generated groups, then any named groups the user wrote.
 	p.fields = plain.fields
 	for i := range plain.fields {
@@ -255,6 +261,7 @@ func Compile(expr string, defs map[string]string) (*Pattern, error) {
 		return p, nil
 	}
 	p.prog, p.nslots = pr, pr.nslots
+	p.re.Store(nil) // compiled again when a match falls back (see reference)
 	for i := range plain.fields {
 		p.progCaps = append(p.progCaps, pr.caps[capIndex[fieldGroupPrefix+strconv.Itoa(i)]])
 	}
@@ -285,7 +292,7 @@ func (p *Pattern) Fields() []Field { return p.fields }
 func (p *Pattern) String() string { return p.expr }
 
 // Regexp returns the reference regular expression: the expansion of the expression.
-func (p *Pattern) Regexp() string { return p.re.String() }
+func (p *Pattern) Regexp() string { return p.reSrc }
 
 // Fast reports whether the expression runs on the fast matcher (else on regexp).
 func (p *Pattern) Fast() bool { return p.prog != nil }
@@ -332,7 +339,7 @@ func (p *Pattern) MatchFallback(s string, spans []int) (matched, fallback bool) 
 }
 
 func (p *Pattern) matchRegexp(s string, spans []int) bool {
-	loc := p.re.FindStringSubmatchIndex(s)
+	loc := p.reference().FindStringSubmatchIndex(s)
 	if loc == nil {
 		return false
 	}
@@ -340,6 +347,20 @@ func (p *Pattern) matchRegexp(s string, spans []int) bool {
 		spans[2*i], spans[2*i+1] = loc[2*c], loc[2*c+1]
 	}
 	return true
+}
+
+// reference returns the compiled reference, compiling it on first use. Compile
+// compiled the same source already, so this cannot fail; two matches that fall back
+// at once may both compile it, and one of the two is kept.
+func (p *Pattern) reference() *regexp.Regexp {
+	if re := p.re.Load(); re != nil {
+		return re
+	}
+	re := regexp.MustCompile(p.reSrc)
+	if p.re.CompareAndSwap(nil, re) {
+		return re
+	}
+	return p.re.Load()
 }
 
 // budgetFor is the number of steps a match of an input of n bytes may take on the

@@ -206,14 +206,18 @@ func TestBudgetFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := strings.Repeat(" ", 5000)
+	// The reference is compiled when a match first needs it, not before.
 	spans := make([]int, 2*len(p.Fields()))
+	if !p.Match("a b c dX", spans) || p.re.Load() != nil {
+		t.Fatalf("a fast match: reference compiled %v", p.re.Load() != nil)
+	}
+	line := strings.Repeat(" ", 5000)
 	start := time.Now()
 	if p.Match(line, spans) {
 		t.Fatal("matched")
 	}
-	if p.Fallbacks() != 1 {
-		t.Errorf("fallbacks = %d, want 1", p.Fallbacks())
+	if p.Fallbacks() != 1 || p.re.Load() == nil {
+		t.Errorf("fallbacks = %d, want 1; reference compiled %v", p.Fallbacks(), p.re.Load() != nil)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
@@ -290,4 +294,16 @@ func FuzzGrok(f *testing.F) {
 			t.Errorf("%s\nline %q\n%s", cases[i].expr, line, diff)
 		}
 	})
+}
+
+// TestClassesShared: classes of the same runes are one class, so that the thousands
+// of [0-9] and \s of a configuration's expressions take the memory of one.
+func TestClassesShared(t *testing.T) {
+	a, b := newClass([]rune{'0', '9'}), newClass([]rune{'0', '9'})
+	if a != b {
+		t.Error("two [0-9] classes")
+	}
+	if c := newClass([]rune{'0', '8'}); c == a || c.hasRune('9') || !a.hasRune('9') {
+		t.Error("[0-8] is [0-9]")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -77,7 +78,9 @@ func compileProg(re *syntax.Regexp, markers []string) (*prog, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	p := &prog{insts: c.insts, caps: c.caps, nslots: 2 * (len(c.caps) + 1)}
+	// The program lives as long as its pipeline: keep its instructions without the
+	// room append left for more.
+	p := &prog{insts: slices.Clone(c.insts), caps: c.caps, nslots: 2 * (len(c.caps) + 1)}
 	p.analyze()
 	return p, nil
 }

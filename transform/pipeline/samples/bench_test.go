@@ -2,6 +2,9 @@ package samples
 
 import (
 	"context"
+	"io/fs"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +39,35 @@ func BenchmarkFirewallPipeline(b *testing.B) {
 func reportCPURate(b *testing.B, start time.Duration, events int) {
 	if used := cputime.Self() - start; start > 0 && used > 0 {
 		b.ReportMetric(float64(events)/used.Seconds(), "events/cpu-s")
+	}
+}
+
+// BenchmarkSampleBuild compiles each sample pipeline, and reports the heap one
+// compiled pipeline keeps (retained-KiB, after a collection): what a transformer
+// holds for each sample it loads, whether or not its log type ever arrives.
+func BenchmarkSampleBuild(b *testing.B) {
+	names, err := fs.Glob(FS(), "*.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, file := range names {
+		name := strings.TrimSuffix(file, ".yaml")
+		if strings.HasSuffix(name, ".test") {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				samplePipeline(b, name)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			p := samplePipeline(b, name)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			runtime.KeepAlive(p)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1024, "retained-KiB")
+		})
 	}
 }
