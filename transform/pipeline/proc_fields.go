@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -388,6 +389,28 @@ type convertProc struct {
 	ignoreMissing bool
 }
 
+// convertTypes are the types the convert processor converts to; the first five,
+// textTypes, are those of text (convertText), which csv's convert takes too.
+var convertTypes = []string{"integer", "long", "float", "double", "boolean", "ip", "mac", "string", "auto"}
+
+var textTypes = convertTypes[:5]
+
+// conversion returns the name of a conversion type among allowed, the short names
+// int and bool (as Elasticsearch's convert takes them) as integer and boolean, or an
+// error that names the choices.
+func conversion(typ string, allowed []string) (string, error) {
+	switch typ {
+	case "int":
+		typ = "integer"
+	case "bool":
+		typ = "boolean"
+	}
+	if !slices.Contains(allowed, typ) {
+		return "", fmt.Errorf("want %s or %s, not %q", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1], typ)
+	}
+	return typ, nil
+}
+
 func newConvert(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	var o convertOptions
 	given, errs := decodeOptions(node, &o)
@@ -397,15 +420,11 @@ func newConvert(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	if o.TargetField == "" {
 		o.TargetField = o.Field
 	}
-	switch o.Type {
-	case "integer", "long", "float", "double", "boolean", "ip", "mac", "string", "auto":
-	case "int":
-		o.Type = "integer"
-	case "bool":
-		o.Type = "boolean"
-	default:
-		errs = append(errs, optErr("type", given["type"], "want integer, long, float, double, boolean, ip, mac, string or auto, not %q", o.Type))
+	typ, err := conversion(o.Type, convertTypes)
+	if err != nil {
+		errs = append(errs, optErr("type", given["type"], "%v", err))
 	}
+	o.Type = typ
 	return &convertProc{field: event.ParsePath(o.Field), target: event.ParsePath(o.TargetField), inPlace: o.TargetField == o.Field,
 		typ: o.Type, ignoreMissing: o.IgnoreMissing}, errors.Join(errs...)
 }

@@ -132,9 +132,6 @@ type csvProc struct {
 	types []string
 }
 
-// csvTypes are the types csv's convert takes: those of convertText.
-var csvTypes = []string{"integer", "long", "float", "double", "boolean"}
-
 func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	var o csvOptions
 	given, errs := decodeOptions(node, &o)
@@ -156,19 +153,13 @@ func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 	if len(o.Convert) > 0 {
 		p.types = make([]string, len(targets))
 		for _, field := range slices.Sorted(maps.Keys(o.Convert)) { // errors in a stable order
-			typ := o.Convert[field]
-			switch typ { // the convert processor's short names
-			case "int":
-				typ = "integer"
-			case "bool":
-				typ = "boolean"
-			}
-			switch {
-			case !slices.Contains(o.TargetFields, field):
+			if !slices.Contains(o.TargetFields, field) {
 				errs = append(errs, optErr("convert", given["convert"], "%q is not one of target_fields", field))
 				continue
-			case !slices.Contains(csvTypes, typ):
-				errs = append(errs, optErr("convert", given["convert"], "%s: want %s, not %q", field, strings.Join(csvTypes, ", "), typ))
+			}
+			typ, err := conversion(o.Convert[field], textTypes)
+			if err != nil {
+				errs = append(errs, optErr("convert", given["convert"], "%s: %v", field, err))
 				continue
 			}
 			for j, f := range o.TargetFields { // a field named twice is converted in each of its columns

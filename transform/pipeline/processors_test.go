@@ -299,7 +299,7 @@ func TestOptionErrors(t *testing.T) {
 		`date: {field: m, formats: [""]}`:                         "date.formats[0]: empty format",
 		`csv: {field: m, target_fields: [a], separator: ";;"}`:    `csv.separator: want one ASCII character`,
 		`csv: {field: m, target_fields: [a], convert: {b: long}}`: `csv.convert: "b" is not one of target_fields`,
-		`csv: {field: m, target_fields: [a], convert: {a: ip}}`:   `csv.convert: a: want integer, long, float, double, boolean, not "ip"`,
+		`csv: {field: m, target_fields: [a], convert: {a: ip}}`:   `csv.convert: a: want integer, long, float, double or boolean, not "ip"`,
 		`kv: {field: m, field_split: "=", value_split: "="}`:      "value_split: must differ from field_split",
 		`kv: {field: m, fields: [a]}`:                             "kv.fields: want a map of keys to the fields",
 		`kv: {field: m, fields: {a: x, a: y}}`:                    `kv.fields: key "a": empty or given twice`,
