@@ -7,7 +7,8 @@
 # Redis and PostgreSQL from Debian's packages; scripts/rsyslog.sh: rsyslog from Debian's
 # packages, for each test to run its own; scripts/filebeat.sh: Filebeat 7.17 built from
 # the Go module proxy; scripts/chromium.sh: Chromium from Debian's
-# packages, for the /docs page; scripts/opensearch.sh and scripts/elasticsearch.sh:
+# packages, for the /docs page; scripts/jaeger.sh: Jaeger built from the Go module proxy,
+# for README's trace recipe; scripts/opensearch.sh and scripts/elasticsearch.sh:
 # OpenSearch and Elasticsearch from Maven Central, need Java 17 and mvn), then runs every
 # test with the race detector, and the HTTP API against its OpenAPI document
 # (scripts/schemathesis.sh: schemathesis from PyPI) and through a client generated from it
@@ -105,6 +106,11 @@ step "OpenTelemetry Collector, a real OTLP client (scripts/otelcol.sh: built wit
 otelcol_env=$(scripts/otelcol.sh install) # prints: export SLUICE_TEST_OTELCOL=...
 eval "$otelcol_env"
 echo "SLUICE_TEST_OTELCOL=$SLUICE_TEST_OTELCOL"
+
+step "Jaeger, the trace backend of README's trace recipe (scripts/jaeger.sh: built from the Go module proxy into .cache/jaeger)"
+jaeger_env=$(scripts/jaeger.sh env) # prints: export SLUICE_TEST_JAEGER=...
+eval "$jaeger_env"
+echo "SLUICE_TEST_JAEGER=$SLUICE_TEST_JAEGER"
 
 step "Chromium, a real browser for the /docs page and the console (Debian's chromium)"
 # Installs only (quick when installed): each browser test starts its own headless
