@@ -1,6 +1,7 @@
 package durable_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -468,5 +469,52 @@ func lastSequence(t testing.TB, s *durable.Stream, shard string) string {
 			return last
 		}
 		last = page.Records[len(page.Records)-1].Sequence
+	}
+}
+
+// TestFlushedBytes: sluice_stream_flushed_bytes_total counts what flushes write to
+// tables: records consumed and trimmed while their memtable was still filling are never
+// written but to the log (the flush drops the records a deletion in the same memtable
+// covers), records not yet consumed are.
+func TestFlushedBytes(t *testing.T) {
+	m := newMetrics(t)
+	cfg := config(t, newLogs(t))
+	cfg.Meter = m.mp.Meter("test")
+	cfg.Shards = 1
+	s := open(t, cfg)
+	flushed := func() float64 {
+		v, _ := m.value("sluice_stream_flushed_bytes_total")
+		return v
+	}
+	const shard = "shardId-000000000000"
+	recs := make([]stream.Record, 256)
+	for i := range recs {
+		recs[i] = stream.Record{PartitionKey: fmt.Sprint(i), Data: bytes.Repeat([]byte{byte(i)}, 4<<10)}
+	}
+	// 2 MiB consumed and trimmed, then flushed: only the deletion is written.
+	for range 2 {
+		put(t, s, "fw", recs...)
+	}
+	checkpoint(t, s, shard, lastSequence(t, s, shard))
+	s.Trim()
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := flushed(); got > 64<<10 {
+		t.Errorf("records consumed before the flush: %v bytes flushed, want only the deletion's", got)
+	}
+	// 2 MiB flushed before they are consumed: written to a table.
+	before := flushed()
+	for range 2 {
+		put(t, s, "fw", recs...)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := flushed() - before; got < 2<<20 {
+		t.Errorf("records not yet consumed: %v bytes flushed, want their 2 MiB at least", got)
+	}
+	if _, ok := m.value("sluice_stream_compacted_bytes_total"); !ok {
+		t.Error("sluice_stream_compacted_bytes_total is not reported")
 	}
 }

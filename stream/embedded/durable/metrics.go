@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -43,14 +44,22 @@ func newMetrics(s *Stream) (*metrics, error) {
 	syncs, err := meter.Int64ObservableCounter("sluice_stream_wal_syncs_total", metric.WithUnit("{sync}"),
 		metric.WithDescription("Fsyncs of the durable embedded stream's write-ahead log; concurrent Puts share them."))
 	in.Add(err)
+	flushed, err := meter.Int64ObservableCounter("sluice_stream_flushed_bytes_total", metric.WithUnit("By"),
+		metric.WithDescription("Bytes the durable embedded stream's database wrote to tables when it flushed a full memtable: the records (and deletions) still there. Records consumed and trimmed before their memtable fills are written to the write-ahead log only."))
+	in.Add(err)
+	compacted, err := meter.Int64ObservableCounter("sluice_stream_compacted_bytes_total", metric.WithUnit("By"),
+		metric.WithDescription("Bytes the durable embedded stream's database wrote to tables in compactions: flushed records rewritten, in the main to drop the deleted ones."))
+	in.Add(err)
 	if err := in.Err("durable stream"); err != nil {
 		return nil, err
 	}
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(used, s.Used())
 		o.ObserveInt64(syncs, s.syncs.Load())
-		if n, ok := s.diskUsage(); ok {
-			o.ObserveInt64(disk, n)
+		if db, ok := s.dbMetrics(); ok {
+			o.ObserveInt64(disk, db.disk)
+			o.ObserveInt64(flushed, db.flushed)
+			o.ObserveInt64(compacted, db.compacted)
 		}
 		now := s.cfg.Now()
 		for name, shards := range s.streams {
@@ -68,7 +77,7 @@ func newMetrics(s *Stream) (*metrics, error) {
 			}
 		}
 		return nil
-	}, used, disk, oldest, syncs)
+	}, used, disk, oldest, syncs, flushed, compacted)
 	if err != nil {
 		return nil, fmt.Errorf("create durable stream metrics: %w", err)
 	}
@@ -82,19 +91,35 @@ func (m *metrics) unregister() {
 	}
 }
 
-// diskUsage returns the disk space of the database; ok is false once it is closed.
-// Pebble counts the write-ahead log in use at the size it had when it was opened; its
-// live data, when larger, is counted instead.
-func (s *Stream) diskUsage() (int64, bool) {
+// dbStats are the database's figures the metrics show.
+type dbStats struct {
+	disk               int64 // disk space (see diskUsage)
+	flushed, compacted int64 // bytes written to tables by flushes and by compactions
+}
+
+// dbMetrics reads the database's figures; ok is false once it is closed.
+func (s *Stream) dbMetrics() (dbStats, bool) {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if s.closed {
-		return 0, false
+		return dbStats{}, false
 	}
 	m := s.db.Metrics()
+	st := dbStats{disk: diskUsage(m)}
+	for _, l := range m.Levels {
+		st.flushed += int64(l.TableBytesFlushed + l.BlobBytesFlushed)
+		st.compacted += int64(l.TableBytesCompacted + l.BlobBytesCompacted)
+	}
+	return st, true
+}
+
+// diskUsage returns the disk space of the database. Pebble counts the write-ahead log
+// in use at the size it had when it was opened; its live data, when larger, is counted
+// instead.
+func diskUsage(m *pebble.Metrics) int64 {
 	usage := m.DiskSpaceUsage()
 	if m.WAL.Size > m.WAL.PhysicalSize {
 		usage += m.WAL.Size - m.WAL.PhysicalSize
 	}
-	return int64(usage), true
+	return int64(usage)
 }
