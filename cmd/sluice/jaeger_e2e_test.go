@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,30 +95,9 @@ exporters:
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
-	j := exec.Command(jaeger, "--config", confPath)
-	j.Stdout, j.Stderr = out, out
-	if err := j.Start(); err != nil {
-		t.Fatal(err)
-	}
-	jDone := make(chan struct{})
-	go func() { _ = j.Wait(); close(jDone) }()
-	defer func() {
-		_ = j.Process.Kill()
-		<-jDone
-		if t.Failed() {
-			t.Logf("jaeger output:\n%s", out.String())
-		}
-	}()
-	for _, addr := range []string{otlpAddr, queryAddr} {
-		waitFor(t, 60*time.Second, "Jaeger's port "+addr, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	startProgram(t, "jaeger", jaeger, "--config", confPath)
+	waitListening(t, "Jaeger's OTLP receiver", otlpAddr)
+	waitListening(t, "Jaeger's query service", queryAddr)
 
 	// sluice dev with the recipe's environment, Jaeger's OTLP port in the endpoint.
 	var env []string

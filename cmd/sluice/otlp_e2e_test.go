@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -182,27 +181,11 @@ service:
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(otelcol, "--config", confPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("collector output:\n%s", out.String())
-		}
-	}()
+	col := startProgram(t, "collector", otelcol, "--config", confPath)
 	deadline := time.Now().Add(90 * time.Second)
 	for sinkLines(t, cfg.Sink.File.Dir) < 400 {
-		select {
-		case <-done:
-			t.Fatalf("the collector exited:\n%s", out.String())
-		default:
+		if col.exited() {
+			t.Fatal("the collector exited")
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of 400 lines in the sink after 90s", sinkLines(t, cfg.Sink.File.Dir))

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,28 +46,8 @@ service:
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
-	col := exec.Command(otelcol, "--config", confPath)
-	col.Stdout, col.Stderr = out, out
-	if err := col.Start(); err != nil {
-		t.Fatal(err)
-	}
-	colDone := make(chan struct{})
-	go func() { _ = col.Wait(); close(colDone) }()
-	defer func() {
-		_ = col.Process.Kill()
-		<-colDone
-		if t.Failed() {
-			t.Logf("collector output:\n%s", out.String())
-		}
-	}()
-	waitFor(t, 30*time.Second, "the collector's OTLP port", func() bool {
-		c, err := net.Dial("tcp", otlpAddr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	col := startProgram(t, "collector", otelcol, "--config", confPath)
+	waitListening(t, "the collector's OTLP port", otlpAddr)
 
 	// Both processes inherit these: OTLP to the collector, spans exported at once,
 	// nothing sampled but what a client asks for.
@@ -115,7 +93,7 @@ log: {level: info, format: json}
 
 	var spans []debugSpan
 	waitFor(t, 30*time.Second, "the trace's spans of both tiers", func() bool {
-		spans = debugSpans(out.String(), traceID)
+		spans = debugSpans(col.out.String(), traceID)
 		seen := map[string]bool{}
 		for _, s := range spans {
 			seen[s.service+" "+s.name] = true
@@ -148,7 +126,7 @@ log: {level: info, format: json}
 	resp.Body.Close()
 	f.waitDelivered([]string{"kept 1"})
 	waitFor(t, 30*time.Second, "the kept batch's ingest span, in a trace of its own", func() bool {
-		for _, s := range debugSpans(out.String(), "") {
+		for _, s := range debugSpans(col.out.String(), "") {
 			if s.service == "sluice-gateway" && s.name == "sluice.gateway.ingest" && s.trace != traceID && s.parent == "" {
 				return true
 			}
