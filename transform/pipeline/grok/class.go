@@ -19,9 +19,9 @@ type charClass struct {
 
 // classes holds every class made, by its rune pairs: a class is never changed once
 // made, and the expressions of a configuration repeat the same few ([0-9], \s, [^ ])
-// thousands of times over (a vendor sample's patterns: 5,600 classes, 1.5 MiB, of a
-// few hundred distinct ones). The set is bounded by the configurations compiled, not
-// by input.
+// thousands of times over (the cisco_asa sample's patterns made 1.5 MiB of classes, 77
+// distinct ones; all the samples together 92). The set is bounded by the
+// configurations compiled, not by input.
 var classes struct {
 	sync.Mutex
 	m map[string]*charClass
