@@ -22,6 +22,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/sluice-siem/sluice/internal/bytesize"
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/search"
 )
@@ -385,7 +386,7 @@ func waitHTTP(ctx context.Context, base string, timeout time.Duration) error {
 			resp.Body.Close()
 			return nil
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			return fmt.Errorf("wait for %s: %w", base, err)
 		}
 	}

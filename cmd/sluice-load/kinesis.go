@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // createStreams makes the named streams with shards shards each on a Kinesis-compatible
@@ -60,7 +62,7 @@ func createStreams(ctx context.Context, endpoint, region string, shards int, nam
 			if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
 				break
 			}
-			if !sleep(wctx, 20*time.Millisecond) {
+			if !retry.Sleep(wctx, 20*time.Millisecond) {
 				return fmt.Errorf("wait for stream %s to become active: %w", name, wctx.Err())
 			}
 		}

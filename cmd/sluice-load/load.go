@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // hardCap bounds every run: no --duration above it, and with only an event count the
@@ -356,7 +358,7 @@ func (r *runner) worker(ctx, sendCtx context.Context) {
 				c = nil
 				r.stats.failure(errKind("dial", err), err)
 				// A subject that stays unreachable ends this worker, not the hour cap.
-				if dialFailures++; dialFailures == maxDialFailures || !sleep(sendCtx, 200*time.Millisecond) {
+				if dialFailures++; dialFailures == maxDialFailures || !retry.Sleep(sendCtx, 200*time.Millisecond) {
 					return
 				}
 				continue
@@ -372,7 +374,7 @@ func (r *runner) worker(ctx, sendCtx context.Context) {
 			// Due at its place in the schedule: waiting for a free slot in the window
 			// counts toward its latency (no coordinated omission within the burst).
 			b.start = r.lim.reserve(n)
-			if !sleep(sendCtx, time.Until(b.start)) {
+			if !retry.Sleep(sendCtx, time.Until(b.start)) {
 				return
 			}
 		}
@@ -421,21 +423,6 @@ func (r *runner) drain(ctx context.Context, c conn, window chan struct{}) {
 		}
 	}
 	c.close()
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // progressLoop prints a line every interval until ctx ends.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // receivedFigures are what the subject itself says it received during the run: for
@@ -310,7 +312,7 @@ func waitReceived(ctx context.Context, c receivedCounter, before, want int64, ti
 		} else {
 			lastErr = err
 		}
-		if now.After(deadline) || !sleep(ctx, poll) {
+		if now.After(deadline) || !retry.Sleep(ctx, poll) {
 			return time.Time{}, lastErr
 		}
 	}

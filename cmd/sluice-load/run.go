@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // summary is the JSON a run prints on stdout at the end.
@@ -372,7 +374,7 @@ func receivedBefore(ctx context.Context, c receivedCounter, wait time.Duration) 
 		if err == nil {
 			return n, nil
 		}
-		if time.Now().After(deadline) || !sleep(ctx, 100*time.Millisecond) {
+		if time.Now().After(deadline) || !retry.Sleep(ctx, 100*time.Millisecond) {
 			return 0, fmt.Errorf("count what the subject received before the run: %w", err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // ackPoint is when the run's acknowledged events reached n in all.
@@ -106,7 +108,7 @@ func (p *searchPoller) wait(ctx context.Context, want int64, timeout time.Durati
 		if last.n >= want {
 			return last.at, last.n, nil
 		}
-		if time.Now().After(deadline) || !sleep(ctx, p.interval/2) {
+		if time.Now().After(deadline) || !retry.Sleep(ctx, p.interval/2) {
 			return time.Time{}, last.n, err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // deadLetterDir is where the file sink puts records the transform tier could not
@@ -103,7 +105,7 @@ func waitSink(ctx context.Context, dir string, want int64, timeout time.Duration
 		if s.lines+s.dead >= want {
 			return s, time.Now(), nil
 		}
-		if time.Now().After(deadline) || !sleep(ctx, 100*time.Millisecond) {
+		if time.Now().After(deadline) || !retry.Sleep(ctx, 100*time.Millisecond) {
 			return s, time.Time{}, nil
 		}
 	}

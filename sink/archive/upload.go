@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/sluice-siem/sluice/internal/awsclient"
+	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // newClient makes the S3 client of cfg through awsclient, the project's one AWS
@@ -170,10 +171,6 @@ func (c Config) contentType() string {
 // backoff returns the wait before retry n (0-based): retry_base doubling up to
 // retry_max, with jitter from the caller's rnd in [0, 1).
 func backoff(base, maxWait time.Duration, n int, rnd float64) time.Duration {
-	d := base
-	for i := 0; i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
+	d := retry.Ceiling(base, maxWait, n)
 	return d/2 + time.Duration(rnd*float64(d/2))
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
 )
@@ -114,7 +115,7 @@ func classify(err error, closed bool) failKind {
 	if errors.As(err, &notFound) {
 		return failMissing
 	}
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+	if awsretry.IsErrorThrottles(awsretry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
 		return failThrottled
 	}
 	var apiErr smithy.APIError
@@ -155,25 +156,7 @@ func isThrottleCode(code string) bool {
 // backoff returns the wait before retry number attempt (1 for the first retry): a
 // random duration below min(MaxDelay, BaseDelay * 2^(attempt-1)) (full jitter).
 func (s *streamProducer) backoff(attempt int) time.Duration {
-	ceiling := s.cfg.Retry.MaxDelay
-	if shift := attempt - 1; shift < 32 {
-		if d := s.cfg.Retry.BaseDelay << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	return rand.N(ceiling) + 1
-}
-
-// sleep waits d or until ctx ends; it reports whether the whole wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return rand.N(retry.Ceiling(s.cfg.Retry.BaseDelay, s.cfg.Retry.MaxDelay, attempt-1)) + 1
 }
 
 // setFailure records the stream's latest failure.
@@ -336,7 +319,7 @@ func (s *streamProducer) send(req *request) {
 		}
 		s.p.metrics.retries.Add(s.p.ctx, 1, metric.WithAttributes(attribute.String("stream", s.name), attribute.String("reason", reason)))
 		traceRetry(pending, attempt, reason, len(throttled), f, delay)
-		if !sleep(s.p.ctx, delay) {
+		if !retry.Sleep(s.p.ctx, delay) {
 			s.finishEntries(pending, &failure{kind: failClosed, err: errClosed})
 			s.abandonedOnClose.Add(int64(countEvents(pending)))
 			pending = nil
@@ -735,7 +718,7 @@ func (s *streamProducer) load(ctx context.Context, initial bool) {
 			s.blocked.Store(bf)
 			s.note(func(n *notes) { n.loadFail = bf })
 		}
-		if !sleep(ctx, s.backoff(attempt)) {
+		if !retry.Sleep(ctx, s.backoff(attempt)) {
 			break
 		}
 	}

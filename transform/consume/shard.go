@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -340,7 +340,7 @@ func (s *shardRun) open() (stream.ShardReader, error) {
 		} else {
 			s.w.c.log.Warn("open shard", "stream", s.stream, "shard", s.shard, "err", err)
 		}
-		if !sleep(s.fetchCtx, jitter(backoff)) {
+		if !retry.Sleep(s.fetchCtx, retry.Jitter(backoff)) {
 			return nil, s.fetchCtx.Err()
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -361,7 +361,7 @@ func (s *shardRun) fetch(r stream.ShardReader, items chan<- item) {
 		if err != nil {
 			return
 		}
-		if !sleep(ctx, time.Until(next)) {
+		if !retry.Sleep(ctx, time.Until(next)) {
 			return
 		}
 		next = time.Now().Add(interval)
@@ -376,7 +376,7 @@ func (s *shardRun) fetch(r stream.ShardReader, items chan<- item) {
 			} else {
 				s.w.c.log.Warn("read shard", "stream", s.stream, "shard", s.shard, "err", err)
 			}
-			if !sleep(ctx, jitter(backoff)) {
+			if !retry.Sleep(ctx, retry.Jitter(backoff)) {
 				return
 			}
 			backoff = min(2*backoff, maxBackoff)
@@ -402,7 +402,7 @@ func (s *shardRun) fetch(r stream.ShardReader, items chan<- item) {
 			}
 			return
 		}
-		if len(page.Records) == 0 && !sleep(ctx, cfg.IdleWait) {
+		if len(page.Records) == 0 && !retry.Sleep(ctx, cfg.IdleWait) {
 			return
 		}
 	}
@@ -445,31 +445,10 @@ func (s *shardRun) deliver(items <-chan item) bool {
 			}
 			s.w.c.log.Warn("handler failed, redelivering batch", "stream", s.stream, "shard", s.shard,
 				"records", len(it.batch.Records), "backoff", backoff, "err", err)
-			if !sleep(s.fetchCtx, backoff) {
+			if !retry.Sleep(s.fetchCtx, backoff) {
 				return false
 			}
 			backoff = min(2*backoff, maxBackoff)
 		}
 	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// jitter returns a random duration between d/2 and d, so that shards throttled
-// together do not retry together.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }
