@@ -107,7 +107,8 @@ type csvOptions struct {
 	EmptyValue    yaml.Node `yaml:"empty_value"`
 	IgnoreMissing bool      `yaml:"ignore_missing"`
 	// Convert maps target fields to a type their columns are converted to.
-	Convert map[string]string `yaml:"convert"`
+	Convert        map[string]string `yaml:"convert"`
+	ConvertFailure string            `yaml:"convert_failure"`
 }
 
 // csvProc splits one CSV line (RFC 4180 quoting: separators inside quotes, doubled
@@ -118,7 +119,8 @@ type csvOptions struct {
 // double or boolean: the column is stored converted, as the convert processor
 // converts, instead of as text that a convert step then finds and replaces (a walk
 // from the root and a step per field). A column that does not convert is stored as
-// its text, as convert with ignore_failure leaves it; empty_value is not converted.
+// its text, as convert with ignore_failure leaves it, or left out with
+// convert_failure: drop; empty_value is not converted.
 type csvProc struct {
 	field         event.Path
 	targets       *event.Targets
@@ -127,9 +129,68 @@ type csvProc struct {
 	emptyValue    any
 	hasEmpty      bool
 	ignoreMissing bool
-	// types holds, by target, the type its column is converted to ("": kept as text);
+	conv          conversions
+}
+
+// conversions are a parser's convert option: the type each target's text is stored
+// as, and what becomes of text that does not convert.
+type conversions struct {
+	// types holds, by target, the type its text is converted to ("": kept as text);
 	// nil when nothing is converted.
 	types []string
+	// drop leaves text that does not convert out (convert_failure: drop); else it is
+	// stored as text (keep, the default).
+	drop bool
+}
+
+// newConversions reads the convert option (target field -> type, each one of
+// targets) and convert_failure (keep or drop). what names the targets in errors.
+func newConversions(convert map[string]string, failure string, targets []string, what string, given map[string]*yaml.Node) (conversions, []error) {
+	var c conversions
+	var errs []error
+	switch failure {
+	case "", "keep":
+	case "drop":
+		c.drop = true
+	default:
+		errs = append(errs, optErr("convert_failure", given["convert_failure"], "want keep or drop, not %q", failure))
+	}
+	if len(convert) == 0 {
+		if given["convert_failure"] != nil {
+			errs = append(errs, optErr("convert_failure", given["convert_failure"], "applies to convert, which is not set"))
+		}
+		return c, errs
+	}
+	c.types = make([]string, len(targets))
+	for _, field := range slices.Sorted(maps.Keys(convert)) { // errors in a stable order
+		if !slices.Contains(targets, field) {
+			errs = append(errs, optErr("convert", given["convert"], "%q is not one of %s", field, what))
+			continue
+		}
+		typ, err := conversion(convert[field], textTypes)
+		if err != nil {
+			errs = append(errs, optErr("convert", given["convert"], "%s: %v", field, err))
+			continue
+		}
+		for j, f := range targets { // a field named twice is converted in each of its places
+			if f == field {
+				c.types[j] = typ
+			}
+		}
+	}
+	return c, errs
+}
+
+// value returns what target i stores for text s: s converted to its type, or s itself
+// when it has none; ok is false when s does not convert and convert_failure is drop.
+func (c *conversions) value(i int, s string) (v any, ok bool) {
+	if c.types == nil || c.types[i] == "" {
+		return s, true
+	}
+	if v, ok := convertText(s, c.types[i]); ok {
+		return v, true
+	}
+	return s, !c.drop
 }
 
 func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
@@ -150,25 +211,8 @@ func newCSV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 		targets = append(targets, event.ParsePath(f))
 	}
 	p.targets = event.NewTargets(targets)
-	if len(o.Convert) > 0 {
-		p.types = make([]string, len(targets))
-		for _, field := range slices.Sorted(maps.Keys(o.Convert)) { // errors in a stable order
-			if !slices.Contains(o.TargetFields, field) {
-				errs = append(errs, optErr("convert", given["convert"], "%q is not one of target_fields", field))
-				continue
-			}
-			typ, err := conversion(o.Convert[field], textTypes)
-			if err != nil {
-				errs = append(errs, optErr("convert", given["convert"], "%s: %v", field, err))
-				continue
-			}
-			for j, f := range o.TargetFields { // a field named twice is converted in each of its columns
-				if f == field {
-					p.types[j] = typ
-				}
-			}
-		}
-	}
+	conv, convErrs := newConversions(o.Convert, o.ConvertFailure, o.TargetFields, "target_fields", given)
+	p.conv, errs = conv, append(errs, convErrs...)
 	for _, c := range []struct {
 		name, v string
 		dst     *byte
@@ -249,17 +293,10 @@ func (p *csvProc) Process(_ context.Context, e *event.Event) error {
 			val = strings.TrimSpace(val)
 		}
 		if val != "" {
-			var v any
-			if p.types != nil && p.types[col] != "" {
-				if converted, ok := convertText(val, p.types[col]); ok {
-					v = converted
+			if v, ok := p.conv.value(col, val); ok {
+				if err := w.Set(col, v); err != nil {
+					return fmt.Errorf("field %s: %w", p.targets.Path(col), err)
 				}
-			}
-			if v == nil {
-				v = val
-			}
-			if err := w.Set(col, v); err != nil {
-				return fmt.Errorf("field %s: %w", p.targets.Path(col), err)
 			}
 		} else if p.hasEmpty {
 			if err := w.Set(col, deepCopy(p.emptyValue)); err != nil {
@@ -290,6 +327,9 @@ type kvOptions struct {
 	IgnoreMissing bool      `yaml:"ignore_missing"`
 	Quotes        *bool     `yaml:"quotes"`
 	Fields        yaml.Node `yaml:"fields"`
+	// Convert maps fields' targets to a type their values are converted to.
+	Convert        map[string]string `yaml:"convert"`
+	ConvertFailure string            `yaml:"convert_failure"`
 }
 
 // kvProc splits key=value pairs. field_split and value_split are plain strings
@@ -299,7 +339,9 @@ type kvOptions struct {
 // Logstash. A key seen twice gets an array of its values. Keys become fields under
 // target_field (the root by default), prefixed by prefix; the keys fields maps go to
 // their own fields instead (paths from the root, no prefix), as if moved there by a
-// rename but without the second step: fields: {srcip: source.ip}.
+// rename but without the second step: fields: {srcip: source.ip}. convert and
+// convert_failure convert the values of those fields as csv's options of those names
+// do (convert: {source.port: long}), without a convert step per field.
 type kvProc struct {
 	field                  event.Path
 	fieldSplit, valueSplit string
@@ -317,6 +359,7 @@ type kvProc struct {
 	mapped  map[string]int
 	targets *event.Targets
 	shadow  map[string]bool
+	conv    conversions
 }
 
 func newKV(node *yaml.Node, _ *Deps) (event.Processor, error) {
@@ -395,6 +438,14 @@ func newKV(node *yaml.Node, _ *Deps) (event.Processor, error) {
 			p.targets = event.NewTargets(paths)
 		}
 	}
+	var mappedTo []string // fields' targets, by their index in targets
+	if p.targets != nil {
+		for i := range p.targets.Len() {
+			mappedTo = append(mappedTo, p.targets.Path(i).String())
+		}
+	}
+	conv, convErrs := newConversions(o.Convert, o.ConvertFailure, mappedTo, "fields' targets", given)
+	p.conv, errs = conv, append(errs, convErrs...)
 	return p, errors.Join(errs...)
 }
 
@@ -470,7 +521,11 @@ func (p *kvProc) Process(_ context.Context, e *event.Event) error {
 			continue
 		}
 		if i, ok := p.mapped[key]; ok {
-			if err := w.Add(i, val); err != nil {
+			v, keep := p.conv.value(i, val)
+			if !keep {
+				continue
+			}
+			if err := w.Add(i, v); err != nil {
 				return fmt.Errorf("field %s: key %s: %w", p.field, key, err)
 			}
 			continue

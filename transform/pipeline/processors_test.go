@@ -213,6 +213,8 @@ func TestJSONAndCSV(t *testing.T) {
 			`{"m":"\"9\","}`, `{"m":"\"9\",","a":9,"b":""}`, ""},
 		{"csv convert, a field named twice", `csv: {field: m, target_fields: [a, _skip, a], convert: {a: long}}`,
 			`{"m":"1,x,2"}`, `{"m":"1,x,2","a":2,"_skip":"x"}`, ""},
+		{"csv convert, drop", `csv: {field: m, target_fields: [a, b, c], convert: {a: long, b: long}, convert_failure: drop}`,
+			`{"m":"x,2,y"}`, `{"m":"x,2,y","b":2,"c":"y"}`, ""},
 	})
 }
 
@@ -236,6 +238,13 @@ func TestKV(t *testing.T) {
 		{"fields under a replaced object", `kv: {field: m, fields: {a: s.a, b: s.b}}`,
 			`{"m":"a=1 s=2 b=3"}`, "", "key b"},
 		{"fields into a non-object", `kv: {field: m, fields: {a: m.a}}`, `{"m":"a=1"}`, "", "key a: set m.a: m is a string, not an object"},
+		// convert: the fields' values as csv converts its columns; what does not convert
+		// stays text, or is left out with convert_failure: drop (each value of a key seen
+		// twice on its own); the other keys are untouched.
+		{"fields convert", `kv: {field: m, target_field: t, fields: {sp: source.port, b: source.bytes, ok: ok}, convert: {source.port: long, source.bytes: long, ok: boolean}}`,
+			`{"m":"sp=0x10 b=x1 ok=TRUE n=5"}`, `{"m":"sp=0x10 b=x1 ok=TRUE n=5","source":{"port":16,"bytes":"x1"},"ok":true,"t":{"n":"5"}}`, ""},
+		{"fields convert, drop", `kv: {field: m, fields: {sp: source.port, b: source.bytes}, convert: {source.port: long, source.bytes: long}, convert_failure: drop}`,
+			`{"m":"sp=1 b=x1 sp=y sp=3"}`, `{"m":"sp=1 b=x1 sp=y sp=3","source":{"port":[1,3]}}`, ""},
 	})
 }
 
@@ -287,31 +296,35 @@ func TestCEF(t *testing.T) {
 
 func TestOptionErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		`set: {value: 1}`:                                         "processors[0].set.field: required",
-		`rename: {field: a}`:                                      "processors[0].rename.target_field: required",
-		`remove: {field: a, keep: [b]}`:                           "give either field or keep",
-		`convert: {field: a}`:                                     `type: want integer`,
-		`append: {field: tags}`:                                   "append.value: required (or copy_from)",
-		`append: {field: tags, value: a, copy_from: b}`:           "append.copy_from: give value or copy_from, not both",
-		`append: {field: tags, copy_from: []}`:                    "append.copy_from: name at least one field",
-		`append: {field: tags, copy_from: [a.., b]}`:              "append.copy_from: \"a..\" is not a field path",
-		`grok: {field: m}`:                                        "grok.patterns: required",
-		`date: {field: m, formats: [""]}`:                         "date.formats[0]: empty format",
-		`csv: {field: m, target_fields: [a], separator: ";;"}`:    `csv.separator: want one ASCII character`,
-		`csv: {field: m, target_fields: [a], convert: {b: long}}`: `csv.convert: "b" is not one of target_fields`,
-		`csv: {field: m, target_fields: [a], convert: {a: ip}}`:   `csv.convert: a: want integer, long, float, double or boolean, not "ip"`,
-		`kv: {field: m, field_split: "=", value_split: "="}`:      "value_split: must differ from field_split",
-		`kv: {field: m, fields: [a]}`:                             "kv.fields: want a map of keys to the fields",
-		`kv: {field: m, fields: {a: x, a: y}}`:                    `kv.fields: key "a": empty or given twice`,
-		`kv: {field: m, fields: {a: ""}}`:                         "kv.fields: required",
-		`dissect: {field: m, pattern: '%{a}%{b}'}`:                "need a delimiter between them",
-		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:              "reference k needs both",
-		`syslog: {format: rfc1}`:                                  `format: want auto, rfc3164 or rfc5424`,
-		`json: {field: m, add_to_root: true, target_field: x}`:    "give either add_to_root or target_field",
-		`drop: {really: true}`:                                    "drop.really: unknown option",
-		`set: {field: a, value: 1, if: 3}`:                        "", // a number is a valid expr-lang expression, but not boolean
-		`set: {field: ..a, value: 1}`:                             `"..a" is not a field path`,
-		`lowercase: {field: a, ignore_missing: maybe}`:            "lowercase.ignore_missing: cannot unmarshal",
+		`set: {value: 1}`:                                                                "processors[0].set.field: required",
+		`rename: {field: a}`:                                                             "processors[0].rename.target_field: required",
+		`remove: {field: a, keep: [b]}`:                                                  "give either field or keep",
+		`convert: {field: a}`:                                                            `type: want integer`,
+		`append: {field: tags}`:                                                          "append.value: required (or copy_from)",
+		`append: {field: tags, value: a, copy_from: b}`:                                  "append.copy_from: give value or copy_from, not both",
+		`append: {field: tags, copy_from: []}`:                                           "append.copy_from: name at least one field",
+		`append: {field: tags, copy_from: [a.., b]}`:                                     "append.copy_from: \"a..\" is not a field path",
+		`grok: {field: m}`:                                                               "grok.patterns: required",
+		`date: {field: m, formats: [""]}`:                                                "date.formats[0]: empty format",
+		`csv: {field: m, target_fields: [a], separator: ";;"}`:                           `csv.separator: want one ASCII character`,
+		`csv: {field: m, target_fields: [a], convert: {b: long}}`:                        `csv.convert: "b" is not one of target_fields`,
+		`csv: {field: m, target_fields: [a], convert: {a: ip}}`:                          `csv.convert: a: want integer, long, float, double or boolean, not "ip"`,
+		`csv: {field: m, target_fields: [a], convert: {a: long}, convert_failure: skip}`: `csv.convert_failure: want keep or drop, not "skip"`,
+		`csv: {field: m, target_fields: [a], convert_failure: drop}`:                     `csv.convert_failure: applies to convert, which is not set`,
+		`kv: {field: m, fields: {a: x}, convert: {y: long}}`:                             `kv.convert: "y" is not one of fields' targets`,
+		`kv: {field: m, convert: {y: long}}`:                                             `kv.convert: "y" is not one of fields' targets`,
+		`kv: {field: m, field_split: "=", value_split: "="}`:                             "value_split: must differ from field_split",
+		`kv: {field: m, fields: [a]}`:                                                    "kv.fields: want a map of keys to the fields",
+		`kv: {field: m, fields: {a: x, a: y}}`:                                           `kv.fields: key "a": empty or given twice`,
+		`kv: {field: m, fields: {a: ""}}`:                                                "kv.fields: required",
+		`dissect: {field: m, pattern: '%{a}%{b}'}`:                                       "need a delimiter between them",
+		`dissect: {field: m, pattern: '%{*k}:%{v}'}`:                                     "reference k needs both",
+		`syslog: {format: rfc1}`:                                                         `format: want auto, rfc3164 or rfc5424`,
+		`json: {field: m, add_to_root: true, target_field: x}`:                           "give either add_to_root or target_field",
+		`drop: {really: true}`:                                                           "drop.really: unknown option",
+		`set: {field: a, value: 1, if: 3}`:                                               "", // a number is a valid expr-lang expression, but not boolean
+		`set: {field: ..a, value: 1}`:                                                    `"..a" is not a field path`,
+		`lowercase: {field: a, ignore_missing: maybe}`:                                   "lowercase.ignore_missing: cannot unmarshal",
 	} {
 		_, err := compileProc(t, src)
 		if want == "" {
