@@ -3,8 +3,8 @@ package pipeline
 import "slices"
 
 // Vendor pipelines run one log type's steps among many: panos tests
-// `ctx.panw?.panos?.type == "TRAFFIC"`, then "THREAT", then "SYSTEM", ... on a dozen
-// consecutive steps, zeek `ctx._tmp.k == "conn"` on nineteen, and every event pays
+// `ctx.panw?.panos?.type == "TRAFFIC"`, then "THREAT", then "SYSTEM", ... on ten
+// consecutive steps (twice), zeek `ctx._tmp.k == "conn"` on nineteen, and every event pays
 // for each of those conditions (a walk of two or three objects and a comparison) to
 // run one of them. A dispatch reads the field once for such a run of steps and goes
 // straight to the steps whose condition can hold, as a switch would.
