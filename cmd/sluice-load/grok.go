@@ -42,7 +42,8 @@ type grokConfig struct {
 }
 
 // parser turns one line into its captures (typed as the expression says), or reports
-// that the line did not match.
+// that the line did not match. The captures are valid until the next call (the
+// pipeline's parser recycles them).
 type parser func(line string) (map[string]any, bool, error)
 
 // grokExpr is a grok expression with the custom patterns it uses.
@@ -96,8 +97,15 @@ func newParser(engine string, expr grokExpr) (parser, error) {
 		p := set.Get(shapeFirewall)
 		received := time.Now().UTC()
 		ctx := context.Background()
+		// The transformer recycles an event's objects once it is encoded
+		// (transform/run.go); so does this parser, once the next line comes: what it
+		// returns is valid until then.
+		var objs tevent.Objects
 		return func(line string) (map[string]any, bool, error) {
-			e := tevent.Event{Type: shapeFirewall, Received: received, Fields: map[string]any{"message": line}}
+			objs.Release()
+			fields := objs.New(1)
+			fields["message"] = line
+			e := tevent.Event{Type: shapeFirewall, Received: received, Fields: fields, Objects: &objs}
 			if err := p.Process(ctx, &e); err != nil {
 				return nil, false, fmt.Errorf("firewall pipeline: %w", err)
 			}

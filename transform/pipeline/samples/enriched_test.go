@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/sluice-siem/sluice/internal/cputime"
 	"github.com/sluice-siem/sluice/transform/enrich"
 	"github.com/sluice-siem/sluice/transform/event"
 	"github.com/sluice-siem/sluice/transform/pipeline"
@@ -71,21 +70,5 @@ func TestEnrichedFirewall(t *testing.T) {
 // event's objects once done with the event (the decoding is left to
 // BenchmarkFirewallEnrichedHandle).
 func BenchmarkFirewallEnrichedPipeline(b *testing.B) {
-	p := enrichedFirewall(b)
-	ctx := context.Background()
-	var objs event.Objects
-	b.ReportAllocs()
-	cpu0 := cputime.Self()
-	for b.Loop() {
-		fields := objs.New(1)
-		fields["message"] = firewallLine
-		e := event.Event{Type: "firewall", Received: received, Fields: fields, Objects: &objs}
-		_ = p.Process(ctx, &e)
-		if _, failed := e.Fields["error"]; failed {
-			b.Fatal(e.Fields["error"])
-		}
-		objs.Release()
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPURate(b, cpu0, b.N)
+	benchMessages(b, enrichedFirewall(b), "firewall", []string{firewallLine})
 }
