@@ -36,11 +36,31 @@ const minCompressBytes = 256
 // senders share it).
 type compressor struct{ enc *zstd.Encoder }
 
-func newCompressor(concurrency int) *compressor {
+// newCompressor returns the compressor of a producer whose records hold at most
+// maxRecord bytes, with one encoder for each of concurrency senders.
+func newCompressor(concurrency, maxRecord int) *compressor {
 	// SpeedDefault: BENCHMARKS.md ("Compressed records") compares the levels.
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(max(1, concurrency)),
-		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithZeroFrames(false), zstd.WithEncoderCRC(false))
+		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(windowSize(maxRecord)),
+		zstd.WithZeroFrames(false), zstd.WithEncoderCRC(false))
 	return &compressor{enc: enc}
+}
+
+// maxWindow is the largest window an encoder gets: SpeedDefault's own.
+const maxWindow = 8 << 20
+
+// windowSize returns the window of an encoder of records of at most maxRecord bytes:
+// the smallest power of two that holds a whole record (a record is one frame, so a
+// match never reaches further back), within zstd's bounds and maxWindow. An encoder
+// keeps a history of twice its window: with SpeedDefault's 8 MiB, 16 MiB for each
+// encoder, 80 of a gateway's 240 MB with 1 MiB records; 2 MiB each with a 1 MiB window
+// (BENCHMARKS.md, "OTLP/gRPC logs into Kinesis").
+func windowSize(maxRecord int) int {
+	w := zstd.MinWindowSize
+	for w < maxRecord && w < maxWindow {
+		w <<= 1
+	}
+	return w
 }
 
 // compress returns data as a zstd frame, or data itself when it is small or the frame

@@ -52,7 +52,7 @@ func TestForeignRecords(t *testing.T) {
 	for range 20 {
 		sluiceAgg.Add("k", "", envelope)
 	}
-	zstdRecord := newCompressor(1).compress(sluiceAgg.AppendTo(nil))
+	zstdRecord := newCompressor(1, 1<<20).compress(sluiceAgg.AppendTo(nil))
 
 	for _, tc := range []struct {
 		name   string

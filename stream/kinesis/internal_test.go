@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/sluice-siem/sluice/internal/bytesize"
 	"github.com/sluice-siem/sluice/stream"
 	"github.com/sluice-siem/sluice/stream/kinesis/kpl"
@@ -171,7 +173,7 @@ func testStream(t *testing.T, cfg Config) *streamProducer {
 	}
 	p.metrics = m
 	if cfg.Compression == CompressionZstd {
-		p.comp = newCompressor(1)
+		p.comp = newCompressor(1, 1<<20)
 	}
 	s := newStreamProducer(p, "s", &client{endpoint: "test"})
 	s.sem = semaphore.NewWeighted(1 << 50)
@@ -468,5 +470,55 @@ func TestRetryEventsOnTheCallersSpan(t *testing.T) {
 	}
 	if attrs["attempt"] != "2" || attrs["throttled_shards"] != "1" || attrs["backoff_ms"] != "150" || attrs["error"] == "" {
 		t.Fatalf("attributes %v", attrs)
+	}
+}
+
+// TestCompressorWindow: an encoder's window holds a whole record, so that a repeat
+// from a record's start to its end is still found, and no more (its history is twice
+// the window, per encoder); the frames say so, and a reader bounded to that window
+// takes them.
+func TestCompressorWindow(t *testing.T) {
+	for _, c := range []struct{ maxRecord, want int }{
+		{1, zstd.MinWindowSize},
+		{zstd.MinWindowSize, zstd.MinWindowSize},
+		{zstd.MinWindowSize + 1, 2 * zstd.MinWindowSize},
+		{1 << 20, 1 << 20},
+		{1<<20 + 1, 2 << 20},
+		{10 << 20, 8 << 20},
+	} {
+		if got := windowSize(c.maxRecord); got != c.want {
+			t.Errorf("windowSize(%d) = %d, want %d", c.maxRecord, got, c.want)
+		}
+	}
+
+	const maxRecord = 1 << 20
+	rng := rand.New(rand.NewPCG(1, 2))
+	head := make([]byte, 64<<10)
+	for i := range head {
+		head[i] = byte(rng.Uint32())
+	}
+	// Random bytes (nothing to find nearby), then the record's first 64 KiB again
+	// almost a whole record later.
+	record := make([]byte, 0, maxRecord)
+	record = append(record, head...)
+	for len(record) < maxRecord-len(head) {
+		record = append(record, byte(rng.Uint32()))
+	}
+	record = append(record, head...)
+	out := newCompressor(1, maxRecord).compress(record)
+	if len(out) > len(record)-len(head)/2 {
+		t.Errorf("compressed %d bytes to %d: the repeat %d bytes back was not found", len(record), len(out), len(record)-len(head))
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	back, err := dec.DecodeAll(out, nil)
+	if err != nil {
+		t.Fatalf("a reader with a %d-byte window: %v", maxRecord, err)
+	}
+	if !bytes.Equal(back, record) {
+		t.Error("the record did not come back as it was")
 	}
 }

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
 	}
 	p.metrics = m
 	if cfg.Compression == CompressionZstd {
-		p.comp = newCompressor(cfg.MaxInflightRequests)
+		p.comp = newCompressor(cfg.MaxInflightRequests, int(cfg.MaxRecordBytes))
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil

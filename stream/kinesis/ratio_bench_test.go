@@ -81,7 +81,7 @@ func BenchmarkRecordCompression(b *testing.B) {
 		recs := sampleRecords(b, typ, 20000)
 		for _, per := range []int{180, 1500} {
 			b.Run(fmt.Sprintf("%s/%d", typ, per), func(b *testing.B) {
-				c := newCompressor(1)
+				c := newCompressor(1, 1<<20)
 				var raw, packed int64
 				off := 0
 				for b.Loop() {
