@@ -20,7 +20,7 @@ func costCmd(args []string, stdout, stderr io.Writer) int {
 		eps         = fs.Float64("events-per-second", 0, "events per second, on average (required)")
 		bytes       = fs.Int("event-bytes", 500, "bytes of an event as shipped")
 		compression = fs.String("compression", "zstd", "stream.kinesis.compression: zstd or none")
-		ratio       = fs.Float64("ratio", 0, "compression ratio of the records (0: 5.9 for zstd, BENCHMARKS.md; 1 for none)")
+		ratio       = fs.Float64("ratio", 0, "compression ratio of the records (0: 5.7 for zstd, BENCHMARKS.md; 1 for none)")
 		mode        = fs.String("mode", "provisioned", "Kinesis capacity mode: provisioned or on-demand")
 		streams     = fs.Int("streams", 1, "Kinesis streams (log types with a stream of their own); each has a shard at least")
 		gwRate      = fs.Float64("gateway-per-core", cost.DefaultGatewayPerCore, "events per second one gateway vCPU handles")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,44 @@ func TestCostCommand(t *testing.T) {
 			t.Errorf("cost %v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
 		}
 	}
+}
+
+// TestCostInDeployReadme runs the `sluice cost` command deploy/README.md shows and
+// compares its output with the one printed there, so that the sizing section stays
+// what the command says.
+func TestCostInDeployReadme(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "    $ sluice cost "
+	lines := strings.Split(string(data), "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, prompt) })
+	if start < 0 {
+		t.Fatalf("deploy/README.md shows no %q command", strings.TrimSpace(prompt))
+	}
+	var shown []string
+	for _, l := range lines[start+1:] {
+		if l != "" && !strings.HasPrefix(l, "    ") {
+			break
+		}
+		shown = append(shown, strings.TrimPrefix(l, "    "))
+	}
+	args := strings.Fields(strings.TrimPrefix(lines[start], "    $ sluice "))
+	code, out, errOut := cli(t, "", nil, args...)
+	if code != 0 {
+		t.Fatalf("sluice %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	if got, want := trimLines(out), trimLines(strings.Join(shown, "\n")); got != want {
+		t.Errorf("deploy/README.md:%d shows\n%s\nsluice %s prints\n%s", start+1, want, strings.Join(args, " "), got)
+	}
+}
+
+// trimLines drops trailing spaces of each line and blank lines at the end.
+func trimLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
 }

@@ -50,7 +50,7 @@ type Load struct {
 // Defaults of a Load besides the events: zstd's ratio on aggregates of a shard at its
 // limit and the per-core rates of BENCHMARKS.md.
 const (
-	DefaultRatio            = 5.9     // BenchmarkShardModel, aggregation with zstd
+	DefaultRatio            = 5.7     // BenchmarkShardModel, aggregation with zstd (SpeedFastest)
 	DefaultGatewayPerCore   = 135_600 // gateway on the Kinesis path (deploy/README.md, "Sizing and cost")
 	DefaultTransformPerCore = 47_800  // transformer with the enriched firewall pipeline and the search sink
 )
