@@ -58,6 +58,11 @@
 #                                  rsp 200; baseline: rsyslogd's imrelp into the same kind
 #                                  of file, timed until it has every one acknowledged
 #   HTTP -> gateway -> Kinesis     sluice gateway on kinesalite (its CPU is not counted)
+#   OTLP/gRPC logs -> Kinesis      sluice gateway on kinesalite; baseline: an OpenTelemetry
+#                                  Collector (scripts/otelcol.sh kinesis) with its otlp
+#                                  receiver and contrib's awskinesis exporter, sending
+#                                  queue off (it answers once its records are put), the
+#                                  same calls
 #   sluice dev, HTTP -> file sink  the whole chain, timed until the sink holds every event:
 #                                  the durable embedded stream (sync always, and sync
 #                                  interval); baseline: the in-memory embedded stream
@@ -410,7 +415,47 @@ EOF
   # More connections: each request waits for the producer's linger and kinesalite.
   run_load "$label" subject "$(gateway_cmd "$work/gateway-kinesis.yaml" "${p[@]}")" \
     --transport http --addr "127.0.0.1:${p[0]}" --connections $((connections * 4))
+  scenario_otlp_kinesis "$endpoint"
   scripts/kinesis.sh stop
+}
+
+# scenario_otlp_kinesis ENDPOINT: OTLP/gRPC logs into Kinesis on kinesalite at ENDPOINT,
+# sluice's gateway and an OpenTelemetry Collector taking the same calls. Each answers a
+# call once its records are in the stream: the Collector's sending queue is off, so its
+# exporter puts before the receiver answers. The Collector's awskinesis exporter puts one
+# record per resource of a request, its OTLP protobuf uncompressed, to one stream;
+# sluice's gateway routes each event to its log type's stream, in aggregated records
+# compressed with zstd (its defaults, both).
+scenario_otlp_kinesis() {
+  local endpoint="$1" label="OTLP/gRPC logs -> gateway -> Kinesis (kinesalite)" otelcol p
+  read -r -a p <<<"$(ports)"
+  run_load "$label" subject "$(gateway_cmd "$work/gateway-kinesis.yaml" "${p[@]}")" \
+    --transport otlp --addr "127.0.0.1:${p[1]}" --connections $((connections * 4))
+  if ! otelcol=$(scripts/otelcol.sh kinesis); then
+    failed+=("$label (baseline: scripts/otelcol.sh kinesis failed)")
+    return
+  fi
+  if ! "$load" kinesis-streams --endpoint "$endpoint" --shards 4 sluice-otlp-peer; then
+    failed+=("$label (baseline: stream not created)")
+    return
+  fi
+  read -r -a p <<<"$(ports)"
+  cat >"$work/otelcol-kinesis.yaml" <<EOF
+receivers:
+  otlp: {protocols: {grpc: {endpoint: "127.0.0.1:${p[0]}"}}}
+exporters:
+  awskinesis:
+    aws: {stream_name: sluice-otlp-peer, kinesis_endpoint: "$endpoint", region: us-east-1}
+    encoding: {name: otlp_proto}
+    sending_queue: {enabled: false}
+service:
+  telemetry: {metrics: {level: none}, logs: {level: warn}}
+  pipelines:
+    logs: {receivers: [otlp], exporters: [awskinesis]}
+EOF
+  run_load "$label" baseline \
+    "env AWS_ACCESS_KEY_ID=sluice-bench AWS_SECRET_ACCESS_KEY=sluice-bench $otelcol --config $work/otelcol-kinesis.yaml" \
+    --transport otlp --addr "127.0.0.1:${p[0]}" --connections $((connections * 4))
 }
 
 scenario_dev() {
