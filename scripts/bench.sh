@@ -414,23 +414,26 @@ EOF
   read -r -a p <<<"$(ports)"
   # More connections: each request waits for the producer's linger and kinesalite.
   run_load "$label" subject "$(gateway_cmd "$work/gateway-kinesis.yaml" "${p[@]}")" \
-    --transport http --addr "127.0.0.1:${p[0]}" --connections $((connections * 4))
-  scenario_otlp_kinesis "$endpoint"
+    --transport http --addr "127.0.0.1:${p[0]}" --connections $((connections * 4)) \
+    --kinesis-endpoint "$endpoint" --kinesis-streams "$(IFS=,; echo "${streams[*]}")"
+  scenario_otlp_kinesis "$endpoint" "$(IFS=,; echo "${streams[*]}")"
   scripts/kinesis.sh stop
 }
 
-# scenario_otlp_kinesis ENDPOINT: OTLP/gRPC logs into Kinesis on kinesalite at ENDPOINT,
-# sluice's gateway and an OpenTelemetry Collector taking the same calls. Each answers a
+# scenario_otlp_kinesis ENDPOINT STREAMS: OTLP/gRPC logs into Kinesis on kinesalite at
+# ENDPOINT (sluice's gateway writes to STREAMS, comma-separated), sluice's gateway and an
+# OpenTelemetry Collector taking the same calls. Each answers a
 # call once its records are in the stream: the Collector's sending queue is off, so its
 # exporter puts before the receiver answers. The Collector's awskinesis exporter puts one
 # record per resource of a request, its OTLP protobuf uncompressed, to one stream;
 # sluice's gateway routes each event to its log type's stream, in aggregated records
 # compressed with zstd (its defaults, both).
 scenario_otlp_kinesis() {
-  local endpoint="$1" label="OTLP/gRPC logs -> gateway -> Kinesis (kinesalite)" otelcol p
+  local endpoint="$1" streams="$2" label="OTLP/gRPC logs -> gateway -> Kinesis (kinesalite)" otelcol p
   read -r -a p <<<"$(ports)"
   run_load "$label" subject "$(gateway_cmd "$work/gateway-kinesis.yaml" "${p[@]}")" \
-    --transport otlp --addr "127.0.0.1:${p[1]}" --connections $((connections * 4))
+    --transport otlp --addr "127.0.0.1:${p[1]}" --connections $((connections * 4)) \
+    --kinesis-endpoint "$endpoint" --kinesis-streams "$streams"
   if ! otelcol=$(scripts/otelcol.sh kinesis); then
     failed+=("$label (baseline: scripts/otelcol.sh kinesis failed)")
     return
@@ -455,7 +458,8 @@ service:
 EOF
   run_load "$label" baseline \
     "env AWS_ACCESS_KEY_ID=sluice-bench AWS_SECRET_ACCESS_KEY=sluice-bench $otelcol --config $work/otelcol-kinesis.yaml" \
-    --transport otlp --addr "127.0.0.1:${p[0]}" --connections $((connections * 4))
+    --transport otlp --addr "127.0.0.1:${p[0]}" --connections $((connections * 4)) \
+    --kinesis-endpoint "$endpoint" --kinesis-streams sluice-otlp-peer --kinesis-format otlp
 }
 
 scenario_dev() {

@@ -83,6 +83,12 @@ type runConfig struct {
 	alsoPIDs    []int    // more processes of the subject, their CPU added to its own
 	hopMetrics  []string // Prometheus URLs of the subject's processes, for the hop histograms
 
+	// Kinesis streams the subject writes: counted before and after the run, the
+	// difference must carry every acknowledged event.
+	kinesisEndpoint string
+	kinesisStreams  []string
+	kinesisFormat   string
+
 	// What the subject says it received: a metric on its /metrics, or the lines of a
 	// file it writes (syslog acknowledges nothing).
 	receivedMetrics string // URL
@@ -187,6 +193,12 @@ func (c *runConfig) check() error {
 	}
 	if c.searchURL != "" && c.sinkDir != "" {
 		bad("--search-url and --sink-dir exclude each other")
+	}
+	if (c.kinesisEndpoint == "") != (len(c.kinesisStreams) == 0) {
+		bad("--kinesis-endpoint and --kinesis-streams go together")
+	}
+	if c.kinesisFormat != kinesisSluice && c.kinesisFormat != kinesisOTLP {
+		bad("--kinesis-format must be %s or %s, not %q", kinesisSluice, kinesisOTLP, c.kinesisFormat)
 	}
 	switch received := c.receivedMetrics != "" || c.receivedFile != ""; {
 	case c.receivedMetrics != "" && c.receivedFile != "":

@@ -163,6 +163,16 @@ func parseRun(args []string, stderr io.Writer) (runConfig, int) {
 		c.hopMetrics = append(c.hopMetrics, s)
 		return nil
 	})
+	fs.StringVar(&c.kinesisEndpoint, "kinesis-endpoint", "", "`URL` of the Kinesis-compatible server the subject writes to: with --kinesis-streams, the streams must take every acknowledged event during the run (read back from their start before and after)")
+	fs.Func("kinesis-streams", "comma-separated `names` of the streams the subject writes to (with --kinesis-endpoint)", func(s string) error {
+		for name := range strings.SplitSeq(s, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.kinesisStreams = append(c.kinesisStreams, name)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.kinesisFormat, "kinesis-format", kinesisSluice, "what the streams' records hold: sluice (docs/stream-format.md) or otlp (an OTLP logs request a record, as the Collector's awskinesis exporter writes)")
 	fs.StringVar(&c.receivedMetrics, "received-metrics", "", "Prometheus `URL` of the subject (sluice's /metrics): after sending, wait until --received-metric has grown by every acknowledged (syslog-tcp: written) event, and count that time")
 	fs.StringVar(&c.receivedMetric, "received-metric", "", "`selector` name{label=\"value\",...} summed for --received-metrics (default for syslog-tcp sluice_syslog_messages_total{result=\"accepted\"}, for relp sluice_relp_transactions_total{result=\"accepted\"})")
 	fs.StringVar(&c.receivedFile, "received-file", "", "`file` the subject writes one line per message to (rsyslog's omfile): after sending, wait until it has grown by every acknowledged event, and count that time")

@@ -53,6 +53,7 @@ type summary struct {
 	Sink     *sinkFigures     `json:"sink,omitempty"`
 	Search   *searchFigures   `json:"search,omitempty"`
 	Received *receivedFigures `json:"received,omitempty"`
+	Stream   *streamFigures   `json:"stream,omitempty"`
 	Machine  machine          `json:"machine"`
 	Date     string           `json:"date"`
 
@@ -105,6 +106,18 @@ type sinkFigures struct {
 	DeadLetters int64   `json:"dead_letters"`
 	Complete    bool    `json:"complete"`
 	Wait        float64 `json:"wait_after_acks_s"`
+}
+
+// streamFigures is what the subject's Kinesis streams took during the run.
+type streamFigures struct {
+	Streams []string `json:"streams"`
+	Format  string   `json:"format"`
+	// Events, Records and Bytes are the streams' growth during the run: events carried,
+	// Kinesis records, and the bytes of their data.
+	Events        int64   `json:"events"`
+	Records       int64   `json:"records"`
+	Bytes         int64   `json:"bytes"`
+	BytesPerEvent float64 `json:"bytes_per_event"`
 }
 
 const mib = 1 << 20
@@ -172,6 +185,14 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sluice-load run:", err)
 		stopSubject()
 		return 1
+	}
+	var streamBefore streamCount
+	if cfg.kinesisEndpoint != "" {
+		if streamBefore, err = countStreams(ctx, cfg.kinesisEndpoint, cfg.kinesisStreams, cfg.kinesisFormat, cfg.allowRemote); err != nil {
+			fmt.Fprintln(stderr, "sluice-load run: count the streams before the run:", err)
+			stopSubject()
+			return 1
+		}
 	}
 	r.stats.trackAcks = cfg.searchURL != ""
 	var received *receivedFigures
@@ -343,10 +364,30 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// Counted once the subject stopped: it has put all it will.
+	var streamFigs *streamFigures
+	if cfg.kinesisEndpoint != "" {
+		after, err := countStreams(ctx, cfg.kinesisEndpoint, cfg.kinesisStreams, cfg.kinesisFormat, cfg.allowRemote)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("count the streams after the run: %v", err))
+		} else {
+			streamFigs = &streamFigures{Streams: cfg.kinesisStreams, Format: cfg.kinesisFormat,
+				Events: after.Events - streamBefore.Events, Records: after.Records - streamBefore.Records,
+				Bytes: after.Bytes - streamBefore.Bytes}
+			if streamFigs.Events > 0 {
+				streamFigs.BytesPerEvent = float64(streamFigs.Bytes) / float64(streamFigs.Events)
+			}
+			if acked := r.stats.snapshot().acked; streamFigs.Events < acked {
+				problems = append(problems, fmt.Sprintf("the streams took %d events during the run, fewer than the %d acknowledged", streamFigs.Events, acked))
+			}
+		}
+	}
+
 	cpuinfo, _ := os.ReadFile("/proc/cpuinfo")
 	s := r.summarize(end.Sub(start), proc, sink, thisMachine(cpuinfo))
 	s.Search = search
 	s.Received = received
+	s.Stream = streamFigs
 	s.Problems = append(s.Problems, problems...)
 	s.OK = len(s.Problems) == 0
 	enc := json.NewEncoder(stdout)

@@ -126,6 +126,28 @@ func writeTable(w io.Writer, rows []*scenarioRow) {
 			fmt.Fprintln(w, n)
 		}
 	}
+	var streams []string
+	for _, r := range rows {
+		var parts []string
+		for _, s := range []*summary{r.subject, r.baseline} {
+			if s == nil || s.Stream == nil {
+				continue
+			}
+			x := s.Stream
+			parts = append(parts, fmt.Sprintf("%s %s events (%s acknowledged) in %s records, %.1f bytes per event", s.Role,
+				thousands(float64(x.Events)), thousands(float64(s.Events.Acked)), thousands(float64(x.Records)), x.BytesPerEvent))
+		}
+		if len(parts) > 0 {
+			streams = append(streams, fmt.Sprintf("- %s: %s.", r.label, strings.Join(parts, "; ")))
+		}
+	}
+	if len(streams) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "In the streams, read back after each run (what the run added):")
+		for _, n := range streams {
+			fmt.Fprintln(w, n)
+		}
+	}
 }
 
 // receivedSource names where a received count came from: the metric, or "its output
