@@ -136,3 +136,20 @@ func TestRunRefusesBadKinesisFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestTableStreams(t *testing.T) {
+	rows := []*scenarioRow{{label: "otlp -> kinesis",
+		subject: &summary{OK: true, Role: "subject", Events: counts{Acked: 2000},
+			Stream: &streamFigures{Events: 2000, Records: 2, Bytes: 116000, BytesPerEvent: 58}},
+		baseline: &summary{OK: true, Role: "baseline", Events: counts{Acked: 1500},
+			Stream: &streamFigures{Events: 1500, Records: 3, Bytes: 496500, BytesPerEvent: 331}}}}
+	var out bytes.Buffer
+	writeTable(&out, rows)
+	want := "- otlp -> kinesis: subject 2,000 events (2,000 acknowledged) in 2 records, 58.0 bytes per event; baseline 1,500 events (1,500 acknowledged) in 3 records, 331.0 bytes per event."
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+	if strings.Contains(out.String(), "Received, by") {
+		t.Errorf("a note of received counts without any:\n%s", out.String())
+	}
+}

@@ -97,56 +97,56 @@ func writeTable(w io.Writer, rows []*scenarioRow) {
 			fmt.Fprintln(w, n)
 		}
 	}
-	var received []string
+	writeRowNotes(w, rows, "Received, by the subject's own count (timed until it had every message; syslog acknowledges nothing):", func(s *summary) string {
+		x := s.Received
+		if x == nil {
+			return ""
+		}
+		what := "acknowledged"
+		if s.Transport == transportSyslogTCP {
+			what = "written"
+		}
+		wait := fmt.Sprintf("the last %.2f s after the last was %s", x.Wait, what)
+		if !x.Complete {
+			wait = "INCOMPLETE"
+		}
+		return fmt.Sprintf("%s of %s %s (%s), %s", thousands(float64(x.Count)), thousands(float64(s.Events.Acked)), what, receivedSource(x.Source), wait)
+	})
+	writeRowNotes(w, rows, "In the streams, read back after each run (what the run added):", func(s *summary) string {
+		x := s.Stream
+		if x == nil {
+			return ""
+		}
+		return fmt.Sprintf("%s events (%s acknowledged) in %s records, %.1f bytes per event",
+			thousands(float64(x.Events)), thousands(float64(s.Events.Acked)), thousands(float64(x.Records)), x.BytesPerEvent)
+	})
+}
+
+// writeRowNotes prints, under heading, a line for each row whose subject or baseline
+// describe has something to say of ("" for nothing), each part led by its role.
+func writeRowNotes(w io.Writer, rows []*scenarioRow, heading string, describe func(*summary) string) {
+	var lines []string
 	for _, r := range rows {
 		var parts []string
 		for _, s := range []*summary{r.subject, r.baseline} {
-			if s == nil || s.Received == nil {
+			if s == nil {
 				continue
 			}
-			x := s.Received
-			what := "acknowledged"
-			if s.Transport == transportSyslogTCP {
-				what = "written"
+			if d := describe(s); d != "" {
+				parts = append(parts, s.Role+" "+d)
 			}
-			wait := fmt.Sprintf("the last %.2f s after the last was %s", x.Wait, what)
-			if !x.Complete {
-				wait = "INCOMPLETE"
-			}
-			parts = append(parts, fmt.Sprintf("%s %s of %s %s (%s), %s", s.Role, thousands(float64(x.Count)), thousands(float64(s.Events.Acked)), what, receivedSource(x.Source), wait))
 		}
 		if len(parts) > 0 {
-			received = append(received, fmt.Sprintf("- %s: %s.", r.label, strings.Join(parts, "; ")))
+			lines = append(lines, fmt.Sprintf("- %s: %s.", r.label, strings.Join(parts, "; ")))
 		}
 	}
-	if len(received) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Received, by the subject's own count (timed until it had every message; syslog acknowledges nothing):")
-		for _, n := range received {
-			fmt.Fprintln(w, n)
-		}
+	if len(lines) == 0 {
+		return
 	}
-	var streams []string
-	for _, r := range rows {
-		var parts []string
-		for _, s := range []*summary{r.subject, r.baseline} {
-			if s == nil || s.Stream == nil {
-				continue
-			}
-			x := s.Stream
-			parts = append(parts, fmt.Sprintf("%s %s events (%s acknowledged) in %s records, %.1f bytes per event", s.Role,
-				thousands(float64(x.Events)), thousands(float64(s.Events.Acked)), thousands(float64(x.Records)), x.BytesPerEvent))
-		}
-		if len(parts) > 0 {
-			streams = append(streams, fmt.Sprintf("- %s: %s.", r.label, strings.Join(parts, "; ")))
-		}
-	}
-	if len(streams) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "In the streams, read back after each run (what the run added):")
-		for _, n := range streams {
-			fmt.Fprintln(w, n)
-		}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, heading)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }
 
