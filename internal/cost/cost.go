@@ -51,7 +51,7 @@ type Load struct {
 // limit and the per-core rates of BENCHMARKS.md.
 const (
 	DefaultRatio            = 5.7     // BenchmarkShardModel, aggregation with zstd (SpeedFastest)
-	DefaultGatewayPerCore   = 135_600 // gateway on the Kinesis path (deploy/README.md, "Sizing and cost")
+	DefaultGatewayPerCore   = 190_000 // gateway on the Kinesis path (deploy/README.md, "Sizing and cost")
 	DefaultTransformPerCore = 47_800  // transformer with the enriched firewall pipeline and the search sink
 )
 
