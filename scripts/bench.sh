@@ -429,11 +429,11 @@ EOF
 # sluice's gateway routes each event to its log type's stream, in aggregated records
 # compressed with zstd (its defaults, both).
 scenario_otlp_kinesis() {
-  local endpoint="$1" streams="$2" label="OTLP/gRPC logs -> gateway -> Kinesis (kinesalite)" otelcol p
+  local endpoint="$1" stream_list="$2" label="OTLP/gRPC logs -> gateway -> Kinesis (kinesalite)" otelcol p
   read -r -a p <<<"$(ports)"
   run_load "$label" subject "$(gateway_cmd "$work/gateway-kinesis.yaml" "${p[@]}")" \
     --transport otlp --addr "127.0.0.1:${p[1]}" --connections $((connections * 4)) \
-    --kinesis-endpoint "$endpoint" --kinesis-streams "$streams"
+    --kinesis-endpoint "$endpoint" --kinesis-streams "$stream_list"
   if ! otelcol=$(scripts/otelcol.sh kinesis); then
     failed+=("$label (baseline: scripts/otelcol.sh kinesis failed)")
     return
