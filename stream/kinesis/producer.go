@@ -58,6 +58,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,7 +165,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Producer, error) {
 	}
 	p.metrics = m
 	if cfg.Compression == CompressionZstd {
-		p.comp = newCompressor(cfg.MaxInflightRequests, int(cfg.MaxRecordBytes))
+		// An encoder per request in flight, up to one per P: compressing is all CPU, so
+		// more could not run at once, and each keeps its tables and history (on 2 CPUs,
+		// 2 encoders instead of 8: peak RSS 138-140 -> 131 MiB, BENCHMARKS.md).
+		p.comp = newCompressor(min(cfg.MaxInflightRequests, runtime.GOMAXPROCS(0)), int(cfg.MaxRecordBytes))
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
