@@ -39,8 +39,9 @@ type compressor struct{ enc *zstd.Encoder }
 // newCompressor returns the compressor of a producer whose records hold at most
 // maxRecord bytes, with one encoder for each of concurrency senders.
 func newCompressor(concurrency, maxRecord int) *compressor {
-	// SpeedFastest: as small records as SpeedDefault from the samples, in about two
-	// thirds of the time (BENCHMARKS.md, "Compressed records").
+	// SpeedFastest: records of the samples within a few per cent of SpeedDefault's
+	// size, in two thirds to three quarters of its time (BENCHMARKS.md, "Compressed
+	// records").
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(max(1, concurrency)),
 		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(windowSize(maxRecord)),
 		zstd.WithZeroFrames(false), zstd.WithEncoderCRC(false))
