@@ -1,6 +1,7 @@
 // Package retry holds the waits of retry loops, which the Kinesis producer, the
-// consumer of the transform tier, the archive's uploads and the load generator share:
-// an exponential backoff's ceiling, jitter, and a sleep that a context cuts short.
+// consumer of the transform tier, the search sink, the archive's uploads, the lease
+// table, the dead-letter reader and the load generator share: an exponential
+// backoff's ceiling, jitter, and a sleep that a context cuts short.
 package retry
 
 import (
@@ -30,6 +31,15 @@ func Jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// Full returns a random duration from 1ns to d ("full jitter": the whole wait
+// random), or 0 for a d of zero or less.
+func Full(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d) + 1
 }
 
 // Sleep waits d, or less if ctx ends first; it reports whether ctx is still live (a d

@@ -55,3 +55,21 @@ func TestSleep(t *testing.T) {
 		t.Fatal("Sleep on an ended context reported it live")
 	}
 }
+
+func TestFull(t *testing.T) {
+	const d = 10 * time.Millisecond
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		j := Full(d)
+		if j < 1 || j > d {
+			t.Fatalf("Full(%v) = %v, want 1ns to %v", d, j, d)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 100 {
+		t.Errorf("Full(%v) gave %d distinct waits in 1000, want them spread", d, len(seen))
+	}
+	if j := Full(0); j != 0 {
+		t.Errorf("Full(0) = %v", j)
+	}
+}

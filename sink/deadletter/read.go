@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -194,14 +195,8 @@ func readShard(ctx context.Context, r StreamReader, streamName, shard string, st
 		if page.End || len(page.Records) == 0 && page.MillisBehind <= 0 {
 			return nil
 		}
-		if len(page.Records) == 0 {
-			t := time.NewTimer(opts.EmptyWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
+		if len(page.Records) == 0 && !retry.Sleep(ctx, opts.EmptyWait) {
+			return ctx.Err()
 		}
 	}
 }

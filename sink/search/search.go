@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -38,6 +37,7 @@ import (
 	"github.com/sluice-siem/sluice/internal/chunks"
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/sink/deadletter"
 )
@@ -314,20 +314,10 @@ func (s *Sink) WriteStats(ctx context.Context, docs []sink.Document) (Stats, err
 // wait sleeps before retry round attempt (1, 2, ...): a random duration up to
 // min(RetryMax, RetryBase * 2^(attempt-1)) (full jitter), or until ctx ends.
 func (s *Sink) wait(ctx context.Context, attempt int) error {
-	ceiling := s.cfg.RetryMax
-	if attempt-1 < 30 {
-		if d := s.cfg.RetryBase << (attempt - 1); d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	t := time.NewTimer(rand.N(ceiling) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !retry.Sleep(ctx, retry.Full(retry.Ceiling(s.cfg.RetryBase, s.cfg.RetryMax, attempt-1))) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }
 
 // sendAll sends the pending items in _bulk requests of at most BulkMaxDocs documents

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"math/rand/v2"
 	"net/http/httptrace"
 	"slices"
 	"strconv"
@@ -156,7 +155,7 @@ func isThrottleCode(code string) bool {
 // backoff returns the wait before retry number attempt (1 for the first retry): a
 // random duration below min(MaxDelay, BaseDelay * 2^(attempt-1)) (full jitter).
 func (s *streamProducer) backoff(attempt int) time.Duration {
-	return rand.N(retry.Ceiling(s.cfg.Retry.BaseDelay, s.cfg.Retry.MaxDelay, attempt-1)) + 1
+	return retry.Full(retry.Ceiling(s.cfg.Retry.BaseDelay, s.cfg.Retry.MaxDelay, attempt-1))
 }
 
 // setFailure records the stream's latest failure.

@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sluice-siem/sluice/internal/awsclient"
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/stream"
 )
 
@@ -151,12 +152,8 @@ func (s *Store) ensureTable(ctx context.Context) error {
 		if err == nil && out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
 			return checkSchema(s.table, out.Table)
 		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, 200*time.Millisecond) {
 			return fmt.Errorf("wait for lease table %s to be active (last error: %v): %w", s.table, err, ctx.Err())
-		case <-t.C:
 		}
 	}
 }
