@@ -364,7 +364,8 @@ func runLoad(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) int {
 		}
 	}
 
-	// Counted once the subject stopped: it has put all it will.
+	// Counted after the subject stopped when this run started it; an acknowledged event
+	// is in the streams before its acknowledgement either way.
 	var streamFigs *streamFigures
 	if cfg.kinesisEndpoint != "" {
 		after, err := countStreams(ctx, cfg.kinesisEndpoint, cfg.kinesisStreams, cfg.kinesisFormat, cfg.allowRemote)
