@@ -55,7 +55,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -69,6 +68,7 @@ import (
 
 	"github.com/sluice-siem/sluice/internal/instruments"
 	"github.com/sluice-siem/sluice/internal/jsonx"
+	"github.com/sluice-siem/sluice/internal/retry"
 	"github.com/sluice-siem/sluice/sink"
 	"github.com/sluice-siem/sluice/stream"
 )
@@ -740,7 +740,7 @@ func (b *buffer) upload() {
 				break
 			}
 			a.failures.Add(context.Background(), 1, b.attrs())
-			wait := backoff(a.cfg.RetryBase, a.cfg.RetryMax, attempt, rand.Float64())
+			wait := retry.Jitter(retry.Ceiling(a.cfg.RetryBase, a.cfg.RetryMax, attempt))
 			a.log.Warn("archive upload failed, retrying", "key", key, "attempt", attempt+1, "backoff", wait, "err", err)
 			t := time.NewTimer(wait)
 			select {

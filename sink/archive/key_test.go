@@ -104,18 +104,3 @@ func TestArchivesTypes(t *testing.T) {
 		t.Fatal("types: only those listed")
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	base, maxWait := 100*time.Millisecond, time.Second
-	for n := range 10 {
-		for _, r := range []float64{0, 0.999} {
-			d := backoff(base, maxWait, n, r)
-			if d < base/2 || d > maxWait {
-				t.Errorf("backoff(%d, %v) = %s", n, r, d)
-			}
-		}
-	}
-	if backoff(base, maxWait, 20, 0) != maxWait/2 {
-		t.Error("backoff does not cap at retry_max")
-	}
-}

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/sluice-siem/sluice/internal/awsclient"
-	"github.com/sluice-siem/sluice/internal/retry"
 )
 
 // newClient makes the S3 client of cfg through awsclient, the project's one AWS
@@ -166,11 +164,4 @@ func (c Config) contentType() string {
 		return "application/vnd.apache.parquet"
 	}
 	return "application/x-ndjson"
-}
-
-// backoff returns the wait before retry n (0-based): retry_base doubling up to
-// retry_max, with jitter from the caller's rnd in [0, 1).
-func backoff(base, maxWait time.Duration, n int, rnd float64) time.Duration {
-	d := retry.Ceiling(base, maxWait, n)
-	return d/2 + time.Duration(rnd*float64(d/2))
 }
