@@ -23,34 +23,21 @@ core=v0.165.0
 contrib=v0.165.1
 dir="$PWD/.cache/otelcol"
 bin="$dir/otelcol-sluice"
-stamp="$core $contrib nop"
 
 kinesis_version=v0.130.0
 kinesis_dir="$PWD/.cache/otelcol-kinesis"
 kinesis_bin="$kinesis_dir/otelcol-kinesis"
 
 log() { printf 'otelcol.sh: %s\n' "$*" >&2; }
-# built DIR BIN STAMP: whether BIN is there, built from what STAMP names.
-built() { [[ -x "$2" && "$(cat "$1/.version" 2>/dev/null)" == "$3" ]]; }
 
-# ocb DIR VERSION NAME: runs the builder of VERSION on DIR/manifest.yaml and puts the
-# binary at DIR/NAME.
-ocb() {
-  local d="$1" version="$2" name="$3"
-  log "building the Collector builder $version"
-  GOBIN="$d/bin" go install "go.opentelemetry.io/collector/cmd/builder@$version" >&2
-  rm -rf "$d/build"
-  "$d/bin/builder" --config "$d/manifest.yaml" >&2
-  cp "$d/build/$name" "$d/$name"
-}
-
-build() {
-  mkdir -p "$dir"
-  cat >"$dir/manifest.yaml" <<MANIFEST
+# manifest: the first Collector's ocb manifest (paths relative to its directory, where
+# the builder runs).
+manifest() {
+  cat <<MANIFEST
 dist:
   name: otelcol-sluice
   description: OpenTelemetry Collector for sluice's tests
-  output_path: $dir/build
+  output_path: build
 receivers:
   - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $core
   - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver $contrib
@@ -62,39 +49,55 @@ exporters:
 processors:
   - gomod: go.opentelemetry.io/collector/processor/batchprocessor $core
 MANIFEST
-  log "building the Collector ($core, filelog $contrib) into $bin"
-  ocb "$dir" "$core" otelcol-sluice
-  echo "$stamp" >"$dir/.version"
 }
 
-build_kinesis() {
-  mkdir -p "$kinesis_dir"
-  cat >"$kinesis_dir/manifest.yaml" <<MANIFEST
+# manifest_kinesis: the second Collector's.
+manifest_kinesis() {
+  cat <<MANIFEST
 dist:
   name: otelcol-kinesis
   description: OpenTelemetry Collector, the peer of sluice's OTLP -> Kinesis benchmark
-  output_path: $kinesis_dir/build
+  output_path: build
 receivers:
   - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $kinesis_version
 exporters:
   - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/awskinesisexporter $kinesis_version
 MANIFEST
-  log "building the Collector ($kinesis_version, awskinesis exporter) into $kinesis_bin"
-  ocb "$kinesis_dir" "$kinesis_version" otelcol-kinesis
-  echo "$kinesis_version" >"$kinesis_dir/.version"
+}
+
+# built DIR NAME MANIFEST: whether DIR/NAME is there, built from MANIFEST (the one
+# DIR/manifest.yaml held for the last build), so that a changed manifest rebuilds.
+built() { [[ -x "$1/$2" && "$(cat "$1/manifest.yaml" 2>/dev/null)" == "$3" ]]; }
+
+# build DIR VERSION NAME MANIFEST: runs the builder of VERSION on MANIFEST and puts the
+# binary at DIR/NAME; the manifest is written last, as the mark of a finished build.
+build() {
+  local d="$1" version="$2" name="$3" manifest="$4"
+  mkdir -p "$d"
+  rm -f "$d/manifest.yaml"
+  log "building the Collector builder $version"
+  GOBIN="$d/bin" go install "go.opentelemetry.io/collector/cmd/builder@$version" >&2
+  rm -rf "$d/build"
+  printf '%s\n' "$manifest" >"$d/manifest.new.yaml"
+  log "building the Collector $name ($version) into $d/$name"
+  (cd "$d" && bin/builder --config manifest.new.yaml) >&2
+  cp "$d/build/$name" "$d/$name"
+  mv -f "$d/manifest.new.yaml" "$d/manifest.yaml"
 }
 
 case "${1:-}" in
 install)
-  built "$dir" "$bin" "$stamp" || build
+  m=$(manifest)
+  built "$dir" otelcol-sluice "$m" || build "$dir" "$core" otelcol-sluice "$m"
   echo "export SLUICE_TEST_OTELCOL=$bin"
   ;;
 env)
-  built "$dir" "$bin" "$stamp" || { log "not built: run scripts/otelcol.sh install"; exit 1; }
+  built "$dir" otelcol-sluice "$(manifest)" || { log "not built: run scripts/otelcol.sh install"; exit 1; }
   echo "export SLUICE_TEST_OTELCOL=$bin"
   ;;
 kinesis)
-  built "$kinesis_dir" "$kinesis_bin" "$kinesis_version" || build_kinesis
+  m=$(manifest_kinesis)
+  built "$kinesis_dir" otelcol-kinesis "$m" || build "$kinesis_dir" "$kinesis_version" otelcol-kinesis "$m"
   echo "$kinesis_bin"
   ;;
 *)
