@@ -25,7 +25,7 @@ import (
 // otlpRequest is an OTLP logs request as the Collector's awskinesis exporter puts it,
 // made with the generated types: resources with scopes of the given numbers of log
 // records, with attributes and a deprecated-field-free shape.
-func otlpRequest(t *testing.T, scopes ...[]int) []byte {
+func otlpRequest(t testing.TB, scopes ...[]int) []byte {
 	t.Helper()
 	req := &collogspb.ExportLogsServiceRequest{}
 	for i, resource := range scopes {
@@ -153,4 +153,28 @@ func TestTableStreams(t *testing.T) {
 	if strings.Contains(out.String(), "Received, by") {
 		t.Errorf("a note of received counts without any:\n%s", out.String())
 	}
+}
+
+// FuzzOTLPLogRecords holds the counter to the generated types: where they decode a
+// request, the counter counts its log records; on anything it returns, never panics.
+func FuzzOTLPLogRecords(f *testing.F) {
+	f.Add(otlpRequest(f, []int{2, 3}, []int{1}))
+	f.Add([]byte{0x0a, 0x02, 0x12, 0x00})
+	f.Add([]byte{0x0a, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := otlpLogRecords(b)
+		var req collogspb.ExportLogsServiceRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		var want int64
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				want += int64(len(sl.LogRecords))
+			}
+		}
+		if err != nil || n != want {
+			t.Errorf("%x: counted %d, %v; the generated types decode %d log records", b, n, err, want)
+		}
+	})
 }
